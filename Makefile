@@ -1,0 +1,33 @@
+# The two commands in the README: `make demo` and `make test`. Each creates .venv on first use.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint format bench local openapi clean
+
+$(BIN)/sagewatch: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: $(BIN)/sagewatch
+	$(BIN)/sagewatch demo
+
+test: $(BIN)/sagewatch
+	$(BIN)/python -m pytest
+
+lint: $(BIN)/sagewatch
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: $(BIN)/sagewatch
+	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+local: $(BIN)/sagewatch
+	$(BIN)/sagewatch local
+
+openapi: $(BIN)/sagewatch
+	$(BIN)/sagewatch openapi > docs/openapi.json
+
+clean:
+	rm -rf $(VENV) .sagewatch .pytest_cache

@@ -1,0 +1,116 @@
+"""The REST API: one Powertools resolver, errors mapped once, every request authenticated first.
+
+`handler` is the api Lambda's entry point (and the local runtime's): it checks the token and its
+role before routing, so an unauthenticated request learns nothing about routes or bodies.
+"""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from sagewatch import __version__
+from sagewatch.api import models
+from sagewatch.auth import authorize
+from sagewatch.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    SagewatchError,
+    TooLarge,
+    Unauthorized,
+)
+from sagewatch.stores import token_store
+
+logger = Logger(service="sagewatch-api")
+
+app = APIGatewayRestResolver(enable_validation=True)
+app.include_router(models.router, prefix="/api/v3")
+
+STATUS_BY_ERROR: dict[type[SagewatchError], HTTPStatus] = {
+    InvalidInput: HTTPStatus.BAD_REQUEST,
+    Unauthorized: HTTPStatus.UNAUTHORIZED,
+    Forbidden: HTTPStatus.FORBIDDEN,
+    NotFound: HTTPStatus.NOT_FOUND,
+    Conflict: HTTPStatus.CONFLICT,
+    TooLarge: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+}
+
+
+def error_status(error: SagewatchError) -> HTTPStatus:
+    for error_type, status in STATUS_BY_ERROR.items():
+        if isinstance(error, error_type):
+            return status
+    return HTTPStatus.INTERNAL_SERVER_ERROR
+
+
+def json_response(status: int, body: Any) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
+
+
+@app.exception_handler(SagewatchError)
+def _domain_error(error: SagewatchError) -> Response:
+    return json_response(error_status(error), error.to_dict())
+
+
+@app.exception_handler(RequestValidationError)
+def _invalid_request(error: RequestValidationError) -> Response:
+    """Pydantic's findings as 400s: the first problem in the message, all of them in `errors`."""
+    problems = [
+        {"field": _field_path(problem.get("loc", ())), "message": problem.get("msg", "invalid")}
+        for problem in error.errors()
+    ]
+    first = problems[0] if problems else {"field": "", "message": "invalid request"}
+    message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
+    return json_response(HTTPStatus.BAD_REQUEST, {"message": message, "field": first["field"], "errors": problems})
+
+
+@app.exception_handler(Exception)
+def _unexpected(error: Exception) -> Response:
+    logger.exception("unhandled error")
+    request_id = app.current_event.request_context.request_id if app.current_event else None
+    return json_response(
+        HTTPStatus.INTERNAL_SERVER_ERROR,
+        {"message": "internal error; the request id is in the logs", "request_id": request_id},
+    )
+
+
+@app.get("/api/v3/version", summary="sagewatch's version", tags=["meta"])
+def version() -> dict[str, str]:
+    return {"version": __version__}
+
+
+def _field_path(location: Any) -> str:
+    """("body", "attributes", 0, "stage") -> "attributes[0].stage"."""
+    parts = list(location)
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    path = ""
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """The api Lambda: authenticate and authorize, then route."""
+    request = APIGatewayProxyEvent(event)
+    try:
+        token = token_store().authenticate(request.headers.get("authorization") or request.headers.get("Authorization"))
+        authorize(token.role, request.http_method, request.path)
+    except (Unauthorized, Forbidden) as error:
+        return {
+            "statusCode": int(error_status(error)),
+            "headers": {"Content-Type": content_types.APPLICATION_JSON},
+            "body": json.dumps(error.to_dict()),
+            "isBase64Encoded": False,
+        }
+    app.append_context(token=token)
+    return app.resolve(event, context)

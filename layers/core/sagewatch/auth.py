@@ -1,0 +1,83 @@
+"""API tokens and roles.
+
+A token reads `sw_<token_id>_<secret>`: the id addresses the stored record (so tokens can be listed,
+rotated and revoked by id), the secret carries 256 bits of randomness. Only the SHA-256 of the whole
+token is stored; a plain hash suffices because the token is random, not a password.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from enum import StrEnum
+
+from sagewatch.errors import Forbidden, Unauthorized
+
+TOKEN_PATTERN = re.compile(r"^sw_(?P<token_id>[0-9a-f]{12})_(?P<secret>[A-Za-z0-9_-]{43})$")
+
+
+class Role(StrEnum):
+    READER = "reader"
+    WRITER = "writer"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return {"reader": 0, "writer": 1, "admin": 2}[self.value]
+
+    def allows(self, required: Role) -> bool:
+        return self.rank >= required.rank
+
+
+def new_token() -> tuple[str, str]:
+    """A fresh (token_id, token)."""
+    token_id = secrets.token_hex(6)
+    return token_id, f"sw_{token_id}_{secrets.token_urlsafe(32)}"
+
+
+def new_secret_for(token_id: str) -> str:
+    """A new token with the same id (rotation)."""
+    return f"sw_{token_id}_{secrets.token_urlsafe(32)}"
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def hashes_match(token: str, stored_hash: str) -> bool:
+    return hmac.compare_digest(token_hash(token), stored_hash)
+
+
+def token_from_header(authorization: str | None) -> tuple[str, str]:
+    """(token_id, token) from an Authorization header: `<token>` or `Bearer <token>`."""
+    if not authorization or not authorization.strip():
+        raise Unauthorized("missing Authorization header: send `Authorization: Bearer <token>`")
+    value = authorization.strip()
+    if value.lower().startswith("bearer "):
+        value = value[len("bearer ") :].strip()
+    match = TOKEN_PATTERN.match(value)
+    if match is None:
+        raise Unauthorized("the Authorization header does not hold a sagewatch token (sw_...)")
+    return match["token_id"], value
+
+
+# POSTs that only read: queries a reader may run.
+_READ_ONLY_POST = re.compile(r"^/api/v3/models/[^/]+/inferences/query(/data_drift)?/?$")
+
+
+def required_role(method: str, path: str) -> Role:
+    """The least role a request needs: reads (and queries) need reader, every other write writer."""
+    method = method.upper()
+    if method in ("GET", "HEAD", "OPTIONS"):
+        return Role.READER
+    if method == "POST" and _READ_ONLY_POST.match(path):
+        return Role.READER
+    return Role.WRITER
+
+
+def authorize(role: Role, method: str, path: str) -> None:
+    needed = required_role(method, path)
+    if not role.allows(needed):
+        raise Forbidden(f"a {role.value} token cannot {method.upper()} {path}: it needs a {needed.value} token")

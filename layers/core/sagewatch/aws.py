@@ -1,0 +1,31 @@
+"""boto3 clients, created once per process and shared by every store.
+
+Lambda keeps a process warm between invocations, so creating clients here (not per call) saves
+their start-up on every request. Tests that switch AWS backends call `reset()`.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+_CONFIG = Config(retries={"max_attempts": 5, "mode": "adaptive"}, connect_timeout=5, read_timeout=30)
+
+
+def region() -> str:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
+@functools.cache
+def client(service: str) -> Any:
+    """The process-wide boto3 client for `service` (endpoint from AWS_ENDPOINT_URL when set)."""
+    return boto3.session.Session().client(service, region_name=region(), config=_CONFIG)
+
+
+def reset() -> None:
+    """Forget every cached client (after the endpoint or credentials changed)."""
+    client.cache_clear()

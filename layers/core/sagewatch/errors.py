@@ -1,0 +1,66 @@
+"""Domain exceptions. Raised deep in the package; the API maps each family to one HTTP status."""
+
+from __future__ import annotations
+
+
+class SagewatchError(Exception):
+    """Base of every error sagewatch reports to a user."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def to_dict(self) -> dict[str, str]:
+        body = {"message": self.message}
+        if self.field:
+            body["field"] = self.field
+        return body
+
+
+class InvalidInput(SagewatchError):
+    """The request is malformed or breaks a rule of the domain (HTTP 400)."""
+
+
+class InvalidSchema(InvalidInput):
+    """A model's attributes or pred_to_ground_truth_map are inconsistent; `field` names the culprit."""
+
+
+class Unsupported(InvalidInput):
+    """The request asks for something sagewatch does not do (image models, explainability...)."""
+
+
+class NotFound(SagewatchError):
+    """The addressed object does not exist (HTTP 404)."""
+
+
+class ModelNotFound(NotFound):
+    pass
+
+
+class Conflict(SagewatchError):
+    """The request conflicts with the current state (HTTP 409)."""
+
+
+class PartnerIdTaken(Conflict):
+    pass
+
+
+class ModelArchived(Conflict):
+    """An archived model accepts no data and no changes."""
+
+
+class ConcurrentUpdate(Conflict):
+    """Someone else changed the object between our read and our write; retry."""
+
+
+class TooLarge(SagewatchError):
+    """The request or the object it creates is larger than sagewatch accepts (HTTP 413)."""
+
+
+class Unauthorized(SagewatchError):
+    """No token, or a token that is unknown or revoked (HTTP 401)."""
+
+
+class Forbidden(SagewatchError):
+    """The token's role does not allow this request (HTTP 403)."""

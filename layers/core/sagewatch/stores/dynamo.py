@@ -1,0 +1,50 @@
+"""What every DynamoDB store shares: typed (de)serialisation and the translation of botocore errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A plain dict as a DynamoDB item (floats become Decimals, None values are dropped)."""
+    return {
+        key: _serializer.serialize(Decimal(str(value)) if isinstance(value, float) else value)
+        for key, value in values.items()
+        if value is not None
+    }
+
+
+def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A DynamoDB item as a plain dict (whole-number Decimals become ints, others floats)."""
+    plain = {key: _deserializer.deserialize(value) for key, value in item.items()}
+    return {key: _plain_number(value) for key, value in plain.items()}
+
+
+def _plain_number(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def cancellation_reasons(error: ClientError) -> list[str]:
+    """The per-item codes of a cancelled transaction ("None" for items that passed)."""
+    return [reason.get("Code", "None") for reason in error.response.get("CancellationReasons", [])]
+
+
+def query_all(client: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    """Every item of a query, following LastEvaluatedKey."""
+    paginator = client.get_paginator("query")
+    for page in paginator.paginate(**kwargs):
+        yield from page.get("Items", [])
