@@ -105,7 +105,7 @@ class Attribute(BaseModel):
     def _categories_as_objects(cls, value: Any) -> Any:
         """Accept ["a", "b"] as well as Arthur's [{"value": "a"}, ...]."""
         if isinstance(value, list):
-            return [item if isinstance(item, dict) else {"value": str(item)} for item in value]
+            return [item if isinstance(item, dict | Category) else {"value": str(item)} for item in value]
         return value
 
     @property
@@ -318,10 +318,11 @@ def _check_map(spec: ModelSpec, mapping: dict[str, ClassValue]) -> dict[str, Cla
             )
 
     if linked and len(linked) != len(mapping):
-        rest = sorted(set(mapping) - set(linked))
+        rest = {k: v for k, v in mapping.items() if k not in linked}
         raise InvalidSchema(
-            f"{field} mixes forms: {sorted(linked)} link to GROUND_TRUTH attributes but {rest} do not "
-            "(name a GROUND_TRUTH attribute for every prediction, or give class values of one ground truth column)",
+            f"{field} mixes forms: {sorted(linked)} link to GROUND_TRUTH attributes but {rest} name no "
+            "GROUND_TRUTH attribute (name one for every prediction, or give class values of one ground truth "
+            "column)",
             field=field,
         )
     if linked:

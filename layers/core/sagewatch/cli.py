@@ -1,0 +1,195 @@
+"""The `sagewatch` command: local stack, demo, tokens, models, OpenAPI document."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from sagewatch import __version__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:
+        from sagewatch.client import SageWatchError
+        from sagewatch.errors import SagewatchError
+
+        if isinstance(error, SagewatchError | SageWatchError | FileNotFoundError):
+            print(f"sagewatch: {error}", file=sys.stderr)
+            return 1
+        raise
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sagewatch", description="Self-hosted ML model monitoring on AWS.")
+    parser.add_argument("--version", action="version", version=f"sagewatch {__version__}")
+    commands = parser.add_subparsers(metavar="COMMAND")
+
+    local = commands.add_parser("local", help="run the whole platform on loopback (moto server)")
+    local.add_argument("--port", type=int, default=8080, help="REST API port (0: any free port)")
+    local.add_argument("--aws-port", type=int, default=5000, help="moto server port (0: any free port)")
+    local.add_argument("--state-dir", default=".sagewatch", help="where local.json is written")
+    local.add_argument("--region", default="us-east-1")
+    local.set_defaults(run=_local)
+
+    demo = commands.add_parser("demo", help="start the local stack and register a model from real data")
+    demo.add_argument("--keep-running", action="store_true", help="leave the stack up afterwards")
+    demo.add_argument("--state-dir", default=".sagewatch")
+    demo.add_argument("--port", type=int, default=0)
+    demo.add_argument("--aws-port", type=int, default=0)
+    demo.set_defaults(run=_demo)
+
+    openapi = commands.add_parser("openapi", help="print the OpenAPI document of the REST API")
+    openapi.set_defaults(run=_openapi)
+
+    token = commands.add_parser("token", help="API tokens: create, list, rotate, revoke").add_subparsers(
+        metavar="ACTION"
+    )
+    create = token.add_parser("create", help="create a token (printed once)")
+    create.add_argument("--role", choices=["reader", "writer", "admin"], default="reader")
+    create.add_argument("--description", default="")
+    create.set_defaults(run=_token_create)
+    token.add_parser("list", help="list tokens (never the tokens themselves)").set_defaults(run=_token_list)
+    rotate = token.add_parser("rotate", help="new secret for a token id; the old one stops working")
+    rotate.add_argument("token_id")
+    rotate.set_defaults(run=_token_rotate)
+    revoke = token.add_parser("revoke", help="revoke a token id")
+    revoke.add_argument("token_id")
+    revoke.set_defaults(run=_token_revoke)
+    for sub in (create, rotate, revoke, token.choices["list"]):
+        sub.add_argument("--state-dir", default=".sagewatch", help="local stack to use when not deployed")
+
+    models = commands.add_parser("models", help="registered models").add_subparsers(metavar="ACTION")
+    listing = models.add_parser("list", help="list models")
+    listing.add_argument("--include-archived", action="store_true")
+    listing.set_defaults(run=_models_list)
+    show = models.add_parser("show", help="show a model by id or partner_model_id")
+    show.add_argument("model")
+    show.set_defaults(run=_models_show)
+    for sub in (listing, show):
+        sub.add_argument("--state-dir", default=".sagewatch")
+    return parser
+
+
+def _local(args: argparse.Namespace) -> int:
+    from sagewatch.local.runtime import LocalRuntime
+
+    runtime = LocalRuntime(state_dir=args.state_dir, api_port=args.port, aws_port=args.aws_port, region=args.region)
+    stack = runtime.start()
+    # SIGTERM stops as cleanly as Ctrl-C does.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    print(f"sagewatch local is running\n  API:   {stack.api_url}\n  AWS:   {stack.aws_endpoint_url}")
+    print(f"  token: {stack.token} (admin)\n  state: {os.path.join(args.state_dir, 'local.json')}")
+    print("Ctrl-C stops it.", flush=True)
+    try:
+        runtime.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        runtime.stop()
+        print("sagewatch local stopped", flush=True)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from sagewatch.demo import run_demo
+
+    run_demo(state_dir=args.state_dir, keep_running=args.keep_running, api_port=args.port, aws_port=args.aws_port)
+    return 0
+
+
+def _openapi(args: argparse.Namespace) -> int:
+    from sagewatch.api.openapi import openapi_document
+
+    print(openapi_document())
+    return 0
+
+
+def _token_store(args: argparse.Namespace) -> Any:
+    """Deployed when SAGEWATCH_TOKENS_TABLE is set (AWS credentials as usual), else the local stack."""
+    from sagewatch import stores
+    from sagewatch.resources import DECLARATION
+
+    if DECLARATION.table("tokens").env_var not in os.environ:
+        from sagewatch.local.runtime import LocalStack
+
+        os.environ.update(LocalStack.read(args.state_dir).environment)
+        stores.reset()
+    return stores.token_store()
+
+
+def _print_token(record: Any, token: str | None = None) -> None:
+    print(f"{record.token_id}  {record.role.value:<6}  created {record.created_at}", end="")
+    print(f"  revoked {record.revoked_at}" if record.revoked_at else "", end="")
+    print(f"  {record.description}" if record.description else "")
+    if token:
+        print(f"token: {token}\n(shown once: store it now)")
+
+
+def _token_create(args: argparse.Namespace) -> int:
+    from sagewatch.auth import Role
+
+    record, token = _token_store(args).create(Role(args.role), description=args.description)
+    _print_token(record, token)
+    return 0
+
+
+def _token_list(args: argparse.Namespace) -> int:
+    for record in _token_store(args).list():
+        _print_token(record)
+    return 0
+
+
+def _token_rotate(args: argparse.Namespace) -> int:
+    record, token = _token_store(args).rotate(args.token_id)
+    _print_token(record, token)
+    return 0
+
+
+def _token_revoke(args: argparse.Namespace) -> int:
+    _print_token(_token_store(args).revoke(args.token_id))
+    return 0
+
+
+def _client(args: argparse.Namespace) -> Any:
+    from sagewatch.client import SageWatch
+
+    return SageWatch(state_dir=args.state_dir)
+
+
+def _models_list(args: argparse.Namespace) -> int:
+    for model in _client(args).iter_models(include_archived=args.include_archived):
+        state = " (archived)" if model["archived"] else ""
+        print(f"{model['id']}  {model['partner_model_id']:<30} {model['output_type']:<10} {model['display_name']}{state}")
+    return 0
+
+
+def _models_show(args: argparse.Namespace) -> int:
+    from sagewatch.client import SageWatchError
+
+    client = _client(args)
+    try:
+        model = client.get_model(args.model)
+    except SageWatchError as error:
+        if error.status != 404:
+            raise
+        model = client.get_model(partner_model_id=args.model)
+    print(json.dumps(model, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""`sagewatch local`: the whole platform on a laptop.
+
+moto's server stands in for AWS on loopback; the declared resources are created in it; the REST
+API is served on loopback through the real api handler; background workers (queue pollers, the
+evaluator timer) run beside it. `<state-dir>/local.json` tells scripts, the client and tests where
+everything is.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from sagewatch import stores
+from sagewatch.auth import Role
+from sagewatch.local.emulator import serialize_dynamodb_requests
+from sagewatch.local.http_bridge import make_server
+from sagewatch.local.provision import provision
+from sagewatch.resources import DECLARATION
+from sagewatch.settings import environment_for, physical_names
+
+LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+STATE_FILE = "local.json"
+
+
+def local_environment(aws_endpoint_url: str, region: str, names: dict[str, str]) -> dict[str, str]:
+    """Environment that points boto3 at the emulator and sagewatch's settings at these resources."""
+    return {
+        **LOCAL_CREDENTIALS,
+        "AWS_ENDPOINT_URL": aws_endpoint_url,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region,
+        **environment_for(names),
+    }
+
+
+@dataclass(frozen=True)
+class LocalStack:
+    """What local.json holds: where the API and the emulated AWS are, and every resource's name."""
+
+    api_url: str
+    token: str
+    aws_endpoint_url: str
+    region: str
+    tables: dict[str, str]
+    buckets: dict[str, str]
+    queues: dict[str, str]
+    queue_urls: dict[str, str]
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """The environment under which boto3 and sagewatch's stores reach this stack."""
+        return local_environment(self.aws_endpoint_url, self.region, {**self.tables, **self.buckets, **self.queues})
+
+    @classmethod
+    def read(cls, state_dir: str | Path) -> LocalStack:
+        path = Path(state_dir) / STATE_FILE
+        if not path.exists():
+            raise FileNotFoundError(f"{path} does not exist: start the stack with `sagewatch local` first")
+        return cls(**json.loads(path.read_text()))
+
+
+@dataclass
+class PeriodicWorker:
+    """A background job of the runtime: `tick` runs every `interval_seconds` until the runtime stops.
+
+    The queue pollers (ingest) and the evaluator timer are workers of this kind.
+    """
+
+    name: str
+    interval_seconds: float
+    tick: Callable[[], None]
+    errors: list[BaseException] = field(default_factory=list)
+
+    def run(self, stopping: threading.Event) -> None:
+        while not stopping.wait(self.interval_seconds):
+            try:
+                self.tick()
+            except Exception as error:  # a failing tick is reported and retried, never fatal
+                self.errors.append(error)
+                print(f"[sagewatch local] {self.name}: {type(error).__name__}: {error}", flush=True)
+
+
+class LocalRuntime:
+    """Start with `start()`, stop with `stop()` (or use it as a context manager)."""
+
+    def __init__(
+        self,
+        state_dir: str | Path = ".sagewatch",
+        api_port: int = 8080,
+        aws_port: int = 5000,
+        region: str = "us-east-1",
+        prefix: str = "sagewatch",
+        workers: list[PeriodicWorker] | None = None,
+    ) -> None:
+        self.state_dir = Path(state_dir)
+        self.api_port = api_port
+        self.aws_port = aws_port
+        self.region = region
+        self.prefix = prefix
+        self.workers = list(workers or [])
+        self.stack: LocalStack | None = None
+        self._stopping = threading.Event()
+        self._stopped = False
+        self._threads: list[threading.Thread] = []
+        self._moto = None
+        self._http = None
+
+    def start(self) -> LocalStack:
+        from moto.server import ThreadedMotoServer  # moto is a local-mode dependency, not a Lambda one
+
+        serialize_dynamodb_requests()
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request otherwise
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.aws_port, verbose=False)
+        self._moto.start()
+        host, aws_port = self._moto.get_host_and_port()
+        aws_endpoint_url = f"http://{host}:{aws_port}"
+
+        names = physical_names(self.prefix)
+        os.environ.update(local_environment(aws_endpoint_url, self.region, names))
+        stores.reset()
+        created = provision(names)
+        _, token = stores.token_store().create(Role.ADMIN, description="created by sagewatch local")
+
+        from sagewatch.api import handler
+
+        self._http = make_server(handler, "127.0.0.1", self.api_port)
+        api_host, api_port = self._http.server_address[:2]
+        self._spawn("api", self._http.serve_forever)
+        for worker in self.workers:
+            self._spawn(worker.name, lambda w=worker: w.run(self._stopping))
+
+        self.stack = LocalStack(
+            api_url=f"http://{api_host}:{api_port}",
+            token=token,
+            aws_endpoint_url=aws_endpoint_url,
+            region=self.region,
+            tables={t.name: names[t.name] for t in DECLARATION.tables},
+            buckets={b.name: names[b.name] for b in DECLARATION.buckets},
+            queues={q.name: names[q.name] for q in DECLARATION.queues},
+            queue_urls={q.name: created[f"{q.name}_url"] for q in DECLARATION.queues},
+        )
+        self._write_state(self.stack)
+        return self.stack
+
+    def add_worker(self, worker: PeriodicWorker) -> None:
+        """Register a background job; started with the runtime (or at once if it is running)."""
+        self.workers.append(worker)
+        if self.stack is not None:
+            self._spawn(worker.name, lambda: worker.run(self._stopping))
+
+    def wait(self) -> None:
+        """Block until stop() is called (from a signal handler, another thread, or Ctrl-C)."""
+        self._stopping.wait()
+
+    def stop(self) -> None:
+        """Stop workers, the API and the emulator, and remove local.json. Safe to call twice."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._stopping.set()
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        if self._moto is not None:
+            self._moto.stop()
+        state = self.state_dir / STATE_FILE
+        if state.exists():
+            state.unlink()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=f"sagewatch-{name}", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _write_state(self, stack: LocalStack) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        path = self.state_dir / STATE_FILE
+        # The file holds an admin token: readable by its owner only.
+        path.touch(mode=0o600, exist_ok=True)
+        os.chmod(path, 0o600)
+        path.write_text(json.dumps(asdict(stack), indent=2) + "\n")
