@@ -73,9 +73,15 @@ def _invalid_request(error: RequestValidationError) -> Response:
     return json_response(HTTPStatus.BAD_REQUEST, {"message": message, "field": first["field"], "errors": problems})
 
 
+@app.not_found
+def _no_route(error: Exception) -> Response:
+    event = app.current_event
+    return json_response(HTTPStatus.NOT_FOUND, {"message": f"no route {event.http_method} {event.path}"})
+
+
 @app.exception_handler(Exception)
 def _unexpected(error: Exception) -> Response:
-    logger.exception("unhandled error")
+    logger.error("unhandled error", exc_info=error)
     request_id = app.current_event.request_context.request_id if app.current_event else None
     return json_response(
         HTTPStatus.INTERNAL_SERVER_ERROR,

@@ -44,7 +44,7 @@ def proxy_event(
 ) -> dict[str, Any]:
     """An API Gateway REST proxy event for one HTTP request."""
     parts = urlsplit(raw_path)
-    path = unquote(parts.path) or "/"
+    path = parts.path or "/"  # REST APIs keep the path percent-encoded; path parameters arrive decoded
     multi_query = parse_qs(parts.query, keep_blank_values=True)
     content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
     encoded_body, is_base64 = _encode_body(body, content_type)
@@ -57,7 +57,7 @@ def proxy_event(
         "multiValueHeaders": {k: [v] for k, v in headers.items()},
         "queryStringParameters": {k: v[-1] for k, v in multi_query.items()} or None,
         "multiValueQueryStringParameters": multi_query or None,
-        "pathParameters": {"proxy": path.lstrip("/")},
+        "pathParameters": {"proxy": unquote(path.lstrip("/"))},
         "stageVariables": None,
         "requestContext": {
             "resourcePath": "/{proxy+}",
@@ -96,6 +96,7 @@ def make_server(handler: ProxyHandler, host: str = "127.0.0.1", port: int = 8080
         def _dispatch(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_PAYLOAD_BYTES:
+                self._discard(length)  # read it all, so the client is sending no more when it reads the 413
                 self._reply(
                     413,
                     {"Content-Type": "application/json"},
@@ -113,6 +114,13 @@ def make_server(handler: ProxyHandler, host: str = "127.0.0.1", port: int = 8080
             for key, values in (result.get("multiValueHeaders") or {}).items():
                 headers[key] = ", ".join(values)
             self._reply(int(result.get("statusCode", 200)), headers, data)
+
+        def _discard(self, length: int) -> None:
+            while length > 0:
+                chunk = self.rfile.read(min(length, 1 << 20))
+                if not chunk:
+                    return
+                length -= len(chunk)
 
         def _reply(self, status: int, headers: dict[str, str], data: bytes, close: bool = False) -> None:
             self.send_response(status)

@@ -189,7 +189,10 @@ class LocalRuntime:
     def _write_state(self, stack: LocalStack) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         path = self.state_dir / STATE_FILE
-        # The file holds an admin token: readable by its owner only.
-        path.touch(mode=0o600, exist_ok=True)
-        os.chmod(path, 0o600)
-        path.write_text(json.dumps(asdict(stack), indent=2) + "\n")
+        partial = path.with_suffix(".tmp")
+        # The file holds an admin token: readable by its owner only. Written whole, then renamed, so a
+        # reader waiting for it never sees half a file.
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(json.dumps(asdict(stack), indent=2) + "\n")
+        os.replace(partial, path)

@@ -1,0 +1,147 @@
+"""`sagewatch local` as a user runs it: a subprocess, local.json, HTTP, the token CLI, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests import factories
+
+pytestmark = pytest.mark.e2e
+SAGEWATCH = [sys.executable, "-m", "sagewatch.cli"]
+
+
+def clean_env() -> dict[str, str]:
+    """The caller's environment without AWS settings, as on a laptop with no AWS configured."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SAGEWATCH_"))}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    state_dir = tmp_path_factory.mktemp("state")
+    process = subprocess.Popen(
+        [*SAGEWATCH, "local", "--port", "0", "--aws-port", "0", "--state-dir", str(state_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=clean_env(),
+    )
+    state = state_dir / "local.json"
+    deadline = time.monotonic() + 60
+    while not state.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"sagewatch local did not start:\n{process.stdout.read()}")
+        time.sleep(0.1)
+    info = json.loads(state.read_text())
+    yield {"process": process, "state_dir": state_dir, **info}
+    if process.poll() is None:
+        process.kill()
+
+
+def http(stack: dict[str, Any], method: str, path: str, token: str | None, body: Any = None) -> tuple[int, Any]:
+    request = urllib.request.Request(
+        stack["api_url"] + path,
+        data=None if body is None else json.dumps(body).encode(),
+        method=method,
+        headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def cli(stack: dict[str, Any], *args: str) -> str:
+    done = subprocess.run(
+        [*SAGEWATCH, *args, "--state-dir", str(stack["state_dir"])],
+        capture_output=True, text=True, env=clean_env(), timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def create_token(stack: dict[str, Any], role: str) -> tuple[str, str]:
+    output = cli(stack, "token", "create", "--role", role, "--description", f"e2e {role}")
+    token = next(line.split(": ", 1)[1] for line in output.splitlines() if line.startswith("token: "))
+    return output.split()[0], token
+
+
+def test_local_json_names_every_resource(stack: dict[str, Any]) -> None:
+    from sagewatch.resources import DECLARATION
+
+    assert set(stack["tables"]) == {t.name for t in DECLARATION.tables}
+    assert set(stack["buckets"]) == {b.name for b in DECLARATION.buckets}
+    assert set(stack["queues"]) == set(stack["queue_urls"]) == {q.name for q in DECLARATION.queues}
+    assert stack["api_url"].startswith("http://127.0.0.1:")
+    assert stack["aws_endpoint_url"].startswith("http://127.0.0.1:")
+    assert oct(Path(stack["state_dir"], "local.json").stat().st_mode & 0o777) == "0o600"
+
+
+def test_the_emulated_aws_holds_the_declared_resources(stack: dict[str, Any]) -> None:
+    import boto3
+
+    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
+    dynamodb = session.client("dynamodb", endpoint_url=stack["aws_endpoint_url"], region_name=stack["region"])
+    s3 = session.client("s3", endpoint_url=stack["aws_endpoint_url"], region_name=stack["region"])
+    assert set(stack["tables"].values()) <= set(dynamodb.list_tables()["TableNames"])
+    assert set(stack["buckets"].values()) <= {b["Name"] for b in s3.list_buckets()["Buckets"]}
+
+
+def test_roles_over_http_with_tokens_from_the_cli(stack: dict[str, Any]) -> None:
+    admin = stack["token"]
+    _, reader = create_token(stack, "reader")
+    writer_id, writer = create_token(stack, "writer")
+
+    status, created = http(stack, "POST", "/api/v3/models", writer, factories.binary_probability("e2e-churn"))
+    assert status == 201, created
+    assert http(stack, "POST", "/api/v3/models", reader, factories.regression("e2e-denied"))[0] == 403
+    assert http(stack, "POST", "/api/v3/models", None, factories.regression("e2e-anonymous"))[0] == 401
+
+    status, found = http(stack, "GET", "/api/v3/models/e2e-churn?id_type=partner_model_id", reader)
+    assert (status, found["id"]) == (200, created["id"])
+    status, listing = http(stack, "GET", "/api/v3/models?page_size=50", admin)
+    assert status == 200 and created["id"] in [m["id"] for m in listing["data"]]
+    assert http(stack, "POST", "/api/v3/models", admin, factories.binary_probability("e2e-churn"))[0] == 409
+
+    listed = cli(stack, "token", "list")
+    assert writer_id in listed and writer not in listed
+
+    rotated = cli(stack, "token", "rotate", writer_id)
+    new_writer = next(line.split(": ", 1)[1] for line in rotated.splitlines() if line.startswith("token: "))
+    assert http(stack, "GET", "/api/v3/models", writer)[0] == 401
+    assert http(stack, "GET", "/api/v3/models", new_writer)[0] == 200
+
+    cli(stack, "token", "revoke", writer_id)
+    status, refused = http(stack, "GET", "/api/v3/models", new_writer)
+    assert status == 401 and "revoked" in refused["message"]
+
+
+def test_models_cli_reads_through_the_api(stack: dict[str, Any]) -> None:
+    status, created = http(stack, "POST", "/api/v3/models", stack["token"], factories.regression("e2e-cli-price"))
+    assert status == 201
+    assert "e2e-cli-price" in cli(stack, "models", "list")
+    shown = json.loads(cli(stack, "models", "show", "e2e-cli-price"))
+    assert shown["id"] == created["id"]
+
+
+def test_ctrl_c_stops_cleanly_and_removes_local_json(stack: dict[str, Any]) -> None:
+    process = stack["process"]
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    assert "sagewatch local stopped" in output
+    assert not Path(stack["state_dir"], "local.json").exists()
