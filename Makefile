@@ -1,5 +1,5 @@
 # The two commands in the README: `make demo` and `make test`. Each creates .venv on first use.
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 

@@ -74,6 +74,8 @@ def api(aws: dict[str, str], tokens: dict[Role, str]) -> Call:
         event = proxy_event(method, path + (f"?{query}" if query else ""), headers, raw)
         result = handler(event, LocalContext())
         text = result.get("body") or ""
-        return ApiResponse(result["statusCode"], json.loads(text) if text else None, result.get("headers") or {})
+        return ApiResponse(
+            result["statusCode"], json.loads(text) if text else None, result.get("headers") or {}
+        )
 
     return call

@@ -75,7 +75,11 @@ def multiclass_class_column(partner_model_id: str = "pets") -> dict[str, Any]:
                 "categories": [{"value": "dog"}, {"value": "cat"}, {"value": "bird"}],
             },
         ],
-        "pred_to_ground_truth_map": {"probability_dog": "dog", "probability_cat": "cat", "probability_bird": "bird"},
+        "pred_to_ground_truth_map": {
+            "probability_dog": "dog",
+            "probability_cat": "cat",
+            "probability_bird": "bird",
+        },
     }
 
 

@@ -16,13 +16,23 @@ def test_demo_registers_the_breast_cancer_model_and_prints_its_review(tmp_path: 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SAGEWATCH_"))}
     done = subprocess.run(
         [sys.executable, "-m", "sagewatch.cli", "demo", "--state-dir", str(tmp_path)],
-        capture_output=True, text=True, env=env, timeout=300,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     header = next(line for line in lines if line.split()[:3] == ["name", "stage", "value_type"])
     assert header.split() == [
-        "name", "stage", "value_type", "categorical", "is_unique", "categories", "range", "monitor_for_bias",
+        "name",
+        "stage",
+        "value_type",
+        "categorical",
+        "is_unique",
+        "categories",
+        "range",
+        "monitor_for_bias",
     ]
     rows = {line.split()[0]: line.split() for line in lines[lines.index(header) + 1 :] if line.strip()}
     assert rows["mean_radius"][1:3] == ["PIPELINE_INPUT", "FLOAT"]

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tests import factories
 
 pytestmark = pytest.mark.e2e
@@ -50,12 +49,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         process.kill()
 
 
-def http(stack: dict[str, Any], method: str, path: str, token: str | None, body: Any = None) -> tuple[int, Any]:
+def http(
+    stack: dict[str, Any], method: str, path: str, token: str | None, body: Any = None
+) -> tuple[int, Any]:
     request = urllib.request.Request(
         stack["api_url"] + path,
         data=None if body is None else json.dumps(body).encode(),
         method=method,
-        headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})},
+        headers={
+            "Content-Type": "application/json",
+            **({"Authorization": f"Bearer {token}"} if token else {}),
+        },
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
@@ -68,7 +72,10 @@ def http(stack: dict[str, Any], method: str, path: str, token: str | None, body:
 def cli(stack: dict[str, Any], *args: str) -> str:
     done = subprocess.run(
         [*SAGEWATCH, *args, "--state-dir", str(stack["state_dir"])],
-        capture_output=True, text=True, env=clean_env(), timeout=60,
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -131,7 +138,9 @@ def test_roles_over_http_with_tokens_from_the_cli(stack: dict[str, Any]) -> None
 
 
 def test_models_cli_reads_through_the_api(stack: dict[str, Any]) -> None:
-    status, created = http(stack, "POST", "/api/v3/models", stack["token"], factories.regression("e2e-cli-price"))
+    status, created = http(
+        stack, "POST", "/api/v3/models", stack["token"], factories.regression("e2e-cli-price")
+    )
     assert status == 201
     assert "e2e-cli-price" in cli(stack, "models", "list")
     shown = json.loads(cli(stack, "models", "show", "e2e-cli-price"))

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from tests import factories
+from tests.conftest import Call
 
 from sagewatch import stores
 from sagewatch.auth import Role
-from tests import factories
-from tests.conftest import Call
 
 
 @pytest.mark.parametrize("form", sorted(factories.ALL_FORMS))
@@ -33,21 +33,31 @@ def test_a_second_partner_model_id_is_a_409(api: Call) -> None:
     assert api("POST", "/api/v3/models", factories.regression("dup")).status == 201
     again = api("POST", "/api/v3/models", factories.binary_probability("dup"))
     assert again.status == 409
-    assert again.body == {"message": "partner_model_id 'dup' is already used by another model", "field": "partner_model_id"}
+    assert again.body == {
+        "message": "partner_model_id 'dup' is already used by another model",
+        "field": "partner_model_id",
+    }
 
 
 @pytest.mark.parametrize(
     ("change", "field", "words"),
     [
         (lambda b: b["attributes"][0].update(stage="INPUT"), "attributes[0].stage", "Input should be"),
-        (lambda b: b["attributes"][1].update(value_type="DECIMAL"), "attributes[1].value_type", "Input should be"),
+        (
+            lambda b: b["attributes"][1].update(value_type="DECIMAL"),
+            "attributes[1].value_type",
+            "Input should be",
+        ),
         (lambda b: b["attributes"].append(dict(b["attributes"][0])), "attributes[0].name", "duplicate"),
         (lambda b: b["attributes"][2].update(position=7), "attributes[2].position", "positions must be"),
         (lambda b: b.update(output_type="RANKING"), "output_type", "Input should be"),
         (lambda b: b.pop("partner_model_id"), "partner_model_id", "Field required"),
         (lambda b: b.update(classifier_threshold=1.5), "classifier_threshold", "less than 1"),
-        (lambda b: b.update(pred_to_ground_truth_map={"ghost": "ground_truth_value"}), "pred_to_ground_truth_map",
-         "not an attribute"),
+        (
+            lambda b: b.update(pred_to_ground_truth_map={"ghost": "ground_truth_value"}),
+            "pred_to_ground_truth_map",
+            "not an attribute",
+        ),
     ],
 )
 def test_invalid_models_are_400s_naming_the_field(api: Call, change, field: str, words: str) -> None:
@@ -83,7 +93,9 @@ def test_listing_is_paged(api: Call) -> None:
 
 def test_put_replaces_and_delete_archives(api: Call) -> None:
     model = api("POST", "/api/v3/models", factories.regression("price")).body
-    changed = factories.edited(factories.regression("price"), display_name="Price model", classifier_threshold=0.7)
+    changed = factories.edited(
+        factories.regression("price"), display_name="Price model", classifier_threshold=0.7
+    )
     replaced = api("PUT", f"/api/v3/models/{model['id']}", changed)
     assert replaced.status == 200
     assert (replaced.body["display_name"], replaced.body["version"]) == ("Price model", 2)

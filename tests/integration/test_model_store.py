@@ -5,11 +5,11 @@ from __future__ import annotations
 import threading
 
 import pytest
+from tests import factories
 
 from sagewatch import stores
 from sagewatch.errors import ModelArchived, ModelNotFound, PartnerIdTaken
 from sagewatch.schema import ModelSpec
-from tests import factories
 
 
 def spec(body: dict) -> ModelSpec:
@@ -90,7 +90,9 @@ def test_archiving_keeps_the_model_readable_refuses_changes_and_frees_the_partne
 def test_replace_moves_the_partner_id_and_keeps_identity() -> None:
     store = stores.model_store()
     model = store.create(spec(factories.regression("v1")))
-    replaced = store.replace(model.id, spec(factories.edited(factories.regression("v2"), display_name="Price v2")))
+    replaced = store.replace(
+        model.id, spec(factories.edited(factories.regression("v2"), display_name="Price v2"))
+    )
     assert (replaced.id, replaced.created_at, replaced.version) == (model.id, model.created_at, 2)
     assert store.get_by_partner_id("v2").display_name == "Price v2"
     with pytest.raises(ModelNotFound):

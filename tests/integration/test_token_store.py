@@ -31,7 +31,7 @@ def test_the_table_holds_no_token(aws: dict[str, str]) -> None:
 @pytest.mark.usefixtures("aws")
 def test_a_forged_secret_with_a_real_id_is_refused() -> None:
     store = stores.token_store()
-    record, token = store.create(Role.READER)
+    _, token = store.create(Role.READER)
     forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
     with pytest.raises(Unauthorized):
         store.authenticate(forged)

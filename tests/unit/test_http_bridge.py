@@ -51,7 +51,10 @@ def test_the_handlers_answer_becomes_the_http_response() -> None:
         seen.append(event)
         return {
             "statusCode": 201,
-            "headers": {"Content-Type": "application/json", "X-Request": event["requestContext"]["requestId"]},
+            "headers": {
+                "Content-Type": "application/json",
+                "X-Request": event["requestContext"]["requestId"],
+            },
             "body": json.dumps({"echo": json.loads(event["body"])}),
             "isBase64Encoded": False,
         }
@@ -75,7 +78,9 @@ def test_bodies_over_api_gateways_limit_are_refused_with_413() -> None:
     url, stop = serve(lambda event, context: calls.append(event) or {"statusCode": 200, "body": ""})
     try:
         request = urllib.request.Request(
-            f"{url}/upload", data=b"x" * (MAX_PAYLOAD_BYTES + 1), method="POST",
+            f"{url}/upload",
+            data=b"x" * (MAX_PAYLOAD_BYTES + 1),
+            method="POST",
             headers={"Content-Type": "application/octet-stream"},
         )
         try:

@@ -19,7 +19,9 @@ def test_committed_openapi_document_is_current() -> None:
 def test_every_route_declares_the_token_scheme() -> None:
     document = json.loads(openapi_document())
     assert document["components"]["securitySchemes"]["token"] == {
-        "type": "apiKey", "in": "header", "name": "Authorization",
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
     }
     assert document["security"] == [{"token": []}]
     assert "/api/v3/models/{model_id}" in document["paths"]

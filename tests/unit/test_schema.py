@@ -6,11 +6,11 @@ import copy
 
 import pydantic
 import pytest
+from tests import factories
+from tests.factories import attribute
 
 from sagewatch.errors import InvalidSchema, Unsupported
 from sagewatch.schema import ModelSpec, Stage, check_spec
-from tests import factories
-from tests.factories import attribute
 
 
 def checked(body: dict) -> ModelSpec:
@@ -140,7 +140,12 @@ def test_reserved_lake_column_names_are_refused() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("stage", "PREDICT_FUNCTION_INPUT"), ("stage", "INPUT"), ("value_type", "IMAGE"), ("value_type", "DOUBLE")],
+    [
+        ("stage", "PREDICT_FUNCTION_INPUT"),
+        ("stage", "INPUT"),
+        ("value_type", "IMAGE"),
+        ("value_type", "DOUBLE"),
+    ],
 )
 def test_unknown_stage_or_value_type_is_a_validation_error_on_that_field(field: str, value: str) -> None:
     body = factories.regression()
@@ -160,7 +165,10 @@ def test_prediction_without_ground_truth() -> None:
 
 def test_map_key_that_is_not_an_attribute() -> None:
     body = factories.regression()
-    body["pred_to_ground_truth_map"] = {"predicted_value": "ground_truth_value", "ghost": "ground_truth_value"}
+    body["pred_to_ground_truth_map"] = {
+        "predicted_value": "ground_truth_value",
+        "ghost": "ground_truth_value",
+    }
     error = rejection(body)
     assert error.field == "pred_to_ground_truth_map"
     assert "'ghost', which is not an attribute" in error.message

@@ -24,7 +24,11 @@ def test_integers_with_twenty_distinct_values_are_categorical() -> None:
 
 def test_integers_with_twenty_one_distinct_values_are_continuous() -> None:
     attribute = column(list(range(21)) * 3)
-    assert (attribute.value_type, attribute.categorical, attribute.categories) == (ValueType.INTEGER, False, None)
+    assert (attribute.value_type, attribute.categorical, attribute.categories) == (
+        ValueType.INTEGER,
+        False,
+        None,
+    )
 
 
 def test_whole_number_floats_are_integers_categorical_up_to_twenty_five() -> None:
@@ -99,7 +103,10 @@ def reference(rows: int = 60) -> pd.DataFrame:
 
 def test_binary_class_form_from_a_frame() -> None:
     spec = infer_schema(
-        reference(), {"score": 1}, partner_model_id="churn", ground_truth_column="churned",
+        reference(),
+        {"score": 1},
+        partner_model_id="churn",
+        ground_truth_column="churned",
         non_input_columns=["customer_id"],
     )
     stages = {a.name: a.stage for a in spec.attributes}
@@ -146,7 +153,9 @@ def test_multiclass_class_column_adds_map_classes_to_categories() -> None:
         }
     )
     spec = infer_schema(
-        frame, {"p_dog": "dog", "p_cat": "cat", "p_bird": "bird"}, partner_model_id="pets",
+        frame,
+        {"p_dog": "dog", "p_cat": "cat", "p_bird": "bird"},
+        partner_model_id="pets",
         ground_truth_column="animal",
     )
     assert spec.output_type is OutputType.MULTICLASS

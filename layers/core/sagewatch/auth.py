@@ -80,4 +80,6 @@ def required_role(method: str, path: str) -> Role:
 def authorize(role: Role, method: str, path: str) -> None:
     needed = required_role(method, path)
     if not role.allows(needed):
-        raise Forbidden(f"a {role.value} token cannot {method.upper()} {path}: it needs a {needed.value} token")
+        raise Forbidden(
+            f"a {role.value} token cannot {method.upper()} {path}: it needs a {needed.value} token"
+        )

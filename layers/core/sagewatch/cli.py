@@ -87,7 +87,9 @@ def _parser() -> argparse.ArgumentParser:
 def _local(args: argparse.Namespace) -> int:
     from sagewatch.local.runtime import LocalRuntime
 
-    runtime = LocalRuntime(state_dir=args.state_dir, api_port=args.port, aws_port=args.aws_port, region=args.region)
+    runtime = LocalRuntime(
+        state_dir=args.state_dir, api_port=args.port, aws_port=args.aws_port, region=args.region
+    )
     stack = runtime.start()
     # SIGTERM stops as cleanly as Ctrl-C does.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -107,7 +109,9 @@ def _local(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from sagewatch.demo import run_demo
 
-    run_demo(state_dir=args.state_dir, keep_running=args.keep_running, api_port=args.port, aws_port=args.aws_port)
+    run_demo(
+        state_dir=args.state_dir, keep_running=args.keep_running, api_port=args.port, aws_port=args.aws_port
+    )
     return 0
 
 
@@ -173,7 +177,9 @@ def _client(args: argparse.Namespace) -> Any:
 def _models_list(args: argparse.Namespace) -> int:
     for model in _client(args).iter_models(include_archived=args.include_archived):
         state = " (archived)" if model["archived"] else ""
-        print(f"{model['id']}  {model['partner_model_id']:<30} {model['output_type']:<10} {model['display_name']}{state}")
+        print(
+            f"{model['id']}  {model['partner_model_id']:<30} {model['output_type']:<10} {model['display_name']}{state}"
+        )
     return 0
 
 

@@ -34,7 +34,11 @@ class SageWatchError(Exception):
 
 class SageWatch:
     def __init__(
-        self, url: str | None = None, token: str | None = None, state_dir: str | Path = ".sagewatch", timeout: float = 60
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        state_dir: str | Path = ".sagewatch",
+        timeout: float = 60,
     ) -> None:
         if url is None or token is None:
             found_url, found_token = _discover(Path(state_dir))
@@ -43,7 +47,9 @@ class SageWatch:
         self.token = token
         self.timeout = timeout
 
-    def request(self, method: str, path: str, body: Any = None, query: Mapping[str, Any] | None = None) -> Any:
+    def request(
+        self, method: str, path: str, body: Any = None, query: Mapping[str, Any] | None = None
+    ) -> Any:
         """One API call; the decoded JSON answer (None for 204)."""
         url = f"{self.url}{path}"
         if query:
@@ -82,12 +88,12 @@ class SageWatch:
         """Infer a schema from reference data (see sagewatch.schema_inference); review it, then save()."""
         from sagewatch.schema_inference import infer_schema
 
-        spec = infer_schema(
-            reference, pred_to_ground_truth_map, partner_model_id=partner_model_id, **options
-        )
+        spec = infer_schema(reference, pred_to_ground_truth_map, partner_model_id=partner_model_id, **options)
         return ModelDraft(self, spec)
 
-    def get_model(self, model_id: str | None = None, *, partner_model_id: str | None = None) -> dict[str, Any]:
+    def get_model(
+        self, model_id: str | None = None, *, partner_model_id: str | None = None
+    ) -> dict[str, Any]:
         if partner_model_id is not None:
             path = f"/api/v3/models/{quote(partner_model_id, safe='')}"
             return self.request("GET", path, query={"id_type": "partner_model_id"})
@@ -101,7 +107,11 @@ class SageWatch:
             answer = self.request(
                 "GET",
                 "/api/v3/models",
-                query={"page": page, "page_size": page_size, "include_archived": str(include_archived).lower()},
+                query={
+                    "page": page,
+                    "page_size": page_size,
+                    "include_archived": str(include_archived).lower(),
+                },
             )
             yield from answer["data"]
             if page >= answer["total_pages"]:
@@ -140,6 +150,7 @@ def _discover(state_dir: Path) -> tuple[str, str]:
         stack = json.loads(state.read_text())
         return url or stack["api_url"], token or stack["token"]
     raise SageWatchError(
-        0, f"no stack found: pass url and token, set SAGEWATCH_URL and SAGEWATCH_TOKEN, or run `sagewatch local` "
-        f"(which writes {state})"
+        0,
+        f"no stack found: pass url and token, set SAGEWATCH_URL and SAGEWATCH_TOKEN, or run `sagewatch local` "
+        f"(which writes {state})",
     )

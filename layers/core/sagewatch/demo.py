@@ -6,6 +6,7 @@ logistic regression trained on it, so predictions are a real model's.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -69,10 +70,8 @@ def run_demo(
         if keep_running:
             say(f"\nAPI:   {stack.api_url}\ntoken: {stack.token}\nstate: {Path(state_dir) / 'local.json'}")
             say("the stack keeps running; Ctrl-C stops it")
-            try:
+            with contextlib.suppress(KeyboardInterrupt):
                 runtime.wait()
-            except KeyboardInterrupt:
-                pass
         return model
     finally:
         runtime.stop()

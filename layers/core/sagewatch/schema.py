@@ -197,7 +197,9 @@ def check_spec(spec: ModelSpec) -> ModelSpec:
     return spec.model_copy(
         update={
             "display_name": spec.display_name or spec.partner_model_id,
-            "classifier_threshold": spec.classifier_threshold if spec.classifier_threshold is not None else 0.5,
+            "classifier_threshold": spec.classifier_threshold
+            if spec.classifier_threshold is not None
+            else 0.5,
             "positive_predicted_attribute": positive,
         }
     )
@@ -213,14 +215,17 @@ def _check_names(attributes: list[Attribute]) -> None:
                 field=where,
             )
         if attribute.name.lower() in RESERVED_NAMES:
-            raise InvalidSchema(f"attribute name {attribute.name!r} is reserved for a lake column", field=where)
+            raise InvalidSchema(
+                f"attribute name {attribute.name!r} is reserved for a lake column", field=where
+            )
     counts = Counter(a.name.lower() for a in attributes)
     for index, attribute in enumerate(attributes):
         if counts[attribute.name.lower()] > 1:
             clash = [a.name for a in attributes if a.name.lower() == attribute.name.lower()]
             how = "twice" if len(set(clash)) == 1 else f"as {clash} (Athena column names ignore case)"
             raise InvalidSchema(
-                f"duplicate attribute name {attribute.name!r}: it appears {how}", field=f"attributes[{index}].name"
+                f"duplicate attribute name {attribute.name!r}: it appears {how}",
+                field=f"attributes[{index}].name",
             )
 
 
@@ -232,7 +237,8 @@ def _check_attribute(attribute: Attribute, where: str) -> None:
         )
     if attribute.categories and not attribute.categorical:
         raise InvalidSchema(
-            f"attribute {attribute.name!r} has categories but categorical is false", field=f"{where}.categorical"
+            f"attribute {attribute.name!r} has categories but categorical is false",
+            field=f"{where}.categorical",
         )
     for position, category in enumerate(attribute.categories or []):
         if parse_class_value(category.value, attribute.value_type) is None:
@@ -246,13 +252,11 @@ def _check_attribute(attribute: Attribute, where: str) -> None:
             f"attribute {attribute.name!r} is {attribute.value_type.value}; only INTEGER and FLOAT have a range",
             field=f"{where}.min_range",
         )
-    if attribute.min_range is not None and attribute.max_range is not None:
-        if attribute.min_range > attribute.max_range:
-            raise InvalidSchema(
-                f"attribute {attribute.name!r} has min_range {attribute.min_range} > max_range "
-                f"{attribute.max_range}",
-                field=f"{where}.min_range",
-            )
+    low, high = attribute.min_range, attribute.max_range
+    if low is not None and high is not None and low > high:
+        raise InvalidSchema(
+            f"attribute {attribute.name!r} has min_range {low} > max_range {high}", field=f"{where}.min_range"
+        )
 
 
 def _assign_positions(attributes: list[Attribute], stage: Stage) -> None:
@@ -266,7 +270,11 @@ def _assign_positions(attributes: list[Attribute], stage: Stage) -> None:
     expected = list(range(len(indexed)))
     if sorted(p if p is not None else -1 for p in given) != expected:
         index = next(
-            (i for i, a in indexed if a.position is None or given.count(a.position) > 1 or a.position >= len(indexed)),
+            (
+                i
+                for i, a in indexed
+                if a.position is None or given.count(a.position) > 1 or a.position >= len(indexed)
+            ),
             indexed[0][0],
         )
         raise InvalidSchema(
@@ -329,7 +337,9 @@ def _check_map(spec: ModelSpec, mapping: dict[str, ClassValue]) -> dict[str, Cla
         targets = Counter(linked.values())
         for target, count in targets.items():
             if count > 1:
-                raise InvalidSchema(f"{field} links {count} predictions to ground truth {target!r}", field=field)
+                raise InvalidSchema(
+                    f"{field} links {count} predictions to ground truth {target!r}", field=field
+                )
         for attribute in ground_truths:
             if attribute.name not in targets:
                 raise InvalidSchema(
@@ -415,7 +425,11 @@ def _check_output_type(spec: ModelSpec) -> None:
     for prediction in predictions:
         if not prediction.is_numeric:
             index = spec.attributes.index(prediction)
-            kind = "regression predictions" if spec.output_type is OutputType.REGRESSION else "class probabilities"
+            kind = (
+                "regression predictions"
+                if spec.output_type is OutputType.REGRESSION
+                else "class probabilities"
+            )
             raise InvalidSchema(
                 f"PREDICTED_VALUE {prediction.name!r} is {prediction.value_type.value}; {kind} must be INTEGER "
                 "or FLOAT",

@@ -130,7 +130,9 @@ def infer_schema(
     non_inputs = list(non_input_columns)
     for name in [*mapping, *non_inputs, *([ground_truth_column] if ground_truth_column else [])]:
         if name not in columns:
-            raise InvalidSchema(f"column {name!r} is not in the reference data (columns: {columns})", field=name)
+            raise InvalidSchema(
+                f"column {name!r} is not in the reference data (columns: {columns})", field=name
+            )
 
     link_form = all(isinstance(v, str) and v in columns for v in mapping.values())
     if link_form:
@@ -231,7 +233,9 @@ def review_table(spec: ModelSpec) -> pd.DataFrame:
             "categorical": a.categorical,
             "is_unique": a.is_unique,
             "categories": [c.value for c in a.categories] if a.categories else None,
-            "range": [a.min_range, a.max_range] if a.min_range is not None or a.max_range is not None else None,
+            "range": [a.min_range, a.max_range]
+            if a.min_range is not None or a.max_range is not None
+            else None,
             "monitor_for_bias": a.monitor_for_bias,
         }
         for a in ordered

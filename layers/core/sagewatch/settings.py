@@ -35,7 +35,9 @@ class Settings:
     ) -> Settings:
         environ = os.environ if environ is None else environ
         names = {
-            logical: environ[env_var] for logical, env_var in declaration.env_vars().items() if env_var in environ
+            logical: environ[env_var]
+            for logical, env_var in declaration.env_vars().items()
+            if env_var in environ
         }
         return cls(names=names)
 

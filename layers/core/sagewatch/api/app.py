@@ -70,7 +70,9 @@ def _invalid_request(error: RequestValidationError) -> Response:
     ]
     first = problems[0] if problems else {"field": "", "message": "invalid request"}
     message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
-    return json_response(HTTPStatus.BAD_REQUEST, {"message": message, "field": first["field"], "errors": problems})
+    return json_response(
+        HTTPStatus.BAD_REQUEST, {"message": message, "field": first["field"], "errors": problems}
+    )
 
 
 @app.not_found
@@ -109,7 +111,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """The api Lambda: authenticate and authorize, then route."""
     request = APIGatewayProxyEvent(event)
     try:
-        token = token_store().authenticate(request.headers.get("authorization") or request.headers.get("Authorization"))
+        token = token_store().authenticate(
+            request.headers.get("authorization") or request.headers.get("Authorization")
+        )
         authorize(token.role, request.http_method, request.path)
     except (Unauthorized, Forbidden) as error:
         return {

@@ -100,12 +100,16 @@ def make_server(handler: ProxyHandler, host: str = "127.0.0.1", port: int = 8080
                 self._reply(
                     413,
                     {"Content-Type": "application/json"},
-                    json.dumps({"message": f"request body is {length} bytes; at most {MAX_PAYLOAD_BYTES}"}).encode(),
+                    json.dumps(
+                        {"message": f"request body is {length} bytes; at most {MAX_PAYLOAD_BYTES}"}
+                    ).encode(),
                     close=True,
                 )
                 return
             body = self.rfile.read(length) if length else b""
-            event = proxy_event(self.command, self.path, dict(self.headers.items()), body, self.client_address[0])
+            event = proxy_event(
+                self.command, self.path, dict(self.headers.items()), body, self.client_address[0]
+            )
             with lock:
                 result = handler(event, LocalContext())
             payload = result.get("body") or ""

@@ -29,7 +29,9 @@ def table_definition(table: Table, physical_name: str) -> dict[str, Any]:
     definition: dict[str, Any] = {
         "TableName": physical_name,
         "BillingMode": "PAY_PER_REQUEST",
-        "AttributeDefinitions": [{"AttributeName": n, "AttributeType": t} for n, t in attribute_types.items()],
+        "AttributeDefinitions": [
+            {"AttributeName": n, "AttributeType": t} for n, t in attribute_types.items()
+        ],
         "KeySchema": schema(table.partition_key, table.sort_key),
     }
     if table.indexes:
@@ -61,7 +63,11 @@ def provision(names: Mapping[str, str], declaration: Declaration = DECLARATION) 
             )
 
     for bucket in declaration.buckets:
-        location = {} if aws.region() == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": aws.region()}}
+        location = (
+            {}
+            if aws.region() == "us-east-1"
+            else {"CreateBucketConfiguration": {"LocationConstraint": aws.region()}}
+        )
         s3.create_bucket(Bucket=names[bucket.name], **location)
         s3.put_bucket_versioning(Bucket=names[bucket.name], VersioningConfiguration={"Status": "Enabled"})
 
@@ -75,9 +81,9 @@ def provision(names: Mapping[str, str], declaration: Declaration = DECLARATION) 
             )
         url = sqs.create_queue(QueueName=names[queue.name], Attributes=attributes)["QueueUrl"]
         created[f"{queue.name}_url"] = url
-        queue_arns[queue.name] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
+        queue_arns[queue.name] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
 
     for bucket in declaration.buckets:
         notifications = [n for n in declaration.notifications if n.bucket == bucket.name]

@@ -55,7 +55,9 @@ class LocalStack:
     @property
     def environment(self) -> dict[str, str]:
         """The environment under which boto3 and sagewatch's stores reach this stack."""
-        return local_environment(self.aws_endpoint_url, self.region, {**self.tables, **self.buckets, **self.queues})
+        return local_environment(
+            self.aws_endpoint_url, self.region, {**self.tables, **self.buckets, **self.queues}
+        )
 
     @classmethod
     def read(cls, state_dir: str | Path) -> LocalStack:

@@ -83,7 +83,9 @@ class ModelStore:
         return model
 
     def get(self, model_id: str) -> Model:
-        response = self.client.get_item(TableName=self.table_name, Key=_model_key(model_id), ConsistentRead=True)
+        response = self.client.get_item(
+            TableName=self.table_name, Key=_model_key(model_id), ConsistentRead=True
+        )
         if "Item" not in response:
             raise ModelNotFound(f"no model with id {model_id!r}", field="model_id")
         return Model.model_validate_json(from_item(response["Item"])["doc"])
@@ -100,7 +102,9 @@ class ModelStore:
             TableName=self.table_name, Key=_guard_key(partner_model_id), ConsistentRead=True
         )
         if "Item" not in response:
-            raise ModelNotFound(f"no model with partner_model_id {partner_model_id!r}", field="partner_model_id")
+            raise ModelNotFound(
+                f"no model with partner_model_id {partner_model_id!r}", field="partner_model_id"
+            )
         return self.get(from_item(response["Item"])["model_id"])
 
     def list(self, include_archived: bool = False) -> list[Model]:
@@ -148,7 +152,12 @@ class ModelStore:
         """Archive (DELETE): the model stays readable, accepts no data, and frees its partner_model_id."""
         current = self.get_active(model_id)
         model = current.model_copy(
-            update={"archived": True, "status": "Archived", "updated_at": _now(), "version": current.version + 1}
+            update={
+                "archived": True,
+                "status": "Archived",
+                "updated_at": _now(),
+                "version": current.version + 1,
+            }
         )
         try:
             self.client.transact_write_items(
@@ -180,9 +189,7 @@ class ModelStore:
         )
 
     def _guard_item(self, model: Model) -> dict[str, Any]:
-        return to_item(
-            {"pk": f"PARTNER#{model.partner_model_id}", "sk": GUARD_SK, "model_id": model.id}
-        )
+        return to_item({"pk": f"PARTNER#{model.partner_model_id}", "sk": GUARD_SK, "model_id": model.id})
 
     def _versioned_put(self, model: Model, expected_version: int) -> dict[str, Any]:
         return {
@@ -209,9 +216,14 @@ class ModelStore:
         if error_code(error) != "TransactionCanceledException":
             raise error
         reasons = cancellation_reasons(error)
-        if guard_index is not None and len(reasons) > guard_index and reasons[guard_index] == "ConditionalCheckFailed":
+        if (
+            guard_index is not None
+            and len(reasons) > guard_index
+            and reasons[guard_index] == "ConditionalCheckFailed"
+        ):
             raise PartnerIdTaken(
-                f"partner_model_id {partner_model_id!r} is already used by another model", field="partner_model_id"
+                f"partner_model_id {partner_model_id!r} is already used by another model",
+                field="partner_model_id",
             ) from None
         raise ConcurrentUpdate(
             "the model changed while this request was applied; read it again and retry"

@@ -59,7 +59,9 @@ class TokenStore:
 
     def list(self) -> list[TokenRecord]:
         paginator = self.client.get_paginator("scan")
-        items = [item for page in paginator.paginate(TableName=self.table_name) for item in page.get("Items", [])]
+        items = [
+            item for page in paginator.paginate(TableName=self.table_name) for item in page.get("Items", [])
+        ]
         records = [self._record(from_item(item)) for item in items]
         return sorted(records, key=lambda r: r.created_at)
 
