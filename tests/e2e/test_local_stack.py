@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_plus
 
 import pytest
 from tests import factories
@@ -106,6 +107,22 @@ def test_the_emulated_aws_holds_the_declared_resources(stack: dict[str, Any]) ->
     s3 = session.client("s3", endpoint_url=stack["aws_endpoint_url"], region_name=stack["region"])
     assert set(stack["tables"].values()) <= set(dynamodb.list_tables()["TableNames"])
     assert set(stack["buckets"].values()) <= {b["Name"] for b in s3.list_buckets()["Buckets"]}
+
+
+def test_moto_server_delivers_capture_notifications_to_the_ingest_queue(stack: dict[str, Any]) -> None:
+    import boto3
+
+    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3 = session.client("s3", endpoint_url=stack["aws_endpoint_url"], region_name=stack["region"])
+    sqs = session.client("sqs", endpoint_url=stack["aws_endpoint_url"], region_name=stack["region"])
+    key = "datacapture/my-endpoint/AllTraffic/2026/11/25/10/capture.jsonl"
+    s3.put_object(Bucket=stack["buckets"]["capture"], Key=key, Body=b"{}\n")
+    answer = sqs.receive_message(
+        QueueUrl=stack["queue_urls"]["ingest"], MaxNumberOfMessages=10, WaitTimeSeconds=5
+    )
+    # S3 also sends an s3:TestEvent (no Records) when the notification is configured
+    records = [r for m in answer.get("Messages", []) for r in json.loads(m["Body"]).get("Records", [])]
+    assert [unquote_plus(r["s3"]["object"]["key"]) for r in records] == [key]
 
 
 def test_roles_over_http_with_tokens_from_the_cli(stack: dict[str, Any]) -> None:
