@@ -9,6 +9,9 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from sagewatch import aws
+from sagewatch.settings import Settings
+
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -48,3 +51,22 @@ def query_all(client: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
     paginator = client.get_paginator("query")
     for page in paginator.paginate(**kwargs):
         yield from page.get("Items", [])
+
+
+class DynamoStore:
+    """Base of the table stores: the table's physical name and the process-wide client."""
+
+    #: logical table name in sagewatch.resources
+    table: str = ""
+
+    def __init__(self, table_name: str, client: Any = None) -> None:
+        self.table_name = table_name
+        self._client = client
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> Any:
+        return cls((settings or Settings.from_env()).name(cls.table))
+
+    @property
+    def client(self) -> Any:
+        return self._client or aws.client("dynamodb")

@@ -14,11 +14,16 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from sagewatch import aws
 from sagewatch.errors import ConcurrentUpdate, ModelArchived, ModelNotFound, PartnerIdTaken, TooLarge
 from sagewatch.schema import Model, ModelSpec, check_spec
-from sagewatch.settings import Settings
-from sagewatch.stores.dynamo import cancellation_reasons, error_code, from_item, query_all, to_item
+from sagewatch.stores.dynamo import (
+    DynamoStore,
+    cancellation_reasons,
+    error_code,
+    from_item,
+    query_all,
+    to_item,
+)
 
 MODEL_SK = "#MODEL"
 GUARD_SK = "#GUARD"
@@ -39,20 +44,10 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class ModelStore:
+class ModelStore(DynamoStore):
     """Create, read, replace and archive models; the only code that knows the table layout."""
 
-    def __init__(self, table_name: str, client: Any = None) -> None:
-        self.table_name = table_name
-        self._client = client
-
-    @classmethod
-    def from_settings(cls, settings: Settings | None = None) -> ModelStore:
-        return cls((settings or Settings.from_env()).name("models"))
-
-    @property
-    def client(self) -> Any:
-        return self._client or aws.client("dynamodb")
+    table = "models"
 
     def create(self, spec: ModelSpec) -> Model:
         """Validate and register a model; PartnerIdTaken if its partner_model_id is in use."""

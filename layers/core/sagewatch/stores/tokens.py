@@ -8,11 +8,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from sagewatch import aws
 from sagewatch.auth import Role, hashes_match, new_secret_for, new_token, token_from_header, token_hash
 from sagewatch.errors import NotFound, Unauthorized
-from sagewatch.settings import Settings
-from sagewatch.stores.dynamo import error_code, from_item, to_item
+from sagewatch.stores.dynamo import DynamoStore, error_code, from_item, to_item
 
 
 @dataclass(frozen=True)
@@ -33,18 +31,10 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-class TokenStore:
-    def __init__(self, table_name: str, client: Any = None) -> None:
-        self.table_name = table_name
-        self._client = client
+class TokenStore(DynamoStore):
+    """API tokens by id; the only code that knows the tokens table."""
 
-    @classmethod
-    def from_settings(cls, settings: Settings | None = None) -> TokenStore:
-        return cls((settings or Settings.from_env()).name("tokens"))
-
-    @property
-    def client(self) -> Any:
-        return self._client or aws.client("dynamodb")
+    table = "tokens"
 
     def create(self, role: Role, description: str = "") -> tuple[TokenRecord, str]:
         """A new token; the token itself is returned once and never stored."""
@@ -68,29 +58,25 @@ class TokenStore:
     def rotate(self, token_id: str) -> tuple[TokenRecord, str]:
         """A new secret for the same id and role; the old token stops working at once."""
         token = new_secret_for(token_id)
-        try:
-            response = self.client.update_item(
-                TableName=self.table_name,
-                Key=to_item({"token_id": token_id}),
-                UpdateExpression="SET token_hash = :hash, rotated_at = :now",
-                ConditionExpression="attribute_exists(token_id) AND attribute_not_exists(revoked_at)",
-                ExpressionAttributeValues=to_item({":hash": token_hash(token), ":now": _now()}),
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as error:
-            if error_code(error) == "ConditionalCheckFailedException":
-                raise NotFound(f"no active token with id {token_id!r}", field="token_id") from None
-            raise
-        return self._record(from_item(response["Attributes"])), token
+        record = self._update_active(
+            token_id,
+            "SET token_hash = :hash, rotated_at = :now",
+            {":hash": token_hash(token), ":now": _now()},
+        )
+        return record, token
 
     def revoke(self, token_id: str) -> TokenRecord:
+        return self._update_active(token_id, "SET revoked_at = :now", {":now": _now()})
+
+    def _update_active(self, token_id: str, expression: str, values: dict[str, Any]) -> TokenRecord:
+        """Apply an update to an active (existing, not revoked) token; NotFound otherwise."""
         try:
             response = self.client.update_item(
                 TableName=self.table_name,
                 Key=to_item({"token_id": token_id}),
-                UpdateExpression="SET revoked_at = :now",
+                UpdateExpression=expression,
                 ConditionExpression="attribute_exists(token_id) AND attribute_not_exists(revoked_at)",
-                ExpressionAttributeValues=to_item({":now": _now()}),
+                ExpressionAttributeValues=to_item(values),
                 ReturnValues="ALL_NEW",
             )
         except ClientError as error:
