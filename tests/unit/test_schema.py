@@ -205,7 +205,7 @@ def test_class_not_among_ground_truth_categories() -> None:
 def test_class_value_of_the_wrong_type() -> None:
     body = factories.binary_probability()
     body["pred_to_ground_truth_map"] = {"predicted_probability": "yes"}
-    assert "not a INTEGER class" in rejection(body).message
+    assert "not an INTEGER class" in rejection(body).message
 
 
 def test_class_form_needs_exactly_one_ground_truth_column() -> None:

@@ -38,6 +38,11 @@ class ValueType(StrEnum):
     STRING = "STRING"
     TIMESTAMP = "TIMESTAMP"
 
+    @property
+    def article(self) -> str:
+        """'an INTEGER', 'a FLOAT': for messages."""
+        return f"{'an' if self.value[0] in 'AEIOU' else 'a'} {self.value}"
+
 
 NUMERIC_TYPES = (ValueType.INTEGER, ValueType.FLOAT)
 
@@ -243,7 +248,7 @@ def _check_attribute(attribute: Attribute, where: str) -> None:
     for position, category in enumerate(attribute.categories or []):
         if parse_class_value(category.value, attribute.value_type) is None:
             raise InvalidSchema(
-                f"category {category.value!r} of {attribute.name!r} is not a {attribute.value_type.value}",
+                f"category {category.value!r} of {attribute.name!r} is not {attribute.value_type.article}",
                 field=f"{where}.categories[{position}]",
             )
     has_range = attribute.min_range is not None or attribute.max_range is not None
@@ -372,7 +377,7 @@ def _check_map(spec: ModelSpec, mapping: dict[str, ClassValue]) -> dict[str, Cla
         parsed = parse_class_value(value, truth.value_type)
         if parsed is None:
             raise InvalidSchema(
-                f"{field}[{key!r}] is {value!r}, not a {truth.value_type.value} class of ground truth "
+                f"{field}[{key!r}] is {value!r}, not {truth.value_type.article} class of ground truth "
                 f"{truth.name!r} and not a GROUND_TRUTH attribute",
                 field=field,
             )

@@ -1,0 +1,367 @@
+"""SageMaker Data Capture and Model Monitor ground-truth files as typed lake rows.
+
+`parse_capture` turns a capture JSONL buffer into inference rows of a model; `parse_ground_truth`
+turns a Model Monitor ground-truth JSONL buffer into ground-truth rows. Both are pure: bytes and a
+model in, an Arrow table and the rejected rows (with line, event id and reason) out.
+
+- Partner inference id: eventMetadata.inferenceId if present, else eventId; when one call carried
+  several inferences, `_<index>` (from 0) is appended. Inference timestamp: inferenceTime.
+- Inputs fill PIPELINE_INPUT attributes in position order (CSV) or by name/position (JSON);
+  outputs fill PREDICTED_VALUE attributes the same way; input and output rows pair by index.
+- A bad line, event or row is rejected with its reason; everything else in the file is kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sagewatch.jsonl import read_jsonl
+from sagewatch.payloads import Rows, content_kind, csv_rows, decode_base64, json_rows, merge
+from sagewatch.schema import Attribute, Model, Stage, ValueType
+from sagewatch.values import ARROW_TYPES, coerce
+
+_SIDE = pa.struct(
+    [
+        ("observedContentType", pa.string()),
+        ("mode", pa.string()),
+        ("data", pa.string()),
+        ("encoding", pa.string()),
+    ]
+)
+CAPTURE_SCHEMA = pa.schema(
+    [
+        ("captureData", pa.struct([("endpointInput", _SIDE), ("endpointOutput", _SIDE)])),
+        (
+            "eventMetadata",
+            pa.struct(
+                [("eventId", pa.string()), ("inferenceId", pa.string()), ("inferenceTime", pa.string())]
+            ),
+        ),
+        ("eventVersion", pa.string()),
+    ]
+)
+GROUND_TRUTH_SCHEMA = pa.schema(
+    [
+        ("groundTruthData", pa.struct([("data", pa.string()), ("encoding", pa.string())])),
+        ("eventMetadata", pa.struct([("eventId", pa.string())])),
+        ("eventVersion", pa.string()),
+    ]
+)
+
+REJECT_FIELDS = ("line", "event_id", "inference_index", "reason")
+
+
+@dataclass
+class Parsed:
+    """Rows for the lake and rejected rows (dicts with line, event_id, inference_index, reason)."""
+
+    rows: pa.Table
+    rejected: list[dict[str, Any]]
+
+
+def inference_schema(model: Model) -> pa.Schema:
+    """The lake's inference columns for a model: identity and provenance, then its attributes."""
+    attributes = model.by_stage(Stage.PIPELINE_INPUT, Stage.NON_INPUT_DATA, Stage.PREDICTED_VALUE)
+    return pa.schema(
+        [
+            ("partner_inference_id", pa.string()),
+            ("inference_timestamp", pa.timestamp("us", tz="UTC")),
+            ("batch_id", pa.string()),
+            ("source", pa.string()),
+            ("variant", pa.string()),
+            *[(a.name, ARROW_TYPES[a.value_type]) for a in attributes],
+        ]
+    )
+
+
+def ground_truth_schema(model: Model) -> pa.Schema:
+    attributes = model.by_stage(Stage.GROUND_TRUTH, Stage.GROUND_TRUTH_CLASS)
+    return pa.schema(
+        [
+            ("partner_inference_id", pa.string()),
+            ("ground_truth_timestamp", pa.timestamp("us", tz="UTC")),
+            ("source", pa.string()),
+            *[(a.name, ARROW_TYPES[a.value_type]) for a in attributes],
+        ]
+    )
+
+
+def parse_capture(
+    buffer: bytes, model: Model, *, source: str, variant: str | None = None, first_line: int = 1
+) -> Parsed:
+    """Inference rows of `model` from a Data Capture JSONL buffer."""
+    lines = read_jsonl(buffer, CAPTURE_SCHEMA, first_line)
+    metadata = lines.table.column("eventMetadata").combine_chunks()
+    data = lines.table.column("captureData").combine_chunks()
+    event_id = pc.struct_field(metadata, "eventId")
+    inputs = pc.struct_field(data, "endpointInput")
+    outputs = pc.struct_field(data, "endpointOutput")
+    inference_time = pc.struct_field(metadata, "inferenceTime")
+    timestamps, bad_time = coerce(inference_time, ValueType.TIMESTAMP)
+    problems = _event_problems(
+        len(lines.table),
+        [
+            (event_id.is_null(), "eventMetadata.eventId is missing"),
+            (inference_time.is_null(), "eventMetadata.inferenceTime is missing"),
+            (bad_time, "eventMetadata.inferenceTime is not an ISO 8601 time"),
+            (pc.struct_field(inputs, "data").is_null(), "captureData.endpointInput.data is missing"),
+            (pc.struct_field(outputs, "data").is_null(), "captureData.endpointOutput.data is missing"),
+        ],
+    )
+    input_attributes = model.by_stage(Stage.PIPELINE_INPUT)
+    output_attributes = model.by_stage(Stage.PREDICTED_VALUE)
+    sent = _side_rows(inputs, [a.name for a in input_attributes], "endpointInput", problems)
+    answered = _side_rows(outputs, [a.name for a in output_attributes], "endpointOutput", problems)
+    sent_count = np.bincount(sent.event, minlength=len(problems))
+    answered_count = np.bincount(answered.event, minlength=len(problems))
+    _flag(
+        problems,
+        sent_count != answered_count,
+        lambda e: f"the request holds {sent_count[e]} inferences but the response {answered_count[e]}",
+    )
+    _flag(problems, sent_count == 0, lambda e: "the request holds no inference")
+
+    base_id = pc.coalesce(pc.struct_field(metadata, "inferenceId"), event_id)
+    partner_ids, index = _partner_ids(base_id, sent.event, sent_count)
+    rejected = _event_rejections(lines, event_id, problems, sent.event, index, sent_count)
+
+    # Events without a problem have as many response rows as request rows: they pair by position.
+    paired = problems == None  # noqa: E711
+    sent_rows = np.flatnonzero(paired[sent.event])
+    sent, answered = sent.take(sent_rows), answered.take(np.flatnonzero(paired[answered.event]))
+    partner_ids, index = partner_ids.take(pa.array(sent_rows, type=pa.int64())), index[sent_rows]
+    typed, typed_problems = _typed(sent, input_attributes)
+    typed_out, typed_out_problems = _typed(answered, output_attributes)
+    typed.update(typed_out)
+    row_problem = _first([sent.problem, answered.problem, typed_problems, typed_out_problems])
+    rejected += _row_rejections(lines, event_id, sent.event, index, sent_count, row_problem)
+
+    keep = pa.array(np.flatnonzero(row_problem == None), type=pa.int64())  # noqa: E711
+    columns = {
+        "partner_inference_id": partner_ids.take(keep),
+        "inference_timestamp": timestamps.take(pa.array(sent.event, type=pa.int64()).take(keep)),
+        "batch_id": pa.nulls(len(keep), pa.string()),
+        "source": pa.array([source] * len(keep), pa.string()),
+        "variant": pa.array([variant] * len(keep), pa.string()),
+    }
+    return Parsed(_table(columns, typed, keep, inference_schema(model)), rejected)
+
+
+def parse_ground_truth(
+    buffer: bytes, model: Model, *, source: str, received_at: datetime, first_line: int = 1
+) -> Parsed:
+    """Ground-truth rows of `model` from a Model Monitor ground-truth JSONL buffer.
+
+    Each event's data holds one value per GROUND_TRUTH attribute (position order) for each
+    inference of the original call: one line (CSV) or item (JSON) per inference, so several values
+    map to `<eventId>_<index>` exactly as the capture side named them.
+    """
+    lines = read_jsonl(buffer, GROUND_TRUTH_SCHEMA, first_line)
+    truth = lines.table.column("groundTruthData").combine_chunks()
+    event_id = pc.struct_field(lines.table.column("eventMetadata").combine_chunks(), "eventId")
+    problems = _event_problems(
+        len(lines.table),
+        [
+            (event_id.is_null(), "eventMetadata.eventId is missing"),
+            (pc.struct_field(truth, "data").is_null(), "groundTruthData.data is missing"),
+        ],
+    )
+    attributes = model.by_stage(Stage.GROUND_TRUTH, Stage.GROUND_TRUTH_CLASS)
+    rows = _side_rows(truth, [a.name for a in attributes], "groundTruthData", problems)
+    count = np.bincount(rows.event, minlength=len(problems))
+    _flag(problems, count == 0, lambda e: "groundTruthData holds no value")
+    partner_ids, index = _partner_ids(event_id, rows.event, count)
+    rejected = _event_rejections(lines, event_id, problems, rows.event, index, count)
+
+    usable = np.flatnonzero((problems == None)[rows.event])  # noqa: E711
+    rows, index = rows.take(usable), index[usable]
+    partner_ids = partner_ids.take(pa.array(usable, type=pa.int64()))
+    typed, typed_problems = _typed(rows, attributes)
+    row_problem = _first([rows.problem, typed_problems])
+    rejected += _row_rejections(lines, event_id, rows.event, index, count, row_problem)
+
+    keep = pa.array(np.flatnonzero(row_problem == None), type=pa.int64())  # noqa: E711
+    columns = {
+        "partner_inference_id": partner_ids.take(keep),
+        "ground_truth_timestamp": pa.array([received_at] * len(keep), pa.timestamp("us", tz="UTC")),
+        "source": pa.array([source] * len(keep), pa.string()),
+    }
+    return Parsed(_table(columns, typed, keep, ground_truth_schema(model)), rejected)
+
+
+def _flag(problems: np.ndarray, failed: np.ndarray, reason: Any) -> None:
+    """Give events that fail a check (and have no problem yet) the check's reason."""
+    for event in np.flatnonzero(failed & (problems == None)):  # noqa: E711
+        problems[event] = reason(event)
+
+
+def _typed(rows: Rows, attributes: list[Attribute]) -> tuple[dict[str, pa.Array], np.ndarray]:
+    """Each attribute's values typed, and per row the first value that is not of its type."""
+    typed: dict[str, pa.Array] = {}
+    problem = np.full(rows.count, None, dtype=object)
+    for attribute in attributes:
+        values, invalid = coerce(rows.columns[attribute.name], attribute.value_type)
+        typed[attribute.name] = values
+        first = invalid & (problem == None)  # noqa: E711
+        if first.any():
+            raw = rows.columns[attribute.name].filter(pa.array(first)).to_pylist()
+            problem[first] = [f"{attribute.name}: {v!r} is not {attribute.value_type.article}" for v in raw]
+    return typed, problem
+
+
+def _first(candidates: list[np.ndarray]) -> np.ndarray:
+    """Per row, the first reason among the candidates (None where there is none)."""
+    result = np.full(len(candidates[0]), None, dtype=object)
+    for candidate in candidates:
+        empty = result == None  # noqa: E711
+        result[empty] = candidate[empty]
+    return result
+
+
+def _event_rejections(
+    lines: Any,
+    event_id: pa.Array,
+    problems: np.ndarray,
+    row_event: np.ndarray,
+    index: np.ndarray,
+    count: np.ndarray,
+) -> list[dict[str, Any]]:
+    """Rejections for broken lines and for every inference of an event that has a problem."""
+    rejected = [_reject(line, None, None, reason) for line, reason in lines.broken]
+    failed_rows = np.flatnonzero((problems != None)[row_event])  # noqa: E711
+    rejected += _row_rejections(
+        lines, event_id, row_event[failed_rows], index[failed_rows], count, problems[row_event[failed_rows]]
+    )
+    for event in np.flatnonzero((problems != None) & (count == 0)):  # noqa: E711
+        rejected.append(_reject(lines.line[event], event_id[event].as_py(), None, problems[event]))
+    return rejected
+
+
+def _row_rejections(
+    lines: Any,
+    event_id: pa.Array,
+    row_event: np.ndarray,
+    index: np.ndarray,
+    count: np.ndarray,
+    reasons: np.ndarray,
+) -> list[dict[str, Any]]:
+    bad = np.flatnonzero(reasons != None)  # noqa: E711
+    return [
+        _reject(
+            lines.line[row_event[r]],
+            event_id[int(row_event[r])].as_py(),
+            int(index[r]) if count[row_event[r]] > 1 else None,
+            reasons[r],
+        )
+        for r in bad
+    ]
+
+
+def _table(
+    columns: dict[str, pa.Array], typed: dict[str, pa.Array], keep: pa.Array, schema: pa.Schema
+) -> pa.Table:
+    """The kept rows with every column of the schema (attributes a source does not carry are null)."""
+    for field in schema:
+        if field.name not in columns:
+            values = typed.get(field.name)
+            columns[field.name] = pa.nulls(len(keep), field.type) if values is None else values.take(keep)
+    return pa.Table.from_arrays([columns[field.name] for field in schema], schema=schema)
+
+
+def _reject(line: Any, event_id: str | None, index: int | None, reason: str) -> dict[str, Any]:
+    return {
+        "line": int(line) if line is not None else None,
+        "event_id": event_id,
+        "inference_index": index,
+        "reason": reason,
+    }
+
+
+def _event_problems(events: int, checks: list[tuple[Any, str]]) -> np.ndarray:
+    """Per event, the first failed check's reason (None when all pass)."""
+    problems = np.full(events, None, dtype=object)
+    for failed, reason in checks:
+        mask = failed if isinstance(failed, np.ndarray) else failed.to_numpy(zero_copy_only=False)
+        problems[mask.astype(bool) & (problems == None)] = reason  # noqa: E711
+    return problems
+
+
+def _side_rows(side: pa.StructArray, names: list[str], label: str, problems: np.ndarray) -> Rows:
+    """Rows of one side (request, response or ground truth) of every event, parsed by content kind."""
+    events = np.arange(len(side))
+    bodies = pc.struct_field(side, "data")
+    encoding = pc.utf8_upper(pc.struct_field(side, "encoding"))
+    content_type = (
+        pc.struct_field(side, "observedContentType")
+        if "observedContentType" in [f.name for f in side.type]
+        else pa.nulls(len(side), pa.string())
+    )
+    is_base64 = pc.equal(encoding, "BASE64").fill_null(False).to_numpy(zero_copy_only=False)
+    if is_base64.any():
+        decoded, broken = decode_base64(bodies.filter(pa.array(is_base64)))
+        positions = np.flatnonzero(is_base64)
+        problems[positions[broken & (problems[positions] == None)]] = f"{label}.data is not valid base64"  # noqa: E711
+        bodies = _replace(bodies, is_base64, decoded)
+    kinds = _kinds(content_type, encoding, bodies)
+    unknown = (kinds == "") & (problems == None)  # noqa: E711
+    problems[unknown] = f"{label}: unsupported observedContentType (expected CSV or JSON)"
+    usable = problems == None  # noqa: E711
+    parts = [
+        csv_rows(
+            bodies.filter(pa.array(usable & (kinds == "csv"))), events[usable & (kinds == "csv")], names
+        ),
+        json_rows(
+            bodies.filter(pa.array(usable & (kinds != "csv") & (kinds != ""))),
+            events[usable & (kinds != "csv") & (kinds != "")],
+            names,
+            lines=(kinds == "jsonlines")[usable & (kinds != "csv") & (kinds != "")],
+        ),
+    ]
+    rows = merge(parts, names)
+    for event, reason in rows.event_problems.items():
+        if problems[event] is None:
+            problems[event] = f"{label}: {reason}"
+    return rows
+
+
+def _replace(bodies: pa.Array, mask: np.ndarray, replacement: pa.Array) -> pa.Array:
+    """bodies with the masked entries replaced, in order, by `replacement`."""
+    positions = np.cumsum(mask) - 1
+    spread = replacement.take(pa.array(np.where(mask, positions, 0), type=pa.int64()))
+    return pc.if_else(pa.array(mask), spread, bodies.cast(pa.string()))
+
+
+def _kinds(content_type: pa.Array, encoding: pa.Array, bodies: pa.Array) -> np.ndarray:
+    """'csv' | 'json' | 'jsonlines' | '' per event; bodies of unknown type are sniffed."""
+    keys = pc.binary_join_element_wise(
+        content_type.cast(pa.string()).fill_null(""), encoding.cast(pa.string()).fill_null(""), "\t"
+    )
+    encoded = keys.dictionary_encode()
+    lookup = np.array(
+        [content_kind(*key.split("\t")) or "" for key in encoded.dictionary.to_pylist()] or [""], dtype=object
+    )
+    kinds = lookup[encoded.indices.to_numpy(zero_copy_only=False)]
+    undecided = kinds == ""
+    if undecided.any():
+        starts_json = (
+            pc.match_substring_regex(bodies, r"^\s*[\[{]").fill_null(False).to_numpy(zero_copy_only=False)
+        )
+        kinds[undecided & starts_json] = "json"
+        kinds[undecided & ~starts_json & bodies.is_valid().to_numpy(zero_copy_only=False)] = "csv"
+    return kinds
+
+
+def _partner_ids(base: pa.Array, row_event: np.ndarray, count: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+    """`<base>` for calls with one inference, `<base>_<index>` for calls with several."""
+    starts = np.concatenate([[0], np.cumsum(count)[:-1]]) if len(count) else np.zeros(0, dtype=np.int64)
+    index = np.arange(len(row_event)) - starts[row_event] if len(row_event) else np.zeros(0, dtype=np.int64)
+    ids = base.take(pa.array(row_event, type=pa.int64()))
+    several = pa.array(count[row_event] > 1) if len(row_event) else pa.array([], pa.bool_())
+    suffixed = pc.binary_join_element_wise(ids, pa.array(index.astype(str)), "_")
+    return pc.if_else(several, suffixed, ids), index
