@@ -46,6 +46,10 @@ class PartnerIdTaken(Conflict):
     pass
 
 
+class EndpointTaken(Conflict):
+    """Another model already receives this SageMaker endpoint's (variant's) Data Capture files."""
+
+
 class ModelArchived(Conflict):
     """An archived model accepts no data and no changes."""
 

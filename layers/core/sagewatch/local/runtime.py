@@ -99,6 +99,8 @@ class LocalRuntime:
         region: str = "us-east-1",
         prefix: str = "sagewatch",
         workers: list[PeriodicWorker] | None = None,
+        poll_queues: bool = True,
+        poll_interval_seconds: float = 1.0,
     ) -> None:
         self.state_dir = Path(state_dir)
         self.api_port = api_port
@@ -106,6 +108,8 @@ class LocalRuntime:
         self.region = region
         self.prefix = prefix
         self.workers = list(workers or [])
+        self.poll_queues = poll_queues
+        self.poll_interval_seconds = poll_interval_seconds
         self.stack: LocalStack | None = None
         self._stopping = threading.Event()
         self._stopped = False
@@ -128,6 +132,10 @@ class LocalRuntime:
         stores.reset()
         created = provision(names)
         _, token = stores.token_store().create(Role.ADMIN, description="created by sagewatch local")
+        if self.poll_queues:
+            from sagewatch.local.pollers import ingest_poller
+
+            self.workers.insert(0, ingest_poller(created["ingest_url"], self.poll_interval_seconds))
 
         from sagewatch.api import handler
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 
 from sagewatch import aws
+from sagewatch.stores.ingestion import IngestionLedger
+from sagewatch.stores.lake import LakeStore
 from sagewatch.stores.models import ModelStore
 from sagewatch.stores.tokens import TokenStore
 
@@ -19,11 +21,31 @@ def token_store() -> TokenStore:
     return TokenStore.from_settings()
 
 
+@functools.cache
+def lake_store() -> LakeStore:
+    return LakeStore.from_settings()
+
+
+@functools.cache
+def ingestion_ledger() -> IngestionLedger:
+    return IngestionLedger.from_settings()
+
+
 def reset() -> None:
     """Forget stores and clients (after the environment changed: tests, the local runtime)."""
-    model_store.cache_clear()
-    token_store.cache_clear()
+    for cached in (model_store, token_store, lake_store, ingestion_ledger):
+        cached.cache_clear()
     aws.reset()
 
 
-__all__ = ["ModelStore", "TokenStore", "model_store", "reset", "token_store"]
+__all__ = [
+    "IngestionLedger",
+    "LakeStore",
+    "ModelStore",
+    "TokenStore",
+    "ingestion_ledger",
+    "lake_store",
+    "model_store",
+    "reset",
+    "token_store",
+]

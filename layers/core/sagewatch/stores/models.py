@@ -14,7 +14,15 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from sagewatch.errors import ConcurrentUpdate, ModelArchived, ModelNotFound, PartnerIdTaken, TooLarge
+from sagewatch.errors import (
+    ConcurrentUpdate,
+    Conflict,
+    EndpointTaken,
+    ModelArchived,
+    ModelNotFound,
+    PartnerIdTaken,
+    TooLarge,
+)
 from sagewatch.schema import Model, ModelSpec, check_spec
 from sagewatch.stores.dynamo import (
     DynamoStore,
@@ -44,38 +52,60 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+ANY_VARIANT = "*"
+
+
+def _claims(model: Model) -> dict[tuple[str, str], Conflict]:
+    """Keys only one model may hold, each with the conflict raised when another holds it."""
+    claims: dict[tuple[str, str], Conflict] = {
+        (f"PARTNER#{model.partner_model_id}", GUARD_SK): PartnerIdTaken(
+            f"partner_model_id {model.partner_model_id!r} is already used by another model",
+            field="partner_model_id",
+        )
+    }
+    if model.sagemaker is not None:
+        endpoint = model.sagemaker.endpoint_name
+        for variant in model.sagemaker.variants or [ANY_VARIANT]:
+            which = "all variants" if variant == ANY_VARIANT else f"variant {variant!r}"
+            claims[(f"ENDPOINT#{endpoint}", f"VARIANT#{variant}")] = EndpointTaken(
+                f"endpoint {endpoint!r} ({which}) is already monitored by another model", field="sagemaker"
+            )
+    return claims
+
+
 class ModelStore(DynamoStore):
     """Create, read, replace and archive models; the only code that knows the table layout."""
 
     table = "models"
 
     def create(self, spec: ModelSpec) -> Model:
-        """Validate and register a model; PartnerIdTaken if its partner_model_id is in use."""
+        """Validate and register a model; a Conflict if its partner_model_id or endpoint is taken."""
         spec = check_spec(spec)
         now = _now()
         model = Model(**spec.model_dump(), id=str(uuid.uuid4()), created_at=now, updated_at=now)
-        try:
-            self.client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self.table_name,
-                            "Item": self._model_item(model),
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                    {
-                        "Put": {
-                            "TableName": self.table_name,
-                            "Item": self._guard_item(model),
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                ]
-            )
-        except ClientError as error:
-            self._raise_for_transaction(error, model.partner_model_id, guard_index=1)
+        claims = _claims(model)
+        self._transact(
+            [{"Put": {**self._model_put(model), "ConditionExpression": "attribute_not_exists(pk)"}}]
+            + [self._claim_put(model, key) for key in claims],
+            [None, *claims.values()],
+        )
         return model
+
+    def find_by_endpoint(self, endpoint_name: str, variant: str | None = None) -> Model | None:
+        """The model monitoring this endpoint variant: one registered for the variant, else for all."""
+        items = [
+            from_item(item)
+            for item in query_all(
+                self.client,
+                TableName=self.table_name,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues=to_item({":pk": f"ENDPOINT#{endpoint_name}"}),
+                ConsistentRead=True,
+            )
+        ]
+        by_variant = {item["sk"].removeprefix("VARIANT#"): item["model_id"] for item in items}
+        model_id = by_variant.get(variant or ANY_VARIANT) or by_variant.get(ANY_VARIANT)
+        return self.get(model_id) if model_id else None
 
     def get(self, model_id: str) -> Model:
         response = self.client.get_item(
@@ -115,7 +145,7 @@ class ModelStore(DynamoStore):
         return [m for m in models if include_archived or not m.archived]
 
     def replace(self, model_id: str, spec: ModelSpec) -> Model:
-        """Replace a model's spec (PUT). Moving to another partner_model_id keeps it unique."""
+        """Replace a model's spec (PUT); a new partner_model_id or endpoint must be free."""
         current = self.get_active(model_id)
         spec = check_spec(spec)
         model = Model(
@@ -125,26 +155,18 @@ class ModelStore(DynamoStore):
             updated_at=_now(),
             version=current.version + 1,
         )
-        items: list[dict[str, Any]] = [self._versioned_put(model, current.version)]
-        if model.partner_model_id != current.partner_model_id:
-            items += [
-                self._guard_delete(current),
-                {
-                    "Put": {
-                        "TableName": self.table_name,
-                        "Item": self._guard_item(model),
-                        "ConditionExpression": "attribute_not_exists(pk)",
-                    }
-                },
-            ]
-        try:
-            self.client.transact_write_items(TransactItems=items)
-        except ClientError as error:
-            self._raise_for_transaction(error, model.partner_model_id, guard_index=2)
+        old, new = _claims(current), _claims(model)
+        added = [key for key in new if key not in old]
+        self._transact(
+            [self._versioned_put(model, current.version)]
+            + [self._claim_delete(current, key) for key in old if key not in new]
+            + [self._claim_put(model, key) for key in added],
+            [None] * (1 + len([k for k in old if k not in new])) + [new[key] for key in added],
+        )
         return model
 
     def archive(self, model_id: str) -> Model:
-        """Archive (DELETE): the model stays readable, accepts no data, and frees its partner_model_id."""
+        """Archive (DELETE): the model stays readable, accepts no data, and frees its claims."""
         current = self.get_active(model_id)
         model = current.model_copy(
             update={
@@ -154,13 +176,51 @@ class ModelStore(DynamoStore):
                 "version": current.version + 1,
             }
         )
-        try:
-            self.client.transact_write_items(
-                TransactItems=[self._versioned_put(model, current.version), self._guard_delete(current)]
-            )
-        except ClientError as error:
-            self._raise_for_transaction(error, model.partner_model_id, guard_index=None)
+        claims = _claims(current)
+        self._transact(
+            [self._versioned_put(model, current.version)]
+            + [self._claim_delete(current, key) for key in claims],
+            [None] * (1 + len(claims)),
+        )
         return model
+
+    def _transact(self, items: list[dict[str, Any]], conflicts: list[Conflict | None]) -> None:
+        """Write items atomically; a failed condition raises that item's conflict (or ConcurrentUpdate)."""
+        try:
+            self.client.transact_write_items(TransactItems=items)
+        except ClientError as error:
+            if error_code(error) != "TransactionCanceledException":
+                raise
+            reasons = cancellation_reasons(error)
+            for reason, conflict in zip(reasons, conflicts, strict=False):
+                if reason == "ConditionalCheckFailed" and conflict is not None:
+                    raise conflict from None
+            raise ConcurrentUpdate(
+                "the model changed while this request was applied; read it again and retry"
+            ) from None
+
+    def _model_put(self, model: Model) -> dict[str, Any]:
+        return {"TableName": self.table_name, "Item": self._model_item(model)}
+
+    def _claim_put(self, model: Model, key: tuple[str, str]) -> dict[str, Any]:
+        item = to_item({"pk": key[0], "sk": key[1], "model_id": model.id})
+        return {
+            "Put": {
+                "TableName": self.table_name,
+                "Item": item,
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+
+    def _claim_delete(self, model: Model, key: tuple[str, str]) -> dict[str, Any]:
+        return {
+            "Delete": {
+                "TableName": self.table_name,
+                "Key": to_item({"pk": key[0], "sk": key[1]}),
+                "ConditionExpression": "model_id = :id",
+                "ExpressionAttributeValues": to_item({":id": model.id}),
+            }
+        }
 
     def _model_item(self, model: Model) -> dict[str, Any]:
         document = model.model_dump_json()
@@ -183,43 +243,11 @@ class ModelStore(DynamoStore):
             }
         )
 
-    def _guard_item(self, model: Model) -> dict[str, Any]:
-        return to_item({"pk": f"PARTNER#{model.partner_model_id}", "sk": GUARD_SK, "model_id": model.id})
-
     def _versioned_put(self, model: Model, expected_version: int) -> dict[str, Any]:
         return {
             "Put": {
-                "TableName": self.table_name,
-                "Item": self._model_item(model),
+                **self._model_put(model),
                 "ConditionExpression": "version = :expected",
                 "ExpressionAttributeValues": to_item({":expected": expected_version}),
             }
         }
-
-    def _guard_delete(self, model: Model) -> dict[str, Any]:
-        return {
-            "Delete": {
-                "TableName": self.table_name,
-                "Key": _guard_key(model.partner_model_id),
-                "ConditionExpression": "model_id = :id",
-                "ExpressionAttributeValues": to_item({":id": model.id}),
-            }
-        }
-
-    @staticmethod
-    def _raise_for_transaction(error: ClientError, partner_model_id: str, guard_index: int | None) -> None:
-        if error_code(error) != "TransactionCanceledException":
-            raise error
-        reasons = cancellation_reasons(error)
-        if (
-            guard_index is not None
-            and len(reasons) > guard_index
-            and reasons[guard_index] == "ConditionalCheckFailed"
-        ):
-            raise PartnerIdTaken(
-                f"partner_model_id {partner_model_id!r} is already used by another model",
-                field="partner_model_id",
-            ) from None
-        raise ConcurrentUpdate(
-            "the model changed while this request was applied; read it again and retry"
-        ) from None

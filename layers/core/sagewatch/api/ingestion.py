@@ -1,0 +1,83 @@
+"""Ingestion status: what reached each model, and the files no model claims."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from pydantic import BaseModel
+
+from sagewatch.api.models import IdType, find_model
+from sagewatch.stores import ingestion_ledger, lake_store
+
+router = Router()
+
+
+class Counts(BaseModel):
+    ingested: int = 0
+    rejected: int = 0
+    files: int = 0
+    latest_timestamp: str | None = None
+
+
+class SourceStatus(BaseModel):
+    inferences: Counts
+    ground_truth: Counts
+
+
+class IngestionStatus(SourceStatus):
+    model_id: str
+    by_variant: dict[str, SourceStatus]
+
+
+def _status(stored: dict[str, Any]) -> SourceStatus:
+    def counts(kind: str) -> Counts:
+        return Counts(
+            ingested=stored.get(f"{kind}_ingested", 0),
+            rejected=stored.get(f"{kind}_rejected", 0),
+            files=stored.get(f"{kind}_files", 0),
+            latest_timestamp=stored.get(f"latest_{kind}_timestamp"),
+        )
+
+    return SourceStatus(inferences=counts("inferences"), ground_truth=counts("ground_truth"))
+
+
+@router.get(
+    "/models/<model_id>/inferences/status",
+    summary="Ingestion counts of a model: ingested and rejected rows, files, latest inference time",
+    tags=["ingestion"],
+)
+def inference_status(model_id: str, id_type: Annotated[IdType, Query()] = "id") -> IngestionStatus:
+    model = find_model(model_id, id_type)
+    stored = ingestion_ledger().counts(model.id)
+    total = _status(stored["total"])
+    return IngestionStatus(
+        model_id=model.id,
+        inferences=total.inferences,
+        ground_truth=total.ground_truth,
+        by_variant={variant: _status(values) for variant, values in stored["by_variant"].items()},
+    )
+
+
+class UnroutedFile(BaseModel):
+    source: str
+    etag: str
+    kind: str
+    reason: str
+    endpoint: str | None = None
+    variant: str | None = None
+    seen_at: str
+
+
+class UnroutedFiles(BaseModel):
+    data: list[UnroutedFile]
+
+
+@router.get(
+    "/ingestion/unrouted",
+    summary="Files kept aside because no model claims them (unknown endpoint, unexpected key)",
+    tags=["ingestion"],
+)
+def unrouted_files() -> UnroutedFiles:
+    return UnroutedFiles(data=[UnroutedFile(**record) for record in lake_store().unrouted()])
