@@ -110,9 +110,8 @@ class Ingestor:
             name = f"{digest}-{part:05d}"
             time_column = "ground_truth_timestamp" if ground_truth else "inference_timestamp"
             report.keys += self.lake.write_rows(kind, model.id, parsed.rows, time_column, name)
-            rejected_key = self.lake.write_rejected(
-                model.id, _day_of(key, received_at), name, source, parsed.rejected
-            )
+            day = received_at.date() if ground_truth else _day_of(key, received_at)
+            rejected_key = self.lake.write_rejected(model.id, day, name, source, parsed.rejected)
             report.keys += [rejected_key] if rejected_key else []
             report.ingested += parsed.rows.num_rows
             report.rejected += len(parsed.rejected)
