@@ -13,7 +13,6 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote_plus
 
 import pytest
 from tests import factories
@@ -109,22 +108,6 @@ def test_the_emulated_aws_holds_the_declared_resources(stack: dict[str, Any]) ->
     assert set(stack["buckets"].values()) <= {b["Name"] for b in s3.list_buckets()["Buckets"]}
 
 
-def test_moto_server_delivers_capture_notifications_to_the_ingest_queue(stack: dict[str, Any]) -> None:
-    import boto3
-
-    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
-    s3 = session.client("s3", endpoint_url=stack["aws_endpoint_url"], region_name=stack["region"])
-    sqs = session.client("sqs", endpoint_url=stack["aws_endpoint_url"], region_name=stack["region"])
-    key = "datacapture/my-endpoint/AllTraffic/2026/11/25/10/capture.jsonl"
-    s3.put_object(Bucket=stack["buckets"]["capture"], Key=key, Body=b"{}\n")
-    answer = sqs.receive_message(
-        QueueUrl=stack["queue_urls"]["ingest"], MaxNumberOfMessages=10, WaitTimeSeconds=5
-    )
-    # S3 also sends an s3:TestEvent (no Records) when the notification is configured
-    records = [r for m in answer.get("Messages", []) for r in json.loads(m["Body"]).get("Records", [])]
-    assert [unquote_plus(r["s3"]["object"]["key"]) for r in records] == [key]
-
-
 def test_roles_over_http_with_tokens_from_the_cli(stack: dict[str, Any]) -> None:
     admin = stack["token"]
     _, reader = create_token(stack, "reader")
@@ -162,6 +145,38 @@ def test_models_cli_reads_through_the_api(stack: dict[str, Any]) -> None:
     assert "e2e-cli-price" in cli(stack, "models", "list")
     shown = json.loads(cli(stack, "models", "show", "e2e-cli-price"))
     assert shown["id"] == created["id"]
+
+
+def test_capture_files_dropped_in_the_bucket_are_ingested_and_counted(stack: dict[str, Any]) -> None:
+    import boto3
+
+    body = factories.binary_probability("e2e-capture")
+    body["sagemaker"] = {"endpoint_name": "e2e-churn-endpoint"}
+    status, model = http(stack, "POST", "/api/v3/models", stack["token"], body)
+    assert status == 201, model
+    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3 = session.client("s3", endpoint_url=stack["aws_endpoint_url"], region_name=stack["region"])
+    events = Path(__file__).resolve().parents[2] / "events" / "capture"
+    for name in ("csv_single.jsonl", "json_instances.jsonl", "corrupted.jsonl"):
+        s3.put_object(
+            Bucket=stack["buckets"]["capture"],
+            Key=f"datacapture/e2e-churn-endpoint/AllTraffic/2026/11/25/10/{name}",
+            Body=(events / name).read_bytes(),
+        )
+    deadline = time.monotonic() + 30
+    counts: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        _, answer = http(stack, "GET", f"/api/v3/models/{model['id']}/inferences/status", stack["token"])
+        counts = answer["inferences"]
+        if counts["files"] == 3:
+            break
+        time.sleep(0.5)
+    assert counts == {
+        "ingested": 9,
+        "rejected": 6,
+        "files": 3,
+        "latest_timestamp": "2026-11-25T16:00:06+00:00",
+    }
 
 
 def test_ctrl_c_stops_cleanly_and_removes_local_json(stack: dict[str, Any]) -> None:

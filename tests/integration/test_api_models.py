@@ -145,3 +145,13 @@ def test_a_revoked_token_is_refused(api: Call, tokens: dict[Role, str]) -> None:
 
 def test_unknown_routes_are_404s_for_authenticated_callers(api: Call) -> None:
     assert api("GET", "/api/v3/nothing-here").status == 404
+
+
+def test_a_second_model_on_the_same_endpoint_is_a_409(api: Call) -> None:
+    first = factories.edited(factories.regression("first"), sagemaker={"endpoint_name": "prices"})
+    second = factories.edited(factories.regression("second"), sagemaker={"endpoint_name": "prices"})
+    assert api("POST", "/api/v3/models", first).status == 201
+    refused = api("POST", "/api/v3/models", second)
+    assert refused.status == 409
+    assert refused.body["field"] == "sagemaker"
+    assert "endpoint 'prices' (all variants) is already monitored" in refused.body["message"]

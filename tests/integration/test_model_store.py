@@ -8,7 +8,7 @@ import pytest
 from tests import factories
 
 from sagewatch import stores
-from sagewatch.errors import ModelArchived, ModelNotFound, PartnerIdTaken
+from sagewatch.errors import EndpointTaken, ModelArchived, ModelNotFound, PartnerIdTaken
 from sagewatch.schema import ModelSpec
 
 
@@ -116,3 +116,41 @@ def test_unknown_ids_are_not_found() -> None:
         stores.model_store().get("no-such-id")
     with pytest.raises(ModelNotFound):
         stores.model_store().get_by_partner_id("no-such-partner-id")
+
+
+def with_endpoint(body: dict, endpoint: str, variants: list[str] | None = None) -> ModelSpec:
+    return spec({**body, "sagemaker": {"endpoint_name": endpoint, "variants": variants}})
+
+
+@pytest.mark.usefixtures("aws")
+def test_endpoint_routing_prefers_the_variants_own_model() -> None:
+    store = stores.model_store()
+    everything = store.create(with_endpoint(factories.regression("all"), "prices"))
+    blue = store.create(with_endpoint(factories.regression("blue"), "prices", ["Blue"]))
+    assert store.find_by_endpoint("prices", "Blue").id == blue.id
+    assert store.find_by_endpoint("prices", "Green").id == everything.id
+    assert store.find_by_endpoint("elsewhere", "Blue") is None
+
+
+@pytest.mark.usefixtures("aws")
+def test_an_endpoint_variant_belongs_to_one_model() -> None:
+    store = stores.model_store()
+    store.create(with_endpoint(factories.regression("first"), "prices", ["Blue", "Green"]))
+    with pytest.raises(EndpointTaken) as caught:
+        store.create(with_endpoint(factories.regression("second"), "prices", ["Green"]))
+    assert "variant 'Green'" in caught.value.message
+    with pytest.raises(ModelNotFound):
+        store.get_by_partner_id("second")  # nothing of the refused model was written
+
+
+@pytest.mark.usefixtures("aws")
+def test_replace_and_archive_move_and_free_the_endpoint() -> None:
+    store = stores.model_store()
+    model = store.create(with_endpoint(factories.regression("mover"), "old-endpoint"))
+    store.replace(model.id, with_endpoint(factories.regression("mover"), "new-endpoint"))
+    assert store.find_by_endpoint("old-endpoint") is None
+    assert store.find_by_endpoint("new-endpoint").id == model.id
+    store.archive(model.id)
+    assert store.find_by_endpoint("new-endpoint") is None
+    successor = store.create(with_endpoint(factories.regression("successor"), "new-endpoint"))
+    assert store.find_by_endpoint("new-endpoint").id == successor.id

@@ -286,3 +286,17 @@ def test_model_without_inputs() -> None:
     body = factories.regression()
     body["attributes"] = [a for a in body["attributes"] if a["stage"] != "PIPELINE_INPUT"]
     assert "at least one PIPELINE_INPUT" in rejection(body).message
+
+
+@pytest.mark.parametrize(
+    ("variants", "field"),
+    [
+        ([], "sagemaker.variants"),
+        (["Blue", "Blue"], "sagemaker.variants[1]"),
+        (["*"], "sagemaker.variants[0]"),
+    ],
+)
+def test_sagemaker_variants_are_names_listed_once(variants: list[str], field: str) -> None:
+    body = factories.regression()
+    body["sagemaker"] = {"endpoint_name": "prices", "variants": variants}
+    assert rejection(body).field == field

@@ -324,6 +324,8 @@ def _side_rows(side: pa.StructArray, names: list[str], label: str, problems: np.
         ),
     ]
     rows = merge(parts, names)
+    flagged = rows.problem != None  # noqa: E711
+    rows.problem[flagged] = [f"{label}: {p}" for p in rows.problem[flagged]]
     for event, reason in rows.event_problems.items():
         if problems[event] is None:
             problems[event] = f"{label}: {reason}"

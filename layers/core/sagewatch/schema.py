@@ -149,9 +149,9 @@ class ModelSpec(BaseModel):
         return next(a for a in self.attributes if a.name == name)
 
     def by_stage(self, *stages: Stage) -> list[Attribute]:
-        """Attributes of these stages, in position order (then declaration order)."""
+        """Attributes of these stages: stage by stage as given, each in position (then declaration) order."""
         chosen = [a for a in self.attributes if a.stage in stages]
-        return sorted(chosen, key=lambda a: -1 if a.position is None else a.position)
+        return sorted(chosen, key=lambda a: (stages.index(a.stage), -1 if a.position is None else a.position))
 
     @property
     def ground_truth_form(self) -> Literal["attribute", "class"]:
@@ -182,6 +182,7 @@ def check_spec(spec: ModelSpec) -> ModelSpec:
             f"input_type {spec.input_type.value} is not supported: sagewatch monitors TABULAR models",
             field="input_type",
         )
+    _check_sagemaker(spec.sagemaker)
     attributes = [a.model_copy(deep=True) for a in spec.attributes]
     _check_names(attributes)
     for index, attribute in enumerate(attributes):
@@ -208,6 +209,22 @@ def check_spec(spec: ModelSpec) -> ModelSpec:
             "positive_predicted_attribute": positive,
         }
     )
+
+
+def _check_sagemaker(link: SageMakerLink | None) -> None:
+    if link is None or link.variants is None:
+        return
+    if not link.variants:
+        raise InvalidSchema(
+            "sagemaker.variants is empty: omit it to monitor every variant", field="sagemaker.variants"
+        )
+    for index, variant in enumerate(link.variants):
+        if not re.match(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$", variant):
+            raise InvalidSchema(
+                f"{variant!r} is not a SageMaker variant name", field=f"sagemaker.variants[{index}]"
+            )
+        if link.variants.index(variant) != index:
+            raise InvalidSchema(f"variant {variant!r} is listed twice", field=f"sagemaker.variants[{index}]")
 
 
 def _check_names(attributes: list[Attribute]) -> None:
