@@ -116,8 +116,8 @@ def parse_capture(
     )
     input_attributes = model.by_stage(Stage.PIPELINE_INPUT)
     output_attributes = model.by_stage(Stage.PREDICTED_VALUE)
-    sent = _side_rows(inputs, [a.name for a in input_attributes], "endpointInput", problems)
-    answered = _side_rows(outputs, [a.name for a in output_attributes], "endpointOutput", problems)
+    sent = _side_rows(inputs, input_attributes, "endpointInput", problems)
+    answered = _side_rows(outputs, output_attributes, "endpointOutput", problems)
     sent_count = np.bincount(sent.event, minlength=len(problems))
     answered_count = np.bincount(answered.event, minlength=len(problems))
     _flag(
@@ -173,7 +173,7 @@ def parse_ground_truth(
         ],
     )
     attributes = model.by_stage(Stage.GROUND_TRUTH, Stage.GROUND_TRUTH_CLASS)
-    rows = _side_rows(truth, [a.name for a in attributes], "groundTruthData", problems)
+    rows = _side_rows(truth, attributes, "groundTruthData", problems)
     count = np.bincount(rows.event, minlength=len(problems))
     _flag(problems, count == 0, lambda e: "groundTruthData holds no value")
     partner_ids, index = _partner_ids(event_id, rows.event, count)
@@ -292,8 +292,10 @@ def _event_problems(events: int, checks: list[tuple[Any, str]]) -> np.ndarray:
     return problems
 
 
-def _side_rows(side: pa.StructArray, names: list[str], label: str, problems: np.ndarray) -> Rows:
+def _side_rows(side: pa.StructArray, attributes: list[Attribute], label: str, problems: np.ndarray) -> Rows:
     """Rows of one side (request, response or ground truth) of every event, parsed by content kind."""
+    names = [a.name for a in attributes]
+    mixed_lists = len({a.value_type is ValueType.STRING for a in attributes}) > 1
     events = np.arange(len(side))
     bodies = pc.struct_field(side, "data")
     encoding = pc.utf8_upper(pc.struct_field(side, "encoding"))
@@ -312,15 +314,16 @@ def _side_rows(side: pa.StructArray, names: list[str], label: str, problems: np.
     unknown = (kinds == "") & (problems == None)  # noqa: E711
     problems[unknown] = f"{label}: unsupported observedContentType (expected CSV or JSON)"
     usable = problems == None  # noqa: E711
+    as_csv = usable & (kinds == "csv")
+    as_json = usable & (kinds != "csv") & (kinds != "")
     parts = [
-        csv_rows(
-            bodies.filter(pa.array(usable & (kinds == "csv"))), events[usable & (kinds == "csv")], names
-        ),
+        csv_rows(bodies.filter(pa.array(as_csv)), events[as_csv], names),
         json_rows(
-            bodies.filter(pa.array(usable & (kinds != "csv") & (kinds != ""))),
-            events[usable & (kinds != "csv") & (kinds != "")],
+            bodies.filter(pa.array(as_json)),
+            events[as_json],
             names,
-            lines=(kinds == "jsonlines")[usable & (kinds != "csv") & (kinds != "")],
+            lines=(kinds == "jsonlines")[as_json],
+            mixed_lists=mixed_lists,
         ),
     ]
     rows = merge(parts, names)

@@ -11,11 +11,14 @@ under unrouted/ in the lake (and logged), never dropped silently.
 from __future__ import annotations
 
 import json
+import os
 import re
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote_plus
 
 import numpy as np
@@ -31,7 +34,9 @@ from sagewatch.stores.ingestion import IngestionLedger, SourceCounts
 from sagewatch.stores.lake import LakeStore, source_digest
 from sagewatch.stores.models import ModelStore
 
-CHUNK_BYTES = 32 * 1024 * 1024
+CHUNK_BYTES = 8 * 1024 * 1024
+T = TypeVar("T")
+R = TypeVar("R")
 _HOUR_PATH = re.compile(r"^\d{4}$|^\d{2}$")
 
 
@@ -105,8 +110,12 @@ class Ingestor:
         received_at = head.get("LastModified") or _now()
         report = IngestReport(source, "ingested", model_id=model.id, kind=kind)
         latest = None
-        for part, (first_line, buffer) in enumerate(_chain(first, chunks)):
-            parsed = self._parse(buffer, model, ground_truth, source, where.variant, received_at, first_line)
+
+        def parse(chunk: tuple[int, bytes]) -> Parsed:
+            first_line, buffer = chunk
+            return self._parse(buffer, model, ground_truth, source, where.variant, received_at, first_line)
+
+        for part, parsed in enumerate(in_parallel(parse, _chain(first, chunks))):
             name = f"{digest}-{part:05d}"
             time_column = "ground_truth_timestamp" if ground_truth else "inference_timestamp"
             report.keys += self.lake.write_rows(kind, model.id, parsed.rows, time_column, name)
@@ -158,20 +167,42 @@ class Ingestor:
     def _chunks(self, bucket: str, key: str, etag: str) -> Iterator[tuple[int, bytes]]:
         """(first line number, buffer of whole lines) of the object, CHUNK_BYTES at a time."""
         body = self.s3.get_object(Bucket=bucket, Key=key, IfMatch=etag)["Body"]
-        carry = b""
-        line = 1
-        for piece in body.iter_chunks(CHUNK_BYTES):
-            buffer = carry + piece
-            cut = buffer.rfind(b"\n") + 1
-            if cut == 0:
-                carry = buffer
-                continue
-            carry = buffer[cut:]
-            whole = buffer[:cut]
-            yield line, whole
-            line += int(np.count_nonzero(np.frombuffer(whole, dtype=np.uint8) == 10))
-        if carry.strip():
-            yield line, carry
+        return whole_lines(body.iter_chunks(CHUNK_BYTES))
+
+
+def in_parallel(function: Callable[[T], R], items: Iterable[T], workers: int | None = None) -> Iterator[R]:
+    """function(item) for each item, in order, `workers` at a time (pyarrow's kernels release the
+    GIL). At most `workers` items are in flight, which keeps memory bounded."""
+    workers = workers or min(4, os.cpu_count() or 1)
+    if workers == 1:
+        yield from map(function, items)
+        return
+    with ThreadPoolExecutor(workers) as pool:
+        pending: deque[Future[R]] = deque()
+        for item in items:
+            pending.append(pool.submit(function, item))
+            if len(pending) >= workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def whole_lines(pieces: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
+    """Re-cut a byte stream at line ends: (number of the first line, buffer of whole lines)."""
+    carry = b""
+    line = 1
+    for piece in pieces:
+        buffer = carry + piece
+        cut = buffer.rfind(b"\n") + 1
+        if cut == 0:
+            carry = buffer
+            continue
+        carry = buffer[cut:]
+        whole = buffer[:cut]
+        yield line, whole
+        line += int(np.count_nonzero(np.frombuffer(whole, dtype=np.uint8) == 10))
+    if carry.strip():
+        yield line, carry
 
 
 def _chain(first: tuple[int, bytes], rest: Iterator[tuple[int, bytes]]) -> Iterator[tuple[int, bytes]]:

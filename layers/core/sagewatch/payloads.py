@@ -33,6 +33,8 @@ CONTAINER_KEYS = ("instances", "predictions", "inputs", "outputs", "data")
 POSITIONAL_KEYS = ("features", "probabilities", "scores", "values")
 # A `}` or `]` ending a line followed by a line starting a new document: JSON Lines, whatever the label.
 _JSON_LINES = r"[}\]][ \t\r]*\n[ \t\r\n]*[{\[]"
+# A number or boolean standing as a list element (after `[` or `,`, before `,` or `]`).
+_LIST_SCALAR = r"([\[,]\s*)(-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|true|false)(\s*[,\]])"
 
 
 class _MixedShapes(Exception):
@@ -116,6 +118,11 @@ def _as(array: pa.Array, target: pa.DataType) -> pa.Array:
         return pa.array([None if v is None else json.dumps(v) for v in array.to_pylist()], type=target)
 
 
+def _joined(strings: pa.Array, separator: str) -> pa.Buffer:
+    """All strings joined by a separator, as one buffer (no Python string in between)."""
+    return pc.binary_join(pa.ListArray.from_arrays([0, len(strings)], strings), separator)[0].as_buffer()
+
+
 def _scatter(values: pa.Array, kept: np.ndarray) -> pa.Array:
     """Values of the kept rows placed back among all rows, null where a row was not kept."""
     positions = np.cumsum(kept) - 1
@@ -137,7 +144,7 @@ def csv_rows(bodies: pa.Array, events: np.ndarray, names: list[str]) -> Rows:
     row_events = events[parent[nonblank.to_numpy(zero_copy_only=False)]]
     if len(flat) == 0:
         return Rows.empty(names)
-    joined = pc.binary_join(pa.ListArray.from_arrays([0, len(flat)], flat), "\n")[0].as_py()
+    joined = _joined(flat, "\n")
     invalid: dict[int, int] = {}
 
     def on_invalid(row: pa_csv.InvalidRow) -> str:
@@ -146,7 +153,7 @@ def csv_rows(bodies: pa.Array, events: np.ndarray, names: list[str]) -> Rows:
 
     columns = [f"c{i}" for i in range(len(names))]
     table = pa_csv.read_csv(
-        io.BytesIO(joined.encode()),
+        pa.BufferReader(joined),
         read_options=pa_csv.ReadOptions(column_names=columns, use_threads=False, block_size=1 << 26),
         parse_options=pa_csv.ParseOptions(invalid_row_handler=on_invalid, newlines_in_values=False),
         convert_options=pa_csv.ConvertOptions(
@@ -171,9 +178,17 @@ def csv_rows(bodies: pa.Array, events: np.ndarray, names: list[str]) -> Rows:
 
 
 def json_rows(
-    bodies: pa.Array, events: np.ndarray, names: list[str], lines: np.ndarray | None = None
+    bodies: pa.Array,
+    events: np.ndarray,
+    names: list[str],
+    lines: np.ndarray | None = None,
+    mixed_lists: bool = False,
 ) -> Rows:
-    """Rows from JSON bodies (JSON Lines where `lines` says so, or where the body looks like it)."""
+    """Rows from JSON bodies (JSON Lines where `lines` says so, or where the body looks like it).
+
+    `mixed_lists`: the values of a row mix numbers and text, so positional lists will too; their
+    scalars are quoted before the first read rather than after a failed one.
+    """
     if len(bodies) == 0:
         return Rows.empty(names)
     looks_like_lines = (
@@ -186,14 +201,19 @@ def json_rows(
     if missing.any():
         parts.append(Rows.failed(names, np.unique(doc_events[missing]), "the body is empty"))
     present = ~missing
-    parts.append(_read_documents(documents.filter(pa.array(present)), doc_events[present], names))
+    parts.append(
+        _read_documents(documents.filter(pa.array(present)), doc_events[present], names, mixed_lists)
+    )
     return merge(parts, names)
 
 
 def _documents(bodies: pa.Array, events: np.ndarray, is_lines: np.ndarray) -> tuple[pa.Array, np.ndarray]:
     """One JSON document per entry: whole bodies, and each non-blank line of JSON Lines bodies."""
     single = ~is_lines
-    docs = [pc.replace_substring_regex(bodies.filter(pa.array(single)), r"[\r\n]", " ")]
+    one_line = pc.replace_substring(
+        pc.replace_substring(bodies.filter(pa.array(single)), "\n", " "), "\r", " "
+    )
+    docs = [one_line]
     doc_events = [events[single]]
     if is_lines.any():
         split = pc.split_pattern(bodies.filter(pa.array(is_lines)), "\n")
@@ -210,32 +230,56 @@ def _documents(bodies: pa.Array, events: np.ndarray, is_lines: np.ndarray) -> tu
     return documents.take(pa.array(order)), event_of[order]
 
 
-def _read_documents(documents: pa.Array, events: np.ndarray, names: list[str]) -> Rows:
-    """Read documents with pyarrow in one go; on failure split in halves, down to single documents."""
+def _quote_list_scalars(documents: pa.Array) -> pa.Array:
+    """Numbers and booleans that are list elements, as strings: `[1.5, "a"]` -> `["1.5", "a"]`.
+
+    Feature lists mix numbers with category strings, which pyarrow cannot type. Quoting them lets
+    one read handle the group (values are typed later, by attribute). Inside a JSON string the
+    rewrite can only produce invalid JSON (a string next to a number), never a different valid
+    document, so such a body fails the read and takes the slow path. Two passes, because a match
+    consumes the comma the next element needs.
+    """
+    for _ in range(2):
+        documents = pc.replace_substring_regex(documents, _LIST_SCALAR, r'\1"\2"\3')
+    return documents
+
+
+def _read_json_lines(documents: pa.Array) -> pa.Table | None:
+    """Documents read as one JSON Lines text `{"v": <document>}`, or None if pyarrow refuses them."""
+    wrapped = pc.binary_join_element_wise('{"v":', documents, "}", "")
+    text = _joined(wrapped, "\n")
+    longest = pc.max(pc.binary_length(wrapped)).as_py() or 0
+    try:
+        options = pa_json.ReadOptions(block_size=max(1 << 22, longest + 2))
+        table = pa_json.read_json(pa.BufferReader(text), read_options=options)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    return table if table.num_rows == len(documents) else None
+
+
+def _read_documents(
+    documents: pa.Array, events: np.ndarray, names: list[str], quote_first: bool = False
+) -> Rows:
+    """Read documents with pyarrow in one go (as they are, and with list scalars quoted); on
+    failure split in halves, down to single documents."""
     if len(documents) == 0:
         return Rows.empty(names)
-    wrapped = pc.binary_join_element_wise('{"v":', documents, "}", "")
-    text = pc.binary_join(pa.ListArray.from_arrays([0, len(wrapped)], wrapped), "\n")[0].as_py()
-    try:
-        table = pa_json.read_json(
-            io.BytesIO(text.encode()), read_options=pa_json.ReadOptions(block_size=1 << 26)
-        )
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        table = None
-    if table is not None and table.num_rows == len(documents):
+    attempts = [lambda: documents, lambda: _quote_list_scalars(documents)]
+    for attempt in attempts[::-1] if quote_first else attempts:
+        table = _read_json_lines(attempt())
+        if table is None:
+            continue
         try:
             return _rows_from_documents(table.column("v").combine_chunks(), events, names)
         except _MixedShapes:
-            pass
+            break
     if len(documents) == 1:
-        if table is not None and table.num_rows != 1:
-            return Rows.failed(names, events, "the body holds several JSON values; send JSON Lines")
         return _read_one_document(documents[0].as_py(), int(events[0]), names)
     middle = len(documents) // 2
     return merge(
         [
-            _read_documents(documents.slice(0, middle), events[:middle], names),
-            _read_documents(documents.slice(middle), events[middle:], names),
+            _read_documents(documents.slice(0, middle), events[:middle], names, quote_first),
+            _read_documents(documents.slice(middle), events[middle:], names, quote_first),
         ],
         names,
     )

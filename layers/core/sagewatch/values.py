@@ -52,6 +52,14 @@ def _mask(array: pa.Array) -> np.ndarray:
 
 
 def _from_text(text: pa.Array, value_type: ValueType) -> tuple[pa.Array, np.ndarray]:
+    if value_type in (ValueType.FLOAT, ValueType.INTEGER):
+        # Fast path: clean numbers (the usual case) cast directly; blanks are nulls.
+        blank = pc.equal(pc.utf8_length(text), 0)
+        try:
+            typed = pc.if_else(blank, pa.scalar(None, pa.string()), text).cast(ARROW_TYPES[value_type])
+            return typed, np.zeros(len(text), dtype=bool)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
     stripped = pc.utf8_trim_whitespace(text)
     present = pc.and_(stripped.is_valid(), pc.not_equal(pc.utf8_length(stripped), 0))
     if value_type is ValueType.STRING:
@@ -70,6 +78,11 @@ def _from_text(text: pa.Array, value_type: ValueType) -> tuple[pa.Array, np.ndar
         typed = pc.if_else(valid, truthy, pa.scalar(None, pa.bool_()))
         return typed, _mask(pc.and_(present, pc.invert(valid)))
     else:  # TIMESTAMP: ISO 8601 text, or epoch seconds
+        try:  # fast path: zoned ISO 8601 (what SageMaker writes)
+            typed = pc.if_else(present, stripped, pa.scalar(None, pa.string())).cast(ARROW_TYPES[value_type])
+            return typed, np.zeros(len(text), dtype=bool)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
         iso = pc.match_substring_regex(stripped, _TIMESTAMP_TEXT)
         epoch = pc.match_substring_regex(stripped, _FLOAT_TEXT)
         keep_iso = pc.if_else(iso, stripped, pa.scalar(None, pa.string()))

@@ -1,0 +1,250 @@
+"""Capture parsing speed and memory: our parser against a naive one and against pyarrow's JSON reader.
+
+    python bench/capture_parse.py                 # 1,000,000 inferences (about 330 MB of JSONL)
+    python bench/capture_parse.py --rows 200000   # quicker
+    python bench/capture_parse.py --gigabyte      # also: peak RSS while ingesting a 1 GB file in chunks
+
+Prints one line per figure: rows/s of (a) a naive per-line json + csv parser written here for
+comparison, (b) sagewatch.capture.parse_capture, (c) pyarrow.json.read_json of the file alone
+(the envelope only, no payloads), and the ratios; each measured in its own process, with its peak
+RSS. The file mixes what endpoints send: CSV calls of 1 to 3 rows (some with inferenceIds), JSON
+`{"instances": [{"features": [...]}]}` calls answered with `{"predictions": [{"score": ...}]}`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import multiprocessing
+import random
+import resource
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "layers" / "core"))
+
+FEATURES = [f"f{i}" for i in range(8)]
+CATEGORIES = {"plan": ["basic", "plus", "pro"], "region": ["north", "south", "east", "west"]}
+
+
+def model():
+    from sagewatch.schema import Model, ModelSpec, check_spec
+
+    attributes = [{"name": n, "stage": "PIPELINE_INPUT", "value_type": "FLOAT"} for n in FEATURES]
+    attributes += [
+        {"name": n, "stage": "PIPELINE_INPUT", "value_type": "STRING", "categorical": True, "categories": c}
+        for n, c in CATEGORIES.items()
+    ]
+    attributes += [
+        {"name": "score", "stage": "PREDICTED_VALUE", "value_type": "FLOAT"},
+        {
+            "name": "label",
+            "stage": "GROUND_TRUTH",
+            "value_type": "INTEGER",
+            "categorical": True,
+            "categories": ["0", "1"],
+        },
+    ]
+    spec = check_spec(
+        ModelSpec.model_validate(
+            {
+                "partner_model_id": "bench",
+                "output_type": "BINARY",
+                "attributes": attributes,
+                "pred_to_ground_truth_map": {"score": 1},
+            }
+        )
+    )
+    now = datetime.now(UTC)
+    return Model(**spec.model_dump(), id="bench", created_at=now, updated_at=now)
+
+
+def generate(path: Path, rows: int, seed: int = 1) -> int:
+    """Write a capture file of about `rows` inferences; returns the exact count."""
+    rng = random.Random(seed)
+    start = datetime(2026, 11, 25, tzinfo=UTC)
+    written = 0
+    event = 0
+    with path.open("w") as out:
+        while written < rows:
+            size = rng.choice((1, 1, 1, 2, 3))
+            values = [
+                [round(rng.gauss(0, 1), 6) for _ in FEATURES] + [rng.choice(c) for c in CATEGORIES.values()]
+                for _ in range(size)
+            ]
+            scores = [round(rng.random(), 6) for _ in range(size)]
+            if rng.random() < 0.6:
+                buffer = io.StringIO()
+                csv.writer(buffer, lineterminator="\n").writerows(values)
+                sent = {
+                    "observedContentType": "text/csv",
+                    "mode": "INPUT",
+                    "data": buffer.getvalue(),
+                    "encoding": "CSV",
+                }
+                answer = {
+                    "observedContentType": "text/csv; charset=utf-8",
+                    "mode": "OUTPUT",
+                    "data": "".join(f"{s}\n" for s in scores),
+                    "encoding": "CSV",
+                }
+            else:
+                sent = {
+                    "observedContentType": "application/json",
+                    "mode": "INPUT",
+                    "data": json.dumps({"instances": [{"features": v} for v in values]}),
+                    "encoding": "JSON",
+                }
+                answer = {
+                    "observedContentType": "application/json",
+                    "mode": "OUTPUT",
+                    "data": json.dumps({"predictions": [{"score": s} for s in scores]}),
+                    "encoding": "JSON",
+                }
+            metadata = {
+                "eventId": f"{event:08x}-7c1e-4b2a-9f00-{event:012x}",
+                "inferenceTime": (start + timedelta(milliseconds=37 * event))
+                .isoformat()
+                .replace("+00:00", "Z"),
+            }
+            if rng.random() < 0.3:
+                metadata["inferenceId"] = f"req-{event}"
+            out.write(
+                json.dumps(
+                    {
+                        "captureData": {"endpointInput": sent, "endpointOutput": answer},
+                        "eventMetadata": metadata,
+                        "eventVersion": "0",
+                    }
+                )
+                + "\n"
+            )
+            written += size
+            event += 1
+    return written
+
+
+def naive(path: Path) -> int:
+    """What one writes first: json.loads per line, csv / json per payload, a dict per inference."""
+    names = FEATURES + list(CATEGORIES)
+    rows = []
+    with path.open() as lines:
+        for line in lines:
+            event = json.loads(line)
+            sent, answer = event["captureData"]["endpointInput"], event["captureData"]["endpointOutput"]
+            if sent["encoding"] == "CSV":
+                inputs = list(csv.reader(io.StringIO(sent["data"])))
+                outputs = [float(v) for v in answer["data"].split()]
+            else:
+                inputs = [i["features"] for i in json.loads(sent["data"])["instances"]]
+                outputs = [p["score"] for p in json.loads(answer["data"])["predictions"]]
+            base = event["eventMetadata"].get("inferenceId") or event["eventMetadata"]["eventId"]
+            when = datetime.fromisoformat(event["eventMetadata"]["inferenceTime"])
+            for index, (values, score) in enumerate(zip(inputs, outputs, strict=True)):
+                row = {n: (float(v) if n in FEATURES else v) for n, v in zip(names, values, strict=True)}
+                row.update(
+                    partner_inference_id=base if len(inputs) == 1 else f"{base}_{index}",
+                    inference_timestamp=when,
+                    score=score,
+                )
+                rows.append(row)
+    return len(rows)
+
+
+def ours(path: Path) -> int:
+    from sagewatch.capture import parse_capture
+    from sagewatch.ingest import CHUNK_BYTES, in_parallel, whole_lines
+
+    the_model = model()
+    total = 0
+    with path.open("rb") as data:
+        pieces = iter(lambda: data.read(CHUNK_BYTES), b"")
+        chunks = whole_lines(pieces)
+        parse = lambda chunk: parse_capture(chunk[1], the_model, source="bench", first_line=chunk[0])  # noqa: E731
+        for parsed in in_parallel(parse, chunks):  # as the ingest Lambda does
+            assert not parsed.rejected, parsed.rejected[:3]
+            total += parsed.rows.num_rows
+    return total
+
+
+def envelope_only(path: Path) -> int:
+    import pyarrow.json as pa_json
+
+    return pa_json.read_json(path, read_options=pa_json.ReadOptions(block_size=1 << 24)).num_rows
+
+
+def _measure(name: str, path: str, queue: multiprocessing.Queue) -> None:
+    function = {"naive": naive, "ours": ours, "pyarrow": envelope_only}[name]
+    # imports are not parsing: load them before the clock starts
+    if name == "ours":
+        import sagewatch.capture
+        import sagewatch.ingest  # noqa: F401
+
+        model()
+    elif name == "pyarrow":
+        import pyarrow.json  # noqa: F401
+    started = time.perf_counter()
+    count = function(Path(path))
+    seconds = time.perf_counter() - started
+    queue.put((count, seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+
+
+def measure(name: str, path: Path) -> tuple[int, float, float]:
+    """(rows, seconds, peak RSS in MB) of one parser, in a fresh process."""
+    queue: multiprocessing.Queue = multiprocessing.get_context("spawn").Queue()
+    process = multiprocessing.get_context("spawn").Process(target=_measure, args=(name, str(path), queue))
+    process.start()
+    result = queue.get()
+    process.join()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--gigabyte", action="store_true", help="also measure peak RSS on a 1 GB file")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "capture.jsonl"
+        inferences = generate(path, args.rows)
+        size_mb = path.stat().st_size / 1e6
+        print(f"file: {inferences:,} inferences, {size_mb:,.0f} MB")
+        results = {name: measure(name, path) for name in ("naive", "ours", "pyarrow")}
+        naive_rate = results["naive"][0] / results["naive"][1]
+        for name, label in (
+            ("naive", "naive json+csv parser"),
+            ("ours", "sagewatch parse_capture"),
+            ("pyarrow", "pyarrow.json.read_json (envelope only)"),
+        ):
+            count, seconds, peak = results[name]
+            unit = "events" if name == "pyarrow" else "inferences"
+            print(
+                f"{label:<40} {count / seconds:>12,.0f} {unit}/s  {seconds:7.2f} s  peak RSS {peak:6.0f} MB"
+            )
+        our_rate = results["ours"][0] / results["ours"][1]
+        print(f"{'ours / naive':<40} {our_rate / naive_rate:>12.1f}x  (target >= 15x)")
+        print(
+            f"{'pyarrow time / our time':<40} {results['pyarrow'][1] / results['ours'][1]:>12.2f}   "
+            f"(ours within {results['ours'][1] / results['pyarrow'][1]:.2f}x of pyarrow; target <= 3x)"
+        )
+        if args.gigabyte:
+            big = Path(folder) / "capture-1gb.jsonl"
+            with big.open("wb") as out:
+                chunk = path.read_bytes()
+                while out.tell() < 1_000_000_000:
+                    out.write(chunk)
+            count, seconds, peak = measure("ours", big)
+            print(
+                f"{'1 GB file in chunks: peak RSS':<40} {peak:>12.0f} MB  ({count:,} inferences, {seconds:.1f} s; "
+                "target <= 512 MB)"
+            )
+
+
+if __name__ == "__main__":
+    main()
