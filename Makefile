@@ -23,6 +23,9 @@ lint: $(BIN)/sagewatch
 format: $(BIN)/sagewatch
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
 
+bench: $(BIN)/sagewatch
+	$(BIN)/python bench/capture_parse.py
+
 local: $(BIN)/sagewatch
 	$(BIN)/sagewatch local
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -18,7 +19,8 @@ from sagewatch.local.http_bridge import LocalContext
 from sagewatch.local.pollers import sqs_event
 from sagewatch.schema import ModelSpec
 
-EVENTS = Path(__file__).resolve().parents[2] / "events"
+ROOT = Path(__file__).resolve().parents[2]
+EVENTS = ROOT / "events"
 HOUR = "2026/11/25/10"
 
 
@@ -229,3 +231,21 @@ def test_parquet_is_typed_per_the_models_attributes(aws: dict[str, str]) -> None
         ("region", "string"),
         ("predicted_probability", "double"),
     ]
+
+
+def test_sample_sqs_event_with_an_encoded_key(aws: dict[str, str]) -> None:
+    # GIVEN the capture file at the key the sample event names (URL-encoded there: %2B is "+")
+    model_id = register()
+    event = json.loads((EVENTS / "sqs" / "capture_object_created.json").read_text())
+    key = "datacapture/churn-endpoint/AllTraffic/2026/11/25/10/59-12-345+3f1e0c52.jsonl"
+    body = (EVENTS / "capture" / "csv_single.jsonl").read_bytes()
+    sagewatch_aws.client("s3").put_object(Bucket=aws["capture"], Key=key, Body=body)
+    # WHEN the ingest function's own handler module receives the event
+    spec = importlib.util.spec_from_file_location(
+        "ingest_function", ROOT / "functions" / "ingest" / "handler.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.handler(event, LocalContext()) == {"batchItemFailures": []}
+    # THEN its inferences are in the lake
+    assert len(lake_rows("inferences", model_id)) == 3
