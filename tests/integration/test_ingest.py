@@ -226,6 +226,7 @@ def test_parquet_is_typed_per_the_models_attributes(aws: dict[str, str]) -> None
         ("batch_id", "string"),
         ("source", "string"),
         ("variant", "string"),
+        ("ingested_at", "timestamp[us, tz=UTC]"),
         ("age", "int64"),
         ("income", "double"),
         ("region", "string"),

@@ -228,6 +228,7 @@ def test_lake_columns_carry_provenance() -> None:
         "batch_id",
         "source",
         "variant",
+        "ingested_at",
         "age",
         "income",
         "region",

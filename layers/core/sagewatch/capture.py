@@ -14,7 +14,7 @@ model in, an Arrow table and the rejected rows (with line, event id and reason) 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -24,7 +24,8 @@ import pyarrow.compute as pc
 from sagewatch.jsonl import read_jsonl
 from sagewatch.payloads import Rows, content_kind, csv_rows, decode_base64, json_rows, merge
 from sagewatch.schema import Attribute, Model, Stage, ValueType
-from sagewatch.values import ARROW_TYPES, coerce
+from sagewatch.tables import TIMESTAMP, ground_truth_schema, inference_schema
+from sagewatch.values import coerce, first_problem, typed_columns
 
 _SIDE = pa.struct(
     [
@@ -65,35 +66,14 @@ class Parsed:
     rejected: list[dict[str, Any]]
 
 
-def inference_schema(model: Model) -> pa.Schema:
-    """The lake's inference columns for a model: identity and provenance, then its attributes."""
-    attributes = model.by_stage(Stage.PIPELINE_INPUT, Stage.NON_INPUT_DATA, Stage.PREDICTED_VALUE)
-    return pa.schema(
-        [
-            ("partner_inference_id", pa.string()),
-            ("inference_timestamp", pa.timestamp("us", tz="UTC")),
-            ("batch_id", pa.string()),
-            ("source", pa.string()),
-            ("variant", pa.string()),
-            *[(a.name, ARROW_TYPES[a.value_type]) for a in attributes],
-        ]
-    )
-
-
-def ground_truth_schema(model: Model) -> pa.Schema:
-    attributes = model.by_stage(Stage.GROUND_TRUTH, Stage.GROUND_TRUTH_CLASS)
-    return pa.schema(
-        [
-            ("partner_inference_id", pa.string()),
-            ("ground_truth_timestamp", pa.timestamp("us", tz="UTC")),
-            ("source", pa.string()),
-            *[(a.name, ARROW_TYPES[a.value_type]) for a in attributes],
-        ]
-    )
-
-
 def parse_capture(
-    buffer: bytes, model: Model, *, source: str, variant: str | None = None, first_line: int = 1
+    buffer: bytes,
+    model: Model,
+    *,
+    source: str,
+    variant: str | None = None,
+    first_line: int = 1,
+    ingested_at: datetime | None = None,
 ) -> Parsed:
     """Inference rows of `model` from a Data Capture JSONL buffer."""
     lines = read_jsonl(buffer, CAPTURE_SCHEMA, first_line)
@@ -136,10 +116,10 @@ def parse_capture(
     sent_rows = np.flatnonzero(paired[sent.event])
     sent, answered = sent.take(sent_rows), answered.take(np.flatnonzero(paired[answered.event]))
     partner_ids, index = partner_ids.take(pa.array(sent_rows, type=pa.int64())), index[sent_rows]
-    typed, typed_problems = _typed(sent, input_attributes)
-    typed_out, typed_out_problems = _typed(answered, output_attributes)
+    typed, typed_problems = typed_columns(sent.columns, input_attributes, sent.count)
+    typed_out, typed_out_problems = typed_columns(answered.columns, output_attributes, answered.count)
     typed.update(typed_out)
-    row_problem = _first([sent.problem, answered.problem, typed_problems, typed_out_problems])
+    row_problem = first_problem([sent.problem, answered.problem, typed_problems, typed_out_problems])
     rejected += _row_rejections(lines, event_id, sent.event, index, sent_count, row_problem)
 
     keep = pa.array(np.flatnonzero(row_problem == None), type=pa.int64())  # noqa: E711
@@ -149,12 +129,19 @@ def parse_capture(
         "batch_id": pa.nulls(len(keep), pa.string()),
         "source": pa.array([source] * len(keep), pa.string()),
         "variant": pa.array([variant] * len(keep), pa.string()),
+        "ingested_at": _repeat(ingested_at or datetime.now(UTC), len(keep)),
     }
     return Parsed(_table(columns, typed, keep, inference_schema(model)), rejected)
 
 
 def parse_ground_truth(
-    buffer: bytes, model: Model, *, source: str, received_at: datetime, first_line: int = 1
+    buffer: bytes,
+    model: Model,
+    *,
+    source: str,
+    received_at: datetime,
+    first_line: int = 1,
+    ingested_at: datetime | None = None,
 ) -> Parsed:
     """Ground-truth rows of `model` from a Model Monitor ground-truth JSONL buffer.
 
@@ -182,46 +169,28 @@ def parse_ground_truth(
     usable = np.flatnonzero((problems == None)[rows.event])  # noqa: E711
     rows, index = rows.take(usable), index[usable]
     partner_ids = partner_ids.take(pa.array(usable, type=pa.int64()))
-    typed, typed_problems = _typed(rows, attributes)
-    row_problem = _first([rows.problem, typed_problems])
+    typed, typed_problems = typed_columns(rows.columns, attributes, rows.count)
+    row_problem = first_problem([rows.problem, typed_problems])
     rejected += _row_rejections(lines, event_id, rows.event, index, count, row_problem)
 
     keep = pa.array(np.flatnonzero(row_problem == None), type=pa.int64())  # noqa: E711
     columns = {
         "partner_inference_id": partner_ids.take(keep),
-        "ground_truth_timestamp": pa.array([received_at] * len(keep), pa.timestamp("us", tz="UTC")),
+        "ground_truth_timestamp": _repeat(received_at, len(keep)),
         "source": pa.array([source] * len(keep), pa.string()),
+        "ingested_at": _repeat(ingested_at or datetime.now(UTC), len(keep)),
     }
     return Parsed(_table(columns, typed, keep, ground_truth_schema(model)), rejected)
+
+
+def _repeat(moment: datetime, count: int) -> pa.Array:
+    return pa.array([moment], TIMESTAMP).take(pa.array(np.zeros(count, dtype=np.int64)))
 
 
 def _flag(problems: np.ndarray, failed: np.ndarray, reason: Any) -> None:
     """Give events that fail a check (and have no problem yet) the check's reason."""
     for event in np.flatnonzero(failed & (problems == None)):  # noqa: E711
         problems[event] = reason(event)
-
-
-def _typed(rows: Rows, attributes: list[Attribute]) -> tuple[dict[str, pa.Array], np.ndarray]:
-    """Each attribute's values typed, and per row the first value that is not of its type."""
-    typed: dict[str, pa.Array] = {}
-    problem = np.full(rows.count, None, dtype=object)
-    for attribute in attributes:
-        values, invalid = coerce(rows.columns[attribute.name], attribute.value_type)
-        typed[attribute.name] = values
-        first = invalid & (problem == None)  # noqa: E711
-        if first.any():
-            raw = rows.columns[attribute.name].filter(pa.array(first)).to_pylist()
-            problem[first] = [f"{attribute.name}: {v!r} is not {attribute.value_type.article}" for v in raw]
-    return typed, problem
-
-
-def _first(candidates: list[np.ndarray]) -> np.ndarray:
-    """Per row, the first reason among the candidates (None where there is none)."""
-    result = np.full(len(candidates[0]), None, dtype=object)
-    for candidate in candidates:
-        empty = result == None  # noqa: E711
-        result[empty] = candidate[empty]
-    return result
 
 
 def _event_rejections(

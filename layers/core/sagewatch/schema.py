@@ -63,7 +63,15 @@ class InputType(StrEnum):
 
 # Columns every lake row carries besides the model's attributes; an attribute may not take these names.
 RESERVED_NAMES = frozenset(
-    {"partner_inference_id", "inference_timestamp", "batch_id", "source", "variant", "ground_truth_timestamp"}
+    {
+        "partner_inference_id",
+        "inference_timestamp",
+        "batch_id",
+        "source",
+        "variant",
+        "ground_truth_timestamp",
+        "ingested_at",
+    }
 )
 ATTRIBUTE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sagewatch.schema import ValueType
+from sagewatch.schema import Attribute, ValueType
 
 ARROW_TYPES: dict[ValueType, pa.DataType] = {
     ValueType.INTEGER: pa.int64(),
@@ -141,3 +141,35 @@ def _from_number(values: pa.Array, value_type: ValueType) -> tuple[pa.Array, np.
     micros = pc.if_else(valid, pc.multiply(numbers, 1_000_000.0), pa.scalar(None, pa.float64()))
     typed = pc.cast(pc.round(micros), pa.int64()).cast(pa.timestamp("us", tz="UTC"))
     return typed, _mask(pc.and_(present, pc.invert(valid)))
+
+
+def typed_columns(
+    columns: dict[str, pa.Array], attributes: list[Attribute], count: int
+) -> tuple[dict[str, pa.Array], np.ndarray]:
+    """Each attribute's values typed, and per row why the first bad value is not of its type.
+
+    Attributes missing from `columns` are all null (no problem: a value may be absent).
+    """
+    typed: dict[str, pa.Array] = {}
+    problem = np.full(count, None, dtype=object)
+    for attribute in attributes:
+        raw = columns.get(attribute.name)
+        if raw is None:
+            typed[attribute.name] = pa.nulls(count, ARROW_TYPES[attribute.value_type])
+            continue
+        values, invalid = coerce(raw, attribute.value_type)
+        typed[attribute.name] = values
+        first = invalid & (problem == None)  # noqa: E711
+        if first.any():
+            bad = raw.filter(pa.array(first)).to_pylist()
+            problem[first] = [f"{attribute.name}: {v!r} is not {attribute.value_type.article}" for v in bad]
+    return typed, problem
+
+
+def first_problem(candidates: list[np.ndarray]) -> np.ndarray:
+    """Per row, the first reason among the candidates (None where there is none)."""
+    result = np.full(len(candidates[0]), None, dtype=object)
+    for candidate in candidates:
+        empty = result == None  # noqa: E711
+        result[empty] = candidate[empty]
+    return result
