@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -22,19 +23,25 @@ from typing import Any, TypeVar
 from urllib.parse import unquote_plus
 
 import numpy as np
-import pyarrow.compute as pc
+import pyarrow as pa
+import pyarrow.parquet as pq
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from sagewatch import aws, stores
 from sagewatch.capture import Parsed, parse_capture, parse_ground_truth
+from sagewatch.errors import InvalidInput, ModelNotFound
+from sagewatch.lake_writer import SourceWriter
+from sagewatch.records import check_file_columns, reference_rows, rejections, rows_from_columns
 from sagewatch.schema import Model
-from sagewatch.stores.ingestion import IngestionLedger, SourceCounts
+from sagewatch.stores.ingestion import IngestionLedger
 from sagewatch.stores.lake import LakeStore, source_digest
 from sagewatch.stores.models import ModelStore
 
 CHUNK_BYTES = 8 * 1024 * 1024
+DROP_KINDS = ("inferences", "ground_truth", "reference")
+DROP_BATCH_ROWS = 100_000
 T = TypeVar("T")
 R = TypeVar("R")
 _HOUR_PATH = re.compile(r"^\d{4}$|^\d{2}$")
@@ -85,10 +92,23 @@ class Ingestor:
     def s3(self) -> Any:
         return self._s3 or aws.client("s3")
 
+    def writer(self, model: Model, digest: str, source: str, variant: str | None = None) -> SourceWriter:
+        return SourceWriter(self.lake, self.ledger, model, digest, source, variant)
+
     def ingest_object(self, bucket: str, key: str, etag: str | None = None) -> IngestReport:
-        source = f"s3://{bucket}/{key}"
+        """Ingest one S3 object: a Parquet drop in the lake bucket, else a capture or ground-truth file."""
         head = self.s3.head_object(Bucket=bucket, Key=key)
         etag = (etag or head["ETag"]).strip('"')
+        if bucket == self.lake.bucket:
+            if key.startswith("drops/"):
+                return self.ingest_drop(bucket, key, etag, head)
+            return IngestReport(
+                f"s3://{bucket}/{key}", "skipped", reason="only drops/ of the lake bucket is ingested"
+            )
+        return self.ingest_capture(bucket, key, etag, head)
+
+    def ingest_capture(self, bucket: str, key: str, etag: str, head: dict[str, Any]) -> IngestReport:
+        source = f"s3://{bucket}/{key}"
         digest = source_digest(bucket, key, etag)
         chunks = self._chunks(bucket, key, etag)
         first = next(chunks, None)
@@ -108,29 +128,143 @@ class Ingestor:
             return self.set_aside(source, etag, digest, kind, reason, where)
 
         received_at = head.get("LastModified") or _now()
-        report = IngestReport(source, "ingested", model_id=model.id, kind=kind)
-        latest = None
+        ingested_at = _now()
+        writer = self.writer(model, digest, source, where.variant)
 
         def parse(chunk: tuple[int, bytes]) -> Parsed:
             first_line, buffer = chunk
-            return self._parse(buffer, model, ground_truth, source, where.variant, received_at, first_line)
+            if ground_truth:
+                return parse_ground_truth(
+                    buffer,
+                    model,
+                    source=source,
+                    received_at=received_at,
+                    first_line=first_line,
+                    ingested_at=ingested_at,
+                )
+            return parse_capture(
+                buffer,
+                model,
+                source=source,
+                variant=where.variant,
+                first_line=first_line,
+                ingested_at=ingested_at,
+            )
 
-        for part, parsed in enumerate(in_parallel(parse, _chain(first, chunks))):
-            name = f"{digest}-{part:05d}"
-            time_column = "ground_truth_timestamp" if ground_truth else "inference_timestamp"
-            report.keys += self.lake.write_rows(kind, model.id, parsed.rows, time_column, name)
-            day = received_at.date() if ground_truth else _day_of(key, received_at)
-            rejected_key = self.lake.write_rejected(model.id, day, name, source, parsed.rejected)
-            report.keys += [rejected_key] if rejected_key else []
-            report.ingested += parsed.rows.num_rows
-            report.rejected += len(parsed.rejected)
-            if parsed.rows.num_rows and not ground_truth:
-                chunk_latest = pc.max(parsed.rows.column("inference_timestamp")).as_py()
-                latest = chunk_latest if latest is None or chunk_latest > latest else latest
-        counts = SourceCounts(kind, report.ingested, report.rejected, latest, where.variant)
-        if not self.ledger.record(model.id, digest, counts):
-            report.outcome = "duplicate"
-        return report
+        day = received_at.date() if ground_truth else _day_of(key, received_at)
+        for parsed in in_parallel(parse, _chain(first, chunks)):
+            writer.add(
+                day,
+                ground_truth=parsed.rows if ground_truth else None,
+                inferences=None if ground_truth else parsed.rows,
+                rejected=parsed.rejected,
+                rejected_as=kind,
+            )
+        return self._report(writer, kind)
+
+    def ingest_drop(self, bucket: str, key: str, etag: str, head: dict[str, Any]) -> IngestReport:
+        """A Parquet file under drops/<model id or partner_model_id>/<kind>/[<batch_id>/]<file>."""
+        source = f"s3://{bucket}/{key}"
+        digest = source_digest(bucket, key, etag)
+        parts = key.split("/")
+        kind = parts[2] if len(parts) in (4, 5) else None
+        if kind not in DROP_KINDS:
+            reason = "a drop's key is drops/<model>/<inferences|ground_truth|reference>/[<batch_id>/]<file>.parquet"
+            return self.set_aside(source, etag, digest, "drop", reason, None)
+        model = self._model_of(parts[1])
+        if model is None:
+            return self.set_aside(
+                source, etag, digest, kind, f"no active model with id or partner_model_id {parts[1]!r}", None
+            )
+        batch_id = parts[3] if len(parts) == 5 else None
+        received_at = head.get("LastModified") or _now()
+        writer = self.writer(model, digest, source)
+        rejected_as = "ground_truth" if kind == "ground_truth" else "inferences"
+        with tempfile.TemporaryFile() as local:
+            self.s3.download_fileobj(bucket, key, local, ExtraArgs={"IfMatch": etag})
+            local.seek(0)
+            try:
+                parquet = pq.ParquetFile(local)
+                check_file_columns(parquet.schema_arrow, model)
+            except (pa.ArrowInvalid, InvalidInput) as error:
+                reason = error.message if isinstance(error, InvalidInput) else f"not a Parquet file: {error}"
+                rows = parquet.metadata.num_rows if isinstance(error, InvalidInput) else 1
+                writer.add(
+                    received_at.date(),
+                    rejected=[{"row": None, "rows": rows, "reason": reason}],
+                    rejected_as=rejected_as,
+                    rejected_rows=rows,
+                )
+                return self._report(writer, kind)
+            first_row = 0
+            for batch in parquet.iter_batches(batch_size=DROP_BATCH_ROWS):
+                self._add_records(writer, batch, kind, batch_id, received_at, first_row)
+                first_row += batch.num_rows
+        return self._report(writer, kind)
+
+    def _add_records(
+        self,
+        writer: SourceWriter,
+        batch: pa.RecordBatch,
+        kind: str,
+        batch_id: str | None,
+        received_at: datetime,
+        first_row: int,
+    ) -> None:
+        columns = {name: batch.column(name) for name in batch.schema.names}
+        if kind == "reference":
+            table, problem = reference_rows(columns, batch.num_rows, writer.model)
+            failed = [
+                {"row": int(i) + first_row, "reason": problem[i]} for i in np.flatnonzero(problem != None)
+            ]  # noqa: E711
+            writer.add(received_at.date(), reference=table, rejected=failed)
+            return
+        rows = rows_from_columns(
+            columns,
+            batch.num_rows,
+            writer.model,
+            source=writer.source,
+            now=_now(),
+            batch_id=batch_id,
+            require_inference=kind == "inferences",
+        )
+        writer.add(
+            received_at.date(),
+            inferences=rows.inferences,
+            ground_truth=rows.ground_truth,
+            rejected=rejections(rows, first_row),
+            rejected_as="inferences" if kind == "inferences" else "ground_truth",
+        )
+
+    def _model_of(self, reference: str) -> Model | None:
+        """An active model by id, else by partner_model_id."""
+        for find in (self.models.get, self.models.get_by_partner_id):
+            try:
+                model = find(reference)
+            except ModelNotFound:
+                continue
+            return None if model.archived else model
+        return None
+
+    @staticmethod
+    def _report(writer: SourceWriter, kind: str) -> IngestReport:
+        counted = writer.finish()
+        counts = writer.counts()
+        ingested = {
+            "inferences": counts.inferences,
+            "ground_truth": counts.ground_truth,
+            "reference": counts.reference,
+        }
+        rejected = counts.ground_truth_rejected if kind == "ground_truth" else counts.inferences_rejected
+        return IngestReport(
+            writer.source,
+            "ingested" if counted else "duplicate",
+            model_id=writer.model.id,
+            kind=kind,
+            ingested=ingested.get(kind, 0),
+            rejected=rejected,
+            keys=writer.keys,
+        )
 
     def set_aside(
         self, source: str, etag: str, digest: str, kind: str, reason: str, where: CaptureKey | None
@@ -147,22 +281,6 @@ class Ingestor:
         }
         self.lake.write_unrouted(digest, record)
         return IngestReport(source, "unrouted", kind=kind, reason=reason)
-
-    @staticmethod
-    def _parse(
-        buffer: bytes,
-        model: Model,
-        ground_truth: bool,
-        source: str,
-        variant: str | None,
-        received_at: datetime,
-        first_line: int,
-    ) -> Parsed:
-        if ground_truth:
-            return parse_ground_truth(
-                buffer, model, source=source, received_at=received_at, first_line=first_line
-            )
-        return parse_capture(buffer, model, source=source, variant=variant, first_line=first_line)
 
     def _chunks(self, bucket: str, key: str, etag: str) -> Iterator[tuple[int, bytes]]:
         """(first line number, buffer of whole lines) of the object, CHUNK_BYTES at a time."""
@@ -254,20 +372,6 @@ def ingest_record(record: SQSRecord) -> list[IngestReport]:
     """Ingest every object an SQS message announces; raising marks the message failed (retried)."""
     reports = []
     for bucket, key, etag in s3_objects(record.body):
-        if bucket == stores.lake_store().bucket:
-            if key.startswith("drops/"):
-                digest = source_digest(bucket, key, etag or "")
-                reports.append(
-                    ingestor().set_aside(
-                        f"s3://{bucket}/{key}",
-                        etag or "",
-                        digest,
-                        "drop",
-                        "Parquet drops are not ingested yet",
-                        None,
-                    )
-                )
-            continue
         report = ingestor().ingest_object(bucket, key, etag)
         log = logger.warning if report.outcome == "unrouted" else logger.info
         log("ingested" if report.outcome != "unrouted" else "set aside", extra={"report": asdict(report)})

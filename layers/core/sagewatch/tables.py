@@ -49,8 +49,6 @@ def ground_truth_schema(model: Model) -> pa.Schema:
     )
 
 
-
-
 def _first_of_each_id(table: pa.Table, order: list[tuple[str, str]]) -> pa.Table:
     """One row per partner_inference_id: the first in the given order."""
     if table.num_rows == 0:

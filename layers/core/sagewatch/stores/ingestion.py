@@ -1,37 +1,69 @@
-"""IngestionLedger: per-model ingestion counters, counted once per source object.
+"""IngestionLedger: per-model ingestion counters, counted once per source; batch and reference states.
 
-Counters live in the models table at (MODEL#<id>, COUNTS) and (MODEL#<id>, COUNTS#VARIANT#<v>).
-A processed source leaves a marker in the idempotency table, written in the same transaction as
-the counter increments under `attribute_not_exists`: replaying an S3 event finds the marker, and
-the transaction (increments included) is refused, so nothing is counted twice.
+Counters live in the models table at (MODEL#<id>, COUNTS), (MODEL#<id>, COUNTS#VARIANT#<v>) and
+(MODEL#<id>, COUNTS#BATCH#<batch_id>). A processed source (file, request) leaves a marker in the
+idempotency table, written in the same transaction as the counter increments under
+`attribute_not_exists`: replaying an S3 event finds the marker and the transaction (increments
+included) is refused, so nothing is counted twice. Batch and reference-set lifecycles (open,
+uploaded) are items (MODEL#<id>, BATCH#<batch_id>) and (MODEL#<id>, REFERENCE).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from sagewatch import aws
+from sagewatch.errors import InvalidInput
 from sagewatch.settings import Settings
 from sagewatch.stores.dynamo import cancellation_reasons, error_code, from_item, query_all, to_item
 
 MARKER_DAYS = 90
 COUNTS_SK = "COUNTS"
+# DynamoDB transactions hold at most 100 items: the marker, totals, a variant, and the batches.
+MAX_BATCHES_PER_SOURCE = 90
+COUNTERS = (
+    "inferences_ingested",
+    "inferences_rejected",
+    "inferences_files",
+    "ground_truth_ingested",
+    "ground_truth_rejected",
+    "ground_truth_files",
+    "reference_ingested",
+)
 
 
 @dataclass(frozen=True)
 class SourceCounts:
-    """What one source object contributed to a model."""
+    """What one source (a file, a request) contributed to a model."""
 
-    kind: str  # "inferences" | "ground_truth"
-    ingested: int
-    rejected: int
-    latest: datetime | None = None
+    inferences: int = 0
+    inferences_rejected: int = 0
+    ground_truth: int = 0
+    ground_truth_rejected: int = 0
+    reference: int = 0
+    latest_inference: datetime | None = None
     variant: str | None = None
+    batches: dict[str, int] = field(default_factory=dict)
+
+    def increments(self) -> dict[str, int]:
+        """Counter -> amount, files counted per kind that the source carried."""
+        values = {
+            "inferences_ingested": self.inferences,
+            "inferences_rejected": self.inferences_rejected,
+            "ground_truth_ingested": self.ground_truth,
+            "ground_truth_rejected": self.ground_truth_rejected,
+            "reference_ingested": self.reference,
+        }
+        if self.inferences or self.inferences_rejected:
+            values["inferences_files"] = 1
+        if self.ground_truth or self.ground_truth_rejected:
+            values["ground_truth_files"] = 1
+        return {name: amount for name, amount in values.items() if amount}
 
 
 class IngestionLedger:
@@ -51,46 +83,33 @@ class IngestionLedger:
 
     def record(self, model_id: str, digest: str, counts: SourceCounts) -> bool:
         """Add a source's counts once; False when this source was already counted."""
-        prefix = counts.kind
-        increments = to_item({":ingested": counts.ingested, ":rejected": counts.rejected, ":files": 1})
-        update = f"ADD {prefix}_ingested :ingested, {prefix}_rejected :rejected, {prefix}_files :files"
-        items: list[dict[str, Any]] = [
-            {
-                "Put": {
-                    "TableName": self.markers_table,
-                    "Item": to_item(
-                        {
-                            "id": f"source#{model_id}#{digest}",
-                            "expiration": int(time.time()) + MARKER_DAYS * 86400,
-                            "kind": counts.kind,
-                            "ingested": counts.ingested,
-                            "rejected": counts.rejected,
-                        }
-                    ),
-                    "ConditionExpression": "attribute_not_exists(id)",
-                }
-            },
-            {
-                "Update": {
-                    "TableName": self.models_table,
-                    "Key": to_item({"pk": f"MODEL#{model_id}", "sk": COUNTS_SK}),
-                    "UpdateExpression": update,
-                    "ExpressionAttributeValues": increments,
-                }
-            },
-        ]
-        if counts.variant:
-            items.append(
-                {
-                    "Update": {
-                        "TableName": self.models_table,
-                        "Key": to_item(
-                            {"pk": f"MODEL#{model_id}", "sk": f"{COUNTS_SK}#VARIANT#{counts.variant}"}
-                        ),
-                        "UpdateExpression": update,
-                        "ExpressionAttributeValues": increments,
+        if len(counts.batches) > MAX_BATCHES_PER_SOURCE:
+            raise InvalidInput(
+                f"{len(counts.batches)} batch_ids in one request or file; at most {MAX_BATCHES_PER_SOURCE}",
+                field="batch_id",
+            )
+        marker = {
+            "Put": {
+                "TableName": self.markers_table,
+                "Item": to_item(
+                    {
+                        "id": f"source#{model_id}#{digest}",
+                        "expiration": int(time.time()) + MARKER_DAYS * 86400,
+                        **counts.increments(),
                     }
-                }
+                ),
+                "ConditionExpression": "attribute_not_exists(id)",
+            }
+        }
+        items = [marker]
+        increments = counts.increments()
+        if increments:
+            items.append(self._add(model_id, COUNTS_SK, increments))
+            if counts.variant:
+                items.append(self._add(model_id, f"{COUNTS_SK}#VARIANT#{counts.variant}", increments))
+        for batch_id, amount in counts.batches.items():
+            items.append(
+                self._add(model_id, f"{COUNTS_SK}#BATCH#{batch_id}", {"inferences_ingested": amount})
             )
         try:
             self.client.transact_write_items(TransactItems=items)
@@ -100,10 +119,21 @@ class IngestionLedger:
             ]:
                 return False
             raise
-        if counts.latest is not None:
+        if counts.latest_inference is not None:
             for sk in [COUNTS_SK] + ([f"{COUNTS_SK}#VARIANT#{counts.variant}"] if counts.variant else []):
-                self._raise_latest(model_id, sk, f"latest_{prefix}_timestamp", counts.latest)
+                self._raise_latest(model_id, sk, "latest_inferences_timestamp", counts.latest_inference)
         return True
+
+    def _add(self, model_id: str, sk: str, increments: dict[str, int]) -> dict[str, Any]:
+        names = sorted(increments)
+        return {
+            "Update": {
+                "TableName": self.models_table,
+                "Key": to_item({"pk": f"MODEL#{model_id}", "sk": sk}),
+                "UpdateExpression": "ADD " + ", ".join(f"{name} :{name}" for name in names),
+                "ExpressionAttributeValues": to_item({f":{name}": increments[name] for name in names}),
+            }
+        }
 
     def _raise_latest(self, model_id: str, sk: str, attribute: str, latest: datetime) -> None:
         """Move a 'latest timestamp' forward (never back): a max, which replays cannot disturb."""
@@ -120,7 +150,7 @@ class IngestionLedger:
                 raise
 
     def counts(self, model_id: str) -> dict[str, Any]:
-        """{'total': {...}, 'by_variant': {variant: {...}}} with the counters as stored."""
+        """{'total': {...}, 'by_variant': {variant: {...}}, 'by_batch': {batch: {...}}} as stored."""
         items = query_all(
             self.client,
             TableName=self.models_table,
@@ -128,11 +158,48 @@ class IngestionLedger:
             ExpressionAttributeValues=to_item({":pk": f"MODEL#{model_id}", ":counts": COUNTS_SK}),
             ConsistentRead=True,
         )
-        result: dict[str, Any] = {"total": {}, "by_variant": {}}
+        result: dict[str, Any] = {"total": {}, "by_variant": {}, "by_batch": {}}
         for item in map(from_item, items):
-            values = {k: v for k, v in item.items() if k not in ("pk", "sk")}
+            values = {
+                **dict.fromkeys(COUNTERS, 0),
+                **{k: v for k, v in item.items() if k not in ("pk", "sk")},
+            }
             if item["sk"] == COUNTS_SK:
                 result["total"] = values
-            else:
+            elif item["sk"].startswith(f"{COUNTS_SK}#VARIANT#"):
                 result["by_variant"][item["sk"].removeprefix(f"{COUNTS_SK}#VARIANT#")] = values
+            else:
+                result["by_batch"][item["sk"].removeprefix(f"{COUNTS_SK}#BATCH#")] = values
         return result
+
+    def batch_counts(self, model_id: str, batch_id: str) -> dict[str, Any]:
+        response = self.client.get_item(
+            TableName=self.models_table,
+            Key=to_item({"pk": f"MODEL#{model_id}", "sk": f"{COUNTS_SK}#BATCH#{batch_id}"}),
+            ConsistentRead=True,
+        )
+        return from_item(response["Item"]) if "Item" in response else {}
+
+    # -- lifecycles of batches and reference sets ------------------------------------------------
+
+    def set_state(self, model_id: str, sk: str, **values: Any) -> dict[str, Any]:
+        """Set fields of a lifecycle item (BATCH#<id> or REFERENCE); returns the item."""
+        values["updated_at"] = datetime.now(UTC).isoformat()
+        names = sorted(values)
+        response = self.client.update_item(
+            TableName=self.models_table,
+            Key=to_item({"pk": f"MODEL#{model_id}", "sk": sk}),
+            UpdateExpression="SET " + ", ".join(f"#{n} = :{n}" for n in names),
+            ExpressionAttributeNames={f"#{n}": n for n in names},
+            ExpressionAttributeValues=to_item({f":{n}": values[n] for n in names}),
+            ReturnValues="ALL_NEW",
+        )
+        return from_item(response["Attributes"])
+
+    def state(self, model_id: str, sk: str) -> dict[str, Any]:
+        response = self.client.get_item(
+            TableName=self.models_table,
+            Key=to_item({"pk": f"MODEL#{model_id}", "sk": sk}),
+            ConsistentRead=True,
+        )
+        return from_item(response["Item"]) if "Item" in response else {}

@@ -3,8 +3,10 @@
 Layout (DESIGN.md "Storage"):
   inferences/model_id=<id>/date=<YYYY-MM-DD>/<source-digest>-<part>.parquet
   ground_truth/model_id=<id>/date=<YYYY-MM-DD>/<source-digest>-<part>.parquet
+  reference/model_id=<id>/<source-digest>-<part>.parquet
   rejected/model_id=<id>/date=<YYYY-MM-DD>/<source-digest>-<part>.jsonl
   unrouted/<source-digest>.json      files no model claims, kept aside to be reported and replayed
+  drops/<model>/<inferences|ground_truth|reference>/[<batch_id>/]<file>.parquet   files to ingest
 Object names derive from the source object (bucket, key, ETag) and the part number, so processing
 the same source again rewrites the same objects instead of adding copies.
 """
@@ -56,6 +58,26 @@ class LakeStore:
             keys.append(key)
         return keys
 
+    def write_reference(self, model_id: str, table: pa.Table, name: str) -> str:
+        key = f"reference/model_id={model_id}/{name}.parquet"
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=_parquet(table))
+        return key
+
+    def read_area(self, area: str, model_id: str, columns: list[str] | None = None) -> pa.Table | None:
+        """Every Parquet part of a model's area (inferences, ground_truth, reference), or None.
+
+        Only the named columns are read. Parts whose schema lacks a column (written before the
+        model gained an attribute) get it as nulls.
+        """
+        tables = [
+            self.read_table(key, columns)
+            for key in self._keys(f"{area}/model_id={model_id}/", limit=1_000_000)
+            if key.endswith(".parquet")
+        ]
+        if not tables:
+            return None
+        return pa.concat_tables(tables, promote_options="default")
+
     def write_rejected(
         self, model_id: str, day: date, name: str, source: str, rejected: list[dict[str, Any]]
     ) -> str | None:
@@ -80,9 +102,12 @@ class LakeStore:
             records.append(json.loads(body))
         return sorted(records, key=lambda r: r.get("seen_at", ""), reverse=True)
 
-    def read_table(self, key: str) -> pa.Table:
+    def read_table(self, key: str, columns: list[str] | None = None) -> pa.Table:
         body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        return pq.read_table(pa.BufferReader(body))
+        if columns is None:
+            return pq.read_table(pa.BufferReader(body))
+        present = [c for c in columns if c in pq.read_schema(pa.BufferReader(body)).names]
+        return pq.read_table(pa.BufferReader(body), columns=present)
 
     def keys(self, prefix: str, limit: int = 100_000) -> list[str]:
         return list(self._keys(prefix, limit))

@@ -1,0 +1,283 @@
+"""Inference and ground-truth rows from records: REST bodies, JSON and Parquet files.
+
+Records carry the model's attributes by name plus partner_inference_id, inference_timestamp,
+batch_id and ground_truth_timestamp. A missing partner_inference_id is generated, a missing
+timestamp is `now`. Each record either becomes rows or fails alone with a reason naming the
+attribute; the typing is the one capture files get (sagewatch.values).
+"""
+
+from __future__ import annotations
+
+import binascii
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sagewatch.errors import InvalidInput
+from sagewatch.payloads import _scalars_as_text
+from sagewatch.schema import GROUND_TRUTH_STAGES, Model, Stage, ValueType
+from sagewatch.tables import TIMESTAMP, ground_truth_schema, inference_schema
+from sagewatch.values import ARROW_TYPES, coerce, first_problem, typed_columns
+
+IDENTITY = ("partner_inference_id", "inference_timestamp", "batch_id", "ground_truth_timestamp")
+
+
+@dataclass
+class RecordRows:
+    """What a set of records produced.
+
+    `partner_ids` and `problem` have one entry per record (ids generated where missing); the
+    tables hold the accepted records' rows: inferences, and ground truth for records carrying any.
+    """
+
+    partner_ids: pa.Array
+    problem: np.ndarray
+    inferences: pa.Table
+    ground_truth: pa.Table
+
+    @property
+    def failures(self) -> int:
+        return int(np.count_nonzero(self.problem != None))  # noqa: E711
+
+
+def new_ids(count: int) -> pa.Array:
+    """`count` random ids (32 hex digits), made in one go."""
+    if count == 0:
+        return pa.array([], pa.string())
+    digits = np.frombuffer(binascii.hexlify(os.urandom(16 * count)), dtype="S32")
+    return pa.array(digits).cast(pa.string())
+
+
+def _repeat(moment: datetime | str | None, count: int, data_type: pa.DataType) -> pa.Array:
+    return pa.array([moment], data_type).take(pa.array(np.zeros(count, dtype=np.int64)))
+
+
+def _timestamps(raw: pa.Array | None, now: datetime, name: str, count: int) -> tuple[pa.Array, np.ndarray]:
+    """Timestamps (missing ones are `now`) and per row why a given one is not a time."""
+    problem = np.full(count, None, dtype=object)
+    if raw is None:
+        return _repeat(now, count, TIMESTAMP), problem
+    typed, invalid = coerce(raw, ValueType.TIMESTAMP)
+    if invalid.any():
+        problem[invalid] = [
+            f"{name}: {v!r} is not an ISO 8601 time" for v in raw.filter(pa.array(invalid)).to_pylist()
+        ]
+    return pc.coalesce(typed, _repeat(now, count, TIMESTAMP)), problem
+
+
+def rows_from_columns(
+    columns: dict[str, pa.Array],
+    count: int,
+    model: Model,
+    *,
+    source: str,
+    now: datetime,
+    batch_id: str | None = None,
+    require_inference: bool = True,
+) -> RecordRows:
+    """Rows from records given as columns: attribute names, identity fields, anything else is unknown.
+
+    require_inference: records are inferences (POST); otherwise only ground truth (PATCH), which
+    needs a partner_inference_id and may come before its inference.
+    """
+    known = {a.name: a for a in model.attributes}
+    problems: list[np.ndarray] = []
+    for name, values in columns.items():
+        if name not in known and name not in IDENTITY:
+            unknown = values.is_valid().to_numpy(zero_copy_only=False)
+            problems.append(np.where(unknown, f"unknown attribute {name!r}", None).astype(object))
+
+    given_ids = columns.get("partner_inference_id")
+    given = given_ids.cast(pa.string()) if given_ids is not None else pa.nulls(count, pa.string())
+    missing = given.is_null().to_numpy(zero_copy_only=False)
+    if not require_inference:
+        problems.append(
+            np.where(missing, "partner_inference_id is required for ground truth", None).astype(object)
+        )
+    generated = new_ids(int(missing.sum()))
+    partner_ids = given
+    if missing.any():
+        spread = generated.take(pa.array(np.where(missing, np.cumsum(missing) - 1, 0), type=pa.int64()))
+        partner_ids = pc.if_else(pa.array(missing), spread, given)
+
+    inference_time, time_problems = _timestamps(
+        columns.get("inference_timestamp"), now, "inference_timestamp", count
+    )
+    truth_time, truth_time_problems = _timestamps(
+        columns.get("ground_truth_timestamp"), now, "ground_truth_timestamp", count
+    )
+    batch = columns.get("batch_id")
+    batches = batch.cast(pa.string()) if batch is not None else _repeat(batch_id, count, pa.string())
+    if batch is not None and batch_id is not None:
+        batches = pc.coalesce(batches, _repeat(batch_id, count, pa.string()))
+    if model.is_batch and require_inference:
+        no_batch = batches.is_null().to_numpy(zero_copy_only=False)
+        problems.append(
+            np.where(no_batch, "batch_id is required: the model is a batch model", None).astype(object)
+        )
+
+    stored = model.by_stage(Stage.PIPELINE_INPUT, Stage.NON_INPUT_DATA, Stage.PREDICTED_VALUE)
+    truths = model.by_stage(*GROUND_TRUTH_STAGES)
+    typed, typed_problems = typed_columns(columns, stored, count)
+    truth_typed, truth_problems = typed_columns(columns, truths, count)
+    has_truth = np.zeros(count, dtype=bool)
+    for attribute in truths:
+        has_truth |= truth_typed[attribute.name].is_valid().to_numpy(zero_copy_only=False)
+    if not require_inference:
+        problems.append(
+            np.where(has_truth, None, "ground_truth_data holds no ground truth attribute").astype(object)
+        )
+
+    duplicate = _repeated(partner_ids) if require_inference else np.zeros(count, dtype=bool)
+    problems += [
+        time_problems,
+        truth_time_problems,
+        typed_problems if require_inference else np.full(count, None, dtype=object),
+        truth_problems,
+        np.where(
+            duplicate, "duplicate partner_inference_id in this request (the first one is kept)", None
+        ).astype(object),
+    ]
+    problem = first_problem(problems) if problems else np.full(count, None, dtype=object)
+    accepted = problem == None  # noqa: E711
+    keep = pa.array(np.flatnonzero(accepted), type=pa.int64())
+    ingested = _repeat(now, len(keep), TIMESTAMP)
+
+    inference_columns = {
+        "partner_inference_id": partner_ids.take(keep),
+        "inference_timestamp": inference_time.take(keep),
+        "batch_id": batches.take(keep),
+        "source": _repeat(source, len(keep), pa.string()),
+        "variant": pa.nulls(len(keep), pa.string()),
+        "ingested_at": ingested,
+        **{name: values.take(keep) for name, values in typed.items()},
+    }
+    schema = inference_schema(model)
+    inferences = (
+        pa.Table.from_arrays([inference_columns[f.name] for f in schema], schema=schema)
+        if require_inference
+        else schema.empty_table()
+    )
+    with_truth = pa.array(np.flatnonzero(accepted & has_truth), type=pa.int64())
+    truth_columns = {
+        "partner_inference_id": partner_ids.take(with_truth),
+        "ground_truth_timestamp": truth_time.take(with_truth),
+        "source": _repeat(source, len(with_truth), pa.string()),
+        "ingested_at": _repeat(now, len(with_truth), TIMESTAMP),
+        **{name: values.take(with_truth) for name, values in truth_typed.items()},
+    }
+    truth_schema = ground_truth_schema(model)
+    ground_truth = pa.Table.from_arrays([truth_columns[f.name] for f in truth_schema], schema=truth_schema)
+    return RecordRows(partner_ids, problem, inferences, ground_truth)
+
+
+def _repeated(ids: pa.Array) -> np.ndarray:
+    """Per row, whether an earlier row has the same id."""
+    if len(ids) < 2:
+        return np.zeros(len(ids), dtype=bool)
+    encoded = ids.dictionary_encode().indices.to_numpy(zero_copy_only=False)
+    _, first = np.unique(encoded, return_index=True)
+    repeated = np.ones(len(ids), dtype=bool)
+    repeated[first] = False
+    return repeated
+
+
+def columns_from_records(
+    records: list[Any], *, nested: tuple[str, ...]
+) -> tuple[dict[str, pa.Array], np.ndarray]:
+    """Columns of REST records, the `nested` objects (inference_data, ground_truth_data) flattened.
+
+    Returns the columns and, per record, why it cannot be read (not an object, nested not an object).
+    """
+    problem = np.full(len(records), None, dtype=object)
+    cleaned: list[dict[str, Any]] = []
+    for index, record in enumerate(records):
+        if not isinstance(record, dict):
+            problem[index] = "the record is not a JSON object"
+            cleaned.append({})
+            continue
+        for key in nested:
+            if key in record and record[key] is not None and not isinstance(record[key], dict):
+                problem[index] = f"{key} is not a JSON object"
+        cleaned.append(record if problem[index] is None else {})
+    try:
+        structs = pa.array(cleaned)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        # a field holds numbers in some records and text in others: read every value as text
+        structs = pa.array([_scalars_as_text(record) for record in cleaned])
+    columns: dict[str, pa.Array] = {}
+    if pa.types.is_struct(structs.type):
+        for field in structs.type:
+            values = pc.struct_field(structs, field.name)
+            if field.name in nested and pa.types.is_struct(field.type):
+                for inner in field.type:
+                    if inner.name in columns:
+                        raise InvalidInput(
+                            f"attribute {inner.name!r} is given twice in a record", field=inner.name
+                        )
+                    columns[inner.name] = pc.struct_field(values, inner.name)
+            elif field.name not in nested:
+                columns[field.name] = values
+    return columns, problem
+
+
+def check_file_columns(schema: pa.Schema, model: Model) -> None:
+    """A file's columns are the model's attributes or identity fields, of compatible types.
+
+    Raises InvalidInput naming the first wrong column (a file is taken whole or not at all).
+    """
+    known = {a.name: a for a in model.attributes}
+    for field in schema:
+        if field.name in IDENTITY:
+            continue
+        attribute = known.get(field.name)
+        if attribute is None:
+            raise InvalidInput(f"column {field.name!r} is not an attribute of the model", field=field.name)
+        if not _compatible(field.type, attribute.value_type):
+            raise InvalidInput(
+                f"column {field.name!r} is {field.type} but attribute {field.name!r} is {attribute.value_type.value}",
+                field=field.name,
+            )
+
+
+def _compatible(data_type: pa.DataType, value_type: ValueType) -> bool:
+    if pa.types.is_dictionary(data_type):
+        data_type = data_type.value_type
+    if pa.types.is_null(data_type):
+        return True
+    text = pa.types.is_string(data_type) or pa.types.is_large_string(data_type)
+    return {
+        ValueType.INTEGER: pa.types.is_integer(data_type),
+        ValueType.FLOAT: pa.types.is_integer(data_type) or pa.types.is_floating(data_type),
+        ValueType.BOOLEAN: pa.types.is_boolean(data_type),
+        ValueType.STRING: text,
+        ValueType.TIMESTAMP: pa.types.is_timestamp(data_type) or pa.types.is_date(data_type) or text,
+    }[value_type]
+
+
+def rejections(rows: RecordRows, first_row: int = 0) -> list[dict[str, Any]]:
+    """The failed records as rejected/ entries: row number (from `first_row`), id and reason."""
+    failed = np.flatnonzero(rows.problem != None)  # noqa: E711
+    ids = rows.partner_ids.take(pa.array(failed, type=pa.int64())).to_pylist()
+    return [
+        {"row": int(index) + first_row, "partner_inference_id": partner_id, "reason": rows.problem[index]}
+        for index, partner_id in zip(failed, ids, strict=True)
+    ]
+
+
+def reference_schema(model: Model) -> pa.Schema:
+    """Reference rows hold every attribute (inputs, outputs, ground truth), typed."""
+    return pa.schema([(a.name, ARROW_TYPES[a.value_type]) for a in model.attributes])
+
+
+def reference_rows(columns: dict[str, pa.Array], count: int, model: Model) -> tuple[pa.Table, np.ndarray]:
+    """Typed reference rows (the valid ones) and per row why it was refused."""
+    typed, problem = typed_columns(columns, model.attributes, count)
+    keep = pa.array(np.flatnonzero(problem == None), type=pa.int64())  # noqa: E711
+    schema = reference_schema(model)
+    return pa.Table.from_arrays([typed[f.name].take(keep) for f in schema], schema=schema), problem
