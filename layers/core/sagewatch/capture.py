@@ -25,7 +25,7 @@ from sagewatch.jsonl import read_jsonl
 from sagewatch.payloads import Rows, content_kind, csv_rows, decode_base64, json_rows, merge
 from sagewatch.schema import Attribute, Model, Stage, ValueType
 from sagewatch.tables import TIMESTAMP, ground_truth_schema, inference_schema
-from sagewatch.values import coerce, first_problem, typed_columns
+from sagewatch.values import coerce, first_problem, has_problem, typed_columns
 
 _SIDE = pa.struct(
     [
@@ -112,7 +112,7 @@ def parse_capture(
     rejected = _event_rejections(lines, event_id, problems, sent.event, index, sent_count)
 
     # Events without a problem have as many response rows as request rows: they pair by position.
-    paired = problems == None  # noqa: E711
+    paired = ~has_problem(problems)
     sent_rows = np.flatnonzero(paired[sent.event])
     sent, answered = sent.take(sent_rows), answered.take(np.flatnonzero(paired[answered.event]))
     partner_ids, index = partner_ids.take(pa.array(sent_rows, type=pa.int64())), index[sent_rows]
@@ -122,7 +122,7 @@ def parse_capture(
     row_problem = first_problem([sent.problem, answered.problem, typed_problems, typed_out_problems])
     rejected += _row_rejections(lines, event_id, sent.event, index, sent_count, row_problem)
 
-    keep = pa.array(np.flatnonzero(row_problem == None), type=pa.int64())  # noqa: E711
+    keep = pa.array(np.flatnonzero(~has_problem(row_problem)), type=pa.int64())
     columns = {
         "partner_inference_id": partner_ids.take(keep),
         "inference_timestamp": timestamps.take(pa.array(sent.event, type=pa.int64()).take(keep)),
@@ -166,14 +166,14 @@ def parse_ground_truth(
     partner_ids, index = _partner_ids(event_id, rows.event, count)
     rejected = _event_rejections(lines, event_id, problems, rows.event, index, count)
 
-    usable = np.flatnonzero((problems == None)[rows.event])  # noqa: E711
+    usable = np.flatnonzero(~has_problem(problems)[rows.event])
     rows, index = rows.take(usable), index[usable]
     partner_ids = partner_ids.take(pa.array(usable, type=pa.int64()))
     typed, typed_problems = typed_columns(rows.columns, attributes, rows.count)
     row_problem = first_problem([rows.problem, typed_problems])
     rejected += _row_rejections(lines, event_id, rows.event, index, count, row_problem)
 
-    keep = pa.array(np.flatnonzero(row_problem == None), type=pa.int64())  # noqa: E711
+    keep = pa.array(np.flatnonzero(~has_problem(row_problem)), type=pa.int64())
     columns = {
         "partner_inference_id": partner_ids.take(keep),
         "ground_truth_timestamp": _repeat(received_at, len(keep)),
@@ -187,9 +187,9 @@ def _repeat(moment: datetime, count: int) -> pa.Array:
     return pa.array([moment], TIMESTAMP).take(pa.array(np.zeros(count, dtype=np.int64)))
 
 
-def _flag(problems: np.ndarray, failed: np.ndarray, reason: Any) -> None:
+def _flag(problems: np.ndarray, check_failed: np.ndarray, reason: Any) -> None:
     """Give events that fail a check (and have no problem yet) the check's reason."""
-    for event in np.flatnonzero(failed & (problems == None)):  # noqa: E711
+    for event in np.flatnonzero(check_failed & ~has_problem(problems)):
         problems[event] = reason(event)
 
 
@@ -203,11 +203,11 @@ def _event_rejections(
 ) -> list[dict[str, Any]]:
     """Rejections for broken lines and for every inference of an event that has a problem."""
     rejected = [_reject(line, None, None, reason) for line, reason in lines.broken]
-    failed_rows = np.flatnonzero((problems != None)[row_event])  # noqa: E711
+    failed_rows = np.flatnonzero(has_problem(problems)[row_event])
     rejected += _row_rejections(
         lines, event_id, row_event[failed_rows], index[failed_rows], count, problems[row_event[failed_rows]]
     )
-    for event in np.flatnonzero((problems != None) & (count == 0)):  # noqa: E711
+    for event in np.flatnonzero(has_problem(problems) & (count == 0)):
         rejected.append(_reject(lines.line[event], event_id[event].as_py(), None, problems[event]))
     return rejected
 
@@ -220,7 +220,7 @@ def _row_rejections(
     count: np.ndarray,
     reasons: np.ndarray,
 ) -> list[dict[str, Any]]:
-    bad = np.flatnonzero(reasons != None)  # noqa: E711
+    bad = np.flatnonzero(has_problem(reasons))
     return [
         _reject(
             lines.line[row_event[r]],
@@ -257,7 +257,7 @@ def _event_problems(events: int, checks: list[tuple[Any, str]]) -> np.ndarray:
     problems = np.full(events, None, dtype=object)
     for failed, reason in checks:
         mask = failed if isinstance(failed, np.ndarray) else failed.to_numpy(zero_copy_only=False)
-        problems[mask.astype(bool) & (problems == None)] = reason  # noqa: E711
+        problems[mask.astype(bool) & ~has_problem(problems)] = reason
     return problems
 
 
@@ -277,12 +277,12 @@ def _side_rows(side: pa.StructArray, attributes: list[Attribute], label: str, pr
     if is_base64.any():
         decoded, broken = decode_base64(bodies.filter(pa.array(is_base64)))
         positions = np.flatnonzero(is_base64)
-        problems[positions[broken & (problems[positions] == None)]] = f"{label}.data is not valid base64"  # noqa: E711
+        problems[positions[broken & ~has_problem(problems[positions])]] = f"{label}.data is not valid base64"
         bodies = _replace(bodies, is_base64, decoded)
     kinds = _kinds(content_type, encoding, bodies)
-    unknown = (kinds == "") & (problems == None)  # noqa: E711
+    unknown = (kinds == "") & ~has_problem(problems)
     problems[unknown] = f"{label}: unsupported observedContentType (expected CSV or JSON)"
-    usable = problems == None  # noqa: E711
+    usable = ~has_problem(problems)
     as_csv = usable & (kinds == "csv")
     as_json = usable & (kinds != "csv") & (kinds != "")
     parts = [
@@ -296,7 +296,7 @@ def _side_rows(side: pa.StructArray, attributes: list[Attribute], label: str, pr
         ),
     ]
     rows = merge(parts, names)
-    flagged = rows.problem != None  # noqa: E711
+    flagged = has_problem(rows.problem)
     rows.problem[flagged] = [f"{label}: {p}" for p in rows.problem[flagged]]
     for event, reason in rows.event_problems.items():
         if problems[event] is None:

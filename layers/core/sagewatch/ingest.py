@@ -38,6 +38,7 @@ from sagewatch.schema import Model
 from sagewatch.stores.ingestion import IngestionLedger
 from sagewatch.stores.lake import LakeStore, source_digest
 from sagewatch.stores.models import ModelStore
+from sagewatch.values import has_problem
 
 CHUNK_BYTES = 8 * 1024 * 1024
 DROP_KINDS = ("inferences", "ground_truth", "reference")
@@ -215,8 +216,9 @@ class Ingestor:
         if kind == "reference":
             table, problem = reference_rows(columns, batch.num_rows, writer.model)
             failed = [
-                {"row": int(i) + first_row, "reason": problem[i]} for i in np.flatnonzero(problem != None)
-            ]  # noqa: E711
+                {"row": int(i) + first_row, "reason": problem[i]}
+                for i in np.flatnonzero(has_problem(problem))
+            ]
             writer.add(received_at.date(), reference=table, rejected=failed)
             return
         rows = rows_from_columns(

@@ -22,7 +22,7 @@ from sagewatch.errors import InvalidInput
 from sagewatch.payloads import _scalars_as_text
 from sagewatch.schema import GROUND_TRUTH_STAGES, Model, Stage, ValueType
 from sagewatch.tables import TIMESTAMP, ground_truth_schema, inference_schema
-from sagewatch.values import ARROW_TYPES, coerce, first_problem, typed_columns
+from sagewatch.values import ARROW_TYPES, coerce, first_problem, has_problem, typed_columns
 
 IDENTITY = ("partner_inference_id", "inference_timestamp", "batch_id", "ground_truth_timestamp")
 
@@ -42,7 +42,7 @@ class RecordRows:
 
     @property
     def failures(self) -> int:
-        return int(np.count_nonzero(self.problem != None))  # noqa: E711
+        return int(np.count_nonzero(has_problem(self.problem)))
 
 
 def new_ids(count: int) -> pa.Array:
@@ -144,7 +144,7 @@ def rows_from_columns(
         ).astype(object),
     ]
     problem = first_problem(problems) if problems else np.full(count, None, dtype=object)
-    accepted = problem == None  # noqa: E711
+    accepted = ~has_problem(problem)
     keep = pa.array(np.flatnonzero(accepted), type=pa.int64())
     ingested = _repeat(now, len(keep), TIMESTAMP)
 
@@ -262,7 +262,7 @@ def _compatible(data_type: pa.DataType, value_type: ValueType) -> bool:
 
 def rejections(rows: RecordRows, first_row: int = 0) -> list[dict[str, Any]]:
     """The failed records as rejected/ entries: row number (from `first_row`), id and reason."""
-    failed = np.flatnonzero(rows.problem != None)  # noqa: E711
+    failed = np.flatnonzero(has_problem(rows.problem))
     ids = rows.partner_ids.take(pa.array(failed, type=pa.int64())).to_pylist()
     return [
         {"row": int(index) + first_row, "partner_inference_id": partner_id, "reason": rows.problem[index]}
@@ -278,6 +278,6 @@ def reference_schema(model: Model) -> pa.Schema:
 def reference_rows(columns: dict[str, pa.Array], count: int, model: Model) -> tuple[pa.Table, np.ndarray]:
     """Typed reference rows (the valid ones) and per row why it was refused."""
     typed, problem = typed_columns(columns, model.attributes, count)
-    keep = pa.array(np.flatnonzero(problem == None), type=pa.int64())  # noqa: E711
+    keep = pa.array(np.flatnonzero(~has_problem(problem)), type=pa.int64())
     schema = reference_schema(model)
     return pa.Table.from_arrays([typed[f.name].take(keep) for f in schema], schema=schema), problem

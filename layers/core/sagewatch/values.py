@@ -159,7 +159,7 @@ def typed_columns(
             continue
         values, invalid = coerce(raw, attribute.value_type)
         typed[attribute.name] = values
-        first = invalid & (problem == None)  # noqa: E711
+        first = invalid & ~has_problem(problem)
         if first.any():
             bad = raw.filter(pa.array(first)).to_pylist()
             problem[first] = [f"{attribute.name}: {v!r} is not {attribute.value_type.article}" for v in bad]
@@ -170,6 +170,11 @@ def first_problem(candidates: list[np.ndarray]) -> np.ndarray:
     """Per row, the first reason among the candidates (None where there is none)."""
     result = np.full(len(candidates[0]), None, dtype=object)
     for candidate in candidates:
-        empty = result == None  # noqa: E711
+        empty = ~has_problem(result)
         result[empty] = candidate[empty]
     return result
+
+
+def has_problem(problem: np.ndarray) -> np.ndarray:
+    """Which rows have a reason: an object array of reasons and Nones, compared element-wise."""
+    return np.not_equal(problem, None)
