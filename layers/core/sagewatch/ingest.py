@@ -182,7 +182,9 @@ class Ingestor:
         writer = self.writer(model, digest, source)
         rejected_as = "ground_truth" if kind == "ground_truth" else "inferences"
         with tempfile.TemporaryFile() as local:
-            self.s3.download_fileobj(bucket, key, local, ExtraArgs={"IfMatch": etag})
+            body = self.s3.get_object(Bucket=bucket, Key=key, IfMatch=etag)["Body"]
+            for piece in body.iter_chunks(CHUNK_BYTES):
+                local.write(piece)
             local.seek(0)
             try:
                 parquet = pq.ParquetFile(local)

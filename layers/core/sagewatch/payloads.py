@@ -293,7 +293,7 @@ def _read_one_document(document: str, event: int, names: list[str]) -> Rows:
     except json.JSONDecodeError as error:
         return Rows.failed(names, events, f"invalid JSON: {error.msg} at character {error.pos}")
     # Mixed scalars (numbers beside strings) are what pyarrow refuses: read every scalar as text.
-    as_text = json.dumps({"v": _scalars_as_text(parsed)})
+    as_text = json.dumps({"v": scalars_as_text(parsed)})
     try:
         table = pa_json.read_json(io.BytesIO(as_text.encode()))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -303,11 +303,11 @@ def _read_one_document(document: str, event: int, names: list[str]) -> Rows:
     return _rows_from_documents(table.column("v").combine_chunks(), events, names)
 
 
-def _scalars_as_text(value: object) -> object:
+def scalars_as_text(value: object) -> object:
     if isinstance(value, dict):
-        return {k: _scalars_as_text(v) for k, v in value.items()}
+        return {k: scalars_as_text(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_scalars_as_text(v) for v in value]
+        return [scalars_as_text(v) for v in value]
     if value is None or isinstance(value, str):
         return value
     return json.dumps(value)

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sagewatch.errors import InvalidInput
-from sagewatch.payloads import _scalars_as_text
+from sagewatch.payloads import scalars_as_text
 from sagewatch.schema import GROUND_TRUTH_STAGES, Model, Stage, ValueType
 from sagewatch.tables import TIMESTAMP, ground_truth_schema, inference_schema
 from sagewatch.values import ARROW_TYPES, coerce, first_problem, has_problem, typed_columns
@@ -79,6 +79,7 @@ def rows_from_columns(
     now: datetime,
     batch_id: str | None = None,
     require_inference: bool = True,
+    read_problems: np.ndarray | None = None,
 ) -> RecordRows:
     """Rows from records given as columns: attribute names, identity fields, anything else is unknown.
 
@@ -86,7 +87,7 @@ def rows_from_columns(
     needs a partner_inference_id and may come before its inference.
     """
     known = {a.name: a for a in model.attributes}
-    problems: list[np.ndarray] = []
+    problems: list[np.ndarray] = [] if read_problems is None else [read_problems]
     for name, values in columns.items():
         if name not in known and name not in IDENTITY:
             unknown = values.is_valid().to_numpy(zero_copy_only=False)
@@ -128,17 +129,14 @@ def rows_from_columns(
     has_truth = np.zeros(count, dtype=bool)
     for attribute in truths:
         has_truth |= truth_typed[attribute.name].is_valid().to_numpy(zero_copy_only=False)
-    if not require_inference:
-        problems.append(
-            np.where(has_truth, None, "ground_truth_data holds no ground truth attribute").astype(object)
-        )
-
+    no_truth = np.where(has_truth, None, "ground_truth_data holds no ground truth attribute").astype(object)
     duplicate = _repeated(partner_ids) if require_inference else np.zeros(count, dtype=bool)
     problems += [
         time_problems,
         truth_time_problems,
         typed_problems if require_inference else np.full(count, None, dtype=object),
         truth_problems,
+        np.full(count, None, dtype=object) if require_inference else no_truth,
         np.where(
             duplicate, "duplicate partner_inference_id in this request (the first one is kept)", None
         ).astype(object),
@@ -192,38 +190,50 @@ def columns_from_records(
 ) -> tuple[dict[str, pa.Array], np.ndarray]:
     """Columns of REST records, the `nested` objects (inference_data, ground_truth_data) flattened.
 
-    Returns the columns and, per record, why it cannot be read (not an object, nested not an object).
+    Returns the columns and, per record, why it cannot be read. pyarrow converts the whole list
+    at once; only when it cannot (a record that is not an object, a field holding numbers in some
+    records and text in others) are the records looked at one by one.
     """
+    problem = np.full(len(records), None, dtype=object)
+    try:
+        structs = pa.array(records)
+        readable = pa.types.is_struct(structs.type) and all(
+            pa.types.is_struct(f.type) or pa.types.is_null(f.type) for f in structs.type if f.name in nested
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        readable = False
+    if not readable:
+        structs, problem = _records_one_by_one(records, nested)
+    columns: dict[str, pa.Array] = {}
+    for field in structs.type if pa.types.is_struct(structs.type) else []:
+        values = pc.struct_field(structs, field.name)
+        if field.name not in nested:
+            columns[field.name] = values
+        elif pa.types.is_struct(field.type):
+            for inner in field.type:
+                if inner.name in columns:
+                    raise InvalidInput(
+                        f"attribute {inner.name!r} is given twice in a record", field=inner.name
+                    )
+                columns[inner.name] = pc.struct_field(values, inner.name)
+    return columns, problem
+
+
+def _records_one_by_one(records: list[Any], nested: tuple[str, ...]) -> tuple[pa.Array, np.ndarray]:
+    """The slow path: refuse records that are not objects, read every value as text."""
     problem = np.full(len(records), None, dtype=object)
     cleaned: list[dict[str, Any]] = []
     for index, record in enumerate(records):
         if not isinstance(record, dict):
             problem[index] = "the record is not a JSON object"
-            cleaned.append({})
-            continue
-        for key in nested:
-            if key in record and record[key] is not None and not isinstance(record[key], dict):
-                problem[index] = f"{key} is not a JSON object"
-        cleaned.append(record if problem[index] is None else {})
-    try:
-        structs = pa.array(cleaned)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        # a field holds numbers in some records and text in others: read every value as text
-        structs = pa.array([_scalars_as_text(record) for record in cleaned])
-    columns: dict[str, pa.Array] = {}
-    if pa.types.is_struct(structs.type):
-        for field in structs.type:
-            values = pc.struct_field(structs, field.name)
-            if field.name in nested and pa.types.is_struct(field.type):
-                for inner in field.type:
-                    if inner.name in columns:
-                        raise InvalidInput(
-                            f"attribute {inner.name!r} is given twice in a record", field=inner.name
-                        )
-                    columns[inner.name] = pc.struct_field(values, inner.name)
-            elif field.name not in nested:
-                columns[field.name] = values
-    return columns, problem
+        else:
+            wrong = [
+                key for key in nested if record.get(key) is not None and not isinstance(record[key], dict)
+            ]
+            if wrong:
+                problem[index] = f"{wrong[0]} is not a JSON object"
+        cleaned.append(scalars_as_text(record) if problem[index] is None else {})
+    return pa.array(cleaned), problem
 
 
 def check_file_columns(schema: pa.Schema, model: Model) -> None:

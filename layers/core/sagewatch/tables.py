@@ -71,3 +71,26 @@ def latest_ground_truth(ground_truth: pa.Table) -> pa.Table:
     return _first_of_each_id(
         ground_truth, [("ground_truth_timestamp", "descending"), ("ingested_at", "descending")]
     )
+
+
+def labelling(inferences: pa.Table | None, ground_truth: pa.Table | None) -> dict[str, int | float | None]:
+    """Counts over the lake as read: rows written, distinct inferences, duplicates, labelled ones.
+
+    `inferences` needs partner_inference_id, ingested_at and source; `ground_truth` its
+    partner_inference_id. Ground truth for an inference not (yet) received labels nothing.
+    """
+    written = inferences.num_rows if inferences is not None else 0
+    distinct = (
+        first_writes(inferences).column("partner_inference_id") if written else pa.array([], pa.string())
+    )
+    labelled = 0
+    if len(distinct) and ground_truth is not None and ground_truth.num_rows:
+        truth_ids = pc.unique(ground_truth.column("partner_inference_id"))
+        labelled = int(pc.sum(pc.is_in(distinct, value_set=truth_ids)).as_py() or 0)
+    return {
+        "rows": written,
+        "distinct": len(distinct),
+        "duplicates": written - len(distinct),
+        "with_ground_truth": labelled,
+        "labelled_ratio": labelled / len(distinct) if len(distinct) else None,
+    }

@@ -6,10 +6,11 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from sagewatch.api.models import IdType, find_model
 from sagewatch.stores import ingestion_ledger, lake_store
+from sagewatch.tables import labelling
 
 router = Router()
 
@@ -27,7 +28,13 @@ class SourceStatus(BaseModel):
 
 
 class IngestionStatus(SourceStatus):
+    """Counters kept at ingestion, and what the lake holds once duplicates are resolved."""
+
     model_id: str
+    total: int = Field(description="distinct inferences (partner_inference_id), the first write of each")
+    duplicates: int = Field(description="inferences written again under an id already present (ignored)")
+    with_ground_truth: int = Field(description="distinct inferences that have ground truth")
+    labelled_ratio: float | None = Field(description="with_ground_truth / total")
     by_variant: dict[str, SourceStatus]
 
 
@@ -52,10 +59,19 @@ def inference_status(model_id: str, id_type: Annotated[IdType, Query()] = "id") 
     model = find_model(model_id, id_type)
     stored = ingestion_ledger().counts(model.id)
     total = _status(stored["total"])
+    lake = lake_store()
+    read = labelling(
+        lake.read_area("inferences", model.id, ["partner_inference_id", "ingested_at", "source"]),
+        lake.read_area("ground_truth", model.id, ["partner_inference_id"]),
+    )
     return IngestionStatus(
         model_id=model.id,
         inferences=total.inferences,
         ground_truth=total.ground_truth,
+        total=read["distinct"],
+        duplicates=read["duplicates"],
+        with_ground_truth=read["with_ground_truth"],
+        labelled_ratio=read["labelled_ratio"],
         by_variant={variant: _status(values) for variant, values in stored["by_variant"].items()},
     )
 

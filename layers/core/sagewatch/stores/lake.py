@@ -89,6 +89,15 @@ class LakeStore:
         self.client.put_object(Bucket=self.bucket, Key=key, Body=body.encode())
         return key
 
+    def rejected(self, model_id: str) -> list[dict[str, Any]]:
+        """A model's rejected rows, newest day first (each file in its own order)."""
+        keys = sorted(self._keys(f"rejected/model_id={model_id}/", limit=100_000), reverse=True)
+        rows = []
+        for key in keys:
+            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            rows += [json.loads(line) for line in body.splitlines() if line.strip()]
+        return rows
+
     def write_unrouted(self, digest: str, record: dict[str, Any]) -> str:
         key = f"unrouted/{digest}.json"
         self.client.put_object(Bucket=self.bucket, Key=key, Body=json.dumps(record).encode())
