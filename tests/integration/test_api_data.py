@@ -12,15 +12,15 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from tests import factories
+from tests.conftest import ApiResponse, Call
+from tests.integration.test_ingest import lake_rows, notifications
 
 from sagewatch import aws as sagewatch_aws
 from sagewatch import ingest, stores
 from sagewatch.ingest import handler
 from sagewatch.local.http_bridge import LocalContext, proxy_event
 from sagewatch.tables import latest_ground_truth
-from tests import factories
-from tests.conftest import ApiResponse, Call
-from tests.integration.test_ingest import lake_rows, notifications
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
