@@ -29,9 +29,11 @@ def clean_env() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     state_dir = tmp_path_factory.mktemp("state")
+    # A file, not a pipe: an unread pipe fills up with the stack's logs and blocks it.
+    log = (state_dir / "stack.log").open("w")
     process = subprocess.Popen(
         [*SAGEWATCH, "local", "--port", "0", "--aws-port", "0", "--state-dir", str(state_dir)],
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
         env=clean_env(),
@@ -41,7 +43,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     while not state.exists():
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            pytest.fail(f"sagewatch local did not start:\n{process.stdout.read()}")
+            pytest.fail(f"sagewatch local did not start:\n{(state_dir / 'stack.log').read_text()}")
         time.sleep(0.1)
     info = json.loads(state.read_text())
     yield {"process": process, "state_dir": state_dir, **info}
@@ -179,10 +181,82 @@ def test_capture_files_dropped_in_the_bucket_are_ingested_and_counted(stack: dic
     }
 
 
+def test_a_batch_sent_by_file_closed_then_labelled_by_a_parquet_drop(stack: dict[str, Any]) -> None:
+    import io
+    import uuid
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    body = factories.edited(factories.binary_probability("e2e-batchy"), is_batch=True)
+    status, model = http(stack, "POST", "/api/v3/models", stack["token"], body)
+    assert status == 201, model
+
+    def parquet(table: pa.Table) -> bytes:
+        sink = io.BytesIO()
+        pq.write_table(table, sink)
+        return sink.getvalue()
+
+    batch = pa.table(
+        {
+            "partner_inference_id": [f"row-{i}" for i in range(4)],
+            "age": [20, 30, 40, 50],
+            "income": [1.0, 2.0, 3.0, 4.0],
+            "region": ["north", "south", "north", "south"],
+            "predicted_probability": [0.1, 0.6, 0.3, 0.9],
+        }
+    )
+    boundary = uuid.uuid4().hex
+    form = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="batch_id"\r\n\r\nnightly-1\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="inference_data"; filename="b.parquet"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode() + parquet(batch) + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(
+        f"{stack['api_url']}/api/v3/models/{model['id']}/inferences/file",
+        data=form,
+        method="POST",
+        headers={"Authorization": f"Bearer {stack['token']}", "Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 207
+        assert json.loads(response.read())["counts"] == {"success": 4, "failure": 0, "total": 4}
+
+    status, closed = http(
+        stack, "PATCH", f"/api/v3/models/{model['id']}/batches/nightly-1", stack["token"],
+        {"status": "uploaded", "total_record_count": 4},
+    )
+    assert (status, closed["status"], closed["ingested"], closed["complete"]) == (200, "uploaded", 4, True)
+
+    # ground truth for three of the four, as a Parquet file PUT to a presigned upload URL
+    status, upload = http(
+        stack, "POST", f"/api/v3/models/{model['id']}/inferences/upload_url", stack["token"], {"kind": "ground_truth"}
+    )
+    assert status == 200, upload
+    truth = pa.table({"partner_inference_id": ["row-0", "row-1", "row-3"], "churned": [0, 1, 1]})
+    # (urllib would label the body a form, which moto's server then waits to read as one)
+    put = urllib.request.Request(
+        upload["url"], data=parquet(truth), method="PUT", headers={"Content-Type": "application/octet-stream"}
+    )
+    with urllib.request.urlopen(put, timeout=30) as response:
+        assert response.status == 200
+
+    deadline = time.monotonic() + 30
+    answer: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        _, answer = http(stack, "GET", f"/api/v3/models/{model['id']}/inferences/status", stack["token"])
+        if answer["ground_truth"]["ingested"] == 3:
+            break
+        time.sleep(0.5)
+    assert (answer["total"], answer["with_ground_truth"], answer["labelled_ratio"]) == (4, 3, 0.75)
+    assert (answer["inferences"]["ingested"], answer["ground_truth"]["ingested"], answer["duplicates"]) == (4, 3, 0)
+
+
 def test_ctrl_c_stops_cleanly_and_removes_local_json(stack: dict[str, Any]) -> None:
     process = stack["process"]
     process.send_signal(signal.SIGINT)
-    output, _ = process.communicate(timeout=30)
+    process.wait(timeout=30)
+    output = Path(stack["state_dir"], "stack.log").read_text()
     assert process.returncode == 0, output
     assert "sagewatch local stopped" in output
     assert not Path(stack["state_dir"], "local.json").exists()
