@@ -208,29 +208,43 @@ def test_a_batch_sent_by_file_closed_then_labelled_by_a_parquet_drop(stack: dict
     )
     boundary = uuid.uuid4().hex
     form = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="batch_id"\r\n\r\nnightly-1\r\n'
-        f'--{boundary}\r\nContent-Disposition: form-data; name="inference_data"; filename="b.parquet"\r\n'
-        "Content-Type: application/octet-stream\r\n\r\n"
-    ).encode() + parquet(batch) + f"\r\n--{boundary}--\r\n".encode()
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="batch_id"\r\n\r\nnightly-1\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="inference_data"; filename="b.parquet"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + parquet(batch)
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     request = urllib.request.Request(
         f"{stack['api_url']}/api/v3/models/{model['id']}/inferences/file",
         data=form,
         method="POST",
-        headers={"Authorization": f"Bearer {stack['token']}", "Content-Type": f"multipart/form-data; boundary={boundary}"},
+        headers={
+            "Authorization": f"Bearer {stack['token']}",
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+        },
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         assert response.status == 207
         assert json.loads(response.read())["counts"] == {"success": 4, "failure": 0, "total": 4}
 
     status, closed = http(
-        stack, "PATCH", f"/api/v3/models/{model['id']}/batches/nightly-1", stack["token"],
+        stack,
+        "PATCH",
+        f"/api/v3/models/{model['id']}/batches/nightly-1",
+        stack["token"],
         {"status": "uploaded", "total_record_count": 4},
     )
     assert (status, closed["status"], closed["ingested"], closed["complete"]) == (200, "uploaded", 4, True)
 
     # ground truth for three of the four, as a Parquet file PUT to a presigned upload URL
     status, upload = http(
-        stack, "POST", f"/api/v3/models/{model['id']}/inferences/upload_url", stack["token"], {"kind": "ground_truth"}
+        stack,
+        "POST",
+        f"/api/v3/models/{model['id']}/inferences/upload_url",
+        stack["token"],
+        {"kind": "ground_truth"},
     )
     assert status == 200, upload
     truth = pa.table({"partner_inference_id": ["row-0", "row-1", "row-3"], "churned": [0, 1, 1]})
@@ -249,7 +263,11 @@ def test_a_batch_sent_by_file_closed_then_labelled_by_a_parquet_drop(stack: dict
             break
         time.sleep(0.5)
     assert (answer["total"], answer["with_ground_truth"], answer["labelled_ratio"]) == (4, 3, 0.75)
-    assert (answer["inferences"]["ingested"], answer["ground_truth"]["ingested"], answer["duplicates"]) == (4, 3, 0)
+    assert (answer["inferences"]["ingested"], answer["ground_truth"]["ingested"], answer["duplicates"]) == (
+        4,
+        3,
+        0,
+    )
 
 
 def test_ctrl_c_stops_cleanly_and_removes_local_json(stack: dict[str, Any]) -> None:
