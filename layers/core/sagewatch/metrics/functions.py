@@ -1,0 +1,501 @@
+"""The query functions, registered by name, each a partial aggregate (sagewatch.metrics.aggregates).
+
+Definitions (N = rows in the group; labelled = rows whose prediction and ground truth are known):
+- count: N. sum, avg, min, max {property}: over non-null values.
+- rate {property, comparator, value}: rows meeting the condition / N.
+- nullRate {property}: null values / N. outOfRangeRate {property}: non-null values outside the
+  attribute's [min_range, max_range] / non-null values. newCategoryRate {property}: non-null values
+  not among the attribute's categories / non-null values.
+- distribution {property, num_bins}: counts per category, or per equal-width bin of the attribute's
+  range (values outside fall in the first or last bin).
+- Binary classification (prediction = score >= threshold; positive = the positive class):
+  accuracyRate (TP+TN)/n, precision TP/(TP+FP), recall = sensitivity = truePositiveRate
+  TP/(TP+FN), specificity = trueNegativeRate TN/(TN+FP), falsePositiveRate FP/(FP+TN),
+  falseNegativeRate FN/(FN+TP), f1 2TP/(2TP+FP+FN), balancedAccuracyRate (TPR+TNR)/2,
+  confusionMatrixRate {true_positive, false_positive, true_negative, false_negative} / n.
+- auc: from score histograms (1,000 equal-width bins of [0, 1]); pairs of a positive and a negative
+  in the same bin count one half, so |auc - exact| <= 1/2 * (such pairs) / (positives * negatives)
+  (`auc_error_bound` computes it).
+- Multiclass (predicted class = the largest probability; truth from the class column or the
+  one-hot columns): accuracyRateMulticlass; precisionMulticlass, recallMulticlass, f1Multiclass:
+  the macro average over classes, or one class's one-vs-rest value with predicted_property.
+- Regression: rmse sqrt(mean((p - y)^2)), mae mean(|p - y|), rSquared 1 - SSE/SST.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sagewatch.errors import InvalidInput
+from sagewatch.metrics import filters
+from sagewatch.metrics.aggregates import (
+    Aggregate,
+    Contributions,
+    as_values,
+    indicator,
+    numbers,
+    ones,
+    ratio,
+    state,
+)
+from sagewatch.schema import GROUND_TRUTH_STAGES, Model, OutputType, Stage, ValueType, parse_class_value
+
+FUNCTIONS: dict[str, type[Function]] = {}
+AUC_BINS = 1000
+
+
+def register(*names: str):
+    def decorate(cls: type[Function]) -> type[Function]:
+        for name in names:
+            FUNCTIONS[name] = cls
+        return cls
+
+    return decorate
+
+
+class Function(Aggregate):
+    """A selected function: parameters checked against the model when built."""
+
+    def __init__(
+        self, name: str, model: Model, parameters: dict[str, Any], types: dict[str, ValueType], field: str
+    ):
+        self.name, self.model, self.parameters, self.types, self.field = name, model, parameters, types, field
+
+    def parameter(self, key: str, default: Any = ...) -> Any:
+        if key in self.parameters and self.parameters[key] is not None:
+            return self.parameters[key]
+        if default is ...:
+            raise InvalidInput(
+                f"{self.name} needs the parameter {key!r}", field=f"{self.field}.parameters.{key}"
+            )
+        return default
+
+    def property(self, key: str = "property", numeric: bool = False) -> str:
+        name = self.parameter(key)
+        if name not in self.types:
+            raise InvalidInput(f"unknown property {name!r}", field=f"{self.field}.parameters.{key}")
+        if numeric and self.types[name] not in (ValueType.INTEGER, ValueType.FLOAT, ValueType.BOOLEAN):
+            raise InvalidInput(
+                f"{self.name} needs a numeric property; {name!r} is {self.types[name].value}",
+                field=f"{self.field}.parameters.{key}",
+            )
+        return name
+
+
+def column(table: pa.Table, name: str) -> pa.Array:
+    values = table.column(name) if name in table.column_names else pa.nulls(table.num_rows)
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
+# -- plain aggregates -------------------------------------------------------------------------------
+
+
+@register("count")
+class Count(Function):
+    def contributions(self, table: pa.Table) -> Contributions:
+        return Contributions({"n": (ones(table), "sum")})
+
+    def finalize(self, states: pa.Table, keys: list[str]) -> pa.Array:
+        return pa.array(state(states, "n").astype(np.int64))
+
+
+@register("sum", "avg", "min", "max")
+class Summary(Function):
+    def contributions(self, table: pa.Table) -> Contributions:
+        values = numbers(table, self.property(numeric=True))
+        if self.name in ("min", "max"):
+            return Contributions({"v": (values, self.name)})
+        return Contributions(
+            {"v": (pc.fill_null(values, 0.0), "sum"), "n": (indicator(pc.is_valid(values)), "sum")}
+        )
+
+    def finalize(self, states: pa.Table, keys: list[str]) -> pa.Array:
+        if self.name in ("min", "max"):
+            return as_values(state(states, "v", self.name))
+        total, count = state(states, "v"), state(states, "n")
+        return as_values(ratio(total, count) if self.name == "avg" else np.where(count > 0, total, np.nan))
+
+
+@register("rate")
+class Rate(Function):
+    def contributions(self, table: pa.Table) -> Contributions:
+        condition = filters.Condition(
+            property=self.property(),
+            comparator=self.parameter("comparator"),
+            value=self.parameters.get("value"),
+        )
+        hit = filters.mask(table, condition, self.types, f"{self.field}.parameters")
+        return Contributions({"hit": (indicator(hit), "sum"), "n": (ones(table), "sum")})
+
+    def finalize(self, states: pa.Table, keys: list[str]) -> pa.Array:
+        return as_values(ratio(state(states, "hit"), state(states, "n")))
+
+
+@register("nullRate", "outOfRangeRate", "newCategoryRate")
+class Integrity(Function):
+    def contributions(self, table: pa.Table) -> Contributions:
+        name = self.property()
+        values = column(table, name)
+        present = pc.is_valid(values)
+        if self.name == "nullRate":
+            return Contributions({"bad": (indicator(pc.invert(present)), "sum"), "n": (ones(table), "sum")})
+        attribute = self.model.attribute(name) if name in {a.name for a in self.model.attributes} else None
+        if self.name == "outOfRangeRate":
+            if attribute is None or (attribute.min_range is None and attribute.max_range is None):
+                raise InvalidInput(
+                    f"{name!r} has no range (min_range, max_range)", field=f"{self.field}.parameters"
+                )
+            numeric = numbers(table, name)
+            low = (
+                pc.less(numeric, attribute.min_range)
+                if attribute.min_range is not None
+                else pa.array(np.zeros(len(values), dtype=bool))
+            )
+            high = (
+                pc.greater(numeric, attribute.max_range)
+                if attribute.max_range is not None
+                else pa.array(np.zeros(len(values), dtype=bool))
+            )
+            bad = pc.or_(low, high)
+        else:
+            if attribute is None or not attribute.categories:
+                raise InvalidInput(f"{name!r} has no categories", field=f"{self.field}.parameters")
+            known = pa.array(
+                [parse_class_value(c.value, attribute.value_type) for c in attribute.categories],
+                type=values.type if not pa.types.is_null(values.type) else None,
+            )
+            bad = pc.invert(pc.is_in(values, value_set=known))
+        return Contributions(
+            {"bad": (indicator(pc.and_(present, bad)), "sum"), "n": (indicator(present), "sum")}
+        )
+
+    def finalize(self, states: pa.Table, keys: list[str]) -> pa.Array:
+        return as_values(ratio(state(states, "bad"), state(states, "n")))
+
+
+@register("distribution")
+class Distribution(Function):
+    """Counts per category or per equal-width bin; the value is a list of {lower, upper, count} or
+    {value, count}."""
+
+    def _edges(self) -> np.ndarray | None:
+        name = self.property()
+        attribute = next((a for a in self.model.attributes if a.name == name), None)
+        if (
+            attribute is None
+            or attribute.categorical
+            or self.types[name] not in (ValueType.INTEGER, ValueType.FLOAT)
+        ):
+            return None
+        if attribute.min_range is None or attribute.max_range is None:
+            raise InvalidInput(
+                f"{name!r} has no range to bin over", field=f"{self.field}.parameters.property"
+            )
+        bins = int(self.parameter("num_bins", 20))
+        if not 1 <= bins <= 1000:
+            raise InvalidInput("num_bins is from 1 to 1000", field=f"{self.field}.parameters.num_bins")
+        return np.linspace(attribute.min_range, attribute.max_range, bins + 1)
+
+    def contributions(self, table: pa.Table) -> Contributions:
+        name = self.property()
+        edges = self._edges()
+        values = column(table, name)
+        if edges is None:
+            key = pc.cast(values, pa.string())
+        else:
+            raw = numbers(table, name).to_numpy(zero_copy_only=False)
+            with np.errstate(invalid="ignore"):
+                index = np.clip(np.searchsorted(edges, raw, side="right") - 1, 0, len(edges) - 2)
+            key = pa.array(index, mask=np.isnan(raw))
+        return Contributions({"n": (ones(table), "sum")}, extra_keys={"__bucket": key})
+
+    def finalize(self, states: pa.Table, keys: list[str]) -> pa.Array:
+        edges = self._edges()
+        results = []
+        for counts, buckets in zip(
+            states.column("s_n__sum").to_pylist(), states.column("__bucket").to_pylist(), strict=True
+        ):
+            pairs = sorted(zip(buckets, counts, strict=True), key=lambda pair: (pair[0] is None, pair[0]))
+            if edges is None:
+                results.append([{"value": b, "count": int(c)} for b, c in pairs])
+            else:
+                results.append(
+                    [
+                        {
+                            "lower": None if b is None else float(edges[b]),
+                            "upper": None if b is None else float(edges[b + 1]),
+                            "count": int(c),
+                        }
+                        for b, c in pairs
+                    ]
+                )
+        return pa.array(results)
+
+
+# -- classification ---------------------------------------------------------------------------------
+
+
+class Labelled(Function):
+    """Functions of predictions against ground truth."""
+
+    needs_ground_truth = True
+
+    def truth_attribute(self, prediction: str) -> str:
+        mapping = self.model.pred_to_ground_truth_map or {}
+        if self.parameters.get("ground_truth_property"):
+            name = self.parameters["ground_truth_property"]
+            if name not in {a.name for a in self.model.by_stage(*GROUND_TRUTH_STAGES)}:
+                raise InvalidInput(
+                    f"{name!r} is not a ground truth attribute",
+                    field=f"{self.field}.parameters.ground_truth_property",
+                )
+            return name
+        if self.model.ground_truth_form == "attribute":
+            return str(mapping[prediction])
+        return self.model.by_stage(*GROUND_TRUTH_STAGES)[0].name
+
+    def prediction_attribute(self, default: str | None) -> str:
+        name = self.parameters.get("predicted_property") or default
+        if name is None:
+            raise InvalidInput(f"{self.name} needs predicted_property", field=f"{self.field}.parameters")
+        if name not in {a.name for a in self.model.by_stage(Stage.PREDICTED_VALUE)}:
+            raise InvalidInput(
+                f"{name!r} is not a PREDICTED_VALUE attribute",
+                field=f"{self.field}.parameters.predicted_property",
+            )
+        return name
+
+
+BINARY = (
+    "accuracyRate",
+    "balancedAccuracyRate",
+    "f1",
+    "precision",
+    "recall",
+    "sensitivity",
+    "specificity",
+    "truePositiveRate",
+    "trueNegativeRate",
+    "falsePositiveRate",
+    "falseNegativeRate",
+    "confusionMatrixRate",
+    "auc",
+)
+
+
+@register(*BINARY)
+class Binary(Labelled):
+    def _setup(self) -> tuple[str, str, Any, float]:
+        predictions = self.model.by_stage(Stage.PREDICTED_VALUE)
+        if self.model.output_type is OutputType.REGRESSION or (
+            len(predictions) > 2 and not self.parameters.get("predicted_property")
+        ):
+            raise InvalidInput(
+                f"{self.name} is a binary classification metric; use the *Multiclass variant or rmse/mae/rSquared",
+                field=f"{self.field}.function",
+            )
+        prediction = self.prediction_attribute(self.model.positive_predicted_attribute)
+        truth = self.truth_attribute(prediction)
+        mapping = self.model.pred_to_ground_truth_map or {}
+        positive = mapping.get(prediction) if self.model.ground_truth_form == "class" else 1
+        threshold = float(self.parameter("threshold", self.model.classifier_threshold or 0.5))
+        return prediction, truth, positive, threshold
+
+    def contributions(self, table: pa.Table) -> Contributions:
+        prediction, truth, positive, threshold = self._setup()
+        score = numbers(table, prediction)
+        truth_values = column(table, truth)
+        actual = (
+            pc.equal(truth_values, pa.scalar(positive).cast(truth_values.type))
+            if not pa.types.is_null(truth_values.type)
+            else pa.nulls(len(truth_values), pa.bool_())
+        )
+        labelled = pc.and_(pc.is_valid(score), pc.is_valid(actual))
+        if self.name == "auc":
+            raw = score.to_numpy(zero_copy_only=False)
+            with np.errstate(invalid="ignore"):
+                bins = np.clip((raw * AUC_BINS).astype(np.int64, copy=False), 0, AUC_BINS - 1)
+            positive_rows = pc.and_(labelled, actual)
+            negative_rows = pc.and_(labelled, pc.invert(actual))
+            return Contributions(
+                {"pos": (indicator(positive_rows), "sum"), "neg": (indicator(negative_rows), "sum")},
+                extra_keys={"__score_bin": pa.array(np.where(np.isnan(raw), 0, bins))},
+            )
+        predicted = pc.greater_equal(score, threshold)
+        tp = pc.and_(labelled, pc.and_(predicted, actual))
+        fp = pc.and_(labelled, pc.and_(predicted, pc.invert(actual)))
+        tn = pc.and_(labelled, pc.and_(pc.invert(predicted), pc.invert(actual)))
+        fn = pc.and_(labelled, pc.and_(pc.invert(predicted), actual))
+        return Contributions(
+            {k: (indicator(v), "sum") for k, v in {"tp": tp, "fp": fp, "tn": tn, "fn": fn}.items()}
+        )
+
+    def finalize(self, states: pa.Table, keys: list[str]) -> pa.Array:
+        if self.name == "auc":
+            return as_values(auc_by_group(states, keys)[0])
+        tp, fp, tn, fn = (state(states, k) for k in ("tp", "fp", "tn", "fn"))
+        n = tp + fp + tn + fn
+        tpr, tnr = ratio(tp, tp + fn), ratio(tn, tn + fp)
+        values = {
+            "accuracyRate": ratio(tp + tn, n),
+            "balancedAccuracyRate": (tpr + tnr) / 2,
+            "f1": ratio(2 * tp, 2 * tp + fp + fn),
+            "precision": ratio(tp, tp + fp),
+            "recall": tpr,
+            "sensitivity": tpr,
+            "truePositiveRate": tpr,
+            "specificity": tnr,
+            "trueNegativeRate": tnr,
+            "falsePositiveRate": ratio(fp, fp + tn),
+            "falseNegativeRate": ratio(fn, fn + tp),
+        }
+        if self.name == "confusionMatrixRate":
+            return pa.array(
+                [
+                    None
+                    if total == 0
+                    else {
+                        "true_positive": a / total,
+                        "false_positive": b / total,
+                        "true_negative": c / total,
+                        "false_negative": d / total,
+                    }
+                    for a, b, c, d, total in zip(tp, fp, tn, fn, n, strict=True)
+                ]
+            )
+        return as_values(values[self.name])
+
+
+def auc_by_group(states: pa.Table, keys: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """AUC and its error bound per row of `states` (rows are groups; bins arrive as lists)."""
+    positives = states.column("s_pos__sum").to_pylist()
+    negatives = states.column("s_neg__sum").to_pylist()
+    bins = states.column("__score_bin").to_pylist()
+    values, bounds = [], []
+    for pos, neg, where in zip(positives, negatives, bins, strict=True):
+        p = np.zeros(AUC_BINS)
+        q = np.zeros(AUC_BINS)
+        np.add.at(p, np.asarray(where, dtype=np.int64), pos)
+        np.add.at(q, np.asarray(where, dtype=np.int64), neg)
+        total_p, total_q = p.sum(), q.sum()
+        if total_p == 0 or total_q == 0:
+            values.append(math.nan)
+            bounds.append(math.nan)
+            continue
+        negatives_below = np.cumsum(q) - q
+        wins = float((p * negatives_below).sum() + 0.5 * (p * q).sum())
+        values.append(wins / (total_p * total_q))
+        bounds.append(0.5 * float((p * q).sum()) / (total_p * total_q))
+    return np.array(values), np.array(bounds)
+
+
+MULTICLASS = ("accuracyRateMulticlass", "precisionMulticlass", "recallMulticlass", "f1Multiclass")
+
+
+@register(*MULTICLASS)
+class Multiclass(Labelled):
+    def _classes(self) -> list[str]:
+        predictions = [a.name for a in self.model.by_stage(Stage.PREDICTED_VALUE)]
+        if self.model.output_type is OutputType.REGRESSION or len(predictions) < 2:
+            raise InvalidInput(
+                f"{self.name} needs a classifier with a probability per class", field=f"{self.field}.function"
+            )
+        return predictions
+
+    def contributions(self, table: pa.Table) -> Contributions:
+        classes = self._classes()
+        scores = np.column_stack([numbers(table, c).to_numpy(zero_copy_only=False) for c in classes])
+        known = ~np.isnan(scores).any(axis=1)
+        predicted = np.argmax(np.where(np.isnan(scores), -np.inf, scores), axis=1)
+        mapping = self.model.pred_to_ground_truth_map or {}
+        if self.model.ground_truth_form == "class":
+            truth = column(table, self.truth_attribute(classes[0]))
+            values = pa.array(
+                [mapping[c] for c in classes], type=truth.type if not pa.types.is_null(truth.type) else None
+            )
+            actual = pc.index_in(truth, value_set=values).to_numpy(zero_copy_only=False)
+            labelled = ~np.isnan(actual.astype(float))
+            actual = np.nan_to_num(actual.astype(float)).astype(np.int64)
+        else:
+            hot = np.column_stack(
+                [numbers(table, str(mapping[c])).to_numpy(zero_copy_only=False) for c in classes]
+            )
+            labelled = ~np.isnan(hot).any(axis=1)
+            actual = np.argmax(np.nan_to_num(hot, nan=-1), axis=1)
+        cell = np.where(known & labelled, actual * len(classes) + predicted, -1)
+        return Contributions(
+            {"n": (indicator(cell >= 0), "sum")}, extra_keys={"__cell": pa.array(cell, mask=cell < 0)}
+        )
+
+    def finalize(self, states: pa.Table, keys: list[str]) -> pa.Array:
+        classes = self._classes()
+        k = len(classes)
+        only = self.parameters.get("predicted_property")
+        if only is not None:
+            self.prediction_attribute(None)
+        results = []
+        for counts, cells in zip(
+            states.column("s_n__sum").to_pylist(), states.column("__cell").to_pylist(), strict=True
+        ):
+            matrix = np.zeros((k, k))
+            for count, cell in zip(counts, cells, strict=True):
+                if cell is not None:
+                    matrix[cell // k, cell % k] += count
+            total = matrix.sum()
+            if total == 0:
+                results.append(math.nan)
+                continue
+            tp = np.diag(matrix)
+            precision = ratio(tp, matrix.sum(axis=0))
+            recall = ratio(tp, matrix.sum(axis=1))
+            f1 = ratio(2 * tp, matrix.sum(axis=0) + matrix.sum(axis=1))
+            if self.name == "accuracyRateMulticlass":
+                results.append(tp.sum() / total)
+                continue
+            per_class = {"precisionMulticlass": precision, "recallMulticlass": recall, "f1Multiclass": f1}[
+                self.name
+            ]
+            if only is not None:
+                results.append(float(per_class[classes.index(only)]))
+            else:  # macro: classes never seen (no truth and no prediction) are left out
+                present = (matrix.sum(axis=0) + matrix.sum(axis=1)) > 0
+                results.append(
+                    float(np.nanmean(np.where(np.isnan(per_class[present]), 0.0, per_class[present])))
+                )
+        return as_values(np.array(results, dtype=float))
+
+
+@register("rmse", "mae", "rSquared")
+class Regression(Labelled):
+    def contributions(self, table: pa.Table) -> Contributions:
+        predictions = self.model.by_stage(Stage.PREDICTED_VALUE)
+        prediction = self.prediction_attribute(predictions[0].name if len(predictions) == 1 else None)
+        truth = self.truth_attribute(prediction)
+        p = numbers(table, prediction).to_numpy(zero_copy_only=False)
+        y = numbers(table, truth).to_numpy(zero_copy_only=False)
+        both = ~np.isnan(p) & ~np.isnan(y)
+        error = np.where(both, p - y, 0.0)
+        y = np.where(both, y, 0.0)
+        return Contributions(
+            {
+                "n": (pa.array(both.astype(np.int64)), "sum"),
+                "se": (pa.array(error**2), "sum"),
+                "ae": (pa.array(np.abs(error)), "sum"),
+                "y": (pa.array(y), "sum"),
+                "yy": (pa.array(y**2), "sum"),
+            }
+        )
+
+    def finalize(self, states: pa.Table, keys: list[str]) -> pa.Array:
+        n, se, ae, y, yy = (state(states, k) for k in ("n", "se", "ae", "y", "yy"))
+        if self.name == "rmse":
+            return as_values(np.sqrt(ratio(se, n)))
+        if self.name == "mae":
+            return as_values(ratio(ae, n))
+        total = yy - ratio(y**2, n)
+        return as_values(np.where(total > 0, 1 - ratio(se, total), np.nan))

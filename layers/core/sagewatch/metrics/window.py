@@ -1,0 +1,98 @@
+"""Reading a window of the lake for a query: projected columns, pruned by day, duplicates resolved,
+ground truth joined. The only part of the metrics engine that touches S3.
+
+Rows come back one table per Parquet file (so partial aggregates are computed per file and merged).
+Duplicates follow the identity policy (sagewatch.tables): the first write of a partner_inference_id
+wins among the files read, and each inference is joined to its latest ground truth.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sagewatch.schema import GROUND_TRUTH_STAGES, Model
+from sagewatch.stores.lake import LakeStore
+from sagewatch.tables import first_writes, latest_ground_truth
+
+IDENTITY = ["partner_inference_id", "ingested_at", "source"]
+
+
+class LakeWindow:
+    def __init__(self, lake: LakeStore, model: Model) -> None:
+        self.lake = lake
+        self.model = model
+
+    def _keys(self, area: str, first: date | None, last: date | None) -> list[str]:
+        keys = []
+        for key in self.lake.keys(f"{area}/model_id={self.model.id}/"):
+            if not key.endswith(".parquet"):
+                continue
+            day = _day_of(key)
+            if day is not None and ((first and day < first) or (last and day > last)):
+                continue
+            keys.append(key)
+        return sorted(keys)
+
+    def inferences(
+        self,
+        columns: list[str],
+        first: date | None = None,
+        last: date | None = None,
+        with_ground_truth: bool = False,
+    ) -> list[pa.Table]:
+        """One table per file of the window: the first write of each id, with its ground truth."""
+        keys = self._keys("inferences", first, last)
+        if not keys:
+            return []
+        wanted = list(dict.fromkeys([*IDENTITY, *columns]))
+        parts = [self.lake.read_table(key, wanted) for key in keys]
+        whole = pa.concat_tables(
+            [
+                p.append_column("__file", pa.array(np.full(p.num_rows, i, dtype=np.int32)))
+                for i, p in enumerate(parts)
+            ],
+            promote_options="default",
+        )
+        kept = first_writes(whole)
+        if with_ground_truth:
+            kept = self._join_ground_truth(kept)
+        files = kept.column("__file").to_numpy()
+        return [kept.filter(pa.array(files == i)).drop_columns(["__file"]) for i in range(len(parts))]
+
+    def ground_truth(self) -> pa.Table | None:
+        """The latest ground truth of each id."""
+        table = self.lake.read_area("ground_truth", self.model.id)
+        return latest_ground_truth(table) if table is not None else None
+
+    def reference(self, columns: list[str]) -> list[pa.Table]:
+        return [self.lake.read_table(key, columns) for key in self._keys("reference", None, None)]
+
+    def _join_ground_truth(self, inferences: pa.Table) -> pa.Table:
+        truth = self.ground_truth()
+        names = [a.name for a in self.model.by_stage(*GROUND_TRUTH_STAGES)]
+        if truth is None:
+            for name in names:
+                inferences = inferences.append_column(name, pa.nulls(inferences.num_rows))
+            return inferences.append_column(
+                "ground_truth_timestamp", pa.nulls(inferences.num_rows, pa.timestamp("us", tz="UTC"))
+            )
+        where = pc.index_in(
+            inferences.column("partner_inference_id"), value_set=truth.column("partner_inference_id")
+        )
+        for name in [*names, "ground_truth_timestamp"]:
+            inferences = inferences.append_column(name, truth.column(name).take(where))
+        return inferences
+
+
+def _day_of(key: str) -> date | None:
+    for part in key.split("/"):
+        if part.startswith("date="):
+            try:
+                return date.fromisoformat(part[5:])
+            except ValueError:
+                return None
+    return None
