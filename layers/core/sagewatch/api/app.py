@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sagewatch import __version__
-from sagewatch.api import inferences, ingestion, models
+from sagewatch.api import inferences, ingestion, models, query
 from sagewatch.auth import authorize
 from sagewatch.errors import (
     Conflict,
@@ -36,6 +36,7 @@ app = APIGatewayRestResolver(enable_validation=True)
 app.include_router(models.router, prefix="/api/v3")
 app.include_router(ingestion.router, prefix="/api/v3")
 app.include_router(inferences.router, prefix="/api/v3")
+app.include_router(query.router, prefix="/api/v3")
 
 STATUS_BY_ERROR: dict[type[SagewatchError], HTTPStatus] = {
     InvalidInput: HTTPStatus.BAD_REQUEST,

@@ -74,13 +74,10 @@ def _reduce(table: pa.Table, keys: list[str], ops: dict[str, Merge]) -> pa.Table
 
 
 def state(states: pa.Table, name: str, op: Merge = "sum") -> np.ndarray:
-    """A merged state column as float64 (nulls as NaN)."""
+    """A merged state column as float64: a sum over no rows is 0, a min or max over none is NaN."""
     column = states.column(f"s_{name}__{op}")
-    return (
-        column.to_numpy(zero_copy_only=False).astype(float)
-        if column.null_count == 0
-        else np.asarray(column.to_pylist(), dtype=float)
-    )
+    values = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False).astype(float)
+    return np.nan_to_num(values, nan=0.0) if op == "sum" else values
 
 
 def ones(table: pa.Table) -> pa.Array:

@@ -473,6 +473,13 @@ class Multiclass(Labelled):
 @register("rmse", "mae", "rSquared")
 class Regression(Labelled):
     def contributions(self, table: pa.Table) -> Contributions:
+        explicit = self.parameters.get("predicted_property") and self.parameters.get("ground_truth_property")
+        if self.model.output_type is not OutputType.REGRESSION and not explicit:
+            raise InvalidInput(
+                f"{self.name} is a regression metric; for another model name predicted_property and "
+                "ground_truth_property",
+                field=f"{self.field}.function",
+            )
         predictions = self.model.by_stage(Stage.PREDICTED_VALUE)
         prediction = self.prediction_attribute(predictions[0].name if len(predictions) == 1 else None)
         truth = self.truth_attribute(prediction)

@@ -56,7 +56,9 @@ class DriftQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     properties: list[str] = Field(min_length=1)
-    metric: Literal["PSI", "KLDivergence", "JSDivergence", "HellingerDistance", "HypothesisTest", "Thresholds"] = "PSI"
+    metric: Literal[
+        "PSI", "KLDivergence", "JSDivergence", "HellingerDistance", "HypothesisTest", "Thresholds"
+    ] = "PSI"
     num_bins: int = Field(default=20, ge=2, le=200)
     base: Side = Field(default_factory=lambda: Side(source="reference"))
     target: Side = Field(default_factory=lambda: Side(source="inference"))
@@ -79,13 +81,23 @@ def run_drift(query: DriftQuery, model: Model, load: Loader) -> list[dict[str, A
             raise InvalidInput(f"unknown property {name!r}", field=f"group_by[{index}].property")
     categorical = {a.name: a.categorical for a in model.attributes}
 
-    base = _load(load, query.base, query.properties, types if query.base.source == "inference" else reference_types, "base")
-    profiles = {p: binning.fit(_column(base, p), query.num_bins, categorical.get(p, False)) for p in query.properties}
+    base = _load(
+        load,
+        query.base,
+        query.properties,
+        types if query.base.source == "inference" else reference_types,
+        "base",
+    )
+    profiles = {
+        p: binning.fit(_column(base, p), query.num_bins, categorical.get(p, False)) for p in query.properties
+    }
 
     if query.metric == "Thresholds":
         sizes = _target_sizes(load, query, types) if query.window_size is None else [query.window_size]
         size = int(np.median(sizes)) if sizes else 1000
-        row: dict[str, Any] = {p: _threshold(_column(base, p), profiles[p], query, size) for p in query.properties}
+        row: dict[str, Any] = {
+            p: _threshold(_column(base, p), profiles[p], query, size) for p in query.properties
+        }
         return [row | {"window_size": size}]
 
     ks_profiles = {
@@ -93,13 +105,19 @@ def run_drift(query: DriftQuery, model: Model, load: Loader) -> list[dict[str, A
         for p in query.properties
         if query.metric == "HypothesisTest" and profiles[p].numeric
     }
-    target_columns = [*query.properties, *[g for g in groups if g], *[c.property for c in query.target.filter]]
+    target_columns = [
+        *query.properties,
+        *[g for g in groups if g],
+        *[c.property for c in query.target.filter],
+    ]
     if query.rollup in ("hour", "day"):
         target_columns.append("inference_timestamp")
     elif query.rollup == "batch_id":
         target_columns.append("batch_id")
     target_types = types if query.target.source == "inference" else reference_types
-    first, last = filters.date_range(query.target.filter) if query.target.source == "inference" else (None, None)
+    first, last = (
+        filters.date_range(query.target.filter) if query.target.source == "inference" else (None, None)
+    )
     tables = load(query.target.source, _known(target_columns, target_types), first, last, False)
     tables = [filters.apply(t, query.target.filter, target_types, "target.filter") for t in tables]
     keys = [f"__group_{g}" for g in groups] + (["__rollup"] if query.rollup else [])
@@ -191,10 +209,14 @@ def _per_group(merged: pa.Table | None, keys: list[str]) -> dict[tuple, dict[str
 def _base_counts(profile: binning.Profile, values: pa.Array) -> dict[str, float]:
     labels = _bin_labels(profile, values)
     counted = pc.value_counts(labels)
-    return dict(zip(counted.field("values").to_pylist(), map(float, counted.field("counts").to_pylist()), strict=True))
+    return dict(
+        zip(counted.field("values").to_pylist(), map(float, counted.field("counts").to_pylist()), strict=True)
+    )
 
 
-def _vectors(profile: binning.Profile, base: dict[str, float], target: dict[str, float], missing: bool = True):
+def _vectors(
+    profile: binning.Profile, base: dict[str, float], target: dict[str, float], missing: bool = True
+):
     """Base and target counts over the union of bins, in bin order (numeric) or label order."""
     if profile.numeric:
         labels = [str(i) for i in range(profile.size + (1 if missing else 0))]
@@ -206,7 +228,9 @@ def _vectors(profile: binning.Profile, base: dict[str, float], target: dict[str,
     return binning.aligned(b, t) if missing else (b, t)
 
 
-def _value(metric: str, profile: binning.Profile, base: dict[str, float], target: dict[str, float]) -> float | None:
+def _value(
+    metric: str, profile: binning.Profile, base: dict[str, float], target: dict[str, float]
+) -> float | None:
     if sum(target.values()) == 0:
         return None
     if metric == "HypothesisTest":
@@ -218,7 +242,9 @@ def _value(metric: str, profile: binning.Profile, base: dict[str, float], target
 
 def _target_sizes(load: Loader, query: DriftQuery, types: dict[str, Any]) -> list[int]:
     columns = _known([*query.properties[:1], *[c.property for c in query.target.filter]], types)
-    first, last = filters.date_range(query.target.filter) if query.target.source == "inference" else (None, None)
+    first, last = (
+        filters.date_range(query.target.filter) if query.target.source == "inference" else (None, None)
+    )
     tables = load(query.target.source, columns, first, last, False)
     total = sum(filters.apply(t, query.target.filter, types, "target.filter").num_rows for t in tables)
     return [total] if total else []
@@ -237,7 +263,13 @@ def _threshold(values: pa.Array, profile: binning.Profile, query: DriftQuery, si
     for _ in range(THRESHOLD_SAMPLES):
         chosen = labels.take(pa.array(generator.integers(0, rows, size=min(size, rows))))
         counted = pc.value_counts(chosen)
-        target = dict(zip(counted.field("values").to_pylist(), map(float, counted.field("counts").to_pylist()), strict=True))
+        target = dict(
+            zip(
+                counted.field("values").to_pylist(),
+                map(float, counted.field("counts").to_pylist()),
+                strict=True,
+            )
+        )
         b, t = _vectors(profile, base, target)
         samples.append(statistic(b, t))
     return float(np.quantile(samples, THRESHOLD_QUANTILE))

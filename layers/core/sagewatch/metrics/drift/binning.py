@@ -69,8 +69,12 @@ def bin_index(profile: Profile, values: pa.Array) -> tuple[np.ndarray, list[str]
     new_mask = (index < 0) & ~missing
     new_values = pc.unique(text.filter(pa.array(new_mask))).to_pylist() if new_mask.any() else []
     if new_values:
-        new_index = pc.index_in(text, value_set=pa.array(new_values, pa.string())).to_numpy(zero_copy_only=False)
-        index = np.where(new_mask, profile.size + 1 + np.nan_to_num(new_index.astype(float)).astype(np.int64), index)
+        new_index = pc.index_in(text, value_set=pa.array(new_values, pa.string())).to_numpy(
+            zero_copy_only=False
+        )
+        index = np.where(
+            new_mask, profile.size + 1 + np.nan_to_num(new_index.astype(float)).astype(np.int64), index
+        )
     return np.where(missing, profile.size, index), sorted(new_values, key=new_values.index)
 
 

@@ -22,7 +22,10 @@ def ks_statistic(base_counts: np.ndarray, target_counts: np.ndarray) -> tuple[fl
     """(D, bound on |D - exact D|) from counts over the same ordered bins (missing values excluded)."""
     base_cdf = np.cumsum(base_counts) / max(base_counts.sum(), 1)
     target_cdf = np.cumsum(target_counts) / max(target_counts.sum(), 1)
-    bound = max((base_counts / max(base_counts.sum(), 1)).max(initial=0), (target_counts / max(target_counts.sum(), 1)).max(initial=0))
+    bound = max(
+        (base_counts / max(base_counts.sum(), 1)).max(initial=0),
+        (target_counts / max(target_counts.sum(), 1)).max(initial=0),
+    )
     return float(np.max(np.abs(base_cdf - target_cdf), initial=0.0)), float(bound)
 
 
