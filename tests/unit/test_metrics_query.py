@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import numpy as np
 import pyarrow as pa
@@ -51,7 +52,7 @@ def binary_rows(n: int = 2000, seed: int = 1) -> pa.Table:
 
 def loader(table: pa.Table, files: int = 3):
     edges = np.linspace(0, table.num_rows, files + 1).astype(int)
-    parts = [table.slice(a, b - a) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    parts = [table.slice(a, b - a) for a, b in pairwise(edges)]
     return lambda source, columns, first, last, truth: parts
 
 
@@ -450,7 +451,7 @@ def test_an_empty_window_gives_nulls_not_errors() -> None:
 def test_per_file_partials_merged_equal_all_at_once(cuts: list[int]) -> None:
     table = binary_rows(600, seed=9)
     edges = sorted({0, 600, *cuts})
-    parts = [table.slice(a, b - a) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    parts = [table.slice(a, b - a) for a, b in pairwise(edges)]
     body = {
         "select": [
             {"function": "roundTimestamp", "alias": "day", "parameters": {"property": "inference_timestamp"}},
