@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -79,3 +80,34 @@ def api(aws: dict[str, str], tokens: dict[Role, str]) -> Call:
         )
 
     return call
+
+
+def multipart(fields: dict[str, tuple[str, bytes] | str]) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    chunks = []
+    for name, value in fields.items():
+        if isinstance(value, tuple):
+            filename, data = value
+            head = f'Content-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+            head += "Content-Type: application/octet-stream\r\n\r\n"
+        else:
+            head, data = f'Content-Disposition: form-data; name="{name}"\r\n\r\n', value.encode()
+        chunks.append(f"--{boundary}\r\n".encode() + head.encode() + data + b"\r\n")
+    return b"".join(chunks) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+@pytest.fixture
+def upload(api: Call, tokens):
+    """POST a multipart form through the handler, as API Gateway passes binary bodies (base64)."""
+    from sagewatch.api import handler as api_handler
+    from sagewatch.auth import Role
+
+    def send(path: str, fields: dict) -> ApiResponse:
+        body, content_type = multipart(fields)
+        headers = {"Content-Type": content_type, "Authorization": f"Bearer {tokens[Role.WRITER]}"}
+        result = api_handler(proxy_event("POST", path, headers, body), LocalContext())
+        return ApiResponse(
+            result["statusCode"], json.loads(result["body"]) if result.get("body") else None, {}
+        )
+
+    return send

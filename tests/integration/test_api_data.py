@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from tests import factories
-from tests.conftest import ApiResponse, Call
+from tests.conftest import Call
 from tests.integration.test_ingest import lake_rows, notifications
 
 from sagewatch import aws as sagewatch_aws
@@ -35,37 +34,6 @@ def parquet_bytes(table: pa.Table) -> bytes:
     sink = io.BytesIO()
     pq.write_table(table, sink)
     return sink.getvalue()
-
-
-def multipart(fields: dict[str, tuple[str, bytes] | str]) -> tuple[bytes, str]:
-    boundary = uuid.uuid4().hex
-    chunks = []
-    for name, value in fields.items():
-        if isinstance(value, tuple):
-            filename, data = value
-            head = f'Content-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
-            head += "Content-Type: application/octet-stream\r\n\r\n"
-        else:
-            head, data = f'Content-Disposition: form-data; name="{name}"\r\n\r\n', value.encode()
-        chunks.append(f"--{boundary}\r\n".encode() + head.encode() + data + b"\r\n")
-    return b"".join(chunks) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
-
-
-@pytest.fixture
-def upload(api: Call, tokens):
-    """POST a multipart form through the handler, as API Gateway passes binary bodies (base64)."""
-    from sagewatch.api import handler as api_handler
-    from sagewatch.auth import Role
-
-    def send(path: str, fields: dict) -> ApiResponse:
-        body, content_type = multipart(fields)
-        headers = {"Content-Type": content_type, "Authorization": f"Bearer {tokens[Role.WRITER]}"}
-        result = api_handler(proxy_event("POST", path, headers, body), LocalContext())
-        return ApiResponse(
-            result["statusCode"], json.loads(result["body"]) if result.get("body") else None, {}
-        )
-
-    return send
 
 
 def record(age=30, income=1000.5, region="north", p=0.4, **extra) -> dict:
