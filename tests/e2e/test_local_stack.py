@@ -275,10 +275,17 @@ def test_a_daily_series_by_region_and_psi_from_reference_over_http(stack: dict[s
 
     from tests.integration.test_api_query import records
 
-    status, model = http(stack, "POST", "/api/v3/models", stack["token"], factories.binary_probability("e2e-query"))
+    status, model = http(
+        stack, "POST", "/api/v3/models", stack["token"], factories.binary_probability("e2e-query")
+    )
     assert status == 201, model
-    status, sent = http(stack, "POST", f"/api/v3/models/{model['id']}/inferences", stack["token"],
-                        records(200, seed=7, shift=200))
+    status, sent = http(
+        stack,
+        "POST",
+        f"/api/v3/models/{model['id']}/inferences",
+        stack["token"],
+        records(200, seed=7, shift=200),
+    )
     assert (status, sent["counts"]["failure"]) == (207, 0)
     reference = [{**r["inference_data"], **r["ground_truth_data"]} for r in records(300, seed=8)]
     boundary = uuid.uuid4().hex
@@ -287,26 +294,52 @@ def test_a_daily_series_by_region_and_psi_from_reference_over_http(stack: dict[s
         f"{json.dumps(reference)}\r\n--{boundary}--\r\n"
     ).encode()
     request = urllib.request.Request(
-        f"{stack['api_url']}/api/v3/models/{model['id']}/reference_data", data=form, method="POST",
-        headers={"Authorization": f"Bearer {stack['token']}", "Content-Type": f"multipart/form-data; boundary={boundary}"},
+        f"{stack['api_url']}/api/v3/models/{model['id']}/reference_data",
+        data=form,
+        method="POST",
+        headers={
+            "Authorization": f"Bearer {stack['token']}",
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+        },
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         assert response.status == 207
 
-    status, series = http(stack, "POST", f"/api/v3/models/{model['id']}/inferences/query", stack["token"], {
-        "select": [{"function": "roundTimestamp", "alias": "day", "parameters": {"time_interval": "day"}},
-                   {"property": "region"}, {"function": "count"}, {"function": "accuracyRate"}],
-        "group_by": [{"alias": "day"}, {"property": "region"}],
-    })
+    status, series = http(
+        stack,
+        "POST",
+        f"/api/v3/models/{model['id']}/inferences/query",
+        stack["token"],
+        {
+            "select": [
+                {"function": "roundTimestamp", "alias": "day", "parameters": {"time_interval": "day"}},
+                {"property": "region"},
+                {"function": "count"},
+                {"function": "accuracyRate"},
+            ],
+            "group_by": [{"alias": "day"}, {"property": "region"}],
+        },
+    )
     assert status == 200, series
     assert [(r["day"][:10], r["region"], r["count"]) for r in series["query_result"]] == [
-        ("2026-11-25", "north", 100), ("2026-11-26", "south", 100),
+        ("2026-11-25", "north", 100),
+        ("2026-11-26", "south", 100),
     ]
-    status, drift = http(stack, "POST", f"/api/v3/models/{model['id']}/inferences/query/data_drift", stack["token"], {
-        "properties": ["income", "age"], "metric": "PSI",
-        "base": {"source": "reference"},
-        "target": {"source": "inference", "filter": [{"property": "region", "comparator": "eq", "value": "south"}]},
-    })
+    status, drift = http(
+        stack,
+        "POST",
+        f"/api/v3/models/{model['id']}/inferences/query/data_drift",
+        stack["token"],
+        {
+            "properties": ["income", "age"],
+            "metric": "PSI",
+            "base": {"source": "reference"},
+            "target": {
+                "source": "inference",
+                "filter": [{"property": "region", "comparator": "eq", "value": "south"}],
+            },
+        },
+    )
     assert status == 200, drift
     [row] = drift["query_result"]
     assert row["income"] > 1.0 and row["age"] < 0.5

@@ -175,13 +175,22 @@ def _bin_labels(profile: binning.Profile, values: pa.Array) -> pa.Array:
     """Each value's bin as a label that merges across files: an index (numeric) or the category."""
     if profile.numeric:
         index, _ = binning.bin_index(profile, values)
-        return pa.array(index.astype(np.int64)).cast(pa.string())
+        return pa.array(index.astype(np.int64))
     text = pc.cast(values, pa.string()) if not pa.types.is_string(values.type) else values
     return pc.fill_null(text, MISSING)
 
 
 def _partial(table: pa.Table, name: str, profile: binning.Profile, keys: list[str]) -> pa.Table:
-    work = table.select(keys).append_column("__bin", _bin_labels(profile, _column(table, name)))
+    """Counts per window (keys) and bin of one file's rows."""
+    labels = _bin_labels(profile, _column(table, name))
+    if not keys:  # one window: count without grouping
+        if profile.numeric:
+            counted = np.bincount(labels.to_numpy(), minlength=profile.size + 1)
+            used = np.flatnonzero(counted)
+            return pa.table({"__bin": pa.array(used.astype(np.int64)), "__n_sum": pa.array(counted[used])})
+        found = pc.value_counts(labels)
+        return pa.table({"__bin": found.field("values"), "__n_sum": found.field("counts")})
+    work = table.select(keys).append_column("__bin", labels)
     work = work.append_column("__n", pa.array(np.ones(table.num_rows, dtype=np.int64)))
     return work.group_by([*keys, "__bin"], use_threads=False).aggregate([("__n", "sum")])
 
@@ -219,7 +228,7 @@ def _vectors(
 ):
     """Base and target counts over the union of bins, in bin order (numeric) or label order."""
     if profile.numeric:
-        labels = [str(i) for i in range(profile.size + (1 if missing else 0))]
+        labels = list(range(profile.size + (1 if missing else 0)))
     else:
         labels = sorted(set(base) | set(target) - ({MISSING} if not missing else set()))
         labels = [label for label in labels if missing or label != MISSING]
