@@ -94,5 +94,5 @@ class DeclaredResources(Construct):
         """The environment variables that point sagewatch's settings at these resources."""
         variables = {t.env_var: self.tables[t.name].table_name for t in DECLARATION.tables}
         variables |= {b.env_var: self.buckets[b.name].bucket_name for b in DECLARATION.buckets}
-        variables |= {q.env_var: self.queues[q.name].queue_url for q in DECLARATION.queues}
+        variables |= {q.env_var: self.queues[q.name].queue_name for q in DECLARATION.queues}
         return variables

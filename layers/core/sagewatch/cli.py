@@ -43,7 +43,20 @@ def _parser() -> argparse.ArgumentParser:
     local.add_argument("--aws-port", type=int, default=5000, help="moto server port (0: any free port)")
     local.add_argument("--state-dir", default=".sagewatch", help="where local.json is written")
     local.add_argument("--region", default="us-east-1")
+    local.add_argument(
+        "--evaluate-every",
+        type=float,
+        default=300,
+        metavar="SECONDS",
+        help="how often the evaluator runs, as the EventBridge schedule does (0: never)",
+    )
     local.set_defaults(run=_local)
+
+    evaluate = commands.add_parser("evaluate", help="evaluate alert rules now (every model, or one)")
+    evaluate.add_argument("--now", action="store_true", help="run at once (the only mode; for clarity)")
+    evaluate.add_argument("--model", help="a model id or partner_model_id")
+    evaluate.add_argument("--state-dir", default=".sagewatch", help="local stack to use when not deployed")
+    evaluate.set_defaults(run=_evaluate)
 
     demo = commands.add_parser("demo", help="start the local stack and register a model from real data")
     demo.add_argument("--keep-running", action="store_true", help="leave the stack up afterwards")
@@ -88,7 +101,11 @@ def _local(args: argparse.Namespace) -> int:
     from sagewatch.local.runtime import LocalRuntime
 
     runtime = LocalRuntime(
-        state_dir=args.state_dir, api_port=args.port, aws_port=args.aws_port, region=args.region
+        state_dir=args.state_dir,
+        api_port=args.port,
+        aws_port=args.aws_port,
+        region=args.region,
+        evaluate_every_seconds=args.evaluate_every or None,
     )
     stack = runtime.start()
     # SIGTERM stops as cleanly as Ctrl-C does.
@@ -122,8 +139,9 @@ def _openapi(args: argparse.Namespace) -> int:
     return 0
 
 
-def _token_store(args: argparse.Namespace) -> Any:
-    """Deployed when SAGEWATCH_TOKENS_TABLE is set (AWS credentials as usual), else the local stack."""
+def _connect(args: argparse.Namespace) -> None:
+    """Point the stores at the deployed tables when SAGEWATCH_TOKENS_TABLE is set (AWS credentials
+    as usual), else at the local stack of --state-dir."""
     from sagewatch import stores
     from sagewatch.resources import DECLARATION
 
@@ -132,7 +150,42 @@ def _token_store(args: argparse.Namespace) -> Any:
 
         os.environ.update(LocalStack.read(args.state_dir).environment)
         stores.reset()
+
+
+def _token_store(args: argparse.Namespace) -> Any:
+    from sagewatch import stores
+
+    _connect(args)
     return stores.token_store()
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from sagewatch import stores
+    from sagewatch.alerting.evaluator import as_dict
+    from sagewatch.alerting.service import evaluator
+    from sagewatch.errors import ModelNotFound
+
+    _connect(args)
+    if args.model:
+        try:
+            models = [stores.model_store().get(args.model)]
+        except ModelNotFound:
+            models = [stores.model_store().get_by_partner_id(args.model)]
+    else:
+        models = stores.model_store().list()
+    failed = False
+    for model in models:
+        report = as_dict(evaluator().evaluate_model(model.id))
+        failed |= bool(report["errors"])
+        print(
+            f"{model.partner_model_id}: {report['rules']} rules, {len(report['alerts'])} new alerts, "
+            f"{report['sent']} notifications sent, {report['pending']} pending"
+        )
+        for alert_id in report["alerts"]:
+            print(f"  alert {alert_id}")
+        for error in report["errors"]:
+            print(f"  error: {error}")
+    return 1 if failed else 0
 
 
 def _print_token(record: Any, token: str | None = None) -> None:

@@ -135,13 +135,19 @@ RULES = Table(
     name="rules",
     partition_key=Key("model_id"),
     sort_key=Key("rule_id"),
-    purpose="alert rules with their last-fired state",
+    purpose="alert rules and their evaluated windows (sort key <rule_id>#<window>)",
 )
 ALERTS = Table(
     name="alerts",
-    partition_key=Key("model_id"),
-    sort_key=Key("alert_id"),
-    purpose="triggered alerts with their status",
+    partition_key=Key("alert_id"),
+    indexes=(Index("by-model", Key("model_id"), Key("created_at")),),
+    purpose="triggered alerts with their status and notification state",
+)
+NOTIFICATIONS = Table(
+    name="notifications",
+    partition_key=Key("config_id"),
+    indexes=(Index("by-model", Key("model_id")),),
+    purpose="alert notification configurations: email or webhook destinations per model",
 )
 IDEMPOTENCY = Table(
     name="idempotency",
@@ -155,14 +161,23 @@ CAPTURE = Bucket("capture", purpose="SageMaker Data Capture JSONL written by end
 
 INGEST_DLQ = Queue("ingest-dlq", visibility_timeout_seconds=60, purpose="S3 events that failed 5 times")
 INGEST = Queue("ingest", dead_letter="ingest-dlq", purpose="S3 ObjectCreated events to ingest")
+EVALUATE_DLQ = Queue(
+    "evaluate-dlq", visibility_timeout_seconds=60, purpose="model evaluations that failed 5 times"
+)
+EVALUATE = Queue(
+    "evaluate",
+    dead_letter="evaluate-dlq",
+    visibility_timeout_seconds=900,
+    purpose="one message per model and scheduled run: the evaluator's fan-out",
+)
 
 DECLARATION = Declaration(
-    tables=(MODELS, TOKENS, RULES, ALERTS, IDEMPOTENCY),
+    tables=(MODELS, TOKENS, RULES, ALERTS, NOTIFICATIONS, IDEMPOTENCY),
     buckets=(DATA, CAPTURE),
-    queues=(INGEST_DLQ, INGEST),
+    queues=(INGEST_DLQ, INGEST, EVALUATE_DLQ, EVALUATE),
     notifications=(
         Notification(bucket="capture", queue="ingest", suffix=".jsonl"),
         Notification(bucket="data", queue="ingest", prefix="drops/"),
     ),
-    schedules=(Schedule(name="evaluate", function="evaluator", rate_minutes=5),),
+    schedules=(Schedule(name="evaluate", function="scheduler", rate_minutes=5),),
 )

@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sagewatch import __version__
-from sagewatch.api import inferences, ingestion, models, query
+from sagewatch.api import alerting, inferences, ingestion, models, query
 from sagewatch.auth import authorize
 from sagewatch.errors import (
     Conflict,
@@ -37,6 +37,8 @@ app.include_router(models.router, prefix="/api/v3")
 app.include_router(ingestion.router, prefix="/api/v3")
 app.include_router(inferences.router, prefix="/api/v3")
 app.include_router(query.router, prefix="/api/v3")
+app.include_router(alerting.router, prefix="/api/v3")
+app.include_router(alerting.metrics_v4, prefix="/api/v4")
 
 STATUS_BY_ERROR: dict[type[SagewatchError], HTTPStatus] = {
     InvalidInput: HTTPStatus.BAD_REQUEST,

@@ -81,3 +81,19 @@ def ingest_poller(queue_url: str, interval_seconds: float = 1.0) -> PeriodicWork
     from sagewatch.ingest import handler
 
     return PeriodicWorker("ingest", interval_seconds, lambda: drain(queue_url, handler, "sagewatch-ingest"))
+
+
+def evaluate_poller(queue_url: str, interval_seconds: float = 1.0) -> PeriodicWorker:
+    """The evaluate queue into the evaluator Lambda's handler."""
+    from sagewatch.alerting.service import queue_handler
+
+    return PeriodicWorker(
+        "evaluate", interval_seconds, lambda: drain(queue_url, queue_handler, "sagewatch-evaluator")
+    )
+
+
+def schedule_timer(interval_seconds: float) -> PeriodicWorker:
+    """The EventBridge schedule: fans out an evaluation of every model each interval."""
+    from sagewatch.alerting.service import fan_out
+
+    return PeriodicWorker("schedule", interval_seconds, fan_out)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from sagewatch import stores
+from sagewatch import aws, stores
 from sagewatch.auth import Role
 from sagewatch.local.emulator import serialize_dynamodb_requests
 from sagewatch.local.http_bridge import make_server
@@ -101,6 +101,7 @@ class LocalRuntime:
         workers: list[PeriodicWorker] | None = None,
         poll_queues: bool = True,
         poll_interval_seconds: float = 1.0,
+        evaluate_every_seconds: float | None = DECLARATION.schedules[0].rate_minutes * 60,
     ) -> None:
         self.state_dir = Path(state_dir)
         self.api_port = api_port
@@ -110,6 +111,7 @@ class LocalRuntime:
         self.workers = list(workers or [])
         self.poll_queues = poll_queues
         self.poll_interval_seconds = poll_interval_seconds
+        self.evaluate_every_seconds = evaluate_every_seconds
         self.stack: LocalStack | None = None
         self._stopping = threading.Event()
         self._stopped = False
@@ -132,10 +134,20 @@ class LocalRuntime:
         stores.reset()
         created = provision(names)
         _, token = stores.token_store().create(Role.ADMIN, description="created by sagewatch local")
-        if self.poll_queues:
-            from sagewatch.local.pollers import ingest_poller
+        from sagewatch.alerting.notify import sender_address
 
-            self.workers.insert(0, ingest_poller(created["ingest_url"], self.poll_interval_seconds))
+        aws.client("ses").verify_email_identity(
+            EmailAddress=sender_address()
+        )  # SES sends from verified senders
+        if self.poll_queues:
+            from sagewatch.local.pollers import evaluate_poller, ingest_poller, schedule_timer
+
+            self.workers[:0] = [
+                ingest_poller(created["ingest_url"], self.poll_interval_seconds),
+                evaluate_poller(created["evaluate_url"], self.poll_interval_seconds),
+            ]
+            if self.evaluate_every_seconds:
+                self.workers.append(schedule_timer(self.evaluate_every_seconds))
 
         from sagewatch.api import handler
 

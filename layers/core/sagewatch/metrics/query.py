@@ -24,7 +24,7 @@ from sagewatch.metrics.functions import FUNCTIONS, Function
 from sagewatch.schema import GROUND_TRUTH_STAGES, Model, Stage, ValueType
 
 Source = Literal["inference", "reference", "ground_truth"]
-INTERVALS = {"hour": (1, "hour"), "day": (1, "day"), "week": (1, "week"), "month": (1, "month")}
+INTERVALS = {"minute": "minute", "hour": "hour", "day": "day", "week": "week", "month": "month"}
 DEFAULT_ROW_LIMIT = 1000
 
 
@@ -173,7 +173,10 @@ class Plan:
                     f"time_interval is one of {', '.join(INTERVALS)}",
                     field=f"{field}.parameters.time_interval",
                 )
-            self.rounded[alias] = (prop, interval)
+            multiple = select.parameters.get("multiple", 1)
+            if not isinstance(multiple, int) or multiple < 1:
+                raise InvalidInput("multiple is a whole number >= 1", field=f"{field}.parameters.multiple")
+            self.rounded[alias] = (prop, interval, multiple)
             return
         if select.function not in FUNCTIONS:
             raise InvalidInput(f"unknown function {select.function!r}", field=f"{field}.function")
@@ -198,7 +201,7 @@ class Plan:
         wanted += [p for _, p in self.properties if p != "*"]
         if any(p == "*" for _, p in self.properties):
             wanted += list(self.types)
-        wanted += [prop for prop, _ in self.rounded.values()]
+        wanted += [prop for prop, _, _ in self.rounded.values()]
         wanted += [key.removeprefix("__key_") for key, _ in self.keys if key.startswith("__key_")]
         for function in self.functions.values():
             wanted += [
@@ -216,10 +219,11 @@ class Plan:
         """The table with its group key columns added (rounded times, copies of properties)."""
         for key, output in self.keys:
             if key.startswith("__round_"):
-                prop, interval = self.rounded[output]
+                prop, interval, multiple = self.rounded[output]
                 values = table.column(prop) if prop in table.column_names else pa.nulls(table.num_rows)
-                multiple, unit = INTERVALS[interval]
-                keyed = pc.floor_temporal(values, multiple=multiple, unit=unit, week_starts_monday=True)
+                keyed = pc.floor_temporal(
+                    values, multiple=multiple, unit=INTERVALS[interval], week_starts_monday=True
+                )
             else:
                 prop = key.removeprefix("__key_")
                 keyed = table.column(prop) if prop in table.column_names else pa.nulls(table.num_rows)

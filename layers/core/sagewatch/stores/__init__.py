@@ -36,6 +36,9 @@ def reset() -> None:
     for cached in (model_store, token_store, lake_store, ingestion_ledger):
         cached.cache_clear()
     aws.reset()
+    from sagewatch.alerting import service  # the evaluator holds stores too
+
+    service.reset()
 
 
 __all__ = [

@@ -196,6 +196,17 @@ class IngestionLedger:
         )
         return from_item(response["Attributes"])
 
+    def batches(self, model_id: str) -> dict[str, dict[str, Any]]:
+        """Every batch with a lifecycle item (closed, or being closed), by batch id."""
+        items = query_all(
+            self.client,
+            TableName=self.models_table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :batch)",
+            ExpressionAttributeValues=to_item({":pk": f"MODEL#{model_id}", ":batch": "BATCH#"}),
+            ConsistentRead=True,
+        )
+        return {item["sk"].removeprefix("BATCH#"): item for item in map(from_item, items)}
+
     def state(self, model_id: str, sk: str) -> dict[str, Any]:
         response = self.client.get_item(
             TableName=self.models_table,

@@ -164,9 +164,8 @@ def _with_keys(table: pa.Table, groups: list[str | None], rollup: str | None) ->
     if rollup == "batch_id":
         table = table.append_column("__rollup", _column(table, "batch_id"))
     elif rollup:
-        multiple, unit = INTERVALS[rollup]
         table = table.append_column(
-            "__rollup", pc.floor_temporal(_column(table, "inference_timestamp"), multiple=multiple, unit=unit)
+            "__rollup", pc.floor_temporal(_column(table, "inference_timestamp"), unit=INTERVALS[rollup])
         )
     return table
 

@@ -1,0 +1,233 @@
+"""A model's metrics: defaults derived from its schema, custom ones stored; and measuring them in a window.
+
+Default metrics exist for every model without being stored (so they follow its schema): inference
+count, the average of each prediction, the performance metric of its output type (accuracyRate or
+rmse), the null rate of each attribute, and PSI of each input against the reference. Their ids are
+stable (uuid5 of model id and name), so rules can point at them.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sagewatch.alerting.types import Metric, MetricSpec, MetricType
+from sagewatch.errors import InvalidInput, NotFound
+from sagewatch.metrics.drift import DriftQuery, run_drift
+from sagewatch.metrics.filters import Condition
+from sagewatch.metrics.functions import FUNCTIONS
+from sagewatch.metrics.query import Loader, Query, Select, run
+from sagewatch.schema import GROUND_TRUTH_STAGES, Model, OutputType, Stage
+
+DEFAULTS = uuid.UUID("5b0cf3b4-6f49-4a3c-9d51-9e1e3f6c7a10")
+HIDDEN = ("labelled_count", "__count")
+
+
+def query_path(model: Model) -> str:
+    return f"/api/v3/models/{model.id}/inferences/query"
+
+
+def drift_path(model: Model) -> str:
+    return f"/api/v3/models/{model.id}/inferences/query/data_drift"
+
+
+def _default(
+    model: Model,
+    name: str,
+    query: dict[str, Any],
+    kind: MetricType,
+    attribute: str | None = None,
+    drift: bool = False,
+) -> Metric:
+    return Metric(
+        id=str(uuid.uuid5(DEFAULTS, f"{model.id}/{name}")),
+        model_id=model.id,
+        name=name,
+        query=query,
+        endpoint=drift_path(model) if drift else query_path(model),
+        type=kind,
+        is_default=True,
+        attribute=attribute,
+    )
+
+
+def default_metrics(model: Model) -> list[Metric]:
+    metrics = [_default(model, "Inference Count", {"select": [{"function": "count"}]}, "model_output_metric")]
+    for prediction in model.by_stage(Stage.PREDICTED_VALUE):
+        metrics.append(
+            _default(
+                model,
+                f"Average {prediction.name}",
+                {"select": [{"function": "avg", "parameters": {"property": prediction.name}}]},
+                "model_output_metric",
+                prediction.name,
+            )
+        )
+    performance = (
+        "rmse"
+        if model.output_type is OutputType.REGRESSION
+        else ("accuracyRateMulticlass" if len(model.by_stage(Stage.PREDICTED_VALUE)) > 2 else "accuracyRate")
+    )
+    metrics.append(
+        _default(
+            model,
+            {"rmse": "RMSE", "accuracyRate": "Accuracy Rate"}.get(performance, "Accuracy Rate"),
+            {"select": [{"function": performance}]},
+            "model_performance_metric",
+        )
+    )
+    for attribute in model.by_stage(Stage.PIPELINE_INPUT, Stage.NON_INPUT_DATA, Stage.PREDICTED_VALUE):
+        metrics.append(
+            _default(
+                model,
+                f"Null Rate {attribute.name}",
+                {"select": [{"function": "nullRate", "parameters": {"property": attribute.name}}]},
+                "model_input_data_metric",
+                attribute.name,
+            )
+        )
+    for attribute in model.by_stage(Stage.PIPELINE_INPUT):
+        metrics.append(
+            _default(
+                model,
+                f"PSI {attribute.name}",
+                {
+                    "properties": [attribute.name],
+                    "metric": "PSI",
+                    "base": {"source": "reference"},
+                    "target": {"source": "inference"},
+                },
+                "model_data_drift_metric",
+                attribute.name,
+                drift=True,
+            )
+        )
+    return metrics
+
+
+def needs_ground_truth(metric: Metric) -> bool:
+    """Whether the metric's value depends on ground truth (so its rules wait for labels)."""
+    if metric.is_drift:
+        return False
+    functions = [s.get("function") for s in metric.query.get("select", []) if isinstance(s, dict)]
+    return any(f in FUNCTIONS and FUNCTIONS[f].needs_ground_truth for f in functions)
+
+
+def substitute(
+    query: dict[str, Any], parameters: list[dict[str, Any]], values: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The query with every "{{name}}" string replaced by the rule's value or the parameter's default."""
+    chosen = {p["name"]: p.get("default") for p in parameters if "name" in p}
+    chosen.update(values or {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        if isinstance(node, str) and node.startswith("{{") and node.endswith("}}"):
+            name = node[2:-2].strip()
+            if name not in chosen or chosen[name] is None:
+                raise InvalidInput(f"the metric's parameter {name!r} has no value", field="metric_parameters")
+            return chosen[name]
+        return node
+
+    return walk(copy.deepcopy(query))
+
+
+@dataclass(frozen=True)
+class Window:
+    """Where a metric is measured: a time range of inferences, or one batch."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+    batch_id: str | None = None
+
+    def conditions(self) -> list[dict[str, Any]]:
+        if self.batch_id is not None:
+            return [{"property": "batch_id", "comparator": "eq", "value": self.batch_id}]
+        found = []
+        if self.start is not None:
+            found.append(
+                {"property": "inference_timestamp", "comparator": "gte", "value": self.start.isoformat()}
+            )
+        if self.end is not None:
+            found.append(
+                {"property": "inference_timestamp", "comparator": "lt", "value": self.end.isoformat()}
+            )
+        return found
+
+
+@dataclass(frozen=True)
+class Measurement:
+    value: float | None
+    rows: int
+    labelled: int
+
+
+def measure(
+    metric: Metric,
+    model: Model,
+    load: Loader,
+    window: Window | None = None,
+    values: dict[str, Any] | None = None,
+    filters: list[dict[str, Any]] | None = None,
+) -> Measurement:
+    """The metric's one value in a window (with the rule's parameter values and extra filters)."""
+    query = substitute(metric.query, metric.parameters, values)
+    extra = [Condition(**c) for c in (window.conditions() if window else []) + list(filters or [])]
+    if metric.is_drift:
+        body = DriftQuery.model_validate(query)
+        body.target.filter = [*body.target.filter, *extra]
+        rows = run_drift(body, model, load)
+        found = [v for k, v in rows[0].items() if k in body.properties] if len(rows) == 1 else []
+        if len(found) != 1:
+            raise InvalidInput(
+                "a metric's data_drift query returns one value: one property, no group_by or rollup",
+                field="query",
+            )
+        counted = run(Query(select=[Select(function="count")], filter=extra), model, load)
+        return Measurement(found[0], counted[0]["count"], 0)
+    parsed = Query.model_validate(query)
+    parsed.filter = [*parsed.filter, *extra]
+    parsed.select = [*parsed.select, Select(function="count", alias="__count")]
+    rows = run(parsed, model, load)
+    if len(rows) != 1:
+        raise InvalidInput("a metric's query returns one row: no group_by", field="query")
+    found = {k: v for k, v in rows[0].items() if k not in HIDDEN}
+    value = next(iter(found.values()), None)
+    if len(found) != 1 or isinstance(value, bool) or not (value is None or isinstance(value, int | float)):
+        raise InvalidInput(
+            f"a metric's query returns one number; this one returned {json.dumps(found)}", field="query"
+        )
+    return Measurement(
+        None if value is None else float(value), rows[0]["__count"], rows[0].get("labelled_count", 0)
+    )
+
+
+def metric_type_of(spec: MetricSpec, model: Model, drift: bool) -> MetricType:
+    if spec.type:
+        return spec.type
+    if drift:
+        return "model_data_drift_metric"
+    functions = [s.get("function") for s in spec.query.get("select", []) if isinstance(s, dict)]
+    if any(f in FUNCTIONS and FUNCTIONS[f].needs_ground_truth for f in functions):
+        return "model_performance_metric"
+    if any(f in ("nullRate", "outOfRangeRate", "newCategoryRate") for f in functions):
+        return "model_input_data_metric"
+    return "model_output_metric"
+
+
+def find_metric(model: Model, metric_id: str, custom: list[Metric]) -> Metric:
+    for metric in [*default_metrics(model), *custom]:
+        if metric.id == metric_id:
+            return metric
+    raise NotFound(f"model {model.id} has no metric {metric_id!r}", field="metric_id")
+
+
+def truth_attributes(model: Model) -> list[str]:
+    return [a.name for a in model.by_stage(*GROUND_TRUTH_STAGES)]

@@ -1,0 +1,318 @@
+"""The evaluator: for one model, measure every enabled rule's metric in its due windows, raise
+alerts, and send the notifications still pending. The schedule fans out one message per model, so
+one slow model never delays the rest; a failing rule is logged and reported, the others still run.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sagewatch.alerting import catalog, windows
+from sagewatch.alerting.notify import NotificationFailed, Notifier
+from sagewatch.alerting.types import Alert, Metric, Rule
+from sagewatch.errors import SagewatchError
+from sagewatch.metrics.drift import DriftQuery, run_drift
+from sagewatch.metrics.query import Loader, Query, run
+from sagewatch.schema import Model, Stage
+from sagewatch.stores.alerting import AlertStore, MetricStore, NotificationStore, RuleStore
+from sagewatch.stores.ingestion import IngestionLedger
+from sagewatch.stores.models import ModelStore
+
+ALERTS = uuid.UUID("0f9d7e52-3a43-4f65-8f0b-92c1a1b5e9d4")
+DEFAULT_DRIFT_LOOKBACK_MINUTES = 60
+
+
+@dataclass
+class Report:
+    model_id: str
+    rules: int = 0
+    alerts: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    sent: int = 0
+    pending: int = 0
+
+
+class Evaluator:
+    def __init__(
+        self,
+        models: ModelStore,
+        metrics: MetricStore,
+        rules: RuleStore,
+        alerts: AlertStore,
+        notifications: NotificationStore,
+        ledger: IngestionLedger,
+        loader_for: Callable[[Model], Loader],
+        notifier: Notifier,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.models, self.metrics, self.rules, self.alerts = models, metrics, rules, alerts
+        self.notifications, self.ledger, self.loader_for = notifications, ledger, loader_for
+        self.notifier, self.clock = notifier, clock
+
+    def evaluate_model(self, model_id: str) -> Report:
+        model = self.models.get(model_id)
+        report = Report(model.id)
+        if model.archived:
+            return report
+        now = self.clock()
+        load = self.loader_for(model)
+        try:
+            self.ensure_default_rules(model, load, now)
+        except SagewatchError as error:
+            report.errors.append(f"default rules: {error.message}")
+        custom = self.metrics.list(model.id)
+        for rule in self.rules.list(model.id):
+            if not rule.enabled:
+                continue
+            report.rules += 1
+            try:
+                metric = catalog.find_metric(model, rule.metric_id, custom)
+                report.alerts += self.evaluate_rule(model, rule, metric, load, now)
+            except SagewatchError as error:  # a rule that cannot run is reported; the others go on
+                report.errors.append(f"rule {rule.name} ({rule.id}): {error.message}")
+        self.send_pending(model, report, now)
+        return report
+
+    # -- one rule ----------------------------------------------------------------------------
+
+    def evaluate_rule(
+        self, model: Model, rule: Rule, metric: Metric, load: Loader, now: datetime
+    ) -> list[str]:
+        """Alerts raised for the rule's due windows (ids)."""
+        needs_truth = catalog.needs_ground_truth(metric)
+        records = {r["window"]: r for r in self.rules.windows(model.id, rule.id)}
+        if model.is_batch:
+            candidates = self._closed_batches(model, now, needs_truth, records)
+        else:
+            evaluated = [datetime.fromisoformat(r["end"]) for r in records.values() if r.get("end")]
+            since = max(evaluated) if evaluated else None
+            look_back = model.alerts_delay_seconds + rule.lookback_period * 60 if needs_truth else 0
+            due = windows.windows_to_check(now, rule.lookback_period, since, look_back)
+            candidates = [(w.key, catalog.Window(w.start, w.end), w.end) for w in due]
+        raised: list[str] = []
+        last_value = rule.last_value
+        last_triggered = rule.last_triggered_at
+        for key, window, ended in candidates:
+            measured = catalog.measure(metric, model, load, window, rule.metric_parameters, rule.filters)
+            decision = windows.decide(
+                value=measured.value,
+                rows=measured.rows,
+                labelled=measured.labelled,
+                previous=records.get(key),
+                bound=rule.bound,
+                threshold=rule.threshold,
+                needs_truth=needs_truth,
+                is_eligible=windows.eligible(
+                    ended,
+                    now,
+                    measured.rows,
+                    measured.labelled,
+                    model.alerts_delay_seconds,
+                    model.alerts_delay_labels_ratio,
+                ),
+                now=now,
+                last_triggered=last_triggered,
+                wait_minutes=rule.subsequent_alert_wait_time,
+            )
+            if decision in ("wait", "unchanged", "fired_before"):
+                continue
+            fired = False
+            if decision == "fire":
+                alert = self._alert(model, rule, metric, window, key, measured.value or 0.0, now)
+                if self.alerts.create(alert):
+                    raised.append(alert.id)
+                fired, last_triggered = True, now
+            if measured.value is not None:
+                last_value = measured.value
+            self.rules.save_window(
+                model.id,
+                rule.id,
+                {
+                    "window": key,
+                    "end": ended.isoformat() if ended else None,
+                    "value": measured.value,
+                    "rows": measured.rows,
+                    "labelled": measured.labelled,
+                    "fired": fired,
+                    "decision": decision,
+                    "evaluated_at": now.isoformat(),
+                },
+            )
+        self._forget_old_windows(model, rule, records, now, needs_truth)
+        updated = rule.model_copy(
+            update={
+                "last_value": last_value,
+                "last_evaluated_at": now,
+                "last_triggered_at": last_triggered,
+                "version": rule.version + 1,
+            }
+        )
+        self.rules.put(updated, expected_version=rule.version)
+        return raised
+
+    def _closed_batches(self, model: Model, now: datetime, needs_truth: bool, records: dict) -> list[tuple]:
+        """Batches closed (status uploaded) and not yet settled: new ones, and for rules waiting for
+        labels, those closed within the delay."""
+        found = []
+        for batch_id, state in self.ledger.batches(model.id).items():
+            if state.get("status") != "uploaded":
+                continue
+            closed = datetime.fromisoformat(state["uploaded_at"])
+            settled = records.get(batch_id, {}).get("fired") or (
+                batch_id in records
+                and (not needs_truth or now - closed > timedelta(seconds=model.alerts_delay_seconds))
+            )
+            if not settled:
+                found.append((batch_id, catalog.Window(batch_id=batch_id), closed))
+        return found
+
+    def _forget_old_windows(
+        self, model: Model, rule: Rule, records: dict, now: datetime, needs_truth: bool
+    ) -> None:
+        keep = timedelta(seconds=model.alerts_delay_seconds if needs_truth else 0) + timedelta(
+            minutes=rule.lookback_period * (windows.MAX_CATCH_UP + 1)
+        )
+        ends = sorted((r["end"], key) for key, r in records.items() if r.get("end"))
+        for end, key in ends[:-1]:  # the newest stays: it marks how far the rule has evaluated
+            if model.is_batch:
+                break
+            if now - datetime.fromisoformat(end) > keep:
+                self.rules.forget_window(model.id, rule.id, key)
+
+    def _alert(
+        self,
+        model: Model,
+        rule: Rule,
+        metric: Metric,
+        window: catalog.Window,
+        key: str,
+        value: float,
+        now: datetime,
+    ) -> Alert:
+        where = (
+            f"batch {window.batch_id}"
+            if window.batch_id
+            else f"{window.start:%Y-%m-%d %H:%M}-{window.end:%H:%M} UTC"
+        )
+        direction = "above" if rule.bound == "upper" else "below"
+        return Alert(
+            id=str(uuid.uuid5(ALERTS, f"{rule.id}/{key}")),
+            model_id=model.id,
+            alert_rule_id=rule.id,
+            rule_name=rule.name,
+            metric_id=metric.id,
+            window_start=window.start,
+            window_end=window.end,
+            batch_id=window.batch_id,
+            metric_value=value,
+            threshold=rule.threshold,
+            bound=rule.bound,
+            severity=rule.severity,
+            message=f"{metric.name} is {value:.4g}, {direction} the threshold {rule.threshold:.4g}, in {where}",
+            timestamp=now,
+            updated_at=now,
+            notifications={c.id: "pending" for c in self.notifications.list(model.id) if c.enabled},
+        )
+
+    # -- notifications -----------------------------------------------------------------------
+
+    def send_pending(self, model: Model, report: Report, now: datetime) -> None:
+        """Send every notification still pending (new alerts, and failures of earlier runs)."""
+        configs = {c.id: c for c in self.notifications.list(model.id)}
+        for alert in self.alerts.list(model.id):
+            waiting = [
+                cid for cid, state in alert.notifications.items() if state != "sent" and cid in configs
+            ]
+            for config_id in waiting:
+                if not configs[config_id].enabled or not self.alerts.claim_notification(
+                    alert, config_id, now
+                ):
+                    continue
+                try:
+                    self.notifier.send(configs[config_id], alert, model)
+                    alert.notifications[config_id] = "sent"
+                    report.sent += 1
+                except NotificationFailed as error:
+                    alert.notifications[config_id] = f"failed: {error}"
+                    report.pending += 1
+                # saving the whole alert also drops the claim
+                self.alerts.save(alert.model_copy(update={"updated_at": now}))
+
+    # -- default rules -----------------------------------------------------------------------
+
+    def ensure_default_rules(self, model: Model, load: Loader, now: datetime) -> None:
+        """PSI rules per input, with dynamic thresholds, once reference and inference data exist."""
+        if self.ledger.state(model.id, "DEFAULT_RULES"):
+            return
+        totals = self.ledger.counts(model.id)["total"]
+        if not totals.get("reference_ingested") or not totals.get("inferences_ingested"):
+            return
+        inputs = [a.name for a in model.by_stage(Stage.PIPELINE_INPUT)]
+        size = self._typical_window(model, load, now)
+        [thresholds] = run_drift(
+            DriftQuery(properties=inputs, metric="Thresholds", window_size=size), model, load
+        )
+        defaults = {
+            m.attribute: m for m in catalog.default_metrics(model) if m.type == "model_data_drift_metric"
+        }
+        for name in inputs:
+            if thresholds.get(name) is None:
+                continue
+            metric = defaults[name]
+            self.rules.put(
+                Rule(
+                    id=str(uuid.uuid5(ALERTS, f"{model.id}/default/{metric.id}")),
+                    model_id=model.id,
+                    name=f"{metric.name} above its dynamic threshold",
+                    metric_id=metric.id,
+                    metric_name=metric.name,
+                    bound="upper",
+                    threshold=float(thresholds[name]),
+                    severity="warning",
+                    lookback_period=DEFAULT_DRIFT_LOOKBACK_MINUTES,
+                    is_default=True,
+                    created_at=now,
+                )
+            )
+        self.ledger.set_state(model.id, "DEFAULT_RULES", created="yes", window_size=size)
+
+    def _typical_window(self, model: Model, load: Loader, now: datetime) -> int:
+        """Inferences in a typical default-rule window: the median hourly count of the last week."""
+        query = Query.model_validate(
+            {
+                "select": [
+                    {"function": "roundTimestamp", "alias": "hour", "parameters": {"time_interval": "hour"}},
+                    {"function": "count"},
+                ],
+                "group_by": [{"alias": "hour"}],
+                "filter": [
+                    {
+                        "property": "inference_timestamp",
+                        "comparator": "gte",
+                        "value": (now - timedelta(days=7)).isoformat(),
+                    }
+                ],
+            }
+        )
+        counts = sorted(row["count"] for row in run(query, model, load) if row["count"])
+        return max(100, counts[len(counts) // 2]) if counts else 1000
+
+
+def evaluate_all(evaluator: Evaluator, model_ids: list[str]) -> list[Report]:
+    """Every model in turn (local mode and `sagewatch evaluate --now`); each model apart."""
+    return [evaluator.evaluate_model(model_id) for model_id in model_ids]
+
+
+def as_dict(report: Report) -> dict[str, Any]:
+    return {
+        "model_id": report.model_id,
+        "rules": report.rules,
+        "alerts": report.alerts,
+        "errors": report.errors,
+        "sent": report.sent,
+        "pending": report.pending,
+    }

@@ -1,0 +1,128 @@
+"""Metrics, alert rules, alerts and notification configurations, in Arthur's shapes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MetricType = Literal[
+    "model_output_metric", "model_input_data_metric", "model_performance_metric", "model_data_drift_metric"
+]
+Bound = Literal["upper", "lower"]
+Severity = Literal["warning", "critical"]
+AlertStatus = Literal["new", "acknowledged", "resolved"]
+
+
+class MetricSpec(BaseModel):
+    """POST .../metrics: a query (or data_drift query) that returns one value."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = Field(min_length=1, max_length=255)
+    query: dict[str, Any]
+    endpoint: str | None = Field(default=None, description="the query or data_drift path; query if absent")
+    parameters: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description='[{"name", "default"?}]: {{name}} in the query takes a rule\'s value',
+    )
+    type: MetricType | None = None
+
+
+class Metric(MetricSpec):
+    id: str
+    model_id: str
+    endpoint: str
+    type: MetricType
+    is_default: bool = False
+    attribute: str | None = None
+    created_at: datetime | None = None
+
+    @property
+    def is_drift(self) -> bool:
+        return self.endpoint.rstrip("/").endswith("/data_drift")
+
+
+class RuleSpec(BaseModel):
+    """POST .../alert_rules."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    metric_id: str
+    name: str | None = Field(default=None, max_length=255)
+    bound: Bound
+    threshold: float
+    severity: Severity = "warning"
+    lookback_period: int = Field(default=5, ge=1, le=60 * 24 * 31, description="minutes")
+    subsequent_alert_wait_time: int = Field(default=0, ge=0, description="minutes")
+    enabled: bool = True
+    filters: list[dict[str, Any]] | None = None
+    metric_parameters: dict[str, Any] | None = None
+
+
+class RuleUpdate(BaseModel):
+    """PATCH .../alert_rules/{id}: the fields to change."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str | None = None
+    bound: Bound | None = None
+    threshold: float | None = None
+    severity: Severity | None = None
+    lookback_period: int | None = Field(default=None, ge=1)
+    subsequent_alert_wait_time: int | None = Field(default=None, ge=0)
+    enabled: bool | None = None
+    filters: list[dict[str, Any]] | None = None
+    metric_parameters: dict[str, Any] | None = None
+
+
+class Rule(RuleSpec):
+    id: str
+    model_id: str
+    name: str
+    metric_name: str | None = None
+    is_default: bool = False
+    created_at: datetime
+    last_value: float | None = None
+    last_evaluated_at: datetime | None = None
+    last_triggered_at: datetime | None = None
+    version: int = 1
+
+
+class Alert(BaseModel):
+    id: str
+    model_id: str
+    alert_rule_id: str
+    rule_name: str
+    metric_id: str
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    batch_id: str | None = None
+    metric_value: float
+    threshold: float
+    bound: Bound
+    severity: Severity
+    message: str
+    status: AlertStatus = "new"
+    timestamp: datetime
+    updated_at: datetime
+    notifications: dict[str, str] = Field(
+        default_factory=dict, description="configuration id -> pending | sent | failed: <reason>"
+    )
+
+
+class NotificationSpec(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    model_id: str
+    type: Literal["email", "webhook"]
+    destination: str = Field(min_length=3, max_length=2048)
+    user_id: str | None = None
+    enabled: bool = True
+
+
+class NotificationConfig(NotificationSpec):
+    id: str
+    created_by: str | None = None
+    created_at: datetime

@@ -1,0 +1,110 @@
+"""When a rule looks at which window, and what it decides there: pure functions of a clock.
+
+Streaming rules look at aligned windows of `lookback_period` minutes, [k*L, (k+1)*L) counted
+from the Unix epoch, so every run agrees on what "the window" is and an alert is raised at most once
+per (rule, window). Each run evaluates the windows completed since the last run (catching up at
+most MAX_CATCH_UP of them); a rule whose metric needs ground truth keeps looking back over the
+model's alerts_delay_seconds, because labels arrive late:
+
+- a window is *eligible* once it is older than alerts_delay_seconds, or once the share of its
+  inferences that have ground truth reaches alerts_delay_labels_ratio;
+- an evaluated window is evaluated again when more of it is labelled, and raises an alert if it
+  now crosses the threshold (never a second alert for the same window);
+- a crossing within subsequent_alert_wait_time minutes of the rule's last alert is suppressed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+MAX_CATCH_UP = 12
+
+Decision = Literal["wait", "unchanged", "quiet", "fire", "suppressed", "fired_before", "empty"]
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    start: datetime
+    end: datetime
+
+    @property
+    def key(self) -> str:
+        return self.start.isoformat()
+
+
+def window_end(now: datetime, lookback_minutes: int) -> datetime:
+    """The end of the latest complete aligned window at `now`."""
+    size = lookback_minutes * 60
+    return datetime.fromtimestamp(int(now.timestamp()) // size * size, tz=UTC)
+
+
+def windows_to_check(
+    now: datetime, lookback_minutes: int, since: datetime | None, look_back_seconds: int = 0
+) -> list[TimeWindow]:
+    """Complete windows to evaluate now, oldest first.
+
+    New ones: ending after `since` (the end of the last window evaluated), at most MAX_CATCH_UP,
+    just the latest when nothing was evaluated before. For rules waiting for labels, also every
+    window ending within `look_back_seconds` of now.
+    """
+    size = timedelta(minutes=lookback_minutes)
+    last_end = window_end(now, lookback_minutes)
+    first_new = last_end if since is None else max(since + size, last_end - size * (MAX_CATCH_UP - 1))
+    first_end = (
+        min(first_new, last_end - timedelta(seconds=look_back_seconds)) if look_back_seconds else first_new
+    )
+    first_end = window_end(first_end, lookback_minutes) if first_end != last_end else last_end
+    windows = []
+    end = last_end
+    while end >= first_end:
+        windows.append(TimeWindow(end - size, end))
+        end -= size
+    return list(reversed(windows))
+
+
+def eligible(
+    end: datetime, now: datetime, rows: int, labelled: int, delay_seconds: int, labels_ratio: float
+) -> bool:
+    """May a window of a metric needing ground truth be evaluated now?"""
+    if now - end >= timedelta(seconds=delay_seconds):
+        return True
+    return rows > 0 and labelled / rows >= labels_ratio
+
+
+def crosses(value: float | None, bound: str, threshold: float) -> bool:
+    if value is None:
+        return False
+    return value > threshold if bound == "upper" else value < threshold
+
+
+def decide(
+    *,
+    value: float | None,
+    rows: int,
+    labelled: int,
+    previous: dict | None,
+    bound: str,
+    threshold: float,
+    needs_truth: bool,
+    is_eligible: bool,
+    now: datetime,
+    last_triggered: datetime | None,
+    wait_minutes: int,
+) -> Decision:
+    """What a rule does with one window, given what it did there before."""
+    if needs_truth and not is_eligible:
+        return "wait"
+    if previous is not None:
+        if previous.get("fired"):
+            return "fired_before"
+        if previous.get("rows") == rows and previous.get("labelled") == labelled:
+            return "unchanged"
+    if rows == 0 or value is None:
+        return "empty"
+    if not crosses(value, bound, threshold):
+        return "quiet"
+    if last_triggered is not None and now - last_triggered < timedelta(minutes=wait_minutes):
+        return "suppressed"
+    return "fire"
