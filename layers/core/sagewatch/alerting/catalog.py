@@ -24,7 +24,7 @@ from sagewatch.metrics.query import Loader, Query, Select, run
 from sagewatch.schema import GROUND_TRUTH_STAGES, Model, OutputType, Stage
 
 DEFAULTS = uuid.UUID("5b0cf3b4-6f49-4a3c-9d51-9e1e3f6c7a10")
-HIDDEN = ("labelled_count", "__count")
+HIDDEN = ("labelled_count", "sagewatch_rows")
 
 
 def query_path(model: Model) -> str:
@@ -194,7 +194,7 @@ def measure(
         return Measurement(found[0], counted[0]["count"], 0)
     parsed = Query.model_validate(query)
     parsed.filter = [*parsed.filter, *extra]
-    parsed.select = [*parsed.select, Select(function="count", alias="__count")]
+    parsed.select = [*parsed.select, Select(function="count", alias="sagewatch_rows")]
     rows = run(parsed, model, load)
     if len(rows) != 1:
         raise InvalidInput("a metric's query returns one row: no group_by", field="query")
@@ -205,7 +205,7 @@ def measure(
             f"a metric's query returns one number; this one returned {json.dumps(found)}", field="query"
         )
     return Measurement(
-        None if value is None else float(value), rows[0]["__count"], rows[0].get("labelled_count", 0)
+        None if value is None else float(value), rows[0]["sagewatch_rows"], rows[0].get("labelled_count", 0)
     )
 
 

@@ -79,6 +79,8 @@ def _create_metric(model_id: str, spec: MetricSpec) -> Metric:
         type=catalog.metric_type_of(spec, model, drift),
         created_at=_now(),
     )
+    if spec.query.get("group_by") or spec.query.get("rollup"):
+        raise InvalidInput("a metric returns one value: no group_by or rollup", field="query")
     try:  # a metric is checked by running it once
         catalog.measure(metric, model, lake_loader(model))
     except SagewatchError as error:

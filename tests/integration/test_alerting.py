@@ -1,0 +1,467 @@
+"""Rules firing on moto: drift, a performance drop once labels arrive, SES read back, retries."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from moto.ses.models import ses_backends
+from tests import factories
+from tests.conftest import Call
+
+from sagewatch import aws as sagewatch_aws
+from sagewatch import stores
+from sagewatch.alerting import catalog
+from sagewatch.alerting.notify import DEFAULT_SENDER
+from sagewatch.alerting.service import evaluator, fan_out, queue_handler
+from sagewatch.alerting.types import Metric, NotificationConfig, Rule
+from sagewatch.ingest import ingestor
+from sagewatch.local.http_bridge import LocalContext
+from sagewatch.local.pollers import drain
+from sagewatch.records import reference_rows, rows_from_columns
+from sagewatch.schema import Model, ModelSpec
+
+NOW = datetime(2026, 11, 25, 10, 5, tzinfo=UTC)
+WINDOW_START = datetime(2026, 11, 25, 9, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self, moment: datetime) -> None:
+        self.moment = moment
+
+    def __call__(self) -> datetime:
+        return self.moment
+
+
+@pytest.fixture
+def clock(aws: dict[str, str]) -> Clock:
+    sagewatch_aws.client("ses").verify_email_identity(EmailAddress=DEFAULT_SENDER)
+    moment = Clock(NOW)
+    evaluator().clock = moment
+    return moment
+
+
+def sent_emails() -> list:
+    return list(ses_backends["123456789012"]["us-east-1"].sent_messages)
+
+
+def model_with(body: dict | None = None, default_rules: bool = False, **changes) -> Model:
+    """A model; without the default PSI rules unless asked (tests look at the rules they make)."""
+    spec = factories.edited(body or factories.binary_probability(), **changes)
+    model = stores.model_store().create(ModelSpec.model_validate(spec))
+    if not default_rules:
+        stores.ingestion_ledger().set_state(model.id, "DEFAULT_RULES", created="not in this test")
+    return model
+
+
+def write(
+    model: Model,
+    *,
+    inferences: dict | None = None,
+    reference: dict | None = None,
+    truth: dict | None = None,
+    now: datetime = NOW,
+) -> None:
+    writer = ingestor().writer(model, uuid.uuid4().hex, "test")
+    if reference is not None:
+        count = len(next(iter(reference.values())))
+        table, _ = reference_rows({k: pa.array(v) for k, v in reference.items()}, count, model)
+        writer.add(now.date(), reference=table)
+    for columns, inference in ((inferences, True), (truth, False)):
+        if columns is None:
+            continue
+        count = len(next(iter(columns.values())))
+        rows = rows_from_columns(
+            {k: pa.array(v) for k, v in columns.items()},
+            count,
+            model,
+            source="test",
+            now=now,
+            require_inference=inference,
+        )
+        assert rows.failures == 0, rows.problem
+        writer.add(
+            now.date(), inferences=rows.inferences if inference else None, ground_truth=rows.ground_truth
+        )
+    writer.finish()
+
+
+def in_window(count: int, rng: np.random.Generator, start: datetime = WINDOW_START) -> list[datetime]:
+    return [start + timedelta(minutes=float(m)) for m in rng.uniform(0, 59, count)]
+
+
+def drifted(model: Model, rng: np.random.Generator, shift: float) -> None:
+    write(
+        model,
+        reference={
+            "age": rng.integers(18, 90, 3000),
+            "income": rng.normal(0, 1, 3000),
+            "region": rng.choice(["north", "south"], 3000),
+            "predicted_probability": rng.random(3000),
+            "churned": rng.integers(0, 2, 3000),
+        },
+    )
+    write(
+        model,
+        inferences={
+            "inference_timestamp": in_window(400, rng),
+            "age": rng.integers(18, 90, 400),
+            "income": rng.normal(shift, 1, 400),
+            "region": rng.choice(["north", "south"], 400),
+            "predicted_probability": rng.random(400),
+        },
+    )
+
+
+def rule_on(model: Model, metric: Metric, **fields) -> Rule:
+    values = dict(
+        id=uuid.uuid4().hex,
+        model_id=model.id,
+        name=f"rule on {metric.name}",
+        metric_id=metric.id,
+        bound="upper",
+        threshold=0.2,
+        lookback_period=60,
+        created_at=NOW,
+    )
+    values.update(fields)
+    return evaluator().rules.put(Rule(**values))
+
+
+def default_metric(model: Model, name: str) -> Metric:
+    return next(m for m in catalog.default_metrics(model) if m.name == name)
+
+
+def email_to(model: Model, destination: str = "oncall@example.com") -> NotificationConfig:
+    return evaluator().notifications.put(
+        NotificationConfig(
+            id=uuid.uuid4().hex, model_id=model.id, type="email", destination=destination, created_at=NOW
+        )
+    )
+
+
+def test_drift_raises_one_alert_and_one_email(clock: Clock) -> None:
+    model = model_with()
+    drifted(model, np.random.default_rng(0), shift=2.0)
+    rule = rule_on(model, default_metric(model, "PSI income"), severity="critical")
+    email_to(model)
+    report = evaluator().evaluate_model(model.id)
+    assert report.errors == []
+    [alert] = [a for a in evaluator().alerts.list(model.id) if a.alert_rule_id == rule.id]
+    assert (alert.window_start, alert.window_end, alert.status) == (
+        WINDOW_START,
+        WINDOW_START + timedelta(hours=1),
+        "new",
+    )
+    assert alert.metric_value > 1.0 and alert.severity == "critical"
+    emails = [e for e in sent_emails() if rule.name in e.subject]
+    assert len(emails) == 1
+    assert emails[0].destinations["ToAddresses"] == ["oncall@example.com"]
+    assert emails[0].subject == f"[sagewatch] CRITICAL: churn - {rule.name}"
+    assert f"{alert.metric_value:.6g}" in emails[0].body and "above the threshold 0.2" in emails[0].body
+    assert "2026-11-25 09:00 to 2026-11-25 10:00 UTC" in emails[0].body
+
+    clock.moment = NOW + timedelta(minutes=5)  # the next run: nothing new for this window
+    evaluator().evaluate_model(model.id)
+    assert len([a for a in evaluator().alerts.list(model.id) if a.alert_rule_id == rule.id]) == 1
+    assert len([e for e in sent_emails() if rule.name in e.subject]) == 1
+
+
+def test_no_drift_no_alert(clock: Clock) -> None:
+    model = model_with()
+    drifted(model, np.random.default_rng(1), shift=0.0)
+    rule = rule_on(model, default_metric(model, "PSI income"))
+    evaluator().evaluate_model(model.id)
+    assert [a for a in evaluator().alerts.list(model.id) if a.alert_rule_id == rule.id] == []
+    assert evaluator().rules.get(model.id, rule.id).last_value < 0.2
+
+
+def labelled_run(model: Model, rng: np.random.Generator, right: float, ids: list[str]) -> dict:
+    """Ground truth for `ids`: a share `right` of them agrees with the prediction (>= 0.5)."""
+    return {"partner_inference_id": ids, "churned": [1 if rng.random() < right else 0 for _ in ids]}
+
+
+def test_a_performance_drop_fires_once_labels_arrive(clock: Clock) -> None:
+    rng = np.random.default_rng(2)
+    model = model_with()
+    ids = [f"p-{i}" for i in range(200)]
+    write(
+        model,
+        inferences={
+            "partner_inference_id": ids,
+            "inference_timestamp": in_window(200, rng),
+            "age": rng.integers(18, 90, 200),
+            "income": rng.normal(0, 1, 200),
+            "region": rng.choice(["north", "south"], 200),
+            "predicted_probability": np.full(200, 0.9),
+        },
+    )
+    rule = rule_on(model, default_metric(model, "Accuracy Rate"), bound="lower", threshold=0.8)
+    email_to(model)
+    evaluator().evaluate_model(model.id)  # no labels yet: the window waits
+    assert evaluator().alerts.list(model.id) == []
+
+    clock.moment = NOW + timedelta(minutes=15)
+    write(model, truth={"partner_inference_id": ids[:100], "churned": [1] * 100}, now=clock.moment)
+    evaluator().evaluate_model(model.id)  # half labelled: still waiting (the ratio asked is 1.0)
+    assert evaluator().alerts.list(model.id) == []
+
+    clock.moment = NOW + timedelta(minutes=30)
+    write(model, truth={"partner_inference_id": ids[100:], "churned": [0] * 100}, now=clock.moment)
+    evaluator().evaluate_model(model.id)  # all labelled: accuracy 0.5 < 0.8
+    [alert] = evaluator().alerts.list(model.id)
+    assert alert.metric_value == pytest.approx(0.5)
+    assert alert.window_start == WINDOW_START
+    assert len([e for e in sent_emails() if rule.name in e.subject]) == 1
+
+
+def test_late_labels_re_evaluate_a_window_that_was_quiet(clock: Clock) -> None:
+    rng = np.random.default_rng(3)
+    model = model_with(alerts_delay_labels_ratio=0.5)
+    ids = [f"q-{i}" for i in range(100)]
+    write(
+        model,
+        inferences={
+            "partner_inference_id": ids,
+            "inference_timestamp": in_window(100, rng),
+            "age": rng.integers(18, 90, 100),
+            "income": rng.normal(0, 1, 100),
+            "region": rng.choice(["north", "south"], 100),
+            "predicted_probability": np.full(100, 0.9),
+        },
+    )
+    rule_on(model, default_metric(model, "Accuracy Rate"), bound="lower", threshold=0.7)
+    write(model, truth={"partner_inference_id": ids[:60], "churned": [1] * 60})
+    evaluator().evaluate_model(model.id)  # 60% labelled, all right: quiet
+    assert evaluator().alerts.list(model.id) == []
+    clock.moment = NOW + timedelta(hours=2)
+    write(model, truth={"partner_inference_id": ids[60:], "churned": [0] * 40}, now=clock.moment)
+    evaluator().evaluate_model(model.id)  # all labelled: 60% right < 70%
+    [alert] = evaluator().alerts.list(model.id)
+    assert alert.metric_value == pytest.approx(0.6) and alert.window_start == WINDOW_START
+
+
+def test_the_wait_time_suppresses_the_next_window(clock: Clock) -> None:
+    rng = np.random.default_rng(4)
+    model = model_with()
+    drifted(model, rng, shift=3.0)
+    next_hour = WINDOW_START + timedelta(hours=1)
+    write(
+        model,
+        inferences={
+            "inference_timestamp": in_window(400, rng, next_hour),
+            "age": rng.integers(18, 90, 400),
+            "income": rng.normal(3, 1, 400),
+            "region": rng.choice(["north", "south"], 400),
+            "predicted_probability": rng.random(400),
+        },
+    )
+    rule = rule_on(model, default_metric(model, "PSI income"), subsequent_alert_wait_time=120)
+    evaluator().evaluate_model(model.id)
+    clock.moment = NOW + timedelta(hours=1)
+    evaluator().evaluate_model(model.id)
+    alerts = [a for a in evaluator().alerts.list(model.id) if a.alert_rule_id == rule.id]
+    assert [a.window_start for a in alerts] == [WINDOW_START]
+    windows = {w["window"]: w["decision"] for w in evaluator().rules.windows(model.id, rule.id)}
+    assert windows[next_hour.isoformat()] == "suppressed"
+
+
+def test_a_failed_send_is_retried_and_sent_exactly_once(
+    clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = model_with()
+    drifted(model, np.random.default_rng(5), shift=2.0)
+    rule = rule_on(model, default_metric(model, "PSI income"))
+    email_to(model)
+    real = evaluator().notifier.ses.send_email
+    calls = []
+
+    def flaky(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 1:
+            raise ConnectionError("SES is unreachable")
+        return real(**kwargs)
+
+    monkeypatch.setattr(evaluator().notifier, "_ses", type("S", (), {"send_email": staticmethod(flaky)})())
+    first = evaluator().evaluate_model(model.id)
+    [alert] = [a for a in evaluator().alerts.list(model.id) if a.alert_rule_id == rule.id]
+    assert list(alert.notifications.values())[0].startswith("failed: SES")
+    assert first.pending >= 1
+    clock.moment = NOW + timedelta(minutes=5)
+    evaluator().evaluate_model(model.id)
+    evaluator().evaluate_model(model.id)
+    [alert] = [a for a in evaluator().alerts.list(model.id) if a.alert_rule_id == rule.id]
+    assert list(alert.notifications.values()) == ["sent"]
+    assert len([e for e in sent_emails() if rule.name in e.subject]) == 1
+
+
+def test_webhooks_get_slack_compatible_json(clock: Clock) -> None:
+    received: list[dict] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        model = model_with()
+        drifted(model, np.random.default_rng(6), shift=2.0)
+        rule = rule_on(model, default_metric(model, "PSI income"))
+        evaluator().notifications.put(
+            NotificationConfig(
+                id="hook",
+                model_id=model.id,
+                type="webhook",
+                destination=f"http://127.0.0.1:{server.server_port}/hook",
+                created_at=NOW,
+            )
+        )
+        evaluator().evaluate_model(model.id)
+    finally:
+        server.shutdown()
+    mine = [r for r in received if r["alert"]["alert_rule_id"] == rule.id]
+    assert len(mine) == 1
+    assert mine[0]["text"].startswith("[sagewatch] WARNING: churn") and "PSI income is" in mine[0]["text"]
+
+
+def test_a_failing_rule_is_reported_and_the_others_still_run(clock: Clock) -> None:
+    model = model_with()
+    drifted(model, np.random.default_rng(7), shift=2.0)
+    broken = evaluator().metrics.put(
+        Metric(
+            id="broken",
+            model_id=model.id,
+            name="broken",
+            query={"select": [{"function": "avg", "parameters": {"property": "gone"}}]},
+            endpoint=catalog.query_path(model),
+            type="model_output_metric",
+        )
+    )
+    rule_on(model, broken, name="broken rule")
+    good = rule_on(model, default_metric(model, "PSI income"))
+    report = evaluator().evaluate_model(model.id)
+    assert len(report.errors) == 1 and "broken rule" in report.errors[0] and "'gone'" in report.errors[0]
+    assert any(a.alert_rule_id == good.id for a in evaluator().alerts.list(model.id))
+
+
+def test_batch_models_evaluate_closed_batches_once(clock: Clock) -> None:
+    rng = np.random.default_rng(8)
+    model = model_with(is_batch=True)
+    write(
+        model,
+        reference={
+            "age": rng.integers(18, 90, 2000),
+            "income": rng.normal(0, 1, 2000),
+            "region": rng.choice(["north", "south"], 2000),
+            "predicted_probability": rng.random(2000),
+            "churned": rng.integers(0, 2, 2000),
+        },
+    )
+    for batch, shift in (("b-quiet", 0.0), ("b-drift", 2.5), ("b-open", 2.5)):
+        write(
+            model,
+            inferences={
+                "batch_id": [batch] * 300,
+                "inference_timestamp": in_window(300, rng),
+                "age": rng.integers(18, 90, 300),
+                "income": rng.normal(shift, 1, 300),
+                "region": rng.choice(["north", "south"], 300),
+                "predicted_probability": rng.random(300),
+            },
+        )
+    for batch in ("b-quiet", "b-drift"):
+        stores.ingestion_ledger().set_state(
+            model.id, f"BATCH#{batch}", status="uploaded", uploaded_at=NOW.isoformat()
+        )
+    rule = rule_on(model, default_metric(model, "PSI income"))
+    evaluator().evaluate_model(model.id)
+    evaluator().evaluate_model(model.id)
+    alerts = [a for a in evaluator().alerts.list(model.id) if a.alert_rule_id == rule.id]
+    assert [a.batch_id for a in alerts] == ["b-drift"]
+
+
+def test_default_psi_rules_come_with_dynamic_thresholds_once_data_exists(clock: Clock) -> None:
+    model = model_with(default_rules=True)
+    evaluator().evaluate_model(model.id)
+    assert evaluator().rules.list(model.id) == []  # no reference, no inferences yet
+    drifted(model, np.random.default_rng(9), shift=0.0)
+    evaluator().evaluate_model(model.id)
+    rules = evaluator().rules.list(model.id)
+    assert sorted(r.metric_name for r in rules) == ["PSI age", "PSI income", "PSI region"]
+    assert all(r.is_default and r.bound == "upper" and 0 < r.threshold < 0.5 for r in rules)
+    evaluator().evaluate_model(model.id)
+    assert len(evaluator().rules.list(model.id)) == 3  # created once
+
+
+def test_the_schedule_fans_out_one_message_per_model(clock: Clock, aws: dict[str, str]) -> None:
+    first, second = model_with(), model_with(factories.regression())
+    for model in (first, second):
+        drifted(model, np.random.default_rng(10), shift=2.0) if model is first else None
+    rule = rule_on(first, default_metric(first, "PSI income"))
+    assert fan_out(NOW) == 2
+    assert drain(aws["evaluate_url"], queue_handler, "evaluator") == 2
+    assert any(a.alert_rule_id == rule.id for a in evaluator().alerts.list(first.id))
+
+
+def test_alert_api_lists_filters_and_updates(api: Call, clock: Clock) -> None:
+    model = model_with()
+    drifted(model, np.random.default_rng(11), shift=2.0)
+    rule = rule_on(model, default_metric(model, "PSI income"))
+    evaluator().evaluate_model(model.id)
+    listed = api("GET", "/api/v3/alerts", query=f"model_id={model.id}&alert_rule_id={rule.id}").body
+    [alert] = listed["data"]
+    assert alert["alert_rule"]["id"] == rule.id and alert["status"] == "new"
+    changed = api("PATCH", f"/api/v3/alerts/{alert['id']}", {"status": "acknowledged"})
+    assert changed.status == 200 and changed.body["status"] == "acknowledged"
+    assert api("GET", "/api/v3/alerts", query=f"model_id={model.id}&status=new").body["total_count"] == len(
+        [a for a in evaluator().alerts.list(model.id) if a.status == "new"]
+    )
+    assert api("PATCH", f"/api/v3/alerts/{alert['id']}", {"status": "gone"}).status == 400
+    assert api("GET", "/api/v3/alerts/nope").status == 404
+    rules = api("GET", f"/api/v3/models/{model.id}/alert_rules").body
+    mine = next(r for r in rules["data"] if r["id"] == rule.id)
+    assert mine["alert_counts"] == {"new": 0, "acknowledged": 1, "resolved": 0}
+    assert mine["last_value"] > 1 and mine["last_triggered_at"] is not None
+
+
+def test_lambda_queue_handler_reports_partial_failures(clock: Clock) -> None:
+    model = model_with()
+    event = {
+        "Records": [
+            {
+                "messageId": "ok",
+                "receiptHandle": "r",
+                "body": json.dumps({"model_id": model.id}),
+                "attributes": {},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn",
+                "awsRegion": "us-east-1",
+            },
+            {
+                "messageId": "bad",
+                "receiptHandle": "r",
+                "body": json.dumps({"model_id": "missing"}),
+                "attributes": {},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn",
+                "awsRegion": "us-east-1",
+            },
+        ]
+    }
+    assert queue_handler(event, LocalContext()) == {"batchItemFailures": [{"itemIdentifier": "bad"}]}

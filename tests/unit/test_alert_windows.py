@@ -1,0 +1,108 @@
+"""Which windows a rule evaluates, when labels are awaited, and what it decides: a clock we control."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from sagewatch.alerting.windows import MAX_CATCH_UP, crosses, decide, eligible, window_end, windows_to_check
+
+T = datetime(2026, 11, 25, 10, 7, 30, tzinfo=UTC)
+
+
+def starts(found) -> list[str]:
+    return [w.start.strftime("%H:%M") for w in found]
+
+
+def test_windows_are_aligned_to_the_lookback() -> None:
+    assert window_end(T, 5) == datetime(2026, 11, 25, 10, 5, tzinfo=UTC)
+    assert window_end(T, 60) == datetime(2026, 11, 25, 10, tzinfo=UTC)
+    assert window_end(T, 60 * 24) == datetime(2026, 11, 25, tzinfo=UTC)
+
+
+def test_a_new_rule_evaluates_the_latest_complete_window() -> None:
+    assert starts(windows_to_check(T, 5, since=None)) == ["10:00"]
+
+
+def test_later_runs_evaluate_what_completed_since() -> None:
+    since = datetime(2026, 11, 25, 9, 50, tzinfo=UTC)
+    assert starts(windows_to_check(T, 5, since)) == ["09:50", "09:55", "10:00"]
+    assert windows_to_check(T, 5, since=datetime(2026, 11, 25, 10, 5, tzinfo=UTC)) == []
+
+
+def test_catching_up_is_bounded() -> None:
+    found = windows_to_check(T, 5, since=T - timedelta(days=2))
+    assert len(found) == MAX_CATCH_UP
+    assert found[-1].end == window_end(T, 5)
+
+
+def test_rules_waiting_for_labels_look_back_over_the_delay() -> None:
+    found = windows_to_check(T, 60, since=datetime(2026, 11, 25, 10, tzinfo=UTC), look_back_seconds=3 * 3600)
+    assert starts(found) == ["06:00", "07:00", "08:00", "09:00"]
+
+
+@pytest.mark.parametrize(
+    ("age", "rows", "labelled", "ratio", "expected"),
+    [
+        (timedelta(days=3), 10, 0, 1.0, True),  # old enough
+        (timedelta(days=2, hours=23), 10, 9, 1.0, False),  # too young and not all labelled
+        (timedelta(minutes=5), 10, 10, 1.0, True),  # all labelled
+        (timedelta(minutes=5), 10, 5, 0.5, True),  # the model asks for half
+        (timedelta(minutes=5), 0, 0, 0.0, False),  # nothing to judge yet
+    ],
+)
+def test_eligibility_for_metrics_needing_labels(age, rows, labelled, ratio, expected) -> None:
+    assert eligible(T - age, T, rows, labelled, 3 * 24 * 3600, ratio) is expected
+
+
+def base(**overrides) -> dict:
+    arguments = dict(
+        value=0.9,
+        rows=100,
+        labelled=100,
+        previous=None,
+        bound="upper",
+        threshold=0.5,
+        needs_truth=False,
+        is_eligible=True,
+        now=T,
+        last_triggered=None,
+        wait_minutes=0,
+    )
+    arguments.update(overrides)
+    return arguments
+
+
+def test_crossing_in_both_directions() -> None:
+    assert crosses(0.6, "upper", 0.5) and not crosses(0.5, "upper", 0.5)
+    assert crosses(0.4, "lower", 0.5) and not crosses(0.5, "lower", 0.5)
+    assert not crosses(None, "upper", 0.5)
+
+
+def test_decisions() -> None:
+    assert decide(**base()) == "fire"
+    assert decide(**base(value=0.1)) == "quiet"
+    assert decide(**base(rows=0, value=None)) == "empty"
+    assert decide(**base(needs_truth=True, is_eligible=False)) == "wait"
+    assert decide(**base(needs_truth=False, is_eligible=False)) == "fire"  # no labels needed: no waiting
+
+
+def test_a_window_fires_once() -> None:
+    assert decide(**base(previous={"fired": True, "rows": 100, "labelled": 100})) == "fired_before"
+    assert (
+        decide(**base(previous={"fired": True, "rows": 100, "labelled": 50}, labelled=100)) == "fired_before"
+    )
+
+
+def test_a_window_is_evaluated_again_when_more_labels_arrive() -> None:
+    evaluated = {"fired": False, "rows": 100, "labelled": 50}
+    assert decide(**base(previous=evaluated, labelled=50)) == "unchanged"
+    assert decide(**base(previous=evaluated, labelled=80)) == "fire"
+
+
+def test_the_wait_time_suppresses_repeats() -> None:
+    earlier = T - timedelta(minutes=30)
+    assert decide(**base(last_triggered=earlier, wait_minutes=60)) == "suppressed"
+    assert decide(**base(last_triggered=earlier, wait_minutes=30)) == "fire"
+    assert decide(**base(last_triggered=earlier, wait_minutes=0)) == "fire"
