@@ -291,7 +291,8 @@ def test_a_failed_send_is_retried_and_sent_exactly_once(
     monkeypatch.setattr(evaluator().notifier, "_ses", type("S", (), {"send_email": staticmethod(flaky)})())
     first = evaluator().evaluate_model(model.id)
     [alert] = [a for a in evaluator().alerts.list(model.id) if a.alert_rule_id == rule.id]
-    assert list(alert.notifications.values())[0].startswith("failed: SES")
+    [state] = alert.notifications.values()
+    assert state.startswith("failed: SES")
     assert first.pending >= 1
     clock.moment = NOW + timedelta(minutes=5)
     evaluator().evaluate_model(model.id)
