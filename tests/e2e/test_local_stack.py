@@ -32,7 +32,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     # A file, not a pipe: an unread pipe fills up with the stack's logs and blocks it.
     log = (state_dir / "stack.log").open("w")
     process = subprocess.Popen(
-        [*SAGEWATCH, "local", "--port", "0", "--aws-port", "0", "--state-dir", str(state_dir)],
+        [
+            *SAGEWATCH,
+            "local",
+            "--port",
+            "0",
+            "--aws-port",
+            "0",
+            "--state-dir",
+            str(state_dir),
+            "--evaluate-every",
+            "3",
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
@@ -343,6 +354,136 @@ def test_a_daily_series_by_region_and_psi_from_reference_over_http(stack: dict[s
     assert status == 200, drift
     [row] = drift["query_result"]
     assert row["income"] > 1.0 and row["age"] < 0.5
+
+
+def test_drift_in_capture_files_raises_an_alert_and_an_email(stack: dict[str, Any]) -> None:
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    import numpy as np
+    from tests.integration.test_api_query import records
+
+    body = factories.binary_probability("e2e-alerts")
+    body["sagemaker"] = {"endpoint_name": "e2e-alerts-endpoint"}
+    status, model = http(stack, "POST", "/api/v3/models", stack["token"], body)
+    assert status == 201, model
+    reference = [{**r["inference_data"], **r["ground_truth_data"]} for r in records(500, seed=11)]
+    boundary = uuid.uuid4().hex
+    form = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="reference_data"; filename="r.json"\r\n\r\n'
+        f"{json.dumps(reference)}\r\n--{boundary}--\r\n"
+    ).encode()
+    request = urllib.request.Request(
+        f"{stack['api_url']}/api/v3/models/{model['id']}/reference_data",
+        data=form,
+        method="POST",
+        headers={
+            "Authorization": f"Bearer {stack['token']}",
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+        },
+    )
+    urllib.request.urlopen(request, timeout=30).close()
+    _, metrics = http(
+        stack, "GET", f"/api/v4/models/{model['id']}/metrics?metric_name=PSI%20income", stack["token"]
+    )
+    # a day-long window: yesterday (UTC) is complete whenever the test runs
+    status, rule = http(
+        stack,
+        "POST",
+        f"/api/v3/models/{model['id']}/alert_rules",
+        stack["token"],
+        {
+            "metric_id": metrics["metrics"][0]["id"],
+            "bound": "upper",
+            "threshold": 0.3,
+            "severity": "critical",
+            "lookback_period": 1440,
+            "name": "income drifted",
+        },
+    )
+    assert status == 200, rule
+    status, _ = http(
+        stack,
+        "POST",
+        "/api/v3/alert_notification_configurations",
+        stack["token"],
+        {"model_id": model["id"], "type": "email", "destination": "oncall@example.com"},
+    )
+    assert status == 201
+
+    # the endpoint's traffic yesterday, with income moved by +3 standard deviations
+    yesterday = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    rng = np.random.default_rng(12)
+    lines = []
+    for i in range(300):
+        data_in = f"{rng.integers(18, 90)},{rng.normal(1300, 100):.2f},{['north', 'south'][i % 2]}"
+        lines.append(
+            json.dumps(
+                {
+                    "captureData": {
+                        "endpointInput": {
+                            "observedContentType": "text/csv",
+                            "mode": "INPUT",
+                            "data": data_in,
+                            "encoding": "CSV",
+                        },
+                        "endpointOutput": {
+                            "observedContentType": "text/csv",
+                            "mode": "OUTPUT",
+                            "data": f"{rng.random():.3f}",
+                            "encoding": "CSV",
+                        },
+                    },
+                    "eventMetadata": {
+                        "eventId": f"alert-{i}",
+                        "inferenceTime": (yesterday + timedelta(seconds=i)).isoformat(),
+                    },
+                    "eventVersion": "0",
+                }
+            )
+        )
+    import boto3
+
+    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3 = session.client("s3", endpoint_url=stack["aws_endpoint_url"], region_name=stack["region"])
+    s3.put_object(
+        Bucket=stack["buckets"]["capture"],
+        Key=f"datacapture/e2e-alerts-endpoint/AllTraffic/{yesterday:%Y/%m/%d/%H}/drifted.jsonl",
+        Body=("\n".join(lines) + "\n").encode(),
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        _, status_now = http(stack, "GET", f"/api/v3/models/{model['id']}/inferences/status", stack["token"])
+        if status_now["inferences"]["ingested"] == 300:
+            break
+        time.sleep(0.5)
+    assert status_now["inferences"]["ingested"] == 300
+
+    evaluated = cli(stack, "evaluate", "--now", "--model", "e2e-alerts")
+    assert evaluated.startswith("e2e-alerts: ")
+
+    deadline = time.monotonic() + 30
+    alerts: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and not alerts:  # the timer (every 3 s) may have raised it first
+        _, listed = http(
+            stack, "GET", f"/api/v3/alerts?model_id={model['id']}&alert_rule_id={rule['id']}", stack["token"]
+        )
+        alerts = listed["data"]
+        time.sleep(0.5)
+    [alert] = alerts
+    assert alert["severity"] == "critical" and alert["metric_value"] > 0.3
+    assert alert["window_start"].startswith(f"{yesterday:%Y-%m-%d}T00:00:00")
+
+    deadline = time.monotonic() + 30
+    emails: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and not emails:
+        data = json.loads(urllib.request.urlopen(f"{stack['aws_endpoint_url']}/moto-api/data.json").read())
+        emails = [m for m in data["ses"]["Message"] if "income drifted" in m["subject"]]
+        time.sleep(0.5)
+    [email] = emails
+    assert email["destinations"]["ToAddresses"] == ["oncall@example.com"]
+    assert email["subject"] == "[sagewatch] CRITICAL: e2e-alerts - income drifted"
+    assert alert["id"] in email["body"]
 
 
 def test_ctrl_c_stops_cleanly_and_removes_local_json(stack: dict[str, Any]) -> None:
