@@ -63,6 +63,10 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--state-dir", default=".sagewatch")
     demo.add_argument("--port", type=int, default=0)
     demo.add_argument("--aws-port", type=int, default=0)
+    demo.add_argument(
+        "--hours", type=int, default=8, help="simulated hours of traffic (the shift comes half-way)"
+    )
+    demo.add_argument("--calls-per-hour", type=int, default=100)
     demo.set_defaults(run=_demo)
 
     openapi = commands.add_parser("openapi", help="print the OpenAPI document of the REST API")
@@ -127,7 +131,12 @@ def _demo(args: argparse.Namespace) -> int:
     from sagewatch.demo import run_demo
 
     run_demo(
-        state_dir=args.state_dir, keep_running=args.keep_running, api_port=args.port, aws_port=args.aws_port
+        state_dir=args.state_dir,
+        keep_running=args.keep_running,
+        api_port=args.port,
+        aws_port=args.aws_port,
+        hours=args.hours,
+        calls_per_hour=args.calls_per_hour,
     )
     return 0
 

@@ -3,15 +3,27 @@
 Without arguments it finds a stack from SAGEWATCH_URL / SAGEWATCH_TOKEN, or from the local.json
 that `sagewatch local` writes. Every failed call raises SageWatchError with the HTTP status and
 the server's message.
+
+    client = SageWatch()
+    model = client.build_model(reference_df, {"score": 1}, partner_model_id="churn",
+                               ground_truth_column="churned").save()
+    client.send_inferences(model["id"], production_df)         # chunks, progress, failures summary
+    client.update_ground_truth(model["id"], labels_df)
+    client.query(model["id"], {"select": [{"function": "accuracyRate"}]})   # a DataFrame
 """
 
 from __future__ import annotations
 
+import io
 import json
+import math
 import os
+import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
@@ -20,6 +32,8 @@ from sagewatch.schema import ClassValue, ModelSpec
 
 if TYPE_CHECKING:
     import pandas as pd
+
+IDENTITY = ("partner_inference_id", "inference_timestamp", "batch_id", "ground_truth_timestamp")
 
 
 class SageWatchError(Exception):
@@ -30,6 +44,20 @@ class SageWatchError(Exception):
         self.status = status
         self.message = message
         self.body = body
+
+
+@dataclass
+class SendSummary:
+    """What a send did: counts, and the rows that failed with their messages."""
+
+    success: int = 0
+    failure: int = 0
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    partner_inference_ids: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return self.success + self.failure
 
 
 class SageWatch:
@@ -47,32 +75,56 @@ class SageWatch:
         self.token = token
         self.timeout = timeout
 
+    # -- transport ---------------------------------------------------------------------------
+
     def request(
-        self, method: str, path: str, body: Any = None, query: Mapping[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: Mapping[str, Any] | None = None,
+        raw: bytes | None = None,
+        content_type: str | None = None,
     ) -> Any:
         """One API call; the decoded JSON answer (None for 204)."""
         url = f"{self.url}{path}"
         if query:
             url += "?" + urlencode({k: v for k, v in query.items() if v is not None})
-        data = None if body is None else json.dumps(body).encode()
+        data = (
+            raw
+            if raw is not None
+            else (None if body is None else json.dumps(body, default=_json_default).encode())
+        )
         headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
         if data is not None:
-            headers["Content-Type"] = "application/json"
+            headers["Content-Type"] = content_type or "application/json"
         request = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 payload = response.read()
         except urllib.error.HTTPError as error:
-            raw = error.read()
+            raw_error = error.read()
             try:
-                parsed = json.loads(raw)
-                message = parsed.get("message", raw.decode(errors="replace"))
+                parsed = json.loads(raw_error)
+                message = parsed.get("message", raw_error.decode(errors="replace"))
             except (ValueError, AttributeError):
-                parsed, message = None, raw.decode(errors="replace")
+                parsed, message = None, raw_error.decode(errors="replace")
             raise SageWatchError(error.code, message, parsed) from None
+        except urllib.error.URLError as error:
+            raise SageWatchError(0, f"cannot reach {self.url}: {error.reason}") from None
         return json.loads(payload) if payload else None
 
-    # models
+    def _pages(self, path: str, key: str, query: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        page = 1
+        while True:
+            answer = self.request("GET", path, query={**(query or {}), "page": page, "page_size": 100})
+            yield from answer[key]
+            if page >= answer["total_pages"]:
+                return
+            page += 1
+
+    # -- models ------------------------------------------------------------------------------
+
     def register_model(self, spec: ModelSpec | Mapping[str, Any]) -> dict[str, Any]:
         body = spec.model_dump(mode="json", exclude_none=True) if isinstance(spec, ModelSpec) else dict(spec)
         return self.request("POST", "/api/v3/models", body)
@@ -89,7 +141,7 @@ class SageWatch:
         from sagewatch.schema_inference import infer_schema
 
         spec = infer_schema(reference, pred_to_ground_truth_map, partner_model_id=partner_model_id, **options)
-        return ModelDraft(self, spec)
+        return ModelDraft(self, spec, reference)
 
     def get_model(
         self, model_id: str | None = None, *, partner_model_id: str | None = None
@@ -101,22 +153,17 @@ class SageWatch:
             raise ValueError("give model_id or partner_model_id")
         return self.request("GET", f"/api/v3/models/{quote(model_id, safe='')}")
 
-    def iter_models(self, include_archived: bool = False, page_size: int = 100) -> Iterator[dict[str, Any]]:
-        page = 1
-        while True:
-            answer = self.request(
-                "GET",
-                "/api/v3/models",
-                query={
-                    "page": page,
-                    "page_size": page_size,
-                    "include_archived": str(include_archived).lower(),
-                },
-            )
-            yield from answer["data"]
-            if page >= answer["total_pages"]:
-                return
-            page += 1
+    def find_model(self, reference: str) -> dict[str, Any]:
+        """A model by id, else by partner_model_id."""
+        try:
+            return self.get_model(reference)
+        except SageWatchError as error:
+            if error.status != 404:
+                raise
+            return self.get_model(partner_model_id=reference)
+
+    def iter_models(self, include_archived: bool = False) -> Iterator[dict[str, Any]]:
+        return self._pages("/api/v3/models", "data", {"include_archived": str(include_archived).lower()})
 
     def list_models(self, include_archived: bool = False) -> list[dict[str, Any]]:
         return list(self.iter_models(include_archived))
@@ -124,21 +171,292 @@ class SageWatch:
     def archive_model(self, model_id: str) -> None:
         self.request("DELETE", f"/api/v3/models/{quote(model_id, safe='')}")
 
+    def status(self, model_id: str) -> dict[str, Any]:
+        return self.request("GET", f"/api/v3/models/{model_id}/inferences/status")
+
+    # -- data --------------------------------------------------------------------------------
+
+    def send_inferences(
+        self,
+        model_id: str,
+        data: pd.DataFrame | Iterable[Mapping[str, Any]],
+        samples_per_send: int = 10_000,
+        progress: bool = True,
+    ) -> SendSummary:
+        """Send inferences in chunks. `data` is a DataFrame of flat rows (attributes, with optional
+        partner_inference_id, inference_timestamp, batch_id and ground truth columns) or Arthur
+        records ({inference_data: {...}, ...})."""
+        model = self.get_model(model_id)
+        truths = {
+            a["name"] for a in model["attributes"] if a["stage"] in ("GROUND_TRUTH", "GROUND_TRUTH_CLASS")
+        }
+        records = _records(data, truths)
+        return self._send_chunks(
+            "POST", f"/api/v3/models/{model_id}/inferences", records, samples_per_send, progress
+        )
+
+    def update_ground_truth(
+        self,
+        model_id: str,
+        data: pd.DataFrame | Iterable[Mapping[str, Any]],
+        samples_per_send: int = 10_000,
+        progress: bool = False,
+    ) -> SendSummary:
+        """Ground truth by partner_inference_id, from a DataFrame (partner_inference_id, the ground
+        truth columns, optional ground_truth_timestamp) or Arthur records."""
+        rows = _rows(data)
+        records = [
+            r
+            if "ground_truth_data" in r
+            else {
+                **{k: r[k] for k in ("partner_inference_id", "ground_truth_timestamp") if k in r},
+                "ground_truth_data": {k: v for k, v in r.items() if k not in IDENTITY},
+            }
+            for r in rows
+        ]
+        return self._send_chunks(
+            "PATCH", f"/api/v3/models/{model_id}/inferences", records, samples_per_send, progress
+        )
+
+    def _send_chunks(
+        self, method: str, path: str, records: list[dict[str, Any]], size: int, progress: bool
+    ) -> SendSummary:
+        summary = SendSummary()
+        chunks = math.ceil(len(records) / size) if records else 0
+        for index in range(chunks):
+            chunk = records[index * size : (index + 1) * size]
+            answer = self.request(method, path, chunk)
+            summary.success += answer["counts"]["success"]
+            summary.failure += answer["counts"]["failure"]
+            for result in answer["results"]:
+                summary.partner_inference_ids.append(result["partner_inference_id"])
+                if result["status"] >= 300:
+                    summary.failures.append(result)
+            if progress:
+                _bar(index + 1, chunks, f"{summary.total:,} sent, {summary.failure:,} failed")
+        if progress and chunks:
+            print(file=sys.stderr)
+        return summary
+
+    def upload(self, model_id: str, data: Any, kind: str = "inferences", batch_id: str | None = None) -> str:
+        """Upload a Parquet file (a path, bytes, a DataFrame or an Arrow table) of any size through a
+        presigned URL; it is ingested from the drop area. Returns the object's key."""
+        body = _parquet_bytes(data)
+        if kind == "reference":
+            upload = self.request("POST", f"/api/v3/models/{model_id}/reference_data/upload_url")
+        else:
+            upload = self.request(
+                "POST",
+                f"/api/v3/models/{model_id}/inferences/upload_url",
+                {"kind": kind, "batch_id": batch_id},
+            )
+        request = urllib.request.Request(
+            upload["url"], data=body, method="PUT", headers={"Content-Type": "application/octet-stream"}
+        )
+        with urllib.request.urlopen(request, timeout=max(self.timeout, 600)):
+            pass
+        return upload["key"]
+
+    def set_reference_data(self, model_id: str, data: Any, close: bool = True) -> dict[str, Any] | None:
+        """Reference data of any size, through an upload URL; `close` marks the set uploaded."""
+        self.upload(model_id, data, kind="reference")
+        if close:
+            return self.request("PATCH", f"/api/v3/models/{model_id}/reference_data", {"status": "uploaded"})
+        return None
+
+    def close_batch(
+        self, model_id: str, batch_id: str, total_record_count: int | None = None
+    ) -> dict[str, Any]:
+        return self.request(
+            "PATCH",
+            f"/api/v3/models/{model_id}/batches/{quote(batch_id, safe='')}",
+            {"status": "uploaded", "total_record_count": total_record_count},
+        )
+
+    # -- metrics -----------------------------------------------------------------------------
+
+    def query(self, model_id: str, body: Mapping[str, Any]) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame(
+            self.request("POST", f"/api/v3/models/{model_id}/inferences/query", dict(body))["query_result"]
+        )
+
+    def data_drift(self, model_id: str, body: Mapping[str, Any]) -> pd.DataFrame:
+        import pandas as pd
+
+        answer = self.request("POST", f"/api/v3/models/{model_id}/inferences/query/data_drift", dict(body))
+        return pd.DataFrame(answer["query_result"])
+
+    def create_metric(
+        self, model_id: str, name: str, query: Mapping[str, Any], data_drift: bool = False, **fields: Any
+    ) -> dict[str, Any]:
+        endpoint = f"/api/v3/models/{model_id}/inferences/query" + ("/data_drift" if data_drift else "")
+        return self.request(
+            "POST",
+            f"/api/v4/models/{model_id}/metrics",
+            {"name": name, "query": dict(query), "endpoint": endpoint, **fields},
+        )
+
+    def list_metrics(self, model_id: str, **filters: Any) -> list[dict[str, Any]]:
+        return list(self._pages(f"/api/v4/models/{model_id}/metrics", "metrics", filters))
+
+    # -- alerting ----------------------------------------------------------------------------
+
+    def create_alert_rule(
+        self, model_id: str, metric_id: str, bound: str, threshold: float, **fields: Any
+    ) -> dict[str, Any]:
+        return self.request(
+            "POST",
+            f"/api/v3/models/{model_id}/alert_rules",
+            {"metric_id": metric_id, "bound": bound, "threshold": threshold, **fields},
+        )
+
+    def list_alert_rules(self, model_id: str) -> list[dict[str, Any]]:
+        return list(self._pages(f"/api/v3/models/{model_id}/alert_rules", "data"))
+
+    def update_alert_rule(self, model_id: str, rule_id: str, **changes: Any) -> dict[str, Any]:
+        return self.request("PATCH", f"/api/v3/models/{model_id}/alert_rules/{rule_id}", changes)
+
+    def delete_alert_rule(self, model_id: str, rule_id: str) -> None:
+        self.request("DELETE", f"/api/v3/models/{model_id}/alert_rules/{rule_id}")
+
+    def list_alerts(self, **filters: Any) -> list[dict[str, Any]]:
+        return list(self._pages("/api/v3/alerts", "data", filters))
+
+    def update_alert(self, alert_id: str, status: str) -> dict[str, Any]:
+        return self.request("PATCH", f"/api/v3/alerts/{alert_id}", {"status": status})
+
+    def add_notification(self, model_id: str, destination: str, type: str = "email") -> dict[str, Any]:
+        return self.request(
+            "POST",
+            "/api/v3/alert_notification_configurations",
+            {"model_id": model_id, "type": type, "destination": destination},
+        )
+
+    def list_notifications(self, model_id: str | None = None) -> list[dict[str, Any]]:
+        return list(self._pages("/api/v3/alert_notification_configurations", "data", {"model_id": model_id}))
+
+    def delete_notification(self, config_id: str) -> None:
+        self.request("DELETE", f"/api/v3/alert_notification_configurations/{config_id}")
+
 
 class ModelDraft:
     """A model inferred from reference data, not yet registered."""
 
-    def __init__(self, client: SageWatch, spec: ModelSpec) -> None:
+    def __init__(self, client: SageWatch, spec: ModelSpec, reference: pd.DataFrame | None = None) -> None:
         self.client = client
         self.spec = spec
+        self.reference = reference
 
     def review(self) -> pd.DataFrame:
         from sagewatch.schema_inference import review_table
 
         return review_table(self.spec)
 
-    def save(self) -> dict[str, Any]:
-        return self.client.register_model(self.spec)
+    def save(self, set_reference_data: bool = False) -> dict[str, Any]:
+        """Register the model (and, if asked, upload the reference data it was built from)."""
+        model = self.client.register_model(self.spec)
+        if set_reference_data and self.reference is not None:
+            self.client.set_reference_data(model["id"], self.reference)
+        return model
+
+
+def plot_metric(frame: pd.DataFrame, x: str, y: str, path: str | Path, title: str | None = None) -> Path:
+    """A metric over time (a query's result) saved as a PNG; needs matplotlib (`pip install sagewatch[plots]`)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(8, 3.5))
+    axes.plot(frame[x], frame[y], marker="o")
+    axes.set_xlabel(x)
+    axes.set_ylabel(y)
+    axes.set_title(title or f"{y} by {x}")
+    figure.autofmt_xdate()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return Path(path)
+
+
+def plot_drift(frame: pd.DataFrame, path: str | Path, title: str = "Drift per attribute") -> Path:
+    """One drift value per attribute (a data_drift result's single row) as a bar chart PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    row = frame.iloc[0].drop(labels=[c for c in ("rollup", "reason", "window_size") if c in frame.columns])
+    values = row.astype(float).sort_values(ascending=False)
+    figure, axes = plt.subplots(figsize=(8, max(2.5, 0.3 * len(values))))
+    axes.barh(values.index[::-1], values.to_numpy()[::-1])
+    axes.set_title(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return Path(path)
+
+
+def _records(data: Any, truths: set[str]) -> list[dict[str, Any]]:
+    """Arthur records from a DataFrame of flat rows (or records given as they are)."""
+    rows = _rows(data)
+    if rows and "inference_data" in rows[0]:
+        return rows
+    records = []
+    for row in rows:
+        record = {k: row[k] for k in IDENTITY if k in row and row[k] is not None}
+        record["inference_data"] = {k: v for k, v in row.items() if k not in IDENTITY and k not in truths}
+        truth = {k: v for k, v in row.items() if k in truths and v is not None}
+        if truth:
+            record["ground_truth_data"] = truth
+        records.append(record)
+    return records
+
+
+def _rows(data: Any) -> list[dict[str, Any]]:
+    if hasattr(data, "to_dict"):
+        import pandas as pd
+
+        frame = data.astype(object).where(pd.notna(data), None)
+        return frame.to_dict(orient="records")
+    return [dict(row) for row in data]
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _parquet_bytes(data: Any) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, str | Path):
+        return Path(data).read_bytes()
+    table = data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    return sink.getvalue()
+
+
+def _bar(done: int, total: int, text: str) -> None:
+    width = 30
+    filled = int(width * done / total)
+    print(
+        f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} chunks, {text}",
+        end="",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _discover(state_dir: Path) -> tuple[str, str]:
@@ -151,6 +469,6 @@ def _discover(state_dir: Path) -> tuple[str, str]:
         return url or stack["api_url"], token or stack["token"]
     raise SageWatchError(
         0,
-        f"no stack found: pass url and token, set SAGEWATCH_URL and SAGEWATCH_TOKEN, or run `sagewatch local` "
+        "no stack found: pass url and token, set SAGEWATCH_URL and SAGEWATCH_TOKEN, or run `sagewatch local` "
         f"(which writes {state})",
     )

@@ -1,15 +1,35 @@
-"""`sagewatch demo`: a model registered on the local stack from real reference data.
+"""`sagewatch demo`: a monitored model goes wrong and an alert arrives, on the local stack.
 
-The reference set is scikit-learn's bundled Wisconsin breast-cancer data (no download), scored by a
-logistic regression trained on it, so predictions are a real model's.
+The story, in simulated hours that end at the last full hour:
+1. A breast-cancer classifier (a logistic regression on scikit-learn's bundled Wisconsin data, no
+   download) is registered from its reference data, which is uploaded too.
+2. A simulated SageMaker endpoint serves it: real Data Capture files (CSV and JSON payloads, calls
+   of one to three rows, some with inferenceIds) land in the local capture bucket, an hour a file.
+3. Half-way, a covariate shift: a new scanner reports `worst_texture` twice as large; the model's
+   answers drift and its accuracy falls.
+4. The evaluator runs: PSI rules (created by default, with dynamic thresholds) catch the drift;
+   the accuracy rule waits for labels.
+5. Ground truth arrives late, as a Model Monitor ground-truth file; the evaluator runs again and the
+   accuracy rule fires. Alerts are emailed through (local) SES.
+Then it prints ingestion counts, accuracy and PSI per hour, the alerts and the email.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import csv
+import io
+import json
+import time
+import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from sagewatch.client import SageWatch
@@ -17,10 +37,13 @@ from sagewatch.local.runtime import LocalRuntime
 
 PARTNER_MODEL_ID = "breast-cancer-classifier"
 ENDPOINT_NAME = "breast-cancer-endpoint"
+SHIFTED_FEATURE = "worst_texture"
+SHIFT_FACTOR = 2.0
+ACCURACY_THRESHOLD = 0.85
+ONCALL = "ml-oncall@example.com"
 
 
-def breast_cancer_reference(seed: int = 7) -> pd.DataFrame:
-    """Features (names as attribute names), the model's malignant probability, and the true diagnosis."""
+def _dataset(seed: int = 7) -> tuple[pd.DataFrame, pd.Series, Any, np.ndarray, np.ndarray]:
     from sklearn.datasets import load_breast_cancer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -29,52 +52,146 @@ def breast_cancer_reference(seed: int = 7) -> pd.DataFrame:
     data = load_breast_cancer(as_frame=True)
     features = data.data.set_axis([c.replace(" ", "_") for c in data.data.columns], axis=1)
     malignant = (data.target == 0).astype(int)  # scikit-learn codes malignant as 0
+    order = np.random.default_rng(seed).permutation(len(features))
+    reference, production = order[:340], order[340:]
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, random_state=seed))
-    model.fit(features, malignant)
-    reference = features.copy()
-    reference["malignant_probability"] = model.predict_proba(features)[:, 1]
-    reference["diagnosis"] = malignant
-    return reference
+    model.fit(features.iloc[reference], malignant.iloc[reference])
+    return features, malignant, model, reference, production
 
 
-def run_demo(
-    state_dir: str | Path = ".sagewatch",
-    keep_running: bool = False,
-    api_port: int = 0,
-    aws_port: int = 0,
-    say: Callable[[str], None] = print,
-) -> dict:
-    """Start the local stack, register the demo model, print its review table; returns the model."""
-    step = _Steps(say, total=4)
-    step("starting the local stack (moto server, tables, buckets, queues, API)")
-    runtime = LocalRuntime(state_dir=state_dir, api_port=api_port, aws_port=aws_port)
-    stack = runtime.start()
-    try:
-        client = SageWatch(stack.api_url, stack.token)
-        step("scoring scikit-learn's breast-cancer data with a logistic regression (the reference set)")
-        reference = breast_cancer_reference()
-        step("inferring the model schema from the reference data")
-        draft = client.build_model(
-            reference,
-            {"malignant_probability": 1},
-            partner_model_id=PARTNER_MODEL_ID,
-            ground_truth_column="diagnosis",
-            display_name="Breast cancer classifier",
-            sagemaker={"endpoint_name": ENDPOINT_NAME},
-        )
-        with pd.option_context("display.width", 160, "display.max_rows", 100, "display.max_colwidth", 40):
-            say(draft.review().to_string(index=False))
-        step("registering the model")
-        model = draft.save()
-        say(f"registered {model['display_name']!r}: id {model['id']}, {len(model['attributes'])} attributes")
-        if keep_running:
-            say(f"\nAPI:   {stack.api_url}\ntoken: {stack.token}\nstate: {Path(state_dir) / 'local.json'}")
-            say("the stack keeps running; Ctrl-C stops it")
-            with contextlib.suppress(KeyboardInterrupt):
-                runtime.wait()
-        return model
-    finally:
-        runtime.stop()
+def breast_cancer_reference(seed: int = 7) -> pd.DataFrame:
+    """The reference set: the training rows, the model's malignant probability, the true diagnosis."""
+    features, malignant, model, reference, _ = _dataset(seed)
+    frame = features.iloc[reference].reset_index(drop=True)
+    frame["malignant_probability"] = model.predict_proba(features.iloc[reference])[:, 1]
+    frame["diagnosis"] = malignant.iloc[reference].to_numpy()
+    return frame
+
+
+@dataclass
+class Call:
+    """One request to the endpoint: its rows, the model's answers, the truth, when and how."""
+
+    event_id: str
+    inference_id: str | None
+    time: datetime
+    rows: list[list[float]]
+    probabilities: list[float]
+    labels: list[int]
+    as_json: bool
+
+    @property
+    def partner_ids(self) -> list[str]:
+        base = self.inference_id or self.event_id
+        return [base] if len(self.rows) == 1 else [f"{base}_{i}" for i in range(len(self.rows))]
+
+
+@dataclass
+class Simulation:
+    start: datetime
+    hours: int
+    columns: list[str]
+    calls: dict[int, list[Call]] = field(default_factory=dict)
+
+    def shifted(self, hour: int) -> bool:
+        return hour >= self.hours // 2
+
+    def hour_start(self, hour: int) -> datetime:
+        return self.start + timedelta(hours=hour)
+
+
+def simulate(hours: int, calls_per_hour: int, end: datetime, seed: int = 7) -> Simulation:
+    """The endpoint's traffic for `hours` hours ending at `end` (shifted in the second half)."""
+    features, malignant, model, production, _ = _dataset(
+        seed
+    )  # before the shift, traffic is like the reference
+    rng = np.random.default_rng(seed + 1)
+    simulation = Simulation(end - timedelta(hours=hours), hours, list(features.columns))
+    shift = features.columns.get_loc(SHIFTED_FEATURE)
+    for hour in range(hours):
+        calls = []
+        for number in range(calls_per_hour):
+            picked = rng.choice(production, size=int(rng.choice([1, 1, 2, 3])))
+            rows = features.iloc[picked].to_numpy(copy=True)
+            if simulation.shifted(hour):
+                rows[:, shift] *= SHIFT_FACTOR
+            probabilities = model.predict_proba(pd.DataFrame(rows, columns=features.columns))[:, 1]
+            moment = simulation.hour_start(hour) + timedelta(seconds=float(rng.uniform(0, 3599)))
+            calls.append(
+                Call(
+                    event_id=f"{hour:02d}{number:04d}-5c1e-4b2a-9f00-{rng.integers(1 << 40):012x}",
+                    inference_id=f"request-{hour}-{number}" if number % 3 == 0 else None,
+                    time=moment,
+                    rows=np.round(rows, 6).tolist(),
+                    probabilities=np.round(probabilities, 6).tolist(),
+                    labels=malignant.iloc[picked].tolist(),
+                    as_json=number % 2 == 1,
+                )
+            )
+        simulation.calls[hour] = sorted(calls, key=lambda c: c.time)
+    return simulation
+
+
+def capture_line(call: Call) -> str:
+    """The Data Capture JSONL line SageMaker writes for a call."""
+    if call.as_json:
+        sent = {
+            "observedContentType": "application/json",
+            "mode": "INPUT",
+            "encoding": "JSON",
+            "data": json.dumps({"instances": [{"features": row} for row in call.rows]}),
+        }
+        answer = {
+            "observedContentType": "application/json",
+            "mode": "OUTPUT",
+            "encoding": "JSON",
+            "data": json.dumps({"predictions": [{"score": p} for p in call.probabilities]}),
+        }
+    else:
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(call.rows)
+        sent = {
+            "observedContentType": "text/csv",
+            "mode": "INPUT",
+            "encoding": "CSV",
+            "data": buffer.getvalue(),
+        }
+        answer = {
+            "observedContentType": "text/csv; charset=utf-8",
+            "mode": "OUTPUT",
+            "encoding": "BASE64",
+            "data": base64.b64encode("".join(f"{p}\n" for p in call.probabilities).encode()).decode(),
+        }
+    metadata = {"eventId": call.event_id, "inferenceTime": call.time.isoformat().replace("+00:00", "Z")}
+    if call.inference_id:
+        metadata["inferenceId"] = call.inference_id
+    return json.dumps(
+        {
+            "captureData": {"endpointInput": sent, "endpointOutput": answer},
+            "eventMetadata": metadata,
+            "eventVersion": "0",
+        }
+    )
+
+
+def ground_truth_line(call: Call) -> str:
+    """The Model Monitor ground-truth line for a call: one label a line, keyed like the capture."""
+    return json.dumps(
+        {
+            "groundTruthData": {"data": "\n".join(str(v) for v in call.labels), "encoding": "CSV"},
+            "eventMetadata": {"eventId": call.inference_id or call.event_id},
+            "eventVersion": "0",
+        }
+    )
+
+
+@dataclass
+class DemoResult:
+    model: dict[str, Any]
+    per_hour: pd.DataFrame
+    alerts: list[dict[str, Any]]
+    emails: list[dict[str, Any]]
+    status: dict[str, Any]
 
 
 class _Steps:
@@ -84,3 +201,235 @@ class _Steps:
     def __call__(self, text: str) -> None:
         self.done += 1
         self.say(f"[{self.done}/{self.total}] {text}")
+
+
+def run_demo(
+    state_dir: str | Path = ".sagewatch",
+    keep_running: bool = False,
+    api_port: int = 0,
+    aws_port: int = 0,
+    hours: int = 8,
+    calls_per_hour: int = 100,
+    say: Callable[[str], None] = print,
+) -> DemoResult:
+    """Run the whole story on a fresh local stack; returns what it printed, as data."""
+    step = _Steps(say, 9)
+    _quiet_function_logs()
+    step("starting the local stack (moto server, tables, buckets, queues, API)")
+    runtime = LocalRuntime(
+        state_dir=state_dir, api_port=api_port, aws_port=aws_port, evaluate_every_seconds=None
+    )
+    stack = runtime.start()
+    try:
+        client = SageWatch(stack.api_url, stack.token)
+        step("registering the classifier from its reference data (scikit-learn's breast-cancer set)")
+        reference = breast_cancer_reference()
+        draft = client.build_model(
+            reference,
+            {"malignant_probability": 1},
+            partner_model_id=PARTNER_MODEL_ID,
+            ground_truth_column="diagnosis",
+            display_name="Breast cancer classifier",
+            sagemaker={"endpoint_name": ENDPOINT_NAME},
+        )
+        model = draft.save(set_reference_data=True)
+        say(f"      {len(model['attributes'])} attributes; reference set of {len(reference)} rows uploaded")
+
+        end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+        simulation = simulate(hours, calls_per_hour, end)
+        step(
+            f"the endpoint serves {hours} hours of traffic; from hour {hours // 2 + 1} a new scanner doubles "
+            f"{SHIFTED_FEATURE}"
+        )
+        s3 = _s3(stack)
+        for hour in range(hours):
+            moment = simulation.hour_start(hour)
+            key = f"datacapture/{ENDPOINT_NAME}/AllTraffic/{moment:%Y/%m/%d/%H}/capture-{hour:02d}.jsonl"
+            body = "\n".join(capture_line(c) for c in simulation.calls[hour]) + "\n"
+            s3.put_object(Bucket=stack.buckets["capture"], Key=key, Body=body.encode())
+            mark = "  shifted" if simulation.shifted(hour) else ""
+            say(f"      {moment:%H:00}  {len(simulation.calls[hour])} calls written{mark}")
+        total = sum(len(c.rows) for calls in simulation.calls.values() for c in calls)
+        status = _wait_for(lambda: client.status(model["id"]), lambda s: s["inferences"]["ingested"] >= total)
+        say(
+            f"      ingested {status['inferences']['ingested']} inferences from {status['inferences']['files']} "
+            f"files, {status['inferences']['rejected']} rejected"
+        )
+
+        step(
+            f"alert rules: accuracy below {ACCURACY_THRESHOLD} (hourly); PSI rules come by default; "
+            f"alerts emailed to {ONCALL}"
+        )
+        accuracy = next(m for m in client.list_metrics(model["id"], metric_name="Accuracy Rate"))
+        client.create_alert_rule(
+            model["id"],
+            accuracy["id"],
+            "lower",
+            ACCURACY_THRESHOLD,
+            name="accuracy dropped",
+            severity="critical",
+            lookback_period=60,
+            subsequent_alert_wait_time=24 * 60,
+        )
+        client.add_notification(model["id"], ONCALL)
+
+        step(
+            "the evaluator runs (as the 5-minute schedule would): drift is caught, accuracy waits for labels"
+        )
+        _evaluate(stack)
+        say(f"      {len(client.list_alerts(model_id=model['id']))} alerts so far")
+
+        step("ground truth arrives late, as a SageMaker Model Monitor ground-truth file")
+        labels = "\n".join(ground_truth_line(c) for calls in simulation.calls.values() for c in calls) + "\n"
+        s3.put_object(
+            Bucket=stack.buckets["capture"],
+            Key=f"ground-truth/{ENDPOINT_NAME}/{end:%Y/%m/%d/%H}/labels.jsonl",
+            Body=labels.encode(),
+        )
+        status = _wait_for(
+            lambda: client.status(model["id"]), lambda s: s["ground_truth"]["ingested"] >= total
+        )
+        say(f"      {status['with_ground_truth']} of {status['total']} inferences labelled")
+
+        step("the evaluator runs again: the labelled hours are judged")
+        _evaluate(stack)
+
+        step("the monitoring, hour by hour")
+        per_hour = _per_hour(client, model["id"], simulation)
+        say(per_hour.to_string(index=False))
+
+        step("alerts raised, and the email SES received")
+        alerts = client.list_alerts(model_id=model["id"])
+        for alert in sorted(alerts, key=_prominence):
+            start = alert["window_start"][11:16] if alert["window_start"] else alert["batch_id"]
+            say(
+                f"  {alert['severity'].upper():<8} {start}  {alert['rule_name']:<52} "
+                f"{alert['metric_value']:7.3f} (threshold {alert['threshold']:.3f})"
+            )
+        if sum(a["rule_name"].startswith("PSI ") for a in alerts) > 1:
+            say(
+                "  (each input's default PSI rule alerts above the 99th percentile of its reference's own noise,\n"
+                "   so with 30 correlated inputs a few marginal alerts come with the real one: tune or disable\n"
+                "   them with PATCH /api/v3/models/{id}/alert_rules/{rule_id})"
+            )
+        emails = (
+            _wait_for(lambda: _emails(stack), lambda found: len(found) >= len(alerts), tries=20)
+            if alerts
+            else []
+        )
+        accuracy_email = next(
+            (e for e in emails if "accuracy dropped" in e["subject"]), emails[0] if emails else None
+        )
+        if accuracy_email:
+            say(f"\n  To: {', '.join(accuracy_email['destinations']['ToAddresses'])}")
+            say(f"  Subject: {accuracy_email['subject']}\n")
+            say("\n".join(f"  {line}" for line in accuracy_email["body"].splitlines()))
+        say(
+            f"\n{len(alerts)} alerts, {len(emails)} emails. Explore: {stack.api_url} (token in {Path(state_dir) / 'local.json'})"
+            if keep_running
+            else f"\n{len(alerts)} alerts, {len(emails)} emails."
+        )
+        result = DemoResult(model, per_hour, alerts, emails, client.status(model["id"]))
+        if keep_running:
+            say(f"API:   {stack.api_url}\ntoken: {stack.token}\nthe stack keeps running; Ctrl-C stops it")
+            with contextlib.suppress(KeyboardInterrupt):
+                runtime.wait()
+        return result
+    finally:
+        runtime.stop()
+
+
+def _prominence(alert: dict[str, Any]) -> tuple[bool, float]:
+    """Critical first, then by how far past its threshold."""
+    return alert["severity"] != "critical", -alert["metric_value"] / max(abs(alert["threshold"]), 1e-9)
+
+
+def _quiet_function_logs() -> None:
+    """The functions log every file and evaluation as JSON; the demo tells the story itself."""
+    import logging
+    import os
+
+    os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"  # for loggers not created yet
+    for name in ("sagewatch-ingest", "sagewatch-evaluator", "sagewatch-api"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _s3(stack: Any) -> Any:
+    import boto3
+
+    return boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing").client(
+        "s3", endpoint_url=stack.aws_endpoint_url, region_name=stack.region
+    )
+
+
+def _evaluate(stack: Any) -> None:
+    """What the schedule does: fan out, then let the evaluate queue's poller run every model."""
+    from sagewatch.alerting.service import fan_out
+    from sagewatch.aws import client
+
+    fan_out()
+    sqs = client("sqs")
+
+    def waiting() -> int:
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=stack.queue_urls["evaluate"],
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(
+            attributes["ApproximateNumberOfMessagesNotVisible"]
+        )
+
+    _wait_for(waiting, lambda count: count == 0, tries=120)
+
+
+def _wait_for(
+    read: Callable[[], Any], done: Callable[[Any], bool], tries: int = 120, pause: float = 0.5
+) -> Any:
+    value = read()
+    for _ in range(tries):
+        if done(value):
+            return value
+        time.sleep(pause)
+        value = read()
+    return value
+
+
+def _emails(stack: Any) -> list[dict[str, Any]]:
+    with urllib.request.urlopen(f"{stack.aws_endpoint_url}/moto-api/data.json", timeout=10) as response:
+        return json.loads(response.read())["ses"]["Message"]
+
+
+def _per_hour(client: SageWatch, model_id: str, simulation: Simulation) -> pd.DataFrame:
+    series = client.query(
+        model_id,
+        {
+            "select": [
+                {"function": "roundTimestamp", "alias": "hour", "parameters": {"time_interval": "hour"}},
+                {"function": "count", "alias": "inferences"},
+                {"function": "accuracyRate", "alias": "accuracy"},
+            ],
+            "group_by": [{"alias": "hour"}],
+        },
+    )
+    drift = client.data_drift(
+        model_id,
+        {
+            "properties": [SHIFTED_FEATURE],
+            "metric": "PSI",
+            "rollup": "hour",
+            "base": {"source": "reference"},
+            "target": {"source": "inference"},
+        },
+    )
+    table = series.merge(
+        drift.rename(columns={"rollup": "hour", SHIFTED_FEATURE: f"PSI {SHIFTED_FEATURE}"}),
+        on="hour",
+        how="left",
+    )
+    table["hour"] = pd.to_datetime(table["hour"]).dt.strftime("%H:00")
+    table["shifted"] = ["yes" if simulation.shifted(i) else "" for i in range(len(table))]
+    return (
+        table[["hour", "inferences", "labelled_count", "accuracy", f"PSI {SHIFTED_FEATURE}", "shifted"]]
+        .rename(columns={"labelled_count": "labelled"})
+        .round(3)
+    )
