@@ -1,43 +1,79 @@
-"""`make demo` runs `sagewatch demo`: it must end by itself and show the registered model's review."""
+"""`make demo` runs `sagewatch demo`: it must end by itself, raise the alerts and show the email.
+
+Run here with a short timeline. The accuracy it prints per hour is checked against scikit-learn on
+the same simulated traffic (the simulation is seeded; the hours' values do not depend on the clock).
+"""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-from pathlib import Path
+from datetime import UTC, datetime
 
 import pytest
+from sklearn.metrics import accuracy_score
+
+from sagewatch.demo import ACCURACY_THRESHOLD, ONCALL, simulate
 
 pytestmark = pytest.mark.e2e
+HOURS, CALLS = 4, 60
 
 
-def test_demo_registers_the_breast_cancer_model_and_prints_its_review(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def output(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SAGEWATCH_"))}
+    state = tmp_path_factory.mktemp("demo")
     done = subprocess.run(
-        [sys.executable, "-m", "sagewatch.cli", "demo", "--state-dir", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "sagewatch.cli",
+            "demo",
+            "--state-dir",
+            str(state),
+            "--hours",
+            str(HOURS),
+            "--calls-per-hour",
+            str(CALLS),
+        ],
         capture_output=True,
         text=True,
         env=env,
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
-    header = next(line for line in lines if line.split()[:3] == ["name", "stage", "value_type"])
-    assert header.split() == [
-        "name",
-        "stage",
-        "value_type",
-        "categorical",
-        "is_unique",
-        "categories",
-        "range",
-        "monitor_for_bias",
-    ]
-    rows = {line.split()[0]: line.split() for line in lines[lines.index(header) + 1 :] if line.strip()}
-    assert rows["mean_radius"][1:3] == ["PIPELINE_INPUT", "FLOAT"]
-    assert rows["malignant_probability"][1:3] == ["PREDICTED_VALUE", "FLOAT"]
-    assert rows["diagnosis"][1:3] == ["GROUND_TRUTH", "INTEGER"]
-    assert sum(1 for row in rows.values() if row[1:2] == ["PIPELINE_INPUT"]) == 30
-    assert any(line.startswith("registered 'Breast cancer classifier'") for line in lines)
-    assert not (tmp_path / "local.json").exists()
+    assert not (state / "local.json").exists()
+    return done.stdout.splitlines()
+
+
+def test_the_steps_are_shown_as_they_happen(output: list[str]) -> None:
+    steps = [line for line in output if line.startswith("[")]
+    assert [s.split("]")[0] for s in steps] == [f"[{i}/9" for i in range(1, 10)]
+
+
+def test_printed_accuracy_per_hour_matches_scikit_learn(output: list[str]) -> None:
+    header = next(
+        i for i, line in enumerate(output) if line.split()[:3] == ["hour", "inferences", "labelled"]
+    )
+    rows = [line.split() for line in output[header + 1 : header + 1 + HOURS]]
+    simulation = simulate(HOURS, CALLS, datetime.now(UTC).replace(minute=0, second=0, microsecond=0))
+    for hour, row in enumerate(rows):
+        calls = simulation.calls[hour]
+        truth = [label for call in calls for label in call.labels]
+        predicted = [int(p >= 0.5) for call in calls for p in call.probabilities]
+        assert int(row[1]) == len(truth)
+        assert float(row[3]) == pytest.approx(accuracy_score(truth, predicted), abs=5e-4)
+        assert (row[-1] == "yes") is simulation.shifted(hour)
+
+
+def test_the_accuracy_alert_and_its_email(output: list[str]) -> None:
+    text = "\n".join(output)
+    assert "CRITICAL" in text and "accuracy dropped" in text
+    assert any("PSI worst_texture above its dynamic threshold" in line for line in output)
+    assert f"To: {ONCALL}" in text
+    assert "Subject: [sagewatch] CRITICAL: Breast cancer classifier - accuracy dropped" in text
+    assert f"below the threshold {ACCURACY_THRESHOLD}" in text
+    summary = output[-1]
+    alerts, emails = int(summary.split()[0]), int(summary.split()[2])
+    assert alerts >= 2 and emails == alerts

@@ -3,95 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests import factories
+from tests.e2e.conftest import cli, http
 
 pytestmark = pytest.mark.e2e
-SAGEWATCH = [sys.executable, "-m", "sagewatch.cli"]
-
-
-def clean_env() -> dict[str, str]:
-    """The caller's environment without AWS settings, as on a laptop with no AWS configured."""
-    return {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SAGEWATCH_"))}
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    state_dir = tmp_path_factory.mktemp("state")
-    # A file, not a pipe: an unread pipe fills up with the stack's logs and blocks it.
-    log = (state_dir / "stack.log").open("w")
-    process = subprocess.Popen(
-        [
-            *SAGEWATCH,
-            "local",
-            "--port",
-            "0",
-            "--aws-port",
-            "0",
-            "--state-dir",
-            str(state_dir),
-            "--evaluate-every",
-            "3",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=clean_env(),
-    )
-    state = state_dir / "local.json"
-    deadline = time.monotonic() + 60
-    while not state.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"sagewatch local did not start:\n{(state_dir / 'stack.log').read_text()}")
-        time.sleep(0.1)
-    info = json.loads(state.read_text())
-    yield {"process": process, "state_dir": state_dir, **info}
-    if process.poll() is None:
-        process.kill()
-
-
-def http(
-    stack: dict[str, Any], method: str, path: str, token: str | None, body: Any = None
-) -> tuple[int, Any]:
-    request = urllib.request.Request(
-        stack["api_url"] + path,
-        data=None if body is None else json.dumps(body).encode(),
-        method=method,
-        headers={
-            "Content-Type": "application/json",
-            **({"Authorization": f"Bearer {token}"} if token else {}),
-        },
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
-
-
-def cli(stack: dict[str, Any], *args: str) -> str:
-    done = subprocess.run(
-        [*SAGEWATCH, *args, "--state-dir", str(stack["state_dir"])],
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def create_token(stack: dict[str, Any], role: str) -> tuple[str, str]:
@@ -156,7 +79,7 @@ def test_models_cli_reads_through_the_api(stack: dict[str, Any]) -> None:
     )
     assert status == 201
     assert "e2e-cli-price" in cli(stack, "models", "list")
-    shown = json.loads(cli(stack, "models", "show", "e2e-cli-price"))
+    shown = json.loads(cli(stack, "models", "show", "e2e-cli-price", "--json"))
     assert shown["id"] == created["id"]
 
 
@@ -484,6 +407,31 @@ def test_drift_in_capture_files_raises_an_alert_and_an_email(stack: dict[str, An
     assert email["destinations"]["ToAddresses"] == ["oncall@example.com"]
     assert email["subject"] == "[sagewatch] CRITICAL: e2e-alerts - income drifted"
     assert alert["id"] in email["body"]
+
+
+def test_cli_status_and_alerts_for_people_and_scripts(stack: dict[str, Any]) -> None:
+    from tests.e2e.conftest import run_cli
+
+    table = cli(stack, "status", "e2e-alerts")
+    assert table.splitlines()[0].split() == ["kind", "ingested", "rejected", "files", "latest_timestamp"]
+    assert table.splitlines()[1].split()[:3] == ["inferences", "300", "0"]
+    status = json.loads(cli(stack, "status", "e2e-alerts", "--json"))
+    assert status["inferences"]["ingested"] == 300
+
+    [alert] = json.loads(cli(stack, "alerts", "list", "--model", "e2e-alerts", "--status", "new", "--json"))
+    assert alert["rule_name"] == "income drifted"
+    listed = cli(stack, "alerts", "list", "--model", "e2e-alerts")
+    assert listed.splitlines()[0].split()[:3] == ["id", "severity", "status"] and alert["id"] in listed
+    cli(stack, "alerts", "set", alert["id"], "acknowledged")
+    assert (
+        json.loads(cli(stack, "alerts", "list", "--model", "e2e-alerts", "--status", "new", "--json")) == []
+    )
+    assert "acknowledged" in cli(stack, "alerts", "show", alert["id"])
+
+    missing = run_cli(stack, "status", "no-such-model")
+    assert missing.returncode == 1 and "no model with partner_model_id 'no-such-model'" in missing.stderr
+    misused = run_cli(stack, "alerts", "list", "--status", "maybe")
+    assert misused.returncode == 2
 
 
 def test_ctrl_c_stops_cleanly_and_removes_local_json(stack: dict[str, Any]) -> None:

@@ -466,3 +466,36 @@ def test_lambda_queue_handler_reports_partial_failures(clock: Clock) -> None:
         ]
     }
     assert queue_handler(event, LocalContext()) == {"batchItemFailures": [{"itemIdentifier": "bad"}]}
+
+
+def test_a_window_evaluated_before_its_files_arrived_is_evaluated_again(clock: Clock) -> None:
+    rng = np.random.default_rng(12)
+    model = model_with()
+    write(
+        model,
+        reference={
+            "age": rng.integers(18, 90, 2000),
+            "income": rng.normal(0, 1, 2000),
+            "region": rng.choice(["north", "south"], 2000),
+            "predicted_probability": rng.random(2000),
+            "churned": rng.integers(0, 2, 2000),
+        },
+    )
+    rule = rule_on(model, default_metric(model, "PSI income"))
+    evaluator().evaluate_model(model.id)  # 09:00-10:00 has no data yet
+    assert evaluator().alerts.list(model.id) == []
+    write(
+        model,
+        inferences={
+            "inference_timestamp": in_window(300, rng),
+            "age": rng.integers(18, 90, 300),
+            "income": rng.normal(3, 1, 300),
+            "region": rng.choice(["north", "south"], 300),
+            "predicted_probability": rng.random(300),
+        },
+    )
+    clock.moment = NOW + timedelta(hours=1)  # the newest window is now 10:00-11:00; 09:00 is looked at again
+    evaluator().evaluate_model(model.id)
+    assert [a.window_start for a in evaluator().alerts.list(model.id) if a.alert_rule_id == rule.id] == [
+        WINDOW_START
+    ]

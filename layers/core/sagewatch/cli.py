@@ -14,6 +14,7 @@ from sagewatch import __version__
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Exit codes: 0 done; 1 sagewatch or its API refused (the reason on stderr); 2 bad usage."""
     parser = _parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "run"):
@@ -96,9 +97,63 @@ def _parser() -> argparse.ArgumentParser:
     show = models.add_parser("show", help="show a model by id or partner_model_id")
     show.add_argument("model")
     show.set_defaults(run=_models_show)
-    for sub in (listing, show):
-        sub.add_argument("--state-dir", default=".sagewatch")
+
+    status = commands.add_parser("status", help="what a model has received: counts, labels, latest inference")
+    status.add_argument("model", help="id or partner_model_id")
+    status.set_defaults(run=_status)
+
+    alerts = commands.add_parser("alerts", help="alerts raised by the rules").add_subparsers(metavar="ACTION")
+    alert_list = alerts.add_parser("list", help="list alerts, newest first")
+    alert_list.add_argument("--model", help="id or partner_model_id")
+    alert_list.add_argument("--status", choices=["new", "acknowledged", "resolved"])
+    alert_list.set_defaults(run=_alerts_list)
+    alert_show = alerts.add_parser("show", help="one alert")
+    alert_show.add_argument("alert_id")
+    alert_show.set_defaults(run=_alerts_show)
+    alert_set = alerts.add_parser("set", help="acknowledge or resolve an alert")
+    alert_set.add_argument("alert_id")
+    alert_set.add_argument("status", choices=["new", "acknowledged", "resolved"])
+    alert_set.set_defaults(run=_alerts_set)
+
+    for sub in (listing, show, status, alert_list, alert_show, alert_set):
+        sub.add_argument("--state-dir", default=".sagewatch", help="local stack (else SAGEWATCH_URL/TOKEN)")
+        sub.add_argument("--json", action="store_true", help="machine-readable output")
+    token.choices["list"].add_argument("--json", action="store_true", help="machine-readable output")
     return parser
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    """Rows as aligned columns, for people."""
+    if not rows:
+        print("(none)")
+        return
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    for row in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _out(
+    args: argparse.Namespace,
+    data: Any,
+    rows: list[dict[str, Any]] | None = None,
+    columns: list[str] | None = None,
+) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(data, indent=2, default=str))
+    elif rows is not None and columns is not None:
+        _table(rows, columns)
+    else:
+        print(json.dumps(data, indent=2, default=str))
 
 
 def _local(args: argparse.Namespace) -> int:
@@ -214,7 +269,24 @@ def _token_create(args: argparse.Namespace) -> int:
 
 
 def _token_list(args: argparse.Namespace) -> int:
-    for record in _token_store(args).list():
+    records = _token_store(args).list()
+    if args.json:
+        _out(
+            args,
+            [
+                {
+                    "token_id": r.token_id,
+                    "role": r.role.value,
+                    "description": r.description,
+                    "created_at": r.created_at,
+                    "rotated_at": r.rotated_at,
+                    "revoked_at": r.revoked_at,
+                }
+                for r in records
+            ],
+        )
+        return 0
+    for record in records:
         _print_token(record)
     return 0
 
@@ -237,25 +309,79 @@ def _client(args: argparse.Namespace) -> Any:
 
 
 def _models_list(args: argparse.Namespace) -> int:
-    for model in _client(args).iter_models(include_archived=args.include_archived):
-        state = " (archived)" if model["archived"] else ""
-        print(
-            f"{model['id']}  {model['partner_model_id']:<30} {model['output_type']:<10} {model['display_name']}{state}"
-        )
+    models = list(_client(args).iter_models(include_archived=args.include_archived))
+    rows = [{**m, "state": "archived" if m["archived"] else "active"} for m in models]
+    _out(args, models, rows, ["id", "partner_model_id", "output_type", "display_name", "state"])
     return 0
 
 
 def _models_show(args: argparse.Namespace) -> int:
-    from sagewatch.client import SageWatchError
+    model = _client(args).find_model(args.model)
+    if args.json:
+        _out(args, model)
+        return 0
+    print(
+        f"{model['display_name']}  ({model['partner_model_id']}, id {model['id']}, {model['output_type']}, "
+        f"{model['status']})"
+    )
+    _table(model["attributes"], ["name", "stage", "value_type", "categorical", "position"])
+    return 0
 
+
+def _status(args: argparse.Namespace) -> int:
     client = _client(args)
-    try:
-        model = client.get_model(args.model)
-    except SageWatchError as error:
-        if error.status != 404:
-            raise
-        model = client.get_model(partner_model_id=args.model)
-    print(json.dumps(model, indent=2))
+    status = client.status(client.find_model(args.model)["id"])
+    if args.json:
+        _out(args, status)
+        return 0
+    rows = [{"kind": kind, **status[kind]} for kind in ("inferences", "ground_truth")]
+    _table(rows, ["kind", "ingested", "rejected", "files", "latest_timestamp"])
+    ratio = status["labelled_ratio"]
+    print(
+        f"distinct inferences {status['total']}, duplicates {status['duplicates']}, "
+        f"labelled {status['with_ground_truth']} ({'-' if ratio is None else f'{ratio:.1%}'})"
+    )
+    return 0
+
+
+def _alerts_list(args: argparse.Namespace) -> int:
+    client = _client(args)
+    model_id = client.find_model(args.model)["id"] if args.model else None
+    alerts = client.list_alerts(model_id=model_id, status=args.status)
+    _out(
+        args,
+        alerts,
+        alerts,
+        ["id", "severity", "status", "rule_name", "metric_value", "threshold", "window_start"],
+    )
+    return 0
+
+
+def _alerts_show(args: argparse.Namespace) -> int:
+    alert = _client(args).request("GET", f"/api/v3/alerts/{args.alert_id}")
+    if args.json:
+        _out(args, alert)
+        return 0
+    print(alert["message"])
+    for key in (
+        "id",
+        "severity",
+        "status",
+        "rule_name",
+        "metric_value",
+        "threshold",
+        "window_start",
+        "window_end",
+        "batch_id",
+        "notifications",
+    ):
+        print(f"  {key:<14} {_cell(alert.get(key))}")
+    return 0
+
+
+def _alerts_set(args: argparse.Namespace) -> int:
+    alert = _client(args).update_alert(args.alert_id, args.status)
+    _out(args, alert, [alert], ["id", "status", "rule_name"])
     return 0
 
 

@@ -90,7 +90,10 @@ class Evaluator:
         else:
             evaluated = [datetime.fromisoformat(r["end"]) for r in records.values() if r.get("end")]
             since = max(evaluated) if evaluated else None
-            look_back = model.alerts_delay_seconds + rule.lookback_period * 60 if needs_truth else 0
+            # Labels arrive late, so such rules look back over the delay; others look at the window
+            # before the newest again, for files that landed after it was evaluated.
+            lookback = rule.lookback_period * 60
+            look_back = model.alerts_delay_seconds + lookback if needs_truth else lookback
             due = windows.windows_to_check(now, rule.lookback_period, since, look_back)
             candidates = [(w.key, catalog.Window(w.start, w.end), w.end) for w in due]
         raised: list[str] = []
@@ -118,7 +121,8 @@ class Evaluator:
                 last_triggered=last_triggered,
                 wait_minutes=rule.subsequent_alert_wait_time,
             )
-            if decision in ("wait", "unchanged", "fired_before"):
+            # An empty window is not settled: its data may still be on its way (a late file).
+            if decision in ("wait", "unchanged", "fired_before", "empty"):
                 continue
             fired = False
             if decision == "fire":

@@ -10,6 +10,8 @@ model's alerts_delay_seconds, because labels arrive late:
   inferences that have ground truth reaches alerts_delay_labels_ratio;
 - an evaluated window is evaluated again when more of it is labelled, and raises an alert if it
   now crosses the threshold (never a second alert for the same window);
+- rules of other metrics look at the window before the newest again, for files that landed after
+  it was evaluated, and a window that held no data is not settled (its files may be late);
 - a crossing within subsequent_alert_wait_time minutes of the rule's last alert is suppressed.
 """
 
