@@ -25,19 +25,22 @@ def client(stack: dict[str, Any]) -> SageWatch:
 def frame(rows: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     label = rng.integers(0, 2, rows)
-    return pd.DataFrame({
-        "age": rng.integers(18, 90, rows),
-        "income": rng.normal(50_000 + shift, 10_000, rows),
-        "plan": rng.choice(["basic", "pro"], rows),
-        "score": np.clip(rng.normal(0.3 + 0.4 * label, 0.2, rows), 0, 1),
-        "churned": label,
-    })
+    return pd.DataFrame(
+        {
+            "age": rng.integers(18, 90, rows),
+            "income": rng.normal(50_000 + shift, 10_000, rows),
+            "plan": rng.choice(["basic", "pro"], rows),
+            "score": np.clip(rng.normal(0.3 + 0.4 * label, 0.2, rows), 0, 1),
+            "churned": label,
+        }
+    )
 
 
 @pytest.fixture(scope="module")
 def model(client: SageWatch) -> dict[str, Any]:
-    draft = client.build_model(frame(500, 1), {"score": 1}, partner_model_id="client-churn",
-                               ground_truth_column="churned")
+    draft = client.build_model(
+        frame(500, 1), {"score": 1}, partner_model_id="client-churn", ground_truth_column="churned"
+    )
     review = draft.review()
     assert list(review["name"]) == ["age", "income", "plan", "score", "churned"]
     assert review.set_index("name").loc["plan", "categories"] == ["basic", "pro"]
@@ -64,7 +67,9 @@ def test_models_by_id_partner_id_and_list(client: SageWatch, model: dict[str, An
 def test_send_in_chunks_with_a_summary_of_failures(client: SageWatch, model: dict[str, Any], capsys) -> None:
     data = frame(250, 2)
     data["partner_inference_id"] = [f"c-{i}" for i in range(250)]
-    data["inference_timestamp"] = [datetime(2026, 11, 24, 10, tzinfo=UTC) + timedelta(minutes=i) for i in range(250)]
+    data["inference_timestamp"] = [
+        datetime(2026, 11, 24, 10, tzinfo=UTC) + timedelta(minutes=i) for i in range(250)
+    ]
     data = data.astype({"age": object})
     data.loc[7, "age"] = "seventy"
     summary = client.send_inferences(model["id"], data.drop(columns=["churned"]), samples_per_send=100)
@@ -95,13 +100,28 @@ def test_uploads_of_any_size_go_through_upload_urls(client: SageWatch, model: di
 
 
 def test_drift_as_a_dataframe_and_plots(client: SageWatch, model: dict[str, Any], tmp_path: Path) -> None:
-    drift = client.data_drift(model["id"], {"properties": ["income", "age"], "metric": "PSI",
-                                            "target": {"source": "inference", "filter": [
-                                                {"property": "batch_id", "comparator": "eq", "value": "upload-1"}]}})
+    drift = client.data_drift(
+        model["id"],
+        {
+            "properties": ["income", "age"],
+            "metric": "PSI",
+            "target": {
+                "source": "inference",
+                "filter": [{"property": "batch_id", "comparator": "eq", "value": "upload-1"}],
+            },
+        },
+    )
     assert drift.loc[0, "income"] > 1 > 0.3 > drift.loc[0, "age"]
-    series = client.query(model["id"], {
-        "select": [{"function": "roundTimestamp", "alias": "hour", "parameters": {"time_interval": "hour"}},
-                   {"function": "count"}], "group_by": [{"alias": "hour"}]})
+    series = client.query(
+        model["id"],
+        {
+            "select": [
+                {"function": "roundTimestamp", "alias": "hour", "parameters": {"time_interval": "hour"}},
+                {"function": "count"},
+            ],
+            "group_by": [{"alias": "hour"}],
+        },
+    )
     assert list(series.columns) == ["hour", "count"]
     metric_png = plot_metric(series, "hour", "count", tmp_path / "count.png")
     drift_png = plot_drift(drift, tmp_path / "drift.png")
@@ -110,8 +130,15 @@ def test_drift_as_a_dataframe_and_plots(client: SageWatch, model: dict[str, Any]
 
 
 def test_metrics_rules_alerts_and_notifications(client: SageWatch, model: dict[str, Any]) -> None:
-    metric = client.create_metric(model["id"], "Pro share", {"select": [{"function": "rate", "parameters": {
-        "property": "plan", "comparator": "eq", "value": "pro"}}]})
+    metric = client.create_metric(
+        model["id"],
+        "Pro share",
+        {
+            "select": [
+                {"function": "rate", "parameters": {"property": "plan", "comparator": "eq", "value": "pro"}}
+            ]
+        },
+    )
     assert metric["name"] in [m["name"] for m in client.list_metrics(model["id"], default=False)]
     rule = client.create_alert_rule(model["id"], metric["id"], "upper", 0.9, lookback_period=60)
     assert client.update_alert_rule(model["id"], rule["id"], threshold=0.95)["threshold"] == 0.95
