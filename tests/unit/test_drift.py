@@ -16,7 +16,13 @@ from tests.unit.test_metrics_query import BINARY, START
 from sagewatch.errors import InvalidInput
 from sagewatch.metrics.drift import DriftQuery, binning, run_drift
 from sagewatch.metrics.drift.hellinger import hellinger
-from sagewatch.metrics.drift.hypothesis import chi_square_test, ks_statistic, ks_test
+from sagewatch.metrics.drift.hypothesis import (
+    chi_square_test,
+    kolmogorov_log_sf,
+    ks_statistic,
+    ks_test,
+    log_gamma_q,
+)
 from sagewatch.metrics.drift.js import js_divergence
 from sagewatch.metrics.drift.kl import kl_divergence
 from sagewatch.metrics.drift.psi import psi
@@ -274,3 +280,30 @@ def test_reference_filters_and_inference_bases() -> None:
         [t < START + timedelta(days=1) for t in target.column("inference_timestamp").to_pylist()]
     )
     assert row["income"] == pytest.approx(direct_psi(incomes[early], incomes[~early]))
+
+
+@pytest.mark.parametrize("shape", [0.5, 1.0, 2.5, 10.0, 150.0])
+@pytest.mark.parametrize("x", [0.01, 0.7, 3.0, 20.0, 90.0, 700.0])
+def test_upper_incomplete_gamma_against_scipy(shape: float, x: float) -> None:
+    assert log_gamma_q(shape, x) == pytest.approx(stats.gamma.logsf(x, shape), rel=1e-10, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("n", "statistic"), [(50, 0.2), (300, 0.1), (3000, 0.05), (3000, 0.2), (100_000, 0.02)]
+)
+def test_kolmogorov_tail_against_scipys_exact_distribution(n: int, statistic: float) -> None:
+    root = math.sqrt(n)
+    ours = -kolmogorov_log_sf((root + 0.12 + 0.11 / root) * statistic) / math.log(10)
+    assert ours == pytest.approx(-math.log10(stats.kstwo.sf(statistic, n)), rel=0.02)
+
+
+def test_chi_square_against_scipy_on_several_categories() -> None:
+    base, target = np.array([120.0, 80.0, 40.0, 10.0, 0.0]), np.array([60.0, 90.0, 70.0, 30.0, 5.0])
+    _, p_value, _, _ = stats.chi2_contingency(np.vstack([base, target]), correction=False)
+    assert chi_square_test(base, target) == pytest.approx(-math.log10(p_value), rel=1e-9)
+
+
+def test_tiny_p_values_stay_finite_and_exact() -> None:
+    base, target = np.array([5000.0, 10.0]), np.array([10.0, 5000.0])
+    value = chi_square_test(base, target)
+    assert 1000 < value < math.inf

@@ -55,6 +55,8 @@ def test_every_third_party_import_of_lambda_code_is_bundled_or_provided() -> Non
     assert not missing, f"imported by Lambda code but not in layers/deps/requirements.txt: {sorted(missing)}"
 
 
-def test_pandas_stays_out_of_lambda_code() -> None:
-    offenders = [str(p.relative_to(ROOT)) for p in lambda_modules() if "pandas" in top_level_imports(p)]
+def test_pandas_and_scipy_stay_out_of_lambda_code() -> None:
+    offenders = [
+        str(p.relative_to(ROOT)) for p in lambda_modules() if {"pandas", "scipy"} & top_level_imports(p)
+    ]
     assert offenders == []
