@@ -25,7 +25,8 @@ from urllib.parse import unquote_plus
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
@@ -365,6 +366,7 @@ def s3_objects(sqs_body: str) -> list[tuple[str, str, str | None]]:
 # -- the ingest Lambda: S3 events through SQS, with partial batch failures ---------------------------
 
 logger = Logger(service="sagewatch-ingest")
+metrics = Metrics(namespace="sagewatch", service="ingest")
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
@@ -379,10 +381,22 @@ def ingest_record(record: SQSRecord) -> list[IngestReport]:
         report = ingestor().ingest_object(bucket, key, etag)
         log = logger.warning if report.outcome == "unrouted" else logger.info
         log("ingested" if report.outcome != "unrouted" else "set aside", extra={"report": asdict(report)})
+        _count(report)
         reports.append(report)
     return reports
 
 
+def _count(report: IngestReport) -> None:
+    """CloudWatch metrics (the dashboard's ingest widgets): rows ingested and rejected, files set aside."""
+    if report.outcome == "unrouted":
+        metrics.add_metric(name="FilesUnrouted", unit=MetricUnit.Count, value=1)
+    elif report.outcome == "ingested":
+        kind = "GroundTruth" if report.kind == "ground_truth" else "Inferences"
+        metrics.add_metric(name=f"{kind}Ingested", unit=MetricUnit.Count, value=report.ingested)
+        metrics.add_metric(name=f"{kind}Rejected", unit=MetricUnit.Count, value=report.rejected)
+
+
+@metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The ingest Lambda's entry point."""
     return process_partial_response(

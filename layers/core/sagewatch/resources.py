@@ -160,14 +160,17 @@ DATA = Bucket("data", purpose="the lake: inferences/, ground_truth/, reference/,
 CAPTURE = Bucket("capture", purpose="SageMaker Data Capture JSONL written by endpoints")
 
 INGEST_DLQ = Queue("ingest-dlq", visibility_timeout_seconds=60, purpose="S3 events that failed 5 times")
-INGEST = Queue("ingest", dead_letter="ingest-dlq", purpose="S3 ObjectCreated events to ingest")
+# Visibility is six times the consuming function's timeout, as AWS advises for SQS event sources.
+INGEST = Queue(
+    "ingest", dead_letter="ingest-dlq", visibility_timeout_seconds=6 * 900, purpose="S3 ObjectCreated events to ingest"
+)
 EVALUATE_DLQ = Queue(
     "evaluate-dlq", visibility_timeout_seconds=60, purpose="model evaluations that failed 5 times"
 )
 EVALUATE = Queue(
     "evaluate",
     dead_letter="evaluate-dlq",
-    visibility_timeout_seconds=900,
+    visibility_timeout_seconds=6 * 600,
     purpose="one message per model and scheduled run: the evaluator's fan-out",
 )
 

@@ -7,7 +7,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
@@ -18,6 +19,7 @@ from sagewatch.settings import Settings
 from sagewatch.stores.alerting import AlertStore, MetricStore, NotificationStore, RuleStore
 
 logger = Logger(service="sagewatch-evaluator")
+metrics = Metrics(namespace="sagewatch", service="evaluator")
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
@@ -70,11 +72,15 @@ def schedule_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def evaluate_record(record: SQSRecord) -> Report:
     report = evaluator().evaluate_model(json.loads(record.body)["model_id"])
+    metrics.add_metric(name="AlertsRaised", unit=MetricUnit.Count, value=len(report.alerts))
+    metrics.add_metric(name="RuleErrors", unit=MetricUnit.Count, value=len(report.errors))
+    metrics.add_metric(name="NotificationsPending", unit=MetricUnit.Count, value=report.pending)
     log = logger.warning if report.errors else logger.info
     log("model evaluated", extra={"report": as_dict(report)})
     return report
 
 
+@metrics.log_metrics
 def queue_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The evaluate queue -> one model evaluated per message (failures retried, then dead-lettered)."""
     return process_partial_response(

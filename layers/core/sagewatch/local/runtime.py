@@ -35,6 +35,7 @@ def local_environment(aws_endpoint_url: str, region: str, names: dict[str, str])
         "AWS_ENDPOINT_URL": aws_endpoint_url,
         "AWS_DEFAULT_REGION": region,
         "AWS_REGION": region,
+        "POWERTOOLS_METRICS_DISABLED": "true",  # CloudWatch metrics: deployed only
         **environment_for(names),
     }
 
