@@ -1,19 +1,16 @@
-"""The synthesized storage stack holds exactly the declared resources, secured as DESIGN.md asks."""
+"""The storage stack holds exactly the declared tables, and a lake secured as DESIGN.md asks."""
 
 from __future__ import annotations
 
-import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Match, Template
-from infra.storage import StorageStack
 
 from sagewatch.resources import DECLARATION
 
 
 @pytest.fixture(scope="module")
-def template() -> Template:
-    app = cdk.App()
-    return Template.from_stack(StorageStack(app, "test-storage"))
+def template(templates: dict[str, Template]) -> Template:
+    return templates["storage"]
 
 
 def key_schema(table) -> list[dict[str, str]]:
@@ -47,12 +44,16 @@ def test_every_declared_table_with_its_keys_indexes_and_protection(template: Tem
         template.has_resource_properties("AWS::DynamoDB::Table", expected)
 
 
-def test_buckets_are_versioned_encrypted_private_and_tls_only(template: Template) -> None:
-    assert len(template.find_resources("AWS::S3::Bucket")) == len(DECLARATION.buckets)
+@pytest.mark.parametrize("stack", ["storage", "ingest"])
+def test_buckets_are_encrypted_private_tls_only_and_logged(
+    templates: dict[str, Template], stack: str
+) -> None:
+    template = templates[stack]
+    buckets = template.find_resources("AWS::S3::Bucket")
+    assert buckets
     template.all_resources_properties(
         "AWS::S3::Bucket",
         {
-            "VersioningConfiguration": {"Status": "Enabled"},
             "BucketEncryption": Match.object_like({"ServerSideEncryptionConfiguration": Match.any_value()}),
             "PublicAccessBlockConfiguration": {
                 "BlockPublicAcls": True,
@@ -63,7 +64,7 @@ def test_buckets_are_versioned_encrypted_private_and_tls_only(template: Template
         },
     )
     policies = template.find_resources("AWS::S3::BucketPolicy")
-    assert len(policies) == len(DECLARATION.buckets)
+    assert len(policies) == len(buckets)
     for policy in policies.values():
         statements = policy["Properties"]["PolicyDocument"]["Statement"]
         assert any(
@@ -71,44 +72,48 @@ def test_buckets_are_versioned_encrypted_private_and_tls_only(template: Template
             for s in statements
         )
 
-
-def test_queues_redrive_to_their_dead_letter_queue(template: Template) -> None:
-    queues = template.find_resources("AWS::SQS::Queue")
-    assert len(queues) == len(DECLARATION.queues)
-    for queue in DECLARATION.queues:
-        if queue.dead_letter:
-            template.has_resource_properties(
-                "AWS::SQS::Queue",
-                {
-                    "VisibilityTimeout": queue.visibility_timeout_seconds,
-                    "RedrivePolicy": {
-                        "deadLetterTargetArn": Match.any_value(),
-                        "maxReceiveCount": queue.max_receives,
-                    },
-                    "SqsManagedSseEnabled": True,
-                },
-            )
+    logged = [b for b in buckets.values() if "LoggingConfiguration" in b["Properties"]]
+    # every bucket but the access-log bucket itself sends its server access logs there
+    assert len(logged) == len(buckets) - (stack == "storage")
+    versioned = [b for b in buckets.values() if b["Properties"].get("VersioningConfiguration")]
+    assert len(versioned) == len(logged)
 
 
-def test_s3_notifications_match_the_declaration(template: Template) -> None:
-    configurations = [
-        c
-        for resource in template.find_resources("Custom::S3BucketNotifications").values()
-        for c in resource["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
-    ]
-    assert len(configurations) == len(DECLARATION.notifications)
-    filters = sorted(
-        tuple(
-            sorted(
-                (rule["Name"], rule["Value"])
-                for rule in c.get("Filter", {}).get("Key", {}).get("FilterRules", [])
-            )
-        )
-        for c in configurations
+def test_lake_data_is_retained_and_expires_only_rejected_rows_drops_and_old_versions(
+    template: Template,
+) -> None:
+    buckets = template.find_resources(
+        "AWS::S3::Bucket", {"Properties": {"LoggingConfiguration": {"LogFilePrefix": "data/"}}}
     )
-    expected = sorted(
-        tuple(sorted((part, value) for part, value in (("prefix", n.prefix), ("suffix", n.suffix)) if value))
-        for n in DECLARATION.notifications
+    (data,) = buckets.values()
+    assert data["DeletionPolicy"] == "Retain"
+    rules = {r["Id"]: r for r in data["Properties"]["LifecycleConfiguration"]["Rules"]}
+    assert set(rules) == {"rejected-rows", "ingested-drops", "old-versions"}
+    assert rules["rejected-rows"]["Prefix"] == "rejected/"
+    assert rules["ingested-drops"]["Prefix"] == "drops/"
+    # inferences/ and ground_truth/ never expire: no current-version expiry without a prefix
+    assert "ExpirationInDays" not in rules["old-versions"]
+
+
+def test_tables_are_retained_on_stack_deletion(template: Template) -> None:
+    tables = template.find_resources("AWS::DynamoDB::Table")
+    assert {t["DeletionPolicy"] for t in tables.values()} == {"Retain"}
+
+
+def test_athena_reads_the_lake_by_partition_projection(template: Template) -> None:
+    glue_tables = template.find_resources("AWS::Glue::Table")
+    names = {t["Properties"]["TableInput"]["Name"] for t in glue_tables.values()}
+    assert names == {"inferences", "ground_truth"}
+    for table in glue_tables.values():
+        parameters = table["Properties"]["TableInput"]["Parameters"]
+        assert parameters["projection.enabled"] == "true"
+        keys = [k["Name"] for k in table["Properties"]["TableInput"]["PartitionKeys"]]
+        assert keys == ["model_id", "date"]
+        # the lake's layout (sagewatch.stores.lake): <area>/model_id=<id>/date=<yyyy-mm-dd>/
+        assert "model_id=${model_id}/date=${date}/" in str(parameters["storage.location.template"])
+    template.has_resource_properties(
+        "AWS::Athena::WorkGroup",
+        {
+            "WorkGroupConfiguration": Match.object_like({"EnforceWorkGroupConfiguration": True}),
+        },
     )
-    assert filters == expected
-    assert all(c["Events"] == ["s3:ObjectCreated:*"] for c in configurations)

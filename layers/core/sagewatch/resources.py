@@ -162,7 +162,10 @@ CAPTURE = Bucket("capture", purpose="SageMaker Data Capture JSONL written by end
 INGEST_DLQ = Queue("ingest-dlq", visibility_timeout_seconds=60, purpose="S3 events that failed 5 times")
 # Visibility is six times the consuming function's timeout, as AWS advises for SQS event sources.
 INGEST = Queue(
-    "ingest", dead_letter="ingest-dlq", visibility_timeout_seconds=6 * 900, purpose="S3 ObjectCreated events to ingest"
+    "ingest",
+    dead_letter="ingest-dlq",
+    visibility_timeout_seconds=6 * 900,
+    purpose="S3 ObjectCreated events to ingest",
 )
 EVALUATE_DLQ = Queue(
     "evaluate-dlq", visibility_timeout_seconds=60, purpose="model evaluations that failed 5 times"

@@ -1,0 +1,55 @@
+"""One construct for every sagewatch function: arm64, Python 3.12, the two layers, Powertools by env."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class SagewatchFunction(Construct):
+    """functions/<name>/handler.py as a Lambda with the deps and core layers."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        name: str,
+        layers: list[lambda_.ILayerVersion],
+        environment: dict[str, str],
+        memory_mb: int = 1024,
+        timeout: cdk.Duration = cdk.Duration.seconds(60),
+        reserved_concurrency: int | None = None,
+        description: str = "",
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.log_group = logs.LogGroup(
+            self, "logs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=cdk.RemovalPolicy.DESTROY
+        )
+        self.function = lambda_.Function(
+            self,
+            "function",
+            runtime=lambda_.Runtime.PYTHON_3_12,
+            architecture=lambda_.Architecture.ARM_64,
+            handler="handler.handler",
+            code=lambda_.Code.from_asset(str(ROOT / "functions" / name), exclude=["__pycache__", "*.pyc"]),
+            layers=layers,
+            memory_size=memory_mb,
+            timeout=timeout,
+            reserved_concurrent_executions=reserved_concurrency,
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=self.log_group,
+            description=description or f"sagewatch {name}",
+            environment={
+                **environment,
+                "POWERTOOLS_SERVICE_NAME": f"sagewatch-{name}",
+                "POWERTOOLS_METRICS_NAMESPACE": "sagewatch",
+                "POWERTOOLS_LOG_LEVEL": "INFO",
+            },
+        )

@@ -1,0 +1,71 @@
+"""The ingest stack: the capture bucket (or yours), S3 notifications through SQS, the ingest function."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra import declared
+from infra.functions import SagewatchFunction
+from infra.layers import layer
+from infra.storage import StorageStack
+from sagewatch.resources import DECLARATION
+
+
+class IngestStack(cdk.Stack):
+    """Context: captureBucket (an existing bucket's name) and capturePrefix (where its capture files are)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, storage: StorageStack, **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        existing = self.node.try_get_context("captureBucket")
+        prefix = self.node.try_get_context("capturePrefix") or ""
+        if existing:
+            self.capture: s3.IBucket = s3.Bucket.from_bucket_name(self, "capture-bucket", existing)
+        else:
+            self.capture = declared.bucket(self, "capture", storage.access_logs)
+        self.queues = declared.queues(self, ("ingest", "ingest-dlq"))
+        data = s3.Bucket.from_bucket_attributes(
+            self, "data", bucket_arn=storage.data.bucket_arn, bucket_name=storage.data.bucket_name
+        )
+        for notification in DECLARATION.notifications:
+            source = self.capture if notification.bucket == "capture" else data
+            declared.notify(
+                source,
+                self.queues[notification.queue],
+                notification,
+                prefix if notification.bucket == "capture" else "",
+            )
+
+        environment = {
+            **storage.environment(),
+            DECLARATION.bucket("capture").env_var: self.capture.bucket_name,
+            **{DECLARATION.queue(n).env_var: q.queue_name for n, q in self.queues.items()},
+        }
+        self.ingest = SagewatchFunction(
+            self,
+            "ingest",
+            name="ingest",
+            layers=[layer(self, "deps"), layer(self, "core")],
+            environment=environment,
+            memory_mb=3008,
+            timeout=cdk.Duration.minutes(15),
+            reserved_concurrency=int(self.node.try_get_context("ingestConcurrency") or 20),
+            description="sagewatch ingest: capture files, ground truth and Parquet drops into the lake",
+        )
+        function = self.ingest.function
+        function.add_event_source(
+            sources.SqsEventSource(
+                self.queues["ingest"],
+                batch_size=10,
+                max_batching_window=cdk.Duration.seconds(5),
+                report_batch_item_failures=True,
+            )
+        )
+        for name in ("models", "idempotency"):
+            storage.tables[name].grant_read_write_data(function)
+        storage.data.grant_read_write(function)
+        self.capture.grant_read(function)
+        cdk.CfnOutput(self, "capture-bucket-name", value=self.capture.bucket_name)
+        cdk.CfnOutput(self, "capture-prefix", value=prefix or "(the whole bucket)")
