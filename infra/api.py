@@ -28,7 +28,7 @@ class ApiStack(cdk.Stack):
         function = self.api_function.function
         for name in ("models", "tokens", "rules", "alerts", "notifications", "idempotency"):
             storage.tables[name].grant_read_write_data(function)
-        storage.data.grant_read_write(function)
+        self.api_function.grant_objects(storage.data, write=True)  # and presigned PUTs to drops/
 
         access_logs = logs.LogGroup(
             self,

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,4 +54,18 @@ class SagewatchFunction(Construct):
                 "POWERTOOLS_METRICS_NAMESPACE": "sagewatch",
                 "POWERTOOLS_LOG_LEVEL": "INFO",
             },
+        )
+
+    def grant_objects(self, bucket: s3.IBucket, *, write: bool = False) -> None:
+        """Read (and with `write`, put) the bucket's objects: the exact S3 actions sagewatch calls.
+
+        CDK's bucket grants add wildcard actions (s3:GetObject*, s3:List*, s3:DeleteObject*); the
+        code only gets, heads, lists, puts and presigns PUTs, so it is given just those.
+        """
+        actions = ["s3:GetObject", "s3:PutObject"] if write else ["s3:GetObject"]
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(actions=actions, resources=[bucket.arn_for_objects("*")])
+        )
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn])
         )

@@ -65,7 +65,7 @@ class IngestStack(cdk.Stack):
         )
         for name in ("models", "idempotency"):
             storage.tables[name].grant_read_write_data(function)
-        storage.data.grant_read_write(function)
-        self.capture.grant_read(function)
+        self.ingest.grant_objects(storage.data, write=True)
+        self.ingest.grant_objects(self.capture)
         cdk.CfnOutput(self, "capture-bucket-name", value=self.capture.bucket_name)
         cdk.CfnOutput(self, "capture-prefix", value=prefix or "(the whole bucket)")

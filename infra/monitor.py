@@ -75,7 +75,7 @@ class MonitorStack(cdk.Stack):
         for name in ("rules", "alerts"):
             storage.tables[name].grant_read_write_data(evaluator)
         storage.tables["notifications"].grant_read_data(evaluator)
-        storage.data.grant_read(evaluator)
+        self.evaluator.grant_objects(storage.data)
         evaluator.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["ses:SendEmail"],

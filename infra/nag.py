@@ -15,15 +15,6 @@ _GRANT_WILDCARDS = [
         "regex": "/^Resource::(<[A-Za-z0-9]+\\.Arn>|sagewatch-storage:ExportsOutputFnGetAtt[A-Za-z0-9]+)(/index)?/\\*$/"
     },
     {"regex": "/^Resource::arn:<AWS::Partition>:s3:::[^*]+/\\*$/"},
-    "Action::s3:GetObject*",
-    "Action::s3:GetBucket*",
-    "Action::s3:List*",
-    "Action::s3:DeleteObject*",
-    "Action::s3:Abort*",
-    "Action::s3:PutObjectLegalHold",
-    "Action::s3:PutObjectRetention",
-    "Action::s3:PutObjectTagging",
-    "Action::s3:PutObjectVersionTagging",
 ]
 
 ACCEPTED = [
@@ -43,8 +34,8 @@ ACCEPTED = [
     ),
     NagPackSuppression(
         id="AwsSolutions-IAM5",
-        reason="Wildcards come from CDK grants scoped to one table's indexes or one bucket's objects "
-        "(grantReadWriteData, grantReadWrite); no wildcard spans another resource.",
+        reason="Resource wildcards scoped to one table's indexes (CDK's grantReadWriteData) or one "
+        "bucket's objects (SagewatchFunction.grant_objects); actions are never wildcards.",
         applies_to=_GRANT_WILDCARDS,
     ),
     NagPackSuppression(

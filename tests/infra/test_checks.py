@@ -111,7 +111,7 @@ for name in ("api", "ingest", "scheduler", "evaluator"):
     spec.loader.exec_module(module)
     assert callable(module.handler), name
 import pyarrow.parquet, pyarrow.compute, pyarrow.dataset, pyarrow.json, pyarrow.csv, numpy
-import sagewatch.metrics.query, sagewatch.alerting.service, sagewatch.ingest
+import sagewatch.metrics.query, sagewatch.alerting.service, sagewatch.ingest, aws_xray_sdk.core
 for name in ("pandas", "scipy", "sklearn", "moto"):
     assert name not in sys.modules, name
 """
@@ -119,6 +119,7 @@ for name in ("pandas", "scipy", "sklearn", "moto"):
         **{k: v for k, v in os.environ.items() if not k.startswith("PYTHON")},
         "AWS_DEFAULT_REGION": "us-east-1",
         "POWERTOOLS_METRICS_NAMESPACE": "sagewatch",
+        "LAMBDA_TASK_ROOT": str(tmp_path),  # as in Lambda, so Tracer loads X-Ray and patches botocore
     }
     # -S: no site-packages, so only what Lambda has: the pruned layer, the core layer and boto3
     paths = [str(site), str(ROOT / "layers" / "core"), str(runtime)]

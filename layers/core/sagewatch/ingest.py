@@ -25,7 +25,7 @@ from urllib.parse import unquote_plus
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -367,6 +367,7 @@ def s3_objects(sqs_body: str) -> list[tuple[str, str, str | None]]:
 
 logger = Logger(service="sagewatch-ingest")
 metrics = Metrics(namespace="sagewatch", service="ingest")
+tracer = Tracer()  # X-Ray in Lambda (boto3 calls as subsegments); off elsewhere
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
@@ -397,6 +398,7 @@ def _count(report: IngestReport) -> None:
 
 
 @metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The ingest Lambda's entry point."""
     return process_partial_response(

@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -20,6 +20,7 @@ from sagewatch.stores.alerting import AlertStore, MetricStore, NotificationStore
 
 logger = Logger(service="sagewatch-evaluator")
 metrics = Metrics(namespace="sagewatch", service="evaluator")
+tracer = Tracer()  # X-Ray in Lambda (boto3 calls as subsegments); off elsewhere
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
@@ -63,6 +64,7 @@ def fan_out(now: datetime | None = None) -> int:
     return len(models)
 
 
+@tracer.capture_lambda_handler(capture_response=False)
 def schedule_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """EventBridge schedule -> one message per model on the evaluate queue."""
     sent = fan_out()
@@ -81,6 +83,7 @@ def evaluate_record(record: SQSRecord) -> Report:
 
 
 @metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
 def queue_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The evaluate queue -> one model evaluated per message (failures retried, then dead-lettered)."""
     return process_partial_response(

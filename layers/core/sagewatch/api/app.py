@@ -10,7 +10,7 @@ import json
 from http import HTTPStatus
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
@@ -31,6 +31,7 @@ from sagewatch.errors import (
 from sagewatch.stores import token_store
 
 logger = Logger(service="sagewatch-api")
+tracer = Tracer()  # X-Ray in Lambda (boto3 calls as subsegments); off elsewhere
 
 app = APIGatewayRestResolver(enable_validation=True)
 app.include_router(models.router, prefix="/api/v3")
@@ -112,6 +113,7 @@ def _field_path(location: Any) -> str:
     return path
 
 
+@tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """The api Lambda: authenticate and authorize, then route."""
     request = APIGatewayProxyEvent(event)
