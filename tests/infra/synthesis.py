@@ -34,5 +34,7 @@ class Synthesized:
 
 
 def synthesize(outdir: Path, **context: str) -> Synthesized:
-    app = build_app(cdk.App(outdir=str(outdir), context={**cdk_json_context(), **context}))
+    # the CLI also turns on path metadata (aws:cdk:path on every resource), which tests use to find resources
+    context = {**cdk_json_context(), "aws:cdk:enable-path-metadata": True, **context}
+    app = build_app(cdk.App(outdir=str(outdir), context=context))
     return Synthesized(app=app, assembly=app.synth(), outdir=outdir)
