@@ -17,7 +17,8 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sagewatch import __version__
-from sagewatch.api import alerting, inferences, ingestion, models, query
+from sagewatch.api import alerting, inferences, ingestion, models, query, users
+from sagewatch.api.unsupported import unsupported_feature
 from sagewatch.auth import authorize
 from sagewatch.errors import (
     Conflict,
@@ -27,6 +28,7 @@ from sagewatch.errors import (
     SagewatchError,
     TooLarge,
     Unauthorized,
+    Unsupported,
 )
 from sagewatch.stores import token_store
 
@@ -39,6 +41,7 @@ app.include_router(ingestion.router, prefix="/api/v3")
 app.include_router(inferences.router, prefix="/api/v3")
 app.include_router(query.router, prefix="/api/v3")
 app.include_router(alerting.router, prefix="/api/v3")
+app.include_router(users.router, prefix="/api/v3")
 app.include_router(alerting.metrics_v4, prefix="/api/v4")
 
 STATUS_BY_ERROR: dict[type[SagewatchError], HTTPStatus] = {
@@ -84,6 +87,11 @@ def _invalid_request(error: RequestValidationError) -> Response:
 @app.not_found
 def _no_route(error: Exception) -> Response:
     event = app.current_event
+    feature = unsupported_feature(event.path)
+    if feature:
+        return _domain_error(
+            Unsupported(f"sagewatch does not support {feature} (see docs/coming-from-arthur.md)")
+        )
     return json_response(HTTPStatus.NOT_FOUND, {"message": f"no route {event.http_method} {event.path}"})
 
 

@@ -24,7 +24,14 @@ from sagewatch.metrics.functions import FUNCTIONS, Function
 from sagewatch.schema import GROUND_TRUTH_STAGES, Model, Stage, ValueType
 
 Source = Literal["inference", "reference", "ground_truth"]
-INTERVALS = {"minute": "minute", "hour": "hour", "day": "day", "week": "week", "month": "month"}
+INTERVALS = {
+    "minute": "minute",
+    "hour": "hour",
+    "day": "day",
+    "week": "week",
+    "month": "month",
+    "year": "year",
+}
 DEFAULT_ROW_LIMIT = 1000
 
 

@@ -63,7 +63,7 @@ class DriftQuery(BaseModel):
     base: Side = Field(default_factory=lambda: Side(source="reference"))
     target: Side = Field(default_factory=lambda: Side(source="inference"))
     group_by: list[dict[str, str]] = Field(default_factory=list)
-    rollup: Literal["hour", "day", "batch_id"] | None = None
+    rollup: Literal["minute", "hour", "day", "week", "month", "year", "batch_id"] | None = None
     threshold_metric: Literal["PSI", "KLDivergence", "JSDivergence", "HellingerDistance"] = "PSI"
     window_size: int | None = Field(default=None, ge=1)
 
@@ -110,7 +110,7 @@ def run_drift(query: DriftQuery, model: Model, load: Loader) -> list[dict[str, A
         *[g for g in groups if g],
         *[c.property for c in query.target.filter],
     ]
-    if query.rollup in ("hour", "day"):
+    if query.rollup in INTERVALS:
         target_columns.append("inference_timestamp")
     elif query.rollup == "batch_id":
         target_columns.append("batch_id")
