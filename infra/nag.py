@@ -48,7 +48,7 @@ ACCEPTED = [
 API_ACCEPTED = [
     NagPackSuppression(
         id="AwsSolutions-APIG2",
-        reason="Proxy integration: the function validates each request body and parameter itself "
+        reason="One $default route to the function, which validates each request body and parameter itself "
         "and answers 400/404/409/413 naming the field.",
     ),
     NagPackSuppression(
