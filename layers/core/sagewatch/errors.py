@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 
 class SagewatchError(Exception):
     """Base of every error sagewatch reports to a user."""
@@ -68,3 +71,24 @@ class Unauthorized(SagewatchError):
 
 class Forbidden(SagewatchError):
     """The token's role does not allow this request (HTTP 403)."""
+
+
+def field_path(location: Iterable[Any], prefix: str = "") -> str:
+    """("body", "attributes", 0, "stage") -> "attributes[0].stage" (after `prefix`, when given)."""
+    parts = list(location)
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    path = prefix
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def invalid_input(problems: list[dict[str, Any]], prefix: str = "") -> InvalidInput:
+    """Pydantic's findings (`ValidationError.errors()`) as one InvalidInput naming the first field."""
+    if not problems:
+        return InvalidInput("invalid request", field=prefix or None)
+    first = problems[0]
+    field = field_path(first.get("loc", ()), prefix)
+    message = first.get("msg", "invalid")
+    return InvalidInput(f"{field}: {message}" if field else message, field=field or None)

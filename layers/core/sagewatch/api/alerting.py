@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from sagewatch.alerting import catalog
 from sagewatch.alerting.service import evaluator
@@ -27,7 +27,7 @@ from sagewatch.alerting.types import (
 )
 from sagewatch.api.query import lake_loader
 from sagewatch.auth import Role
-from sagewatch.errors import Forbidden, InvalidInput, SagewatchError
+from sagewatch.errors import Forbidden, InvalidInput, SagewatchError, invalid_input
 from sagewatch.stores import model_store
 
 router = Router()
@@ -83,6 +83,8 @@ def _create_metric(model_id: str, spec: MetricSpec) -> Metric:
         raise InvalidInput("a metric returns one value: no group_by or rollup", field="query")
     try:  # a metric is checked by running it once
         catalog.measure(metric, model, lake_loader(model))
+    except ValidationError as error:
+        raise invalid_input(error.errors(), prefix="query") from None
     except SagewatchError as error:
         if "has no rows to compare with" not in error.message:  # no reference yet is fine
             raise InvalidInput(f"the metric's query fails: {error.message}", field="query") from None
@@ -260,9 +262,12 @@ def get_rule(model_id: str, rule_id: str) -> RuleView:
 def update_rule(model_id: str, rule_id: str, update: Annotated[RuleUpdate, Body()]) -> RuleView:
     current = evaluator().rules.get(model_id, rule_id)
     changes = update.model_dump(exclude_unset=True)
-    rule = current.model_copy(update={**changes, "version": current.version + 1})
+    try:
+        rule = Rule.model_validate({**current.model_dump(), **changes, "version": current.version + 1})
+    except ValidationError as error:  # e.g. a null threshold: a rule cannot lose a required field
+        raise invalid_input(error.errors()) from None
     return _view(
-        evaluator().rules.put(Rule.model_validate(rule.model_dump()), expected_version=current.version),
+        evaluator().rules.put(rule, expected_version=current.version),
         evaluator().alerts.list(model_id),
     )
 
@@ -313,10 +318,10 @@ def _alert_view(alert: Alert) -> AlertView:
 
 @router.get("/alerts", summary="Alerts, newest first, filtered and paged", tags=["alerts"])
 def list_alerts(
-    model_id: Annotated[str | None, Query()] = None,
+    model_id: Annotated[str | None, Query(min_length=1)] = None,
     status: Annotated[AlertStatus | None, Query()] = None,
-    alert_rule_id: Annotated[str | None, Query()] = None,
-    batch_id: Annotated[str | None, Query()] = None,
+    alert_rule_id: Annotated[str | None, Query(min_length=1)] = None,
+    batch_id: Annotated[str | None, Query(min_length=1)] = None,
     start_time: Annotated[datetime | None, Query()] = None,
     end_time: Annotated[datetime | None, Query()] = None,
     page: Annotated[int, Query(ge=1)] = 1,
@@ -412,7 +417,7 @@ def create_notification(spec: Annotated[NotificationSpec, Body()]) -> Notificati
     "/alert_notification_configurations", summary="Notification configurations", tags=["notifications"]
 )
 def list_notifications(
-    model_id: Annotated[str | None, Query()] = None,
+    model_id: Annotated[str | None, Query(min_length=1)] = None,
     page: Annotated[int, Query(ge=1)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> NotificationPage:

@@ -12,7 +12,10 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -29,6 +32,7 @@ from sagewatch.errors import (
     TooLarge,
     Unauthorized,
     Unsupported,
+    field_path,
 )
 from sagewatch.stores import token_store
 
@@ -73,14 +77,43 @@ def _domain_error(error: SagewatchError) -> Response:
 @app.exception_handler(RequestValidationError)
 def _invalid_request(error: RequestValidationError) -> Response:
     """Pydantic's findings as 400s: the first problem in the message, all of them in `errors`."""
+    if any(problem.get("type") == "json_invalid" for problem in error.errors()):
+        return _malformed_json(None)
     problems = [
-        {"field": _field_path(problem.get("loc", ())), "message": problem.get("msg", "invalid")}
+        {"field": field_path(problem.get("loc", ())), "message": problem.get("msg", "invalid")}
         for problem in error.errors()
     ]
     first = problems[0] if problems else {"field": "", "message": "invalid request"}
     message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
     return json_response(
         HTTPStatus.BAD_REQUEST, {"message": message, "field": first["field"], "errors": problems}
+    )
+
+
+@app.exception_handler(RequestUnsupportedContentType)
+def _unsupported_content_type(error: RequestUnsupportedContentType) -> Response:
+    content_type = app.current_event.headers.get("content-type", "")
+    return json_response(
+        HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+        {
+            "message": f"Content-Type {content_type!r} is not accepted here: send application/json",
+            "field": "body",
+        },
+    )
+
+
+@app.exception_handler(UnicodeDecodeError)
+def _undecodable_body(error: UnicodeDecodeError) -> Response:
+    return json_response(
+        HTTPStatus.BAD_REQUEST, {"message": "body: not UTF-8 text, so not JSON", "field": "body"}
+    )
+
+
+@app.exception_handler(json.JSONDecodeError)
+def _malformed_json(error: json.JSONDecodeError | None) -> Response:
+    detail = f" ({error.msg})" if error else ""
+    return json_response(
+        HTTPStatus.BAD_REQUEST, {"message": f"body: not valid JSON{detail}", "field": "body"}
     )
 
 
@@ -110,15 +143,14 @@ def version() -> dict[str, str]:
     return {"version": __version__}
 
 
-def _field_path(location: Any) -> str:
-    """("body", "attributes", 0, "stage") -> "attributes[0].stage"."""
-    parts = list(location)
-    if parts and parts[0] in ("body", "query", "path", "header"):
-        parts = parts[1:]
-    path = ""
-    for part in parts:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path
+def _refused(error: SagewatchError) -> dict[str, Any]:
+    """A proxy response for a request refused before routing."""
+    return {
+        "statusCode": int(error_status(error)),
+        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "body": json.dumps(error.to_dict()),
+        "isBase64Encoded": False,
+    }
 
 
 @tracer.capture_lambda_handler(capture_response=False)
@@ -131,11 +163,17 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         )
         authorize(token.role, request.http_method, request.path)
     except (Unauthorized, Forbidden) as error:
-        return {
-            "statusCode": int(error_status(error)),
-            "headers": {"Content-Type": content_types.APPLICATION_JSON},
-            "body": json.dumps(error.to_dict()),
-            "isBase64Encoded": False,
-        }
+        return _refused(error)
+    content_type = request.headers.get("content-type") or request.headers.get("Content-Type") or ""
+    if content_type.lower().startswith("multipart/form-data") and "boundary=" not in content_type:
+        # Powertools would fail on it with a bare ValueError (a 500)
+        return _refused(
+            InvalidInput("Content-Type multipart/form-data needs its boundary= parameter", field="body")
+        )
     app.append_context(token=token)
-    return app.resolve(event, context)
+    response = app.resolve(event, context)
+    if response.get("statusCode") == HTTPStatus.NO_CONTENT:  # Powertools writes `null`; 204 has no body
+        response["body"] = ""
+        for headers in (response.get("headers") or {}, response.get("multiValueHeaders") or {}):
+            headers.pop("Content-Type", None)
+    return response

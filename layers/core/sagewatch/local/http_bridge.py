@@ -139,7 +139,13 @@ def make_server(handler: ProxyHandler, host: str = "127.0.0.1", port: int = 8080
             if self.command != "HEAD":
                 self.wfile.write(data)
 
-        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _dispatch
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_TRACE = _dispatch
+
+        def __getattr__(self, name: str) -> Any:
+            """Every other method (TRACE, QUERY...) reaches the handler too, as API Gateway's would."""
+            if name.startswith("do_"):
+                return self._dispatch
+            raise AttributeError(name)
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet: the runtime prints its own lines
             return
