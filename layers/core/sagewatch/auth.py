@@ -51,12 +51,13 @@ def hashes_match(token: str, stored_hash: str) -> bool:
 
 
 def token_from_header(authorization: str | None) -> tuple[str, str]:
-    """(token_id, token) from an Authorization header: `<token>` or `Bearer <token>`."""
+    """(token_id, token) from an Authorization header: `<token>`, `Bearer <token>` or `Basic <token>`."""
     if not authorization or not authorization.strip():
         raise Unauthorized("missing Authorization header: send `Authorization: Bearer <token>`")
     value = authorization.strip()
-    if value.lower().startswith("bearer "):
-        value = value[len("bearer ") :].strip()
+    for scheme in ("bearer ", "basic "):  # deepchecks-client sends `Basic <token>`
+        if value.lower().startswith(scheme):
+            value = value[len(scheme) :].strip()
     match = TOKEN_PATTERN.match(value)
     if match is None:
         raise Unauthorized("the Authorization header does not hold a sagewatch token (sw_...)")
@@ -64,7 +65,9 @@ def token_from_header(authorization: str | None) -> tuple[str, str]:
 
 
 # POSTs that only read: queries a reader may run.
-_READ_ONLY_POST = re.compile(r"^/api/v3/models/[^/]+/inferences/query(/data_drift)?/?$")
+_READ_ONLY_POST = re.compile(
+    r"^(/api/v3/models/[^/]+/inferences/query(/data_drift)?|/api/v1/model-versions/[^/]+/get-(ref|prod)-data)/?$"
+)
 
 
 def required_role(method: str, path: str) -> Role:

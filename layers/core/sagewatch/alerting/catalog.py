@@ -184,10 +184,12 @@ def measure(
         body = DriftQuery.model_validate(query)
         body.target.filter = [*body.target.filter, *extra]
         rows = run_drift(body, model, load)
-        found = [v for k, v in rows[0].items() if k in body.properties] if len(rows) == 1 else []
+        keys = ["aggregate"] if body.aggregate else body.properties
+        found = [v for k, v in rows[0].items() if k in keys] if len(rows) == 1 else []
         if len(found) != 1:
             raise InvalidInput(
-                "a metric's data_drift query returns one value: one property, no group_by or rollup",
+                "a metric's data_drift query returns one value: one property (or an aggregate), "
+                "no group_by or rollup",
                 field="query",
             )
         counted = run(Query(select=[Select(function="count")], filter=extra), model, load)

@@ -68,7 +68,8 @@ def _metric_endpoint(spec: MetricSpec, model_id: str) -> tuple[str, bool]:
     raise InvalidInput("endpoint is the model's query or data_drift path", field="endpoint")
 
 
-def _create_metric(model_id: str, spec: MetricSpec) -> Metric:
+def create_metric_for(model_id: str, spec: MetricSpec) -> Metric:
+    """A custom metric, checked by running it once (a missing reference is fine)."""
     model = model_store().get_active(model_id)
     endpoint, drift = _metric_endpoint(spec, model.id)
     metric = Metric(
@@ -125,7 +126,7 @@ def _register_metric_routes(target: Router, version: str) -> None:
         operation_id=f"create_metric_{version}",
     )
     def create_metric(model_id: str, spec: Annotated[MetricSpec, Body()]) -> Metric:
-        return _create_metric(model_id, spec)
+        return create_metric_for(model_id, spec)
 
     @target.get(
         "/models/<model_id>/metrics",
@@ -166,7 +167,7 @@ def _register_metric_routes(target: Router, version: str) -> None:
         current = catalog.find_metric(model, metric_id, evaluator().metrics.list(model.id))
         if current.is_default:
             raise InvalidInput("default metrics cannot be changed; create a custom metric", field="metric_id")
-        created = _create_metric(model.id, spec)
+        created = create_metric_for(model.id, spec)
         evaluator().metrics.delete(model.id, created.id)
         return evaluator().metrics.put(
             created.model_copy(update={"id": current.id, "created_at": current.created_at})
@@ -219,6 +220,11 @@ def _view(rule: Rule, alerts: list[Alert]) -> RuleView:
     "/models/<model_id>/alert_rules", summary="Create an alert rule on a metric", tags=["alert rules"]
 )
 def create_rule(model_id: str, spec: Annotated[RuleSpec, Body()]) -> RuleView:
+    return _view(add_rule(model_id, spec), [])
+
+
+def add_rule(model_id: str, spec: RuleSpec) -> Rule:
+    """A new rule on one of the model's metrics (default or custom)."""
     model = model_store().get_active(model_id)
     metric = catalog.find_metric(model, spec.metric_id, evaluator().metrics.list(model.id))
     if spec.metric_parameters:
@@ -232,7 +238,7 @@ def create_rule(model_id: str, spec: Annotated[RuleSpec, Body()]) -> RuleView:
         metric_name=metric.name,
         created_at=_now(),
     )
-    return _view(evaluator().rules.put(rule), [])
+    return evaluator().rules.put(rule)
 
 
 @router.get(

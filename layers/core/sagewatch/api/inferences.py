@@ -132,7 +132,7 @@ def _writer(model: Model, what: str) -> SourceWriter:
     return ingestor().writer(model, digest, f"api:{what}:{request_id}")
 
 
-def _raw_body() -> bytes:
+def raw_body() -> bytes:
     event = router.current_event
     data = (
         base64.b64decode(event.body or "") if event.is_base64_encoded else (event.body or "").encode("utf-8")
@@ -305,7 +305,7 @@ def _read_file(part: Part, model: Model) -> tuple[dict[str, pa.Array], int]:
 )
 def upload_file(model_id: str) -> FileStatus:
     model = model_store().get_active(model_id)
-    parts = parse_multipart(_raw_body(), router.current_event.headers.get("content-type"))
+    parts = parse_multipart(raw_body(), router.current_event.headers.get("content-type"))
     kind = next((k for k in ("inference_data", "ground_truth_data") if k in parts), None)
     if kind is None:
         raise InvalidInput(
@@ -345,7 +345,7 @@ def upload_file(model_id: str) -> FileStatus:
 )
 def upload_capture(model_id: str) -> FileStatus:
     model = model_store().get_active(model_id)
-    parts = parse_multipart(_raw_body(), router.current_event.headers.get("content-type"))
+    parts = parse_multipart(raw_body(), router.current_event.headers.get("content-type"))
     if "inference_data" not in parts:
         raise InvalidInput("send the .jsonl file in the form field inference_data", field="inference_data")
     writer = _writer(model, "capture")
@@ -431,7 +431,7 @@ def get_batch(model_id: str, batch_id: str) -> BatchStatus:
 )
 def upload_reference(model_id: str) -> FileStatus:
     model = model_store().get_active(model_id)
-    parts = parse_multipart(_raw_body(), router.current_event.headers.get("content-type"))
+    parts = parse_multipart(raw_body(), router.current_event.headers.get("content-type"))
     if "reference_data" not in parts:
         raise InvalidInput("send the file in the form field reference_data", field="reference_data")
     columns, count = _read_file(parts["reference_data"], model)

@@ -39,6 +39,9 @@ def reset() -> None:
     from sagewatch.alerting import service  # the evaluator holds stores too
 
     service.reset()
+    from sagewatch.deepchecks import service as deepchecks
+
+    deepchecks.reset()
 
 
 __all__ = [

@@ -78,11 +78,14 @@ class ModelStore(DynamoStore):
 
     table = "models"
 
-    def create(self, spec: ModelSpec) -> Model:
-        """Validate and register a model; a Conflict if its partner_model_id or endpoint is taken."""
+    def create(self, spec: ModelSpec, model_id: str | None = None) -> Model:
+        """Validate and register a model; a Conflict if its partner_model_id or endpoint is taken.
+
+        model_id: an id chosen by the caller (the Deepchecks door gives its model's); else a new UUID.
+        """
         spec = check_spec(spec)
         now = _now()
-        model = Model(**spec.model_dump(), id=str(uuid.uuid4()), created_at=now, updated_at=now)
+        model = Model(**spec.model_dump(), id=model_id or str(uuid.uuid4()), created_at=now, updated_at=now)
         claims = _claims(model)
         self._transact(
             [{"Put": {**self._model_put(model), "ConditionExpression": "attribute_not_exists(pk)"}}]

@@ -3,7 +3,8 @@ file and merged, a statistic per property and window.
 
 Statistics, one small module each (formulas in their docstrings): PSI (psi.py), KLDivergence
 (kl.py), JSDivergence (js.py), HellingerDistance (hellinger.py), HypothesisTest (hypothesis.py:
--log10 p of KS or chi-square), and Thresholds: per property, the 99th percentile of a statistic
+-log10 p of KS or chi-square), DriftScore (score.py: Deepchecks' KS D or Cramér's V, optionally
+aggregated over the properties with `aggregate` and `weights`), and Thresholds: per property, the 99th percentile of a statistic
 (PSI unless threshold_metric says otherwise) between the base and random base subsamples of a
 typical target window's size — a dynamic alert threshold.
 """
@@ -26,9 +27,10 @@ from sagewatch.metrics.drift.hypothesis import chi_square_test, ks_test
 from sagewatch.metrics.drift.js import js_divergence
 from sagewatch.metrics.drift.kl import kl_divergence
 from sagewatch.metrics.drift.psi import psi
+from sagewatch.metrics.drift.score import Aggregate, aggregate, drift_score
 from sagewatch.metrics.filters import Condition
 from sagewatch.metrics.query import INTERVALS, Loader, column_types
-from sagewatch.schema import Model
+from sagewatch.schema import GROUND_TRUTH_STAGES, Model
 
 Statistic = Callable[[np.ndarray, np.ndarray], float]
 STATISTICS: dict[str, Statistic] = {
@@ -37,7 +39,8 @@ STATISTICS: dict[str, Statistic] = {
     "JSDivergence": js_divergence,
     "HellingerDistance": hellinger,
 }
-METRICS = (*STATISTICS, "HypothesisTest", "Thresholds")
+METRICS = (*STATISTICS, "HypothesisTest", "DriftScore", "Thresholds")
+BINNED_KS = ("HypothesisTest", "DriftScore")
 THRESHOLD_SAMPLES = 100
 THRESHOLD_QUANTILE = 0.99
 MISSING = "\x00missing"
@@ -57,7 +60,13 @@ class DriftQuery(BaseModel):
 
     properties: list[str] = Field(min_length=1)
     metric: Literal[
-        "PSI", "KLDivergence", "JSDivergence", "HellingerDistance", "HypothesisTest", "Thresholds"
+        "PSI",
+        "KLDivergence",
+        "JSDivergence",
+        "HellingerDistance",
+        "HypothesisTest",
+        "DriftScore",
+        "Thresholds",
     ] = "PSI"
     num_bins: int = Field(default=20, ge=2, le=200)
     base: Side = Field(default_factory=lambda: Side(source="reference"))
@@ -66,6 +75,12 @@ class DriftQuery(BaseModel):
     rollup: Literal["minute", "hour", "day", "week", "month", "year", "batch_id"] | None = None
     threshold_metric: Literal["PSI", "KLDivergence", "JSDivergence", "HellingerDistance"] = "PSI"
     window_size: int | None = Field(default=None, ge=1)
+    aggregate: Aggregate | None = Field(
+        default=None, description="one value per window for all properties, under the key `aggregate`"
+    )
+    weights: dict[str, float] | None = Field(
+        default=None, description="per property, for weighted aggregates"
+    )
 
 
 def run_drift(query: DriftQuery, model: Model, load: Loader) -> list[dict[str, Any]]:
@@ -103,7 +118,7 @@ def run_drift(query: DriftQuery, model: Model, load: Loader) -> list[dict[str, A
     ks_profiles = {
         p: binning.fit(_column(base, p), binning.KS_BINS, False)
         for p in query.properties
-        if query.metric == "HypothesisTest" and profiles[p].numeric
+        if query.metric in BINNED_KS and profiles[p].numeric
     }
     target_columns = [
         *query.properties,
@@ -118,7 +133,9 @@ def run_drift(query: DriftQuery, model: Model, load: Loader) -> list[dict[str, A
     first, last = (
         filters.date_range(query.target.filter) if query.target.source == "inference" else (None, None)
     )
-    tables = load(query.target.source, _known(target_columns, target_types), first, last, False)
+    truths = {a.name for a in model.by_stage(*GROUND_TRUTH_STAGES)}
+    with_truth = query.target.source == "inference" and any(p in truths for p in query.properties)
+    tables = load(query.target.source, _known(target_columns, target_types), first, last, with_truth)
     tables = [filters.apply(t, query.target.filter, target_types, "target.filter") for t in tables]
     keys = [f"__group_{g}" for g in groups] + (["__rollup"] if query.rollup else [])
     keyed = [_with_keys(t, groups, query.rollup) for t in tables]
@@ -133,7 +150,12 @@ def run_drift(query: DriftQuery, model: Model, load: Loader) -> list[dict[str, A
             window = windows.setdefault(group, _labels(group, groups, query.rollup))
             window[name] = _value(query.metric, profile, base_counts, target)
     if not windows:
-        return [{**{p: None for p in query.properties}, "reason": "the target window has no rows"}]
+        empty = {**{p: None for p in query.properties}, "reason": "the target window has no rows"}
+        return [empty | ({"aggregate": None} if query.aggregate else {})]
+    if query.aggregate:
+        for window in windows.values():
+            scores = {p: window.get(p) for p in query.properties}
+            window["aggregate"] = aggregate(scores, query.aggregate, query.weights)
     rows = sorted(windows.values(), key=lambda r: tuple(str(r.get(k)) for k in [*groups, "rollup"] if k))
     return [_clean(r) for r in rows]
 
@@ -241,8 +263,10 @@ def _value(
 ) -> float | None:
     if sum(target.values()) == 0:
         return None
-    if metric == "HypothesisTest":
+    if metric in BINNED_KS:
         b, t = _vectors(profile, base, target, missing=False)
+        if metric == "DriftScore":
+            return drift_score(b, t, profile.numeric)
         return ks_test(b, t) if profile.numeric else chi_square_test(b, t)
     b, t = _vectors(profile, base, target)
     return STATISTICS[metric](b, t)

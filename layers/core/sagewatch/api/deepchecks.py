@@ -1,0 +1,258 @@
+"""/api/v1: the routes deepchecks-client 0.19 calls for tabular models (see docs/deepchecks.md).
+
+Thin: each route reads the request and calls sagewatch.deepchecks.service. Bodies are taken as the
+client sends them and checked there, so errors name the Deepchecks field or column.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Annotated, Any
+from urllib.parse import unquote
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+
+from sagewatch.api.inferences import raw_body
+from sagewatch.api.multipart import parse_multipart
+from sagewatch.deepchecks import service
+from sagewatch.errors import InvalidInput
+
+router = Router()
+
+# deepchecks-client warns when the backend's major version differs from its own (0).
+PROTOCOL_VERSION = "0.19.2"
+TAGS = ["deepchecks"]
+ObjectBody = Annotated[dict[str, Any], Body()]
+ListBody = Annotated[list[Any], Body()]
+
+
+def _request_id() -> str:
+    return router.current_event.request_context.request_id or str(uuid.uuid4())
+
+
+def _by_name(identifier_kind: str | None) -> bool:
+    if identifier_kind not in (None, "id", "name"):
+        raise InvalidInput("identifier_kind: id or name", field="identifier_kind")
+    return identifier_kind == "name"
+
+
+def _json_string(text: str) -> Response[str]:
+    """A JSON document holding a string of JSON: the client decodes the response twice."""
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=json.dumps(text))
+
+
+def _json_body() -> Any:
+    """The body of a GET (time-window-statistics sends one), or {}."""
+    body = raw_body()
+    return json.loads(body) if body.strip() else {}
+
+
+@router.get("/say-hello", summary="Connectivity check", tags=TAGS)
+def say_hello() -> dict[str, str]:
+    return {"message": "hello from sagewatch"}
+
+
+@router.get("/backend-version", summary="The Deepchecks protocol version sagewatch speaks", tags=TAGS)
+def backend_version() -> dict[str, str]:
+    return {"version": PROTOCOL_VERSION}
+
+
+# -- models ----------------------------------------------------------------------------------------
+
+
+@router.post("/models", summary="Create a model (task type, label-delay settings, notes)", tags=TAGS)
+def create_model(body: ObjectBody) -> dict[str, Any]:
+    return service.create_model(body)
+
+
+@router.get("/models/<model_id>", summary="A model by id, or by name with identifier_kind=name", tags=TAGS)
+def get_model(model_id: str, identifier_kind: Annotated[str | None, Query()] = None) -> dict[str, Any]:
+    return service.get_model(unquote(model_id), _by_name(identifier_kind))
+
+
+@router.delete("/models/<model_id>", summary="Delete a model (its sagewatch model is archived)", tags=TAGS)
+def delete_model(model_id: str, identifier_kind: Annotated[str | None, Query()] = None) -> dict[str, Any]:
+    service.delete_model(unquote(model_id), _by_name(identifier_kind))
+    return {}
+
+
+@router.get("/models/<model_id>/versions", summary="A model's versions", tags=TAGS)
+def list_versions(model_id: str) -> list[dict[str, Any]]:
+    return service.get_model(model_id)["versions"]
+
+
+@router.post(
+    "/models/<model_id>/version", summary="Create a version (features, classes, importance)", tags=TAGS
+)
+def create_version(model_id: str, body: ObjectBody) -> dict[str, Any]:
+    return service.create_version(model_id, body)
+
+
+@router.post("/models/<model_id>/notes", summary="Add notes to a model", tags=TAGS)
+def create_notes(model_id: str, body: ListBody) -> list[dict[str, Any]]:
+    return service.create_notes(model_id, body)
+
+
+@router.get("/models/<model_id>/notes", summary="A model's notes", tags=TAGS)
+def list_notes(model_id: str) -> list[dict[str, Any]]:
+    return service.list_notes(model_id)
+
+
+@router.delete("/models-notes/<note_id>", summary="Delete a note", tags=TAGS)
+def delete_note(note_id: str) -> dict[str, Any]:
+    service.delete_note(note_id)
+    return {}
+
+
+@router.get("/models/<model_name>/model-versions/<version_name>", summary="A version by names", tags=TAGS)
+def get_version_by_name(model_name: str, version_name: str) -> dict[str, Any]:
+    return service.version_view(service.get_version_by_name(unquote(model_name), unquote(version_name)))
+
+
+@router.delete(
+    "/models/<model_name>/model-versions/<version_name>", summary="Delete a version by names", tags=TAGS
+)
+def delete_version_by_name(model_name: str, version_name: str) -> dict[str, Any]:
+    service.delete_version(service.get_version_by_name(unquote(model_name), unquote(version_name))["id"])
+    return {}
+
+
+@router.put("/model/<model_id>/labels", summary="Labels by sample id (any time)", tags=TAGS)
+def log_labels(model_id: str, body: ListBody) -> dict[str, Any]:
+    return service.log_labels(model_id, body, _request_id())
+
+
+@router.post("/models/<model_id>/monitors-set-schedule-time", summary="Where monitors start", tags=TAGS)
+def set_schedule_time(model_id: str, body: ObjectBody) -> dict[str, Any]:
+    timestamp = body.get("timestamp")
+    if not timestamp:
+        raise InvalidInput("timestamp: an ISO 8601 time", field="timestamp")
+    return service.set_schedule_time(model_id, str(timestamp))
+
+
+# -- versions and data -----------------------------------------------------------------------------
+
+
+@router.get("/model-versions/<version_id>", summary="A version", tags=TAGS)
+def get_version(version_id: str) -> dict[str, Any]:
+    return service.version_view(service.get_version(version_id))
+
+
+@router.put("/model-versions/<version_id>", summary="Update a version's feature importance", tags=TAGS)
+def update_version(version_id: str, body: ObjectBody) -> dict[str, Any]:
+    return service.update_version(version_id, body)
+
+
+@router.delete("/model-versions/<version_id>", summary="Delete a version (its data stays)", tags=TAGS)
+def delete_version(version_id: str) -> dict[str, Any]:
+    service.delete_version(version_id)
+    return {}
+
+
+@router.get(
+    "/model-versions/<version_id>/schema", summary="JSON schemas the client validates with", tags=TAGS
+)
+def version_schema(version_id: str) -> dict[str, Any]:
+    return service.schema(version_id)
+
+
+@router.get(
+    "/model-versions/<version_id>/count-samples", summary="Samples and reference rows stored", tags=TAGS
+)
+def count_samples(version_id: str) -> dict[str, int]:
+    return service.count_samples(version_id)
+
+
+@router.get(
+    "/model-versions/<version_id>/time-window-statistics",
+    summary="Samples and labelled samples in [start_time, end_time) (a GET with a JSON body)",
+    tags=TAGS,
+)
+def time_window_statistics(version_id: str) -> dict[str, int]:
+    body = _json_body()
+    if not isinstance(body, dict):
+        raise InvalidInput("body: {start_time, end_time}", field="body")
+    return service.time_window_statistics(version_id, body.get("start_time"), body.get("end_time"))
+
+
+@router.post("/model-versions/<version_id>/data", summary="Production samples: all stored or none", tags=TAGS)
+def log_samples(version_id: str, body: ListBody) -> dict[str, Any]:
+    return service.log_samples(version_id, body, _request_id())
+
+
+@router.post(
+    "/model-versions/<version_id>/reference", summary="A reference batch (form field batch)", tags=TAGS
+)
+def upload_reference(version_id: str) -> dict[str, Any]:
+    parts = parse_multipart(raw_body(), router.current_event.headers.get("content-type"))
+    if "batch" not in parts:
+        raise InvalidInput("send the reference in the form field batch", field="batch")
+    return service.upload_reference(version_id, parts["batch"].data, _request_id())
+
+
+@router.post("/model-versions/<version_id>/get-ref-data", summary="Reference rows (a JSON string)", tags=TAGS)
+def get_reference_data(version_id: str, body: ObjectBody) -> Response[str]:
+    return _json_string(service.data_frame_json(version_id, "reference", body))
+
+
+@router.post(
+    "/model-versions/<version_id>/get-prod-data",
+    summary="Samples of a time window (a JSON string)",
+    tags=TAGS,
+)
+def get_production_data(version_id: str, body: ObjectBody) -> Response[str]:
+    return _json_string(
+        service.data_frame_json(version_id, "inference", body, body.get("start_time"), body.get("end_time"))
+    )
+
+
+# -- checks, monitors, alert rules, webhooks, dashboards ------------------------------------------
+
+
+@router.post("/models/<model_id>/checks", summary="Add checks (name and Deepchecks config)", tags=TAGS)
+def create_checks(model_id: str, body: ListBody) -> list[dict[str, Any]]:
+    return service.create_checks(model_id, body)
+
+
+@router.get("/models/<model_id>/checks", summary="Checks, each with how sagewatch evaluates it", tags=TAGS)
+def list_checks(model_id: str) -> list[dict[str, Any]]:
+    return service.list_checks(model_id)
+
+
+@router.delete("/models/<model_id>/checks", summary="Delete checks by name", tags=TAGS)
+def delete_checks(model_id: str, names: Annotated[list[str], Query()]) -> dict[str, Any]:
+    service.delete_checks(model_id, names)
+    return {}
+
+
+@router.post("/checks/<check_id>/monitors", summary="A monitor: the check over time", tags=TAGS)
+def create_monitor(check_id: str, body: ObjectBody) -> dict[str, Any]:
+    return service.create_monitor(check_id, body)
+
+
+@router.get("/monitors/<monitor_id>", summary="A monitor with its check", tags=TAGS)
+def get_monitor(monitor_id: str) -> dict[str, Any]:
+    return service.get_monitor(monitor_id)
+
+
+@router.post("/monitors/<monitor_id>/alert-rules", summary="An alert rule on a monitor", tags=TAGS)
+def create_alert_rule(monitor_id: str, body: ObjectBody) -> dict[str, Any]:
+    return service.create_alert_rule(monitor_id, body)
+
+
+@router.get("/alert-rules/<rule_id>", summary="An alert rule, with the sagewatch rules it became", tags=TAGS)
+def get_alert_rule(rule_id: str) -> dict[str, Any]:
+    return service.get_alert_rule(rule_id)
+
+
+@router.post("/alert-webhooks", summary="Store an alert webhook (not called: see docs)", tags=TAGS)
+def create_webhook(body: ObjectBody) -> dict[str, Any]:
+    return service.create_webhook(body)
+
+
+@router.get("/dashboards", summary="The one dashboard: monitors added to it", tags=TAGS)
+def dashboards() -> dict[str, Any]:
+    return service.dashboard()

@@ -1,0 +1,738 @@
+"""What the /api/v1 routes do: Deepchecks objects kept in DeepchecksStore, data and rules in sagewatch's.
+
+A Deepchecks model and its sagewatch model share one id. The sagewatch model is registered when the
+Deepchecks model gets its first version (that is when it has a schema) with the model's name as
+partner_model_id; later versions must have the same columns (sagewatch keeps one schema per model)
+and their samples carry the version's name in the lake's `variant` column. `sync` turns monitors and
+alert rules into sagewatch metrics and rules as soon as what they need (a version, reference
+categories) exists, so the client's order of calls (defaults before the first version) works.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sagewatch.alerting.types import MetricSpec, RuleSpec
+from sagewatch.deepchecks import checks, translate
+from sagewatch.deepchecks.translate import LABEL, SAMPLE_ID
+from sagewatch.errors import Conflict, InvalidInput, NotFound
+from sagewatch.ingest import ingestor
+from sagewatch.lake_writer import SourceWriter
+from sagewatch.metrics.filters import Condition, apply
+from sagewatch.metrics.query import column_types
+from sagewatch.records import columns_from_records, reference_rows, rejections, rows_from_columns
+from sagewatch.schema import Category, Model
+from sagewatch.stores import ingestion_ledger, model_store
+from sagewatch.stores.deepchecks import DeepchecksStore, new_id
+from sagewatch.values import has_problem
+
+MODEL, VERSION, CHECK, MONITOR, ALERT_RULE, NOTE, WEBHOOK, DASHBOARD_MONITOR = (
+    "MODEL",
+    "VERSION",
+    "CHECK",
+    "MONITOR",
+    "ALERTRULE",
+    "NOTE",
+    "WEBHOOK",
+    "DASHMON",
+)
+DASHBOARD = ("DASHBOARD", "1")
+OPERATORS = {
+    "greater_than_equals": "gte",
+    "greater_than": "gt",
+    "less_than_equals": "lte",
+    "less_than": "lt",
+    "equals": "eq",
+    "not_equals": "ne",
+    "in": "in",
+}
+
+
+@functools.cache
+def store() -> DeepchecksStore:
+    return DeepchecksStore.from_settings()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+# -- models --------------------------------------------------------------------------------------
+
+
+def create_model(body: dict[str, Any]) -> dict[str, Any]:
+    name = str(body.get("name") or "").strip()
+    if not name:
+        raise InvalidInput("name: a model needs a name", field="name")
+    task_type = body.get("task_type")
+    if task_type not in translate.TASK_TYPES:
+        raise InvalidInput(
+            f"task_type: {task_type!r} is not one of {sorted(translate.TASK_TYPES)}", field="task_type"
+        )
+    ratio = float(body.get("alerts_delay_labels_ratio", 1.0) or 0.0)
+    delay = int(body.get("alerts_delay_seconds", 3 * 24 * 3600) or 0)
+    if not 0 <= ratio <= 1 or delay < 0:
+        raise InvalidInput(
+            "alerts_delay_labels_ratio is in [0, 1] and alerts_delay_seconds >= 0",
+            field="alerts_delay_labels_ratio",
+        )
+    try:
+        taken = model_store().get_by_partner_id(name)
+    except NotFound:
+        taken = None
+    if taken is not None and store().find(MODEL, "", name) != taken.id:
+        raise Conflict(f"name: a sagewatch model already has partner_model_id {name!r}", field="name")
+    model = {
+        "id": str(uuid.uuid4()),
+        "name": name,
+        "task_type": task_type,
+        "description": body.get("description"),
+        "alerts_delay_labels_ratio": ratio,
+        "alerts_delay_seconds": delay,
+        "obj_store_path": body.get("obj_store_path"),
+        "created_at": _now(),
+    }
+    store().put(MODEL, model, unique=("", name), conflict=f"name: a model named {name!r} exists")
+    if body.get("notes"):
+        create_notes(model["id"], body["notes"])
+    return {"id": model["id"]}
+
+
+def get_model(identifier: str, by_name: bool = False) -> dict[str, Any]:
+    model_id = store().find(MODEL, "", identifier) if by_name else identifier
+    if model_id is None:
+        raise NotFound(f"no model named {identifier!r}", field="model")
+    model = store().get(MODEL, model_id, "model")
+    versions = store().children((MODEL, model_id), VERSION)
+    return {
+        **model,
+        "versions": [version_view(v) for v in versions],
+        "has_data": bool(ingestion_ledger().counts(model_id)["total"].get("inferences_ingested"))
+        if versions
+        else False,
+    }
+
+
+def delete_model(identifier: str, by_name: bool = False) -> None:
+    model = get_model(identifier, by_name)
+    for version in model["versions"]:
+        store().delete(
+            VERSION, version["id"], parent=(MODEL, model["id"]), unique=(model["id"], version["name"])
+        )
+    for check in store().children((MODEL, model["id"]), CHECK):
+        store().delete(CHECK, check["id"], parent=(MODEL, model["id"]), unique=(model["id"], check["name"]))
+    store().delete(MODEL, model["id"], unique=("", model["name"]))
+    with contextlib.suppress(NotFound, Conflict):  # no version yet, or archived already
+        model_store().archive(model["id"])
+
+
+def create_notes(model_id: str, notes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    store().get(MODEL, model_id, "model")
+    created = []
+    for note in notes:
+        if not isinstance(note, dict) or not note.get("title"):
+            raise InvalidInput("notes: each note is {title, text}", field="notes")
+        doc = {
+            "id": new_id(),
+            "model_id": model_id,
+            "title": str(note["title"]),
+            "text": note.get("text"),
+            "created_at": _now(),
+        }
+        created.append(store().put(NOTE, doc, parent=(MODEL, model_id)))
+    return created
+
+
+def list_notes(model_id: str) -> list[dict[str, Any]]:
+    store().get(MODEL, model_id, "model")
+    return store().children((MODEL, model_id), NOTE)
+
+
+def delete_note(note_id: str) -> None:
+    note = store().get(NOTE, note_id, "note")
+    store().delete(NOTE, note_id, parent=(MODEL, note["model_id"]))
+
+
+# -- versions ------------------------------------------------------------------------------------
+
+
+def version_view(version: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in version.items() if k not in ("columns", "categories")}
+
+
+def create_version(model_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    model = store().get(MODEL, model_id, "model")
+    name = str(body.get("name") or "").strip()
+    if not name:
+        raise InvalidInput("name: a version needs a name", field="name")
+    version = {
+        "id": new_id(),
+        "model_id": model_id,
+        "name": name,
+        "features": dict(body.get("features") or {}),
+        "additional_data": dict(body.get("additional_data") or {}),
+        "feature_importance": body.get("feature_importance"),
+        "classes": [str(c) for c in body["classes"]] if body.get("classes") else None,
+        "label_map": body.get("label_map"),
+        "created_at": _now(),
+    }
+    translate.check_version(version, model["task_type"])
+    version["columns"] = translate.attribute_names([*version["features"], *version["additional_data"]])
+    existing = store().children((MODEL, model_id), VERSION)
+    if existing:
+        first = existing[0]
+        for part in ("features", "additional_data", "classes"):
+            if (first.get(part) or None) != (version.get(part) or None):
+                raise Conflict(
+                    f"{part}: sagewatch keeps one schema per model and version {first['name']!r} has other "
+                    f"{part}; create a new model for a new schema",
+                    field=part,
+                )
+        version["columns"] = first["columns"]
+        version["categories"] = first.get("categories")
+    store().put(
+        VERSION,
+        version,
+        parent=(MODEL, model_id),
+        unique=(model_id, name),
+        conflict=f"name: model {model['name']!r} has a version named {name!r}",
+    )
+    if not existing:
+        model_store().create(translate.model_spec(model, version), model_id=model_id)
+    sync(model_id)
+    return {"id": version["id"]}
+
+
+def get_version(version_id: str) -> dict[str, Any]:
+    return store().get(VERSION, version_id, "model version")
+
+
+def get_version_by_name(model_name: str, version_name: str) -> dict[str, Any]:
+    model_id = store().find(MODEL, "", model_name)
+    if model_id is None:
+        raise NotFound(f"no model named {model_name!r}", field="model")
+    version_id = store().find(VERSION, model_id, version_name)
+    if version_id is None:
+        raise NotFound(f"model {model_name!r} has no version {version_name!r}", field="version")
+    return get_version(version_id)
+
+
+def update_version(version_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    version = get_version(version_id)
+    if "feature_importance" in body:
+        importance = body["feature_importance"]
+        if importance is not None and set(importance) != set(version["features"]):
+            raise InvalidInput(
+                "feature_importance: give a value for every feature", field="feature_importance"
+            )
+        version["feature_importance"] = importance
+    store().put(VERSION, version, parent=(MODEL, version["model_id"]))
+    return version_view(version)
+
+
+def delete_version(version_id: str) -> None:
+    version = get_version(version_id)
+    store().delete(
+        VERSION,
+        version_id,
+        parent=(MODEL, version["model_id"]),
+        unique=(version["model_id"], version["name"]),
+    )
+
+
+def schema(version_id: str) -> dict[str, Any]:
+    version = get_version(version_id)
+    model = store().get(MODEL, version["model_id"], "model")
+    monitor, reference = translate.json_schemas(model["task_type"], version)
+    return {
+        "monitor_schema": monitor,
+        "reference_schema": reference,
+        "classes": version.get("classes"),
+        "features": version["features"],
+        "additional_data": version["additional_data"],
+        "feature_importance": version.get("feature_importance"),
+        "label_map": version.get("label_map"),
+    }
+
+
+# -- data ----------------------------------------------------------------------------------------
+
+
+def _context(version_id: str) -> tuple[dict[str, Any], dict[str, Any], Model]:
+    version = get_version(version_id)
+    model = store().get(MODEL, version["model_id"], "model")
+    return version, model, model_store().get_active(version["model_id"])
+
+
+def _writer(model: Model, what: str, request_id: str) -> SourceWriter:
+    digest = uuid.uuid5(uuid.NAMESPACE_URL, f"deepchecks/{what}/{request_id}").hex
+    return ingestor().writer(model, digest, f"api:deepchecks:{what}:{request_id}")
+
+
+def _refuse(problem: np.ndarray, version: dict[str, Any], what: str) -> None:
+    failed = np.flatnonzero(has_problem(problem))
+    if len(failed):
+        first = int(failed[0])
+        message = translate.deepchecks_problem(str(problem[first]), version)
+        raise InvalidInput(
+            f"{what}[{first}] {message} ({len(failed)} of {len(problem)} refused; nothing of this request was stored)",
+            field=message.split(":", 1)[0] if ":" in message else what,
+        )
+
+
+def log_samples(version_id: str, samples: list[Any], request_id: str) -> dict[str, Any]:
+    """Production samples: all stored, or none (400 naming the first wrong column)."""
+    version, dc_model, model = _context(version_id)
+    if not isinstance(samples, list):
+        raise InvalidInput("body: a list of samples", field="body")
+    now = datetime.now(UTC)
+    columns, read_problems = columns_from_records(samples, nested=())
+    missing = [c for c in translate.required_columns(version) if c not in columns]
+    if samples and missing:
+        raise InvalidInput(
+            f"samples: column {missing[0]!r} is missing (the version's schema requires it; null is allowed)",
+            field=missing[0],
+        )
+    renamed, problem = translate.attribute_columns(columns, len(samples), dc_model["task_type"], version)
+    rows = rows_from_columns(
+        renamed,
+        len(samples),
+        model,
+        source=f"api:deepchecks:{request_id}",
+        now=now,
+        read_problems=read_problems,
+    )
+    combined = np.where(has_problem(problem), problem, rows.problem)
+    if has_problem(combined).any():
+        writer = _writer(model, "samples", request_id)
+        rows.problem = combined
+        writer.add(now.date(), rejected=rejections(rows))
+        writer.finish()
+        _refuse(combined, version, "samples")
+    inferences = rows.inferences
+    variant = inferences.schema.get_field_index("variant")
+    inferences = inferences.set_column(
+        variant, "variant", pa.array([version["name"]] * inferences.num_rows, pa.string())
+    )
+    writer = _writer(model, "samples", request_id)
+    writer.add(now.date(), inferences=inferences, ground_truth=rows.ground_truth)
+    writer.finish()
+    return {
+        "received": len(samples),
+        "stored": inferences.num_rows,
+        "duplicates": "a sample id sent before keeps its first version (sagewatch's first-write-wins policy)",
+    }
+
+
+def log_labels(model_id: str, labels: list[Any], request_id: str) -> dict[str, Any]:
+    """Labels by sample id, any time before or after the samples; the latest label wins."""
+    dc_model = store().get(MODEL, model_id, "model")
+    model = model_store().get_active(model_id)
+    if not isinstance(labels, list):
+        raise InvalidInput("body: a list of {_dc_sample_id, _dc_label}", field="body")
+    columns, read_problems = columns_from_records(labels, nested=())
+    unknown = [c for c in columns if c not in (SAMPLE_ID, LABEL)]
+    if unknown:
+        raise InvalidInput(f"{unknown[0]}: labels carry only {SAMPLE_ID} and {LABEL}", field=unknown[0])
+    if SAMPLE_ID not in columns:
+        raise InvalidInput(f"{SAMPLE_ID}: every label names its sample", field=SAMPLE_ID)
+    labelled = columns.get(LABEL, pa.nulls(len(labels)))
+    keep = pc.is_valid(labelled)
+    count = int(pc.sum(keep).as_py() or 0)
+    renamed = {
+        "partner_inference_id": columns[SAMPLE_ID].filter(keep),
+        LABEL: (
+            translate._as_text(labelled) if translate.is_classification(dc_model["task_type"]) else labelled
+        ).filter(keep),
+    }
+    problem_of_kept = read_problems[np.flatnonzero(keep.to_numpy(zero_copy_only=False))]
+    version = store().children((MODEL, model_id), VERSION)[0]
+    now = datetime.now(UTC)
+    rows = rows_from_columns(
+        renamed,
+        count,
+        model,
+        source=f"api:deepchecks:{request_id}",
+        now=now,
+        require_inference=False,
+        read_problems=problem_of_kept,
+    )
+    _refuse(rows.problem, version, "labels")
+    writer = _writer(model, "labels", request_id)
+    writer.add(now.date(), ground_truth=rows.ground_truth, rejected_as="ground_truth")
+    writer.finish()
+    return {
+        "received": len(labels),
+        "stored": rows.ground_truth.num_rows,
+        "without_label": len(labels) - count,
+    }
+
+
+def upload_reference(version_id: str, payload: bytes, request_id: str) -> dict[str, Any]:
+    """A reference batch (DataFrame.to_json(orient="split")): all stored, or none."""
+    version, dc_model, model = _context(version_id)
+    try:
+        frame = json.loads(payload)
+        names, data = frame["columns"], frame["data"]
+    except (ValueError, KeyError, TypeError):
+        raise InvalidInput(
+            'batch: a JSON object {"columns": [...], "data": [[...], ...]}', field="batch"
+        ) from None
+    count = len(data)
+    if any(not isinstance(row, list) or len(row) != len(names) for row in data):
+        raise InvalidInput(f"batch: every row of data has {len(names)} values", field="batch")
+    transposed = list(zip(*data, strict=True)) if data else [() for _ in names]
+    columns = {}
+    for name, values in zip(names, transposed, strict=True):
+        try:
+            columns[name] = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            columns[name] = pa.array([None if v is None else str(v) for v in values], pa.string())
+    renamed, problem = translate.attribute_columns(columns, count, dc_model["task_type"], version)
+    reference, typed_problem = reference_rows(renamed, count, model)
+    combined = np.where(has_problem(problem), problem, typed_problem)
+    _refuse(combined, version, "reference")
+    writer = _writer(model, "reference", request_id)
+    writer.add(datetime.now(UTC).date(), reference=reference)
+    writer.finish()
+    ingestion_ledger().set_state(model.id, "REFERENCE", status="receiving")
+    _learn_categories(version, model, reference)
+    sync(model.id)
+    return {"received": count, "stored": reference.num_rows}
+
+
+def _learn_categories(version: dict[str, Any], model: Model, reference: pa.Table) -> None:
+    """Categorical features take their categories from the reference (what is "new" later)."""
+    categorical = [c for c, kind in version["features"].items() if kind == "categorical"]
+    categorical += [c for c, kind in version["additional_data"].items() if kind == "categorical"]
+    if not categorical:
+        return
+    known = dict(version.get("categories") or {})
+    for column in categorical:
+        values = pc.unique(reference.column(version["columns"][column]).drop_null()).to_pylist()
+        known[column] = sorted(set(known.get(column, [])) | {str(v) for v in values})
+    if known == version.get("categories"):
+        return
+    for each in store().children((MODEL, model.id), VERSION):
+        store().put(VERSION, {**each, "categories": known}, parent=(MODEL, model.id))
+    version["categories"] = known
+    by_name = {version["columns"][c]: values for c, values in known.items()}
+    attributes = [
+        a.model_copy(update={"categorical": True, "categories": [Category(value=v) for v in by_name[a.name]]})
+        if by_name.get(a.name)
+        else a
+        for a in model.attributes
+    ]
+    spec = model.model_copy(update={"attributes": attributes})
+    model_store().replace(model.id, spec)
+
+
+def _load(model: Model, source: str, start: str | None, end: str | None) -> pa.Table | None:
+    from sagewatch.api.query import lake_loader
+
+    conditions = []
+    if start:
+        conditions.append(Condition(property="inference_timestamp", comparator="gte", value=start))
+    if end:
+        conditions.append(Condition(property="inference_timestamp", comparator="lt", value=end))
+    names = [a.name for a in model.attributes] + (["inference_timestamp"] if source == "inference" else [])
+    from sagewatch.metrics.filters import date_range
+
+    first, last = date_range(conditions) if source == "inference" else (None, None)
+    tables = lake_loader(model)(source, names, first, last, source == "inference")
+    if not tables:
+        return None
+    table = pa.concat_tables(tables, promote_options="default")
+    return apply(table, conditions, column_types(model, source), "time") if source == "inference" else table
+
+
+def count_samples(version_id: str) -> dict[str, int]:
+    _, _, model = _context(version_id)
+    table = _load(model, "inference", None, None)
+    totals = ingestion_ledger().counts(model.id)["total"]
+    return {
+        "monitor_count": 0 if table is None else table.num_rows,
+        "reference_count": int(totals.get("reference_ingested", 0)),
+    }
+
+
+def time_window_statistics(version_id: str, start: str | None, end: str | None) -> dict[str, int]:
+    _, _, model = _context(version_id)
+    table = _load(model, "inference", start, end)
+    if table is None:
+        return {"num_samples": 0, "num_labeled_samples": 0}
+    return {
+        "num_samples": table.num_rows,
+        "num_labeled_samples": int(pc.sum(pc.is_valid(table.column(LABEL))).as_py() or 0),
+    }
+
+
+def _filtered(
+    table: pa.Table, filters: list[dict[str, Any]], version: dict[str, Any], model: Model, source: str
+) -> pa.Table:
+    conditions = []
+    for index, found in enumerate(filters):
+        column = found.get("column")
+        name = version["columns"].get(column, column)
+        operator = OPERATORS.get(str(found.get("operator")))
+        if operator is None:
+            raise InvalidInput(
+                f"filter.filters[{index}].operator: one of {sorted(OPERATORS)}", field="filter"
+            )
+        value = found.get("value")
+        conditions.append(
+            Condition(
+                property=name,
+                comparator=operator,
+                value=value if operator != "in" or isinstance(value, list) else [value],
+            )
+        )
+    return apply(table, conditions, column_types(model, source), "filter.filters")
+
+
+def data_frame_json(
+    version_id: str, source: str, body: dict[str, Any], start: str | None = None, end: str | None = None
+) -> str:
+    """Samples as the client reads them: a JSON string of records (at most rows_count, sampled)."""
+    version, dc_model, model = _context(version_id)
+    table = _load(model, source, start, end)
+    if table is None or table.num_rows == 0:
+        return "[]"
+    table = _filtered(table, ((body.get("filter") or {}).get("filters") or []), version, model, source)
+    rows_count = int(body.get("rows_count") or 10_000)
+    if table.num_rows > rows_count:
+        chosen = np.sort(np.random.default_rng(42).choice(table.num_rows, rows_count, replace=False))
+        table = table.take(pa.array(chosen))
+    if source == "reference":
+        table = table.append_column("partner_inference_id", pa.nulls(table.num_rows, pa.string()))
+        table = table.append_column(
+            "inference_timestamp", pa.nulls(table.num_rows, pa.timestamp("us", tz="UTC"))
+        )
+    samples = translate.samples_from_table(table, dc_model["task_type"], version)
+    if source == "reference":
+        samples = samples.drop_columns([SAMPLE_ID, translate.TIME])
+    return samples.to_pandas().to_json(orient="records", date_format="iso")
+
+
+# -- checks, monitors, alert rules ---------------------------------------------------------------
+
+
+def _version_and_model(model_id: str) -> tuple[dict[str, Any] | None, Model | None]:
+    versions = store().children((MODEL, model_id), VERSION)
+    if not versions:
+        return None, None
+    return versions[0], model_store().get(model_id)
+
+
+def create_checks(model_id: str, found: list[Any]) -> list[dict[str, Any]]:
+    store().get(MODEL, model_id, "model")
+    created = []
+    for index, check in enumerate(found):
+        if not isinstance(check, dict) or not check.get("name") or not isinstance(check.get("config"), dict):
+            raise InvalidInput(f"[{index}]: a check is {{name, config}}", field=f"[{index}]")
+        doc = {
+            "id": new_id(),
+            "model_id": model_id,
+            "name": str(check["name"]),
+            "config": check["config"],
+            "created_at": _now(),
+        }
+        store().put(
+            CHECK,
+            doc,
+            parent=(MODEL, model_id),
+            unique=(model_id, doc["name"]),
+            conflict=f"name: check {doc['name']!r} exists",
+        )
+        created.append({"id": doc["id"], "name": doc["name"]})
+    return created
+
+
+def list_checks(model_id: str) -> list[dict[str, Any]]:
+    model = store().get(MODEL, model_id, "model")
+    version, sagewatch_model = _version_and_model(model_id)
+    listed = []
+    for check in store().children((MODEL, model_id), CHECK):
+        planned = checks.plan(check["config"], None, model["task_type"], version, sagewatch_model)
+        evaluation = (
+            {"evaluated": planned.evaluated, "how": planned.reason}
+            if planned.evaluated
+            else {"evaluated": False, "reason": planned.reason}
+        )
+        listed.append({**check, "sagewatch": evaluation})
+    return listed
+
+
+def delete_checks(model_id: str, names: list[str]) -> None:
+    for check in store().children((MODEL, model_id), CHECK):
+        if check["name"] in names:
+            store().delete(CHECK, check["id"], parent=(MODEL, model_id), unique=(model_id, check["name"]))
+
+
+def create_monitor(check_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    check = store().get(CHECK, check_id, "check")
+    frequency = str(body.get("frequency", "DAY")).upper()
+    if frequency not in checks.FREQUENCY_MINUTES:
+        raise InvalidInput(f"frequency: one of {list(checks.FREQUENCY_MINUTES)}", field="frequency")
+    monitor = {
+        "id": new_id(),
+        "check_id": check_id,
+        "model_id": check["model_id"],
+        "name": body.get("name") or f"{check['name']} Monitor",
+        "description": body.get("description"),
+        "lookback": body.get("lookback"),
+        "frequency": frequency,
+        "aggregation_window": int(body.get("aggregation_window") or 1),
+        "dashboard_id": body.get("dashboard_id"),
+        "additional_kwargs": body.get("additional_kwargs"),
+        "metric_ids": None,
+        "created_at": _now(),
+    }
+    store().put(MONITOR, monitor, parent=(CHECK, check_id))
+    if monitor["dashboard_id"] is not None:
+        store().put(DASHBOARD_MONITOR, monitor, parent=DASHBOARD)
+    sync(check["model_id"])
+    return {"id": monitor["id"]}
+
+
+def get_monitor(monitor_id: str) -> dict[str, Any]:
+    monitor = store().get(MONITOR, monitor_id, "monitor")
+    return {**monitor, "check": store().get(CHECK, monitor["check_id"], "check")}
+
+
+def create_alert_rule(monitor_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    monitor = store().get(MONITOR, monitor_id, "monitor")
+    condition = body.get("condition") or {}
+    if condition.get("operator") not in (
+        "greater_than",
+        "less_than",
+        "greater_than_equals",
+        "less_than_equals",
+    ):
+        raise InvalidInput(
+            "condition.operator: greater_than or less_than (or ..._equals)", field="condition.operator"
+        )
+    try:
+        threshold = float(condition.get("value"))
+    except (TypeError, ValueError):
+        raise InvalidInput("condition.value: a number", field="condition.value") from None
+    severity = body.get("alert_severity", "medium")
+    if severity not in checks.SEVERITIES:
+        raise InvalidInput(f"alert_severity: one of {list(checks.SEVERITIES)}", field="alert_severity")
+    rule = {
+        "id": new_id(),
+        "monitor_id": monitor_id,
+        "model_id": monitor["model_id"],
+        "alert_severity": severity,
+        "condition": {"operator": condition["operator"], "value": threshold},
+        "is_active": True,
+        "rule_ids": None,
+        "created_at": _now(),
+    }
+    store().put(ALERT_RULE, rule, parent=(MONITOR, monitor_id))
+    sync(monitor["model_id"])
+    return {"id": rule["id"]}
+
+
+def get_alert_rule(rule_id: str) -> dict[str, Any]:
+    return store().get(ALERT_RULE, rule_id, "alert rule")
+
+
+def create_webhook(body: dict[str, Any]) -> dict[str, Any]:
+    if not str(body.get("http_url", "")).startswith(("https://", "http://")):
+        raise InvalidInput("http_url: an http(s) URL", field="http_url")
+    doc = {
+        "id": new_id(),
+        **{k: body.get(k) for k in ("name", "http_url", "http_method", "description", "kind")},
+        "created_at": _now(),
+    }
+    return store().put(WEBHOOK, doc)
+
+
+def dashboard() -> dict[str, Any]:
+    monitors = store().children(DASHBOARD, DASHBOARD_MONITOR)
+    return {"id": 1, "name": "sagewatch", "monitors": [get_monitor(m["id"]) for m in monitors]}
+
+
+def set_schedule_time(model_id: str, timestamp: str) -> dict[str, Any]:
+    model = store().get(MODEL, model_id, "model")
+    store().put(MODEL, {**model, "monitors_start_time": timestamp}, unique=("", model["name"]))
+    return {"timestamp": timestamp}
+
+
+def sync(model_id: str) -> None:
+    """Give every monitor its sagewatch metrics and every alert rule its sagewatch rules, once possible."""
+    from sagewatch.api.alerting import add_rule, create_metric_for
+
+    dc_model = store().get(MODEL, model_id, "model")
+    version, model = _version_and_model(model_id)
+    if version is None or model is None:
+        return
+    for check in store().children((MODEL, model_id), CHECK):
+        for monitor in store().children((CHECK, check["id"]), MONITOR):
+            if monitor.get("metric_ids") is None:
+                planned = checks.plan(
+                    check["config"], monitor.get("additional_kwargs"), dc_model["task_type"], version, model
+                )
+                if planned.pending:
+                    continue
+                metric_ids = [
+                    create_metric_for(
+                        model.id,
+                        MetricSpec(
+                            name=f"{monitor['name']}{suffix}", query=query, endpoint=_endpoint(model, drift)
+                        ),
+                    ).id
+                    for suffix, query, drift in planned.metrics
+                ]
+                monitor = {
+                    **monitor,
+                    "metric_ids": metric_ids,
+                    "sagewatch": {"evaluated": planned.evaluated, "reason": planned.reason},
+                }
+                store().put(MONITOR, monitor, parent=(CHECK, check["id"]))
+                if monitor.get("dashboard_id") is not None:
+                    store().put(DASHBOARD_MONITOR, monitor, parent=DASHBOARD)
+            for rule in store().children((MONITOR, monitor["id"]), ALERT_RULE):
+                if rule.get("rule_ids") is not None:
+                    continue
+                upper = rule["condition"]["operator"].startswith("greater")
+                rule_ids = [
+                    add_rule(
+                        model.id,
+                        RuleSpec(
+                            metric_id=metric_id,
+                            name=f"{monitor['name']} {'>' if upper else '<'} {rule['condition']['value']:g}",
+                            bound="upper" if upper else "lower",
+                            threshold=rule["condition"]["value"],
+                            severity=checks.SEVERITIES[rule["alert_severity"]],
+                            lookback_period=checks.lookback_minutes(monitor),
+                        ),
+                    ).id
+                    for metric_id in monitor["metric_ids"]
+                ]
+                evaluated = bool(rule_ids)
+                reason = (monitor.get("sagewatch") or {}).get("reason", "")
+                store().put(
+                    ALERT_RULE,
+                    {**rule, "rule_ids": rule_ids, "sagewatch": {"evaluated": evaluated, "reason": reason}},
+                    parent=(MONITOR, monitor["id"]),
+                )
+
+
+def _endpoint(model: Model, drift: bool) -> str:
+    path = f"/api/v3/models/{model.id}/inferences/query"
+    return f"{path}/data_drift" if drift else path
+
+
+def reset() -> None:
+    store.cache_clear()
