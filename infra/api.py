@@ -3,6 +3,11 @@
 An HTTP API (not a REST API): its `$default` stage serves at the root of the URL, so the URL is a
 bare host as the arthurai SDK requires (it refuses base URLs with a path such as /prod), and it
 costs less per request. Payload format 1.0 keeps the events the resolver and local runtime use.
+
+Optional custom domain (context `apiDomainName` and `apiCertificateArn`, an ACM certificate in the
+stack's region): mapped at the root, with no base path, because deepchecks-client joins /api/v1 to
+the host's root and drops any path. HTTP APIs pass binary bodies (the Deepchecks reference upload is
+multipart) base64-encoded without a binary media type setting.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import jsii
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_apigatewayv2 as apigatewayv2
 from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
@@ -106,3 +112,28 @@ class ApiStack(cdk.Stack):
             value=self.api.api_endpoint,
             description="SAGEWATCH_URL, and the url for the arthurai SDK",
         )
+        self.domain = self._custom_domain()
+
+    def _custom_domain(self) -> apigatewayv2.DomainName | None:
+        """The API at https://<apiDomainName>/ when the context names a domain and its certificate."""
+        name = self.node.try_get_context("apiDomainName")
+        certificate_arn = self.node.try_get_context("apiCertificateArn")
+        if not name:
+            return None
+        if not certificate_arn:
+            raise ValueError("context apiDomainName needs apiCertificateArn (an ACM certificate for it)")
+        domain = apigatewayv2.DomainName(
+            self,
+            "domain",
+            domain_name=name,
+            certificate=acm.Certificate.from_certificate_arn(self, "certificate", certificate_arn),
+        )
+        # no api_mapping_key: the root of the domain, as deepchecks-client and the arthurai SDK need
+        apigatewayv2.ApiMapping(self, "root-mapping", api=self.api, domain_name=domain, stage=self.stage)
+        cdk.CfnOutput(
+            self,
+            "domain-target",
+            value=domain.regional_domain_name,
+            description=f"point a CNAME (or alias) for {name} here",
+        )
+        return domain

@@ -60,14 +60,15 @@ version.upload_reference(
 )
 results["reference_rows"] = len(version.get_reference_data())
 
-# production: an hour's worth of samples ending a few minutes ago; the second half drifts
-now = int(time.time()) // 60 * 60
+# production: samples 10 s apart within the last complete hour (the hourly monitors' window);
+# the second half drifts
+hour = (int(time.time()) // 3600 - 1) * 3600
 production.loc[len(production) // 2 :, "mean radius"] += 8.0
 production.loc[len(production) // 2 :, "worst radius"] += 12.0
 predictions = classifier.predict(production[features])
 probabilities = classifier.predict_proba(production[features])
 ids = [f"bc-{i}" for i in range(len(production))]
-timestamps = [now - 3600 + 10 * i for i in range(len(production))]
+timestamps = [hour + 10 * i for i in range(len(production))]
 batch = len(production) - 5
 version.log_batch(
     sample_ids=np.array(ids[:batch]),
@@ -87,20 +88,24 @@ for i in range(batch, len(production)):  # the last few one at a time, as a serv
 version.send()
 
 labelled = len(production) - 20  # the last 20 never get a label
-model.log_batch_labels(sample_ids=ids[: labelled - 3], labels=production.loc[: labelled - 4, "label"].tolist())
+model.log_batch_labels(
+    sample_ids=ids[: labelled - 3], labels=production.loc[: labelled - 4, "label"].tolist()
+)
 for i in range(labelled - 3, labelled):
     model.log_label(ids[i], production.loc[i, "label"])
 model.send()
 
-results["statistics"] = version.time_window_statistics(now - 7200, now + 60)
-results["production_ids"] = sorted(version.get_production_data(now - 7200, now + 60)["_dc_sample_id"].tolist())
+results["statistics"] = version.time_window_statistics(hour, hour + 3600)
+results["production_ids"] = sorted(version.get_production_data(hour, hour + 3600)["_dc_sample_id"].tolist())
 results["checks"] = sorted(model.get_checks())
 results["versions"] = model.get_versions()
 
 # -- the client's own error paths ------------------------------------------------------------------
 errors = {}
 try:
-    client.api.upload_samples(version.model_version_id, [{"_dc_sample_id": "bad-1", "_dc_time": "2026-11-25T00:00:00Z"}])
+    client.api.upload_samples(
+        version.model_version_id, [{"_dc_sample_id": "bad-1", "_dc_time": "2026-11-25T00:00:00Z"}]
+    )
 except httpx.HTTPStatusError as error:
     errors["missing_columns"] = [error.response.status_code, error.response.json()]
 bad = dict(production.loc[0, features].to_dict(), _dc_sample_id="bad-2", _dc_prediction="benign")
@@ -121,6 +126,22 @@ results["errors"] = errors
 results["count_after_errors"] = client.api.get_samples_count(version.model_version_id)
 results["model_id"] = model.model["id"]
 
+# -- Deepchecks' own values for the whole production set, computed by the deepchecks library ------
+from deepchecks.tabular.checks import FeatureDrift, LabelDrift  # noqa: E402
+
+labelled_production = production.iloc[:labelled]
+production_dataset = Dataset(production, label="label", cat_features=[], features=features)
+results["deepchecks"] = {
+    "feature_drift": FeatureDrift(aggregation_method="l3_weighted", n_samples=None)
+    .run(reference_dataset, production_dataset, feature_importance=pd.Series(importance))
+    .reduce_output(),
+    "feature_drift_per_feature": FeatureDrift(aggregation_method="none", n_samples=None)
+    .run(reference_dataset, production_dataset, feature_importance=pd.Series(importance))
+    .reduce_output(),
+    "label_drift": LabelDrift(n_samples=None)
+    .run(reference_dataset, Dataset(labelled_production, label="label", cat_features=[], features=features))
+    .reduce_output(),
+}
 sent = {
     "ids": ids,
     "labels": production["label"].tolist(),

@@ -59,7 +59,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 
 def http(
-    stack: dict[str, Any], method: str, path: str, token: str | None, body: Any = None
+    stack: dict[str, Any],
+    method: str,
+    path: str,
+    token: str | None,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, Any]:
     request = urllib.request.Request(
         stack["api_url"] + path,
@@ -68,6 +73,7 @@ def http(
         headers={
             "Content-Type": "application/json",
             **({"Authorization": f"Bearer {token}"} if token else {}),
+            **(headers or {}),
         },
     )
     try:

@@ -196,6 +196,23 @@ def test_api_serves_every_route_at_the_root_of_its_url_throttled_and_logged(
     assert not any("resourcePath" in value for value in logged.values())  # REST-only: HTTP APIs refuse it
 
 
+def test_an_optional_custom_domain_maps_the_api_at_its_root(tmp_path: Path) -> None:
+    arn = "arn:aws:acm:eu-west-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
+    template = synthesize(
+        tmp_path, apiDomainName="monitoring.acme.test", apiCertificateArn=arn, nag="false"
+    ).template("api")
+    template.has_resource_properties(
+        "AWS::ApiGatewayV2::DomainName",
+        {
+            "DomainName": "monitoring.acme.test",
+            "DomainNameConfigurations": [{"CertificateArn": arn, "EndpointType": "REGIONAL"}],
+        },
+    )
+    (mapping,) = template.find_resources("AWS::ApiGatewayV2::ApiMapping").values()
+    # no ApiMappingKey: deepchecks-client joins /api/v1 to the root and drops any base path
+    assert "ApiMappingKey" not in mapping["Properties"]
+
+
 def test_dead_letters_and_function_errors_raise_alarms(templates: dict[str, Template]) -> None:
     alarms = templates["monitor"].find_resources("AWS::CloudWatch::Alarm")
     descriptions = sorted(a["Properties"]["AlarmDescription"] for a in alarms.values())

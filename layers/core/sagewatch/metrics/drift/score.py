@@ -5,7 +5,8 @@
   share of either sample in one bin). Missing values are left out.
 - Categorical: Cramér's V of the 2 x k table (base, target) x category with Bergsma's bias
   correction, as Deepchecks computes it: the larger sample's counts are first scaled down to the
-  smaller one's total and rounded; then with chi2 Pearson's statistic, n the table's total,
+  smaller one's total and rounded; then with chi2 Pearson's statistic (with Yates' continuity
+  correction when there are two categories, as scipy's chi2_contingency applies it), n the table's total,
   phi2 = max(0, chi2/n - (k-1)(r-1)/(n-1)), r~ = r - (r-1)^2/(n-1), k~ = k - (k-1)^2/(n-1),
   V = sqrt(phi2 / min(k~-1, r~-1)). One category in all: 0. Missing values are left out.
 - Aggregates over features with weights w (feature importance, normalised to sum 1 over the
@@ -42,6 +43,9 @@ def cramers_v(base_counts: np.ndarray, target_counts: np.ndarray) -> float:
         return 0.0
     n = table.sum()
     expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / n
+    if columns == 2:  # one degree of freedom: Yates' correction, as scipy's chi2_contingency applies
+        gap = expected - table
+        table = table + np.sign(gap) * np.minimum(0.5, np.abs(gap))
     chi2 = float((((table - expected) ** 2) / np.where(expected > 0, expected, 1)).sum())
     phi2 = max(0.0, chi2 / n - (columns - 1) * (rows - 1) / (n - 1))
     rows_corrected = rows - (rows - 1) ** 2 / (n - 1)
