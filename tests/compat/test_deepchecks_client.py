@@ -189,3 +189,54 @@ def test_basic_tokens_keep_their_roles(stack: dict[str, Any]) -> None:  # noqa: 
     assert (
         http(stack, "GET", "/api/v1/say-hello", None, headers={"Authorization": f"Basic {encoded}"})[0] == 401
     )
+
+
+def test_versions_keep_one_schema_and_errors_name_the_field(stack: dict[str, Any], writer: str) -> None:  # noqa: F811
+    basic = {"Authorization": f"Basic {writer}"}
+
+    def call(method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        return http(stack, method, f"/api/v1{path}", None, body, headers=basic)
+
+    status, created = call("POST", "/models", {"name": "dc-regression", "task_type": "regression"})
+    assert status == 200
+    model_id = created["id"]
+    assert call("POST", "/models", {"name": "dc-regression", "task_type": "binary"})[0] == 409
+    assert call("GET", "/models/no-such-model?identifier_kind=name")[0] == 404
+    status, body = call(
+        "POST",
+        f"/models/{model_id}/version",
+        {"name": "v1", "features": {"x": "numeric"}, "classes": ["a", "b"]},
+    )
+    assert (status, body["field"]) == (400, "classes")
+    status, body = call(
+        "POST", f"/models/{model_id}/version", {"name": "v1", "features": {"x": "array_float"}}
+    )
+    assert (status, body["field"]) == (400, "features.x")
+    assert (
+        call(
+            "POST",
+            f"/models/{model_id}/version",
+            {"name": "v1", "features": {"size (cm)": "numeric", "n": "integer"}},
+        )[0]
+        == 200
+    )
+    status, body = call("POST", f"/models/{model_id}/version", {"name": "v2", "features": {"z": "numeric"}})
+    assert (status, body["field"]) == (409, "features")
+    status, model = http(stack, "GET", f"/api/v3/models/{model_id}", stack["token"])
+    assert {(a["name"], a["label"]) for a in model["attributes"] if a["stage"] == "PIPELINE_INPUT"} == {
+        ("size__cm_", "size (cm)"),
+        ("n", "n"),
+    }
+    version = call("GET", "/models/dc-regression/model-versions/v1")[1]
+    sample = {
+        "_dc_sample_id": "s1",
+        "_dc_time": "2026-11-24T10:00:00Z",
+        "size (cm)": 1.5,
+        "n": 2,
+        "_dc_prediction": "big",
+    }
+    status, body = call("POST", f"/model-versions/{version['id']}/data", [sample])
+    assert (status, body["field"]) == (400, "_dc_prediction")
+    status, body = call("POST", f"/model-versions/{version['id']}/data", [{**sample, "_dc_prediction": 2.5}])
+    assert status == 200 and body["stored"] == 1
+    assert call("GET", f"/model-versions/{version['id']}/count-samples")[1]["monitor_count"] == 1

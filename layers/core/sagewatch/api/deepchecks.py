@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from pydantic import BaseModel, ConfigDict, Field
 
 from sagewatch.api.inferences import raw_body
 from sagewatch.api.multipart import parse_multipart
@@ -25,8 +26,103 @@ router = Router()
 # deepchecks-client warns when the backend's major version differs from its own (0).
 PROTOCOL_VERSION = "0.19.2"
 TAGS = ["deepchecks"]
-ObjectBody = Annotated[dict[str, Any], Body()]
 ListBody = Annotated[list[Any], Body()]
+
+
+class Note(BaseModel):
+    title: str = Field(min_length=1)
+    text: str | None = None
+
+
+class ModelCreate(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = Field(min_length=1, max_length=255)
+    task_type: Literal["binary", "multiclass", "regression"]
+    description: str | None = Field(default=None, max_length=4000)
+    alerts_delay_labels_ratio: float = Field(default=1.0, ge=0, le=1)
+    alerts_delay_seconds: int = Field(default=3 * 24 * 3600, ge=0)
+    notes: list[Note] | None = None
+    obj_store_path: str | None = None
+
+
+class VersionCreate(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = Field(min_length=1, max_length=255)
+    features: dict[str, str] = Field(min_length=1)
+    additional_data: dict[str, str] | None = None
+    feature_importance: dict[str, float] | None = None
+    classes: list[str | int | float | bool] | None = None
+    label_map: dict[str, str] | None = None
+
+
+class VersionUpdate(BaseModel):
+    feature_importance: dict[str, float] | None = None
+
+
+class CheckCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=255)
+    config: dict[str, Any]
+
+
+class MonitorCreate(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: str | None = None
+    description: str | None = None
+    lookback: int | None = Field(default=None, ge=0)
+    frequency: Literal["HOUR", "DAY", "WEEK", "MONTH", "hour", "day", "week", "month"] = "DAY"
+    aggregation_window: int = Field(default=1, ge=1)
+    dashboard_id: int | str | None = None
+    additional_kwargs: dict[str, Any] | None = None
+
+
+class RuleCondition(BaseModel):
+    operator: Literal["greater_than", "less_than", "greater_than_equals", "less_than_equals"]
+    value: float
+
+
+class AlertRuleCreate(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    alert_severity: Literal["low", "medium", "high", "critical"] = "medium"
+    condition: RuleCondition
+
+
+class WebhookCreate(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = Field(min_length=1)
+    http_url: str = Field(pattern=r"^https?://")
+    http_method: Literal["GET", "POST"] = "POST"
+    description: str | None = None
+    kind: str = "STANDARD"
+
+
+class DataFilter(BaseModel):
+    column: str
+    operator: Literal[
+        "greater_than_equals", "greater_than", "less_than_equals", "less_than", "in", "equals", "not_equals"
+    ]
+    value: Any = None
+
+
+class FilterSet(BaseModel):
+    filters: list[DataFilter] = Field(default_factory=list)
+
+
+class DataRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    rows_count: int = Field(default=10_000, ge=1, le=100_000)
+    filter: FilterSet | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+
+
+class ScheduleTime(BaseModel):
+    timestamp: str = Field(min_length=1)
 
 
 def _request_id() -> str:
@@ -64,8 +160,8 @@ def backend_version() -> dict[str, str]:
 
 
 @router.post("/models", summary="Create a model (task type, label-delay settings, notes)", tags=TAGS)
-def create_model(body: ObjectBody) -> dict[str, Any]:
-    return service.create_model(body)
+def create_model(body: Annotated[ModelCreate, Body()]) -> dict[str, Any]:
+    return service.create_model(body.model_dump())
 
 
 @router.get("/models/<model_id>", summary="A model by id, or by name with identifier_kind=name", tags=TAGS)
@@ -87,13 +183,13 @@ def list_versions(model_id: str) -> list[dict[str, Any]]:
 @router.post(
     "/models/<model_id>/version", summary="Create a version (features, classes, importance)", tags=TAGS
 )
-def create_version(model_id: str, body: ObjectBody) -> dict[str, Any]:
-    return service.create_version(model_id, body)
+def create_version(model_id: str, body: Annotated[VersionCreate, Body()]) -> dict[str, Any]:
+    return service.create_version(model_id, body.model_dump())
 
 
 @router.post("/models/<model_id>/notes", summary="Add notes to a model", tags=TAGS)
-def create_notes(model_id: str, body: ListBody) -> list[dict[str, Any]]:
-    return service.create_notes(model_id, body)
+def create_notes(model_id: str, body: Annotated[list[Note], Body()]) -> list[dict[str, Any]]:
+    return service.create_notes(model_id, [n.model_dump() for n in body])
 
 
 @router.get("/models/<model_id>/notes", summary="A model's notes", tags=TAGS)
@@ -126,11 +222,8 @@ def log_labels(model_id: str, body: ListBody) -> dict[str, Any]:
 
 
 @router.post("/models/<model_id>/monitors-set-schedule-time", summary="Where monitors start", tags=TAGS)
-def set_schedule_time(model_id: str, body: ObjectBody) -> dict[str, Any]:
-    timestamp = body.get("timestamp")
-    if not timestamp:
-        raise InvalidInput("timestamp: an ISO 8601 time", field="timestamp")
-    return service.set_schedule_time(model_id, str(timestamp))
+def set_schedule_time(model_id: str, body: Annotated[ScheduleTime, Body()]) -> dict[str, Any]:
+    return service.set_schedule_time(model_id, body.timestamp)
 
 
 # -- versions and data -----------------------------------------------------------------------------
@@ -142,8 +235,8 @@ def get_version(version_id: str) -> dict[str, Any]:
 
 
 @router.put("/model-versions/<version_id>", summary="Update a version's feature importance", tags=TAGS)
-def update_version(version_id: str, body: ObjectBody) -> dict[str, Any]:
-    return service.update_version(version_id, body)
+def update_version(version_id: str, body: Annotated[VersionUpdate, Body()]) -> dict[str, Any]:
+    return service.update_version(version_id, body.model_dump(exclude_unset=True))
 
 
 @router.delete("/model-versions/<version_id>", summary="Delete a version (its data stays)", tags=TAGS)
@@ -175,7 +268,7 @@ def time_window_statistics(version_id: str) -> dict[str, int]:
     body = _json_body()
     if not isinstance(body, dict):
         raise InvalidInput("body: {start_time, end_time}", field="body")
-    return service.time_window_statistics(version_id, body.get("start_time"), body.get("end_time"))
+    return service.time_window_statistics(version_id, body.start_time, body.end_time)
 
 
 @router.post("/model-versions/<version_id>/data", summary="Production samples: all stored or none", tags=TAGS)
@@ -194,8 +287,8 @@ def upload_reference(version_id: str) -> dict[str, Any]:
 
 
 @router.post("/model-versions/<version_id>/get-ref-data", summary="Reference rows (a JSON string)", tags=TAGS)
-def get_reference_data(version_id: str, body: ObjectBody) -> Response[str]:
-    return _json_string(service.data_frame_json(version_id, "reference", body))
+def get_reference_data(version_id: str, body: Annotated[DataRequest, Body()]) -> Response[str]:
+    return _json_string(service.data_frame_json(version_id, "reference", body.model_dump()))
 
 
 @router.post(
@@ -203,9 +296,9 @@ def get_reference_data(version_id: str, body: ObjectBody) -> Response[str]:
     summary="Samples of a time window (a JSON string)",
     tags=TAGS,
 )
-def get_production_data(version_id: str, body: ObjectBody) -> Response[str]:
+def get_production_data(version_id: str, body: Annotated[DataRequest, Body()]) -> Response[str]:
     return _json_string(
-        service.data_frame_json(version_id, "inference", body, body.get("start_time"), body.get("end_time"))
+        service.data_frame_json(version_id, "inference", body.model_dump(), body.start_time, body.end_time)
     )
 
 
@@ -213,8 +306,8 @@ def get_production_data(version_id: str, body: ObjectBody) -> Response[str]:
 
 
 @router.post("/models/<model_id>/checks", summary="Add checks (name and Deepchecks config)", tags=TAGS)
-def create_checks(model_id: str, body: ListBody) -> list[dict[str, Any]]:
-    return service.create_checks(model_id, body)
+def create_checks(model_id: str, body: Annotated[list[CheckCreate], Body()]) -> list[dict[str, Any]]:
+    return service.create_checks(model_id, [c.model_dump() for c in body])
 
 
 @router.get("/models/<model_id>/checks", summary="Checks, each with how sagewatch evaluates it", tags=TAGS)
@@ -229,8 +322,8 @@ def delete_checks(model_id: str, names: Annotated[list[str], Query()]) -> dict[s
 
 
 @router.post("/checks/<check_id>/monitors", summary="A monitor: the check over time", tags=TAGS)
-def create_monitor(check_id: str, body: ObjectBody) -> dict[str, Any]:
-    return service.create_monitor(check_id, body)
+def create_monitor(check_id: str, body: Annotated[MonitorCreate, Body()]) -> dict[str, Any]:
+    return service.create_monitor(check_id, body.model_dump())
 
 
 @router.get("/monitors/<monitor_id>", summary="A monitor with its check", tags=TAGS)
@@ -239,8 +332,8 @@ def get_monitor(monitor_id: str) -> dict[str, Any]:
 
 
 @router.post("/monitors/<monitor_id>/alert-rules", summary="An alert rule on a monitor", tags=TAGS)
-def create_alert_rule(monitor_id: str, body: ObjectBody) -> dict[str, Any]:
-    return service.create_alert_rule(monitor_id, body)
+def create_alert_rule(monitor_id: str, body: Annotated[AlertRuleCreate, Body()]) -> dict[str, Any]:
+    return service.create_alert_rule(monitor_id, body.model_dump())
 
 
 @router.get("/alert-rules/<rule_id>", summary="An alert rule, with the sagewatch rules it became", tags=TAGS)
@@ -249,8 +342,8 @@ def get_alert_rule(rule_id: str) -> dict[str, Any]:
 
 
 @router.post("/alert-webhooks", summary="Store an alert webhook (not called: see docs)", tags=TAGS)
-def create_webhook(body: ObjectBody) -> dict[str, Any]:
-    return service.create_webhook(body)
+def create_webhook(body: Annotated[WebhookCreate, Body()]) -> dict[str, Any]:
+    return service.create_webhook(body.model_dump())
 
 
 @router.get("/dashboards", summary="The one dashboard: monitors added to it", tags=TAGS)

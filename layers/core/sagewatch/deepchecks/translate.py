@@ -269,6 +269,7 @@ def attribute_columns(
         text = _as_text(values)
         unknown = pc.and_(pc.is_valid(text), pc.invert(pc.is_in(text, value_set=pa.array(classes))))
         bad = unknown.fill_null(False).to_numpy(zero_copy_only=False)
+        bad |= values.is_valid().to_numpy(zero_copy_only=False) & ~text.is_valid().to_numpy(zero_copy_only=False)
         problem = np.where(~has_problem(problem) & bad, f"{name}: not one of the classes {classes}", problem)
         renamed[name] = text
     probabilities = columns.get(PROBABILITIES)
@@ -303,7 +304,9 @@ def attribute_columns(
 
 
 def _as_text(values: pa.Array) -> pa.Array:
-    """Class values as Deepchecks writes them: 1.0 -> "1", True -> "True"."""
+    """Class values as Deepchecks writes them: 1.0 -> "1", True -> "True" (lists, objects: null)."""
+    if pa.types.is_nested(values.type):
+        return pa.nulls(len(values), pa.string())
     if pa.types.is_floating(values.type):
         whole = pc.equal(values, pc.floor(values))
         as_int = pc.cast(pc.if_else(whole, values, None), pa.int64()).cast(pa.string())
