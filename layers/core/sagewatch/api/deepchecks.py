@@ -268,7 +268,10 @@ def time_window_statistics(version_id: str) -> dict[str, int]:
     body = _json_body()
     if not isinstance(body, dict):
         raise InvalidInput("body: {start_time, end_time}", field="body")
-    return service.time_window_statistics(version_id, body.start_time, body.end_time)
+    for name in ("start_time", "end_time"):
+        if body.get(name) is not None and not isinstance(body[name], str):
+            raise InvalidInput(f"{name}: an ISO 8601 time", field=name)
+    return service.time_window_statistics(version_id, body.get("start_time"), body.get("end_time"))
 
 
 @router.post("/model-versions/<version_id>/data", summary="Production samples: all stored or none", tags=TAGS)

@@ -71,8 +71,9 @@ def attribute_names(columns: list[str]) -> dict[str, str]:
     for column in columns:
         base = re.sub(r"[^A-Za-z0-9_]", "_", column) or "_"
         base = f"_{base}" if base[0].isdigit() else base
+        base = f"col{base}" if base.startswith("_dc_") else base  # sagewatch's own columns start so
         candidate, suffix = base[:120], 2
-        while candidate.lower() in taken or candidate.startswith("_dc_"):
+        while candidate.lower() in taken:
             candidate, suffix = f"{base[:115]}_{suffix}", suffix + 1
         taken.add(candidate.lower())
         names[column] = candidate
