@@ -270,7 +270,9 @@ def attribute_columns(
         text = _as_text(values)
         unknown = pc.and_(pc.is_valid(text), pc.invert(pc.is_in(text, value_set=pa.array(classes))))
         bad = unknown.fill_null(False).to_numpy(zero_copy_only=False)
-        bad |= values.is_valid().to_numpy(zero_copy_only=False) & ~text.is_valid().to_numpy(zero_copy_only=False)
+        bad |= values.is_valid().to_numpy(zero_copy_only=False) & ~text.is_valid().to_numpy(
+            zero_copy_only=False
+        )
         problem = np.where(~has_problem(problem) & bad, f"{name}: not one of the classes {classes}", problem)
         renamed[name] = text
     probabilities = columns.get(PROBABILITIES)
