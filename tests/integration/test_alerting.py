@@ -173,6 +173,18 @@ def test_drift_raises_one_alert_and_one_email(clock: Clock) -> None:
     assert len([e for e in sent_emails() if rule.name in e.subject]) == 1
 
 
+def test_two_overlapping_evaluations_raise_one_alert_and_no_error(clock: Clock) -> None:
+    model = model_with()
+    drifted(model, np.random.default_rng(0), shift=2.0)
+    rule = rule_on(model, default_metric(model, "PSI income"))
+    stale = evaluator().rules.get(model.id, rule.id)  # what a second run read before the first saved
+    assert evaluator().evaluate_model(model.id).errors == []
+    load = evaluator().loader_for(model)
+    evaluator().evaluate_rule(model, stale, default_metric(model, "PSI income"), load, NOW)
+    assert len([a for a in evaluator().alerts.list(model.id) if a.alert_rule_id == rule.id]) == 1
+    assert evaluator().rules.get(model.id, rule.id).version == stale.version + 1
+
+
 def test_no_drift_no_alert(clock: Clock) -> None:
     model = model_with()
     drifted(model, np.random.default_rng(1), shift=0.0)

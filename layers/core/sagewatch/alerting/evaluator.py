@@ -5,6 +5,7 @@ one slow model never delays the rest; a failing rule is logged and reported, the
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from typing import Any
 from sagewatch.alerting import catalog, windows
 from sagewatch.alerting.notify import NotificationFailed, Notifier
 from sagewatch.alerting.types import Alert, Metric, Rule
-from sagewatch.errors import SagewatchError
+from sagewatch.errors import ConcurrentUpdate, SagewatchError
 from sagewatch.metrics.drift import DriftQuery, run_drift
 from sagewatch.metrics.query import Loader, Query, run
 from sagewatch.schema import Model, Stage
@@ -155,7 +156,10 @@ class Evaluator:
                 "version": rule.version + 1,
             }
         )
-        self.rules.put(updated, expected_version=rule.version)
+        # another run (the schedule and `sagewatch evaluate` may overlap) or an edit may have saved the
+        # rule first; the windows and alerts are idempotent, so its state stands and this is no error
+        with contextlib.suppress(ConcurrentUpdate):
+            self.rules.put(updated, expected_version=rule.version)
         return raised
 
     def _closed_batches(self, model: Model, now: datetime, needs_truth: bool, records: dict) -> list[tuple]:
