@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,27 +18,18 @@ import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score, mean_squared_error
 from tests.compat.data import CompatData, write_data
+from tests.compat.venvs import compat_python
 from tests.e2e.conftest import clean_env, cli, stack  # noqa: F401  (stack is a fixture)
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
 SDK = "arthurai==3.33.3"
-SDK_VENV = ROOT / "build" / "compat" / "arthurai-3.33.3"
 
 
 @pytest.fixture(scope="module")
 def sdk_python() -> Path:
     """The SDK's own interpreter (created once, then reused from build/compat/)."""
-    python = SDK_VENV / "bin" / "python"
-    if not (SDK_VENV / ".complete").exists():
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(SDK_VENV)], check=True)
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", SDK, "numpy<2"],
-            check=True,
-        )
-        (SDK_VENV / ".complete").touch()
-    return python
+    return compat_python("arthurai-3.33.3", [SDK, "numpy<2"])
 
 
 @pytest.fixture(scope="module")

@@ -12,20 +12,18 @@ import base64
 import json
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sklearn.metrics import accuracy_score
+from tests.compat.venvs import compat_python
 from tests.e2e.conftest import clean_env, cli, http, stack  # noqa: F401  (stack is a fixture)
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
 CLIENT = ["deepchecks-client==0.19.2", "scikit-learn<1.6", "pandas<2.2", "numpy<2", "category_encoders<2.7"]
-CLIENT_VENV = ROOT / "build" / "compat" / "deepchecks-client-0.19.2"
 DEFAULT_CHECKS = [
     "Feature Drift",
     "Label Drift",
@@ -42,15 +40,7 @@ DEFAULT_CHECKS = [
 @pytest.fixture(scope="module")
 def client_python() -> Path:
     """The client's own interpreter (created once, then reused from build/compat/)."""
-    python = CLIENT_VENV / "bin" / "python"
-    if not (CLIENT_VENV / ".complete").exists():
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(CLIENT_VENV)], check=True)
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *CLIENT],
-            check=True,
-        )
-        (CLIENT_VENV / ".complete").touch()
-    return python
+    return compat_python("deepchecks-client-0.19.2", CLIENT)
 
 
 @pytest.fixture(scope="module")

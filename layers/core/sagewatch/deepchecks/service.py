@@ -6,6 +6,8 @@ partner_model_id; later versions must have the same columns (sagewatch keeps one
 and their samples carry the version's name in the lake's `variant` column. `sync` turns monitors and
 alert rules into sagewatch metrics and rules as soon as what they need (a version, reference
 categories) exists, so the client's order of calls (defaults before the first version) works.
+Request bodies arrive validated by the /api/v1 routes' pydantic models (sagewatch.api.deepchecks);
+what is checked here is what spans objects (names taken, one schema per model, classes).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from sagewatch.deepchecks.translate import LABEL, SAMPLE_ID
 from sagewatch.errors import Conflict, InvalidInput, NotFound
 from sagewatch.ingest import ingestor
 from sagewatch.lake_writer import SourceWriter
-from sagewatch.metrics.filters import Condition, apply
+from sagewatch.metrics.filters import Condition, apply, date_range
 from sagewatch.metrics.query import column_types
 from sagewatch.records import columns_from_records, reference_rows, rejections, rows_from_columns
 from sagewatch.schema import Category, Model
@@ -70,21 +72,7 @@ def _now() -> str:
 
 
 def create_model(body: dict[str, Any]) -> dict[str, Any]:
-    name = str(body.get("name") or "").strip()
-    if not name:
-        raise InvalidInput("name: a model needs a name", field="name")
-    task_type = body.get("task_type")
-    if task_type not in translate.TASK_TYPES:
-        raise InvalidInput(
-            f"task_type: {task_type!r} is not one of {sorted(translate.TASK_TYPES)}", field="task_type"
-        )
-    ratio = float(body.get("alerts_delay_labels_ratio", 1.0) or 0.0)
-    delay = int(body.get("alerts_delay_seconds", 3 * 24 * 3600) or 0)
-    if not 0 <= ratio <= 1 or delay < 0:
-        raise InvalidInput(
-            "alerts_delay_labels_ratio is in [0, 1] and alerts_delay_seconds >= 0",
-            field="alerts_delay_labels_ratio",
-        )
+    name = body["name"]
     try:
         taken = model_store().get_by_partner_id(name)
     except NotFound:
@@ -94,10 +82,10 @@ def create_model(body: dict[str, Any]) -> dict[str, Any]:
     model = {
         "id": str(uuid.uuid4()),
         "name": name,
-        "task_type": task_type,
+        "task_type": body["task_type"],
         "description": body.get("description"),
-        "alerts_delay_labels_ratio": ratio,
-        "alerts_delay_seconds": delay,
+        "alerts_delay_labels_ratio": body["alerts_delay_labels_ratio"],
+        "alerts_delay_seconds": body["alerts_delay_seconds"],
         "obj_store_path": body.get("obj_store_path"),
         "created_at": _now(),
     }
@@ -139,8 +127,6 @@ def create_notes(model_id: str, notes: list[dict[str, Any]]) -> list[dict[str, A
     store().get(MODEL, model_id, "model")
     created = []
     for note in notes:
-        if not isinstance(note, dict) or not note.get("title"):
-            raise InvalidInput("notes: each note is {title, text}", field="notes")
         doc = {
             "id": new_id(),
             "model_id": model_id,
@@ -171,9 +157,7 @@ def version_view(version: dict[str, Any]) -> dict[str, Any]:
 
 def create_version(model_id: str, body: dict[str, Any]) -> dict[str, Any]:
     model = store().get(MODEL, model_id, "model")
-    name = str(body.get("name") or "").strip()
-    if not name:
-        raise InvalidInput("name: a version needs a name", field="name")
+    name = body["name"]
     version = {
         "id": new_id(),
         "model_id": model_id,
@@ -351,7 +335,7 @@ def log_labels(model_id: str, labels: list[Any], request_id: str) -> dict[str, A
     renamed = {
         "partner_inference_id": columns[SAMPLE_ID].filter(keep),
         LABEL: (
-            translate._as_text(labelled) if translate.is_classification(dc_model["task_type"]) else labelled
+            translate.class_text(labelled) if translate.is_classification(dc_model["task_type"]) else labelled
         ).filter(keep),
     }
     problem_of_kept = read_problems[np.flatnonzero(keep.to_numpy(zero_copy_only=False))]
@@ -436,7 +420,10 @@ def _learn_categories(version: dict[str, Any], model: Model, reference: pa.Table
     model_store().replace(model.id, spec)
 
 
-def _load(model: Model, source: str, start: str | None, end: str | None) -> pa.Table | None:
+def _load(
+    model: Model, source: str, start: str | None, end: str | None, columns: list[str] | None = None
+) -> pa.Table | None:
+    """The model's rows of [start, end) (inference) or its reference; `columns` (default: all) only."""
     from sagewatch.api.query import lake_loader
 
     conditions = []
@@ -444,20 +431,22 @@ def _load(model: Model, source: str, start: str | None, end: str | None) -> pa.T
         conditions.append(Condition(property="inference_timestamp", comparator="gte", value=start))
     if end:
         conditions.append(Condition(property="inference_timestamp", comparator="lt", value=end))
-    names = [a.name for a in model.attributes] + (["inference_timestamp"] if source == "inference" else [])
-    from sagewatch.metrics.filters import date_range
-
-    first, last = date_range(conditions) if source == "inference" else (None, None)
-    tables = lake_loader(model)(source, names, first, last, source == "inference")
+    names = [a.name for a in model.attributes] if columns is None else columns
+    inference = source == "inference"
+    first, last = date_range(conditions) if inference else (None, None)
+    with_truth = inference and (columns is None or LABEL in columns)
+    tables = lake_loader(model)(
+        source, [*names, *(["inference_timestamp"] if inference else [])], first, last, with_truth
+    )
     if not tables:
         return None
     table = pa.concat_tables(tables, promote_options="default")
-    return apply(table, conditions, column_types(model, source), "time") if source == "inference" else table
+    return apply(table, conditions, column_types(model, source), "time") if inference else table
 
 
 def count_samples(version_id: str) -> dict[str, int]:
     _, _, model = _context(version_id)
-    table = _load(model, "inference", None, None)
+    table = _load(model, "inference", None, None, columns=[])
     totals = ingestion_ledger().counts(model.id)["total"]
     return {
         "monitor_count": 0 if table is None else table.num_rows,
@@ -467,7 +456,7 @@ def count_samples(version_id: str) -> dict[str, int]:
 
 def time_window_statistics(version_id: str, start: str | None, end: str | None) -> dict[str, int]:
     _, _, model = _context(version_id)
-    table = _load(model, "inference", start, end)
+    table = _load(model, "inference", start, end, columns=[LABEL])
     if table is None:
         return {"num_samples": 0, "num_labeled_samples": 0}
     return {
@@ -512,14 +501,7 @@ def data_frame_json(
     if table.num_rows > rows_count:
         chosen = np.sort(np.random.default_rng(42).choice(table.num_rows, rows_count, replace=False))
         table = table.take(pa.array(chosen))
-    if source == "reference":
-        table = table.append_column("partner_inference_id", pa.nulls(table.num_rows, pa.string()))
-        table = table.append_column(
-            "inference_timestamp", pa.nulls(table.num_rows, pa.timestamp("us", tz="UTC"))
-        )
     samples = translate.samples_from_table(table, dc_model["task_type"], version)
-    if source == "reference":
-        samples = samples.drop_columns([SAMPLE_ID, translate.TIME])
     return samples.to_pandas().to_json(orient="records", date_format="iso")
 
 
@@ -536,9 +518,7 @@ def _version_and_model(model_id: str) -> tuple[dict[str, Any] | None, Model | No
 def create_checks(model_id: str, found: list[Any]) -> list[dict[str, Any]]:
     store().get(MODEL, model_id, "model")
     created = []
-    for index, check in enumerate(found):
-        if not isinstance(check, dict) or not check.get("name") or not isinstance(check.get("config"), dict):
-            raise InvalidInput(f"[{index}]: a check is {{name, config}}", field=f"[{index}]")
+    for check in found:
         doc = {
             "id": new_id(),
             "model_id": model_id,
@@ -580,9 +560,7 @@ def delete_checks(model_id: str, names: list[str]) -> None:
 
 def create_monitor(check_id: str, body: dict[str, Any]) -> dict[str, Any]:
     check = store().get(CHECK, check_id, "check")
-    frequency = str(body.get("frequency", "DAY")).upper()
-    if frequency not in checks.FREQUENCY_MINUTES:
-        raise InvalidInput(f"frequency: one of {list(checks.FREQUENCY_MINUTES)}", field="frequency")
+    frequency = str(body["frequency"]).upper()
     monitor = {
         "id": new_id(),
         "check_id": check_id,
@@ -611,23 +589,9 @@ def get_monitor(monitor_id: str) -> dict[str, Any]:
 
 def create_alert_rule(monitor_id: str, body: dict[str, Any]) -> dict[str, Any]:
     monitor = store().get(MONITOR, monitor_id, "monitor")
-    condition = body.get("condition") or {}
-    if condition.get("operator") not in (
-        "greater_than",
-        "less_than",
-        "greater_than_equals",
-        "less_than_equals",
-    ):
-        raise InvalidInput(
-            "condition.operator: greater_than or less_than (or ..._equals)", field="condition.operator"
-        )
-    try:
-        threshold = float(condition.get("value"))
-    except (TypeError, ValueError):
-        raise InvalidInput("condition.value: a number", field="condition.value") from None
-    severity = body.get("alert_severity", "medium")
-    if severity not in checks.SEVERITIES:
-        raise InvalidInput(f"alert_severity: one of {list(checks.SEVERITIES)}", field="alert_severity")
+    condition = body["condition"]
+    threshold = float(condition["value"])
+    severity = body["alert_severity"]
     rule = {
         "id": new_id(),
         "monitor_id": monitor_id,
@@ -648,8 +612,6 @@ def get_alert_rule(rule_id: str) -> dict[str, Any]:
 
 
 def create_webhook(body: dict[str, Any]) -> dict[str, Any]:
-    if not str(body.get("http_url", "")).startswith(("https://", "http://")):
-        raise InvalidInput("http_url: an http(s) URL", field="http_url")
     doc = {
         "id": new_id(),
         **{k: body.get(k) for k in ("name", "http_url", "http_method", "description", "kind")},

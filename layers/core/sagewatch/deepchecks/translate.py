@@ -267,7 +267,7 @@ def attribute_columns(
     for name, values in ((PREDICTION, prediction), (LABEL, label)):
         if values is None:
             continue
-        text = _as_text(values)
+        text = class_text(values)
         unknown = pc.and_(pc.is_valid(text), pc.invert(pc.is_in(text, value_set=pa.array(classes))))
         bad = unknown.fill_null(False).to_numpy(zero_copy_only=False)
         bad |= values.is_valid().to_numpy(zero_copy_only=False) & ~text.is_valid().to_numpy(
@@ -291,22 +291,23 @@ def attribute_columns(
         )
     elif probabilities is not None and probabilities.null_count < len(probabilities):
         problem = np.where(~has_problem(problem), f"{PROBABILITIES}: a list of numbers", problem)
+    if given:  # lists of the wrong length count as absent (the row is refused above)
+        complete = pc.if_else(
+            pc.equal(pc.list_value_length(probabilities), len(classes)),
+            probabilities,
+            pa.nulls(count, probabilities.type),
+        ).fill_null([None] * len(classes))
     for index, name in enumerate(classes):
         one_hot = pc.if_else(pc.equal(chosen, name), 1.0, 0.0)
         if given:
-            safe = pc.if_else(
-                pc.equal(pc.list_value_length(probabilities), len(classes)),
-                probabilities,
-                pa.nulls(count, probabilities.type),
-            )
-            element = pc.list_element(safe.fill_null([None] * len(classes)), index).cast(pa.float64())
+            element = pc.list_element(complete, index).cast(pa.float64())
             renamed[probability_attribute(index)] = pc.coalesce(element, one_hot)
         else:
             renamed[probability_attribute(index)] = one_hot
     return renamed, problem
 
 
-def _as_text(values: pa.Array) -> pa.Array:
+def class_text(values: pa.Array) -> pa.Array:
     """Class values as Deepchecks writes them: 1.0 -> "1", True -> "True" (lists, objects: null)."""
     if pa.types.is_nested(values.type):
         return pa.nulls(len(values), pa.string())
@@ -326,11 +327,13 @@ def deepchecks_problem(message: str, version: dict[str, Any]) -> str:
 
 
 def samples_from_table(table: pa.Table, task_type: str, version: dict[str, Any]) -> pa.Table:
-    """Lake rows back as Deepchecks samples (its column names, probabilities as one list)."""
-    out: dict[str, pa.Array] = {
-        SAMPLE_ID: table.column("partner_inference_id"),
-        TIME: pc.strftime(table.column("inference_timestamp"), format="%Y-%m-%dT%H:%M:%S+00:00"),
-    }
+    """Lake rows back as Deepchecks samples (its column names, probabilities as one list); reference
+    rows have no sample id or time."""
+    out: dict[str, pa.Array] = {}
+    if "partner_inference_id" in table.column_names:
+        out[SAMPLE_ID] = table.column("partner_inference_id")
+    if "inference_timestamp" in table.column_names:
+        out[TIME] = pc.strftime(table.column("inference_timestamp"), format="%Y-%m-%dT%H:%M:%S+00:00")
     for column, name in version["columns"].items():
         out[column] = table.column(name) if name in table.column_names else pa.nulls(table.num_rows)
     for name in (PREDICTION, LABEL):
