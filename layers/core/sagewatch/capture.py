@@ -25,7 +25,7 @@ from sagewatch.jsonl import read_jsonl
 from sagewatch.payloads import Rows, content_kind, csv_rows, decode_base64, json_rows, merge
 from sagewatch.schema import Attribute, Model, Stage, ValueType
 from sagewatch.tables import TIMESTAMP, ground_truth_schema, inference_schema
-from sagewatch.values import coerce, first_problem, has_problem, typed_columns
+from sagewatch.values import TIME_RANGE_TEXT, coerce, first_problem, has_problem, in_time_range, typed_columns
 
 _SIDE = pa.struct(
     [
@@ -90,6 +90,10 @@ def parse_capture(
             (event_id.is_null(), "eventMetadata.eventId is missing"),
             (inference_time.is_null(), "eventMetadata.inferenceTime is missing"),
             (bad_time, "eventMetadata.inferenceTime is not an ISO 8601 time"),
+            (
+                timestamps.is_valid().to_numpy(zero_copy_only=False) & ~in_time_range(timestamps),
+                f"eventMetadata.inferenceTime is outside {TIME_RANGE_TEXT}",
+            ),
             (pc.struct_field(inputs, "data").is_null(), "captureData.endpointInput.data is missing"),
             (pc.struct_field(outputs, "data").is_null(), "captureData.endpointOutput.data is missing"),
         ],

@@ -20,9 +20,18 @@ import pyarrow.compute as pc
 
 from sagewatch.errors import InvalidInput
 from sagewatch.payloads import scalars_as_text
-from sagewatch.schema import GROUND_TRUTH_STAGES, Model, Stage, ValueType
+from sagewatch.schema import GROUND_TRUTH_STAGES, Model, OutputType, Stage, ValueType, parse_class_value
 from sagewatch.tables import TIMESTAMP, ground_truth_schema, inference_schema
-from sagewatch.values import ARROW_TYPES, coerce, first_problem, has_problem, typed_columns
+from sagewatch.values import (
+    ARROW_TYPES,
+    TIME_RANGE_TEXT,
+    coerce,
+    first_problem,
+    has_problem,
+    identifier_problems,
+    in_time_range,
+    typed_columns,
+)
 
 IDENTITY = ("partner_inference_id", "inference_timestamp", "batch_id", "ground_truth_timestamp")
 
@@ -57,6 +66,61 @@ def _repeat(moment: datetime | str | None, count: int, data_type: pa.DataType) -
     return pa.array([moment], data_type).take(pa.array(np.zeros(count, dtype=np.int64)))
 
 
+def _identifiers(values: pa.Array | None, name: str, count: int) -> tuple[pa.Array, np.ndarray]:
+    """An identifier column as text (numbers become their decimal text), and per row why a given
+    identifier is unusable (a list or object, empty, too long, control characters)."""
+    if values is None:
+        return pa.nulls(count, pa.string()), np.full(count, None, dtype=object)
+    if pa.types.is_nested(values.type):
+        nested = values.is_valid().to_numpy(zero_copy_only=False)
+        reason = np.where(nested, f"{name} is a list or an object, not text", None).astype(object)
+        return pa.nulls(count, pa.string()), reason
+    text = values.cast(pa.string())
+    return text, identifier_problems(text, name)
+
+
+def label_problems(model: Model, truths: dict[str, pa.Array], count: int) -> np.ndarray:
+    """Per row, why a classifier's ground truth is not one of its classes (None where it is).
+
+    Class form (one column holds the class): the value must be a declared category of that column,
+    or, without categories, one of the classes the map names when it names two or more. One-hot
+    form: each ground-truth column holds 0 or 1. A label outside the classes would otherwise be
+    stored and silently counted as unlabelled (multiclass) or negative (binary).
+    """
+    problem = np.full(count, None, dtype=object)
+    if model.output_type is OutputType.REGRESSION or not truths:
+        return problem
+    mapping = model.pred_to_ground_truth_map or {}
+    if model.ground_truth_form == "attribute":
+        allowed = {name: [0, 1] for name in truths if model.attribute(name).is_numeric}
+    else:
+        truth = model.by_stage(*GROUND_TRUTH_STAGES)[0]
+        declared = [parse_class_value(c.value, truth.value_type) for c in truth.categories or []]
+        classes = [c for c in declared if c is not None] or (
+            list(mapping.values()) if len(mapping) > 1 else []
+        )
+        allowed = {truth.name: classes} if classes else {}
+    for name, classes in allowed.items():
+        values = truths[name]
+        outside = pc.invert(pc.is_in(values, value_set=pa.array(classes).cast(values.type)))
+        flagged = _present(values) & _flags(outside) & ~has_problem(problem)
+        if flagged.any():
+            shown = ", ".join(map(str, classes))
+            problem[flagged] = [
+                f"{name}: {v!r} is not one of the classes ({shown})"
+                for v in values.filter(pa.array(flagged)).to_pylist()
+            ]
+    return problem
+
+
+def _present(values: pa.Array) -> np.ndarray:
+    return values.is_valid().to_numpy(zero_copy_only=False)
+
+
+def _flags(mask: pa.Array) -> np.ndarray:
+    return mask.fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
+
+
 def _timestamps(raw: pa.Array | None, now: datetime, name: str, count: int) -> tuple[pa.Array, np.ndarray]:
     """Timestamps (missing ones are `now`) and per row why a given one is not a time."""
     problem = np.full(count, None, dtype=object)
@@ -66,6 +130,11 @@ def _timestamps(raw: pa.Array | None, now: datetime, name: str, count: int) -> t
     if invalid.any():
         problem[invalid] = [
             f"{name}: {v!r} is not an ISO 8601 time" for v in raw.filter(pa.array(invalid)).to_pylist()
+        ]
+    outside = typed.is_valid().to_numpy(zero_copy_only=False) & ~in_time_range(typed)
+    if outside.any():
+        problem[outside] = [
+            f"{name}: {v!r} is outside {TIME_RANGE_TEXT}" for v in raw.filter(pa.array(outside)).to_pylist()
         ]
     return pc.coalesce(typed, _repeat(now, count, TIMESTAMP)), problem
 
@@ -93,9 +162,9 @@ def rows_from_columns(
             unknown = values.is_valid().to_numpy(zero_copy_only=False)
             problems.append(np.where(unknown, f"unknown attribute {name!r}", None).astype(object))
 
-    given_ids = columns.get("partner_inference_id")
-    given = given_ids.cast(pa.string()) if given_ids is not None else pa.nulls(count, pa.string())
-    missing = given.is_null().to_numpy(zero_copy_only=False)
+    given, id_problems = _identifiers(columns.get("partner_inference_id"), "partner_inference_id", count)
+    missing = given.is_null().to_numpy(zero_copy_only=False) & ~has_problem(id_problems)
+    problems.append(id_problems)
     if not require_inference:
         problems.append(
             np.where(missing, "partner_inference_id is required for ground truth", None).astype(object)
@@ -112,10 +181,11 @@ def rows_from_columns(
     truth_time, truth_time_problems = _timestamps(
         columns.get("ground_truth_timestamp"), now, "ground_truth_timestamp", count
     )
-    batch = columns.get("batch_id")
-    batches = batch.cast(pa.string()) if batch is not None else _repeat(batch_id, count, pa.string())
-    if batch is not None and batch_id is not None:
+    batches, batch_problems = _identifiers(columns.get("batch_id"), "batch_id", count)
+    if batch_id is not None:
         batches = pc.coalesce(batches, _repeat(batch_id, count, pa.string()))
+        batch_problems = first_problem([batch_problems, identifier_problems(batches, "batch_id")])
+    problems.append(batch_problems)
     if model.is_batch and require_inference:
         no_batch = batches.is_null().to_numpy(zero_copy_only=False)
         problems.append(
@@ -126,6 +196,7 @@ def rows_from_columns(
     truths = model.by_stage(*GROUND_TRUTH_STAGES)
     typed, typed_problems = typed_columns(columns, stored, count)
     truth_typed, truth_problems = typed_columns(columns, truths, count)
+    truth_problems = first_problem([truth_problems, label_problems(model, truth_typed, count)])
     has_truth = np.zeros(count, dtype=bool)
     for attribute in truths:
         has_truth |= truth_typed[attribute.name].is_valid().to_numpy(zero_copy_only=False)
@@ -200,8 +271,8 @@ def columns_from_records(
         readable = pa.types.is_struct(structs.type) and all(
             pa.types.is_struct(f.type) or pa.types.is_null(f.type) for f in structs.type if f.name in nested
         )
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        readable = False
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, RecursionError):
+        readable = False  # an integer past int64, mixed types, deep nesting: read value by value
     if not readable:
         structs, problem = _records_one_by_one(records, nested)
     columns: dict[str, pa.Array] = {}

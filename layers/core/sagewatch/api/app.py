@@ -110,6 +110,14 @@ def _undecodable_body(error: UnicodeDecodeError) -> Response:
     )
 
 
+@app.exception_handler(RecursionError)
+def _too_deep(error: RecursionError) -> Response:
+    """JSON nested past what the parser follows (about 1,000 levels): a 400, not a crash."""
+    return json_response(
+        HTTPStatus.BAD_REQUEST, {"message": "body: JSON nested too deeply to read", "field": "body"}
+    )
+
+
 @app.exception_handler(json.JSONDecodeError)
 def _malformed_json(error: json.JSONDecodeError | None) -> Response:
     detail = f" ({error.msg})" if error else ""

@@ -10,14 +10,17 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from sagewatch.errors import InvalidInput
 from sagewatch.schema import ValueType
-from sagewatch.values import coerce
+from sagewatch.values import ARROW_TYPES, array_of, coerce
 
+# An `in` list this long is a join, not a filter: ask for it in parts.
+MAX_FILTER_VALUES = 10_000
 COMPARATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "notin", "like", "NotNull", "IsNull")
 _ALIASES = {
     "notnull": "NotNull",
@@ -42,6 +45,15 @@ class Condition(BaseModel):
     property: str
     comparator: str
     value: Any = None
+    # the value typed as its column, kept so a query over many lake files types it once
+    _typed: dict[ValueType, pa.Array] = PrivateAttr(default_factory=dict)
+
+    def typed(self, value_type: ValueType, field: str) -> pa.Array:
+        """The value (a one-element array) or, for in/notin, the list, typed as `value_type`."""
+        if value_type not in self._typed:
+            many = isinstance(self.value, list)
+            self._typed[value_type] = typed_values(self.value if many else [self.value], value_type, field)
+        return self._typed[value_type]
 
 
 def comparator_of(name: str, field: str) -> str:
@@ -53,10 +65,25 @@ def comparator_of(name: str, field: str) -> str:
 
 def typed_value(value: Any, value_type: ValueType, field: str) -> pa.Scalar:
     """A filter value as the column's type; 400 naming the field when it is not one."""
-    typed, invalid = coerce(pa.array([value]), value_type)
-    if invalid.any() or typed[0].as_py() is None:
-        raise InvalidInput(f"{value!r} is not {value_type.article}", field=field)
-    return typed[0]
+    return typed_values([value], value_type, field)[0]
+
+
+def typed_values(values: list[Any], value_type: ValueType, field: str) -> pa.Array:
+    """Filter values as the column's type, typed in one pass; 400 naming the first that is not one."""
+    if isinstance(values, list) and len(values) > MAX_FILTER_VALUES:
+        raise InvalidInput(f"{len(values)} values in one filter; at most {MAX_FILTER_VALUES}", field=field)
+    typed, invalid = coerce(array_of(values), value_type)
+    missing = typed.is_null().to_numpy(zero_copy_only=False)
+    if (invalid | missing).any():
+        first = int(np.flatnonzero(invalid | missing)[0])
+        raise InvalidInput(f"{values[first]!r} is not {_expected(value_type)}", field=field)
+    return typed
+
+
+def _expected(value_type: ValueType) -> str:
+    if value_type is ValueType.TIMESTAMP:
+        return "a time (ISO 8601, or epoch seconds)"
+    return "a finite number" if value_type is ValueType.FLOAT else value_type.article
 
 
 def mask(table: pa.Table, condition: Condition, types: dict[str, ValueType], field: str) -> pa.Array:
@@ -77,15 +104,24 @@ def mask(table: pa.Table, condition: Condition, types: dict[str, ValueType], fie
     if comparator in ("in", "notin"):
         if not isinstance(condition.value, list):
             raise InvalidInput(f"{comparator} takes a list of values", field=f"{field}.value")
-        values = [typed_value(v, value_type, f"{field}.value").as_py() for v in condition.value]
-        found = pc.is_in(column, value_set=pa.array(values, type=column.type))
+        values = condition.typed(value_type, f"{field}.value")
+        found = pc.is_in(column, value_set=values.cast(column.type))
         return found if comparator == "in" else pc.invert(found)
     if comparator == "like":
         if value_type is not ValueType.STRING:
             raise InvalidInput("like compares text attributes only", field=f"{field}.comparator")
         return pc.match_like(column, str(condition.value))
-    scalar = typed_value(condition.value, value_type, f"{field}.value")
+    if isinstance(condition.value, list):
+        raise InvalidInput(f"{comparator} takes one value, not a list", field=f"{field}.value")
+    scalar = condition.typed(value_type, f"{field}.value")[0]
     return _ORDERED[comparator](column, scalar.cast(column.type) if column.type != scalar.type else scalar)
+
+
+def check(conditions: list[Condition], types: dict[str, ValueType], field: str) -> None:
+    """Every condition usable (property, comparator, typed value), checked before any data is read,
+    so a bad filter is a 400 however large the window."""
+    empty = pa.schema([(name, ARROW_TYPES[value_type]) for name, value_type in types.items()]).empty_table()
+    apply(empty, conditions, types, field)
 
 
 def apply(table: pa.Table, conditions: list[Condition], types: dict[str, ValueType], field: str) -> pa.Table:
@@ -105,13 +141,13 @@ def date_range(
     """Days that can hold rows meeting the conditions on a time column (for partition pruning)."""
     first: date | None = None
     last: date | None = None
-    for condition in conditions:
+    for index, condition in enumerate(conditions):
         if condition.property != column:
             continue
-        comparator = comparator_of(condition.comparator, "filter")
+        comparator = comparator_of(condition.comparator, f"filter[{index}].comparator")
         if comparator not in ("gt", "gte", "lt", "lte", "eq"):
             continue
-        moment = typed_value(condition.value, ValueType.TIMESTAMP, "filter").as_py()
+        moment = typed_value(condition.value, ValueType.TIMESTAMP, f"filter[{index}].value").as_py()
         if not isinstance(moment, datetime):
             continue
         day = moment.date()

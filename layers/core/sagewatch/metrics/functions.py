@@ -59,12 +59,25 @@ def register(*names: str):
 
 
 class Function(Aggregate):
-    """A selected function: parameters checked against the model when built."""
+    """A selected function: parameters checked against the model when built.
+
+    PARAMETERS names every parameter the function reads; any other is a 400 (a typo such as
+    `treshold` would otherwise be ignored and the default silently used).
+    """
+
+    PARAMETERS: tuple[str, ...] = ()
 
     def __init__(
         self, name: str, model: Model, parameters: dict[str, Any], types: dict[str, ValueType], field: str
     ):
         self.name, self.model, self.parameters, self.types, self.field = name, model, parameters, types, field
+        unknown = sorted(set(parameters) - set(self.PARAMETERS))
+        if unknown:
+            accepted = ", ".join(self.PARAMETERS) or "none"
+            raise InvalidInput(
+                f"{name} has no parameter {unknown[0]!r} (it takes: {accepted})",
+                field=f"{field}.parameters.{unknown[0]}",
+            )
 
     def parameter(self, key: str, default: Any = ...) -> Any:
         if key in self.parameters and self.parameters[key] is not None:
@@ -74,6 +87,20 @@ class Function(Aggregate):
                 f"{self.name} needs the parameter {key!r}", field=f"{self.field}.parameters.{key}"
             )
         return default
+
+    def number(self, key: str, default: float, low: float, high: float) -> float:
+        """A numeric parameter within [low, high]; 400 naming it otherwise."""
+        value = self.parameter(key, default)
+        try:
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):
+            number = math.nan
+        if isinstance(value, bool) or not low <= number <= high:
+            raise InvalidInput(
+                f"{key} is a number from {low:g} to {high:g}, not {value!r}",
+                field=f"{self.field}.parameters.{key}",
+            )
+        return number
 
     def property(self, key: str = "property", numeric: bool = False) -> str:
         name = self.parameter(key)
@@ -106,6 +133,8 @@ class Count(Function):
 
 @register("sum", "avg", "min", "max")
 class Summary(Function):
+    PARAMETERS = ("property",)
+
     def contributions(self, table: pa.Table) -> Contributions:
         values = numbers(table, self.property(numeric=True))
         if self.name in ("min", "max"):
@@ -123,6 +152,8 @@ class Summary(Function):
 
 @register("rate")
 class Rate(Function):
+    PARAMETERS = ("property", "comparator", "value")
+
     def contributions(self, table: pa.Table) -> Contributions:
         condition = filters.Condition(
             property=self.property(),
@@ -138,6 +169,8 @@ class Rate(Function):
 
 @register("nullRate", "outOfRangeRate", "newCategoryRate")
 class Integrity(Function):
+    PARAMETERS = ("property",)
+
     def contributions(self, table: pa.Table) -> Contributions:
         name = self.property()
         values = column(table, name)
@@ -180,6 +213,8 @@ class Integrity(Function):
 
 @register("distribution")
 class Distribution(Function):
+    PARAMETERS = ("property", "num_bins")
+
     """Counts per category or per equal-width bin; the value is a list of {lower, upper, count} or
     {value, count}."""
 
@@ -196,7 +231,7 @@ class Distribution(Function):
             raise InvalidInput(
                 f"{name!r} has no range to bin over", field=f"{self.field}.parameters.property"
             )
-        bins = int(self.parameter("num_bins", 20))
+        bins = int(self.number("num_bins", 20, 1, 1000))
         if not 1 <= bins <= 1000:
             raise InvalidInput("num_bins is from 1 to 1000", field=f"{self.field}.parameters.num_bins")
         return np.linspace(attribute.min_range, attribute.max_range, bins + 1)
@@ -242,6 +277,8 @@ class Distribution(Function):
 
 class Labelled(Function):
     """Functions of predictions against ground truth."""
+
+    PARAMETERS = ("predicted_property", "ground_truth_property")
 
     needs_ground_truth = True
 
@@ -290,6 +327,8 @@ BINARY = (
 
 @register(*BINARY)
 class Binary(Labelled):
+    PARAMETERS = (*Labelled.PARAMETERS, "threshold")
+
     def _setup(self) -> tuple[str, str, Any, float]:
         predictions = self.model.by_stage(Stage.PREDICTED_VALUE)
         if self.model.output_type is OutputType.REGRESSION or (
@@ -303,7 +342,7 @@ class Binary(Labelled):
         truth = self.truth_attribute(prediction)
         mapping = self.model.pred_to_ground_truth_map or {}
         positive = mapping.get(prediction) if self.model.ground_truth_form == "class" else 1
-        threshold = float(self.parameter("threshold", self.model.classifier_threshold or 0.5))
+        threshold = self.number("threshold", self.model.classifier_threshold or 0.5, 0.0, 1.0)
         return prediction, truth, positive, threshold
 
     def contributions(self, table: pa.Table) -> Contributions:

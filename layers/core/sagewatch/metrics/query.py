@@ -131,12 +131,7 @@ class Plan:
         self.keys: list[tuple[str, str]] = []  # (key column, output name)
         for index, group in enumerate(query.group_by):
             self.keys.append(self._group_key(group, f"group_by[{index}]"))
-        for index, condition in enumerate(query.filter):
-            filters.comparator_of(condition.comparator, f"filter[{index}].comparator")
-            if condition.property not in self.types:
-                raise InvalidInput(
-                    f"unknown property {condition.property!r}", field=f"filter[{index}].property"
-                )
+        filters.check(query.filter, self.types, "filter")
         if self.functions:
             grouped = {output for _, output in self.keys}
             for output, _ in self.properties:

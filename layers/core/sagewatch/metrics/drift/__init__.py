@@ -95,6 +95,8 @@ def run_drift(query: DriftQuery, model: Model, load: Loader) -> list[dict[str, A
         if name not in types:
             raise InvalidInput(f"unknown property {name!r}", field=f"group_by[{index}].property")
     categorical = {a.name: a.categorical for a in model.attributes}
+    for side, name in ((query.base, "base"), (query.target, "target")):
+        filters.check(side.filter, types if side.source == "inference" else reference_types, f"{name}.filter")
 
     base = _load(
         load,
