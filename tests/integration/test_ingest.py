@@ -9,6 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from botocore.exceptions import ClientError
 from tests import factories
 from tests.conftest import Call
 
@@ -154,15 +155,35 @@ def test_ground_truth_files_are_joined_later_by_partner_id(aws: dict[str, str]) 
     assert (total["ground_truth_ingested"], total["ground_truth_rejected"]) == (7, 1)
 
 
-def test_one_failing_message_fails_alone(aws: dict[str, str]) -> None:
+def test_one_failing_message_fails_alone(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """An AWS failure (here S3 throttling one object's read) fails that message only, to be retried."""
+    model_id = register()
+    put_capture(aws, "csv_single.jsonl")
+    throttled = put_capture(aws, "csv_multi_rows.jsonl")
+    event = notifications(aws)
+    real_read = ingest.Ingestor.ingest_object
+
+    def read(self, bucket: str, key: str, etag: str | None = None):
+        if key == throttled:
+            raise ClientError(
+                {"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."}}, "GetObject"
+            )
+        return real_read(self, bucket, key, etag)
+
+    monkeypatch.setattr(ingest.Ingestor, "ingest_object", read)
+    result = handler(event, LocalContext())
+    failed = [r["messageId"] for r in event["Records"] if throttled.split("/")[-1] in r["body"]]
+    assert result == {"batchItemFailures": [{"itemIdentifier": failed[0]}]}
+    assert len(lake_rows("inferences", model_id)) == 3
+
+
+def test_an_object_deleted_before_its_event_is_handled_is_skipped_not_retried(aws: dict[str, str]) -> None:
     model_id = register()
     put_capture(aws, "csv_single.jsonl")
     gone = put_capture(aws, "csv_multi_rows.jsonl")
     event = notifications(aws)
     sagewatch_aws.client("s3").delete_object(Bucket=aws["capture"], Key=gone)
-    result = handler(event, LocalContext())
-    failed = [r["messageId"] for r in event["Records"] if gone.split("/")[-1] in r["body"]]
-    assert result == {"batchItemFailures": [{"itemIdentifier": failed[0]}]}
+    assert handler(event, LocalContext()) == {"batchItemFailures": []}
     assert len(lake_rows("inferences", model_id)) == 3
 
 

@@ -13,6 +13,7 @@ model in, an Arrow table and the rejected rows (with line, event id and reason) 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -64,6 +65,26 @@ class Parsed:
 
     rows: pa.Table
     rejected: list[dict[str, Any]]
+
+
+def parse_resilient(parse: Callable[[bytes, int], Parsed], buffer: bytes, first_line: int = 1) -> Parsed:
+    """`parse(buffer, first_line)`; if it raises (a defect, or data no check foresaw), the buffer's
+    halves are parsed apart until each failing line stands alone and is rejected with the error.
+
+    The parsers reject bad data themselves; this is the guarantee behind them that one line can
+    never sink the lines around it (or send a whole file to the dead-letter queue).
+    """
+    try:
+        return parse(buffer, first_line)
+    except Exception as error:
+        lines = buffer.splitlines(keepends=True)
+        if len(lines) <= 1:
+            reason = f"the line could not be read ({type(error).__name__}: {str(error)[:200]})"
+            return Parsed(parse(b"", first_line).rows, [_reject(first_line, None, None, reason)])
+    middle = len(lines) // 2
+    left = parse_resilient(parse, b"".join(lines[:middle]), first_line)
+    right = parse_resilient(parse, b"".join(lines[middle:]), first_line + middle)
+    return Parsed(pa.concat_tables([left.rows, right.rows]), left.rejected + right.rejected)
 
 
 def parse_capture(

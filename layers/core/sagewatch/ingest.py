@@ -14,6 +14,7 @@ import json
 import os
 import re
 import tempfile
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -29,19 +30,22 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from botocore.exceptions import BotoCoreError, ClientError
 
 from sagewatch import aws, stores
-from sagewatch.capture import Parsed, parse_capture, parse_ground_truth
+from sagewatch.capture import Parsed, parse_capture, parse_ground_truth, parse_resilient
 from sagewatch.errors import InvalidInput, ModelNotFound
 from sagewatch.lake_writer import SourceWriter
 from sagewatch.records import check_file_columns, reference_rows, rejections, rows_from_columns
 from sagewatch.schema import Model
+from sagewatch.stores.dynamo import error_code
 from sagewatch.stores.ingestion import IngestionLedger
 from sagewatch.stores.lake import LakeStore, source_digest
 from sagewatch.stores.models import ModelStore
 from sagewatch.values import has_problem
 
 CHUNK_BYTES = 8 * 1024 * 1024
+GZIP_MAGIC = b"\x1f\x8b"
 DROP_KINDS = ("inferences", "ground_truth", "reference")
 DROP_BATCH_ROWS = 100_000
 T = TypeVar("T")
@@ -94,8 +98,10 @@ class Ingestor:
     def s3(self) -> Any:
         return self._s3 or aws.client("s3")
 
-    def writer(self, model: Model, digest: str, source: str, variant: str | None = None) -> SourceWriter:
-        return SourceWriter(self.lake, self.ledger, model, digest, source, variant)
+    def writer(
+        self, model: Model, digest: str, source: str, variant: str | None = None, *, request: bool = False
+    ) -> SourceWriter:
+        return SourceWriter(self.lake, self.ledger, model, digest, source, variant, request=request)
 
     def ingest_object(self, bucket: str, key: str, etag: str | None = None) -> IngestReport:
         """Ingest one S3 object: a Parquet drop in the lake bucket, else a capture or ground-truth file."""
@@ -115,6 +121,8 @@ class Ingestor:
         chunks = self._chunks(bucket, key, etag)
         first = next(chunks, None)
         if first is None:
+            if chunks.broken:
+                return self.set_aside(source, etag, digest, "capture", chunks.broken, None)
             return IngestReport(source, "skipped", reason="the file is empty")
         ground_truth = b'"groundTruthData"' in first[1][:65536]
         kind = "ground_truth" if ground_truth else "inferences"
@@ -133,8 +141,7 @@ class Ingestor:
         ingested_at = _now()
         writer = self.writer(model, digest, source, where.variant)
 
-        def parse(chunk: tuple[int, bytes]) -> Parsed:
-            first_line, buffer = chunk
+        def parse_buffer(buffer: bytes, first_line: int) -> Parsed:
             if ground_truth:
                 return parse_ground_truth(
                     buffer,
@@ -153,6 +160,10 @@ class Ingestor:
                 ingested_at=ingested_at,
             )
 
+        def parse(chunk: tuple[int, bytes]) -> Parsed:
+            first_line, buffer = chunk
+            return parse_resilient(parse_buffer, buffer, first_line)
+
         day = received_at.date() if ground_truth else _day_of(key, received_at)
         for parsed in in_parallel(parse, _chain(first, chunks)):
             writer.add(
@@ -162,6 +173,8 @@ class Ingestor:
                 rejected=parsed.rejected,
                 rejected_as=kind,
             )
+        if chunks.broken:  # a truncated or corrupt gzip stream: what came before it is kept
+            writer.add(day, rejected=[{"line": None, "reason": chunks.broken}], rejected_as=kind)
         return self._report(writer, kind)
 
     def ingest_drop(self, bucket: str, key: str, etag: str, head: dict[str, Any]) -> IngestReport:
@@ -287,10 +300,11 @@ class Ingestor:
         self.lake.write_unrouted(digest, record)
         return IngestReport(source, "unrouted", kind=kind, reason=reason)
 
-    def _chunks(self, bucket: str, key: str, etag: str) -> Iterator[tuple[int, bytes]]:
-        """(first line number, buffer of whole lines) of the object, CHUNK_BYTES at a time."""
+    def _chunks(self, bucket: str, key: str, etag: str) -> Lines:
+        """(first line number, buffer of whole lines) of the object, CHUNK_BYTES at a time;
+        gzip-compressed objects (by their magic bytes, whatever the key) are decompressed on the way."""
         body = self.s3.get_object(Bucket=bucket, Key=key, IfMatch=etag)["Body"]
-        return whole_lines(body.iter_chunks(CHUNK_BYTES))
+        return Lines(body.iter_chunks(CHUNK_BYTES))
 
 
 def in_parallel(function: Callable[[T], R], items: Iterable[T], workers: int | None = None) -> Iterator[R]:
@@ -308,6 +322,53 @@ def in_parallel(function: Callable[[T], R], items: Iterable[T], workers: int | N
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+
+
+class Lines:
+    """The whole-line chunks of a byte stream, gunzipped when it is gzip (several members allowed).
+
+    Decompression is bounded (at most CHUNK_BYTES out per step, so a gzip bomb cannot fill
+    memory). A corrupt or truncated gzip stream ends the lines where it breaks and says why in
+    `broken`, so what came before is still ingested and the rest is reported, not lost silently.
+    """
+
+    def __init__(self, pieces: Iterable[bytes]) -> None:
+        self.broken: str | None = None
+        self._lines = whole_lines(self._plain(iter(pieces)))
+
+    def __iter__(self) -> Iterator[tuple[int, bytes]]:
+        return self._lines
+
+    def __next__(self) -> tuple[int, bytes]:
+        return next(self._lines)
+
+    def _plain(self, pieces: Iterator[bytes]) -> Iterator[bytes]:
+        first = next(pieces, b"")
+        if not first.startswith(GZIP_MAGIC):
+            if first:
+                yield first
+            yield from pieces
+            return
+        decompressor, fed, produced = zlib.decompressobj(wbits=31), False, 0
+        try:
+            for piece in _chain(first, pieces):
+                data = piece
+                while data:
+                    out = decompressor.decompress(data, CHUNK_BYTES)
+                    fed = True
+                    produced += len(out)
+                    if out:
+                        yield out
+                    data = decompressor.unconsumed_tail
+                    if decompressor.eof:  # another gzip member may follow
+                        data = decompressor.unused_data + data
+                        decompressor, fed = zlib.decompressobj(wbits=31), False
+        except zlib.error as error:
+            self.broken = f"the gzip stream is corrupt after {produced} decompressed bytes ({error})"
+            return
+        if fed and not decompressor.eof:
+            yield decompressor.flush()
+            self.broken = f"the gzip stream is truncated after {produced} decompressed bytes"
 
 
 def whole_lines(pieces: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
@@ -328,7 +389,7 @@ def whole_lines(pieces: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
         yield line, carry
 
 
-def _chain(first: tuple[int, bytes], rest: Iterator[tuple[int, bytes]]) -> Iterator[tuple[int, bytes]]:
+def _chain(first: T, rest: Iterator[T]) -> Iterator[T]:
     yield first
     yield from rest
 
@@ -379,12 +440,44 @@ def ingest_record(record: SQSRecord) -> list[IngestReport]:
     """Ingest every object an SQS message announces; raising marks the message failed (retried)."""
     reports = []
     for bucket, key, etag in s3_objects(record.body):
-        report = ingestor().ingest_object(bucket, key, etag)
+        report = ingest_safely(ingestor(), bucket, key, etag)
         log = logger.warning if report.outcome == "unrouted" else logger.info
         log("ingested" if report.outcome != "unrouted" else "set aside", extra={"report": asdict(report)})
         _count(report)
         reports.append(report)
     return reports
+
+
+# The object changed (a newer version has its own event) or is gone: retrying cannot help.
+_OBJECT_GONE = {"NoSuchKey", "404", "PreconditionFailed", "412"}
+
+
+def ingest_safely(ingestor: Ingestor, bucket: str, key: str, etag: str | None) -> IngestReport:
+    """Ingest one object; a failure that retrying cannot cure is recorded, never parked silently.
+
+    - AWS refused or failed a call (throttling, a timeout): raise, so SQS retries the message.
+    - The object is gone or was overwritten since the event: skipped, with a log line.
+    - Anything else is the file's own fault (or a defect its content triggers): the file is set
+      aside under unrouted/ with the error as its reason, logged with its traceback, and the
+      message succeeds; replaying the file later (after a fix) ingests it, counted once.
+    """
+    source = f"s3://{bucket}/{key}"
+    try:
+        return ingestor.ingest_object(bucket, key, etag)
+    except ClientError as error:
+        if error_code(error) in _OBJECT_GONE:
+            logger.warning("the object is gone or changed since its event", extra={"source": source})
+            return IngestReport(
+                source, "skipped", reason=f"the object is gone or changed ({error_code(error)})"
+            )
+        raise
+    except BotoCoreError:
+        raise
+    except Exception as error:
+        logger.exception("the file could not be ingested; set aside", extra={"source": source})
+        reason = f"the file could not be ingested ({type(error).__name__}: {str(error)[:300]})"
+        digest = source_digest(bucket, key, (etag or "").strip('"'))
+        return ingestor.set_aside(source, (etag or "").strip('"'), digest, "unreadable", reason, None)
 
 
 def _count(report: IngestReport) -> None:

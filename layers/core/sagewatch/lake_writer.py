@@ -14,12 +14,24 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sagewatch.errors import TooLarge
 from sagewatch.schema import Model
 from sagewatch.stores.ingestion import IngestionLedger, SourceCounts
 from sagewatch.stores.lake import LakeStore
 
+# A request is answered within API Gateway's 29 s: these bound what one request may write.
+# (Files from S3 have no such bound: the ingest Lambda runs for minutes and answers nobody.)
+MAX_DAYS_PER_REQUEST = 1000
+MAX_BATCHES_PER_REQUEST = 1000
+
 
 class SourceWriter:
+    """Writes what one source produced and counts it once.
+
+    `request=True` for an API request: its limits (days, batch_ids) are checked in `add` before
+    anything is written, so a refused request (4xx) leaves no object behind.
+    """
+
     def __init__(
         self,
         lake: LakeStore,
@@ -28,9 +40,12 @@ class SourceWriter:
         digest: str,
         source: str,
         variant: str | None = None,
+        *,
+        request: bool = False,
     ) -> None:
         self.lake, self.ledger, self.model = lake, ledger, model
         self.digest, self.source, self.variant = digest, source, variant
+        self.request = request
         self.part = 0
         self.keys: list[str] = []
         self.tally: Counter[str] = Counter()
@@ -50,6 +65,8 @@ class SourceWriter:
     ) -> None:
         """Write one part: rows by area and rejected rows (`rejected_as` says whose counter they raise;
         `rejected_rows` how many rows they stand for, when one entry refuses a whole file)."""
+        if self.request:
+            check_request(inferences, ground_truth, self.batches)
         name = f"{self.digest}-{self.part:05d}"
         self.part += 1
         model_id = self.model.id
@@ -93,3 +110,27 @@ class SourceWriter:
     def finish(self) -> bool:
         """Count the source; False if it had been counted before (a replay)."""
         return self.ledger.record(self.model.id, self.digest, self.counts())
+
+
+def check_request(
+    inferences: pa.Table | None, ground_truth: pa.Table | None, batches_so_far: Counter[str] | None = None
+) -> None:
+    """Refuse (413) a request whose rows span more days or batch_ids than one request may write."""
+    for table, column in ((inferences, "inference_timestamp"), (ground_truth, "ground_truth_timestamp")):
+        if table is None or table.num_rows == 0:
+            continue
+        days = len(pc.unique(pc.strftime(table.column(column), format="%Y-%m-%d")))
+        if days > MAX_DAYS_PER_REQUEST:
+            raise TooLarge(
+                f"the rows span {days} days of {column}; at most {MAX_DAYS_PER_REQUEST} per request: "
+                "send them in parts, or as a file through an upload URL",
+                field=column,
+            )
+    if inferences is not None and inferences.num_rows:
+        batches = set(pc.unique(inferences.column("batch_id").drop_null()).to_pylist())
+        batches |= set(batches_so_far or ())
+        if len(batches) > MAX_BATCHES_PER_REQUEST:
+            raise TooLarge(
+                f"{len(batches)} batch_ids in one request; at most {MAX_BATCHES_PER_REQUEST}",
+                field="batch_id",
+            )

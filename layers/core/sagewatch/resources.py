@@ -183,6 +183,7 @@ DECLARATION = Declaration(
     queues=(INGEST_DLQ, INGEST, EVALUATE_DLQ, EVALUATE),
     notifications=(
         Notification(bucket="capture", queue="ingest", suffix=".jsonl"),
+        Notification(bucket="capture", queue="ingest", suffix=".jsonl.gz"),
         Notification(bucket="data", queue="ingest", prefix="drops/"),
     ),
     schedules=(Schedule(name="evaluate", function="scheduler", rate_minutes=5),),

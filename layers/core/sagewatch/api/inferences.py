@@ -129,7 +129,7 @@ def _writer(model: Model, what: str) -> SourceWriter:
     """A writer for this request: one request, one source (named after the request id)."""
     request_id = _request_id()
     digest = hashlib.sha256(f"api\n{request_id}".encode()).hexdigest()[:32]
-    return ingestor().writer(model, digest, f"api:{what}:{request_id}")
+    return ingestor().writer(model, digest, f"api:{what}:{request_id}", request=True)
 
 
 def raw_body() -> bytes:

@@ -31,7 +31,7 @@ from sagewatch.ingest import ingestor
 from sagewatch.lake_writer import SourceWriter
 from sagewatch.metrics.filters import Condition, apply, date_range
 from sagewatch.metrics.query import column_types
-from sagewatch.records import columns_from_records, reference_rows, rejections, rows_from_columns
+from sagewatch.records import columns_from_records, reference_rows, rows_from_columns
 from sagewatch.schema import Category, Model
 from sagewatch.stores import ingestion_ledger, model_store
 from sagewatch.stores.deepchecks import DeepchecksStore, new_id
@@ -259,7 +259,7 @@ def _context(version_id: str) -> tuple[dict[str, Any], dict[str, Any], Model]:
 
 def _writer(model: Model, what: str, request_id: str) -> SourceWriter:
     digest = uuid.uuid5(uuid.NAMESPACE_URL, f"deepchecks/{what}/{request_id}").hex
-    return ingestor().writer(model, digest, f"api:deepchecks:{what}:{request_id}")
+    return ingestor().writer(model, digest, f"api:deepchecks:{what}:{request_id}", request=True)
 
 
 def _refuse(problem: np.ndarray, version: dict[str, Any], what: str) -> None:
@@ -295,13 +295,7 @@ def log_samples(version_id: str, samples: list[Any], request_id: str) -> dict[st
         now=now,
         read_problems=read_problems,
     )
-    combined = np.where(has_problem(problem), problem, rows.problem)
-    if has_problem(combined).any():
-        writer = _writer(model, "samples", request_id)
-        rows.problem = combined
-        writer.add(now.date(), rejected=rejections(rows))
-        writer.finish()
-        _refuse(combined, version, "samples")
+    _refuse(np.where(has_problem(problem), problem, rows.problem), version, "samples")
     inferences = rows.inferences
     variant = inferences.schema.get_field_index("variant")
     inferences = inferences.set_column(

@@ -18,14 +18,13 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from sagewatch import aws
-from sagewatch.errors import InvalidInput
 from sagewatch.settings import Settings
 from sagewatch.stores.dynamo import cancellation_reasons, error_code, from_item, query_all, to_item
 
 MARKER_DAYS = 90
 COUNTS_SK = "COUNTS"
-# DynamoDB transactions hold at most 100 items: the marker, totals, a variant, and the batches.
-MAX_BATCHES_PER_SOURCE = 90
+# DynamoDB transactions hold at most 100 items (a marker, totals, a variant, batch counters).
+MAX_TRANSACTION_ITEMS = 100
 COUNTERS = (
     "inferences_ingested",
     "inferences_rejected",
@@ -82,35 +81,52 @@ class IngestionLedger:
         return self._client or aws.client("dynamodb")
 
     def record(self, model_id: str, digest: str, counts: SourceCounts) -> bool:
-        """Add a source's counts once; False when this source was already counted."""
-        if len(counts.batches) > MAX_BATCHES_PER_SOURCE:
-            raise InvalidInput(
-                f"{len(counts.batches)} batch_ids in one request or file; at most {MAX_BATCHES_PER_SOURCE}",
-                field="batch_id",
-            )
-        marker = {
+        """Add a source's counts once; False when this source was already counted.
+
+        The marker, totals, variant and the first batches go in one transaction; batch counters
+        past what one transaction holds go in further transactions, each under a marker of its own
+        (`<marker>#batches#<k>`, batches sorted so a replay cuts them the same way). A replay is
+        refused transaction by transaction, so a source interrupted between two of them is
+        completed, never counted twice.
+        """
+        increments = counts.increments()
+        items = [self._marker(model_id, digest, increments)]
+        if increments:
+            items.append(self._add(model_id, COUNTS_SK, increments))
+            if counts.variant:
+                items.append(self._add(model_id, f"{COUNTS_SK}#VARIANT#{counts.variant}", increments))
+        updates = [
+            self._add(model_id, f"{COUNTS_SK}#BATCH#{batch_id}", {"inferences_ingested": amount})
+            for batch_id, amount in sorted(counts.batches.items())
+        ]
+        room = MAX_TRANSACTION_ITEMS - len(items)
+        counted = self._once(items + updates[:room])
+        rest = updates[room:]
+        for part, start in enumerate(range(0, len(rest), MAX_TRANSACTION_ITEMS - 1), start=1):
+            marker = self._marker(model_id, f"{digest}#batches#{part}", {})
+            self._once([marker, *rest[start : start + MAX_TRANSACTION_ITEMS - 1]])
+        if counts.latest_inference is not None:  # a max: replays cannot disturb it
+            for sk in [COUNTS_SK] + ([f"{COUNTS_SK}#VARIANT#{counts.variant}"] if counts.variant else []):
+                self._raise_latest(model_id, sk, "latest_inferences_timestamp", counts.latest_inference)
+        return counted
+
+    def _marker(self, model_id: str, digest: str, increments: dict[str, int]) -> dict[str, Any]:
+        return {
             "Put": {
                 "TableName": self.markers_table,
                 "Item": to_item(
                     {
                         "id": f"source#{model_id}#{digest}",
                         "expiration": int(time.time()) + MARKER_DAYS * 86400,
-                        **counts.increments(),
+                        **increments,
                     }
                 ),
                 "ConditionExpression": "attribute_not_exists(id)",
             }
         }
-        items = [marker]
-        increments = counts.increments()
-        if increments:
-            items.append(self._add(model_id, COUNTS_SK, increments))
-            if counts.variant:
-                items.append(self._add(model_id, f"{COUNTS_SK}#VARIANT#{counts.variant}", increments))
-        for batch_id, amount in counts.batches.items():
-            items.append(
-                self._add(model_id, f"{COUNTS_SK}#BATCH#{batch_id}", {"inferences_ingested": amount})
-            )
+
+    def _once(self, items: list[dict[str, Any]]) -> bool:
+        """Write a transaction whose first item is a marker; False when the marker exists (a replay)."""
         try:
             self.client.transact_write_items(TransactItems=items)
         except ClientError as error:
@@ -119,9 +135,6 @@ class IngestionLedger:
             ]:
                 return False
             raise
-        if counts.latest_inference is not None:
-            for sk in [COUNTS_SK] + ([f"{COUNTS_SK}#VARIANT#{counts.variant}"] if counts.variant else []):
-                self._raise_latest(model_id, sk, "latest_inferences_timestamp", counts.latest_inference)
         return True
 
     def _add(self, model_id: str, sk: str, increments: dict[str, int]) -> dict[str, Any]:
