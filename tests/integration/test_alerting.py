@@ -26,6 +26,7 @@ from sagewatch.local.http_bridge import LocalContext
 from sagewatch.local.pollers import drain
 from sagewatch.records import reference_rows, rows_from_columns
 from sagewatch.schema import Model, ModelSpec
+from sagewatch.webhooks import ALLOW_PRIVATE_ENV
 
 NOW = datetime(2026, 11, 25, 10, 5, tzinfo=UTC)
 WINDOW_START = datetime(2026, 11, 25, 9, tzinfo=UTC)
@@ -314,7 +315,8 @@ def test_a_failed_send_is_retried_and_sent_exactly_once(
     assert len([e for e in sent_emails() if rule.name in e.subject]) == 1
 
 
-def test_webhooks_get_slack_compatible_json(clock: Clock) -> None:
+def test_webhooks_get_slack_compatible_json(clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ALLOW_PRIVATE_ENV, "allow")  # the receiving server is on loopback
     received: list[dict] = []
 
     class Hook(BaseHTTPRequestHandler):

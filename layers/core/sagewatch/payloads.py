@@ -361,7 +361,8 @@ def _item_values(items: pa.Array, names: list[str]) -> tuple[dict[str, pa.Array]
                     n: pc.struct_field(items, n) if n in fields else pa.nulls(len(items)) for n in names
                 }, problem
             if len(fields) == len(names):
-                return {n: pc.struct_field(items, f) for n, f in zip(names, fields, strict=True)}, problem
+                # by position: a key such as "a.b" would be read as a path
+                return {n: pc.struct_field(items, [i]) for i, n in enumerate(names)}, problem
             problem[~null_items] = f"object keys {fields} match none of {names}"
             return {n: pa.nulls(len(items)) for n in names}, problem
     if pa.types.is_list(items.type) or pa.types.is_large_list(items.type):

@@ -276,17 +276,18 @@ def columns_from_records(
     if not readable:
         structs, problem = _records_one_by_one(records, nested)
     columns: dict[str, pa.Array] = {}
-    for field in structs.type if pa.types.is_struct(structs.type) else []:
-        values = pc.struct_field(structs, field.name)
+    # Fields are taken by position: a name such as "../x" or "a.b" would be read as a path.
+    for index, field in enumerate(structs.type if pa.types.is_struct(structs.type) else []):
+        values = pc.struct_field(structs, [index])
         if field.name not in nested:
             columns[field.name] = values
         elif pa.types.is_struct(field.type):
-            for inner in field.type:
+            for inner_index, inner in enumerate(field.type):
                 if inner.name in columns:
                     raise InvalidInput(
                         f"attribute {inner.name!r} is given twice in a record", field=inner.name
                     )
-                columns[inner.name] = pc.struct_field(values, inner.name)
+                columns[inner.name] = pc.struct_field(values, [inner_index])
     return columns, problem
 
 

@@ -12,11 +12,14 @@ import re
 from collections import Counter
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sagewatch.errors import InvalidSchema, Unsupported
+
+# A number a user gives (a threshold, a range): JSON has no Infinity or NaN, and neither has a meaning here.
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class Stage(StrEnum):
@@ -89,8 +92,8 @@ class Category(BaseModel):
 class Bin(BaseModel):
     """A bin (continuous_start, continuous_end]; None is an open end."""
 
-    continuous_start: float | None = None
-    continuous_end: float | None = None
+    continuous_start: FiniteFloat | None = None
+    continuous_end: FiniteFloat | None = None
 
 
 class Attribute(BaseModel):
@@ -104,8 +107,8 @@ class Attribute(BaseModel):
     categorical: bool = False
     categories: list[Category] | None = None
     bins: list[Bin] | None = None
-    min_range: float | None = None
-    max_range: float | None = None
+    min_range: FiniteFloat | None = None
+    max_range: FiniteFloat | None = None
     is_unique: bool = False
     monitor_for_bias: bool = False
     # Arthur's link fields: accepted on input (the SDK sends them), derived from the map on output.

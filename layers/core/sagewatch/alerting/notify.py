@@ -13,6 +13,7 @@ from typing import Any
 from sagewatch import aws
 from sagewatch.alerting.types import Alert, NotificationConfig
 from sagewatch.schema import Model
+from sagewatch.webhooks import WebhookRefused, check_resolved
 
 DEFAULT_SENDER = "alerts@sagewatch.local"
 WEBHOOK_ATTEMPTS = 3
@@ -54,13 +55,30 @@ def body(alert: Alert, model: Model) -> str:
     )
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A webhook's answer is final: a redirect could point the call at a private address."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
 def _post_json(url: str, payload: dict[str, Any]) -> None:
+    try:
+        check_resolved(url)
+    except WebhookRefused as refused:
+        raise NotificationFailed(f"webhook refused: {refused}") from None
     request = urllib.request.Request(
         url, data=json.dumps(payload).encode(), method="POST", headers={"Content-Type": "application/json"}
     )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        if response.status >= 300:
-            raise NotificationFailed(f"webhook answered {response.status}")
+    try:
+        with _OPENER.open(request, timeout=10) as response:
+            if response.status >= 300:
+                raise NotificationFailed(f"webhook answered {response.status}")
+    except urllib.error.HTTPError as error:  # 3xx (not followed), 4xx, 5xx
+        raise NotificationFailed(f"webhook answered {error.code}") from None
 
 
 class Notifier:

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sagewatch.schema import FiniteFloat
+
 MetricType = Literal[
     "model_output_metric", "model_input_data_metric", "model_performance_metric", "model_data_drift_metric"
 ]
@@ -52,7 +54,7 @@ class RuleSpec(BaseModel):
     metric_id: str
     name: str | None = Field(default=None, max_length=255)
     bound: Bound
-    threshold: float
+    threshold: FiniteFloat
     severity: Severity = "warning"
     lookback_period: int = Field(default=5, ge=1, le=60 * 24 * 31, description="minutes")
     subsequent_alert_wait_time: int = Field(default=0, ge=0, description="minutes")
@@ -68,7 +70,7 @@ class RuleUpdate(BaseModel):
 
     name: str | None = None
     bound: Bound | None = None
-    threshold: float | None = None
+    threshold: FiniteFloat | None = None
     severity: Severity | None = None
     lookback_period: int | None = Field(default=None, ge=1)
     subsequent_alert_wait_time: int | None = Field(default=None, ge=0)

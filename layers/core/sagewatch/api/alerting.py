@@ -29,6 +29,7 @@ from sagewatch.api.query import lake_loader
 from sagewatch.auth import Role
 from sagewatch.errors import Forbidden, InvalidInput, SagewatchError, invalid_input
 from sagewatch.stores import model_store
+from sagewatch.webhooks import WebhookRefused, check_url
 
 router = Router()
 metrics_v4 = Router()
@@ -396,8 +397,11 @@ def _may_change(config: NotificationConfig) -> None:
 def _check_destination(spec: NotificationSpec | NotificationConfig) -> None:
     if spec.type == "email" and ("@" not in spec.destination or " " in spec.destination):
         raise InvalidInput(f"{spec.destination!r} is not an email address", field="destination")
-    if spec.type == "webhook" and not spec.destination.startswith(("https://", "http://")):
-        raise InvalidInput("a webhook destination is an http(s) URL", field="destination")
+    if spec.type == "webhook":
+        try:
+            check_url(spec.destination)
+        except WebhookRefused as refused:
+            raise InvalidInput(f"webhook destination refused: {refused}", field="destination") from None
 
 
 @router.post(

@@ -39,7 +39,14 @@ from sagewatch.stores import token_store
 logger = Logger(service="sagewatch-api")
 tracer = Tracer()  # X-Ray in Lambda (boto3 calls as subsegments); off elsewhere
 
-app = APIGatewayRestResolver(enable_validation=True)
+
+def read_json(text: str) -> Any:
+    """A request body's JSON. NaN (what json.dumps writes for a pandas missing value) is read as
+    null; Infinity stays a float, which every number field then refuses by name (400, or the row)."""
+    return json.loads(text, parse_constant=lambda name: None if name == "NaN" else float(name))
+
+
+app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=read_json)
 app.include_router(models.router, prefix="/api/v3")
 app.include_router(ingestion.router, prefix="/api/v3")
 app.include_router(inferences.router, prefix="/api/v3")

@@ -20,6 +20,8 @@ from sagewatch.api.inferences import raw_body
 from sagewatch.api.multipart import parse_multipart
 from sagewatch.deepchecks import service
 from sagewatch.errors import InvalidInput
+from sagewatch.schema import FiniteFloat
+from sagewatch.webhooks import WebhookRefused, check_url
 
 router = Router()
 
@@ -52,13 +54,13 @@ class VersionCreate(BaseModel):
     name: str = Field(min_length=1, max_length=255)
     features: dict[str, str] = Field(min_length=1)
     additional_data: dict[str, str] | None = None
-    feature_importance: dict[str, float] | None = None
+    feature_importance: dict[str, FiniteFloat] | None = None
     classes: list[str | int | float | bool] | None = None
     label_map: dict[str, str] | None = None
 
 
 class VersionUpdate(BaseModel):
-    feature_importance: dict[str, float] | None = None
+    feature_importance: dict[str, FiniteFloat] | None = None
 
 
 class CheckCreate(BaseModel):
@@ -80,7 +82,7 @@ class MonitorCreate(BaseModel):
 
 class RuleCondition(BaseModel):
     operator: Literal["greater_than", "less_than", "greater_than_equals", "less_than_equals"]
-    value: float
+    value: FiniteFloat
 
 
 class AlertRuleCreate(BaseModel):
@@ -346,6 +348,10 @@ def get_alert_rule(rule_id: str) -> dict[str, Any]:
 
 @router.post("/alert-webhooks", summary="Store an alert webhook (not called: see docs)", tags=TAGS)
 def create_webhook(body: Annotated[WebhookCreate, Body()]) -> dict[str, Any]:
+    try:
+        check_url(body.http_url)
+    except WebhookRefused as refused:
+        raise InvalidInput(f"http_url refused: {refused}", field="http_url") from None
     return service.create_webhook(body.model_dump())
 
 

@@ -23,6 +23,7 @@ from sagewatch.local.http_bridge import make_server
 from sagewatch.local.provision import provision
 from sagewatch.resources import DECLARATION
 from sagewatch.settings import environment_for, physical_names
+from sagewatch.webhooks import ALLOW_PRIVATE_ENV
 
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 STATE_FILE = "local.json"
@@ -36,6 +37,7 @@ def local_environment(aws_endpoint_url: str, region: str, names: dict[str, str])
         "AWS_DEFAULT_REGION": region,
         "AWS_REGION": region,
         "POWERTOOLS_METRICS_DISABLED": "true",  # CloudWatch metrics: deployed only
+        ALLOW_PRIVATE_ENV: "allow",  # webhooks to the user's own machine and network (never link-local)
         **environment_for(names),
     }
 

@@ -93,8 +93,8 @@ class TokenStore(DynamoStore):
         if item is None or not hashes_match(token, item["token_hash"]):
             raise Unauthorized("unknown token")
         record = self._record(item)
-        if not record.active:
-            raise Unauthorized(f"token {token_id} was revoked at {record.revoked_at}")
+        if not record.active:  # said as for an unknown token: a caller learns nothing of the token
+            raise Unauthorized("unknown token")
         return record
 
     @staticmethod
