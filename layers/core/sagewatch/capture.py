@@ -24,9 +24,18 @@ import pyarrow.compute as pc
 
 from sagewatch.jsonl import read_jsonl
 from sagewatch.payloads import Rows, content_kind, csv_rows, decode_base64, json_rows, merge
+from sagewatch.records import label_problems
 from sagewatch.schema import Attribute, Model, Stage, ValueType
 from sagewatch.tables import TIMESTAMP, ground_truth_schema, inference_schema
-from sagewatch.values import TIME_RANGE_TEXT, coerce, first_problem, has_problem, in_time_range, typed_columns
+from sagewatch.values import (
+    TIME_RANGE_TEXT,
+    coerce,
+    first_problem,
+    has_problem,
+    identifier_problems,
+    in_time_range,
+    typed_columns,
+)
 
 _SIDE = pa.struct(
     [
@@ -119,6 +128,13 @@ def parse_capture(
             (pc.struct_field(outputs, "data").is_null(), "captureData.endpointOutput.data is missing"),
         ],
     )
+    # An empty inferenceId is no inferenceId; the id used must be usable (not blank, no control characters).
+    inference_id = pc.struct_field(metadata, "inferenceId")
+    inference_id = pc.if_else(
+        pc.equal(pc.utf8_length(inference_id), 0), pa.scalar(None, pa.string()), inference_id
+    )
+    base_id = pc.coalesce(inference_id, event_id)
+    problems = first_problem([problems, identifier_problems(base_id, "partner_inference_id")])
     input_attributes = model.by_stage(Stage.PIPELINE_INPUT)
     output_attributes = model.by_stage(Stage.PREDICTED_VALUE)
     sent = _side_rows(inputs, input_attributes, "endpointInput", problems)
@@ -132,7 +148,6 @@ def parse_capture(
     )
     _flag(problems, sent_count == 0, lambda e: "the request holds no inference")
 
-    base_id = pc.coalesce(pc.struct_field(metadata, "inferenceId"), event_id)
     partner_ids, index = _partner_ids(base_id, sent.event, sent_count)
     rejected = _event_rejections(lines, event_id, problems, sent.event, index, sent_count)
 
@@ -195,7 +210,7 @@ def parse_ground_truth(
     rows, index = rows.take(usable), index[usable]
     partner_ids = partner_ids.take(pa.array(usable, type=pa.int64()))
     typed, typed_problems = typed_columns(rows.columns, attributes, rows.count)
-    row_problem = first_problem([rows.problem, typed_problems])
+    row_problem = first_problem([rows.problem, typed_problems, label_problems(model, typed, rows.count)])
     rejected += _row_rejections(lines, event_id, rows.event, index, count, row_problem)
 
     keep = pa.array(np.flatnonzero(~has_problem(row_problem)), type=pa.int64())
