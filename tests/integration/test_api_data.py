@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from tests import factories
 from tests.conftest import Call
-from tests.integration.test_ingest import lake_rows, notifications
+from tests.lake import lake_rows, notifications
 
 from sagewatch import aws as sagewatch_aws
 from sagewatch import ingest, stores

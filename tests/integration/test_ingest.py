@@ -12,6 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 from tests import factories
 from tests.conftest import Call
+from tests.lake import lake_rows, notifications
 
 from sagewatch import aws as sagewatch_aws
 from sagewatch import ingest, stores
@@ -40,24 +41,6 @@ def put_capture(
     body = (EVENTS / "capture" / name).read_bytes()
     sagewatch_aws.client("s3").put_object(Bucket=aws["capture"], Key=key, Body=body)
     return key
-
-
-def notifications(aws: dict[str, str]) -> dict:
-    """The messages S3 put on the ingest queue, as the SQS event Lambda would receive."""
-    sqs = sagewatch_aws.client("sqs")
-    messages = []
-    while batch := sqs.receive_message(QueueUrl=aws["ingest_url"], MaxNumberOfMessages=10).get(
-        "Messages", []
-    ):
-        messages += batch
-    return sqs_event(messages, "arn:aws:sqs:us-east-1:123456789012:test-ingest", "us-east-1")
-
-
-def lake_rows(area: str, model_id: str) -> list[dict]:
-    lake = stores.lake_store()
-    return [
-        row for key in lake.keys(f"{area}/model_id={model_id}/") for row in lake.read_table(key).to_pylist()
-    ]
 
 
 def test_a_capture_file_lands_in_the_lake_and_is_counted(aws: dict[str, str]) -> None:

@@ -9,6 +9,7 @@ attribute; the typing is the one capture files get (sagewatch.values).
 from __future__ import annotations
 
 import binascii
+import json
 import os
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +20,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sagewatch.errors import InvalidInput
-from sagewatch.payloads import scalars_as_text
 from sagewatch.schema import GROUND_TRUTH_STAGES, Model, OutputType, Stage, ValueType, parse_class_value
 from sagewatch.tables import TIMESTAMP, ground_truth_schema, inference_schema
 from sagewatch.values import (
@@ -292,20 +292,41 @@ def columns_from_records(
 
 
 def _records_one_by_one(records: list[Any], nested: tuple[str, ...]) -> tuple[pa.Array, np.ndarray]:
-    """The slow path: refuse records that are not objects, read every value as text."""
+    """The slow path: refuse records that are not objects or hold a list or object where a value
+    belongs, and read every other value as text (which `coerce` then types or refuses)."""
     problem = np.full(len(records), None, dtype=object)
     cleaned: list[dict[str, Any]] = []
     for index, record in enumerate(records):
-        if not isinstance(record, dict):
-            problem[index] = "the record is not a JSON object"
-        else:
-            wrong = [
-                key for key in nested if record.get(key) is not None and not isinstance(record[key], dict)
-            ]
-            if wrong:
-                problem[index] = f"{wrong[0]} is not a JSON object"
-        cleaned.append(scalars_as_text(record) if problem[index] is None else {})
+        problem[index] = _record_problem(record, nested)
+        if problem[index] is not None:
+            cleaned.append({})
+            continue
+        flat = {key: _text(value) for key, value in record.items() if key not in nested}
+        for key in nested:
+            if record.get(key) is not None:
+                flat[key] = {inner: _text(value) for inner, value in record[key].items()}
+        cleaned.append(flat)
     return pa.array(cleaned), problem
+
+
+def _record_problem(record: Any, nested: tuple[str, ...]) -> str | None:
+    if not isinstance(record, dict):
+        return "the record is not a JSON object"
+    for key, value in record.items():
+        if key in nested:
+            if value is not None and not isinstance(value, dict):
+                return f"{key} is not a JSON object"
+            for inner, inner_value in (value or {}).items():
+                if isinstance(inner_value, list | dict):
+                    return f"{inner} is a list or an object, not a value"
+        elif isinstance(value, list | dict):
+            return f"{key} is a list or an object, not a value"
+    return None
+
+
+def _text(value: Any) -> str | None:
+    """A scalar JSON value as text: strings as they are, numbers and booleans as JSON writes them."""
+    return value if value is None or isinstance(value, str) else json.dumps(value)
 
 
 def check_file_columns(schema: pa.Schema, model: Model) -> None:

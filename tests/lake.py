@@ -1,0 +1,31 @@
+"""What tests read back from the emulated account: S3 notifications as the ingest Lambda gets them, lake rows."""
+
+from __future__ import annotations
+
+from sagewatch import aws as sagewatch_aws
+from sagewatch import stores
+from sagewatch.local.pollers import sqs_event
+
+
+def notifications(aws: dict[str, str]) -> dict:
+    """The messages S3 put on the ingest queue, as the SQS event Lambda would receive."""
+    sqs = sagewatch_aws.client("sqs")
+    messages = []
+    while batch := sqs.receive_message(QueueUrl=aws["ingest_url"], MaxNumberOfMessages=10).get(
+        "Messages", []
+    ):
+        messages += batch
+    return sqs_event(messages, "arn:aws:sqs:us-east-1:123456789012:test-ingest", "us-east-1")
+
+
+def lake_rows(area: str, model_id: str) -> list[dict]:
+    lake = stores.lake_store()
+    return [
+        row for key in lake.keys(f"{area}/model_id={model_id}/") for row in lake.read_table(key).to_pylist()
+    ]
+
+
+def lake_keys() -> set[str]:
+    """Every object in the data lake bucket."""
+    lake = stores.lake_store()
+    return set(lake.keys("", limit=10_000_000))
