@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 
 from sagewatch import aws
 from sagewatch.api.multipart import Part, parse_multipart
-from sagewatch.capture import parse_capture
+from sagewatch.capture import parse_capture, parse_resilient
 from sagewatch.errors import InvalidInput, NotFound, TooLarge
 from sagewatch.ingest import ingestor
 from sagewatch.lake_writer import SourceWriter
@@ -349,7 +349,13 @@ def upload_capture(model_id: str) -> FileStatus:
     if "inference_data" not in parts:
         raise InvalidInput("send the .jsonl file in the form field inference_data", field="inference_data")
     writer = _writer(model, "capture")
-    parsed = parse_capture(parts["inference_data"].data, model, source=writer.source, ingested_at=_now())
+    now = _now()
+    parsed = parse_resilient(
+        lambda buffer, first_line: parse_capture(
+            buffer, model, source=writer.source, first_line=first_line, ingested_at=now
+        ),
+        parts["inference_data"].data,
+    )
     writer.add(_now().date(), inferences=parsed.rows, rejected=parsed.rejected)
     writer.finish()
     failures = [
