@@ -250,11 +250,20 @@ def typed_columns(
         first = invalid & ~has_problem(problem)
         if first.any():
             bad = raw.filter(pa.array(first)).to_pylist()
-            expected = (
-                "a finite number" if attribute.value_type is ValueType.FLOAT else attribute.value_type.article
-            )
-            problem[first] = [f"{attribute.name}: {v!r} is not {expected}" for v in bad]
+            problem[first] = [
+                f"{attribute.name}: {v!r} is not {_expected(v, attribute.value_type)}" for v in bad
+            ]
     return typed, problem
+
+
+def _expected(value: Any, value_type: ValueType) -> str:
+    """What a refused value should have been: a number that is infinite is told apart from text."""
+    if value_type is ValueType.FLOAT:
+        try:
+            return "a finite number" if not np.isfinite(float(value)) else value_type.article
+        except (TypeError, ValueError, OverflowError):
+            pass
+    return value_type.article
 
 
 def first_problem(candidates: list[np.ndarray]) -> np.ndarray:
