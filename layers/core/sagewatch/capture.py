@@ -118,8 +118,8 @@ def parse_capture(
         len(lines.table),
         [
             (event_id.is_null(), "eventMetadata.eventId is missing"),
-            (inference_time.is_null(), "eventMetadata.inferenceTime is missing"),
             (bad_time, "eventMetadata.inferenceTime is not an ISO 8601 time"),
+            (timestamps.is_null(), "eventMetadata.inferenceTime is missing"),  # absent or blank
             (
                 timestamps.is_valid().to_numpy(zero_copy_only=False) & ~in_time_range(timestamps),
                 f"eventMetadata.inferenceTime is outside {TIME_RANGE_TEXT}",
@@ -130,9 +130,8 @@ def parse_capture(
     )
     # An empty inferenceId is no inferenceId; the id used must be usable (not blank, no control characters).
     inference_id = pc.struct_field(metadata, "inferenceId")
-    inference_id = pc.if_else(
-        pc.equal(pc.utf8_length(inference_id), 0), pa.scalar(None, pa.string()), inference_id
-    )
+    blank = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(inference_id)), 0)
+    inference_id = pc.if_else(blank, pa.scalar(None, pa.string()), inference_id)
     base_id = pc.coalesce(inference_id, event_id)
     problems = first_problem([problems, identifier_problems(base_id, "partner_inference_id")])
     input_attributes = model.by_stage(Stage.PIPELINE_INPUT)
@@ -149,6 +148,7 @@ def parse_capture(
     _flag(problems, sent_count == 0, lambda e: "the request holds no inference")
 
     partner_ids, index = _partner_ids(base_id, sent.event, sent_count)
+    _flag_repeated_calls(problems, base_id)
     rejected = _event_rejections(lines, event_id, problems, sent.event, index, sent_count)
 
     # Events without a problem have as many response rows as request rows: they pair by position.
@@ -199,6 +199,7 @@ def parse_ground_truth(
             (pc.struct_field(truth, "data").is_null(), "groundTruthData.data is missing"),
         ],
     )
+    problems = first_problem([problems, identifier_problems(event_id, "partner_inference_id")])
     attributes = model.by_stage(Stage.GROUND_TRUTH, Stage.GROUND_TRUTH_CLASS)
     rows = _side_rows(truth, attributes, "groundTruthData", problems)
     count = np.bincount(rows.event, minlength=len(problems))
@@ -210,7 +211,15 @@ def parse_ground_truth(
     rows, index = rows.take(usable), index[usable]
     partner_ids = partner_ids.take(pa.array(usable, type=pa.int64()))
     typed, typed_problems = typed_columns(rows.columns, attributes, rows.count)
-    row_problem = first_problem([rows.problem, typed_problems, label_problems(model, typed, rows.count)])
+    labelled = np.zeros(rows.count, dtype=bool)
+    for values in typed.values():
+        labelled |= values.is_valid().to_numpy(zero_copy_only=False)
+    no_label = np.where(
+        labelled, None, f"groundTruthData holds no value of {', '.join(a.name for a in attributes)}"
+    ).astype(object)
+    row_problem = first_problem(
+        [rows.problem, typed_problems, label_problems(model, typed, rows.count), no_label]
+    )
     rejected += _row_rejections(lines, event_id, rows.event, index, count, row_problem)
 
     keep = pa.array(np.flatnonzero(~has_problem(row_problem)), type=pa.int64())
@@ -225,6 +234,19 @@ def parse_ground_truth(
 
 def _repeat(moment: datetime, count: int) -> pa.Array:
     return pa.array([moment], TIMESTAMP).take(pa.array(np.zeros(count, dtype=np.int64)))
+
+
+def _flag_repeated_calls(problems: np.ndarray, base_id: pa.Array) -> None:
+    """A call whose id (inferenceId, else eventId) an earlier line of the buffer used is refused:
+    within a file the first one is kept, as within a REST request."""
+    positions = np.flatnonzero(~has_problem(problems))
+    if len(positions) < 2:
+        return
+    encoded = base_id.take(pa.array(positions)).dictionary_encode().indices.to_numpy(zero_copy_only=False)
+    _, first = np.unique(encoded, return_index=True)
+    repeated = np.ones(len(positions), dtype=bool)
+    repeated[first] = False
+    problems[positions[repeated]] = "duplicate inference id in this file (the first one is kept)"
 
 
 def _flag(problems: np.ndarray, check_failed: np.ndarray, reason: Any) -> None:
@@ -313,6 +335,9 @@ def _side_rows(side: pa.StructArray, attributes: list[Attribute], label: str, pr
         if "observedContentType" in [f.name for f in side.type]
         else pa.nulls(len(side), pa.string())
     )
+    known = pc.is_in(encoding, value_set=pa.array(["CSV", "JSON", "BASE64"])).to_numpy(zero_copy_only=False)
+    unknown_encoding = ~known & encoding.is_valid().to_numpy(zero_copy_only=False) & ~has_problem(problems)
+    problems[unknown_encoding] = f"{label}.encoding is not CSV, JSON or BASE64"
     is_base64 = pc.equal(encoding, "BASE64").fill_null(False).to_numpy(zero_copy_only=False)
     if is_base64.any():
         decoded, broken = decode_base64(bodies.filter(pa.array(is_base64)))

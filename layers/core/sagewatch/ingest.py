@@ -46,6 +46,8 @@ from sagewatch.values import has_problem
 
 CHUNK_BYTES = 8 * 1024 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
+# A Data Capture line holds at most a 6 MB request and a 6 MB response, base64: 16 MB.
+MAX_LINE_BYTES = 32 * 1024 * 1024
 DROP_KINDS = ("inferences", "ground_truth", "reference")
 DROP_BATCH_ROWS = 100_000
 T = TypeVar("T")
@@ -121,10 +123,11 @@ class Ingestor:
         chunks = self._chunks(bucket, key, etag)
         first = next(chunks, None)
         if first is None:
-            if chunks.broken:
-                return self.set_aside(source, etag, digest, "capture", chunks.broken, None)
+            if chunks.rejections():
+                reason = "; ".join(r["reason"] for r in chunks.rejections())
+                return self.set_aside(source, etag, digest, "capture", reason, None)
             return IngestReport(source, "skipped", reason="the file is empty")
-        ground_truth = b'"groundTruthData"' in first[1][:65536]
+        ground_truth = is_ground_truth(first[1])
         kind = "ground_truth" if ground_truth else "inferences"
         where = endpoint_of(key, ground_truth)
         model = self.models.find_by_endpoint(where.endpoint, where.variant) if where else None
@@ -173,8 +176,8 @@ class Ingestor:
                 rejected=parsed.rejected,
                 rejected_as=kind,
             )
-        if chunks.broken:  # a truncated or corrupt gzip stream: what came before it is kept
-            writer.add(day, rejected=[{"line": None, "reason": chunks.broken}], rejected_as=kind)
+        if chunks.rejections():  # over-long lines, a broken gzip stream: what came before is kept
+            writer.add(day, rejected=chunks.rejections(), rejected_as=kind)
         return self._report(writer, kind)
 
     def ingest_drop(self, bucket: str, key: str, etag: str, head: dict[str, Any]) -> IngestReport:
@@ -334,7 +337,14 @@ class Lines:
 
     def __init__(self, pieces: Iterable[bytes]) -> None:
         self.broken: str | None = None
-        self._lines = whole_lines(self._plain(iter(pieces)))
+        self.too_long: list[int] = []  # numbers of lines longer than MAX_LINE_BYTES, skipped
+        self._lines = whole_lines(self._plain(iter(pieces)), self.too_long)
+
+    def rejections(self) -> list[dict[str, Any]]:
+        """What could not be cut into lines, as rejected entries."""
+        limit = f"{MAX_LINE_BYTES // 2**20} MB"
+        found = [{"line": n, "reason": f"the line is longer than {limit}"} for n in self.too_long]
+        return found + ([{"line": None, "reason": self.broken}] if self.broken else [])
 
     def __iter__(self) -> Iterator[tuple[int, bytes]]:
         return self._lines
@@ -371,22 +381,59 @@ class Lines:
             self.broken = f"the gzip stream is truncated after {produced} decompressed bytes"
 
 
-def whole_lines(pieces: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
-    """Re-cut a byte stream at line ends: (number of the first line, buffer of whole lines)."""
+def whole_lines(
+    pieces: Iterable[bytes], too_long: list[int] | None = None, max_line: int | None = None
+) -> Iterator[tuple[int, bytes]]:
+    """Re-cut a byte stream at line ends: (number of the first line, buffer of whole lines).
+
+    A line longer than `max_line` (default MAX_LINE_BYTES) is skipped, not accumulated: its number
+    goes to `too_long`, so a stream without line ends (a gzip bomb of one line) keeps memory bounded.
+    """
+    max_line = MAX_LINE_BYTES if max_line is None else max_line
     carry = b""
     line = 1
+    skipping = False
     for piece in pieces:
+        if skipping:  # inside an over-long line: drop bytes up to its end
+            end = piece.find(b"\n")
+            if end < 0:
+                continue
+            piece, skipping, line = piece[end + 1 :], False, line + 1
         buffer = carry + piece
         cut = buffer.rfind(b"\n") + 1
         if cut == 0:
             carry = buffer
+            if len(carry) > max_line:
+                if too_long is not None:
+                    too_long.append(line)
+                carry, skipping = b"", True
             continue
         carry = buffer[cut:]
         whole = buffer[:cut]
         yield line, whole
         line += int(np.count_nonzero(np.frombuffer(whole, dtype=np.uint8) == 10))
-    if carry.strip():
+    if skipping:
+        return
+    if len(carry) > max_line:
+        if too_long is not None:
+            too_long.append(line)
+    elif carry.strip():
         yield line, carry
+
+
+def is_ground_truth(buffer: bytes, lines: int = 100) -> bool:
+    """Whether a file holds Model Monitor ground truth: its first line that is a JSON object with
+    `groundTruthData` or `captureData` says (junk lines before it are passed over)."""
+    for text in buffer.split(b"\n", lines)[:lines]:
+        if not text.strip():
+            continue
+        try:
+            document = json.loads(text)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(document, dict) and ("groundTruthData" in document or "captureData" in document):
+            return "groundTruthData" in document
+    return False
 
 
 def _chain(first: T, rest: Iterator[T]) -> Iterator[T]:

@@ -7,8 +7,10 @@ few bad lines cost a few extra reads, not a Python loop over the file.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -34,15 +36,24 @@ def read_jsonl(buffer: bytes, schema: pa.Schema, first_line: int = 1) -> LineTab
     newlines = np.flatnonzero(data == 10)
     starts = np.concatenate([[0], newlines + 1])
     ends = np.concatenate([newlines, [len(data)]])
+    broken: list[tuple[int, str]] = []
+    deep = segments_too_deep(data, starts, ends)
+    if deep.any():  # set aside before pyarrow reads them; blanked, they keep the line numbers
+        blanked = data.copy()
+        for line in np.flatnonzero(deep):
+            blanked[starts[line] : ends[line]] = 32
+            broken.append(
+                (int(line) + first_line, f"not a JSON object: nested deeper than {MAX_JSON_DEPTH} levels")
+            )
+        buffer, data = blanked.tobytes(), blanked
     nonblank = np.flatnonzero(~_blank(buffer, data, starts, ends))
     if len(nonblank) == 0:
-        return LineTable(schema.empty_table(), np.zeros(0, dtype=np.int64), [])
+        return LineTable(schema.empty_table(), np.zeros(0, dtype=np.int64), broken)
     longest = int((ends[nonblank] - starts[nonblank]).max())
     options = pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
     read = pa_json.ReadOptions(block_size=max(_MIN_BLOCK, longest + 2), use_threads=True)
     whole = pa.py_buffer(buffer)
     pieces: list[tuple[int, pa.Table]] = []  # (index of the first nonblank line, its table)
-    broken: list[tuple[int, str]] = []
 
     # Ranges of nonblank lines to read, bisected around broken lines. A work list rather than a
     # recursive closure: a closure referring to itself is a reference cycle that would keep every
@@ -88,3 +99,85 @@ def _blank(buffer: bytes, data: np.ndarray, starts: np.ndarray, ends: np.ndarray
 def _reason(error: Exception) -> str:
     text = str(error).split("\n")[0].removeprefix("JSON parse error: ")
     return f"not a JSON object: {re.sub(r' in row [0-9]+$', '', text)}"
+
+
+# JSON nested deeper than this is refused before any parser sees it: pyarrow's kernels recurse
+# over nested types and crash (not raise) a few thousand levels down; no real payload needs 32.
+MAX_JSON_DEPTH = 32
+_OPEN = np.zeros(256, dtype=np.int8)
+_OPEN[[ord("["), ord("{")]] = 1
+_OPEN[[ord("]"), ord("}")]] = -1
+
+
+def too_deep(texts: pa.Array) -> np.ndarray:
+    """Per string, whether its JSON nests deeper than MAX_JSON_DEPTH (brackets inside JSON strings
+    do not count); False for nulls. Reads the array's data buffer without copying it."""
+    texts = texts.cast(pa.large_string()) if not pa.types.is_large_string(texts.type) else texts
+    if len(texts) == 0:
+        return np.zeros(0, dtype=bool)
+    offsets = np.frombuffer(texts.buffers()[1], dtype=np.int64)[texts.offset : texts.offset + len(texts) + 1]
+    data_buffer = texts.buffers()[2]
+    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
+    return segments_too_deep(data, offsets[:-1], offsets[1:])
+
+
+def segments_too_deep(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Per segment data[start:end], whether its JSON nests deeper than MAX_JSON_DEPTH.
+
+    Vectorized: only segments holding more than MAX_JSON_DEPTH opening brackets can be too deep
+    (a cumulative count of opening brackets says how many each holds), and only those are measured.
+    """
+    opening = np.concatenate([[0], np.cumsum(_OPEN[data] == 1)])
+    candidates = np.flatnonzero(opening[ends] - opening[starts] > MAX_JSON_DEPTH)
+    deep = np.zeros(len(starts), dtype=bool)
+    for index in candidates:
+        deep[index] = depth(data[starts[index] : ends[index]]) > MAX_JSON_DEPTH
+    return deep
+
+
+def depth(data: np.ndarray | bytes) -> int:
+    """How deep one JSON text nests, brackets inside strings ignored (a cumulative sum of steps)."""
+    data = np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes | bytearray) else data
+    steps = _OPEN[data].astype(np.int32)
+    rough = int(np.cumsum(steps).max(initial=0))
+    if rough <= MAX_JSON_DEPTH:  # even counting the brackets inside strings
+        return rough
+    backslash = data == ord("\\")
+    positions = np.arange(len(data))
+    last_plain = np.maximum.accumulate(np.where(backslash, -1, positions))
+    run_before = np.zeros(len(data), dtype=np.int64)  # backslashes just before each byte
+    run_before[1:] = positions[:-1] - last_plain[:-1]
+    quote = (data == ord('"')) & (run_before % 2 == 0)
+    inside = (np.cumsum(quote) - quote) % 2 == 1  # a string's bytes (its opening quote excluded)
+    steps[inside | quote] = 0
+    return int(np.cumsum(steps).max(initial=0))
+
+
+def loads(text: str) -> Any:
+    """A request body's JSON, read as sagewatch reads every body.
+
+    NaN (what json.dumps writes for a pandas missing value) is read as null; Infinity stays a float,
+    which every number field then refuses by name. Refused with json.JSONDecodeError (a 400 naming
+    the body): JSON nested deeper than MAX_JSON_DEPTH, a string holding a lone UTF-16 surrogate
+    (`"\\ud800"` is not text, and no store would take it), an integer too long to convert.
+    """
+    encoded = text.encode("utf-8", errors="surrogatepass")
+    if depth(encoded) > MAX_JSON_DEPTH:
+        raise json.JSONDecodeError(f"nested deeper than {MAX_JSON_DEPTH} levels", text, 0)
+    try:
+        value = json.loads(text, parse_constant=lambda name: None if name == "NaN" else float(name))
+    except json.JSONDecodeError:
+        raise
+    except (ValueError, RecursionError) as error:  # ints past Python's digit limit
+        raise json.JSONDecodeError(str(error).split(";")[0], text, 0) from None
+    if "\\u" in text and _LONE_SURROGATE.search(text):
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise json.JSONDecodeError(
+                "a string holds a lone UTF-16 surrogate, which is not text", text, error.start
+            ) from None
+    return value
+
+
+_LONE_SURROGATE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")

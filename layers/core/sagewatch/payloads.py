@@ -29,6 +29,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 
+from sagewatch.jsonl import MAX_JSON_DEPTH, too_deep
+
 CONTAINER_KEYS = ("instances", "predictions", "inputs", "outputs", "data")
 POSITIONAL_KEYS = ("features", "probabilities", "scores", "values")
 # A `}` or `]` ending a line followed by a line starting a new document: JSON Lines, whatever the label.
@@ -197,10 +199,14 @@ def json_rows(
     is_lines = looks_like_lines if lines is None else (lines | looks_like_lines)
     documents, doc_events = _documents(bodies, events, is_lines)
     missing = documents.is_null().to_numpy(zero_copy_only=False)
+    deep = too_deep(documents)
     parts = []
     if missing.any():
         parts.append(Rows.failed(names, np.unique(doc_events[missing]), "the body is empty"))
-    present = ~missing
+    if deep.any():
+        reason = f"the JSON nests deeper than {MAX_JSON_DEPTH} levels"
+        parts.append(Rows.failed(names, np.unique(doc_events[deep]), reason))
+    present = ~missing & ~deep
     parts.append(
         _read_documents(documents.filter(pa.array(present)), doc_events[present], names, mixed_lists)
     )

@@ -30,6 +30,7 @@ from sagewatch.values import (
     has_problem,
     identifier_problems,
     in_time_range,
+    safe_cast,
     typed_columns,
 )
 
@@ -75,8 +76,10 @@ def _identifiers(values: pa.Array | None, name: str, count: int) -> tuple[pa.Arr
         nested = values.is_valid().to_numpy(zero_copy_only=False)
         reason = np.where(nested, f"{name} is a list or an object, not text", None).astype(object)
         return pa.nulls(count, pa.string()), reason
-    text = values.cast(pa.string())
-    return text, identifier_problems(text, name)
+    text, unreadable = safe_cast(values, pa.string())  # binary that is not UTF-8
+    problem = identifier_problems(text, name)
+    problem[unreadable & ~has_problem(problem)] = f"{name} is not UTF-8 text"
+    return text, problem
 
 
 def label_problems(model: Model, truths: dict[str, pa.Array], count: int) -> np.ndarray:
@@ -257,7 +260,7 @@ def _repeated(ids: pa.Array) -> np.ndarray:
 
 
 def columns_from_records(
-    records: list[Any], *, nested: tuple[str, ...]
+    records: list[Any], *, nested: tuple[str, ...], lists: tuple[str, ...] = ()
 ) -> tuple[dict[str, pa.Array], np.ndarray]:
     """Columns of REST records, the `nested` objects (inference_data, ground_truth_data) flattened.
 
@@ -274,7 +277,7 @@ def columns_from_records(
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, RecursionError):
         readable = False  # an integer past int64, mixed types, deep nesting: read value by value
     if not readable:
-        structs, problem = _records_one_by_one(records, nested)
+        structs, problem = _records_one_by_one(records, nested, lists)
     columns: dict[str, pa.Array] = {}
     # Fields are taken by position: a name such as "../x" or "a.b" would be read as a path.
     for index, field in enumerate(structs.type if pa.types.is_struct(structs.type) else []):
@@ -291,17 +294,24 @@ def columns_from_records(
     return columns, problem
 
 
-def _records_one_by_one(records: list[Any], nested: tuple[str, ...]) -> tuple[pa.Array, np.ndarray]:
+def _records_one_by_one(
+    records: list[Any], nested: tuple[str, ...], lists: tuple[str, ...]
+) -> tuple[pa.Array, np.ndarray]:
     """The slow path: refuse records that are not objects or hold a list or object where a value
-    belongs, and read every other value as text (which `coerce` then types or refuses)."""
+    belongs (`lists` may hold lists of values), and read every value as text (which `coerce` then
+    types or refuses)."""
     problem = np.full(len(records), None, dtype=object)
     cleaned: list[dict[str, Any]] = []
     for index, record in enumerate(records):
-        problem[index] = _record_problem(record, nested)
+        problem[index] = _record_problem(record, nested, lists)
         if problem[index] is not None:
             cleaned.append({})
             continue
-        flat = {key: _text(value) for key, value in record.items() if key not in nested}
+        flat = {
+            key: [_text(v) for v in value] if key in lists and isinstance(value, list) else _text(value)
+            for key, value in record.items()
+            if key not in nested
+        }
         for key in nested:
             if record.get(key) is not None:
                 flat[key] = {inner: _text(value) for inner, value in record[key].items()}
@@ -309,7 +319,7 @@ def _records_one_by_one(records: list[Any], nested: tuple[str, ...]) -> tuple[pa
     return pa.array(cleaned), problem
 
 
-def _record_problem(record: Any, nested: tuple[str, ...]) -> str | None:
+def _record_problem(record: Any, nested: tuple[str, ...], lists: tuple[str, ...] = ()) -> str | None:
     if not isinstance(record, dict):
         return "the record is not a JSON object"
     for key, value in record.items():
@@ -319,6 +329,9 @@ def _record_problem(record: Any, nested: tuple[str, ...]) -> str | None:
             for inner, inner_value in (value or {}).items():
                 if isinstance(inner_value, list | dict):
                     return f"{inner} is a list or an object, not a value"
+        elif key in lists and isinstance(value, list):
+            if any(isinstance(v, list | dict) for v in value):
+                return f"{key} is a list of values, not of lists or objects"
         elif isinstance(value, list | dict):
             return f"{key} is a list or an object, not a value"
     return None

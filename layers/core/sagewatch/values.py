@@ -52,10 +52,12 @@ def coerce(values: pa.Array | pa.ChunkedArray, value_type: ValueType) -> tuple[p
         return _from_text(values.cast(pa.string()), value_type)
     if pa.types.is_integer(source) or pa.types.is_floating(source) or pa.types.is_boolean(source):
         return _from_number(values, value_type)
-    if pa.types.is_timestamp(source) and value_type is ValueType.TIMESTAMP:
-        return _timestamps(values), np.zeros(len(values), dtype=bool)
-    if pa.types.is_date(source) and value_type is ValueType.TIMESTAMP:
-        return _timestamps(values.cast(pa.timestamp("us"))), np.zeros(len(values), dtype=bool)
+    if pa.types.is_dictionary(source):  # pandas' category columns, Parquet dictionary pages
+        return coerce(values.dictionary_decode(), value_type)
+    if (pa.types.is_timestamp(source) or pa.types.is_date(source)) and value_type is ValueType.TIMESTAMP:
+        target = pa.timestamp("us", tz=source.tz) if pa.types.is_timestamp(source) else pa.timestamp("us")
+        typed, out_of_range = safe_cast(values, target)  # seconds or milliseconds past what us hold
+        return _timestamps(typed), out_of_range
     # lists, structs: never a scalar attribute's value
     present = values.is_valid().to_numpy(zero_copy_only=False)
     return pa.nulls(len(values), target), present
@@ -281,7 +283,7 @@ def has_problem(problem: np.ndarray) -> np.ndarray:
 
 
 MAX_ID_LENGTH = {"partner_inference_id": 255, "batch_id": 128}
-_CONTROL = r"[\x00-\x1f\x7f]"
+_CONTROL = r"[\x00-\x1f\x7f-\x9f]"  # C0, DEL and C1
 
 
 def identifier_problems(ids: pa.Array, name: str) -> np.ndarray:

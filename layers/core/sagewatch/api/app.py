@@ -19,7 +19,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sagewatch import __version__
+from sagewatch import __version__, jsonl
 from sagewatch.api import alerting, deepchecks, inferences, ingestion, models, query, users
 from sagewatch.api.unsupported import unsupported_feature
 from sagewatch.auth import authorize
@@ -40,13 +40,7 @@ logger = Logger(service="sagewatch-api")
 tracer = Tracer()  # X-Ray in Lambda (boto3 calls as subsegments); off elsewhere
 
 
-def read_json(text: str) -> Any:
-    """A request body's JSON. NaN (what json.dumps writes for a pandas missing value) is read as
-    null; Infinity stays a float, which every number field then refuses by name (400, or the row)."""
-    return json.loads(text, parse_constant=lambda name: None if name == "NaN" else float(name))
-
-
-app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=read_json)
+app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=jsonl.loads)
 app.include_router(models.router, prefix="/api/v3")
 app.include_router(ingestion.router, prefix="/api/v3")
 app.include_router(inferences.router, prefix="/api/v3")

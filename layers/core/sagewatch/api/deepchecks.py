@@ -16,6 +16,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from sagewatch import jsonl
 from sagewatch.api.inferences import raw_body
 from sagewatch.api.multipart import parse_multipart
 from sagewatch.deepchecks import service
@@ -145,7 +146,7 @@ def _json_string(text: str) -> Response[str]:
 def _json_body() -> Any:
     """The body of a GET (time-window-statistics sends one), or {}."""
     body = raw_body()
-    return json.loads(body) if body.strip() else {}
+    return jsonl.loads(body.decode("utf-8")) if body.strip() else {}
 
 
 @router.get("/say-hello", summary="Connectivity check", tags=TAGS)

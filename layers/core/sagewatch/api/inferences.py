@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -21,7 +20,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from pydantic import BaseModel, Field
 
-from sagewatch import aws
+from sagewatch import aws, jsonl
 from sagewatch.api.multipart import Part, parse_multipart
 from sagewatch.capture import parse_capture, parse_resilient
 from sagewatch.errors import InvalidInput, NotFound, TooLarge
@@ -37,7 +36,7 @@ from sagewatch.records import (
 )
 from sagewatch.schema import Model
 from sagewatch.stores import ingestion_ledger, lake_store, model_store
-from sagewatch.values import has_problem
+from sagewatch.values import has_problem, identifier_problems
 
 router = Router()
 
@@ -98,7 +97,7 @@ class UploadUrl(BaseModel):
 
 class BatchUpdate(BaseModel):
     status: Literal["uploaded"]
-    total_record_count: int | None = Field(default=None, ge=0)
+    total_record_count: int | None = Field(default=None, ge=0, le=10**12)
 
 
 class BatchStatus(BaseModel):
@@ -268,7 +267,7 @@ def _read_file(part: Part, model: Model) -> tuple[dict[str, pa.Array], int]:
     if part.data[:4] == b"PAR1":
         try:
             table = pq.read_table(pa.BufferReader(part.data))
-        except pa.ArrowInvalid as error:
+        except (pa.ArrowException, OSError) as error:  # a corrupt footer is an OSError
             raise InvalidInput(
                 f"{part.name}: not a readable Parquet file: {error}", field=part.name
             ) from None
@@ -278,13 +277,14 @@ def _read_file(part: Part, model: Model) -> tuple[dict[str, pa.Array], int]:
     if not text:
         raise InvalidInput(f"{part.name} is empty", field=part.name)
     try:
+        decoded = text.decode("utf-8")
         lines = (
-            [json.loads(line) for line in text.splitlines() if line.strip()]
-            if not text.startswith(b"[")
+            [jsonl.loads(line) for line in decoded.splitlines() if line.strip()]
+            if not decoded.startswith("[")
             else None
         )
-        records = json.loads(text) if lines is None else lines
-    except ValueError as error:
+        records = jsonl.loads(decoded) if lines is None else lines
+    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError alike
         raise InvalidInput(
             f"{part.name}: neither Parquet nor JSON records ({error})", field=part.name
         ) from None
@@ -391,6 +391,13 @@ def inference_upload_url(model_id: str, request: Annotated[UploadRequest, Body()
 # -- batches ----------------------------------------------------------------------------------------
 
 
+def _check_batch_id(batch_id: str) -> None:
+    """A batch id in a path is held to the rule rows' batch_ids are held to."""
+    problem = identifier_problems(pa.array([batch_id]), "batch_id")[0]
+    if problem is not None:
+        raise InvalidInput(problem, field="batch_id")
+
+
 def _batch_status(model: Model, batch_id: str) -> BatchStatus:
     state = ingestion_ledger().state(model.id, f"BATCH#{batch_id}")
     ingested = ingestion_ledger().batch_counts(model.id, batch_id).get("inferences_ingested", 0)
@@ -414,6 +421,7 @@ def _batch_status(model: Model, batch_id: str) -> BatchStatus:
 )
 def close_batch(model_id: str, batch_id: str, update: Annotated[BatchUpdate, Body()]) -> BatchStatus:
     model = model_store().get_active(model_id)
+    _check_batch_id(batch_id)
     values: dict[str, Any] = {"status": update.status, "uploaded_at": _now().isoformat()}
     if update.total_record_count is not None:
         values["total_record_count"] = update.total_record_count
@@ -423,6 +431,7 @@ def close_batch(model_id: str, batch_id: str, update: Annotated[BatchUpdate, Bod
 
 @router.get("/models/<model_id>/batches/<batch_id>", summary="A batch's counts and status", tags=["batches"])
 def get_batch(model_id: str, batch_id: str) -> BatchStatus:
+    _check_batch_id(batch_id)
     return _batch_status(model_store().get(model_id), batch_id)
 
 

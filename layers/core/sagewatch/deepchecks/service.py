@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sagewatch import jsonl
 from sagewatch.alerting.types import MetricSpec, RuleSpec
 from sagewatch.deepchecks import checks, translate
 from sagewatch.deepchecks.translate import LABEL, SAMPLE_ID
@@ -32,10 +32,10 @@ from sagewatch.lake_writer import SourceWriter
 from sagewatch.metrics.filters import Condition, apply, date_range
 from sagewatch.metrics.query import column_types
 from sagewatch.records import columns_from_records, reference_rows, rows_from_columns
-from sagewatch.schema import Category, Model
+from sagewatch.schema import Category, Model, ModelSpec, check_spec
 from sagewatch.stores import ingestion_ledger, model_store
 from sagewatch.stores.deepchecks import DeepchecksStore, new_id
-from sagewatch.values import has_problem
+from sagewatch.values import array_of, has_problem
 
 MODEL, VERSION, CHECK, MONITOR, ALERT_RULE, NOTE, WEBHOOK, DASHBOARD_MONITOR = (
     "MODEL",
@@ -172,6 +172,7 @@ def create_version(model_id: str, body: dict[str, Any]) -> dict[str, Any]:
     translate.check_version(version, model["task_type"])
     version["columns"] = translate.attribute_names([*version["features"], *version["additional_data"]])
     existing = store().children((MODEL, model_id), VERSION)
+    spec = None if existing else check_spec(translate.model_spec(model, version))  # refused before storing
     if existing:
         first = existing[0]
         for part in ("features", "additional_data", "classes"):
@@ -190,8 +191,8 @@ def create_version(model_id: str, body: dict[str, Any]) -> dict[str, Any]:
         unique=(model_id, name),
         conflict=f"name: model {model['name']!r} has a version named {name!r}",
     )
-    if not existing:
-        model_store().create(translate.model_spec(model, version), model_id=model_id)
+    if spec is not None:
+        model_store().create(spec, model_id=model_id)
     sync(model_id)
     return {"id": version["id"]}
 
@@ -279,7 +280,7 @@ def log_samples(version_id: str, samples: list[Any], request_id: str) -> dict[st
     if not isinstance(samples, list):
         raise InvalidInput("body: a list of samples", field="body")
     now = datetime.now(UTC)
-    columns, read_problems = columns_from_records(samples, nested=())
+    columns, read_problems = columns_from_records(samples, nested=(), lists=(translate.PROBABILITIES,))
     missing = [c for c in translate.required_columns(version) if c not in columns]
     if samples and missing:
         raise InvalidInput(
@@ -358,48 +359,49 @@ def log_labels(model_id: str, labels: list[Any], request_id: str) -> dict[str, A
 def upload_reference(version_id: str, payload: bytes, request_id: str) -> dict[str, Any]:
     """A reference batch (DataFrame.to_json(orient="split")): all stored, or none."""
     version, dc_model, model = _context(version_id)
+    shape = 'batch: a JSON object {"columns": [names], "data": [[values], ...]}'
     try:
-        frame = json.loads(payload)
-        names, data = frame["columns"], frame["data"]
-    except (ValueError, KeyError, TypeError):
-        raise InvalidInput(
-            'batch: a JSON object {"columns": [...], "data": [[...], ...]}', field="batch"
-        ) from None
+        frame = jsonl.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise InvalidInput(f"{shape} ({error})", field="batch") from None
+    names, data = (frame.get("columns"), frame.get("data")) if isinstance(frame, dict) else (None, None)
+    if (
+        not isinstance(names, list)
+        or not all(isinstance(n, str) for n in names)
+        or not isinstance(data, list)
+    ):
+        raise InvalidInput(shape, field="batch")
     count = len(data)
     if any(not isinstance(row, list) or len(row) != len(names) for row in data):
         raise InvalidInput(f"batch: every row of data has {len(names)} values", field="batch")
     transposed = list(zip(*data, strict=True)) if data else [() for _ in names]
-    columns = {}
-    for name, values in zip(names, transposed, strict=True):
-        try:
-            columns[name] = pa.array(values)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            columns[name] = pa.array([None if v is None else str(v) for v in values], pa.string())
+    columns = {name: array_of(list(values)) for name, values in zip(names, transposed, strict=True)}
     renamed, problem = translate.attribute_columns(columns, count, dc_model["task_type"], version)
     reference, typed_problem = reference_rows(renamed, count, model)
     combined = np.where(has_problem(problem), problem, typed_problem)
     _refuse(combined, version, "reference")
+    model = _learn_categories(version, model, reference)  # before writing: a failure stores nothing
     writer = _writer(model, "reference", request_id)
     writer.add(datetime.now(UTC).date(), reference=reference)
     writer.finish()
     ingestion_ledger().set_state(model.id, "REFERENCE", status="receiving")
-    _learn_categories(version, model, reference)
     sync(model.id)
     return {"received": count, "stored": reference.num_rows}
 
 
-def _learn_categories(version: dict[str, Any], model: Model, reference: pa.Table) -> None:
-    """Categorical features take their categories from the reference (what is "new" later)."""
+def _learn_categories(version: dict[str, Any], model: Model, reference: pa.Table) -> Model:
+    """Categorical features take their categories from the reference (what is "new" later);
+    returns the model as it now is."""
     categorical = [c for c, kind in version["features"].items() if kind == "categorical"]
     categorical += [c for c, kind in version["additional_data"].items() if kind == "categorical"]
     if not categorical:
-        return
+        return model
     known = dict(version.get("categories") or {})
     for column in categorical:
         values = pc.unique(reference.column(version["columns"][column]).drop_null()).to_pylist()
         known[column] = sorted(set(known.get(column, [])) | {str(v) for v in values})
     if known == version.get("categories"):
-        return
+        return model
     for each in store().children((MODEL, model.id), VERSION):
         store().put(VERSION, {**each, "categories": known}, parent=(MODEL, model.id))
     version["categories"] = known
@@ -410,8 +412,10 @@ def _learn_categories(version: dict[str, Any], model: Model, reference: pa.Table
         else a
         for a in model.attributes
     ]
-    spec = model.model_copy(update={"attributes": attributes})
-    model_store().replace(model.id, spec)
+    spec = ModelSpec.model_validate(
+        model.model_dump(include=set(ModelSpec.model_fields)) | {"attributes": attributes}
+    )
+    return model_store().replace(model.id, spec)
 
 
 def _load(

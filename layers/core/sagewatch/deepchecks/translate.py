@@ -29,6 +29,8 @@ SAMPLE_ID = "_dc_sample_id"
 TIME = "_dc_time"
 PREDICTION = "_dc_prediction"
 PROBABILITIES = "_dc_prediction_probabilities"
+# A model has at most 2,000 attributes; the outputs (a probability per class, prediction, label) take some.
+MAX_COLUMNS = 1_900
 LABEL = "_dc_label"
 
 TASK_TYPES = {
@@ -96,6 +98,12 @@ def check_version(version: dict[str, Any], task_type: str) -> None:
                 )
     if not version.get("features"):
         raise InvalidInput("features: a version needs at least one feature", field="features")
+    columns = len(version.get("features") or {}) + len(version.get("additional_data") or {})
+    if columns > MAX_COLUMNS:
+        raise InvalidInput(
+            f"features: {columns} columns; a sagewatch model holds at most {MAX_COLUMNS} besides its outputs",
+            field="features",
+        )
     classes = version.get("classes")
     if is_classification(task_type):
         if not classes or len(classes) < 2:
@@ -280,7 +288,23 @@ def attribute_columns(
     given = probabilities is not None and (
         pa.types.is_list(probabilities.type) or pa.types.is_large_list(probabilities.type)
     )
+    if given and not _numbers(probabilities.type.value_type):
+        problem = np.where(
+            ~has_problem(problem) & probabilities.is_valid().to_numpy(zero_copy_only=False),
+            f"{PROBABILITIES}: a list of numbers",
+            problem,
+        )
+        probabilities, given = pa.nulls(count, pa.list_(pa.float64())), True
     if given:
+        probabilities = probabilities.cast(pa.list_(pa.float64()))
+        flat = pc.list_flatten(probabilities)
+        outside = pc.or_(pc.less(flat, 0.0), pc.greater(flat, 1.0)).fill_null(False)
+        rows_outside = np.zeros(count, dtype=bool)
+        parents = pc.list_parent_indices(probabilities).to_numpy(zero_copy_only=False)
+        rows_outside[parents[outside.to_numpy(zero_copy_only=False)]] = True
+        problem = np.where(
+            ~has_problem(problem) & rows_outside, f"{PROBABILITIES}: probabilities lie in [0, 1]", problem
+        )
         lengths = pc.list_value_length(probabilities).to_numpy(zero_copy_only=False)
         present = probabilities.is_valid().to_numpy(zero_copy_only=False)
         wrong = present & (np.nan_to_num(lengths.astype(float), nan=len(classes)) != len(classes))
@@ -307,12 +331,16 @@ def attribute_columns(
     return renamed, problem
 
 
+def _numbers(data_type: pa.DataType) -> bool:
+    return pa.types.is_integer(data_type) or pa.types.is_floating(data_type) or pa.types.is_null(data_type)
+
+
 def class_text(values: pa.Array) -> pa.Array:
     """Class values as Deepchecks writes them: 1.0 -> "1", True -> "True" (lists, objects: null)."""
     if pa.types.is_nested(values.type):
         return pa.nulls(len(values), pa.string())
     if pa.types.is_floating(values.type):
-        whole = pc.equal(values, pc.floor(values))
+        whole = pc.and_(pc.equal(values, pc.floor(values)), pc.less(pc.abs(values), 2.0**53))  # inf too
         as_int = pc.cast(pc.if_else(whole, values, None), pa.int64()).cast(pa.string())
         return pc.coalesce(as_int, values.cast(pa.string()))
     return values.cast(pa.string())

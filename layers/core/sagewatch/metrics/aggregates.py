@@ -103,7 +103,8 @@ def as_values(values: np.ndarray) -> pa.Array:
 
 
 def numbers(table: pa.Table, name: str) -> pa.Array:
-    """A column as float64 (booleans as 0/1)."""
+    """A column as float64 (booleans as 0/1); integers past 2**53 are rounded to the nearest float,
+    as any float64 arithmetic over them would."""
     column = (
         table.column(name).combine_chunks()
         if isinstance(table.column(name), pa.ChunkedArray)
@@ -112,5 +113,5 @@ def numbers(table: pa.Table, name: str) -> pa.Array:
     if pa.types.is_boolean(column.type):
         return pc.cast(column, pa.float64())
     if pa.types.is_timestamp(column.type):
-        return pc.divide(pc.cast(pc.cast(column, pa.int64()), pa.float64()), 1e6)
-    return pc.cast(column, pa.float64())
+        return pc.divide(pc.cast(pc.cast(column, pa.int64()), pa.float64(), safe=False), 1e6)
+    return pc.cast(column, pa.float64(), safe=False)

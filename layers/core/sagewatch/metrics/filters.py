@@ -147,7 +147,10 @@ def date_range(
         comparator = comparator_of(condition.comparator, f"filter[{index}].comparator")
         if comparator not in ("gt", "gte", "lt", "lte", "eq"):
             continue
-        moment = typed_value(condition.value, ValueType.TIMESTAMP, f"filter[{index}].value").as_py()
+        try:  # a bound past what Python's datetime holds (year 0 after a +14:00 offset) prunes nothing
+            moment = typed_value(condition.value, ValueType.TIMESTAMP, f"filter[{index}].value").as_py()
+        except (OverflowError, ValueError):
+            continue
         if not isinstance(moment, datetime):
             continue
         day = moment.date()
@@ -155,7 +158,7 @@ def date_range(
             first = day if first is None else max(first, day)
         if comparator in ("lt", "lte", "eq"):
             end = (
-                day - timedelta(days=1)
+                max(day, date.min + timedelta(days=1)) - timedelta(days=1)
                 if comparator == "lt" and moment == datetime.combine(day, datetime.min.time(), moment.tzinfo)
                 else day
             )

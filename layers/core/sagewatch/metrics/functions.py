@@ -104,7 +104,7 @@ class Function(Aggregate):
 
     def property(self, key: str = "property", numeric: bool = False) -> str:
         name = self.parameter(key)
-        if name not in self.types:
+        if not isinstance(name, str) or name not in self.types:
             raise InvalidInput(f"unknown property {name!r}", field=f"{self.field}.parameters.{key}")
         if numeric and self.types[name] not in (ValueType.INTEGER, ValueType.FLOAT, ValueType.BOOLEAN):
             raise InvalidInput(
@@ -286,7 +286,9 @@ class Labelled(Function):
         mapping = self.model.pred_to_ground_truth_map or {}
         if self.parameters.get("ground_truth_property"):
             name = self.parameters["ground_truth_property"]
-            if name not in {a.name for a in self.model.by_stage(*GROUND_TRUTH_STAGES)}:
+            if not isinstance(name, str) or name not in {
+                a.name for a in self.model.by_stage(*GROUND_TRUTH_STAGES)
+            }:
                 raise InvalidInput(
                     f"{name!r} is not a ground truth attribute",
                     field=f"{self.field}.parameters.ground_truth_property",
@@ -300,7 +302,9 @@ class Labelled(Function):
         name = self.parameters.get("predicted_property") or default
         if name is None:
             raise InvalidInput(f"{self.name} needs predicted_property", field=f"{self.field}.parameters")
-        if name not in {a.name for a in self.model.by_stage(Stage.PREDICTED_VALUE)}:
+        if not isinstance(name, str) or name not in {
+            a.name for a in self.model.by_stage(Stage.PREDICTED_VALUE)
+        }:
             raise InvalidInput(
                 f"{name!r} is not a PREDICTED_VALUE attribute",
                 field=f"{self.field}.parameters.predicted_property",

@@ -130,7 +130,18 @@ class Plan:
             self._add_select(select, f"select[{index}]")
         self.keys: list[tuple[str, str]] = []  # (key column, output name)
         for index, group in enumerate(query.group_by):
-            self.keys.append(self._group_key(group, f"group_by[{index}]"))
+            key = self._group_key(group, f"group_by[{index}]")
+            if key in self.keys:
+                raise InvalidInput(f"group_by names {key[1]!r} twice", field=f"group_by[{index}]")
+            self.keys.append(key)
+        outputs = [alias for alias in self.functions] + [alias for alias in self.rounded]
+        taken = {output for _, output in self.keys} | {output for output, _ in self.properties}
+        for alias in outputs:
+            if alias in taken and alias not in self.rounded:
+                raise InvalidInput(
+                    f"alias {alias!r} is also a grouped or selected property: name the function otherwise",
+                    field="select",
+                )
         filters.check(query.filter, self.types, "filter")
         if self.functions:
             grouped = {output for _, output in self.keys}
@@ -164,16 +175,22 @@ class Plan:
             raise InvalidInput(f"alias {alias!r} is used twice", field=f"{field}.alias")
         if select.function == "roundTimestamp":
             prop = select.parameters.get("property", "inference_timestamp")
-            if self.types.get(prop) is not ValueType.TIMESTAMP:
+            if not isinstance(prop, str) or self.types.get(prop) is not ValueType.TIMESTAMP:
                 raise InvalidInput(
                     f"roundTimestamp needs a timestamp property, not {prop!r}",
                     field=f"{field}.parameters.property",
                 )
             interval = select.parameters.get("time_interval", "day")
-            if interval not in INTERVALS:
+            if not isinstance(interval, str) or interval not in INTERVALS:
                 raise InvalidInput(
                     f"time_interval is one of {', '.join(INTERVALS)}",
                     field=f"{field}.parameters.time_interval",
+                )
+            unknown = sorted(set(select.parameters) - {"property", "time_interval", "multiple"})
+            if unknown:
+                raise InvalidInput(
+                    f"roundTimestamp has no parameter {unknown[0]!r} (it takes: property, time_interval, multiple)",
+                    field=f"{field}.parameters.{unknown[0]}",
                 )
             multiple = select.parameters.get("multiple", 1)
             if not isinstance(multiple, int) or multiple < 1:
