@@ -31,6 +31,7 @@ from sagewatch.values import (
     identifier_problems,
     in_time_range,
     safe_cast,
+    shown,
     typed_columns,
 )
 
@@ -132,12 +133,12 @@ def _timestamps(raw: pa.Array | None, now: datetime, name: str, count: int) -> t
     typed, invalid = coerce(raw, ValueType.TIMESTAMP)
     if invalid.any():
         problem[invalid] = [
-            f"{name}: {v!r} is not an ISO 8601 time" for v in raw.filter(pa.array(invalid)).to_pylist()
+            f"{name}: {v!r} is not an ISO 8601 time" for v in shown(raw.filter(pa.array(invalid)))
         ]
     outside = typed.is_valid().to_numpy(zero_copy_only=False) & ~in_time_range(typed)
     if outside.any():
         problem[outside] = [
-            f"{name}: {v!r} is outside {TIME_RANGE_TEXT}" for v in raw.filter(pa.array(outside)).to_pylist()
+            f"{name}: {v!r} is outside {TIME_RANGE_TEXT}" for v in shown(raw.filter(pa.array(outside)))
         ]
     return pc.coalesce(typed, _repeat(now, count, TIMESTAMP)), problem
 
@@ -283,6 +284,8 @@ def columns_from_records(
     for index, field in enumerate(structs.type if pa.types.is_struct(structs.type) else []):
         values = pc.struct_field(structs, [index])
         if field.name not in nested:
+            if field.name in columns:  # given inside inference_data too
+                raise InvalidInput(f"attribute {field.name!r} is given twice in a record", field=field.name)
             columns[field.name] = values
         elif pa.types.is_struct(field.type):
             for inner_index, inner in enumerate(field.type):

@@ -22,6 +22,10 @@ from sagewatch.errors import InvalidSchema, Unsupported
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
+# Labels that arrive more than a year late are no longer a delay a rule should wait for.
+MAX_ALERTS_DELAY_SECONDS = 366 * 86400
+
+
 class Stage(StrEnum):
     PIPELINE_INPUT = "PIPELINE_INPUT"
     NON_INPUT_DATA = "NON_INPUT_DATA"
@@ -152,7 +156,7 @@ class ModelSpec(BaseModel):
     pred_to_ground_truth_map: dict[str, ClassValue] | None = None
     positive_predicted_attribute: str | None = None
     sagemaker: SageMakerLink | None = None
-    alerts_delay_seconds: int = Field(default=DEFAULT_ALERTS_DELAY_SECONDS, ge=0)
+    alerts_delay_seconds: int = Field(default=DEFAULT_ALERTS_DELAY_SECONDS, ge=0, le=MAX_ALERTS_DELAY_SECONDS)
     alerts_delay_labels_ratio: float = Field(default=1.0, ge=0, le=1)
     tags: list[str] = Field(default_factory=list)
 

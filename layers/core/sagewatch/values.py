@@ -251,11 +251,21 @@ def typed_columns(
         typed[attribute.name] = values
         first = invalid & ~has_problem(problem)
         if first.any():
-            bad = raw.filter(pa.array(first)).to_pylist()
+            bad = shown(raw.filter(pa.array(first)))
             problem[first] = [
                 f"{attribute.name}: {v!r} is not {_expected(v, attribute.value_type)}" for v in bad
             ]
     return typed, problem
+
+
+def shown(values: pa.Array) -> list[Any]:
+    """Values as Python objects for a message; times Python cannot hold (year 300,000) as raw numbers."""
+    try:
+        return values.to_pylist()
+    except (OverflowError, ValueError):
+        if pa.types.is_temporal(values.type):  # the stored number (days, or units since 1970)
+            return values.view(pa.int64() if values.type.bit_width == 64 else pa.int32()).to_pylist()
+        return [str(v) for v in values]
 
 
 def _expected(value: Any, value_type: ValueType) -> str:

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import socket
+import unicodedata
 from urllib.parse import urlsplit
 
 ALLOW_PRIVATE_ENV = "SAGEWATCH_WEBHOOK_PRIVATE_NETWORKS"
@@ -41,7 +43,7 @@ def check_url(url: str, allow_private: bool | None = None) -> str:
         raise WebhookRefused(f"not a URL ({error})") from None
     if parts.scheme not in ("http", "https"):
         raise WebhookRefused("a webhook is an http:// or https:// URL")
-    host = (parts.hostname or "").rstrip(".").lower()
+    host = unicodedata.normalize("NFKC", parts.hostname or "").rstrip(".").lower()  # full-width digits
     if not host:
         raise WebhookRefused("the URL has no host")
     if parts.username or parts.password:
@@ -50,20 +52,52 @@ def check_url(url: str, allow_private: bool | None = None) -> str:
         raise WebhookRefused("port 0 is not a port")
     if (host == "localhost" or host.endswith(".localhost")) and not allow_private:
         raise WebhookRefused(f"{host} is this machine, not a public host")
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
+    address = numeric_address(host)
+    if address is None:
         return host  # a name: checked again, resolved, when called
     check_address(address, allow_private)
     return host
 
 
+def numeric_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a host names by number, in any form a resolver accepts (`2852039166`,
+    `0xA9FEA9FE`, `0251.0376.0251.0376`, `169.254.43518` all name 169.254.169.254), else None."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    if _LEGACY_IPV4.fullmatch(host):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    return None
+
+
+_LEGACY_IPV4 = re.compile(r"[0-9a-fx.]+")
+# IPv6 ranges that carry an IPv4 address (IPv4-compatible, IPv4-translated, NAT64, 6to4, Teredo):
+# the IPv4 address inside could be anything, so they are refused outright.
+_EMBEDDING = [
+    ipaddress.ip_network(n)
+    for n in (
+        "::/96",
+        "::ffff:0:0/96",
+        "::ffff:0:0:0/96",
+        "64:ff9b::/96",
+        "64:ff9b:1::/48",
+        "2002::/16",
+        "2001::/32",
+    )
+]
+
+
 def check_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address, allow_private: bool) -> None:
     """Refuse an address that is not public (see the module docstring)."""
-    mapped = getattr(address, "ipv4_mapped", None)
-    address = mapped or address
     if address.is_link_local or address.is_unspecified or address.is_multicast:
         raise WebhookRefused(f"{address} is a link-local, multicast or unspecified address")
+    embeds = address.version == 6 and any(address in network for network in _EMBEDDING)
+    if embeds and not address.is_loopback:
+        raise WebhookRefused(f"{address} embeds an IPv4 address; give the IPv4 address or a host name")
     if not address.is_global and not (allow_private and (address.is_private or address.is_loopback)):
         raise WebhookRefused(
             f"{address} is not a public address (set {ALLOW_PRIVATE_ENV}=allow to call private networks)"

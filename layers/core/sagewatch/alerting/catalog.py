@@ -15,12 +15,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from sagewatch.alerting.types import Metric, MetricSpec, MetricType
-from sagewatch.errors import InvalidInput, NotFound
+from sagewatch.errors import InvalidInput, NotFound, invalid_input
+from sagewatch.metrics import filters
 from sagewatch.metrics.drift import DriftQuery, run_drift
 from sagewatch.metrics.filters import Condition
 from sagewatch.metrics.functions import FUNCTIONS
-from sagewatch.metrics.query import Loader, Query, Select, run
+from sagewatch.metrics.query import Loader, Plan, Query, Select, column_types, run
 from sagewatch.schema import GROUND_TRUTH_STAGES, Model, OutputType, Stage
 
 DEFAULTS = uuid.UUID("5b0cf3b4-6f49-4a3c-9d51-9e1e3f6c7a10")
@@ -209,6 +212,33 @@ def measure(
     return Measurement(
         None if value is None else float(value), rows[0]["sagewatch_rows"], rows[0].get("labelled_count", 0)
     )
+
+
+def check_rule_inputs(
+    metric: Metric, model: Model, values: dict[str, Any] | None, extra_filters: list[Any] | None
+) -> None:
+    """A rule's parameter values and extra filters make a valid query of its metric.
+
+    Checked when the rule is saved, without reading data, so a bad value is a 400 then rather than
+    an evaluation that fails on every run.
+    """
+    query = substitute(metric.query, metric.parameters, values)
+    try:
+        conditions = [Condition.model_validate(c) for c in extra_filters or []]
+    except ValidationError as error:
+        raise invalid_input(error.errors(), prefix="filters") from None
+    filters.check(conditions, column_types(model, "inference"), "filters")
+    try:
+        if metric.is_drift:
+            body = DriftQuery.model_validate(query)
+            known = column_types(model, "reference")
+            for index, name in enumerate(body.properties):
+                if name not in known:
+                    raise InvalidInput(f"unknown property {name!r}", field=f"metric_parameters ({index})")
+        else:
+            Plan(Query.model_validate(query), model)
+    except ValidationError as error:
+        raise invalid_input(error.errors(), prefix="metric_parameters") from None
 
 
 def metric_type_of(spec: MetricSpec, model: Model, drift: bool) -> MetricType:

@@ -46,6 +46,9 @@ class Metric(MetricSpec):
         return self.endpoint.rstrip("/").endswith("/data_drift")
 
 
+MAX_WAIT_MINUTES = 60 * 24 * 366  # a rule silent for more than a year is a disabled rule
+
+
 class RuleSpec(BaseModel):
     """POST .../alert_rules."""
 
@@ -57,7 +60,7 @@ class RuleSpec(BaseModel):
     threshold: FiniteFloat
     severity: Severity = "warning"
     lookback_period: int = Field(default=5, ge=1, le=60 * 24 * 31, description="minutes")
-    subsequent_alert_wait_time: int = Field(default=0, ge=0, description="minutes")
+    subsequent_alert_wait_time: int = Field(default=0, ge=0, le=MAX_WAIT_MINUTES, description="minutes")
     enabled: bool = True
     filters: list[dict[str, Any]] | None = None
     metric_parameters: dict[str, Any] | None = None
@@ -72,8 +75,8 @@ class RuleUpdate(BaseModel):
     bound: Bound | None = None
     threshold: FiniteFloat | None = None
     severity: Severity | None = None
-    lookback_period: int | None = Field(default=None, ge=1)
-    subsequent_alert_wait_time: int | None = Field(default=None, ge=0)
+    lookback_period: int | None = Field(default=None, ge=1, le=60 * 24 * 31)
+    subsequent_alert_wait_time: int | None = Field(default=None, ge=0, le=MAX_WAIT_MINUTES)
     enabled: bool | None = None
     filters: list[dict[str, Any]] | None = None
     metric_parameters: dict[str, Any] | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -28,6 +29,7 @@ from sagewatch.alerting.types import (
 from sagewatch.api.query import lake_loader
 from sagewatch.auth import Role
 from sagewatch.errors import Forbidden, InvalidInput, SagewatchError, invalid_input
+from sagewatch.schema import Model
 from sagewatch.stores import model_store
 from sagewatch.webhooks import WebhookRefused, check_url
 
@@ -60,19 +62,29 @@ class MetricPage(BaseModel):
     total_count: int
 
 
-def _metric_endpoint(spec: MetricSpec, model_id: str) -> tuple[str, bool]:
-    endpoint = spec.endpoint or f"/api/v3/models/{model_id}/inferences/query"
-    if endpoint.rstrip("/").endswith("/inferences/query/data_drift"):
-        return endpoint, True
-    if endpoint.rstrip("/").endswith("/inferences/query"):
-        return endpoint, False
-    raise InvalidInput("endpoint is the model's query or data_drift path", field="endpoint")
+_ENDPOINT = re.compile(
+    r"^(?:https?://[^/]+)?(?:/api/v[34])?/models/(?P<model>[^/]+)/inferences/query(?P<drift>/data_drift)?/?$"
+)
+
+
+def _metric_endpoint(spec: MetricSpec, model: Model) -> tuple[str, bool]:
+    """The metric's endpoint as this model's query or data_drift path (by id or partner_model_id)."""
+    if not spec.endpoint:
+        return catalog.query_path(model), False
+    found = _ENDPOINT.match(spec.endpoint)
+    if found is None or found["model"] not in (model.id, model.partner_model_id):
+        raise InvalidInput(
+            f"endpoint is this model's query or data_drift path: {catalog.query_path(model)}[/data_drift]",
+            field="endpoint",
+        )
+    drift = found["drift"] is not None
+    return (catalog.drift_path(model) if drift else catalog.query_path(model)), drift
 
 
 def create_metric_for(model_id: str, spec: MetricSpec) -> Metric:
     """A custom metric, checked by running it once (a missing reference is fine)."""
     model = model_store().get_active(model_id)
-    endpoint, drift = _metric_endpoint(spec, model.id)
+    endpoint, drift = _metric_endpoint(spec, model)
     metric = Metric(
         **spec.model_dump(exclude={"endpoint", "type"}),
         id=str(uuid.uuid4()),
@@ -228,8 +240,7 @@ def add_rule(model_id: str, spec: RuleSpec) -> Rule:
     """A new rule on one of the model's metrics (default or custom)."""
     model = model_store().get_active(model_id)
     metric = catalog.find_metric(model, spec.metric_id, evaluator().metrics.list(model.id))
-    if spec.metric_parameters:
-        catalog.substitute(metric.query, metric.parameters, spec.metric_parameters)
+    catalog.check_rule_inputs(metric, model, spec.metric_parameters, spec.filters)
     name = spec.name or f"{metric.name} {'above' if spec.bound == 'upper' else 'below'} {spec.threshold:g}"
     rule = Rule(
         **spec.model_dump(exclude={"name"}),

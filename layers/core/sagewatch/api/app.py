@@ -174,6 +174,16 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         authorize(token.role, request.http_method, request.path)
     except (Unauthorized, Forbidden) as error:
         return _refused(error)
+    body = request.body or ""
+    size = len(body) * 3 // 4 if request.is_base64_encoded else len(body.encode("utf-8", "surrogatepass"))
+    if size > inferences.MAX_BODY_BYTES:  # what Lambda refuses; the local bridge passes it on
+        return _refused(
+            TooLarge(
+                f"the body is {size} bytes; at most {inferences.MAX_BODY_BYTES} go through the API: "
+                "send it in parts, or as a file through an upload URL",
+                field="body",
+            )
+        )
     content_type = request.headers.get("content-type") or request.headers.get("Content-Type") or ""
     if content_type.lower().startswith("multipart/form-data") and "boundary=" not in content_type:
         # Powertools would fail on it with a bare ValueError (a 500)

@@ -21,7 +21,7 @@ from sagewatch.api.inferences import raw_body
 from sagewatch.api.multipart import parse_multipart
 from sagewatch.deepchecks import service
 from sagewatch.errors import InvalidInput
-from sagewatch.schema import FiniteFloat
+from sagewatch.schema import MAX_ALERTS_DELAY_SECONDS, FiniteFloat
 from sagewatch.webhooks import WebhookRefused, check_url
 
 router = Router()
@@ -44,7 +44,7 @@ class ModelCreate(BaseModel):
     task_type: Literal["binary", "multiclass", "regression"]
     description: str | None = Field(default=None, max_length=4000)
     alerts_delay_labels_ratio: float = Field(default=1.0, ge=0, le=1)
-    alerts_delay_seconds: int = Field(default=3 * 24 * 3600, ge=0)
+    alerts_delay_seconds: int = Field(default=3 * 24 * 3600, ge=0, le=MAX_ALERTS_DELAY_SECONDS)
     notes: list[Note] | None = None
     obj_store_path: str | None = None
 
@@ -74,9 +74,9 @@ class MonitorCreate(BaseModel):
 
     name: str | None = None
     description: str | None = None
-    lookback: int | None = Field(default=None, ge=0)
+    lookback: int | None = Field(default=None, ge=0, le=366 * 86400)
     frequency: Literal["HOUR", "DAY", "WEEK", "MONTH", "hour", "day", "week", "month"] = "DAY"
-    aggregation_window: int = Field(default=1, ge=1)
+    aggregation_window: int = Field(default=1, ge=1, le=1000)
     dashboard_id: int | str | None = None
     additional_kwargs: dict[str, Any] | None = None
 

@@ -22,9 +22,9 @@ from pydantic import BaseModel, Field
 
 from sagewatch import aws, jsonl
 from sagewatch.api.multipart import Part, parse_multipart
-from sagewatch.capture import parse_capture, parse_resilient
+from sagewatch.capture import Parsed, parse_capture, parse_resilient
 from sagewatch.errors import InvalidInput, NotFound, TooLarge
-from sagewatch.ingest import ingestor
+from sagewatch.ingest import Lines, ingestor
 from sagewatch.lake_writer import SourceWriter
 from sagewatch.records import (
     RecordRows,
@@ -36,6 +36,7 @@ from sagewatch.records import (
 )
 from sagewatch.schema import Model
 from sagewatch.stores import ingestion_ledger, lake_store, model_store
+from sagewatch.tables import inference_schema
 from sagewatch.values import has_problem, identifier_problems
 
 router = Router()
@@ -43,6 +44,8 @@ router = Router()
 # Lambda refuses synchronous payloads above 6 MB (API Gateway would carry 10 MB).
 MAX_BODY_BYTES = 6 * 1024 * 1024
 MAX_RECORDS = 100_000
+# A compressed upload may inflate; past this it belongs in the capture bucket, not in one request.
+MAX_INFLATED_BYTES = 64 * 1024 * 1024
 UPLOAD_URL_SECONDS = 3600
 
 
@@ -350,12 +353,30 @@ def upload_capture(model_id: str) -> FileStatus:
         raise InvalidInput("send the .jsonl file in the form field inference_data", field="inference_data")
     writer = _writer(model, "capture")
     now = _now()
-    parsed = parse_resilient(
-        lambda buffer, first_line: parse_capture(
-            buffer, model, source=writer.source, first_line=first_line, ingested_at=now
-        ),
-        parts["inference_data"].data,
-    )
+    chunks = Lines([parts["inference_data"].data])  # gzip or not
+    pieces, size = [], 0
+    for first_line, buffer in chunks:
+        size += len(buffer)
+        if size > MAX_INFLATED_BYTES:
+            raise TooLarge(
+                f"the file holds more than {MAX_INFLATED_BYTES} bytes uncompressed: put it in the capture "
+                "bucket instead",
+                field="inference_data",
+            )
+        pieces.append(
+            parse_resilient(
+                lambda text, line: parse_capture(
+                    text, model, source=writer.source, first_line=line, ingested_at=now
+                ),
+                buffer,
+                first_line,
+            )
+        )
+    rows = pa.concat_tables([p.rows for p in pieces]) if pieces else inference_schema(model).empty_table()
+    rejected = [r for p in pieces for r in p.rejected] + [
+        {"event_id": None, "inference_index": None, **r} for r in chunks.rejections()
+    ]
+    parsed = Parsed(rows, rejected)
     writer.add(_now().date(), inferences=parsed.rows, rejected=parsed.rejected)
     writer.finish()
     failures = [

@@ -32,10 +32,10 @@ from sagewatch.lake_writer import SourceWriter
 from sagewatch.metrics.filters import Condition, apply, date_range
 from sagewatch.metrics.query import column_types
 from sagewatch.records import columns_from_records, reference_rows, rows_from_columns
-from sagewatch.schema import Category, Model, ModelSpec, check_spec
+from sagewatch.schema import Category, Model, ModelSpec, ValueType, check_spec
 from sagewatch.stores import ingestion_ledger, model_store
 from sagewatch.stores.deepchecks import DeepchecksStore, new_id
-from sagewatch.values import array_of, has_problem
+from sagewatch.values import TIME_RANGE_TEXT, array_of, coerce, has_problem, in_time_range
 
 MODEL, VERSION, CHECK, MONITOR, ALERT_RULE, NOTE, WEBHOOK, DASHBOARD_MONITOR = (
     "MODEL",
@@ -625,6 +625,12 @@ def dashboard() -> dict[str, Any]:
 
 def set_schedule_time(model_id: str, timestamp: str) -> dict[str, Any]:
     model = store().get(MODEL, model_id, "model")
+    moment, invalid = coerce(pa.array([timestamp]), ValueType.TIMESTAMP)
+    if invalid[0] or not moment.is_valid().to_numpy(zero_copy_only=False)[0] or not in_time_range(moment)[0]:
+        raise InvalidInput(
+            f"timestamp: {timestamp!r} is not an ISO 8601 time (or epoch seconds) within {TIME_RANGE_TEXT}",
+            field="timestamp",
+        )
     store().put(MODEL, {**model, "monitors_start_time": timestamp}, unique=("", model["name"]))
     return {"timestamp": timestamp}
 

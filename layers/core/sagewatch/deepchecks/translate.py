@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 
 from sagewatch.errors import InvalidInput, Unsupported
 from sagewatch.schema import RESERVED_NAMES, Attribute, Category, ModelSpec, OutputType, Stage, ValueType
-from sagewatch.values import has_problem
+from sagewatch.values import has_problem, safe_cast
 
 SAMPLE_ID = "_dc_sample_id"
 TIME = "_dc_time"
@@ -288,15 +288,11 @@ def attribute_columns(
     given = probabilities is not None and (
         pa.types.is_list(probabilities.type) or pa.types.is_large_list(probabilities.type)
     )
-    if given and not _numbers(probabilities.type.value_type):
+    if given:  # numbers, or text of numbers (records read value by value); lists of lists are not
+        probabilities, not_numbers = safe_cast(probabilities, pa.list_(pa.float64()))
         problem = np.where(
-            ~has_problem(problem) & probabilities.is_valid().to_numpy(zero_copy_only=False),
-            f"{PROBABILITIES}: a list of numbers",
-            problem,
+            ~has_problem(problem) & not_numbers, f"{PROBABILITIES}: a list of numbers", problem
         )
-        probabilities, given = pa.nulls(count, pa.list_(pa.float64())), True
-    if given:
-        probabilities = probabilities.cast(pa.list_(pa.float64()))
         flat = pc.list_flatten(probabilities)
         outside = pc.or_(pc.less(flat, 0.0), pc.greater(flat, 1.0)).fill_null(False)
         rows_outside = np.zeros(count, dtype=bool)
@@ -329,10 +325,6 @@ def attribute_columns(
         else:
             renamed[probability_attribute(index)] = one_hot
     return renamed, problem
-
-
-def _numbers(data_type: pa.DataType) -> bool:
-    return pa.types.is_integer(data_type) or pa.types.is_floating(data_type) or pa.types.is_null(data_type)
 
 
 def class_text(values: pa.Array) -> pa.Array:

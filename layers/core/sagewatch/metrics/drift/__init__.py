@@ -12,7 +12,7 @@ typical target window's size — a dynamic alert threshold.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -78,8 +78,8 @@ class DriftQuery(BaseModel):
     aggregate: Aggregate | None = Field(
         default=None, description="one value per window for all properties, under the key `aggregate`"
     )
-    weights: dict[str, float] | None = Field(
-        default=None, description="per property, for weighted aggregates"
+    weights: dict[str, Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)]] | None = Field(
+        default=None, description="per property (0 to 1,000,000), for weighted aggregates"
     )
 
 
@@ -94,6 +94,11 @@ def run_drift(query: DriftQuery, model: Model, load: Loader) -> list[dict[str, A
     for index, name in enumerate(groups):
         if name not in types:
             raise InvalidInput(f"unknown property {name!r}", field=f"group_by[{index}].property")
+        if name in groups[:index] or name in query.properties:
+            raise InvalidInput(
+                f"{name!r} is grouped twice, or grouped and measured: each column has one role",
+                field=f"group_by[{index}].property",
+            )
     categorical = {a.name: a.categorical for a in model.attributes}
     for side, name in ((query.base, "base"), (query.target, "target")):
         filters.check(side.filter, types if side.source == "inference" else reference_types, f"{name}.filter")
