@@ -453,6 +453,16 @@ def test_empty_and_control_character_ids_are_rejected(api: Call) -> None:
         "http://0.0.0.0/",
         "ftp://example.com/x",
         "https://user:secret@hooks.example.com/x",
+        # numeric spellings a resolver accepts, and IPv6 addresses carrying an IPv4 one
+        "http://2852039166/",
+        "http://0xA9FEA9FE/",
+        "http://0251.0376.0251.0376/",
+        "http://169.254.43518/",
+        "http://\uff11\uff16\uff19.\uff12\uff15\uff14.\uff11\uff16\uff19.\uff12\uff15\uff14/",
+        "http://[::169.254.169.254]/",
+        "http://[64:ff9b::a9fe:a9fe]/",
+        "http://[2002:a9fe:a9fe::]/",
+        "http://[::ffff:0:a9fe:a9fe]/",
     ],
 )
 def test_webhooks_to_private_or_local_addresses_are_refused(api: Call, destination: str) -> None:

@@ -487,30 +487,6 @@ def test_odd_drift_bodies_are_400s(api: Call, body: dict) -> None:
     assert api("POST", f"/api/v3/models/{model_id}/inferences/query/data_drift", raw).status == 400
 
 
-@pytest.mark.parametrize(
-    "destination",
-    [
-        "http://2852039166/",
-        "http://0xA9FEA9FE/",
-        "http://0251.0376.0251.0376/",
-        "http://169.254.43518/",
-        "http://\uff11\uff16\uff19.\uff12\uff15\uff14.\uff11\uff16\uff19.\uff12\uff15\uff14/",
-        "http://[::169.254.169.254]/",
-        "http://[64:ff9b::a9fe:a9fe]/",
-        "http://[2002:a9fe:a9fe::]/",
-        "http://[::ffff:0:a9fe:a9fe]/",
-    ],
-)
-def test_encoded_link_local_webhooks_are_refused_when_saved(api: Call, destination: str) -> None:
-    model_id = register(api)
-    answer = api(
-        "POST",
-        "/api/v3/alert_notification_configurations",
-        {"model_id": model_id, "type": "webhook", "destination": destination},
-    )
-    assert answer.status == 400, answer.body
-
-
 def test_a_gzip_capture_upload_is_read(api: Call, upload) -> None:
     model_id = register(api)
     body = gzip.compress(("\n".join(capture_event(n) for n in range(3)) + "\n").encode())
