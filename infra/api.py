@@ -71,8 +71,9 @@ class ApiStack(cdk.Stack):
             description="sagewatch REST API: models, data, queries, alerting",
         )
         function = self.api_function.function
-        for name in ("models", "tokens", "rules", "alerts", "notifications", "idempotency"):
+        for name in ("models", "rules", "alerts", "notifications", "idempotency"):
             storage.tables[name].grant_read_write_data(function)
+        storage.tables["tokens"].grant_read_data(function)  # tokens are made by the CLI, only read here
         self.api_function.grant_objects(storage.data, write=True)  # and presigned PUTs to drops/
 
         access_logs = logs.LogGroup(

@@ -27,12 +27,25 @@ class SagewatchFunction(Construct):
         environment: dict[str, str],
         memory_mb: int = 1024,
         timeout: cdk.Duration = cdk.Duration.seconds(60),
-        reserved_concurrency: int | None = None,
         description: str = "",
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
             self, "logs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=cdk.RemovalPolicy.DESTROY
+        )
+        # An own role rather than CDK's default, which attaches AWSLambdaBasicExecutionRole (logs on
+        # every log group of the account): this one writes to the function's own log group only.
+        self.role = iam.Role(
+            self,
+            "role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"sagewatch {name}: its own log group, and what its stack grants",
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[self.log_group.log_group_arn],
+            )
         )
         self.function = lambda_.Function(
             self,
@@ -44,7 +57,7 @@ class SagewatchFunction(Construct):
             layers=layers,
             memory_size=memory_mb,
             timeout=timeout,
-            reserved_concurrent_executions=reserved_concurrency,
+            role=self.role,
             tracing=lambda_.Tracing.ACTIVE,
             log_group=self.log_group,
             description=description or f"sagewatch {name}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -13,9 +14,14 @@ from infra.layers import layer
 from infra.storage import StorageStack
 from sagewatch.resources import DECLARATION
 
+# The SQS event source's floor is 2; 5 ingest functions of 3 GB fit a new account's quota of 10
+# beside the API and the evaluator. Raise it with -c ingestConcurrency=N for more throughput.
+DEFAULT_CONCURRENCY = 5
+
 
 class IngestStack(cdk.Stack):
-    """Context: captureBucket (an existing bucket's name) and capturePrefix (where its capture files are)."""
+    """Context: captureBucket (an existing bucket's name), capturePrefix (where its capture files are),
+    captureKmsKeyArn (the KMS key its objects are encrypted with, if any), ingestConcurrency."""
 
     def __init__(self, scope: Construct, construct_id: str, *, storage: StorageStack, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -51,7 +57,6 @@ class IngestStack(cdk.Stack):
             environment=environment,
             memory_mb=3008,
             timeout=cdk.Duration.minutes(15),
-            reserved_concurrency=int(self.node.try_get_context("ingestConcurrency") or 20),
             description="sagewatch ingest: capture files, ground truth and Parquet drops into the lake",
         )
         function = self.ingest.function
@@ -61,11 +66,19 @@ class IngestStack(cdk.Stack):
                 batch_size=10,
                 max_batching_window=cdk.Duration.seconds(5),
                 report_batch_item_failures=True,
+                # The poller never runs more than this many at once, so messages wait in the queue
+                # rather than being throttled (a throttled receive counts toward the dead-letter
+                # queue). Reserved concurrency would also take this many from an account whose
+                # quota may be 10, failing the deploy.
+                max_concurrency=int(self.node.try_get_context("ingestConcurrency") or DEFAULT_CONCURRENCY),
             )
         )
         for name in ("models", "idempotency"):
             storage.tables[name].grant_read_write_data(function)
         self.ingest.grant_objects(storage.data, write=True)
         self.ingest.grant_objects(self.capture)
+        key_arn = self.node.try_get_context("captureKmsKeyArn")
+        if key_arn:  # Data Capture written with a KMS key (DataCaptureConfig.KmsKeyId) must be decrypted
+            function.add_to_role_policy(iam.PolicyStatement(actions=["kms:Decrypt"], resources=[key_arn]))
         cdk.CfnOutput(self, "capture-bucket-name", value=self.capture.bucket_name)
         cdk.CfnOutput(self, "capture-prefix", value=prefix or "(the whole bucket)")

@@ -29,7 +29,10 @@ class MonitorStack(cdk.Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         sender = self.node.try_get_context("senderEmail") or DEFAULT_SENDER
-        self.identity = ses.EmailIdentity(self, "sender", identity=ses.Identity.email(sender))
+        # An address (or its domain) already verified in SES cannot be created again (AlreadyExists):
+        # -c senderIdentity=existing uses it as it is.
+        if (self.node.try_get_context("senderIdentity") or "create") != "existing":
+            self.identity = ses.EmailIdentity(self, "sender", identity=ses.Identity.email(sender))
         self.queues = declared.queues(self, ("evaluate", "evaluate-dlq"))
         environment = {
             **storage.environment(),
@@ -76,10 +79,14 @@ class MonitorStack(cdk.Stack):
             storage.tables[name].grant_read_write_data(evaluator)
         storage.tables["notifications"].grant_read_data(evaluator)
         self.evaluator.grant_objects(storage.data)
-        evaluator.add_to_role_policy(
+        domain = sender.rsplit("@", 1)[-1]
+        evaluator.add_to_role_policy(  # sending is authorized by the address's or its domain's identity
             iam.PolicyStatement(
                 actions=["ses:SendEmail"],
-                resources=[f"arn:aws:ses:{self.region}:{self.account}:identity/{sender}"],
+                resources=[
+                    self.format_arn(service="ses", resource="identity", resource_name=name)
+                    for name in (sender, domain)
+                ],
             )
         )
         self._dashboard(ingest)

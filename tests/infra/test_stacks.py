@@ -118,9 +118,10 @@ def test_every_function_is_arm64_python312_traced_with_both_layers_and_every_tab
         assert DECLARATION.bucket("data").env_var in variables, name
     assert DECLARATION.queue("evaluate").env_var in found["sagewatch-scheduler"]["Environment"]["Variables"]
     assert DECLARATION.bucket("capture").env_var in found["sagewatch-ingest"]["Environment"]["Variables"]
-    # ingest runs for whole capture files (15 min) and its concurrency is capped (protects DynamoDB)
+    # ingest runs for whole capture files (15 min); no function reserves concurrency, which would fail
+    # the deploy in an account whose quota is 10 (the queue's maximum concurrency caps ingest instead)
     assert found["sagewatch-ingest"]["Timeout"] == 900
-    assert found["sagewatch-ingest"]["ReservedConcurrentExecutions"] == 20
+    assert not any("ReservedConcurrentExecutions" in f for f in found.values())
     # API Gateway gives up at 29 s: the api function must not outlive it
     assert found["sagewatch-api"]["Timeout"] <= 29
 
@@ -140,6 +141,8 @@ def test_sqs_event_sources_report_partial_batch_failures(templates: dict[str, Te
         {
             "BatchSize": 10,
             "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            # messages wait in the queue beyond 5 at once, instead of being throttled into the DLQ
+            "ScalingConfig": {"MaximumConcurrency": 5},
         },
     )
     # one model per evaluator invocation: a slow model cannot delay another's alerts
@@ -172,6 +175,27 @@ def test_alerts_are_sent_from_the_configured_verified_sender(tmp_path: Path) -> 
     custom.has_resource_properties("AWS::SES::EmailIdentity", {"EmailIdentity": "ml-alerts@acme.test"})
     evaluator = functions(custom)["sagewatch-evaluator"]
     assert evaluator["Environment"]["Variables"]["SAGEWATCH_SENDER"] == "ml-alerts@acme.test"
+    # the identity's ARN follows the partition (aws-cn, aws-us-gov), for the address or its domain
+    sends = {
+        r for r, actions in _actions(custom, "sagewatch-evaluator").items() if "ses:SendEmail" in actions
+    }
+    assert len(sends) == 2 and all("AWS::Partition" in r and "arn:aws:" not in r for r in sends)
+    assert any("identity/ml-alerts@acme.test" in r for r in sends) and any(
+        "identity/acme.test" in r for r in sends
+    )
+
+
+def test_an_already_verified_sender_is_used_not_created_again(tmp_path: Path) -> None:
+    existing = synthesize(tmp_path, senderEmail="ml@acme.test", senderIdentity="existing", nag="false")
+    assert existing.template("monitor").find_resources("AWS::SES::EmailIdentity") == {}
+
+
+def test_a_kms_encrypted_capture_bucket_can_be_read(tmp_path: Path) -> None:
+    key = "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-0000-0000-000000000000"
+    custom = synthesize(tmp_path, captureBucket="captures", captureKmsKeyArn=key, nag="false").template(
+        "ingest"
+    )
+    assert "kms:Decrypt" in _actions(custom, "sagewatch-ingest")[key]
 
 
 def test_api_serves_every_route_at_the_root_of_its_url_throttled_and_logged(
@@ -258,6 +282,11 @@ def test_each_function_gets_only_the_access_its_code_uses(templates: dict[str, T
 
     api = set().union(*_actions(templates["api"], "sagewatch-api").values())
     assert not any(a.startswith(("ses:", "sqs:")) for a in api)
+    tokens_table = next(
+        r for r, actions in _actions(templates["api"], "sagewatch-api").items() if "tokens" in r.lower()
+    )
+    written = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
+    assert not written & _actions(templates["api"], "sagewatch-api")[tokens_table]  # the CLI makes tokens
 
     ingest = set().union(*_actions(templates["ingest"], "sagewatch-ingest").values())
     assert not any(a.startswith("ses:") for a in ingest)
@@ -272,6 +301,15 @@ def test_each_function_gets_only_the_access_its_code_uses(templates: dict[str, T
         assert [a for actions in granted.values() for a in actions if "*" in a] == [], service
         unscoped = granted.get("*", set())
         assert unscoped <= {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}, service
+        # logs go to the function's own log group, not to every log group of the account
+        logs = {r for r, actions in granted.items() if any(a.startswith("logs:") for a in actions)}
+        assert len(logs) == 1 and "logs" in next(iter(logs)), service
+    for template in (templates["monitor"], templates["api"], templates["ingest"]):
+        for role in template.find_resources("AWS::IAM::Role").values():
+            managed = json.dumps(role["Properties"].get("ManagedPolicyArns", []))
+            assert "AWSLambdaBasicExecutionRole" not in managed or "BucketNotificationsHandler" in json.dumps(
+                role
+            )
 
 
 def test_stack_outputs_tell_a_user_where_things_are(synthesized: Synthesized) -> None:
