@@ -98,3 +98,4 @@ def test_every_operation_survives_fuzzing_and_answers_as_documented(
     summary = done.stdout[-6000:]
     assert done.returncode == 0, summary
     assert "Selected: " in done.stdout and "passed" in done.stdout, summary
+    print(summary[-1500:])  # the counts, with pytest -s

@@ -19,7 +19,7 @@ from sagewatch import aws as sagewatch_aws
 from sagewatch import stores
 from sagewatch.alerting import catalog
 from sagewatch.alerting.notify import DEFAULT_SENDER
-from sagewatch.alerting.service import evaluator, fan_out, queue_handler
+from sagewatch.alerting.service import FanOutFailed, evaluator, fan_out, queue_handler
 from sagewatch.alerting.types import Metric, NotificationConfig, Rule
 from sagewatch.ingest import ingestor
 from sagewatch.local.http_bridge import LocalContext
@@ -513,3 +513,61 @@ def test_a_window_evaluated_before_its_files_arrived_is_evaluated_again(clock: C
     assert [a.window_start for a in evaluator().alerts.list(model.id) if a.alert_rule_id == rule.id] == [
         WINDOW_START
     ]
+
+
+class FlakySqs:
+    """SQS answering a batch call with some entries Failed, as it does under throttling. Installed
+    with botocore's own event hooks: the named entries are taken out before the call and reported
+    Failed after it (a call left with no entry is answered without reaching moto)."""
+
+    def __init__(self, failing_ids: set[str], times: int) -> None:
+        self.failing_ids, self.times, self.held, self.nothing_left = failing_ids, times, [], False
+
+    def drop(self, params: dict, **_: object) -> None:
+        self.held, self.nothing_left = [], False
+        if self.times > 0:
+            self.held = [e["Id"] for e in params["Entries"] if e["Id"] in self.failing_ids]
+            params["Entries"] = [e for e in params["Entries"] if e["Id"] not in self.failing_ids]
+            self.nothing_left = not params["Entries"]
+
+    def answer_empty(self, **_: object) -> tuple | None:
+        if self.nothing_left:
+            return type("Http", (), {"status_code": 200, "headers": {}})(), {"Successful": []}
+        return None
+
+    def report(self, parsed: dict, **_: object) -> None:
+        if self.held:
+            parsed.setdefault("Failed", []).extend(
+                {"Id": i, "SenderFault": False, "Code": "ServiceUnavailable"} for i in self.held
+            )
+            self.times -= 1
+
+    def install(self) -> None:
+        events = sagewatch_aws.client("sqs").meta.events
+        events.register("provide-client-params.sqs.SendMessageBatch", self.drop)
+        events.register("before-call.sqs.SendMessageBatch", self.answer_empty)
+        events.register("after-call.sqs.SendMessageBatch", self.report)
+
+
+def queued_models(queue_url: str) -> list[str]:
+    sqs = sagewatch_aws.client("sqs")
+    found = []
+    while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+        found += [json.loads(m["Body"])["model_id"] for m in batch]
+    return found
+
+
+def test_models_sqs_refuses_at_first_are_queued_again(aws: dict[str, str]) -> None:
+    models = [model_with(factories.binary_probability(f"m{i}")) for i in range(3)]
+    FlakySqs({"1"}, times=2).install()
+    assert fan_out(NOW) == 3
+    assert sorted(queued_models(aws["evaluate_url"])) == sorted(m.id for m in models)
+
+
+def test_a_model_that_cannot_be_queued_fails_the_run_naming_it(aws: dict[str, str]) -> None:
+    models = [model_with(factories.binary_probability(f"m{i}")) for i in range(2)]
+    FlakySqs({"0"}, times=100).install()
+    with pytest.raises(FanOutFailed) as failed:
+        fan_out(NOW)
+    [unsent] = [m.id for m in models if m.id in str(failed.value)]
+    assert queued_models(aws["evaluate_url"]) == [m.id for m in models if m.id != unsent]

@@ -14,6 +14,9 @@ import boto3
 from botocore.config import Config
 
 _CONFIG = Config(retries={"max_attempts": 5, "mode": "adaptive"}, connect_timeout=5, read_timeout=30)
+# S3 refuses SigV2 for buckets made since June 2020, and botocore still presigns with it in some
+# regions: every S3 request and presigned URL is SigV4 (X-Amz-Algorithm=AWS4-HMAC-SHA256).
+_SERVICE_CONFIG = {"s3": Config(signature_version="s3v4")}
 
 
 def region() -> str:
@@ -23,7 +26,8 @@ def region() -> str:
 @functools.cache
 def client(service: str) -> Any:
     """The process-wide boto3 client for `service` (endpoint from AWS_ENDPOINT_URL when set)."""
-    return boto3.session.Session().client(service, region_name=region(), config=_CONFIG)
+    config = _CONFIG.merge(_SERVICE_CONFIG[service]) if service in _SERVICE_CONFIG else _CONFIG
+    return boto3.session.Session().client(service, region_name=region(), config=config)
 
 
 def reset() -> None:

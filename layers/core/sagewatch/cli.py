@@ -25,9 +25,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as error:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         from sagewatch.client import SageWatchError
         from sagewatch.errors import SagewatchError
+        from sagewatch.settings import MissingSetting
 
+        if isinstance(error, MissingSetting):
+            print(
+                f"sagewatch: {error} Set every SAGEWATCH_* variable the deployed functions have "
+                "(docs/deploy.md), or use a local stack (--state-dir).",
+                file=sys.stderr,
+            )
+            return 1
+        if isinstance(error, BotoCoreError | ClientError):
+            print(f"sagewatch: AWS refused: {error}", file=sys.stderr)
+            return 1
         if isinstance(error, SagewatchError | SageWatchError | FileNotFoundError):
             print(f"sagewatch: {error}", file=sys.stderr)
             return 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,16 +53,43 @@ def fan_out(now: datetime | None = None) -> int:
     queue_url = sqs.get_queue_url(QueueName=settings.name("evaluate"))["QueueUrl"]
     moment = (now or datetime.now(UTC)).isoformat()
     models = stores.model_store().list()
+    unsent: list[str] = []
     for start in range(0, len(models), 10):
         chunk = models[start : start + 10]
-        sqs.send_message_batch(
-            QueueUrl=queue_url,
-            Entries=[
-                {"Id": str(i), "MessageBody": json.dumps({"model_id": m.id, "scheduled_at": moment})}
-                for i, m in enumerate(chunk)
-            ],
-        )
+        entries = [
+            {"Id": str(i), "MessageBody": json.dumps({"model_id": m.id, "scheduled_at": moment})}
+            for i, m in enumerate(chunk)
+        ]
+        unsent += [chunk[int(e["Id"])].id for e in send_all(sqs, queue_url, entries)]
+    if unsent:  # the invocation fails, so EventBridge retries it; evaluations are idempotent per window
+        raise FanOutFailed(f"{len(unsent)} of {len(models)} models were not queued: {', '.join(unsent)}")
     return len(models)
+
+
+class FanOutFailed(RuntimeError):
+    """Some models' evaluate messages could not be sent."""
+
+
+SEND_ATTEMPTS = 4
+
+
+def send_all(
+    sqs: Any, queue_url: str, entries: list[dict[str, str]], pause: Any = time.sleep
+) -> list[dict[str, str]]:
+    """Send a batch, resending the entries SQS reports as Failed (a batch call succeeds even when
+    some of its messages do not); returns the entries still unsent after SEND_ATTEMPTS."""
+    pending = entries
+    for attempt in range(SEND_ATTEMPTS):
+        response = sqs.send_message_batch(QueueUrl=queue_url, Entries=pending)
+        failed = {failure["Id"] for failure in response.get("Failed", [])}
+        if failed:
+            logger.warning("SQS refused some evaluate messages", extra={"failed": response["Failed"]})
+        pending = [entry for entry in pending if entry["Id"] in failed]
+        if not pending:
+            return []
+        if attempt < SEND_ATTEMPTS - 1:
+            pause(0.2 * 2**attempt)
+    return pending
 
 
 @tracer.capture_lambda_handler(capture_response=False)
