@@ -15,6 +15,7 @@ from sagewatch import stores
 from sagewatch.auth import Role
 from sagewatch.local.emulator import serialize_dynamodb_requests
 from sagewatch.local.http_bridge import LocalContext, proxy_event
+from sagewatch.local.lambda_limits import LambdaImports, api_limits
 from sagewatch.local.provision import provision
 from sagewatch.settings import environment_for, physical_names
 
@@ -55,10 +56,21 @@ def tokens(aws: dict[str, str]) -> dict[Role, str]:
     return {role: stores.token_store().create(role, description=f"test {role}")[1] for role in Role}
 
 
+LAMBDA_IMPORTS = LambdaImports()
+
+
+def as_in_lambda() -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """The real api handler behind Lambda's limits: 6 MB each way, 29 s, and only the packages the
+    Lambda layers ship importable while it runs (pandas, scipy, scikit-learn are not)."""
+    from sagewatch.api import handler
+
+    return api_limits(handler, LAMBDA_IMPORTS, report=lambda line: None)
+
+
 @pytest.fixture
 def api(aws: dict[str, str], tokens: dict[Role, str]) -> Call:
     """Call the real api handler as API Gateway would; the default token is a writer's."""
-    from sagewatch.api import handler
+    handler = as_in_lambda()
 
     def call(
         method: str,
@@ -99,8 +111,7 @@ def multipart(fields: dict[str, tuple[str, bytes] | str]) -> tuple[bytes, str]:
 @pytest.fixture
 def upload(api: Call, tokens):
     """POST a multipart form through the handler, as API Gateway passes binary bodies (base64)."""
-    from sagewatch.api import handler as api_handler
-    from sagewatch.auth import Role
+    api_handler = as_in_lambda()
 
     def send(path: str, fields: dict) -> ApiResponse:
         body, content_type = multipart(fields)

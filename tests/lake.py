@@ -28,4 +28,4 @@ def lake_rows(area: str, model_id: str) -> list[dict]:
 def lake_keys() -> set[str]:
     """Every object in the data lake bucket."""
     lake = stores.lake_store()
-    return set(lake.keys("", limit=10_000_000))
+    return set(lake.keys(""))

@@ -178,6 +178,7 @@ def _local(args: argparse.Namespace) -> int:
         aws_port=args.aws_port,
         region=args.region,
         evaluate_every_seconds=args.evaluate_every or None,
+        lambda_imports=True,  # the handlers find only what the Lambda layers ship
     )
     stack = runtime.start()
     # SIGTERM stops as cleanly as Ctrl-C does.

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import os
 import sys
 import urllib.error
@@ -222,10 +221,9 @@ class SageWatch:
         self, method: str, path: str, records: list[dict[str, Any]], size: int, progress: bool
     ) -> SendSummary:
         summary = SendSummary()
-        chunks = math.ceil(len(records) / size) if records else 0
-        for index in range(chunks):
-            chunk = records[index * size : (index + 1) * size]
-            answer = self.request(method, path, chunk)
+        chunks = list(json_chunks(records, size))
+        for index, body in enumerate(chunks):
+            answer = self.request(method, path, raw=body, content_type="application/json")
             summary.success += answer["counts"]["success"]
             summary.failure += answer["counts"]["failure"]
             for result in answer["results"]:
@@ -233,7 +231,7 @@ class SageWatch:
                 if result["status"] >= 300:
                     summary.failures.append(result)
             if progress:
-                _bar(index + 1, chunks, f"{summary.total:,} sent, {summary.failure:,} failed")
+                _bar(index + 1, len(chunks), f"{summary.total:,} sent, {summary.failure:,} failed")
         if progress and chunks:
             print(file=sys.stderr)
         return summary
@@ -397,6 +395,32 @@ def plot_drift(frame: pd.DataFrame, path: str | Path, title: str = "Drift per at
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return Path(path)
+
+
+# A request reaches the api Lambda as an event of at most 6 MB (6,291,556 bytes, headers included).
+MAX_REQUEST_BYTES = 5_000_000
+
+
+def json_chunks(
+    records: list[dict[str, Any]], max_rows: int, max_bytes: int = MAX_REQUEST_BYTES
+) -> Iterator[bytes]:
+    """The records as JSON request bodies of at most `max_rows` rows and `max_bytes` bytes each.
+
+    A chunk that comes out too large is cut to the share of it that fits (wide rows make fewer
+    per request), so every body passes Lambda's payload limit whatever the model's width."""
+    start = 0
+    while start < len(records):
+        count = min(max_rows, len(records) - start)
+        body = json.dumps(records[start : start + count], default=_json_default).encode()
+        while len(body) > max_bytes and count > 1:
+            count = max(1, int(count * max_bytes / len(body) * 0.95))
+            body = json.dumps(records[start : start + count], default=_json_default).encode()
+        if len(body) > max_bytes:
+            raise SageWatchError(
+                413, f"record {start} alone is {len(body)} bytes; at most {max_bytes} per request"
+            )
+        yield body
+        start += count
 
 
 def _records(data: Any, truths: set[str]) -> list[dict[str, Any]]:

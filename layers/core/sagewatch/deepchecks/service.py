@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -500,7 +501,31 @@ def data_frame_json(
         chosen = np.sort(np.random.default_rng(42).choice(table.num_rows, rows_count, replace=False))
         table = table.take(pa.array(chosen))
     samples = translate.samples_from_table(table, dc_model["task_type"], version)
-    return samples.to_pandas().to_json(orient="records", date_format="iso")
+    return records_json(samples)
+
+
+# The answer is this JSON inside a JSON string (quotes escaped): it must stay under Lambda's 6 MB.
+MAX_SAMPLES_JSON_BYTES = 4 * 1024 * 1024
+
+
+def records_json(table: pa.Table, limit: int = MAX_SAMPLES_JSON_BYTES) -> str:
+    """Rows as a JSON list of records, times as ISO 8601 UTC (what pandas' to_json(orient="records",
+    date_format="iso") wrote, without pandas, which the Lambda layer does not ship).
+
+    A sample is a sample: when the rows would not fit `limit`, fewer of them (the first) are sent.
+    """
+    columns = {}
+    for field in table.schema:
+        column = table.column(field.name)
+        if pa.types.is_timestamp(field.type):
+            column = pc.strftime(column, format="%Y-%m-%dT%H:%M:%SZ")
+        columns[field.name] = column
+    rows = pa.table(columns).to_pylist()
+    text = json.dumps(rows, allow_nan=False)
+    while len(text) > limit and len(rows) > 1:
+        rows = rows[: max(1, int(len(rows) * limit / len(text) * 0.95))]
+        text = json.dumps(rows, allow_nan=False)
+    return text
 
 
 # -- checks, monitors, alert rules ---------------------------------------------------------------

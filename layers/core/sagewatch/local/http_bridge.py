@@ -18,7 +18,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 ProxyHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
-# API Gateway REST APIs refuse payloads above 10 MB.
+# API Gateway refuses payloads above 10 MB; Lambda's own 6 MB limit is applied by the handler's
+# wrapper (sagewatch.local.lambda_limits.api_limits), as in AWS.
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 STAGE = "local"
 TEXT_TYPES = ("application/json", "text/", "application/x-www-form-urlencoded")

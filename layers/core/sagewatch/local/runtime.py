@@ -20,6 +20,7 @@ from sagewatch import aws, stores
 from sagewatch.auth import Role
 from sagewatch.local.emulator import serialize_dynamodb_requests
 from sagewatch.local.http_bridge import make_server
+from sagewatch.local.lambda_limits import LambdaImports, api_limits
 from sagewatch.local.provision import provision
 from sagewatch.resources import DECLARATION
 from sagewatch.settings import environment_for, physical_names
@@ -105,7 +106,10 @@ class LocalRuntime:
         poll_queues: bool = True,
         poll_interval_seconds: float = 1.0,
         evaluate_every_seconds: float | None = DECLARATION.schedules[0].rate_minutes * 60,
+        lambda_imports: bool = False,
     ) -> None:
+        """lambda_imports: make this process lack what a Lambda lacks (pandas, scipy, ...), as
+        `sagewatch local` does; the demo, which simulates an endpoint with pandas, does not."""
         self.state_dir = Path(state_dir)
         self.api_port = api_port
         self.aws_port = aws_port
@@ -115,6 +119,8 @@ class LocalRuntime:
         self.poll_queues = poll_queues
         self.poll_interval_seconds = poll_interval_seconds
         self.evaluate_every_seconds = evaluate_every_seconds
+        self.imports = LambdaImports() if lambda_imports else None
+        self._hidden: dict[str, object] = {}
         self.stack: LocalStack | None = None
         self._stopping = threading.Event()
         self._stopped = False
@@ -154,7 +160,9 @@ class LocalRuntime:
 
         from sagewatch.api import handler
 
-        self._http = make_server(handler, "127.0.0.1", self.api_port)
+        if self.imports is not None:
+            self._hidden = self.imports.install()
+        self._http = make_server(api_limits(handler), "127.0.0.1", self.api_port)
         api_host, api_port = self._http.server_address[:2]
         self._spawn("api", self._http.serve_forever)
         for worker in self.workers:
@@ -196,6 +204,8 @@ class LocalRuntime:
             thread.join(timeout=10)
         if self._moto is not None:
             self._moto.stop()
+        if self.imports is not None:
+            self.imports.uninstall(self._hidden)
         state = self.state_dir / STATE_FILE
         if state.exists():
             state.unlink()

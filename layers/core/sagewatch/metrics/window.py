@@ -27,15 +27,9 @@ class LakeWindow:
         self.model = model
 
     def _keys(self, area: str, first: date | None, last: date | None) -> list[str]:
-        keys = []
-        for key in self.lake.keys(f"{area}/model_id={self.model.id}/"):
-            if not key.endswith(".parquet"):
-                continue
-            day = _day_of(key)
-            if day is not None and ((first and day < first) or (last and day > last)):
-                continue
-            keys.append(key)
-        return sorted(keys)
+        """The window's Parquet files: only its own days are listed (every page of them)."""
+        prefix = f"{area}/model_id={self.model.id}/"
+        return [key for key in self.lake.day_keys(prefix, first, last) if key.endswith(".parquet")]
 
     def inferences(
         self,
@@ -86,13 +80,3 @@ class LakeWindow:
         for name in [*names, "ground_truth_timestamp"]:
             inferences = inferences.append_column(name, truth.column(name).take(where))
         return inferences
-
-
-def _day_of(key: str) -> date | None:
-    for part in key.split("/"):
-        if part.startswith("date="):
-            try:
-                return date.fromisoformat(part[5:])
-            except ValueError:
-                return None
-    return None

@@ -37,9 +37,13 @@ def source_digest(bucket: str, key: str, etag: str) -> str:
 
 
 class LakeStore:
-    def __init__(self, bucket: str, client: Any = None) -> None:
+    """`page_size` is how many keys one LIST call asks for (S3 gives at most 1,000); listings
+    follow every page, so nothing past any count is ever left out."""
+
+    def __init__(self, bucket: str, client: Any = None, page_size: int = 1000) -> None:
         self.bucket = bucket
         self._client = client
+        self.page_size = page_size
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> LakeStore:
@@ -90,7 +94,7 @@ class LakeStore:
         """
         tables = [
             self.read_table(key, columns)
-            for key in self._keys(f"{area}/model_id={model_id}/", limit=1_000_000)
+            for key in self.keys(f"{area}/model_id={model_id}/")
             if key.endswith(".parquet")
         ]
         if not tables:
@@ -110,7 +114,7 @@ class LakeStore:
 
     def rejected(self, model_id: str) -> list[dict[str, Any]]:
         """A model's rejected rows, newest day first (each file in its own order)."""
-        keys = sorted(self._keys(f"rejected/model_id={model_id}/", limit=100_000), reverse=True)
+        keys = sorted(self.keys(f"rejected/model_id={model_id}/"), reverse=True)
         rows = []
         for key in keys:
             body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
@@ -123,11 +127,13 @@ class LakeStore:
         return key
 
     def unrouted(self, limit: int = 1000) -> list[dict[str, Any]]:
-        """Records of files kept aside because no model claims them, newest first."""
-        records = []
-        for key in self._keys("unrouted/", limit):
-            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-            records.append(json.loads(body))
+        """Records of files kept aside because no model claims them: the newest `limit`, newest first
+        (every key is listed; only the newest records are read)."""
+        objects = sorted(self.objects("unrouted/"), key=lambda o: o["LastModified"], reverse=True)[:limit]
+        records = [
+            json.loads(self.client.get_object(Bucket=self.bucket, Key=o["Key"])["Body"].read())
+            for o in objects
+        ]
         return sorted(records, key=lambda r: r.get("seen_at", ""), reverse=True)
 
     def read_table(self, key: str, columns: list[str] | None = None) -> pa.Table:
@@ -137,21 +143,52 @@ class LakeStore:
         present = [c for c in columns if c in pq.read_schema(pa.BufferReader(body)).names]
         return pq.read_table(pa.BufferReader(body), columns=present)
 
-    def keys(self, prefix: str, limit: int = 100_000) -> list[str]:
-        return list(self._keys(prefix, limit))
+    def keys(self, prefix: str, start_after: str | None = None) -> list[str]:
+        """Every key under `prefix` (after `start_after`, when given), in ascending order."""
+        return [item["Key"] for item in self.objects(prefix, start_after)]
 
-    def _keys(self, prefix: str, limit: int) -> Iterator[str]:
+    def objects(self, prefix: str, start_after: str | None = None) -> Iterator[dict[str, Any]]:
+        """The listing of `prefix`, page after page (`page_size` keys a call), ascending by key."""
         paginator = self.client.get_paginator("list_objects_v2")
-        count = 0
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
-            for item in page.get("Contents", []):
-                yield item["Key"]
-                count += 1
-                if count >= limit:
-                    return
+        arguments = {
+            "Bucket": self.bucket,
+            "Prefix": prefix,
+            "PaginationConfig": {"PageSize": self.page_size},
+        }
+        if start_after:
+            arguments["StartAfter"] = start_after
+        for page in paginator.paginate(**arguments):
+            yield from page.get("Contents", [])
+
+    def day_keys(self, prefix: str, first: date | None, last: date | None) -> Iterator[str]:
+        """Keys of `<prefix>date=<day>/...` objects whose day lies in [first, last], ascending.
+
+        The listing starts at the first day's folder (StartAfter) and stops past the last, so a
+        window's cost follows the window, not the model's history.
+        """
+        start = f"{prefix}date={first.isoformat()}" if first else None
+        for item in self.objects(prefix, start):
+            key = item["Key"]
+            day = day_of(key)
+            if day is not None and last is not None and day > last:
+                return
+            if day is not None and first is not None and day < first:
+                continue
+            yield key
 
 
 def _parquet(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="zstd")
     return sink.getvalue().to_pybytes()
+
+
+def day_of(key: str) -> date | None:
+    """The day of a key's `date=<YYYY-MM-DD>` folder, or None."""
+    for part in key.split("/"):
+        if part.startswith("date="):
+            try:
+                return date.fromisoformat(part[5:])
+            except ValueError:
+                return None
+    return None

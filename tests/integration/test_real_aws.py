@@ -1,0 +1,94 @@
+"""Faults a deployed sagewatch would meet on real AWS and moto forgives (issue 15), each kept caught.
+
+Listings page at S3's 1,000 keys (here a page size small enough to cross in a test); the api
+handler runs with only the Lambda layers' packages importable (tests/conftest.py)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+
+import pyarrow as pa
+from tests import factories
+from tests.conftest import Call
+
+from sagewatch import aws as sagewatch_aws
+from sagewatch import stores
+from sagewatch.metrics.window import LakeWindow
+from sagewatch.schema import ModelSpec
+from sagewatch.stores.lake import LakeStore
+from sagewatch.tables import inference_schema
+
+DAYS = [date(2026, 1, 1) + timedelta(days=d) for d in range(12)]
+
+
+def lake_with_days(files_per_day: int = 4) -> tuple[object, LakeStore]:
+    """A model whose lake holds `files_per_day` files on each of DAYS, listed 3 keys a page."""
+    model = stores.model_store().create(ModelSpec.model_validate(factories.binary_probability()))
+    lake = LakeStore(stores.lake_store().bucket, page_size=3)
+    schema = inference_schema(model)
+    for day in DAYS:
+        moment = datetime.combine(day, datetime.min.time(), UTC)
+        for part in range(files_per_day):
+            rows = {f.name: pa.nulls(1, f.type) for f in schema}
+            rows["partner_inference_id"] = pa.array([f"{day}-{part}"])
+            rows["inference_timestamp"] = pa.array([moment], schema.field("inference_timestamp").type)
+            table = pa.Table.from_arrays([rows[f.name] for f in schema], schema=schema)
+            lake.write_rows("inferences", model.id, table, "inference_timestamp", f"file-{part}")
+    return model, lake
+
+
+def listings() -> list[dict]:
+    calls: list[dict] = []
+    sagewatch_aws.client("s3").meta.events.register(
+        "provide-client-params.s3.ListObjectsV2", lambda params, **_: calls.append(dict(params))
+    )
+    return calls
+
+
+def test_a_window_lists_only_its_own_days_and_every_page_of_them(aws: dict[str, str]) -> None:
+    model, lake = lake_with_days()
+    calls = listings()
+    tables = LakeWindow(lake, model).inferences(["partner_inference_id"], DAYS[-2], DAYS[-1])
+    ids = sorted(i for t in tables for i in t.column("partner_inference_id").to_pylist())
+    assert ids == sorted(f"{day}-{part}" for day in DAYS[-2:] for part in range(4))
+    # 8 keys at 3 a page: 3 pages, starting at the window's first day, not at the model's first
+    assert len(calls) == 3
+    assert calls[0]["StartAfter"].endswith(f"date={DAYS[-2].isoformat()}")
+
+
+def test_nothing_past_a_page_or_any_count_is_left_out(aws: dict[str, str]) -> None:
+    """The listing was cut at 100,000 keys, ascending: past it, the newest days vanished."""
+    model, lake = lake_with_days()
+    everything = LakeWindow(lake, model).inferences(["partner_inference_id"])
+    assert sum(t.num_rows for t in everything) == len(DAYS) * 4
+    newest = LakeWindow(lake, model).inferences(["partner_inference_id"], DAYS[-1], None)
+    assert sorted(i for t in newest for i in t.column("partner_inference_id").to_pylist()) == [
+        f"{DAYS[-1]}-{part}" for part in range(4)
+    ]
+
+
+def test_deepchecks_data_comes_back_without_pandas(api: Call) -> None:
+    """get-prod-data and get-ref-data used DataFrame.to_json: pandas is not in the Lambda layer."""
+    model = api("POST", "/api/v1/models", {"name": "dc", "task_type": "binary"}).body
+    assert (
+        api(
+            "POST",
+            f"/api/v1/models/{model['id']}/version",
+            {"name": "v1", "features": {"x": "numeric"}, "classes": ["a", "b"]},
+        ).status
+        == 200
+    )
+    version = api("GET", "/api/v1/models/dc/model-versions/v1").body
+    sample = {"_dc_sample_id": "s1", "_dc_time": "2026-11-24T10:00:00Z", "x": 1.5, "_dc_prediction": "a"}
+    assert api("POST", f"/api/v1/model-versions/{version['id']}/data", [sample]).status == 200
+    answer = api("POST", f"/api/v1/model-versions/{version['id']}/get-prod-data", {"rows_count": 10})
+    assert answer.status == 200, answer.body
+    [row] = json.loads(answer.body)
+    assert (row["_dc_sample_id"], row["x"]) == ("s1", 1.5)
+    assert datetime.fromisoformat(row["_dc_time"].replace("Z", "+00:00")) == datetime(
+        2026, 11, 24, 10, tzinfo=UTC
+    )
+    assert (
+        api("POST", f"/api/v1/model-versions/{version['id']}/get-ref-data", {"rows_count": 10}).status == 200
+    )
