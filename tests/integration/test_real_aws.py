@@ -6,14 +6,19 @@ handler runs with only the Lambda layers' packages importable (tests/conftest.py
 from __future__ import annotations
 
 import json
+import tempfile
 from datetime import UTC, date, datetime, timedelta
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 from tests import factories
 from tests.conftest import Call
+from tests.lake import notifications
 
 from sagewatch import aws as sagewatch_aws
-from sagewatch import stores
+from sagewatch import ingest, stores
+from sagewatch.ingest import handler
+from sagewatch.local.http_bridge import LocalContext
 from sagewatch.metrics.window import LakeWindow
 from sagewatch.schema import ModelSpec
 from sagewatch.stores.lake import LakeStore
@@ -92,3 +97,37 @@ def test_deepchecks_data_comes_back_without_pandas(api: Call) -> None:
     assert (
         api("POST", f"/api/v1/model-versions/{version['id']}/get-ref-data", {"rows_count": 10}).status == 200
     )
+
+
+def test_a_parquet_drop_streams_from_s3_without_local_disk(aws: dict[str, str], monkeypatch) -> None:
+    """Drops were spooled to /tmp (512 MB in Lambda): a larger file failed. They are read by range."""
+    monkeypatch.setattr(ingest, "CHUNK_BYTES", 64 * 1024)  # small ranges, as a large file would get
+
+    def no_disk(*args, **kwargs):
+        raise AssertionError("the ingest wrote a local file")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", no_disk)
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", no_disk)
+    model = stores.model_store().create(ModelSpec.model_validate(factories.binary_probability()))
+    count = 60_000
+    table = pa.table(
+        {
+            "partner_inference_id": [f"p-{i}" for i in range(count)],
+            "inference_timestamp": pa.array([datetime(2026, 11, 25, tzinfo=UTC)] * count),
+            "age": pa.array(range(count)),
+            "income": pa.array([float(i) for i in range(count)]),
+        }
+    )
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, row_group_size=10_000, compression="none")
+    body = sink.getvalue().to_pybytes()
+    ranges = []
+    sagewatch_aws.client("s3").meta.events.register(
+        "provide-client-params.s3.GetObject", lambda params, **_: ranges.append(params.get("Range"))
+    )
+    sagewatch_aws.client("s3").put_object(
+        Bucket=aws["data"], Key=f"drops/{model.id}/inferences/big.parquet", Body=body
+    )
+    assert handler(notifications(aws), LocalContext()) == {"batchItemFailures": []}
+    assert stores.ingestion_ledger().counts(model.id)["total"]["inferences_ingested"] == count
+    assert len(ranges) > 2 and all(r and r.startswith("bytes=") for r in ranges)

@@ -10,10 +10,10 @@ under unrouted/ in the lake (and logged), never dropped silently.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
-import tempfile
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -40,7 +40,7 @@ from sagewatch.records import check_file_columns, reference_rows, rejections, ro
 from sagewatch.schema import Model
 from sagewatch.stores.dynamo import error_code
 from sagewatch.stores.ingestion import IngestionLedger
-from sagewatch.stores.lake import LakeStore, source_digest
+from sagewatch.stores.lake import LakeStore, S3RangeFile, source_digest
 from sagewatch.stores.models import ModelStore
 from sagewatch.values import has_problem
 
@@ -198,28 +198,25 @@ class Ingestor:
         received_at = head.get("LastModified") or _now()
         writer = self.writer(model, digest, source)
         rejected_as = "ground_truth" if kind == "ground_truth" else "inferences"
-        with tempfile.TemporaryFile() as local:
-            body = self.s3.get_object(Bucket=bucket, Key=key, IfMatch=etag)["Body"]
-            for piece in body.iter_chunks(CHUNK_BYTES):
-                local.write(piece)
-            local.seek(0)
-            try:
-                parquet = pq.ParquetFile(local)
-                check_file_columns(parquet.schema_arrow, model)
-            except (pa.ArrowInvalid, InvalidInput) as error:
-                reason = error.message if isinstance(error, InvalidInput) else f"not a Parquet file: {error}"
-                rows = parquet.metadata.num_rows if isinstance(error, InvalidInput) else 1
-                writer.add(
-                    received_at.date(),
-                    rejected=[{"row": None, "rows": rows, "reason": reason}],
-                    rejected_as=rejected_as,
-                    rejected_rows=rows,
-                )
-                return self._report(writer, kind)
-            first_row = 0
-            for batch in parquet.iter_batches(batch_size=DROP_BATCH_ROWS):
-                self._add_records(writer, batch, kind, batch_id, received_at, first_row)
-                first_row += batch.num_rows
+        size = int(head.get("ContentLength") or 0)
+        stream = io.BufferedReader(S3RangeFile(self.s3, bucket, key, etag, size), buffer_size=CHUNK_BYTES)
+        try:
+            parquet = pq.ParquetFile(stream)
+            check_file_columns(parquet.schema_arrow, model)
+        except (pa.ArrowException, OSError, InvalidInput) as error:
+            reason = error.message if isinstance(error, InvalidInput) else f"not a Parquet file: {error}"
+            rows = parquet.metadata.num_rows if isinstance(error, InvalidInput) else 1
+            writer.add(
+                received_at.date(),
+                rejected=[{"row": None, "rows": rows, "reason": reason}],
+                rejected_as=rejected_as,
+                rejected_rows=rows,
+            )
+            return self._report(writer, kind)
+        first_row = 0
+        for batch in parquet.iter_batches(batch_size=DROP_BATCH_ROWS):
+            self._add_records(writer, batch, kind, batch_id, received_at, first_row)
+            first_row += batch.num_rows
         return self._report(writer, kind)
 
     def _add_records(
