@@ -130,3 +130,18 @@ for name in ("pandas", "scipy", "sklearn", "moto"):
         text=True,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_cdk_json_runs_the_app_without_the_venv_activated(tmp_path: Path) -> None:
+    """`cdk deploy` from a shell whose python3 lacks aws_cdk (the venv not activated) still synthesizes."""
+    root = Path(__file__).resolve().parents[2]
+    app = json.loads((root / "cdk.json").read_text())["app"]
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",  # no venv on the PATH
+        "HOME": str(tmp_path),
+        "CDK_OUTDIR": str(tmp_path / "out"),
+        "CDK_CONTEXT_JSON": json.dumps({"nag": "false"}),
+    }
+    done = subprocess.run(["sh", "-c", app], cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "out" / "manifest.json").exists()
