@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 BASE_TIME = datetime(2026, 11, 25, tzinfo=UTC)
 
-ages = st.integers(min_value=-(2**53), max_value=2**53)
+ages = st.one_of(st.none(), st.integers(min_value=-(2**53), max_value=2**53))  # null: a missing value
 incomes = st.floats(allow_nan=False, allow_infinity=False, width=64)
 # CSV carries any text but line breaks (SageMaker writes one inference a line); quoting handles commas.
 # Blank text counts as missing (null), so regions hold something besides spaces.

@@ -505,3 +505,186 @@ def test_a_refused_deepchecks_batch_writes_nothing(api: Call, version: dict) -> 
         [{"_dc_sample_id": "s", "_dc_time": "2026-11-24T10:00:00Z", "x": "large", "colour": "red"}],
     )
     assert answer.status == 400 and lake_keys() == before
+
+
+# -- the re-probe: valid input refused, and what a refused request left behind ------------------------
+
+
+def test_a_deepchecks_version_too_large_to_store_leaves_nothing(
+    api: Call, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sagewatch.stores import models as model_store_module
+
+    monkeypatch.setattr(model_store_module, "MAX_DOCUMENT_BYTES", 2_000)  # what 2,000 wide columns would hit
+    model = api("POST", "/api/v1/models", {"name": "w", "task_type": "binary"}).body
+    version = {
+        "name": "v1",
+        "features": {f"feature_{i}": "numeric" for i in range(400)},
+        "classes": ["0", "1"],
+    }
+    assert api("POST", f"/api/v1/models/{model['id']}/version", version).status == 413
+    assert api("GET", f"/api/v1/models/{model['id']}/versions").body == []
+    assert (
+        api("POST", f"/api/v1/models/{model['id']}/version", {**version, "features": {"x": "numeric"}}).status
+        == 200
+    )
+
+
+def test_a_model_of_2000_attributes_is_stored(api: Call) -> None:
+    body = factories.regression("wide")
+    body["attributes"] += [
+        {
+            "name": f"feature_{i}",
+            "stage": "PIPELINE_INPUT",
+            "value_type": "FLOAT",
+            "position": 3 + i,
+            "min_range": 0.0,
+            "max_range": 1.0,
+        }
+        for i in range(1995)
+    ]
+    answer = api("POST", "/api/v3/models", body)
+    assert answer.status == 201, answer.body
+    assert len(api("GET", f"/api/v3/models/{answer.body['id']}").body["attributes"]) == 2000
+
+
+@pytest.mark.parametrize(
+    "data",
+    ['[null, 2.0, "north"]', '{"instances": [{"features": [null, 2.0, "north"]}]}'],
+)
+def test_a_json_capture_row_starting_with_null_is_stored(aws: dict[str, str], data: str) -> None:
+    """pyarrow's JSON reader built an invalid list for it; the row was lost."""
+    model_id = capture_model()
+    ingest_lines(aws, [json_capture_event(1, data)])
+    [row] = lake_rows("inferences", model_id)
+    assert (row["age"], row["income"], row["region"]) == (None, 2.0, "north")
+
+
+def test_a_rule_changed_by_patch_is_checked_as_when_created(api: Call) -> None:
+    model_id = register(api)
+    metric = api("GET", f"/api/v3/models/{model_id}/metrics").body["metrics"][0]
+    rule = api(
+        "POST",
+        f"/api/v3/models/{model_id}/alert_rules",
+        {"metric_id": metric["id"], "bound": "upper", "threshold": 1},
+    ).body
+    path = f"/api/v3/models/{model_id}/alert_rules/{rule['id']}"
+    assert api("PATCH", path, {"filters": [{"property": "zz", "comparator": "eq", "value": 1}]}).status == 400
+    assert (
+        api("PATCH", path, {"metric_parameters": {"feature": "age"}}).status == 400
+    )  # the metric takes none
+    assert (
+        api(
+            "POST",
+            f"/api/v3/models/{model_id}/alert_rules",
+            {"metric_id": metric["id"], "bound": "upper", "threshold": 1, "metric_parameters": {"x": 1}},
+        ).status
+        == 400
+    )
+    assert api("GET", path).body["filters"] is None
+
+
+def test_drift_filters_and_groups_see_ground_truth(api: Call) -> None:
+    model_id = register(api)
+    rows = [
+        record(age=20 + i, partner_inference_id=f"r{i}", ground_truth_data={"churned": i % 2})
+        for i in range(40)
+    ]
+    api("POST", f"/api/v3/models/{model_id}/inferences", rows)
+    base = {"source": "inference"}
+    target = {"source": "inference", "filter": [{"property": "churned", "comparator": "eq", "value": 1}]}
+    answer = api(
+        "POST",
+        f"/api/v3/models/{model_id}/inferences/query/data_drift",
+        {"properties": ["age"], "base": base, "target": target},
+    )
+    assert answer.status == 200 and answer.body["query_result"][0]["age"] is not None, answer.body
+    grouped = api(
+        "POST",
+        f"/api/v3/models/{model_id}/inferences/query/data_drift",
+        {"properties": ["age"], "base": base, "group_by": [{"property": "churned"}]},
+    )
+    assert sorted(r["churned"] for r in grouped.body["query_result"]) == [0, 1]
+
+
+def test_a_batch_named_with_a_space_is_reached_through_its_encoded_path(api: Call) -> None:
+    model_id = register(api)
+    api("POST", f"/api/v3/models/{model_id}/inferences", [record(batch_id="b 1")])
+    closed = api("PATCH", f"/api/v3/models/{model_id}/batches/b%201", {"status": "uploaded"}).body
+    assert (closed["batch_id"], closed["ingested"]) == ("b 1", 1)
+    url = api("POST", f"/api/v3/models/{model_id}/inferences/upload_url", {"batch_id": "b 1"})
+    assert url.status == 200 and "/b 1/" in url.body["key"]
+
+
+def test_deepchecks_data_keeps_full_precision(api: Call, version: dict) -> None:
+    sample = {
+        "_dc_sample_id": "p",
+        "_dc_time": "2026-11-24T10:00:00Z",
+        "x": 0.123456789012345,
+        "colour": "red",
+        "_dc_prediction": "a",
+    }
+    tiny = {**sample, "_dc_sample_id": "t", "x": 1e-12}
+    api("POST", f"/api/v1/model-versions/{version['id']}/data", [sample, tiny])
+    rows = json.loads(
+        api("POST", f"/api/v1/model-versions/{version['id']}/get-prod-data", {"rows_count": 10}).body
+    )
+    assert sorted(r["x"] for r in rows) == [1e-12, 0.123456789012345]
+
+
+def test_a_class_named_like_an_input_is_a_class(api: Call) -> None:
+    model = api("POST", "/api/v1/models", {"name": "animals", "task_type": "multiclass"}).body
+    body = {
+        "name": "v1",
+        "features": {"cat": "categorical", "weight": "numeric"},
+        "classes": ["cat", "dog", "bird"],
+    }
+    assert api("POST", f"/api/v1/models/{model['id']}/version", body).status == 200
+
+
+def test_valid_spellings_of_numbers_and_times_are_read(api: Call) -> None:
+    model_id = register(api)
+    answer = api(
+        "POST",
+        f"/api/v3/models/{model_id}/inferences",
+        [
+            record(age="+7", partner_inference_id="plus"),
+            record(age="1e2", partner_inference_id="exponent"),
+            record(inference_timestamp="2026-11-25t10:00:00z", partner_inference_id="lowercase"),
+        ],
+    )
+    assert answer.body["counts"]["success"] == 3, answer.body
+    assert sorted(r["age"] for r in lake_rows("inferences", model_id)) == [7, 30, 100]
+
+
+def test_a_line_just_over_the_limit_is_skipped(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ingest, "MAX_LINE_BYTES", 5_000)
+    monkeypatch.setattr(ingest, "CHUNK_BYTES", 1_000)
+    model_id = capture_model()
+    ingest_lines(aws, [capture_event(1), "x" * 5_001, capture_event(3)])
+    assert sorted(r["partner_inference_id"] for r in lake_rows("inferences", model_id)) == ["e-1", "e-3"]
+
+
+def test_an_uploaded_capture_file_past_the_record_limit_is_a_413(
+    api: Call, upload, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sagewatch.api import inferences
+
+    monkeypatch.setattr(inferences, "MAX_RECORDS", 3)
+    model_id = register(api)
+    body = ("\n".join(capture_event(n) for n in range(4)) + "\n").encode()
+    answer = upload(
+        f"/api/v3/models/{model_id}/inferences/integrations/sagemaker_data_capture",
+        {"inference_data": ("c.jsonl", body)},
+    )
+    assert answer.status == 413 and lake_rows("inferences", model_id) == []
+
+
+def test_a_blank_filter_value_says_how_to_find_missing_text(api: Call) -> None:
+    model_id = register(api)
+    query = {
+        "select": [{"function": "count"}],
+        "filter": [{"property": "region", "comparator": "eq", "value": ""}],
+    }
+    answer = api("POST", f"/api/v3/models/{model_id}/inferences/query", query)
+    assert answer.status == 400 and "IsNull" in answer.body["message"]

@@ -396,6 +396,11 @@ def whole_lines(
             if end < 0:
                 continue
             piece, skipping, line = piece[end + 1 :], False, line + 1
+        if carry and len(carry) + max(piece.find(b"\n"), 0) > max_line and b"\n" in piece:
+            # the line begun in earlier pieces ends in this one, past the limit: drop it whole
+            if too_long is not None:
+                too_long.append(line)
+            piece, carry, line = piece[piece.find(b"\n") + 1 :], b"", line + 1
         buffer = carry + piece
         cut = buffer.rfind(b"\n") + 1
         if cut == 0:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import json
 from dataclasses import dataclass, field
 
@@ -276,9 +275,13 @@ def _read_documents(
         if table is None:
             continue
         try:
-            return _rows_from_documents(table.column("v").combine_chunks(), events, names)
+            column = table.column("v").combine_chunks()
+            column.validate(full=True)  # the reader can build invalid lists (a null first, then text)
+            return _rows_from_documents(column, events, names)
         except _MixedShapes:
             break
+        except pa.ArrowException:  # read, but not assembled: try the next way, then halves
+            continue
     if len(documents) == 1:
         return _read_one_document(documents[0].as_py(), int(events[0]), names)
     middle = len(documents) // 2
@@ -299,14 +302,15 @@ def _read_one_document(document: str, event: int, names: list[str]) -> Rows:
     except json.JSONDecodeError as error:
         return Rows.failed(names, events, f"invalid JSON: {error.msg} at character {error.pos}")
     # Mixed scalars (numbers beside strings) are what pyarrow refuses: read every scalar as text.
-    as_text = json.dumps({"v": scalars_as_text(parsed)})
+    # Built from Python, not re-read as JSON: pyarrow's JSON reader builds an invalid list array
+    # when a list starts with null and goes on with text (`[null, "2.0", "north"]`).
     try:
-        table = pa_json.read_json(io.BytesIO(as_text.encode()))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        document_array = pa.array([scalars_as_text(parsed)])
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         return Rows.failed(
             names, events, "unsupported JSON shape: lists must hold only values or only objects"
         )
-    return _rows_from_documents(table.column("v").combine_chunks(), events, names)
+    return _rows_from_documents(document_array, events, names)
 
 
 def scalars_as_text(value: object) -> object:

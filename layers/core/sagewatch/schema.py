@@ -353,14 +353,22 @@ def _check_map(spec: ModelSpec, mapping: dict[str, ClassValue]) -> dict[str, Cla
     ground_truths = spec.by_stage(*GROUND_TRUTH_STAGES)
     gt_names = {a.name for a in ground_truths}
     linked = {k: v for k, v in mapping.items() if isinstance(v, str) and v in gt_names}
-    for key, value in mapping.items():
-        target = by_name.get(value) if isinstance(value, str) else None
-        if target is not None and target.stage not in GROUND_TRUTH_STAGES and key not in linked:
-            raise InvalidSchema(
-                f"{field}[{key!r}] names {value!r}, a {target.stage.value} attribute; expected a GROUND_TRUTH "
-                "attribute or a class value of the ground truth column",
-                field=field,
-            )
+    class_form_fits = (
+        len(ground_truths) == 1
+        and spec.output_type is not OutputType.REGRESSION
+        and ground_truths[0].value_type in (ValueType.INTEGER, ValueType.STRING, ValueType.BOOLEAN)
+    )
+    if not linked and not class_form_fits:
+        # Neither form fits; say so for a value naming another attribute (a likely mix-up). With one
+        # ground-truth column, such a value is a class that happens to share an attribute's name.
+        for key, value in mapping.items():
+            target = by_name.get(value) if isinstance(value, str) else None
+            if target is not None and target.stage not in GROUND_TRUTH_STAGES:
+                raise InvalidSchema(
+                    f"{field}[{key!r}] names {value!r}, a {target.stage.value} attribute; expected a "
+                    "GROUND_TRUTH attribute or a class value of the ground truth column",
+                    field=field,
+                )
 
     if linked and len(linked) != len(mapping):
         rest = {k: v for k, v in mapping.items() if k not in linked}

@@ -54,6 +54,12 @@ def coerce(values: pa.Array | pa.ChunkedArray, value_type: ValueType) -> tuple[p
         return _from_number(values, value_type)
     if pa.types.is_dictionary(source):  # pandas' category columns, Parquet dictionary pages
         return coerce(values.dictionary_decode(), value_type)
+    if pa.types.is_decimal(source):  # Parquet from databases; as floats, for every number type
+        return coerce(values.cast(pa.float64(), safe=False), value_type)
+    if pa.types.is_binary(source) or pa.types.is_large_binary(source) or _is_view(source):
+        text, not_utf8 = safe_cast(values, pa.string())
+        typed, invalid = coerce(text, value_type)
+        return typed, invalid | not_utf8
     if (pa.types.is_timestamp(source) or pa.types.is_date(source)) and value_type is ValueType.TIMESTAMP:
         target = pa.timestamp("us", tz=source.tz) if pa.types.is_timestamp(source) else pa.timestamp("us")
         typed, out_of_range = safe_cast(values, target)  # seconds or milliseconds past what us hold
@@ -61,6 +67,10 @@ def coerce(values: pa.Array | pa.ChunkedArray, value_type: ValueType) -> tuple[p
     # lists, structs: never a scalar attribute's value
     present = values.is_valid().to_numpy(zero_copy_only=False)
     return pa.nulls(len(values), target), present
+
+
+def _is_view(data_type: pa.DataType) -> bool:
+    return str(data_type) in ("string_view", "binary_view")
 
 
 def _mask(array: pa.Array) -> np.ndarray:
@@ -135,9 +145,16 @@ def _from_text(text: pa.Array, value_type: ValueType) -> tuple[pa.Array, np.ndar
         return typed, _mask(pc.and_(present, pc.invert(valid))) | bad
     if value_type is ValueType.INTEGER:
         valid = pc.match_substring_regex(stripped, _INTEGER_TEXT)
-        digits = pc.replace_substring_regex(stripped, r"\.0*$", "")
+        digits = pc.replace_substring_regex(stripped, r"\.0*$|^\+", "")  # "7.0" and "+7" are 7
         usable = pc.if_else(pc.and_(present, valid), digits, pa.scalar(None, pa.string()))
         typed, overflow = safe_cast(usable, pa.int64())
+        # whole numbers in exponent form ("1e2", as JSON writers may print 100) read as floats
+        other = pc.and_(pc.and_(present, pc.invert(valid)), pc.match_substring_regex(stripped, _FLOAT_TEXT))
+        if _mask(other).any():
+            as_float = pc.if_else(other, stripped, pa.scalar(None, pa.string())).cast(pa.float64())
+            whole, not_whole = _from_number(as_float, ValueType.INTEGER)
+            typed = pc.coalesce(typed, whole)
+            return typed, (_mask(pc.and_(present, pc.invert(valid))) & ~_mask(other)) | not_whole | overflow
         return typed, _mask(pc.and_(present, pc.invert(valid))) | overflow
     if value_type is ValueType.BOOLEAN:
         lowered = pc.utf8_lower(stripped)
@@ -146,7 +163,8 @@ def _from_text(text: pa.Array, value_type: ValueType) -> tuple[pa.Array, np.ndar
         valid = pc.or_(truthy, falsy)
         typed = pc.if_else(valid, truthy, pa.scalar(None, pa.bool_()))
         return typed, _mask(pc.and_(present, pc.invert(valid)))
-    # TIMESTAMP: ISO 8601 text, or epoch seconds
+    # TIMESTAMP: ISO 8601 text (RFC 3339 allows a lowercase t and z), or epoch seconds
+    stripped = pc.utf8_upper(stripped)
     try:  # fast path: zoned ISO 8601 (what SageMaker writes)
         typed = pc.if_else(present, stripped, pa.scalar(None, pa.string())).cast(ARROW_TYPES[value_type])
         return typed, np.zeros(len(text), dtype=bool)

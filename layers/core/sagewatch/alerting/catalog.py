@@ -222,6 +222,13 @@ def check_rule_inputs(
     Checked when the rule is saved, without reading data, so a bad value is a 400 then rather than
     an evaluation that fails on every run.
     """
+    declared = {p.get("name") for p in metric.parameters}
+    unknown = sorted(set(values or {}) - declared)
+    if unknown:
+        raise InvalidInput(
+            f"the metric has no parameter {unknown[0]!r} (it takes: {', '.join(sorted(map(str, declared))) or 'none'})",
+            field=f"metric_parameters.{unknown[0]}",
+        )
     query = substitute(metric.query, metric.parameters, values)
     try:
         conditions = [Condition.model_validate(c) for c in extra_filters or []]

@@ -284,6 +284,9 @@ def update_rule(model_id: str, rule_id: str, update: Annotated[RuleUpdate, Body(
         rule = Rule.model_validate({**current.model_dump(), **changes, "version": current.version + 1})
     except ValidationError as error:  # e.g. a null threshold: a rule cannot lose a required field
         raise invalid_input(error.errors()) from None
+    model = model_store().get(model_id)
+    metric = catalog.find_metric(model, rule.metric_id, evaluator().metrics.list(model.id))
+    catalog.check_rule_inputs(metric, model, rule.metric_parameters, rule.filters)  # as when created
     return _view(
         evaluator().rules.put(rule, expected_version=current.version),
         evaluator().alerts.list(model_id),

@@ -12,6 +12,7 @@ import hashlib
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import unquote
 
 import numpy as np
 import pyarrow as pa
@@ -86,7 +87,8 @@ class FileStatus(BaseModel):
 
 class UploadRequest(BaseModel):
     kind: Literal["inferences", "ground_truth"] = "inferences"
-    batch_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._=-]{1,128}$")
+    # any batch_id a row may carry, but a slash: it is a folder of the drop's key
+    batch_id: str | None = Field(default=None, pattern=r"^[^/\x00-\x1f\x7f-\x9f]{1,128}$")
 
 
 class UploadUrl(BaseModel):
@@ -377,6 +379,7 @@ def upload_capture(model_id: str) -> FileStatus:
         {"event_id": None, "inference_index": None, **r} for r in chunks.rejections()
     ]
     parsed = Parsed(rows, rejected)
+    _check_count(parsed.rows.num_rows + len(parsed.rejected))
     writer.add(_now().date(), inferences=parsed.rows, rejected=parsed.rejected)
     writer.finish()
     failures = [
@@ -412,11 +415,14 @@ def inference_upload_url(model_id: str, request: Annotated[UploadRequest, Body()
 # -- batches ----------------------------------------------------------------------------------------
 
 
-def _check_batch_id(batch_id: str) -> None:
-    """A batch id in a path is held to the rule rows' batch_ids are held to."""
+def _batch_path_id(batch_id: str) -> str:
+    """A batch id from a path, percent-decoded (`b%201` is the batch "b 1"), held to the rule rows'
+    batch_ids are held to."""
+    batch_id = unquote(batch_id)
     problem = identifier_problems(pa.array([batch_id]), "batch_id")[0]
     if problem is not None:
         raise InvalidInput(problem, field="batch_id")
+    return batch_id
 
 
 def _batch_status(model: Model, batch_id: str) -> BatchStatus:
@@ -442,7 +448,7 @@ def _batch_status(model: Model, batch_id: str) -> BatchStatus:
 )
 def close_batch(model_id: str, batch_id: str, update: Annotated[BatchUpdate, Body()]) -> BatchStatus:
     model = model_store().get_active(model_id)
-    _check_batch_id(batch_id)
+    batch_id = _batch_path_id(batch_id)
     values: dict[str, Any] = {"status": update.status, "uploaded_at": _now().isoformat()}
     if update.total_record_count is not None:
         values["total_record_count"] = update.total_record_count
@@ -452,8 +458,7 @@ def close_batch(model_id: str, batch_id: str, update: Annotated[BatchUpdate, Bod
 
 @router.get("/models/<model_id>/batches/<batch_id>", summary="A batch's counts and status", tags=["batches"])
 def get_batch(model_id: str, batch_id: str) -> BatchStatus:
-    _check_batch_id(batch_id)
-    return _batch_status(model_store().get(model_id), batch_id)
+    return _batch_status(model_store().get(model_id), _batch_path_id(batch_id))
 
 
 # -- reference data ---------------------------------------------------------------------------------

@@ -174,6 +174,8 @@ def create_version(model_id: str, body: dict[str, Any]) -> dict[str, Any]:
     version["columns"] = translate.attribute_names([*version["features"], *version["additional_data"]])
     existing = store().children((MODEL, model_id), VERSION)
     spec = None if existing else check_spec(translate.model_spec(model, version))  # refused before storing
+    if spec is not None:
+        model_store().check_storable(spec)
     if existing:
         first = existing[0]
         for part in ("features", "additional_data", "classes"):

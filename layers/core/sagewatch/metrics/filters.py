@@ -76,6 +76,10 @@ def typed_values(values: list[Any], value_type: ValueType, field: str) -> pa.Arr
     missing = typed.is_null().to_numpy(zero_copy_only=False)
     if (invalid | missing).any():
         first = int(np.flatnonzero(invalid | missing)[0])
+        if isinstance(values[first], str) and not values[first].strip() and not invalid[first]:
+            raise InvalidInput(
+                "blank text is stored as a missing value (null): filter with IsNull / NotNull", field=field
+            )
         raise InvalidInput(f"{values[first]!r} is not {_expected(value_type)}", field=field)
     return typed
 

@@ -9,6 +9,7 @@ model removes its guard, so the partner_model_id can be registered again.
 from __future__ import annotations
 
 import uuid
+import zlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -116,7 +117,7 @@ class ModelStore(DynamoStore):
         )
         if "Item" not in response:
             raise ModelNotFound(f"no model with id {model_id!r}", field="model_id")
-        return Model.model_validate_json(from_item(response["Item"])["doc"])
+        return _model_of(from_item(response["Item"]))
 
     def get_active(self, model_id: str) -> Model:
         """The model, refusing an archived one (it accepts no data and no changes)."""
@@ -144,7 +145,7 @@ class ModelStore(DynamoStore):
             KeyConditionExpression="kind = :kind",
             ExpressionAttributeValues=to_item({":kind": KIND}),
         )
-        models = [Model.model_validate_json(from_item(item)["doc"]) for item in items]
+        models = [_model_of(from_item(item)) for item in items]
         return [m for m in models if include_archived or not m.archived]
 
     def replace(self, model_id: str, spec: ModelSpec) -> Model:
@@ -225,12 +226,18 @@ class ModelStore(DynamoStore):
             }
         }
 
+    def check_storable(self, spec: ModelSpec) -> None:
+        """TooLarge if a model of this spec would not fit its item: checked before anything else is
+        stored for it (a Deepchecks version), so a refused request stores nothing."""
+        now = _now()
+        self._model_item(Model(**check_spec(spec).model_dump(), id="check", created_at=now, updated_at=now))
+
     def _model_item(self, model: Model) -> dict[str, Any]:
-        document = model.model_dump_json()
-        if len(document.encode()) > MAX_DOCUMENT_BYTES:
+        document = zlib.compress(model.model_dump_json().encode(), 6)  # 2,000 attributes fit compressed
+        if len(document) > MAX_DOCUMENT_BYTES:
             raise TooLarge(
-                f"the model's schema is {len(document.encode())} bytes; at most {MAX_DOCUMENT_BYTES} are stored "
-                "(fewer categories or attributes)",
+                f"the model's schema is {len(document)} bytes compressed; at most {MAX_DOCUMENT_BYTES} fit in "
+                "one DynamoDB item (fewer categories or attributes)",
                 field="attributes",
             )
         return to_item(
@@ -242,7 +249,7 @@ class ModelStore(DynamoStore):
                 "partner_model_id": model.partner_model_id,
                 "archived": model.archived,
                 "version": model.version,
-                "doc": document,
+                "docz": document,
             }
         )
 
@@ -254,3 +261,10 @@ class ModelStore(DynamoStore):
                 "ExpressionAttributeValues": to_item({":expected": expected_version}),
             }
         }
+
+
+def _model_of(item: dict[str, Any]) -> Model:
+    """The model an item holds: compressed (`docz`), or as JSON text (`doc`, items written before)."""
+    if "docz" in item:
+        return Model.model_validate_json(zlib.decompress(bytes(item["docz"])))
+    return Model.model_validate_json(item["doc"])

@@ -109,6 +109,7 @@ def run_drift(query: DriftQuery, model: Model, load: Loader) -> list[dict[str, A
         query.properties,
         types if query.base.source == "inference" else reference_types,
         "base",
+        model,
     )
     profiles = {
         p: binning.fit(_column(base, p), query.num_bins, categorical.get(p, False)) for p in query.properties
@@ -140,8 +141,9 @@ def run_drift(query: DriftQuery, model: Model, load: Loader) -> list[dict[str, A
     first, last = (
         filters.date_range(query.target.filter) if query.target.source == "inference" else (None, None)
     )
-    truths = {a.name for a in model.by_stage(*GROUND_TRUTH_STAGES)}
-    with_truth = query.target.source == "inference" and any(p in truths for p in query.properties)
+    with_truth = query.target.source == "inference" and _needs_truth(
+        model, [*query.properties, *[g for g in groups if g], *[c.property for c in query.target.filter]]
+    )
     tables = load(query.target.source, _known(target_columns, target_types), first, last, with_truth)
     tables = [filters.apply(t, query.target.filter, target_types, "target.filter") for t in tables]
     keys = [f"__group_{g}" for g in groups] + (["__rollup"] if query.rollup else [])
@@ -171,10 +173,19 @@ def _known(columns: list[str], types: dict[str, Any]) -> list[str]:
     return [c for c in dict.fromkeys(columns) if c in types or c in ("inference_timestamp", "batch_id")]
 
 
-def _load(load: Loader, side: Side, properties: list[str], types: dict[str, Any], field: str) -> pa.Table:
+def _needs_truth(model: Model, names: list[str]) -> bool:
+    """Whether a side reads a ground-truth attribute (joined to the inferences only when it does)."""
+    truths = {a.name for a in model.by_stage(*GROUND_TRUTH_STAGES)} | {"ground_truth_timestamp"}
+    return any(name in truths for name in names)
+
+
+def _load(
+    load: Loader, side: Side, properties: list[str], types: dict[str, Any], field: str, model: Model
+) -> pa.Table:
     columns = _known([*properties, *[c.property for c in side.filter]], types)
     first, last = filters.date_range(side.filter) if side.source == "inference" else (None, None)
-    tables = load(side.source, columns, first, last, False)
+    with_truth = side.source == "inference" and _needs_truth(model, columns)
+    tables = load(side.source, columns, first, last, with_truth)
     tables = [filters.apply(t, side.filter, types, f"{field}.filter") for t in tables]
     if not tables or sum(t.num_rows for t in tables) == 0:
         raise InvalidInput(f"the {field} ({side.source}) has no rows to compare with", field=field)
