@@ -28,10 +28,13 @@ class MonitorStack(cdk.Stack):
         self, scope: Construct, construct_id: str, *, storage: StorageStack, ingest: IngestStack, **kwargs
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        sender = self.node.try_get_context("senderEmail") or DEFAULT_SENDER
+        given = self.node.try_get_context("senderEmail")
+        sender = given or DEFAULT_SENDER
         # An address (or its domain) already verified in SES cannot be created again (AlreadyExists):
         # -c senderIdentity=existing uses it as it is.
-        if (self.node.try_get_context("senderIdentity") or "create") != "existing":
+        # Without -c senderEmail no identity is made (example.com's could never be verified): alerts
+        # are raised and sent to webhooks; emails fail, each saying so, until a sender is given.
+        if given and (self.node.try_get_context("senderIdentity") or "create") != "existing":
             self.identity = ses.EmailIdentity(self, "sender", identity=ses.Identity.email(sender))
         self.queues = declared.queues(self, ("evaluate", "evaluate-dlq"))
         environment = {
@@ -69,7 +72,13 @@ class MonitorStack(cdk.Stack):
             targets=[targets.LambdaFunction(self.scheduler.function)],
         )
         self.evaluator.function.add_event_source(
-            sources.SqsEventSource(self.queues["evaluate"], batch_size=1, report_batch_item_failures=True)
+            sources.SqsEventSource(
+                self.queues["evaluate"],
+                batch_size=1,
+                report_batch_item_failures=True,
+                # like ingest: models wait in the queue rather than throttling the account (quota 10)
+                max_concurrency=int(self.node.try_get_context("evaluateConcurrency") or 2),
+            )
         )
         storage.tables["models"].grant_read_data(self.scheduler.function)
         self.queues["evaluate"].grant_send_messages(self.scheduler.function)
@@ -79,18 +88,20 @@ class MonitorStack(cdk.Stack):
             storage.tables[name].grant_read_write_data(evaluator)
         storage.tables["notifications"].grant_read_data(evaluator)
         self.evaluator.grant_objects(storage.data)
-        domain = sender.rsplit("@", 1)[-1]
-        evaluator.add_to_role_policy(  # sending is authorized by the address's or its domain's identity
+        # SES authorizes a send on the sender's identity (the address or its domain) and, while the
+        # account is in the SES sandbox, on each verified recipient's identity too: every identity
+        # of this account and region, for mail from the sender address only.
+        evaluator.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["ses:SendEmail"],
-                resources=[
-                    self.format_arn(service="ses", resource="identity", resource_name=name)
-                    for name in (sender, domain)
-                ],
+                resources=[self.format_arn(service="ses", resource="identity", resource_name="*")],
+                conditions={"StringEquals": {"ses:FromAddress": sender}},
             )
         )
         self._dashboard(ingest)
-        cdk.CfnOutput(self, "sender-address", value=sender)
+        cdk.CfnOutput(
+            self, "sender-address", value=sender if given else f"{sender} (none given: -c senderEmail=...)"
+        )
 
     def _dashboard(self, ingest: IngestStack) -> None:
         dead_letters = [ingest.queues["ingest-dlq"], self.queues["evaluate-dlq"]]

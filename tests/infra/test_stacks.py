@@ -145,12 +145,13 @@ def test_sqs_event_sources_report_partial_batch_failures(templates: dict[str, Te
             "ScalingConfig": {"MaximumConcurrency": 5},
         },
     )
-    # one model per evaluator invocation: a slow model cannot delay another's alerts
+    # one model per evaluator invocation: a slow model cannot delay another's alerts; two at once
     templates["monitor"].has_resource_properties(
         "AWS::Lambda::EventSourceMapping",
         {
             "BatchSize": 1,
             "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "ScalingConfig": {"MaximumConcurrency": 2},
         },
     )
 
@@ -175,14 +176,16 @@ def test_alerts_are_sent_from_the_configured_verified_sender(tmp_path: Path) -> 
     custom.has_resource_properties("AWS::SES::EmailIdentity", {"EmailIdentity": "ml-alerts@acme.test"})
     evaluator = functions(custom)["sagewatch-evaluator"]
     assert evaluator["Environment"]["Variables"]["SAGEWATCH_SENDER"] == "ml-alerts@acme.test"
-    # the identity's ARN follows the partition (aws-cn, aws-us-gov), for the address or its domain
-    sends = {
-        r for r, actions in _actions(custom, "sagewatch-evaluator").items() if "ses:SendEmail" in actions
-    }
-    assert len(sends) == 2 and all("AWS::Partition" in r and "arn:aws:" not in r for r in sends)
-    assert any("identity/ml-alerts@acme.test" in r for r in sends) and any(
-        "identity/acme.test" in r for r in sends
-    )
+    # the identities' ARN follows the partition (aws-cn, aws-us-gov); mail from the sender only
+    [send] = [
+        statement
+        for policy in custom.find_resources("AWS::IAM::Policy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if statement["Action"] == "ses:SendEmail"
+    ]
+    resource = json.dumps(send["Resource"])
+    assert "AWS::Partition" in resource and "arn:aws:" not in resource and "identity/*" in resource
+    assert send["Condition"] == {"StringEquals": {"ses:FromAddress": "ml-alerts@acme.test"}}
 
 
 def test_an_already_verified_sender_is_used_not_created_again(tmp_path: Path) -> None:

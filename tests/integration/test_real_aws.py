@@ -5,6 +5,7 @@ handler runs with only the Lambda layers' packages importable (tests/conftest.py
 
 from __future__ import annotations
 
+import importlib
 import json
 import tempfile
 from datetime import UTC, date, datetime, timedelta
@@ -22,7 +23,7 @@ from sagewatch.local.http_bridge import LocalContext
 from sagewatch.metrics.window import LakeWindow
 from sagewatch.schema import ModelSpec
 from sagewatch.stores.lake import LakeStore
-from sagewatch.tables import inference_schema
+from sagewatch.tables import ground_truth_schema, inference_schema
 
 DAYS = [date(2026, 1, 1) + timedelta(days=d) for d in range(12)]
 
@@ -131,3 +132,49 @@ def test_a_parquet_drop_streams_from_s3_without_local_disk(aws: dict[str, str], 
     assert handler(notifications(aws), LocalContext()) == {"batchItemFailures": []}
     assert stores.ingestion_ledger().counts(model.id)["total"]["inferences_ingested"] == count
     assert len(ranges) > 2 and all(r and r.startswith("bytes=") for r in ranges)
+
+
+def test_a_window_reads_the_ground_truth_received_since_shortly_before_it(aws: dict[str, str]) -> None:
+    """Every ground-truth file ever received was read for every labelled query."""
+    model, lake = lake_with_days(files_per_day=1)
+    schema = ground_truth_schema(model)
+    for day in (DAYS[0] - timedelta(days=60), DAYS[-1]):  # long before the window, and in it
+        moment = datetime.combine(day, datetime.min.time(), UTC)
+        label = {f.name: pa.nulls(1, f.type) for f in schema}
+        label["partner_inference_id"] = pa.array([f"{DAYS[-1]}-0"])
+        label["ground_truth_timestamp"] = pa.array([moment], schema.field("ground_truth_timestamp").type)
+        label["churned"] = pa.array([1 if day == DAYS[-1] else 0])
+        lake.write_rows(
+            "ground_truth",
+            model.id,
+            pa.Table.from_arrays([label[f.name] for f in schema], schema=schema),
+            "ground_truth_timestamp",
+            "labels",
+        )
+    reads: list[str] = []
+    sagewatch_aws.client("s3").meta.events.register(
+        "provide-client-params.s3.GetObject", lambda params, **_: reads.append(params["Key"])
+    )
+    [table] = LakeWindow(lake, model).inferences(
+        ["partner_inference_id"], DAYS[-1], DAYS[-1], with_ground_truth=True
+    )
+    assert table.column("churned").to_pylist() == [1]
+    assert [k for k in reads if k.startswith("ground_truth/")] == [
+        k for k in lake.keys(f"ground_truth/model_id={model.id}/") if str(DAYS[-1]) in k
+    ]
+
+
+def test_an_answer_larger_than_a_lambda_returns_is_a_413_saying_how_to_ask_for_less(
+    api: Call, monkeypatch
+) -> None:
+    """Lambda refuses responses over 6 MB (API Gateway then answers a bare 500)."""
+    app = importlib.import_module("sagewatch.api.app")  # the module (sagewatch.api exports the resolver)
+
+    model_id = api("POST", "/api/v3/models", factories.binary_probability()).body["id"]
+    rows = [{"inference_data": {"age": i, "region": "north" * 20}} for i in range(200)]
+    assert api("POST", f"/api/v3/models/{model_id}/inferences", rows).status == 207
+    monkeypatch.setattr(app, "MAX_RESPONSE_BYTES", 10_000)  # stands for 6 MB
+    answer = api("POST", f"/api/v3/models/{model_id}/inferences/query", {"select": [{"property": "*"}]})
+    assert answer.status == 413 and "ask for less" in answer.body["message"]
+    small = api("POST", f"/api/v3/models/{model_id}/inferences/query", {"select": [{"function": "count"}]})
+    assert small.status == 200

@@ -8,7 +8,8 @@ import time
 import pandas  # noqa: F401 - imported here, as a test process would have it: it must still be missing
 import pytest
 
-from sagewatch.client import json_chunks
+from sagewatch.client import event_size, json_chunks
+from sagewatch.deepchecks.service import records_json
 from sagewatch.local import lambda_limits
 from sagewatch.local.lambda_limits import LAMBDA_PAYLOAD_BYTES, LambdaImports, api_limits
 
@@ -61,5 +62,25 @@ def test_wide_rows_are_sent_in_chunks_that_fit_lambda() -> None:
         for i in range(10_000)
     ]
     bodies = list(json_chunks(records, 10_000))
-    assert len(bodies) > 1 and all(len(body) <= 5_000_000 for body in bodies)
+    assert len(bodies) > 1 and all(event_size(body) <= 5_800_000 for body in bodies)
     assert [r for body in bodies for r in json.loads(body)] == records
+
+
+def test_rows_full_of_quotes_are_measured_as_they_travel_escaped() -> None:
+    """Each quote is escaped again inside the Lambda event: 4.75 MB of such JSON is over 6 MB there."""
+    records = [
+        {"inference_data": {f"text_{c}": 'say "hi" \\ to "all"' for c in range(40)}} for _ in range(30_000)
+    ]
+    bodies = list(json_chunks(records, 10_000))
+    assert all(len(json.dumps({"body": body.decode()})) < LAMBDA_PAYLOAD_BYTES for body in bodies)
+    assert sum(len(json.loads(body)) for body in bodies) == 30_000
+
+
+def test_deepchecks_samples_fit_lambdas_response_once_escaped_twice() -> None:
+    import pyarrow as pa
+
+    table = pa.table({f"text_{c}": ['"quoted" a\\b c"d'] * 5_000 for c in range(30)})
+    text = records_json(table, limit=1_000_000)
+    rows = json.loads(text)
+    assert 0 < len(rows) < 5_000  # a sample of the rows asked for
+    assert len(json.dumps({"body": json.dumps(text)})) <= 1_000_000 + 100

@@ -20,13 +20,25 @@ _SERVICE_CONFIG = {"s3": Config(signature_version="s3v4")}
 
 
 def region() -> str:
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    """AWS_REGION, else AWS_DEFAULT_REGION, else the profile's region (boto3's own resolution)."""
+    return (
+        os.environ.get("AWS_REGION")
+        or os.environ.get("AWS_DEFAULT_REGION")
+        or boto3.session.Session().region_name
+        or "us-east-1"
+    )
 
 
 @functools.cache
 def client(service: str) -> Any:
     """The process-wide boto3 client for `service` (endpoint from AWS_ENDPOINT_URL when set)."""
     config = _CONFIG.merge(_SERVICE_CONFIG[service]) if service in _SERVICE_CONFIG else _CONFIG
+    if service == "s3" and not os.environ.get("AWS_ENDPOINT_URL"):
+        # the bucket's regional host: a new bucket outside us-east-1 answers the global host with a
+        # 307 for up to a day, which a presigned PUT cannot follow (its signature names the host)
+        config = config.merge(
+            Config(s3={"addressing_style": "virtual", "us_east_1_regional_endpoint": "regional"})
+        )
     return boto3.session.Session().client(service, region_name=region(), config=config)
 
 

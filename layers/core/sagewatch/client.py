@@ -397,27 +397,36 @@ def plot_drift(frame: pd.DataFrame, path: str | Path, title: str = "Drift per at
     return Path(path)
 
 
-# A request reaches the api Lambda as an event of at most 6 MB (6,291,556 bytes, headers included).
-MAX_REQUEST_BYTES = 5_000_000
+# A request reaches the api Lambda inside an event of at most 6 MB (6,291,556 bytes): the body is a
+# JSON string there, so its quotes and backslashes are escaped once more (headers take a few KB).
+MAX_REQUEST_BYTES = 5_800_000
+
+
+def event_size(body: bytes) -> int:
+    """How many bytes `body` takes inside the Lambda event (as an escaped JSON string)."""
+    return len(json.dumps(body.decode("utf-8")))
 
 
 def json_chunks(
     records: list[dict[str, Any]], max_rows: int, max_bytes: int = MAX_REQUEST_BYTES
 ) -> Iterator[bytes]:
-    """The records as JSON request bodies of at most `max_rows` rows and `max_bytes` bytes each.
+    """The records as JSON request bodies of at most `max_rows` rows and `max_bytes` bytes each,
+    measured as the body travels (escaped inside the Lambda event).
 
-    A chunk that comes out too large is cut to the share of it that fits (wide rows make fewer
-    per request), so every body passes Lambda's payload limit whatever the model's width."""
+    A chunk that comes out too large is cut to the share of it that fits, so every body passes
+    Lambda's payload limit whatever the rows hold."""
     start = 0
     while start < len(records):
         count = min(max_rows, len(records) - start)
         body = json.dumps(records[start : start + count], default=_json_default).encode()
-        while len(body) > max_bytes and count > 1:
-            count = max(1, int(count * max_bytes / len(body) * 0.95))
+        size = event_size(body)
+        while size > max_bytes and count > 1:
+            count = max(1, int(count * max_bytes / size * 0.95))
             body = json.dumps(records[start : start + count], default=_json_default).encode()
-        if len(body) > max_bytes:
+            size = event_size(body)
+        if size > max_bytes:
             raise SageWatchError(
-                413, f"record {start} alone is {len(body)} bytes; at most {max_bytes} per request"
+                413, f"record {start} alone is {size} bytes; at most {max_bytes} per request"
             )
         yield body
         start += count

@@ -148,10 +148,16 @@ def _from_text(text: pa.Array, value_type: ValueType) -> tuple[pa.Array, np.ndar
         digits = pc.replace_substring_regex(stripped, r"\.0*$|^\+", "")  # "7.0" and "+7" are 7
         usable = pc.if_else(pc.and_(present, valid), digits, pa.scalar(None, pa.string()))
         typed, overflow = safe_cast(usable, pa.int64())
-        # whole numbers in exponent form ("1e2", as JSON writers may print 100) read as floats
-        other = pc.and_(pc.and_(present, pc.invert(valid)), pc.match_substring_regex(stripped, _FLOAT_TEXT))
+        # whole numbers in exponent form ("1e2", as JSON writers may print 100) read as floats, where
+        # floats are exact (below 2**53): "4503599627370496.5" must not round to a whole number
+        exponent = pc.and_(
+            pc.match_substring_regex(stripped, _FLOAT_TEXT), pc.match_substring_regex(stripped, "[eE]")
+        )
+        other = pc.and_(pc.and_(present, pc.invert(valid)), exponent)
         if _mask(other).any():
             as_float = pc.if_else(other, stripped, pa.scalar(None, pa.string())).cast(pa.float64())
+            exact = pc.less_equal(pc.abs(as_float), 2.0**53)
+            as_float = pc.if_else(exact, as_float, pa.scalar(float("nan")))
             whole, not_whole = _from_number(as_float, ValueType.INTEGER)
             typed = pc.coalesce(typed, whole)
             return typed, (_mask(pc.and_(present, pc.invert(valid))) & ~_mask(other)) | not_whole | overflow

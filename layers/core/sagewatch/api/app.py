@@ -50,6 +50,9 @@ app.include_router(users.router, prefix="/api/v3")
 app.include_router(alerting.metrics_v4, prefix="/api/v4")
 app.include_router(deepchecks.router, prefix="/api/v1")
 
+# Lambda returns at most 6,291,556 bytes; the response document (headers, escaped body) must fit.
+MAX_RESPONSE_BYTES = 6_000_000
+
 STATUS_BY_ERROR: dict[type[SagewatchError], HTTPStatus] = {
     InvalidInput: HTTPStatus.BAD_REQUEST,
     Unauthorized: HTTPStatus.UNAUTHORIZED,
@@ -192,6 +195,15 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         )
     app.append_context(token=token)
     response = app.resolve(event, context)
+    if len(json.dumps(response)) > MAX_RESPONSE_BYTES:  # Lambda would refuse it: API Gateway's 500
+        logger.warning("response over Lambda's limit refused", extra={"path": request.path})
+        response = _refused(
+            TooLarge(
+                "the answer is larger than a Lambda can return (6 MB): ask for less "
+                "(a smaller limit, page_size or rows_count, or fewer properties)",
+                field="body",
+            )
+        )
     if response.get("statusCode") == HTTPStatus.NO_CONTENT:  # Powertools writes `null`; 204 has no body
         response["body"] = ""
         for headers in (response.get("headers") or {}, response.get("multiValueHeaders") or {}):

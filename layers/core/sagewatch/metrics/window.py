@@ -8,7 +8,7 @@ wins among the files read, and each inference is joined to its latest ground tru
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import pyarrow as pa
@@ -19,6 +19,10 @@ from sagewatch.stores.lake import LakeStore
 from sagewatch.tables import first_writes, latest_ground_truth
 
 IDENTITY = ["partner_inference_id", "ingested_at", "source"]
+# A window joins the ground truth received from this many days before its first day on: labels
+# arrive after their inferences (or, sent with them, the same day); one sent weeks before its
+# inference is not looked for. The cost then follows the window's age, not the model's history.
+LABELS_EARLY_DAYS = 30
 
 
 class LakeWindow:
@@ -53,20 +57,31 @@ class LakeWindow:
         )
         kept = first_writes(whole)
         if with_ground_truth:
-            kept = self._join_ground_truth(kept)
+            kept = self._join_ground_truth(kept, first)
         files = kept.column("__file").to_numpy()
         return [kept.filter(pa.array(files == i)).drop_columns(["__file"]) for i in range(len(parts))]
 
-    def ground_truth(self) -> pa.Table | None:
-        """The latest ground truth of each id."""
-        table = self.lake.read_area("ground_truth", self.model.id)
-        return latest_ground_truth(table) if table is not None else None
+    def ground_truth(self, first: date | None = None) -> pa.Table | None:
+        """The latest ground truth of each id, from files received since LABELS_EARLY_DAYS before
+        `first` (the window's first day): labels come after their inferences, or shortly before."""
+        since = first - timedelta(days=LABELS_EARLY_DAYS) if first is not None else None
+        names = [a.name for a in self.model.by_stage(*GROUND_TRUTH_STAGES)]
+        columns = ["partner_inference_id", "ground_truth_timestamp", "ingested_at", *names]
+        keys = [
+            k
+            for k in self.lake.day_keys(f"ground_truth/model_id={self.model.id}/", since, None)
+            if k.endswith(".parquet")
+        ]
+        tables = [self.lake.read_table(key, columns) for key in keys]
+        if not tables:
+            return None
+        return latest_ground_truth(pa.concat_tables(tables, promote_options="default"))
 
     def reference(self, columns: list[str]) -> list[pa.Table]:
         return [self.lake.read_table(key, columns) for key in self._keys("reference", None, None)]
 
-    def _join_ground_truth(self, inferences: pa.Table) -> pa.Table:
-        truth = self.ground_truth()
+    def _join_ground_truth(self, inferences: pa.Table, first: date | None) -> pa.Table:
+        truth = self.ground_truth(first)
         names = [a.name for a in self.model.by_stage(*GROUND_TRUTH_STAGES)]
         if truth is None:
             for name in names:
