@@ -234,14 +234,28 @@ def test_regression_with_class_form_map() -> None:
     assert rejection(body).field == "pred_to_ground_truth_map"
 
 
-@pytest.mark.parametrize("positions", [[0, 1, 1], [1, 2, 3], [0, None, 2], [0, 1, 5]])
-def test_input_positions_must_be_zero_to_n_minus_one(positions: list[int | None]) -> None:
+@pytest.mark.parametrize("positions", [[0, 1, 1], [0, None, 2]])
+def test_input_positions_are_given_for_all_each_once(positions: list[int | None]) -> None:
     body = factories.regression()
     for item, position in zip(body["attributes"][:3], positions, strict=True):
         item["position"] = position
     error = rejection(body)
     assert error.field is not None and error.field.endswith(".position")
-    assert "PIPELINE_INPUT positions must be 0..2" in error.message
+    assert (
+        "PIPELINE_INPUT positions must be given for every attribute of the stage, each once" in error.message
+    )
+
+
+@pytest.mark.parametrize("positions", [[1, 2, 3], [0, 1, 5], [7, 3, 5]])
+def test_positions_with_gaps_keep_their_order(positions: list[int]) -> None:
+    """Arthur's SDK numbers a binary model's only probability column 1: positions are an order."""
+    body = factories.regression()
+    for item, position in zip(body["attributes"][:3], positions, strict=True):
+        item["position"] = position
+    spec = check_spec(ModelSpec.model_validate(body))
+    by_position = sorted(spec.by_stage(Stage.PIPELINE_INPUT), key=lambda a: a.position)
+    expected = [name for _, name in sorted(zip(positions, ["age", "income", "region"], strict=True))]
+    assert [a.name for a in by_position] == expected and [a.position for a in by_position] == [0, 1, 2]
 
 
 def test_binary_with_three_predictions() -> None:
@@ -300,3 +314,20 @@ def test_sagemaker_variants_are_names_listed_once(variants: list[str], field: st
     body = factories.regression()
     body["sagemaker"] = {"endpoint_name": "prices", "variants": variants}
     assert rejection(body).field == field
+
+
+def test_arthurs_binary_with_one_probability_column_is_a_binary_classifier() -> None:
+    """The onboarding guide's first example: MULTICLASS, one prediction at position 1, mapped to class 1."""
+    body = factories.binary_probability()
+    body["output_type"] = "MULTICLASS"
+    factories.attribute(body, "predicted_probability")["position"] = 1
+    spec = check_spec(ModelSpec.model_validate(body))
+    assert spec.attribute("predicted_probability").position == 0
+    assert spec.positive_predicted_attribute == "predicted_probability"
+
+
+def test_a_class_may_share_an_inputs_name() -> None:
+    body = factories.multiclass_class_column()
+    factories.attribute(body, "region")["name"] = "cat"
+    spec = check_spec(ModelSpec.model_validate(body))
+    assert spec.ground_truth_form == "class" and spec.pred_to_ground_truth_map["probability_cat"] == "cat"

@@ -297,27 +297,26 @@ def _check_attribute(attribute: Attribute, where: str) -> None:
 
 
 def _assign_positions(attributes: list[Attribute], stage: Stage) -> None:
-    """Positions of a stage are 0..n-1 (CSV payload order); when none are given, declaration order."""
+    """Positions of a stage become 0..n-1 (CSV payload order), keeping the order given: Arthur's SDK
+    numbers a binary model's one probability column 1 (its class), which is position 0 of what the
+    endpoint returns. None given: declaration order. Given, they must be distinct, none missing."""
     indexed = [(index, a) for index, a in enumerate(attributes) if a.stage is stage]
     given = [a.position for _, a in indexed]
     if all(p is None for p in given):
         for position, (_, attribute) in enumerate(indexed):
             attribute.position = position
         return
-    expected = list(range(len(indexed)))
-    if sorted(p if p is not None else -1 for p in given) != expected:
+    if any(p is None for p in given) or len(set(given)) != len(given):
         index = next(
-            (
-                i
-                for i, a in indexed
-                if a.position is None or given.count(a.position) > 1 or a.position >= len(indexed)
-            ),
+            (i for i, a in indexed if a.position is None or given.count(a.position) > 1),
             indexed[0][0],
         )
         raise InvalidSchema(
-            f"{stage.value} positions must be 0..{len(indexed) - 1}, each once; got {given}",
+            f"{stage.value} positions must be given for every attribute of the stage, each once; got {given}",
             field=f"attributes[{index}].position",
         )
+    for position, (_, attribute) in enumerate(sorted(indexed, key=lambda pair: pair[1].position or 0)):
+        attribute.position = position
 
 
 def _map_from_links(attributes: list[Attribute]) -> dict[str, ClassValue]:
@@ -504,11 +503,14 @@ def _check_output_type(spec: ModelSpec) -> None:
                 f"{form} form of pred_to_ground_truth_map; it has {len(predictions)}",
                 field="pred_to_ground_truth_map",
             )
-    elif len(predictions) < 2:
+    elif len(predictions) < 2 and form != "class":
         raise InvalidSchema(
             "a MULTICLASS model has one PREDICTED_VALUE (probability) per class, at least 2",
             field="pred_to_ground_truth_map",
         )
+    # A MULTICLASS model with one probability mapped to a class of its ground truth column is how
+    # Arthur's SDK registers a binary classifier ({"predicted_probability": 1}): the binary metrics
+    # apply to it as to a BINARY model.
 
 
 _POSITIVE_CLASSES = (True, 1, "1", "true", "True", "yes", "positive")
