@@ -71,72 +71,61 @@ def fetched(shape: str) -> dict:
     return {"id": model.id, "partner_model_id": model.partner_model_id, "review": reviewed(model)}
 
 
-def binary_one_column(shape: str) -> dict:
-    model = new_model(shape, OutputType.Multiclass)
-    model.build(
-        frame(shape, "reference"),
-        pred_to_ground_truth_map={"predicted_probability": 1},
-        positive_predicted_attr="predicted_probability",
-        ground_truth_column="ground_truth_label",
-    )
+ACCURACY = [{"function": "accuracyRate", "parameters": {"threshold": 0.5}}]
+# shape -> (output type, build()'s arguments besides the reference, ground-truth columns, metric)
+BUILT = {
+    "binary_one_column": (
+        OutputType.Multiclass,
+        {
+            "pred_to_ground_truth_map": {"predicted_probability": 1},
+            "positive_predicted_attr": "predicted_probability",
+            "ground_truth_column": "ground_truth_label",
+        },
+        ["ground_truth_label"],
+        ("accuracy", ACCURACY),
+    ),
+    "binary_one_hot": (
+        OutputType.Multiclass,
+        {
+            "pred_to_ground_truth_map": {"pred_0": "gt_0", "pred_1": "gt_1"},
+            "positive_predicted_attr": "pred_1",
+        },
+        ["gt_0", "gt_1"],
+        ("accuracy", ACCURACY),
+    ),
+    "multiclass_one_hot": (
+        OutputType.Multiclass,
+        {"pred_to_ground_truth_map": {f"probability_{a}": f"{a}_ground_truth" for a in ANIMALS}},
+        [f"{a}_ground_truth" for a in ANIMALS],
+        ("accuracy", [{"function": "accuracyRateMulticlass"}]),
+    ),
+    "multiclass_class_column": (
+        OutputType.Multiclass,
+        {
+            "pred_to_ground_truth_map": {f"probability_{a}": a for a in ANIMALS},
+            "ground_truth_column": "animal",
+        },
+        ["animal"],
+        ("accuracy", [{"function": "accuracyRateMulticlass"}]),
+    ),
+    "regression": (
+        OutputType.Regression,
+        {"pred_to_ground_truth_map": {"predicted_value": "ground_truth_value"}},
+        ["ground_truth_value"],
+        ("rmse", [{"function": "rmse"}]),
+    ),
+}
+
+
+def built(shape: str) -> dict:
+    """The guide's plainest path: build from the reference, review, save, send, label, query."""
+    output_type, arguments, truths, (key, select) = BUILT[shape]
+    model = new_model(shape, output_type)
+    model.build(frame(shape, "reference"), **arguments)
     review = reviewed(model)
     model.save()
-    stream_and_label(shape, model, ["ground_truth_label"])
-    return {
-        "review": review,
-        "accuracy": query(model, [{"function": "accuracyRate", "parameters": {"threshold": 0.5}}]),
-    }
-
-
-def binary_one_hot(shape: str) -> dict:
-    model = new_model(shape, OutputType.Multiclass)
-    model.build(
-        frame(shape, "reference"),
-        pred_to_ground_truth_map={"pred_0": "gt_0", "pred_1": "gt_1"},
-        positive_predicted_attr="pred_1",
-    )
-    review = reviewed(model)
-    model.save()
-    stream_and_label(shape, model, ["gt_0", "gt_1"])
-    return {
-        "review": review,
-        "accuracy": query(model, [{"function": "accuracyRate", "parameters": {"threshold": 0.5}}]),
-    }
-
-
-def multiclass_one_hot(shape: str) -> dict:
-    model = new_model(shape, OutputType.Multiclass)
-    model.build(
-        frame(shape, "reference"),
-        pred_to_ground_truth_map={f"probability_{a}": f"{a}_ground_truth" for a in ANIMALS},
-    )
-    review = reviewed(model)
-    model.save()
-    stream_and_label(shape, model, [f"{a}_ground_truth" for a in ANIMALS])
-    return {"review": review, "accuracy": query(model, [{"function": "accuracyRateMulticlass"}])}
-
-
-def multiclass_class_column(shape: str) -> dict:
-    model = new_model(shape, OutputType.Multiclass)
-    model.build(
-        frame(shape, "reference"),
-        pred_to_ground_truth_map={f"probability_{a}": a for a in ANIMALS},
-        ground_truth_column="animal",
-    )
-    review = reviewed(model)
-    model.save()
-    stream_and_label(shape, model, ["animal"])
-    return {"review": review, "accuracy": query(model, [{"function": "accuracyRateMulticlass"}])}
-
-
-def regression(shape: str) -> dict:
-    model = new_model(shape, OutputType.Regression)
-    reference = frame(shape, "reference")
-    model.build(reference, pred_to_ground_truth_map={"predicted_value": "ground_truth_value"})
-    review = reviewed(model)
-    model.save()
-    stream_and_label(shape, model, ["ground_truth_value"])
-    return {"review": review, "rmse": query(model, [{"function": "rmse"}])}
+    stream_and_label(shape, model, truths)
+    return {"review": review, key: query(model, select)}
 
 
 def non_input(shape: str) -> dict:
@@ -197,7 +186,7 @@ def by_hand(shape: str) -> dict:
     )
     return {
         "review": review,
-        "accuracy": query(model, [{"function": "accuracyRate", "parameters": {"threshold": 0.5}}]),
+        "accuracy": query(model, ACCURACY),
     }
 
 
@@ -231,7 +220,7 @@ def reference_directory(shape: str) -> dict:
     )
     return {
         "review": review,
-        "accuracy": query(model, [{"function": "accuracyRate", "parameters": {"threshold": 0.5}}]),
+        "accuracy": query(model, ACCURACY),
         "reference_count": query(model, [{"function": "count"}], **{"from": "reference"}),
         "drift": drift,
     }
@@ -240,7 +229,7 @@ def reference_directory(shape: str) -> dict:
 results: dict = {}
 for shape in config:
     try:
-        results[shape] = globals()[shape](shape)
+        results[shape] = built(shape) if shape in BUILT else globals()[shape](shape)
         results[shape]["fetched"] = fetched(shape)
     except Exception as error:  # one shape failing must not hide the others' results
         results[shape] = {

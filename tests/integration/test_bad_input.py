@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from tests import factories
 from tests.conftest import Call
+from tests.deepchecks_api import version as deepchecks_version
 from tests.lake import lake_keys, lake_rows, notifications
 
 from sagewatch import aws as sagewatch_aws
@@ -347,17 +348,7 @@ def test_a_multiclass_label_must_be_one_of_the_mapped_classes(api: Call) -> None
 
 
 def test_deepchecks_features_with_dots_and_slashes_take_samples(api: Call) -> None:
-    model = api("POST", "/api/v1/models", {"name": "odd-names", "task_type": "binary"}).body
-    features = {"../x": "numeric", "a.b": "numeric"}
-    assert (
-        api(
-            "POST",
-            f"/api/v1/models/{model['id']}/version",
-            {"name": "v1", "features": features, "classes": ["a", "b"]},
-        ).status
-        == 200
-    )
-    version = api("GET", "/api/v1/models/odd-names/model-versions/v1").body
+    version = deepchecks_version(api, "odd-names", {"../x": "numeric", "a.b": "numeric"}, ["a", "b"])
     sample = {
         "_dc_sample_id": "s1",
         "_dc_time": "2026-11-24T10:00:00Z",

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from tests import factories
 from tests.conftest import Call
+from tests.deepchecks_api import version as deepchecks_version
 from tests.integration.test_bad_input import capture_event, capture_model, put, record, register
 from tests.lake import lake_keys, lake_rows, notifications
 
@@ -252,17 +253,7 @@ def test_pandas_category_columns_are_read_as_their_values(api: Call, upload) -> 
 
 @pytest.fixture
 def version(api: Call) -> dict:
-    model = api("POST", "/api/v1/models", {"name": "dc", "task_type": "binary"}).body
-    features = {"x": "numeric", "colour": "categorical"}
-    assert (
-        api(
-            "POST",
-            f"/api/v1/models/{model['id']}/version",
-            {"name": "v1", "features": features, "classes": ["a", "b"]},
-        ).status
-        == 200
-    )
-    return {**api("GET", "/api/v1/models/dc/model-versions/v1").body, "model_id": model["id"]}
+    return deepchecks_version(api, "dc", {"x": "numeric", "colour": "categorical"}, ["a", "b"])
 
 
 def reference_upload(api: Call, upload, version: dict, batch: bytes):
