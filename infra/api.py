@@ -74,7 +74,8 @@ class ApiStack(cdk.Stack):
         for name in ("models", "rules", "alerts", "notifications", "idempotency"):
             storage.tables[name].grant_read_write_data(function)
         storage.tables["tokens"].grant_read_data(function)  # tokens are made by the CLI, only read here
-        self.api_function.grant_objects(storage.data, write=True)  # and presigned PUTs to drops/
+        # and presigned PUTs to drops/; deletes: a reference set replaced (DELETE .../reference_data)
+        self.api_function.grant_objects(storage.data, write=True, delete=True)
 
         access_logs = logs.LogGroup(
             self,

@@ -69,13 +69,14 @@ class SagewatchFunction(Construct):
             },
         )
 
-    def grant_objects(self, bucket: s3.IBucket, *, write: bool = False) -> None:
+    def grant_objects(self, bucket: s3.IBucket, *, write: bool = False, delete: bool = False) -> None:
         """Read (and with `write`, put) the bucket's objects: the exact S3 actions sagewatch calls.
 
         CDK's bucket grants add wildcard actions (s3:GetObject*, s3:List*, s3:DeleteObject*); the
         code only gets, heads, lists, puts and presigns PUTs, so it is given just those.
         """
         actions = ["s3:GetObject", "s3:PutObject"] if write else ["s3:GetObject"]
+        actions += ["s3:DeleteObject"] if delete else []
         self.function.add_to_role_policy(
             iam.PolicyStatement(actions=actions, resources=[bucket.arn_for_objects("*")])
         )

@@ -439,6 +439,43 @@ def test_a_reference_set_streamed_from_several_files(
     assert table.num_rows == 9 and sorted(set(table.column("region").to_pylist())) == ["north", "south"]
 
 
+def test_a_closed_reference_set_takes_no_more_rows_until_deleted(
+    api: Call, aws: dict[str, str], upload
+) -> None:
+    """set_reference_data run twice (a notebook cell) added to the set and moved every baseline."""
+    model_id = register(api)
+    reference = good_table().drop_columns(["partner_inference_id", "inference_timestamp"])
+    path = f"/api/v3/models/{model_id}/reference_data"
+    assert upload(path, {"reference_data": ("r.parquet", parquet_bytes(reference))}).status == 207
+    assert api("PATCH", path, {"status": "uploaded"}).body["ingested"] == 3
+    again = upload(path, {"reference_data": ("r.parquet", parquet_bytes(reference))})
+    assert (
+        again.status == 409 and again.body["field"] == "reference_data" and "DELETE" in again.body["message"]
+    )
+    put_drop(aws, f"drops/{model_id}/reference/late.parquet", reference)
+    handler(notifications(aws), LocalContext())
+    assert stores.lake_store().read_area("reference", model_id).num_rows == 3  # the drop refused whole
+    assert api("DELETE", path).status == 204
+    assert api("GET", path).body == {
+        "status": "none",
+        "ingested": 0,
+        "total_record_count": None,
+        "uploaded_at": None,
+    }
+    assert upload(path, {"reference_data": ("r.parquet", parquet_bytes(reference.slice(0, 2)))}).status == 207
+    assert stores.lake_store().read_area("reference", model_id).num_rows == 2
+
+
+def test_an_empty_batch_id_field_is_no_batch(api: Call, upload) -> None:
+    """The arthurai SDK sends batch_id empty when the user gives none: every row was refused."""
+    model_id = register(api)
+    answer = upload(
+        f"/api/v3/models/{model_id}/inferences/file",
+        {"inference_data": ("f.parquet", parquet_bytes(good_table())), "batch_id": ""},
+    )
+    assert answer.body["counts"] == {"success": 3, "failure": 0, "total": 3}
+
+
 # -- batches ----------------------------------------------------------------------------------------
 
 

@@ -49,7 +49,7 @@ def test_a_second_partner_model_id_is_a_409(api: Call) -> None:
             "Input should be",
         ),
         (lambda b: b["attributes"].append(dict(b["attributes"][0])), "attributes[0].name", "duplicate"),
-        (lambda b: b["attributes"][2].update(position=7), "attributes[2].position", "positions must be"),
+        (lambda b: b["attributes"][2].update(position=1), "attributes[1].position", "positions must be"),
         (lambda b: b.update(output_type="RANKING"), "output_type", "Input should be"),
         (lambda b: b.pop("partner_model_id"), "partner_model_id", "Field required"),
         (lambda b: b.update(classifier_threshold=1.5), "classifier_threshold", "less than 1"),

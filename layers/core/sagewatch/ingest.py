@@ -34,7 +34,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from sagewatch import aws, stores
 from sagewatch.capture import Parsed, parse_capture, parse_ground_truth, parse_resilient
-from sagewatch.errors import InvalidInput, ModelNotFound
+from sagewatch.errors import Conflict, InvalidInput, ModelNotFound
 from sagewatch.lake_writer import SourceWriter
 from sagewatch.records import check_file_columns, reference_rows, rejections, rows_from_columns
 from sagewatch.schema import Model
@@ -198,6 +198,13 @@ class Ingestor:
         received_at = head.get("LastModified") or _now()
         writer = self.writer(model, digest, source)
         rejected_as = "ground_truth" if kind == "ground_truth" else "inferences"
+        if kind == "reference":
+            try:
+                self.ledger.check_reference_open(model.id)
+            except Conflict as closed:  # a closed set takes no more rows: the file is refused whole
+                rows = [{"row": None, "reason": closed.message}]
+                writer.add(received_at.date(), rejected=rows, rejected_as="inferences")
+                return self._report(writer, kind)
         size = int(head.get("ContentLength") or 0)
         stream = io.BufferedReader(S3RangeFile(self.s3, bucket, key, etag, size), buffer_size=CHUNK_BYTES)
         try:

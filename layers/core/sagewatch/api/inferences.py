@@ -318,7 +318,8 @@ def upload_file(model_id: str) -> FileStatus:
         )
     columns, count = _read_file(parts[kind], model)
     _check_count(count)
-    batch_id = parts["batch_id"].text if "batch_id" in parts else None
+    # the arthurai SDK always sends the field, empty when no batch is meant
+    batch_id = (parts["batch_id"].text.strip() or None) if "batch_id" in parts else None
     inferences = kind == "inference_data"
     rows = rows_from_columns(
         columns,
@@ -472,6 +473,7 @@ def get_batch(model_id: str, batch_id: str) -> BatchStatus:
 )
 def upload_reference(model_id: str) -> FileStatus:
     model = model_store().get_active(model_id)
+    ingestion_ledger().check_reference_open(model.id)
     parts = parse_multipart(raw_body(), router.current_event.headers.get("content-type"))
     if "reference_data" not in parts:
         raise InvalidInput("send the file in the form field reference_data", field="reference_data")
@@ -491,7 +493,9 @@ def upload_reference(model_id: str) -> FileStatus:
     tags=["reference data"],
 )
 def reference_upload_url(model_id: str) -> UploadUrl:
-    return _upload_url(model_store().get_active(model_id), "reference", None)
+    model = model_store().get_active(model_id)
+    ingestion_ledger().check_reference_open(model.id)
+    return _upload_url(model, "reference", None)
 
 
 def _reference_status(model: Model) -> ReferenceStatus:
@@ -517,6 +521,18 @@ def close_reference(model_id: str, update: Annotated[BatchUpdate, Body()]) -> Re
         values["total_record_count"] = update.total_record_count
     ingestion_ledger().set_state(model.id, "REFERENCE", **values)
     return _reference_status(model)
+
+
+@router.delete(
+    "/models/<model_id>/reference_data",
+    status_code=204,
+    summary="Delete the reference set, to upload a new one (drift baselines follow the new set)",
+    tags=["reference data"],
+)
+def delete_reference(model_id: str) -> None:
+    model = model_store().get_active(model_id)
+    lake_store().delete_prefix(f"reference/model_id={model.id}/")
+    ingestion_ledger().reset_reference(model.id)
 
 
 @router.get(

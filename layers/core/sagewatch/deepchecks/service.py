@@ -362,6 +362,7 @@ def log_labels(model_id: str, labels: list[Any], request_id: str) -> dict[str, A
 def upload_reference(version_id: str, payload: bytes, request_id: str) -> dict[str, Any]:
     """A reference batch (DataFrame.to_json(orient="split")): all stored, or none."""
     version, dc_model, model = _context(version_id)
+    ingestion_ledger().check_reference_open(model.id)
     shape = 'batch: a JSON object {"columns": [names], "data": [[values], ...]}'
     try:
         frame = jsonl.loads(payload.decode("utf-8"))

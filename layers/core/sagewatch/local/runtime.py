@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -200,8 +201,9 @@ class LocalRuntime:
         if self._http is not None:
             self._http.shutdown()
             self._http.server_close()
+        deadline = time.monotonic() + 5  # workers are daemons: a busy one does not hold the exit up
         for thread in self._threads:
-            thread.join(timeout=10)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
         if self._moto is not None:
             self._moto.stop()
         if self.imports is not None:

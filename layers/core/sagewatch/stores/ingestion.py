@@ -18,6 +18,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from sagewatch import aws
+from sagewatch.errors import Conflict
 from sagewatch.settings import Settings
 from sagewatch.stores.dynamo import cancellation_reasons, error_code, from_item, query_all, to_item
 
@@ -194,6 +195,30 @@ class IngestionLedger:
         return from_item(response["Item"]) if "Item" in response else {}
 
     # -- lifecycles of batches and reference sets ------------------------------------------------
+
+    def check_reference_open(self, model_id: str) -> None:
+        """Conflict when the model's reference set is closed: another upload would add to it
+        (a notebook cell run twice) and move every drift baseline without a word."""
+        state = self.state(model_id, "REFERENCE")
+        if state.get("status") == "uploaded":
+            held = self.counts(model_id)["total"].get("reference_ingested", 0)
+            raise Conflict(
+                f"the reference set of model {model_id} is closed ({held} rows): "
+                f"DELETE /api/v3/models/{model_id}/reference_data first to upload a new one",
+                field="reference_data",
+            )
+
+    def reset_reference(self, model_id: str) -> None:
+        """Forget the reference set's state and count (its files are deleted by the caller)."""
+        self.client.update_item(
+            TableName=self.models_table,
+            Key=to_item({"pk": f"MODEL#{model_id}", "sk": COUNTS_SK}),
+            UpdateExpression="SET reference_ingested = :zero",
+            ExpressionAttributeValues=to_item({":zero": 0}),
+        )
+        self.client.delete_item(
+            TableName=self.models_table, Key=to_item({"pk": f"MODEL#{model_id}", "sk": "REFERENCE"})
+        )
 
     def set_state(self, model_id: str, sk: str, **values: Any) -> dict[str, Any]:
         """Set fields of a lifecycle item (BATCH#<id> or REFERENCE); returns the item."""

@@ -87,6 +87,16 @@ class LakeStore:
         self.client.put_object(Bucket=self.bucket, Key=key, Body=_parquet(table))
         return key
 
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under `prefix` (1,000 a call); returns how many."""
+        keys = self.keys(prefix)
+        for start in range(0, len(keys), 1000):
+            self.client.delete_objects(
+                Bucket=self.bucket,
+                Delete={"Objects": [{"Key": key} for key in keys[start : start + 1000]], "Quiet": True},
+            )
+        return len(keys)
+
     def read_area(self, area: str, model_id: str, columns: list[str] | None = None) -> pa.Table | None:
         """Every Parquet part of a model's area (inferences, ground_truth, reference), or None.
 
