@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -452,6 +453,7 @@ def test_a_closed_reference_set_takes_no_more_rows_until_deleted(
     assert (
         again.status == 409 and again.body["field"] == "reference_data" and "DELETE" in again.body["message"]
     )
+    time.sleep(1.1)  # S3 times objects to the second: this one is put after the set was closed
     put_drop(aws, f"drops/{model_id}/reference/late.parquet", reference)
     handler(notifications(aws), LocalContext())
     assert stores.lake_store().read_area("reference", model_id).num_rows == 3  # the drop refused whole
@@ -464,6 +466,19 @@ def test_a_closed_reference_set_takes_no_more_rows_until_deleted(
     }
     assert upload(path, {"reference_data": ("r.parquet", parquet_bytes(reference.slice(0, 2)))}).status == 207
     assert stores.lake_store().read_area("reference", model_id).num_rows == 2
+
+
+def test_a_reference_file_put_before_the_set_was_closed_still_belongs_to_it(
+    api: Call, aws: dict[str, str]
+) -> None:
+    """The client puts its file through an upload URL and closes the set at once, before ingestion."""
+    model_id = register(api)
+    reference = good_table().drop_columns(["partner_inference_id", "inference_timestamp"])
+    put_drop(aws, f"drops/{model_id}/reference/in-flight.parquet", reference)
+    time.sleep(1.1)  # S3 times objects to the second
+    assert api("PATCH", f"/api/v3/models/{model_id}/reference_data", {"status": "uploaded"}).status == 200
+    handler(notifications(aws), LocalContext())
+    assert stores.lake_store().read_area("reference", model_id).num_rows == 3
 
 
 def test_an_empty_batch_id_field_is_no_batch(api: Call, upload) -> None:

@@ -200,7 +200,7 @@ class Ingestor:
         rejected_as = "ground_truth" if kind == "ground_truth" else "inferences"
         if kind == "reference":
             try:
-                self.ledger.check_reference_open(model.id)
+                self.ledger.check_reference_open(model.id, received_at)
             except Conflict as closed:  # a closed set takes no more rows: the file is refused whole
                 rows = [{"row": None, "reason": closed.message}]
                 writer.add(received_at.date(), rejected=rows, rejected_as="inferences")

@@ -196,11 +196,20 @@ class IngestionLedger:
 
     # -- lifecycles of batches and reference sets ------------------------------------------------
 
-    def check_reference_open(self, model_id: str) -> None:
+    def check_reference_open(self, model_id: str, received_at: datetime | None = None) -> None:
         """Conflict when the model's reference set is closed: another upload would add to it
-        (a notebook cell run twice) and move every drift baseline without a word."""
+        (a notebook cell run twice) and move every drift baseline without a word.
+
+        received_at: when a file arrived (a drop); one put before the set was closed still belongs
+        to it (the client closes the set right after putting its file, before it is ingested)."""
         state = self.state(model_id, "REFERENCE")
-        if state.get("status") == "uploaded":
+        closed_at = state.get("uploaded_at")
+        arrived_before = (
+            received_at is not None
+            and closed_at is not None
+            and received_at <= datetime.fromisoformat(closed_at)
+        )
+        if state.get("status") == "uploaded" and not arrived_before:
             held = self.counts(model_id)["total"].get("reference_ingested", 0)
             raise Conflict(
                 f"the reference set of model {model_id} is closed ({held} rows): "
