@@ -6,7 +6,8 @@
   (tests, headers, Cython sources, pyarrow's Flight, Gandiva and ORC, its S3, GCS, Azure and HDFS
   filesystems, duplicated shared-library copies; libarrow_substrait stays: every pyarrow module links it) to stay inside
   Lambda's 250 MB unzipped limit. boto3 and botocore come with the runtime.
-- core: the sagewatch package itself.
+- core: the sagewatch package, without its client side (CLIENT_PACKAGES: the SDK, the CLI, the demo
+  and the local runtime run on a laptop, never in a Lambda).
 
 A build is cached under build/layers/ by the hash of its inputs, so repeated syntheses are fast.
 """
@@ -29,6 +30,8 @@ CACHE = ROOT / "build" / "layers"
 REQUIREMENTS = ROOT / "layers" / "deps" / "requirements.txt"
 PLATFORMS = ("manylinux_2_28_aarch64", "manylinux2014_aarch64")
 RUNTIME = "3.12"
+# Subpackages of sagewatch that run on a laptop or CI only: left out of the core layer.
+CLIENT_PACKAGES = ("client", "local")
 
 # Paths (relative to site-packages) the functions never import.
 PRUNED = (
@@ -139,7 +142,11 @@ def build_deps(platforms: tuple[str, ...] = PLATFORMS, python_version: str = RUN
 def build_core() -> Path:
     """The core layer's directory: the sagewatch package under python/."""
     package = ROOT / "layers" / "core" / "sagewatch"
-    files = sorted(p for p in package.rglob("*.py") if "__pycache__" not in p.parts)
+    files = sorted(
+        p
+        for p in package.rglob("*.py")
+        if "__pycache__" not in p.parts and p.relative_to(package).parts[0] not in CLIENT_PACKAGES
+    )
     key = _digest(*(str(p.relative_to(package)).encode() + b"\0" + p.read_bytes() for p in files))
     target = CACHE / f"core-{key}"
     if not (target / "python").exists():

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-SAGEWATCH = [sys.executable, "-m", "sagewatch.cli"]
+SAGEWATCH = [sys.executable, "-m", "sagewatch.client.cli"]
 
 
 def clean_env() -> dict[str, str]:

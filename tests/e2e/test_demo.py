@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import pytest
 from sklearn.metrics import accuracy_score
 
-from sagewatch.demo import ACCURACY_THRESHOLD, ONCALL, simulate
+from sagewatch.client.demo import ACCURACY_THRESHOLD, ONCALL, simulate
 
 pytestmark = pytest.mark.e2e
 HOURS, CALLS = 4, 60
@@ -28,7 +28,7 @@ def output(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
         [
             sys.executable,
             "-m",
-            "sagewatch.cli",
+            "sagewatch.client.cli",
             "demo",
             "--state-dir",
             str(state),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sagewatch import stores
-from sagewatch.cli import main
+from sagewatch.client.cli import main
 from sagewatch.resources import DECLARATION
 
 

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sagewatch.client.schema_inference import REVIEW_COLUMNS, infer_attribute, infer_schema, review_table
 from sagewatch.errors import InvalidSchema
 from sagewatch.schema import OutputType, Stage, ValueType
-from sagewatch.schema_inference import REVIEW_COLUMNS, infer_attribute, infer_schema, review_table
 
 
 def column(values: list, name: str = "x", stage: Stage = Stage.PIPELINE_INPUT, dtype: str | None = None):

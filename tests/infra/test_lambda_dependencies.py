@@ -7,19 +7,18 @@ import re
 import sys
 from pathlib import Path
 
+from infra.layers import CLIENT_PACKAGES, build_core
+
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "layers" / "core" / "sagewatch"
-# Client-side modules: run on a laptop or CI, never in a Lambda.
-CLIENT_SIDE = {"client.py", "cli.py", "demo.py", "schema_inference.py", "local"}
 RUNTIME_PROVIDED = {"boto3", "botocore"}
 DISTRIBUTION_OF = {"aws_lambda_powertools": "aws-lambda-powertools"}
 
 
 def lambda_modules() -> list[Path]:
+    """The modules the core layer ships (infra/layers.py leaves the client side out)."""
     return [
-        path
-        for path in PACKAGE.rglob("*.py")
-        if not ({path.name, path.relative_to(PACKAGE).parts[0]} & CLIENT_SIDE)
+        path for path in PACKAGE.rglob("*.py") if path.relative_to(PACKAGE).parts[0] not in CLIENT_PACKAGES
     ]
 
 
@@ -60,3 +59,14 @@ def test_pandas_and_scipy_stay_out_of_lambda_code() -> None:
         str(p.relative_to(ROOT)) for p in lambda_modules() if {"pandas", "scipy"} & top_level_imports(p)
     ]
     assert offenders == []
+
+
+def test_the_core_layer_ships_what_lambda_runs_and_nothing_of_the_client_side() -> None:
+    shipped = build_core() / "python" / "sagewatch"
+    modules = {str(p.relative_to(shipped)) for p in shipped.rglob("*.py")}
+    assert not [m for m in modules if m.split("/")[0] in CLIENT_PACKAGES]
+    # and nothing shipped imports what is not shipped
+    for path in shipped.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("sagewatch."):
+                assert node.module.split(".")[1] not in CLIENT_PACKAGES, f"{path.name} imports {node.module}"

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
+from sagewatch.client.schema_inference import infer_schema, review_table
 from sagewatch.schema import ClassValue, ModelSpec
 
 if TYPE_CHECKING:
@@ -136,8 +137,7 @@ class SageWatch:
         partner_model_id: str,
         **options: Any,
     ) -> ModelDraft:
-        """Infer a schema from reference data (see sagewatch.schema_inference); review it, then save()."""
-        from sagewatch.schema_inference import infer_schema
+        """Infer a schema from reference data (see sagewatch.client.schema_inference); review it, then save()."""
 
         spec = infer_schema(reference, pred_to_ground_truth_map, partner_model_id=partner_model_id, **options)
         return ModelDraft(self, spec, reference)
@@ -348,7 +348,6 @@ class ModelDraft:
         self.reference = reference
 
     def review(self) -> pd.DataFrame:
-        from sagewatch.schema_inference import review_table
 
         return review_table(self.spec)
 

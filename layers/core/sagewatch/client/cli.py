@@ -197,7 +197,7 @@ def _local(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from sagewatch.demo import run_demo
+    from sagewatch.client.demo import run_demo
 
     run_demo(
         state_dir=args.state_dir,
