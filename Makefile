@@ -19,6 +19,7 @@ test: $(BIN)/sagewatch
 
 lint: $(BIN)/sagewatch
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit/test_import_contract.py
 
 format: $(BIN)/sagewatch
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .

@@ -159,7 +159,7 @@ def naive(path: Path) -> int:
 
 def ours(path: Path) -> int:
     from sagewatch.capture import parse_capture
-    from sagewatch.ingest import CHUNK_BYTES, in_parallel, whole_lines
+    from sagewatch.streams import CHUNK_BYTES, in_parallel, whole_lines
 
     the_model = model()
     total = 0
@@ -184,7 +184,7 @@ def _measure(name: str, path: str, queue: multiprocessing.Queue) -> None:
     # imports are not parsing: load them before the clock starts
     if name == "ours":
         import sagewatch.capture
-        import sagewatch.ingest  # noqa: F401
+        import sagewatch.handlers.ingest  # noqa: F401
 
         model()
     elif name == "pyarrow":

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from sagewatch import stores
+from sagewatch import container
 from sagewatch.auth import Role
 from sagewatch.local.emulator import serialize_dynamodb_requests
 from sagewatch.local.http_bridge import LocalContext, proxy_event
@@ -33,11 +33,11 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     names = physical_names("test")
     for key, value in environment_for(names).items():
         monkeypatch.setenv(key, value)
-    stores.reset()
+    container.reset()
     with mock_aws():
         created = provision(names)
         yield created
-    stores.reset()
+    container.reset()
 
 
 @dataclass
@@ -53,7 +53,7 @@ Call = Callable[..., ApiResponse]
 @pytest.fixture
 def tokens(aws: dict[str, str]) -> dict[Role, str]:
     """One fresh token per role."""
-    return {role: stores.token_store().create(role, description=f"test {role}")[1] for role in Role}
+    return {role: container.token_store().create(role, description=f"test {role}")[1] for role in Role}
 
 
 LAMBDA_IMPORTS = LambdaImports()
@@ -62,7 +62,7 @@ LAMBDA_IMPORTS = LambdaImports()
 def as_in_lambda() -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     """The real api handler behind Lambda's limits: 6 MB each way, 29 s, and only the packages the
     Lambda layers ship importable while it runs (pandas, scipy, scikit-learn are not)."""
-    from sagewatch.api import handler
+    from sagewatch.handlers.api import handler
 
     return api_limits(handler, LAMBDA_IMPORTS, report=lambda line: None)
 

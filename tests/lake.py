@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sagewatch import aws as sagewatch_aws
-from sagewatch import stores
+from sagewatch import container
 from sagewatch.local.pollers import sqs_event
 
 
@@ -19,7 +19,7 @@ def notifications(aws: dict[str, str]) -> dict:
 
 
 def lake_rows(area: str, model_id: str) -> list[dict]:
-    lake = stores.lake_store()
+    lake = container.lake_store()
     return [
         row for key in lake.keys(f"{area}/model_id={model_id}/") for row in lake.read_table(key).to_pylist()
     ]
@@ -27,5 +27,5 @@ def lake_rows(area: str, model_id: str) -> list[dict]:
 
 def lake_keys() -> set[str]:
     """Every object in the data lake bucket."""
-    lake = stores.lake_store()
+    lake = container.lake_store()
     return set(lake.keys(""))

@@ -1,9 +1,5 @@
 """The ingest Lambda: S3 ObjectCreated events (capture files, ground truth, drops) through SQS."""
 
-from typing import Any
+from sagewatch.handlers.ingest import handler
 
-from sagewatch.ingest import handler as ingest_handler
-
-
-def handler(event: dict, context: Any) -> dict:
-    return ingest_handler(event, context)
+__all__ = ["handler"]

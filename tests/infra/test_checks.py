@@ -111,7 +111,7 @@ for name in ("api", "ingest", "scheduler", "evaluator"):
     spec.loader.exec_module(module)
     assert callable(module.handler), name
 import pyarrow.parquet, pyarrow.compute, pyarrow.dataset, pyarrow.json, pyarrow.csv, numpy
-import sagewatch.metrics.query, sagewatch.alerting.service, sagewatch.ingest, aws_xray_sdk.core
+import sagewatch.metrics.query, sagewatch.handlers.evaluator, sagewatch.handlers.ingest, aws_xray_sdk.core
 for name in ("pandas", "scipy", "sklearn", "moto"):
     assert name not in sys.modules, name
 """

@@ -16,16 +16,19 @@ from tests import factories
 from tests.conftest import Call
 
 from sagewatch import aws as sagewatch_aws
-from sagewatch import stores
+from sagewatch import container
 from sagewatch.alerting import catalog
-from sagewatch.alerting.notify import DEFAULT_SENDER
-from sagewatch.alerting.service import FanOutFailed, evaluator, fan_out, queue_handler
 from sagewatch.alerting.types import Metric, NotificationConfig, Rule
-from sagewatch.ingest import ingestor
+from sagewatch.container import evaluator, ingestor
+from sagewatch.handlers.evaluator import handler as queue_handler
+from sagewatch.handlers.scheduler import schedule as fan_out
 from sagewatch.local.http_bridge import LocalContext
 from sagewatch.local.pollers import drain
 from sagewatch.records import reference_rows, rows_from_columns
 from sagewatch.schema import Model, ModelSpec
+from sagewatch.services.evaluation import FanOutFailed
+from sagewatch.services.ingestion import Source
+from sagewatch.stores.notify import DEFAULT_SENDER
 from sagewatch.webhooks import ALLOW_PRIVATE_ENV
 
 NOW = datetime(2026, 11, 25, 10, 5, tzinfo=UTC)
@@ -55,9 +58,9 @@ def sent_emails() -> list:
 def model_with(body: dict | None = None, default_rules: bool = False, **changes) -> Model:
     """A model; without the default PSI rules unless asked (tests look at the rules they make)."""
     spec = factories.edited(body or factories.binary_probability(), **changes)
-    model = stores.model_store().create(ModelSpec.model_validate(spec))
+    model = container.model_store().create(ModelSpec.model_validate(spec))
     if not default_rules:
-        stores.ingestion_ledger().set_state(model.id, "DEFAULT_RULES", created="not in this test")
+        container.ingestion_ledger().set_state(model.id, "DEFAULT_RULES", created="not in this test")
     return model
 
 
@@ -69,7 +72,7 @@ def write(
     truth: dict | None = None,
     now: datetime = NOW,
 ) -> None:
-    writer = ingestor().writer(model, uuid.uuid4().hex, "test")
+    writer = ingestor().writer(model, Source(uuid.uuid4().hex, "test"))
     if reference is not None:
         count = len(next(iter(reference.values())))
         table, _ = reference_rows({k: pa.array(v) for k, v in reference.items()}, count, model)
@@ -397,7 +400,7 @@ def test_batch_models_evaluate_closed_batches_once(clock: Clock) -> None:
             },
         )
     for batch in ("b-quiet", "b-drift"):
-        stores.ingestion_ledger().set_state(
+        container.ingestion_ledger().set_state(
             model.id, f"BATCH#{batch}", status="uploaded", uploaded_at=NOW.isoformat()
         )
     rule = rule_on(model, default_metric(model, "PSI income"))

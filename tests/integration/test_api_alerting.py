@@ -6,7 +6,7 @@ from tests.conftest import Call
 from tests.integration.test_api_data import register
 
 from sagewatch.auth import Role
-from sagewatch.stores import token_store
+from sagewatch.container import token_store
 
 
 def test_default_metrics_exist_for_every_model_and_filter(api: Call) -> None:

@@ -17,9 +17,11 @@ from tests.conftest import Call
 from tests.lake import lake_rows, notifications
 
 from sagewatch import aws as sagewatch_aws
-from sagewatch import ingest, stores
-from sagewatch.ingest import handler
+from sagewatch import container
+from sagewatch.api import inferences
+from sagewatch.handlers.ingest import handler
 from sagewatch.local.http_bridge import LocalContext, proxy_event
+from sagewatch.services import ingestion
 from sagewatch.tables import latest_ground_truth
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -70,7 +72,9 @@ def test_one_bad_row_fails_alone_with_a_message_naming_the_attribute(api: Call) 
         "good-1",
         "good-2",
     ]
-    reasons = {row["partner_inference_id"]: row["reason"] for row in stores.lake_store().rejected(model_id)}
+    reasons = {
+        row["partner_inference_id"]: row["reason"] for row in container.lake_store().rejected(model_id)
+    }
     assert reasons["bad-age"] == "age: 'thirty' is not an INTEGER"
 
 
@@ -195,7 +199,7 @@ def test_the_latest_ground_truth_wins(api: Call) -> None:
             }
         ],
     )
-    table = stores.lake_store().read_area("ground_truth", model_id)
+    table = container.lake_store().read_area("ground_truth", model_id)
     assert table.num_rows == 2
     assert latest_ground_truth(table).select(["partner_inference_id", "churned"]).to_pylist() == [
         {"partner_inference_id": "x", "churned": 1}
@@ -217,7 +221,7 @@ def test_a_duplicate_id_keeps_the_first_write_and_is_counted(api: Call) -> None:
     assert (status["total"], status["duplicates"], status["inferences"]["ingested"]) == (1, 1, 2)
     from sagewatch.tables import first_writes
 
-    kept = first_writes(stores.lake_store().read_area("inferences", model_id))
+    kept = first_writes(container.lake_store().read_area("inferences", model_id))
     assert kept.column("predicted_probability").to_pylist() == [0.1]
 
 
@@ -309,7 +313,7 @@ def test_a_parquet_file_with_a_list_column_is_refused_whole(api: Call, upload) -
     )
     assert answer.status == 400
     assert answer.body["message"].startswith("column 'age' is list<")
-    assert stores.lake_store().keys(f"inferences/model_id={model_id}/") == []
+    assert container.lake_store().keys(f"inferences/model_id={model_id}/") == []
 
 
 def test_a_file_with_an_unknown_column_is_refused(api: Call, upload) -> None:
@@ -336,8 +340,6 @@ def test_uploads_name_the_missing_field_and_refuse_non_files(api: Call, upload) 
 
 
 def test_bodies_over_lambdas_limit_are_413(api: Call, upload, monkeypatch: pytest.MonkeyPatch) -> None:
-    from sagewatch.api import inferences
-
     monkeypatch.setattr(inferences, "MAX_BODY_BYTES", 1000)
     model_id = register(api)
     answer = upload(
@@ -399,8 +401,8 @@ def test_a_dropped_file_with_a_wrong_type_is_rejected_whole_with_its_reason(
     wrong = good_table().set_column(4, "region", pa.array([{"a": 1}, {"a": 2}, {"a": 3}]))
     put_drop(aws, f"drops/{model_id}/inferences/wrong.parquet", wrong)
     handler(notifications(aws), LocalContext())
-    assert stores.lake_store().keys(f"inferences/model_id={model_id}/") == []
-    [rejected] = stores.lake_store().rejected(model_id)
+    assert container.lake_store().keys(f"inferences/model_id={model_id}/") == []
+    [rejected] = container.lake_store().rejected(model_id)
     assert rejected["reason"] == "column 'region' is struct<a: int64> but attribute 'region' is STRING"
     assert api("GET", f"/api/v3/models/{model_id}/inferences/status").body["inferences"]["rejected"] == 3
 
@@ -419,7 +421,7 @@ def test_drops_for_unknown_models_are_kept_aside(api: Call, aws: dict[str, str])
 def test_a_reference_set_streamed_from_several_files(
     api: Call, aws: dict[str, str], upload, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ingest, "DROP_BATCH_ROWS", 2)  # a few rows at a time, as a large set would be read
+    monkeypatch.setattr(ingestion, "DROP_BATCH_ROWS", 2)  # a few rows at a time, as a large set would be read
     model_id = register(api)
     reference = good_table().drop_columns(["partner_inference_id", "inference_timestamp"])
     put_drop(aws, f"drops/{model_id}/reference/part-0.parquet", reference)
@@ -434,9 +436,9 @@ def test_a_reference_set_streamed_from_several_files(
         "PATCH", f"/api/v3/models/{model_id}/reference_data", {"status": "uploaded", "total_record_count": 9}
     )
     assert closed.body["status"] == "uploaded" and closed.body["ingested"] == 9
-    parts = stores.lake_store().keys(f"reference/model_id={model_id}/")
+    parts = container.lake_store().keys(f"reference/model_id={model_id}/")
     assert len(parts) == 5  # two rows a part from each drop, one part from the upload
-    table = stores.lake_store().read_area("reference", model_id)
+    table = container.lake_store().read_area("reference", model_id)
     assert table.num_rows == 9 and sorted(set(table.column("region").to_pylist())) == ["north", "south"]
 
 
@@ -456,7 +458,7 @@ def test_a_closed_reference_set_takes_no_more_rows_until_deleted(
     time.sleep(1.1)  # S3 times objects to the second: this one is put after the set was closed
     put_drop(aws, f"drops/{model_id}/reference/late.parquet", reference)
     handler(notifications(aws), LocalContext())
-    assert stores.lake_store().read_area("reference", model_id).num_rows == 3  # the drop refused whole
+    assert container.lake_store().read_area("reference", model_id).num_rows == 3  # the drop refused whole
     assert api("DELETE", path).status == 204
     assert api("GET", path).body == {
         "status": "none",
@@ -465,7 +467,7 @@ def test_a_closed_reference_set_takes_no_more_rows_until_deleted(
         "uploaded_at": None,
     }
     assert upload(path, {"reference_data": ("r.parquet", parquet_bytes(reference.slice(0, 2)))}).status == 207
-    assert stores.lake_store().read_area("reference", model_id).num_rows == 2
+    assert container.lake_store().read_area("reference", model_id).num_rows == 2
 
 
 def test_a_reference_file_put_before_the_set_was_closed_still_belongs_to_it(
@@ -478,7 +480,7 @@ def test_a_reference_file_put_before_the_set_was_closed_still_belongs_to_it(
     time.sleep(1.1)  # S3 times objects to the second
     assert api("PATCH", f"/api/v3/models/{model_id}/reference_data", {"status": "uploaded"}).status == 200
     handler(notifications(aws), LocalContext())
-    assert stores.lake_store().read_area("reference", model_id).num_rows == 3
+    assert container.lake_store().read_area("reference", model_id).num_rows == 3
 
 
 def test_an_empty_batch_id_field_is_no_batch(api: Call, upload) -> None:

@@ -6,7 +6,7 @@ import pytest
 from tests import factories
 from tests.conftest import Call
 
-from sagewatch import stores
+from sagewatch import container
 from sagewatch.auth import Role
 
 
@@ -137,7 +137,7 @@ def test_tokens_are_required_and_roles_enforced(api: Call, tokens: dict[Role, st
 def test_a_revoked_token_is_refused(api: Call, tokens: dict[Role, str]) -> None:
     writer = tokens[Role.WRITER]
     token_id = writer.split("_")[1]
-    stores.token_store().revoke(token_id)
+    container.token_store().revoke(token_id)
     refused = api("GET", "/api/v3/models", token=writer)
     assert refused.status == 401
     # said as for a token that never existed: the answer reveals neither the token nor when it was revoked

@@ -10,8 +10,8 @@ import json
 from tests.conftest import Call
 from tests.integration.test_api_data import register
 
-from sagewatch.api import handler
 from sagewatch.auth import Role
+from sagewatch.handlers.api import handler
 from sagewatch.local.http_bridge import LocalContext, proxy_event
 
 

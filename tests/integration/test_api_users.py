@@ -6,7 +6,7 @@ import pytest
 from tests.conftest import Call
 
 from sagewatch.auth import Role
-from sagewatch.stores import token_store
+from sagewatch.container import token_store
 
 
 def test_users_me_describes_the_calling_token(api: Call, tokens: dict[Role, str]) -> None:

@@ -21,8 +21,8 @@ from tests import factories
 from tests.conftest import Call
 from tests.lake import lake_keys
 
-from sagewatch import lake_writer, stores
-from sagewatch.api import inferences
+from sagewatch import container
+from sagewatch.services import ingestion
 
 BASE = datetime(2026, 11, 20, tzinfo=UTC)
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -106,16 +106,16 @@ LIMIT_RECORDS = 10
 
 @pytest.fixture
 def model_id(api: Call, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setattr(lake_writer, "MAX_DAYS_PER_REQUEST", LIMIT)
-    monkeypatch.setattr(lake_writer, "MAX_BATCHES_PER_REQUEST", LIMIT)
-    monkeypatch.setattr(inferences, "MAX_RECORDS", LIMIT_RECORDS)
+    monkeypatch.setattr(ingestion, "MAX_DAYS_PER_REQUEST", LIMIT)
+    monkeypatch.setattr(ingestion, "MAX_BATCHES_PER_REQUEST", LIMIT)
+    monkeypatch.setattr(ingestion, "MAX_RECORDS", LIMIT_RECORDS)
     answer = api("POST", "/api/v3/models", factories.binary_probability())
     assert answer.status == 201
     return answer.body["id"]
 
 
 def _counters(model_id: str) -> dict[str, Any]:
-    return stores.ingestion_ledger().counts(model_id)["total"]
+    return container.ingestion_ledger().counts(model_id)["total"]
 
 
 def _distinct(api: Call, model_id: str) -> tuple[int, int]:

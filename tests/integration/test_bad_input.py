@@ -16,10 +16,13 @@ from tests.deepchecks_api import version as deepchecks_version
 from tests.lake import lake_keys, lake_rows, notifications
 
 from sagewatch import aws as sagewatch_aws
-from sagewatch import capture, ingest, stores
-from sagewatch.ingest import handler
+from sagewatch import capture, container
+from sagewatch.handlers.ingest import handler
 from sagewatch.local.http_bridge import LocalContext
 from sagewatch.schema import ModelSpec
+from sagewatch.services import ingestion
+from sagewatch.services.ingestion import Ingestor
+from sagewatch.stores.lake import LakeStore
 
 HOUR = "2026/11/25/10"
 
@@ -63,7 +66,7 @@ def capture_event(number: int, time: str = "2026-11-25T10:00:00Z", data: str = "
 def capture_model() -> str:
     body = factories.binary_probability()
     body["sagemaker"] = {"endpoint_name": "churn-endpoint"}
-    return stores.model_store().create(ModelSpec.model_validate(body)).id
+    return container.model_store().create(ModelSpec.model_validate(body)).id
 
 
 def put(aws: dict[str, str], body: bytes, name: str = "capture.jsonl") -> str:
@@ -97,9 +100,9 @@ def test_one_bad_value_in_a_capture_file_costs_its_row_alone(aws: dict[str, str]
     put(aws, ninety_nine_good_and(bad))
     assert handler(notifications(aws), LocalContext()) == {"batchItemFailures": []}
     assert len(lake_rows("inferences", model_id)) == 99
-    [rejected] = stores.lake_store().rejected(model_id)
+    [rejected] = container.lake_store().rejected(model_id)
     assert rejected["line"] == 100 and rejected["event_id"] == "e-99" and rejected["reason"]
-    total = stores.ingestion_ledger().counts(model_id)["total"]
+    total = container.ingestion_ledger().counts(model_id)["total"]
     assert (total["inferences_ingested"], total["inferences_rejected"]) == (99, 1)
 
 
@@ -115,11 +118,11 @@ def test_a_line_that_crashes_the_parser_is_rejected_alone(
             raise KeyError("an unforeseen shape")
         return real(buffer, *args, **kwargs)
 
-    monkeypatch.setattr(ingest, "parse_capture", crashing)
+    monkeypatch.setattr(ingestion, "parse_capture", crashing)
     put(aws, ninety_nine_good_and(capture_event(99)))
     assert handler(notifications(aws), LocalContext()) == {"batchItemFailures": []}
     assert len(lake_rows("inferences", model_id)) == 99
-    [rejected] = stores.lake_store().rejected(model_id)
+    [rejected] = container.lake_store().rejected(model_id)
     assert rejected["line"] == 43 and "KeyError" in rejected["reason"]
 
 
@@ -131,7 +134,7 @@ def test_a_file_that_cannot_be_ingested_is_set_aside_with_its_reason_not_retried
     def broken(*args, **kwargs):
         raise ValueError("something in this file breaks ingestion")
 
-    monkeypatch.setattr(ingest.Ingestor, "ingest_capture", broken)
+    monkeypatch.setattr(Ingestor, "ingest_capture", broken)
     key = put(aws, ninety_nine_good_and(capture_event(99)))
     assert handler(notifications(aws), LocalContext()) == {"batchItemFailures": []}
     [record_] = api("GET", "/api/v3/ingestion/unrouted").body["data"]
@@ -150,7 +153,7 @@ def test_a_request_with_more_batch_ids_than_allowed_is_refused_before_writing(ap
     )
     assert answer.status == 413 and answer.body["field"] == "batch_id"
     assert lake_keys() == before
-    assert stores.ingestion_ledger().counts(model_id)["total"] == {}
+    assert container.ingestion_ledger().counts(model_id)["total"] == {}
 
 
 def test_batch_ids_past_one_transaction_are_each_counted(api: Call) -> None:
@@ -159,7 +162,7 @@ def test_batch_ids_past_one_transaction_are_each_counted(api: Call) -> None:
         "POST", f"/api/v3/models/{model_id}/inferences", [record(batch_id=f"b{i}") for i in range(250)]
     )
     assert answer.body["counts"]["success"] == 250
-    by_batch = stores.ingestion_ledger().counts(model_id)["by_batch"]
+    by_batch = container.ingestion_ledger().counts(model_id)["by_batch"]
     assert len(by_batch) == 250 and {b["inferences_ingested"] for b in by_batch.values()} == {1}
     assert api("GET", f"/api/v3/models/{model_id}/batches/b249").body["ingested"] == 1
 
@@ -222,7 +225,7 @@ def test_infinity_in_a_capture_csv_is_rejected(aws: dict[str, str]) -> None:
     put(aws, ninety_nine_good_and(capture_event(99, data="34,-Infinity,north")))
     handler(notifications(aws), LocalContext())
     assert all(math.isfinite(r["income"]) for r in lake_rows("inferences", model_id))
-    [rejected] = stores.lake_store().rejected(model_id)
+    [rejected] = container.lake_store().rejected(model_id)
     assert rejected["reason"] == "income: '-Infinity' is not a finite number"
 
 
@@ -379,7 +382,7 @@ def test_an_in_filter_past_the_limit_is_refused_before_the_lake_is_read(
     def no_reads(*args, **kwargs):
         raise AssertionError("the lake was read for a refused query")
 
-    monkeypatch.setattr(stores.LakeStore, "read_table", no_reads)
+    monkeypatch.setattr(LakeStore, "read_table", no_reads)
     condition = {"property": "age", "comparator": "in", "value": list(range(100_000))}
     answer = api(
         "POST",
@@ -409,7 +412,7 @@ def test_a_truncated_gzip_file_keeps_what_came_before_the_break_and_says_so(aws:
     kept = lake_rows("inferences", model_id)
     assert 0 < len(kept) < 100
     assert {r["partner_inference_id"] for r in kept} == {f"e-{n}" for n in range(len(kept))}
-    reasons = [r["reason"] for r in stores.lake_store().rejected(model_id)]
+    reasons = [r["reason"] for r in container.lake_store().rejected(model_id)]
     assert any("gzip stream is truncated" in reason for reason in reasons)
 
 

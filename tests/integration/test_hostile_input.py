@@ -18,9 +18,11 @@ from tests.integration.test_bad_input import capture_event, capture_model, put, 
 from tests.lake import lake_keys, lake_rows, notifications
 
 from sagewatch import aws as sagewatch_aws
-from sagewatch import ingest, stores
-from sagewatch.ingest import handler
+from sagewatch import container, streams
+from sagewatch.handlers.ingest import handler
 from sagewatch.local.http_bridge import LocalContext
+from sagewatch.services import ingestion
+from sagewatch.stores import models as stores_models
 
 DEEP = "[" * 3000 + "]" * 3000
 
@@ -60,7 +62,7 @@ def test_a_payload_nested_thousands_deep_is_rejected_not_a_crash(aws: dict[str, 
         aws, [capture_event(1), json_capture_event(2, '{"instances": ' + DEEP + "}"), capture_event(3)]
     )
     assert sorted(r["partner_inference_id"] for r in lake_rows("inferences", model_id)) == ["e-1", "e-3"]
-    [rejected] = stores.lake_store().rejected(model_id)
+    [rejected] = container.lake_store().rejected(model_id)
     assert "deeper than 32 levels" in rejected["reason"]
 
 
@@ -92,12 +94,15 @@ def test_a_line_longer_than_the_limit_is_skipped_and_reported(
     aws: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A newline-less gzip bomb grew memory by gigabytes; an over-long line is now dropped as it streams."""
-    monkeypatch.setattr(ingest, "MAX_LINE_BYTES", 5_000)
-    monkeypatch.setattr(ingest, "CHUNK_BYTES", 1_000)  # the long line arrives in pieces, as a big one would
+    monkeypatch.setattr(streams, "MAX_LINE_BYTES", 5_000)
+    monkeypatch.setattr(
+        ingestion, "CHUNK_BYTES", 1_000
+    )  # the long line arrives in pieces, as a big one would
+    monkeypatch.setattr(streams, "CHUNK_BYTES", 1_000)
     model_id = capture_model()
     ingest_lines(aws, [capture_event(1), "x" * 20_000, capture_event(3)], "capture.jsonl.gz")
     assert sorted(r["partner_inference_id"] for r in lake_rows("inferences", model_id)) == ["e-1", "e-3"]
-    [rejected] = stores.lake_store().rejected(model_id)
+    [rejected] = container.lake_store().rejected(model_id)
     assert (rejected["line"], rejected["reason"]) == (2, "the line is longer than 0 MB")
 
 
@@ -385,7 +390,7 @@ def test_capture_lines_that_cannot_be_placed_are_rejected(aws: dict[str, str]) -
         ],
     )
     assert sorted(r["partner_inference_id"] for r in lake_rows("inferences", model_id)) == ["e-4", "e-5"]
-    reasons = sorted(r["reason"] for r in stores.lake_store().rejected(model_id))
+    reasons = sorted(r["reason"] for r in container.lake_store().rejected(model_id))
     assert reasons == [
         "duplicate inference id in this file (the first one is kept)",
         "endpointInput.encoding is not CSV, JSON or BASE64",
@@ -411,7 +416,7 @@ def test_model_monitor_ids_and_empty_labels_are_rejected(aws: dict[str, str]) ->
     )
     assert handler(notifications(aws), LocalContext()) == {"batchItemFailures": []}
     assert [r["partner_inference_id"] for r in lake_rows("ground_truth", model_id)] == ["good"]
-    assert len(stores.lake_store().rejected(model_id)) == 4
+    assert len(container.lake_store().rejected(model_id)) == 4
 
 
 def test_an_attribute_given_twice_in_a_record_is_refused_whichever_comes_first(api: Call) -> None:
@@ -504,9 +509,7 @@ def test_a_refused_deepchecks_batch_writes_nothing(api: Call, version: dict) -> 
 def test_a_deepchecks_version_too_large_to_store_leaves_nothing(
     api: Call, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sagewatch.stores import models as model_store_module
-
-    monkeypatch.setattr(model_store_module, "MAX_DOCUMENT_BYTES", 2_000)  # what 2,000 wide columns would hit
+    monkeypatch.setattr(stores_models, "MAX_DOCUMENT_BYTES", 2_000)  # what 2,000 wide columns would hit
     model = api("POST", "/api/v1/models", {"name": "w", "task_type": "binary"}).body
     version = {
         "name": "v1",
@@ -649,8 +652,9 @@ def test_valid_spellings_of_numbers_and_times_are_read(api: Call) -> None:
 
 
 def test_a_line_just_over_the_limit_is_skipped(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ingest, "MAX_LINE_BYTES", 5_000)
-    monkeypatch.setattr(ingest, "CHUNK_BYTES", 1_000)
+    monkeypatch.setattr(streams, "MAX_LINE_BYTES", 5_000)
+    monkeypatch.setattr(ingestion, "CHUNK_BYTES", 1_000)
+    monkeypatch.setattr(streams, "CHUNK_BYTES", 1_000)
     model_id = capture_model()
     ingest_lines(aws, [capture_event(1), "x" * 5_001, capture_event(3)])
     assert sorted(r["partner_inference_id"] for r in lake_rows("inferences", model_id)) == ["e-1", "e-3"]
@@ -659,9 +663,7 @@ def test_a_line_just_over_the_limit_is_skipped(aws: dict[str, str], monkeypatch:
 def test_an_uploaded_capture_file_past_the_record_limit_is_a_413(
     api: Call, upload, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sagewatch.api import inferences
-
-    monkeypatch.setattr(inferences, "MAX_RECORDS", 3)
+    monkeypatch.setattr(ingestion, "MAX_RECORDS", 3)
     model_id = register(api)
     body = ("\n".join(capture_event(n) for n in range(4)) + "\n").encode()
     answer = upload(

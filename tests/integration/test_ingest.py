@@ -15,11 +15,13 @@ from tests.conftest import Call
 from tests.lake import lake_rows, notifications
 
 from sagewatch import aws as sagewatch_aws
-from sagewatch import ingest, stores
-from sagewatch.ingest import handler
+from sagewatch import container, streams
+from sagewatch.handlers.ingest import handler
 from sagewatch.local.http_bridge import LocalContext
 from sagewatch.local.pollers import sqs_event
 from sagewatch.schema import ModelSpec
+from sagewatch.services import ingestion
+from sagewatch.services.ingestion import Ingestor
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
@@ -31,7 +33,7 @@ def register(
 ) -> str:
     body = factories.binary_probability(partner)
     body["sagemaker"] = {"endpoint_name": endpoint, "variants": variants}
-    return stores.model_store().create(ModelSpec.model_validate(body)).id
+    return container.model_store().create(ModelSpec.model_validate(body)).id
 
 
 def put_capture(
@@ -57,9 +59,9 @@ def test_a_capture_file_lands_in_the_lake_and_is_counted(aws: dict[str, str]) ->
         "batch-77_1",
     ]
     assert {r["variant"] for r in rows} == {"AllTraffic"}
-    keys = stores.lake_store().keys(f"inferences/model_id={model_id}/")
+    keys = container.lake_store().keys(f"inferences/model_id={model_id}/")
     assert [k.split("/")[2] for k in keys] == ["date=2026-11-25"]
-    counts = stores.ingestion_ledger().counts(model_id)
+    counts = container.ingestion_ledger().counts(model_id)
     assert (counts["total"]["inferences_ingested"], counts["total"]["inferences_rejected"]) == (5, 0)
     assert counts["by_variant"]["AllTraffic"]["inferences_ingested"] == 5
 
@@ -71,21 +73,21 @@ def test_replaying_the_same_batch_three_times_counts_once(aws: dict[str, str]) -
     event = notifications(aws)
     for _ in range(3):
         assert handler(event, LocalContext()) == {"batchItemFailures": []}
-    total = stores.ingestion_ledger().counts(model_id)["total"]
+    total = container.ingestion_ledger().counts(model_id)["total"]
     assert (total["inferences_ingested"], total["inferences_rejected"], total["inferences_files"]) == (
         5,
         6,
         2,
     )
     assert len(lake_rows("inferences", model_id)) == 5
-    assert len(stores.lake_store().keys(f"inferences/model_id={model_id}/")) == 2
+    assert len(container.lake_store().keys(f"inferences/model_id={model_id}/")) == 2
 
 
 def test_corrupted_lines_go_to_rejected_with_their_reason(aws: dict[str, str]) -> None:
     model_id = register()
     key = put_capture(aws, "corrupted.jsonl")
     handler(notifications(aws), LocalContext())
-    [rejected_key] = stores.lake_store().keys(f"rejected/model_id={model_id}/date=2026-11-25/")
+    [rejected_key] = container.lake_store().keys(f"rejected/model_id={model_id}/date=2026-11-25/")
     body = sagewatch_aws.client("s3").get_object(Bucket=aws["data"], Key=rejected_key)["Body"].read()
     records = [json.loads(line) for line in body.decode().splitlines()]
     assert {r["source"] for r in records} == {f"s3://{aws['capture']}/{key}"}
@@ -98,7 +100,7 @@ def test_a_file_for_an_unknown_endpoint_is_kept_aside_and_listed(aws: dict[str, 
     register()
     key = put_capture(aws, "csv_single.jsonl", endpoint="someone-elses-endpoint")
     assert handler(notifications(aws), LocalContext()) == {"batchItemFailures": []}
-    assert stores.lake_store().keys("inferences/") == []
+    assert container.lake_store().keys("inferences/") == []
     listed = api("GET", "/api/v3/ingestion/unrouted")
     assert listed.status == 200
     [record] = listed.body["data"]
@@ -134,7 +136,7 @@ def test_ground_truth_files_are_joined_later_by_partner_id(aws: dict[str, str]) 
         ("batch-77_0", 1),
         ("batch-77_1", 0),
     ]
-    total = stores.ingestion_ledger().counts(model_id)["total"]
+    total = container.ingestion_ledger().counts(model_id)["total"]
     assert (total["ground_truth_ingested"], total["ground_truth_rejected"]) == (7, 1)
 
 
@@ -144,7 +146,7 @@ def test_one_failing_message_fails_alone(aws: dict[str, str], monkeypatch: pytes
     put_capture(aws, "csv_single.jsonl")
     throttled = put_capture(aws, "csv_multi_rows.jsonl")
     event = notifications(aws)
-    real_read = ingest.Ingestor.ingest_object
+    real_read = Ingestor.ingest_object
 
     def read(self, bucket: str, key: str, etag: str | None = None):
         if key == throttled:
@@ -153,7 +155,7 @@ def test_one_failing_message_fails_alone(aws: dict[str, str], monkeypatch: pytes
             )
         return real_read(self, bucket, key, etag)
 
-    monkeypatch.setattr(ingest.Ingestor, "ingest_object", read)
+    monkeypatch.setattr(Ingestor, "ingest_object", read)
     result = handler(event, LocalContext())
     failed = [r["messageId"] for r in event["Records"] if throttled.split("/")[-1] in r["body"]]
     assert result == {"batchItemFailures": [{"itemIdentifier": failed[0]}]}
@@ -183,16 +185,17 @@ def test_s3_test_events_are_ignored(aws: dict[str, str]) -> None:
 def test_large_files_are_streamed_in_chunks_with_line_numbers_kept(
     aws: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ingest, "CHUNK_BYTES", 700)  # a few lines a chunk
+    monkeypatch.setattr(ingestion, "CHUNK_BYTES", 700)  # a few lines a chunk
+    monkeypatch.setattr(streams, "CHUNK_BYTES", 700)
     model_id = register()
     put_capture(aws, "corrupted.jsonl")
     handler(notifications(aws), LocalContext())
-    keys = stores.lake_store().keys(f"inferences/model_id={model_id}/")
+    keys = container.lake_store().keys(f"inferences/model_id={model_id}/")
     assert len(keys) > 1, "the file should have been written in several parts"
     assert sorted(r["partner_inference_id"] for r in lake_rows("inferences", model_id)) == ["bad-1", "bad-7"]
     rejected = [
         json.loads(line)
-        for key in stores.lake_store().keys(f"rejected/model_id={model_id}/")
+        for key in container.lake_store().keys(f"rejected/model_id={model_id}/")
         for line in sagewatch_aws.client("s3")
         .get_object(Bucket=aws["data"], Key=key)["Body"]
         .read()
@@ -221,7 +224,7 @@ def test_parquet_is_typed_per_the_models_attributes(aws: dict[str, str]) -> None
     model_id = register()
     put_capture(aws, "csv_single.jsonl")
     handler(notifications(aws), LocalContext())
-    [key] = stores.lake_store().keys(f"inferences/model_id={model_id}/")
+    [key] = container.lake_store().keys(f"inferences/model_id={model_id}/")
     body = sagewatch_aws.client("s3").get_object(Bucket=aws["data"], Key=key)["Body"].read()
     schema = pq.read_schema(pa.BufferReader(body))
     assert [(f.name, str(f.type)) for f in schema] == [

@@ -18,8 +18,8 @@ from tests.lake import lake_rows, notifications
 from tests.strategies import CorruptedFile, corrupted_capture_files
 
 from sagewatch import aws as sagewatch_aws
-from sagewatch import stores
-from sagewatch.ingest import handler
+from sagewatch import container
+from sagewatch.handlers.ingest import handler
 from sagewatch.local.http_bridge import LocalContext
 from sagewatch.schema import ModelSpec
 
@@ -31,11 +31,11 @@ def _model_for_new_endpoint() -> tuple[str, str]:
     number = next(_numbers)
     body = factories.binary_probability(f"fuzz-{number}")
     body["sagemaker"] = {"endpoint_name": f"fuzz-endpoint-{number}"}
-    return stores.model_store().create(ModelSpec.model_validate(body)).id, f"fuzz-endpoint-{number}"
+    return container.model_store().create(ModelSpec.model_validate(body)).id, f"fuzz-endpoint-{number}"
 
 
 def _rejected(model_id: str) -> list[dict]:
-    lake = stores.lake_store()
+    lake = container.lake_store()
     rows = []
     for key in lake.keys(f"rejected/model_id={model_id}/"):
         body = sagewatch_aws.client("s3").get_object(Bucket=lake.bucket, Key=key)["Body"].read()
@@ -62,6 +62,6 @@ def test_the_ingest_lambda_keeps_every_clean_row_and_rejects_every_fault(
     rejected = _rejected(model_id)
     assert {r["line"] for r in rejected} == set(capture.refused), capture.faults
     assert all(r["reason"] and r["source"] == f"s3://{aws['capture']}/{key}" for r in rejected)
-    total = stores.ingestion_ledger().counts(model_id)["total"]
+    total = container.ingestion_ledger().counts(model_id)["total"]
     assert total.get("inferences_ingested", 0) == len(stored)
     assert total.get("inferences_rejected", 0) == len(rejected)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sagewatch import stores
+from sagewatch import container
 from sagewatch.local.runtime import LocalRuntime, LocalStack, PeriodicWorker
 
 
@@ -21,7 +21,7 @@ def restored_environment() -> Iterator[None]:
     yield
     os.environ.clear()
     os.environ.update(saved)
-    stores.reset()
+    container.reset()
 
 
 @pytest.mark.usefixtures("restored_environment")

@@ -7,7 +7,7 @@ import threading
 import pytest
 from tests import factories
 
-from sagewatch import stores
+from sagewatch import container
 from sagewatch.errors import EndpointTaken, ModelArchived, ModelNotFound, PartnerIdTaken
 from sagewatch.schema import ModelSpec
 
@@ -18,7 +18,7 @@ def spec(body: dict) -> ModelSpec:
 
 @pytest.mark.usefixtures("aws")
 def test_a_created_model_reads_back_by_id_and_partner_id() -> None:
-    store = stores.model_store()
+    store = container.model_store()
     created = store.create(spec(factories.multiclass_class_column()))
     assert store.get(created.id) == created
     assert store.get_by_partner_id("pets") == created
@@ -27,7 +27,7 @@ def test_a_created_model_reads_back_by_id_and_partner_id() -> None:
 
 @pytest.mark.usefixtures("aws")
 def test_a_second_model_with_the_same_partner_id_is_refused() -> None:
-    store = stores.model_store()
+    store = container.model_store()
     store.create(spec(factories.regression("price")))
     with pytest.raises(PartnerIdTaken) as caught:
         store.create(spec(factories.binary_probability("price")))
@@ -37,7 +37,7 @@ def test_a_second_model_with_the_same_partner_id_is_refused() -> None:
 
 @pytest.mark.usefixtures("aws")
 def test_concurrent_creates_of_one_partner_id_register_exactly_one_model() -> None:
-    store = stores.model_store()
+    store = container.model_store()
     contenders = 8
     start = threading.Barrier(contenders)
     outcomes: list[str] = []
@@ -61,7 +61,7 @@ def test_concurrent_creates_of_one_partner_id_register_exactly_one_model() -> No
 
 @pytest.mark.usefixtures("aws")
 def test_list_is_oldest_first_and_hides_archived_models() -> None:
-    store = stores.model_store()
+    store = container.model_store()
     first = store.create(spec(factories.regression("a")))
     second = store.create(spec(factories.regression("b")))
     store.archive(first.id)
@@ -71,7 +71,7 @@ def test_list_is_oldest_first_and_hides_archived_models() -> None:
 
 @pytest.mark.usefixtures("aws")
 def test_archiving_keeps_the_model_readable_refuses_changes_and_frees_the_partner_id() -> None:
-    store = stores.model_store()
+    store = container.model_store()
     old = store.create(spec(factories.regression("reused")))
     archived = store.archive(old.id)
     assert (archived.archived, archived.status) == (True, "Archived")
@@ -88,7 +88,7 @@ def test_archiving_keeps_the_model_readable_refuses_changes_and_frees_the_partne
 
 @pytest.mark.usefixtures("aws")
 def test_replace_moves_the_partner_id_and_keeps_identity() -> None:
-    store = stores.model_store()
+    store = container.model_store()
     model = store.create(spec(factories.regression("v1")))
     replaced = store.replace(
         model.id, spec(factories.edited(factories.regression("v2"), display_name="Price v2"))
@@ -101,7 +101,7 @@ def test_replace_moves_the_partner_id_and_keeps_identity() -> None:
 
 @pytest.mark.usefixtures("aws")
 def test_replace_onto_a_taken_partner_id_changes_nothing() -> None:
-    store = stores.model_store()
+    store = container.model_store()
     store.create(spec(factories.regression("taken")))
     mine = store.create(spec(factories.regression("mine")))
     with pytest.raises(PartnerIdTaken):
@@ -113,9 +113,9 @@ def test_replace_onto_a_taken_partner_id_changes_nothing() -> None:
 @pytest.mark.usefixtures("aws")
 def test_unknown_ids_are_not_found() -> None:
     with pytest.raises(ModelNotFound):
-        stores.model_store().get("no-such-id")
+        container.model_store().get("no-such-id")
     with pytest.raises(ModelNotFound):
-        stores.model_store().get_by_partner_id("no-such-partner-id")
+        container.model_store().get_by_partner_id("no-such-partner-id")
 
 
 def with_endpoint(body: dict, endpoint: str, variants: list[str] | None = None) -> ModelSpec:
@@ -124,7 +124,7 @@ def with_endpoint(body: dict, endpoint: str, variants: list[str] | None = None) 
 
 @pytest.mark.usefixtures("aws")
 def test_endpoint_routing_prefers_the_variants_own_model() -> None:
-    store = stores.model_store()
+    store = container.model_store()
     everything = store.create(with_endpoint(factories.regression("all"), "prices"))
     blue = store.create(with_endpoint(factories.regression("blue"), "prices", ["Blue"]))
     assert store.find_by_endpoint("prices", "Blue").id == blue.id
@@ -134,7 +134,7 @@ def test_endpoint_routing_prefers_the_variants_own_model() -> None:
 
 @pytest.mark.usefixtures("aws")
 def test_an_endpoint_variant_belongs_to_one_model() -> None:
-    store = stores.model_store()
+    store = container.model_store()
     store.create(with_endpoint(factories.regression("first"), "prices", ["Blue", "Green"]))
     with pytest.raises(EndpointTaken) as caught:
         store.create(with_endpoint(factories.regression("second"), "prices", ["Green"]))
@@ -145,7 +145,7 @@ def test_an_endpoint_variant_belongs_to_one_model() -> None:
 
 @pytest.mark.usefixtures("aws")
 def test_replace_and_archive_move_and_free_the_endpoint() -> None:
-    store = stores.model_store()
+    store = container.model_store()
     model = store.create(with_endpoint(factories.regression("mover"), "old-endpoint"))
     store.replace(model.id, with_endpoint(factories.regression("mover"), "new-endpoint"))
     assert store.find_by_endpoint("old-endpoint") is None

@@ -17,12 +17,13 @@ from tests.conftest import Call
 from tests.lake import notifications
 
 from sagewatch import aws as sagewatch_aws
-from sagewatch import ingest, stores
-from sagewatch.ingest import handler
+from sagewatch import container, streams
+from sagewatch.handlers.ingest import handler
 from sagewatch.local.http_bridge import LocalContext
-from sagewatch.metrics.window import LakeWindow
 from sagewatch.schema import ModelSpec
+from sagewatch.services import ingestion
 from sagewatch.stores.lake import LakeStore
+from sagewatch.stores.window import LakeWindow
 from sagewatch.tables import ground_truth_schema, inference_schema
 
 DAYS = [date(2026, 1, 1) + timedelta(days=d) for d in range(12)]
@@ -30,8 +31,8 @@ DAYS = [date(2026, 1, 1) + timedelta(days=d) for d in range(12)]
 
 def lake_with_days(files_per_day: int = 4) -> tuple[object, LakeStore]:
     """A model whose lake holds `files_per_day` files on each of DAYS, listed 3 keys a page."""
-    model = stores.model_store().create(ModelSpec.model_validate(factories.binary_probability()))
-    lake = LakeStore(stores.lake_store().bucket, page_size=3)
+    model = container.model_store().create(ModelSpec.model_validate(factories.binary_probability()))
+    lake = LakeStore(container.lake_store().bucket, page_size=3)
     schema = inference_schema(model)
     for day in DAYS:
         moment = datetime.combine(day, datetime.min.time(), UTC)
@@ -102,14 +103,16 @@ def test_deepchecks_data_comes_back_without_pandas(api: Call) -> None:
 
 def test_a_parquet_drop_streams_from_s3_without_local_disk(aws: dict[str, str], monkeypatch) -> None:
     """Drops were spooled to /tmp (512 MB in Lambda): a larger file failed. They are read by range."""
-    monkeypatch.setattr(ingest, "CHUNK_BYTES", 64 * 1024)  # small ranges, as a large file would get
+    monkeypatch.setattr(ingestion, "CHUNK_BYTES", 64 * 1024)  # small ranges, as a large file would get
+
+    monkeypatch.setattr(streams, "CHUNK_BYTES", 64 * 1024)
 
     def no_disk(*args, **kwargs):
         raise AssertionError("the ingest wrote a local file")
 
     monkeypatch.setattr(tempfile, "TemporaryFile", no_disk)
     monkeypatch.setattr(tempfile, "NamedTemporaryFile", no_disk)
-    model = stores.model_store().create(ModelSpec.model_validate(factories.binary_probability()))
+    model = container.model_store().create(ModelSpec.model_validate(factories.binary_probability()))
     count = 60_000
     table = pa.table(
         {
@@ -130,7 +133,7 @@ def test_a_parquet_drop_streams_from_s3_without_local_disk(aws: dict[str, str], 
         Bucket=aws["data"], Key=f"drops/{model.id}/inferences/big.parquet", Body=body
     )
     assert handler(notifications(aws), LocalContext()) == {"batchItemFailures": []}
-    assert stores.ingestion_ledger().counts(model.id)["total"]["inferences_ingested"] == count
+    assert container.ingestion_ledger().counts(model.id)["total"]["inferences_ingested"] == count
     assert len(ranges) > 2 and all(r and r.startswith("bytes=") for r in ranges)
 
 
@@ -168,7 +171,7 @@ def test_an_answer_larger_than_a_lambda_returns_is_a_413_saying_how_to_ask_for_l
     api: Call, monkeypatch
 ) -> None:
     """Lambda refuses responses over 6 MB (API Gateway then answers a bare 500)."""
-    app = importlib.import_module("sagewatch.api.app")  # the module (sagewatch.api exports the resolver)
+    app = importlib.import_module("sagewatch.handlers.api")
 
     model_id = api("POST", "/api/v3/models", factories.binary_probability()).body["id"]
     rows = [{"inference_data": {"age": i, "region": "north" * 20}} for i in range(200)]

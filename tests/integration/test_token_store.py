@@ -7,21 +7,21 @@ import json
 import pytest
 
 from sagewatch import aws as sagewatch_aws
-from sagewatch import stores
+from sagewatch import container
 from sagewatch.auth import Role
 from sagewatch.errors import NotFound, Unauthorized
 
 
 @pytest.mark.usefixtures("aws")
 def test_a_token_authenticates_with_its_role() -> None:
-    store = stores.token_store()
+    store = container.token_store()
     record, token = store.create(Role.WRITER, description="ci")
     assert store.authenticate(f"Bearer {token}").role is Role.WRITER
     assert store.authenticate(token).token_id == record.token_id
 
 
 def test_the_table_holds_no_token(aws: dict[str, str]) -> None:
-    _, token = stores.token_store().create(Role.ADMIN)
+    _, token = container.token_store().create(Role.ADMIN)
     items = sagewatch_aws.client("dynamodb").scan(TableName=aws["tokens"])["Items"]
     assert len(items) == 1
     assert token not in json.dumps(items)
@@ -30,7 +30,7 @@ def test_the_table_holds_no_token(aws: dict[str, str]) -> None:
 
 @pytest.mark.usefixtures("aws")
 def test_a_forged_secret_with_a_real_id_is_refused() -> None:
-    store = stores.token_store()
+    store = container.token_store()
     _, token = store.create(Role.READER)
     forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
     with pytest.raises(Unauthorized):
@@ -39,7 +39,7 @@ def test_a_forged_secret_with_a_real_id_is_refused() -> None:
 
 @pytest.mark.usefixtures("aws")
 def test_rotation_replaces_the_secret_at_once() -> None:
-    store = stores.token_store()
+    store = container.token_store()
     record, old = store.create(Role.WRITER)
     rotated, new = store.rotate(record.token_id)
     assert rotated.token_id == record.token_id and rotated.rotated_at
@@ -50,7 +50,7 @@ def test_rotation_replaces_the_secret_at_once() -> None:
 
 @pytest.mark.usefixtures("aws")
 def test_revoked_tokens_are_refused_and_stay_listed() -> None:
-    store = stores.token_store()
+    store = container.token_store()
     record, token = store.create(Role.READER)
     store.revoke(record.token_id)
     with pytest.raises(Unauthorized) as caught:
@@ -67,4 +67,4 @@ def test_revoked_tokens_are_refused_and_stay_listed() -> None:
 @pytest.mark.usefixtures("aws")
 def test_unknown_token_ids_are_not_found() -> None:
     with pytest.raises(NotFound):
-        stores.token_store().revoke("000000000000")
+        container.token_store().revoke("000000000000")

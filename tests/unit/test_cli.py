@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sagewatch import stores
+from sagewatch import container
 from sagewatch.client.cli import main
 from sagewatch.resources import DECLARATION
 
@@ -15,7 +15,7 @@ def test_evaluate_with_only_the_tokens_table_set_says_which_setting_is_missing(
     for variable in DECLARATION.env_vars().values():
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv(DECLARATION.table("tokens").env_var, "sagewatch-tokens")
-    stores.reset()
+    container.reset()
     assert main(["evaluate", "--now"]) == 1
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1

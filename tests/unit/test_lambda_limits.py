@@ -9,9 +9,9 @@ import pandas  # noqa: F401 - imported here, as a test process would have it: it
 import pytest
 
 from sagewatch.client import event_size, json_chunks
-from sagewatch.deepchecks.service import records_json
 from sagewatch.local import lambda_limits
 from sagewatch.local.lambda_limits import LAMBDA_PAYLOAD_BYTES, LambdaImports, api_limits
+from sagewatch.services.deepchecks import records_json
 
 
 def test_packages_the_layer_lacks_are_missing_while_a_handler_runs_even_if_imported() -> None:

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from dataclasses import dataclass
 from enum import StrEnum
 
 from sagewatch.errors import Forbidden, Unauthorized
@@ -29,6 +30,22 @@ class Role(StrEnum):
 
     def allows(self, required: Role) -> bool:
         return self.rank >= required.rank
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """An API token as stored: its id, role and history, never the token itself."""
+
+    token_id: str
+    role: Role
+    description: str
+    created_at: str
+    rotated_at: str | None = None
+    revoked_at: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
 
 
 def new_token() -> tuple[str, str]:

@@ -1,13 +1,16 @@
-"""Domain exceptions. Raised deep in the package; the API maps each family to one HTTP status."""
+"""Domain exceptions. Raised deep in the package; each family carries the HTTP status it means, which
+the API answers with (never the message text)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 
 class SagewatchError(Exception):
     """Base of every error sagewatch reports to a user."""
+
+    status: ClassVar[int] = 500
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
@@ -24,6 +27,8 @@ class SagewatchError(Exception):
 class InvalidInput(SagewatchError):
     """The request is malformed or breaks a rule of the domain (HTTP 400)."""
 
+    status = 400
+
 
 class InvalidSchema(InvalidInput):
     """A model's attributes or pred_to_ground_truth_map are inconsistent; `field` names the culprit."""
@@ -33,16 +38,29 @@ class Unsupported(InvalidInput):
     """The request asks for something sagewatch does not do (image models, explainability...)."""
 
 
+class NothingToCompare(InvalidInput):
+    """A drift measure's base or target window holds no rows (e.g. no reference data yet)."""
+
+
 class NotFound(SagewatchError):
     """The addressed object does not exist (HTTP 404)."""
+
+    status = 404
 
 
 class ModelNotFound(NotFound):
     pass
 
 
+class SourceGone(NotFound):
+    """An S3 object to ingest is gone, or was overwritten since its event (its newer version has an
+    event of its own): retrying cannot help."""
+
+
 class Conflict(SagewatchError):
     """The request conflicts with the current state (HTTP 409)."""
+
+    status = 409
 
 
 class PartnerIdTaken(Conflict):
@@ -64,13 +82,19 @@ class ConcurrentUpdate(Conflict):
 class TooLarge(SagewatchError):
     """The request or the object it creates is larger than sagewatch accepts (HTTP 413)."""
 
+    status = 413
+
 
 class Unauthorized(SagewatchError):
     """No token, or a token that is unknown or revoked (HTTP 401)."""
 
+    status = 401
+
 
 class Forbidden(SagewatchError):
     """The token's role does not allow this request (HTTP 403)."""
+
+    status = 403
 
 
 def field_path(location: Iterable[Any], prefix: str = "") -> str:

@@ -18,7 +18,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
+from sagewatch import jsonl
 from sagewatch.errors import InvalidInput
 from sagewatch.schema import GROUND_TRUTH_STAGES, Model, OutputType, Stage, ValueType, parse_class_value
 from sagewatch.tables import TIMESTAMP, ground_truth_schema, inference_schema
@@ -394,3 +396,38 @@ def reference_rows(columns: dict[str, pa.Array], count: int, model: Model) -> tu
     keep = pa.array(np.flatnonzero(~has_problem(problem)), type=pa.int64())
     schema = reference_schema(model)
     return pa.Table.from_arrays([typed[f.name].take(keep) for f in schema], schema=schema), problem
+
+
+def file_columns(data: bytes, name: str, model: Model) -> tuple[dict[str, pa.Array], int]:
+    """Columns of an uploaded file and its row count: Parquet (whose column types must fit the
+    attributes), or JSON records (a list, or JSON Lines), whose values are typed one by one like
+    REST records. `name` (the form field) is the field a refusal names."""
+    if data[:4] == b"PAR1":
+        try:
+            table = pq.read_table(pa.BufferReader(data))
+        except (pa.ArrowException, OSError) as error:  # a corrupt footer is an OSError
+            raise InvalidInput(f"{name}: not a readable Parquet file: {error}", field=name) from None
+        check_file_columns(table.schema, model)
+        return {
+            column: table.column(column).combine_chunks() for column in table.column_names
+        }, table.num_rows
+    text = data.strip()
+    if not text:
+        raise InvalidInput(f"{name} is empty", field=name)
+    try:
+        decoded = text.decode("utf-8")
+        lines = (
+            [jsonl.loads(line) for line in decoded.splitlines() if line.strip()]
+            if not decoded.startswith("[")
+            else None
+        )
+        records = jsonl.loads(decoded) if lines is None else lines
+    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError alike
+        raise InvalidInput(f"{name}: neither Parquet nor JSON records ({error})", field=name) from None
+    if not isinstance(records, list):
+        raise InvalidInput(f"{name}: JSON records must be a list of objects", field=name)
+    columns, problems = columns_from_records(records, nested=())
+    if has_problem(problems).any():
+        raise InvalidInput(f"{name}: every record must be a JSON object", field=name)
+    check_file_columns(pa.schema([(column, pa.null()) for column in columns]), model)
+    return columns, len(records)

@@ -1,5 +1,4 @@
-"""The REST API (Powertools resolver) behind API Gateway and the local runtime."""
+"""The REST API's routes and request/response models, one Router per area; they call services only.
 
-from sagewatch.api.app import app, handler
-
-__all__ = ["app", "handler"]
+sagewatch.handlers.api assembles them into the resolver the api Lambda runs.
+"""

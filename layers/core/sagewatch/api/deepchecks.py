@@ -1,6 +1,6 @@
 """/api/v1: the routes deepchecks-client 0.19 calls for tabular models (see docs/deepchecks.md).
 
-Thin: each route reads the request and calls sagewatch.deepchecks.service. Bodies are taken as the
+Thin: each route reads the request and calls sagewatch.services.deepchecks. Bodies are taken as the
 client sends them and checked there, so errors name the Deepchecks field or column.
 """
 
@@ -19,9 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from sagewatch import jsonl
 from sagewatch.api.inferences import raw_body
 from sagewatch.api.multipart import parse_multipart
-from sagewatch.deepchecks import service
+from sagewatch.container import deepchecks
 from sagewatch.errors import InvalidInput
 from sagewatch.schema import MAX_ALERTS_DELAY_SECONDS, FiniteFloat
+from sagewatch.services.deepchecks import version_view
 from sagewatch.webhooks import WebhookRefused, check_url
 
 router = Router()
@@ -164,69 +165,71 @@ def backend_version() -> dict[str, str]:
 
 @router.post("/models", summary="Create a model (task type, label-delay settings, notes)", tags=TAGS)
 def create_model(body: Annotated[ModelCreate, Body()]) -> dict[str, Any]:
-    return service.create_model(body.model_dump())
+    return deepchecks().create_model(body.model_dump())
 
 
 @router.get("/models/<model_id>", summary="A model by id, or by name with identifier_kind=name", tags=TAGS)
 def get_model(model_id: str, identifier_kind: Annotated[str | None, Query()] = None) -> dict[str, Any]:
-    return service.get_model(unquote(model_id), _by_name(identifier_kind))
+    return deepchecks().get_model(unquote(model_id), _by_name(identifier_kind))
 
 
 @router.delete("/models/<model_id>", summary="Delete a model (its sagewatch model is archived)", tags=TAGS)
 def delete_model(model_id: str, identifier_kind: Annotated[str | None, Query()] = None) -> dict[str, Any]:
-    service.delete_model(unquote(model_id), _by_name(identifier_kind))
+    deepchecks().delete_model(unquote(model_id), _by_name(identifier_kind))
     return {}
 
 
 @router.get("/models/<model_id>/versions", summary="A model's versions", tags=TAGS)
 def list_versions(model_id: str) -> list[dict[str, Any]]:
-    return service.get_model(model_id)["versions"]
+    return deepchecks().get_model(model_id)["versions"]
 
 
 @router.post(
     "/models/<model_id>/version", summary="Create a version (features, classes, importance)", tags=TAGS
 )
 def create_version(model_id: str, body: Annotated[VersionCreate, Body()]) -> dict[str, Any]:
-    return service.create_version(model_id, body.model_dump())
+    return deepchecks().create_version(model_id, body.model_dump())
 
 
 @router.post("/models/<model_id>/notes", summary="Add notes to a model", tags=TAGS)
 def create_notes(model_id: str, body: Annotated[list[Note], Body()]) -> list[dict[str, Any]]:
-    return service.create_notes(model_id, [n.model_dump() for n in body])
+    return deepchecks().create_notes(model_id, [n.model_dump() for n in body])
 
 
 @router.get("/models/<model_id>/notes", summary="A model's notes", tags=TAGS)
 def list_notes(model_id: str) -> list[dict[str, Any]]:
-    return service.list_notes(model_id)
+    return deepchecks().list_notes(model_id)
 
 
 @router.delete("/models-notes/<note_id>", summary="Delete a note", tags=TAGS)
 def delete_note(note_id: str) -> dict[str, Any]:
-    service.delete_note(note_id)
+    deepchecks().delete_note(note_id)
     return {}
 
 
 @router.get("/models/<model_name>/model-versions/<version_name>", summary="A version by names", tags=TAGS)
 def get_version_by_name(model_name: str, version_name: str) -> dict[str, Any]:
-    return service.version_view(service.get_version_by_name(unquote(model_name), unquote(version_name)))
+    return version_view(deepchecks().get_version_by_name(unquote(model_name), unquote(version_name)))
 
 
 @router.delete(
     "/models/<model_name>/model-versions/<version_name>", summary="Delete a version by names", tags=TAGS
 )
 def delete_version_by_name(model_name: str, version_name: str) -> dict[str, Any]:
-    service.delete_version(service.get_version_by_name(unquote(model_name), unquote(version_name))["id"])
+    deepchecks().delete_version(
+        deepchecks().get_version_by_name(unquote(model_name), unquote(version_name))["id"]
+    )
     return {}
 
 
 @router.put("/model/<model_id>/labels", summary="Labels by sample id (any time)", tags=TAGS)
 def log_labels(model_id: str, body: ListBody) -> dict[str, Any]:
-    return service.log_labels(model_id, body, _request_id())
+    return deepchecks().log_labels(model_id, body, _request_id())
 
 
 @router.post("/models/<model_id>/monitors-set-schedule-time", summary="Where monitors start", tags=TAGS)
 def set_schedule_time(model_id: str, body: Annotated[ScheduleTime, Body()]) -> dict[str, Any]:
-    return service.set_schedule_time(model_id, body.timestamp)
+    return deepchecks().set_schedule_time(model_id, body.timestamp)
 
 
 # -- versions and data -----------------------------------------------------------------------------
@@ -234,17 +237,17 @@ def set_schedule_time(model_id: str, body: Annotated[ScheduleTime, Body()]) -> d
 
 @router.get("/model-versions/<version_id>", summary="A version", tags=TAGS)
 def get_version(version_id: str) -> dict[str, Any]:
-    return service.version_view(service.get_version(version_id))
+    return version_view(deepchecks().get_version(version_id))
 
 
 @router.put("/model-versions/<version_id>", summary="Update a version's feature importance", tags=TAGS)
 def update_version(version_id: str, body: Annotated[VersionUpdate, Body()]) -> dict[str, Any]:
-    return service.update_version(version_id, body.model_dump(exclude_unset=True))
+    return deepchecks().update_version(version_id, body.model_dump(exclude_unset=True))
 
 
 @router.delete("/model-versions/<version_id>", summary="Delete a version (its data stays)", tags=TAGS)
 def delete_version(version_id: str) -> dict[str, Any]:
-    service.delete_version(version_id)
+    deepchecks().delete_version(version_id)
     return {}
 
 
@@ -252,14 +255,14 @@ def delete_version(version_id: str) -> dict[str, Any]:
     "/model-versions/<version_id>/schema", summary="JSON schemas the client validates with", tags=TAGS
 )
 def version_schema(version_id: str) -> dict[str, Any]:
-    return service.schema(version_id)
+    return deepchecks().schema(version_id)
 
 
 @router.get(
     "/model-versions/<version_id>/count-samples", summary="Samples and reference rows stored", tags=TAGS
 )
 def count_samples(version_id: str) -> dict[str, int]:
-    return service.count_samples(version_id)
+    return deepchecks().count_samples(version_id)
 
 
 @router.get(
@@ -274,12 +277,12 @@ def time_window_statistics(version_id: str) -> dict[str, int]:
     for name in ("start_time", "end_time"):
         if body.get(name) is not None and not isinstance(body[name], str):
             raise InvalidInput(f"{name}: an ISO 8601 time", field=name)
-    return service.time_window_statistics(version_id, body.get("start_time"), body.get("end_time"))
+    return deepchecks().time_window_statistics(version_id, body.get("start_time"), body.get("end_time"))
 
 
 @router.post("/model-versions/<version_id>/data", summary="Production samples: all stored or none", tags=TAGS)
 def log_samples(version_id: str, body: ListBody) -> dict[str, Any]:
-    return service.log_samples(version_id, body, _request_id())
+    return deepchecks().log_samples(version_id, body, _request_id())
 
 
 @router.post(
@@ -289,12 +292,12 @@ def upload_reference(version_id: str) -> dict[str, Any]:
     parts = parse_multipart(raw_body(), router.current_event.headers.get("content-type"))
     if "batch" not in parts:
         raise InvalidInput("send the reference in the form field batch", field="batch")
-    return service.upload_reference(version_id, parts["batch"].data, _request_id())
+    return deepchecks().upload_reference(version_id, parts["batch"].data, _request_id())
 
 
 @router.post("/model-versions/<version_id>/get-ref-data", summary="Reference rows (a JSON string)", tags=TAGS)
 def get_reference_data(version_id: str, body: Annotated[DataRequest, Body()]) -> Response[str]:
-    return _json_string(service.data_frame_json(version_id, "reference", body.model_dump()))
+    return _json_string(deepchecks().data_frame_json(version_id, "reference", body.model_dump()))
 
 
 @router.post(
@@ -304,7 +307,9 @@ def get_reference_data(version_id: str, body: Annotated[DataRequest, Body()]) ->
 )
 def get_production_data(version_id: str, body: Annotated[DataRequest, Body()]) -> Response[str]:
     return _json_string(
-        service.data_frame_json(version_id, "inference", body.model_dump(), body.start_time, body.end_time)
+        deepchecks().data_frame_json(
+            version_id, "inference", body.model_dump(), body.start_time, body.end_time
+        )
     )
 
 
@@ -313,38 +318,38 @@ def get_production_data(version_id: str, body: Annotated[DataRequest, Body()]) -
 
 @router.post("/models/<model_id>/checks", summary="Add checks (name and Deepchecks config)", tags=TAGS)
 def create_checks(model_id: str, body: Annotated[list[CheckCreate], Body()]) -> list[dict[str, Any]]:
-    return service.create_checks(model_id, [c.model_dump() for c in body])
+    return deepchecks().create_checks(model_id, [c.model_dump() for c in body])
 
 
 @router.get("/models/<model_id>/checks", summary="Checks, each with how sagewatch evaluates it", tags=TAGS)
 def list_checks(model_id: str) -> list[dict[str, Any]]:
-    return service.list_checks(model_id)
+    return deepchecks().list_checks(model_id)
 
 
 @router.delete("/models/<model_id>/checks", summary="Delete checks by name", tags=TAGS)
 def delete_checks(model_id: str, names: Annotated[list[str], Query()]) -> dict[str, Any]:
-    service.delete_checks(model_id, names)
+    deepchecks().delete_checks(model_id, names)
     return {}
 
 
 @router.post("/checks/<check_id>/monitors", summary="A monitor: the check over time", tags=TAGS)
 def create_monitor(check_id: str, body: Annotated[MonitorCreate, Body()]) -> dict[str, Any]:
-    return service.create_monitor(check_id, body.model_dump())
+    return deepchecks().create_monitor(check_id, body.model_dump())
 
 
 @router.get("/monitors/<monitor_id>", summary="A monitor with its check", tags=TAGS)
 def get_monitor(monitor_id: str) -> dict[str, Any]:
-    return service.get_monitor(monitor_id)
+    return deepchecks().get_monitor(monitor_id)
 
 
 @router.post("/monitors/<monitor_id>/alert-rules", summary="An alert rule on a monitor", tags=TAGS)
 def create_alert_rule(monitor_id: str, body: Annotated[AlertRuleCreate, Body()]) -> dict[str, Any]:
-    return service.create_alert_rule(monitor_id, body.model_dump())
+    return deepchecks().create_alert_rule(monitor_id, body.model_dump())
 
 
 @router.get("/alert-rules/<rule_id>", summary="An alert rule, with the sagewatch rules it became", tags=TAGS)
 def get_alert_rule(rule_id: str) -> dict[str, Any]:
-    return service.get_alert_rule(rule_id)
+    return deepchecks().get_alert_rule(rule_id)
 
 
 @router.post("/alert-webhooks", summary="Store an alert webhook (not called: see docs)", tags=TAGS)
@@ -353,9 +358,9 @@ def create_webhook(body: Annotated[WebhookCreate, Body()]) -> dict[str, Any]:
         check_url(body.http_url)
     except WebhookRefused as refused:
         raise InvalidInput(f"http_url refused: {refused}", field="http_url") from None
-    return service.create_webhook(body.model_dump())
+    return deepchecks().create_webhook(body.model_dump())
 
 
 @router.get("/dashboards", summary="The one dashboard: monitors added to it", tags=TAGS)
 def dashboards() -> dict[str, Any]:
-    return service.dashboard()
+    return deepchecks().dashboard()

@@ -2,52 +2,32 @@
 
 Multi-row writes answer 207 Multi-Status: each row succeeds or fails alone, with a message naming
 the attribute. Everything lands in the same lake, counters and rejected/ as files from S3 do
-(sagewatch.lake_writer.SourceWriter), one request being one source.
+(sagewatch.services.ingestion), one request being one source.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import uuid
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
-from urllib.parse import unquote
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from pydantic import BaseModel, Field
 
-from sagewatch import aws, jsonl
-from sagewatch.api.multipart import Part, parse_multipart
-from sagewatch.capture import Parsed, parse_capture, parse_resilient
-from sagewatch.errors import InvalidInput, NotFound, TooLarge
-from sagewatch.ingest import Lines, ingestor
-from sagewatch.lake_writer import SourceWriter
-from sagewatch.records import (
-    RecordRows,
-    check_file_columns,
-    columns_from_records,
-    reference_rows,
-    rejections,
-    rows_from_columns,
-)
-from sagewatch.schema import Model
-from sagewatch.stores import ingestion_ledger, lake_store, model_store
-from sagewatch.tables import inference_schema
-from sagewatch.values import has_problem, identifier_problems
+from sagewatch.api.multipart import parse_multipart
+from sagewatch.container import ingestor
+from sagewatch.errors import InvalidInput, TooLarge
+from sagewatch.paging import pages
+from sagewatch.records import RecordRows
+from sagewatch.values import has_problem
 
 router = Router()
 
 # Lambda refuses synchronous payloads above 6 MB (API Gateway would carry 10 MB).
 MAX_BODY_BYTES = 6 * 1024 * 1024
-MAX_RECORDS = 100_000
-# A compressed upload may inflate; past this it belongs in the capture bucket, not in one request.
-MAX_INFLATED_BYTES = 64 * 1024 * 1024
-UPLOAD_URL_SECONDS = 3600
 
 
 class Counts(BaseModel):
@@ -121,22 +101,12 @@ class ReferenceStatus(BaseModel):
     uploaded_at: str | None = None
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _request_id() -> str:
     return router.current_event.request_context.request_id or str(uuid.uuid4())
 
 
-def _writer(model: Model, what: str) -> SourceWriter:
-    """A writer for this request: one request, one source (named after the request id)."""
-    request_id = _request_id()
-    digest = hashlib.sha256(f"api\n{request_id}".encode()).hexdigest()[:32]
-    return ingestor().writer(model, digest, f"api:{what}:{request_id}", request=True)
-
-
 def raw_body() -> bytes:
+    """The request's body as bytes (413 past what a Lambda accepts)."""
     event = router.current_event
     data = (
         base64.b64decode(event.body or "") if event.is_base64_encoded else (event.body or "").encode("utf-8")
@@ -148,6 +118,11 @@ def raw_body() -> bytes:
             field="body",
         )
     return data
+
+
+def _form() -> dict[str, Any]:
+    """The request's multipart/form-data fields."""
+    return parse_multipart(raw_body(), router.current_event.headers.get("content-type"))
 
 
 def _multi_status(rows: RecordRows) -> MultiStatus:
@@ -178,11 +153,6 @@ def _file_status(total: int, failures: list[dict[str, Any]], failed_rows: int | 
     )
 
 
-def _check_count(count: int) -> None:
-    if count > MAX_RECORDS:
-        raise TooLarge(f"{count} records in one request; at most {MAX_RECORDS}", field="body")
-
-
 # -- records ----------------------------------------------------------------------------------------
 
 
@@ -202,38 +172,11 @@ def send_inferences(
         ),
     ],
 ) -> MultiStatus:
-    model = model_store().get_active(model_id)
-    _check_count(len(records))
-    columns, read_problems = columns_from_records(records, nested=("inference_data", "ground_truth_data"))
-    rows = rows_from_columns(
-        columns, len(records), model, source=f"api:{_request_id()}", now=_now(), read_problems=read_problems
-    )
-    writer = _writer(model, "inferences")
-    writer.add(
-        _now().date(), inferences=rows.inferences, ground_truth=rows.ground_truth, rejected=rejections(rows)
-    )
-    writer.finish()
-    return _multi_status(rows)
+    return _multi_status(ingestor().send_records(model_id, records, _request_id()))
 
 
 def _update_ground_truth(model_id: str, records: list[Any]) -> MultiStatus:
-    model = model_store().get_active(model_id)
-    _check_count(len(records))
-    columns, read_problems = columns_from_records(records, nested=("ground_truth_data",))
-    rows = rows_from_columns(
-        columns,
-        len(records),
-        model,
-        source=f"api:{_request_id()}",
-        now=_now(),
-        require_inference=False,
-        read_problems=read_problems,
-    )
-    writer = _writer(model, "ground_truth")
-    writer.add(
-        _now().date(), ground_truth=rows.ground_truth, rejected=rejections(rows), rejected_as="ground_truth"
-    )
-    writer.finish()
+    rows = ingestor().send_records(model_id, records, _request_id(), ground_truth_only=True)
     return _multi_status(rows)
 
 
@@ -266,42 +209,6 @@ def update_ground_truth_alias(model_id: str, records: Annotated[list[Any], GROUN
 # -- files ------------------------------------------------------------------------------------------
 
 
-def _read_file(part: Part, model: Model) -> tuple[dict[str, pa.Array], int]:
-    """Columns of a Parquet file (whose column types must fit the attributes), or of JSON records
-    (a list, or JSON Lines), whose values are typed one by one like REST records."""
-    if part.data[:4] == b"PAR1":
-        try:
-            table = pq.read_table(pa.BufferReader(part.data))
-        except (pa.ArrowException, OSError) as error:  # a corrupt footer is an OSError
-            raise InvalidInput(
-                f"{part.name}: not a readable Parquet file: {error}", field=part.name
-            ) from None
-        check_file_columns(table.schema, model)
-        return {name: table.column(name).combine_chunks() for name in table.column_names}, table.num_rows
-    text = part.data.strip()
-    if not text:
-        raise InvalidInput(f"{part.name} is empty", field=part.name)
-    try:
-        decoded = text.decode("utf-8")
-        lines = (
-            [jsonl.loads(line) for line in decoded.splitlines() if line.strip()]
-            if not decoded.startswith("[")
-            else None
-        )
-        records = jsonl.loads(decoded) if lines is None else lines
-    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError alike
-        raise InvalidInput(
-            f"{part.name}: neither Parquet nor JSON records ({error})", field=part.name
-        ) from None
-    if not isinstance(records, list):
-        raise InvalidInput(f"{part.name}: JSON records must be a list of objects", field=part.name)
-    columns, problems = columns_from_records(records, nested=())
-    if has_problem(problems).any():
-        raise InvalidInput(f"{part.name}: every record must be a JSON object", field=part.name)
-    check_file_columns(pa.schema([(name, pa.null()) for name in columns]), model)
-    return columns, len(records)
-
-
 @router.post(
     "/models/<model_id>/inferences/file",
     status_code=207,
@@ -309,38 +216,16 @@ def _read_file(part: Part, model: Model) -> tuple[dict[str, pa.Array], int]:
     tags=["inferences"],
 )
 def upload_file(model_id: str) -> FileStatus:
-    model = model_store().get_active(model_id)
-    parts = parse_multipart(raw_body(), router.current_event.headers.get("content-type"))
+    parts = _form()
     kind = next((k for k in ("inference_data", "ground_truth_data") if k in parts), None)
     if kind is None:
         raise InvalidInput(
             "send the file in a form field inference_data or ground_truth_data", field="inference_data"
         )
-    columns, count = _read_file(parts[kind], model)
-    _check_count(count)
     # the arthurai SDK always sends the field, empty when no batch is meant
     batch_id = (parts["batch_id"].text.strip() or None) if "batch_id" in parts else None
-    inferences = kind == "inference_data"
-    rows = rows_from_columns(
-        columns,
-        count,
-        model,
-        source=f"api:{_request_id()}",
-        now=_now(),
-        batch_id=batch_id,
-        require_inference=inferences,
-    )
-    writer = _writer(model, "file")
-    failures = rejections(rows)
-    writer.add(
-        _now().date(),
-        inferences=rows.inferences if inferences else None,
-        ground_truth=rows.ground_truth,
-        rejected=failures,
-        rejected_as="inferences" if inferences else "ground_truth",
-    )
-    writer.finish()
-    return _file_status(count, [dict(f) for f in failures])
+    count, failures = ingestor().upload_file(model_id, parts[kind].data, kind, batch_id, _request_id())
+    return _file_status(count, failures)
 
 
 @router.post(
@@ -350,58 +235,20 @@ def upload_file(model_id: str) -> FileStatus:
     tags=["inferences"],
 )
 def upload_capture(model_id: str) -> FileStatus:
-    model = model_store().get_active(model_id)
-    parts = parse_multipart(raw_body(), router.current_event.headers.get("content-type"))
+    parts = _form()
     if "inference_data" not in parts:
         raise InvalidInput("send the .jsonl file in the form field inference_data", field="inference_data")
-    writer = _writer(model, "capture")
-    now = _now()
-    chunks = Lines([parts["inference_data"].data])  # gzip or not
-    pieces, size = [], 0
-    for first_line, buffer in chunks:
-        size += len(buffer)
-        if size > MAX_INFLATED_BYTES:
-            raise TooLarge(
-                f"the file holds more than {MAX_INFLATED_BYTES} bytes uncompressed: put it in the capture "
-                "bucket instead",
-                field="inference_data",
-            )
-        pieces.append(
-            parse_resilient(
-                lambda text, line: parse_capture(
-                    text, model, source=writer.source, first_line=line, ingested_at=now
-                ),
-                buffer,
-                first_line,
-            )
-        )
-    rows = pa.concat_tables([p.rows for p in pieces]) if pieces else inference_schema(model).empty_table()
-    rejected = [r for p in pieces for r in p.rejected] + [
-        {"event_id": None, "inference_index": None, **r} for r in chunks.rejections()
-    ]
-    parsed = Parsed(rows, rejected)
-    _check_count(parsed.rows.num_rows + len(parsed.rejected))
-    writer.add(_now().date(), inferences=parsed.rows, rejected=parsed.rejected)
-    writer.finish()
+    total, rejected = ingestor().upload_capture(model_id, parts["inference_data"].data, _request_id())
     failures = [
         {
-            "event_id": r["event_id"],
-            "inference_index_in_event": r["inference_index"],
-            "line": r["line"],
+            "event_id": r.get("event_id"),
+            "inference_index_in_event": r.get("inference_index"),
+            "line": r.get("line"),
             "reason": r["reason"],
         }
-        for r in parsed.rejected
+        for r in rejected
     ]
-    return _file_status(parsed.rows.num_rows + len(failures), failures)
-
-
-def _upload_url(model: Model, kind: str, batch_id: str | None) -> UploadUrl:
-    folder = f"drops/{model.id}/{kind}" + (f"/{batch_id}" if batch_id else "")
-    key = f"{folder}/{uuid.uuid4().hex}.parquet"
-    url = aws.client("s3").generate_presigned_url(
-        "put_object", Params={"Bucket": lake_store().bucket, "Key": key}, ExpiresIn=UPLOAD_URL_SECONDS
-    )
-    return UploadUrl(url=url, key=key, expires_in=UPLOAD_URL_SECONDS)
+    return _file_status(total, failures)
 
 
 @router.post(
@@ -410,36 +257,10 @@ def _upload_url(model: Model, kind: str, batch_id: str | None) -> UploadUrl:
     tags=["inferences"],
 )
 def inference_upload_url(model_id: str, request: Annotated[UploadRequest, Body()]) -> UploadUrl:
-    return _upload_url(model_store().get_active(model_id), request.kind, request.batch_id)
+    return UploadUrl(**ingestor().upload_url(model_id, request.kind, request.batch_id))
 
 
 # -- batches ----------------------------------------------------------------------------------------
-
-
-def _batch_path_id(batch_id: str) -> str:
-    """A batch id from a path, percent-decoded (`b%201` is the batch "b 1"), held to the rule rows'
-    batch_ids are held to."""
-    batch_id = unquote(batch_id)
-    problem = identifier_problems(pa.array([batch_id]), "batch_id")[0]
-    if problem is not None:
-        raise InvalidInput(problem, field="batch_id")
-    return batch_id
-
-
-def _batch_status(model: Model, batch_id: str) -> BatchStatus:
-    state = ingestion_ledger().state(model.id, f"BATCH#{batch_id}")
-    ingested = ingestion_ledger().batch_counts(model.id, batch_id).get("inferences_ingested", 0)
-    if not state and not ingested:
-        raise NotFound(f"model {model.id} has no batch {batch_id!r}", field="batch_id")
-    total = state.get("total_record_count")
-    return BatchStatus(
-        batch_id=batch_id,
-        status=state.get("status", "receiving"),
-        ingested=ingested,
-        total_record_count=total,
-        complete=None if total is None else ingested >= total,
-        uploaded_at=state.get("uploaded_at"),
-    )
 
 
 @router.patch(
@@ -448,18 +269,12 @@ def _batch_status(model: Model, batch_id: str) -> BatchStatus:
     tags=["batches"],
 )
 def close_batch(model_id: str, batch_id: str, update: Annotated[BatchUpdate, Body()]) -> BatchStatus:
-    model = model_store().get_active(model_id)
-    batch_id = _batch_path_id(batch_id)
-    values: dict[str, Any] = {"status": update.status, "uploaded_at": _now().isoformat()}
-    if update.total_record_count is not None:
-        values["total_record_count"] = update.total_record_count
-    ingestion_ledger().set_state(model.id, f"BATCH#{batch_id}", **values)
-    return _batch_status(model, batch_id)
+    return BatchStatus(**ingestor().close_batch(model_id, batch_id, update.status, update.total_record_count))
 
 
 @router.get("/models/<model_id>/batches/<batch_id>", summary="A batch's counts and status", tags=["batches"])
 def get_batch(model_id: str, batch_id: str) -> BatchStatus:
-    return _batch_status(model_store().get(model_id), _batch_path_id(batch_id))
+    return BatchStatus(**ingestor().batch_status(model_id, batch_id))
 
 
 # -- reference data ---------------------------------------------------------------------------------
@@ -472,18 +287,12 @@ def get_batch(model_id: str, batch_id: str) -> BatchStatus:
     tags=["reference data"],
 )
 def upload_reference(model_id: str) -> FileStatus:
-    model = model_store().get_active(model_id)
-    ingestion_ledger().check_reference_open(model.id)
-    parts = parse_multipart(raw_body(), router.current_event.headers.get("content-type"))
+    parts = _form()
     if "reference_data" not in parts:
         raise InvalidInput("send the file in the form field reference_data", field="reference_data")
-    columns, count = _read_file(parts["reference_data"], model)
-    reference, problem = reference_rows(columns, count, model)
-    failures = [{"row": int(i), "reason": problem[i]} for i in np.flatnonzero(has_problem(problem))]
-    writer = _writer(model, "reference")
-    writer.add(_now().date(), reference=reference, rejected=[dict(f) for f in failures])
-    writer.finish()
-    ingestion_ledger().set_state(model.id, "REFERENCE", status="receiving")
+    count, failures = ingestor().upload_reference(
+        model_id, parts["reference_data"].data, "reference_data", _request_id()
+    )
     return _file_status(count, failures)
 
 
@@ -493,20 +302,7 @@ def upload_reference(model_id: str) -> FileStatus:
     tags=["reference data"],
 )
 def reference_upload_url(model_id: str) -> UploadUrl:
-    model = model_store().get_active(model_id)
-    ingestion_ledger().check_reference_open(model.id)
-    return _upload_url(model, "reference", None)
-
-
-def _reference_status(model: Model) -> ReferenceStatus:
-    state = ingestion_ledger().state(model.id, "REFERENCE")
-    ingested = ingestion_ledger().counts(model.id)["total"].get("reference_ingested", 0)
-    return ReferenceStatus(
-        status=state.get("status", "receiving" if ingested else "none"),
-        ingested=ingested,
-        total_record_count=state.get("total_record_count"),
-        uploaded_at=state.get("uploaded_at"),
-    )
+    return UploadUrl(**ingestor().upload_url(model_id, "reference"))
 
 
 @router.patch(
@@ -515,12 +311,7 @@ def _reference_status(model: Model) -> ReferenceStatus:
     tags=["reference data"],
 )
 def close_reference(model_id: str, update: Annotated[BatchUpdate, Body()]) -> ReferenceStatus:
-    model = model_store().get_active(model_id)
-    values: dict[str, Any] = {"status": update.status, "uploaded_at": _now().isoformat()}
-    if update.total_record_count is not None:
-        values["total_record_count"] = update.total_record_count
-    ingestion_ledger().set_state(model.id, "REFERENCE", **values)
-    return _reference_status(model)
+    return ReferenceStatus(**ingestor().close_reference(model_id, update.status, update.total_record_count))
 
 
 @router.delete(
@@ -530,16 +321,14 @@ def close_reference(model_id: str, update: Annotated[BatchUpdate, Body()]) -> Re
     tags=["reference data"],
 )
 def delete_reference(model_id: str) -> None:
-    model = model_store().get_active(model_id)
-    lake_store().delete_prefix(f"reference/model_id={model.id}/")
-    ingestion_ledger().reset_reference(model.id)
+    ingestor().delete_reference(model_id)
 
 
 @router.get(
     "/models/<model_id>/reference_data", summary="The reference set's status", tags=["reference data"]
 )
 def reference_status(model_id: str) -> ReferenceStatus:
-    return _reference_status(model_store().get(model_id))
+    return ReferenceStatus(**ingestor().reference_status(model_id))
 
 
 # -- rejected rows ----------------------------------------------------------------------------------
@@ -573,16 +362,10 @@ def rejected_rows(
     page: Annotated[int, Query(ge=1)] = 1,
     page_size: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> RejectedPage:
-    model = model_store().get(model_id)
-    rows = lake_store().rejected(model.id)
-    start = (page - 1) * page_size
+    chosen, paging = pages(ingestor().rejected(model_id), page, page_size)
     return RejectedPage(
         data=[
-            RejectedRow(**{k: v for k, v in row.items() if k in RejectedRow.model_fields})
-            for row in rows[start : start + page_size]
+            RejectedRow(**{k: v for k, v in row.items() if k in RejectedRow.model_fields}) for row in chosen
         ],
-        page=page,
-        page_size=page_size,
-        total_count=len(rows),
-        total_pages=max(1, -(-len(rows) // page_size)),
+        **paging,
     )

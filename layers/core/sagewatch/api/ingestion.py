@@ -8,9 +8,8 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, Field
 
-from sagewatch.api.models import IdType, find_model
-from sagewatch.stores import ingestion_ledger, lake_store
-from sagewatch.tables import labelling
+from sagewatch.container import ingestor, registry
+from sagewatch.services.registry import IdType
 
 router = Router()
 
@@ -56,14 +55,10 @@ def _status(stored: dict[str, Any]) -> SourceStatus:
     tags=["ingestion"],
 )
 def inference_status(model_id: str, id_type: Annotated[IdType, Query()] = "id") -> IngestionStatus:
-    model = find_model(model_id, id_type)
-    stored = ingestion_ledger().counts(model.id)
+    model = registry().find(model_id, id_type)
+    read = ingestor().status(model)
+    stored = read["counters"]
     total = _status(stored["total"])
-    lake = lake_store()
-    read = labelling(
-        lake.read_area("inferences", model.id, ["partner_inference_id", "ingested_at", "source"]),
-        lake.read_area("ground_truth", model.id, ["partner_inference_id"]),
-    )
     return IngestionStatus(
         model_id=model.id,
         inferences=total.inferences,
@@ -96,4 +91,4 @@ class UnroutedFiles(BaseModel):
     tags=["ingestion"],
 )
 def unrouted_files() -> UnroutedFiles:
-    return UnroutedFiles(data=[UnroutedFile(**record) for record in lake_store().unrouted()])
+    return UnroutedFiles(data=[UnroutedFile(**record) for record in ingestor().unrouted()])

@@ -10,7 +10,7 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import BaseModel
 
-from sagewatch.stores.tokens import TokenRecord
+from sagewatch.auth import TokenRecord
 
 ORGANIZATION_ID = "sagewatch"
 

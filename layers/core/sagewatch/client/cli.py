@@ -10,7 +10,18 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from sagewatch import __version__
+from botocore.exceptions import BotoCoreError, ClientError
+
+from sagewatch import __version__, container
+from sagewatch.auth import Role
+from sagewatch.client import SageWatch, SageWatchError
+from sagewatch.client.demo import run_demo
+from sagewatch.errors import ModelNotFound, SagewatchError
+from sagewatch.handlers.openapi import openapi_document
+from sagewatch.local.runtime import LocalRuntime, LocalStack
+from sagewatch.resources import DECLARATION
+from sagewatch.services.evaluation import as_dict
+from sagewatch.settings import MissingSetting
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -25,12 +36,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as error:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        from sagewatch.client import SageWatchError
-        from sagewatch.errors import SagewatchError
-        from sagewatch.settings import MissingSetting
-
         if isinstance(error, MissingSetting):
             print(
                 f"sagewatch: {error} Set every SAGEWATCH_* variable the deployed functions have "
@@ -170,7 +175,6 @@ def _out(
 
 
 def _local(args: argparse.Namespace) -> int:
-    from sagewatch.local.runtime import LocalRuntime
 
     runtime = LocalRuntime(
         state_dir=args.state_dir,
@@ -197,7 +201,6 @@ def _local(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from sagewatch.client.demo import run_demo
 
     run_demo(
         state_dir=args.state_dir,
@@ -211,7 +214,6 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _openapi(args: argparse.Namespace) -> int:
-    from sagewatch.api.openapi import openapi_document
 
     print(openapi_document())
     return 0
@@ -220,40 +222,31 @@ def _openapi(args: argparse.Namespace) -> int:
 def _connect(args: argparse.Namespace) -> None:
     """Point the stores at the deployed tables when SAGEWATCH_TOKENS_TABLE is set (AWS credentials
     as usual), else at the local stack of --state-dir."""
-    from sagewatch import stores
-    from sagewatch.resources import DECLARATION
 
     if DECLARATION.table("tokens").env_var not in os.environ:
-        from sagewatch.local.runtime import LocalStack
-
         os.environ.update(LocalStack.read(args.state_dir).environment)
-        stores.reset()
+        container.reset()
 
 
 def _token_store(args: argparse.Namespace) -> Any:
-    from sagewatch import stores
 
     _connect(args)
-    return stores.token_store()
+    return container.token_store()
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from sagewatch import stores
-    from sagewatch.alerting.evaluator import as_dict
-    from sagewatch.alerting.service import evaluator
-    from sagewatch.errors import ModelNotFound
 
     _connect(args)
     if args.model:
         try:
-            models = [stores.model_store().get(args.model)]
+            models = [container.model_store().get(args.model)]
         except ModelNotFound:
-            models = [stores.model_store().get_by_partner_id(args.model)]
+            models = [container.model_store().get_by_partner_id(args.model)]
     else:
-        models = stores.model_store().list()
+        models = container.model_store().list()
     failed = False
     for model in models:
-        report = as_dict(evaluator().evaluate_model(model.id))
+        report = as_dict(container.evaluator().evaluate_model(model.id))
         failed |= bool(report["errors"])
         print(
             f"{model.partner_model_id}: {report['rules']} rules, {len(report['alerts'])} new alerts, "
@@ -275,7 +268,6 @@ def _print_token(record: Any, token: str | None = None) -> None:
 
 
 def _token_create(args: argparse.Namespace) -> int:
-    from sagewatch.auth import Role
 
     record, token = _token_store(args).create(Role(args.role), description=args.description)
     _print_token(record, token)
@@ -317,7 +309,6 @@ def _token_revoke(args: argparse.Namespace) -> int:
 
 
 def _client(args: argparse.Namespace) -> Any:
-    from sagewatch.client import SageWatch
 
     return SageWatch(state_dir=args.state_dir)
 

@@ -32,7 +32,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sagewatch import aws
 from sagewatch.client import SageWatch
+from sagewatch.handlers.scheduler import schedule
 from sagewatch.local.runtime import LocalRuntime
 
 PARTNER_MODEL_ID = "breast-cancer-classifier"
@@ -364,11 +366,8 @@ def _s3(stack: Any) -> Any:
 
 def _evaluate(stack: Any) -> None:
     """What the schedule does: fan out, then let the evaluate queue's poller run every model."""
-    from sagewatch.alerting.service import fan_out
-    from sagewatch.aws import client
-
-    fan_out()
-    sqs = client("sqs")
+    schedule()
+    sqs = aws.client("sqs")
 
     def waiting() -> int:
         attributes = sqs.get_queue_attributes(

@@ -14,8 +14,9 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from sagewatch import aws
+from sagewatch.handlers import evaluator, ingest, scheduler
 from sagewatch.local.http_bridge import LocalContext
-from sagewatch.local.runtime import PeriodicWorker
+from sagewatch.local.workers import PeriodicWorker
 
 RETRY_AFTER_SECONDS = 10
 
@@ -78,22 +79,18 @@ def drain(
 
 def ingest_poller(queue_url: str, interval_seconds: float = 1.0) -> PeriodicWorker:
     """The ingest queue into the ingest Lambda's handler."""
-    from sagewatch.ingest import handler
-
-    return PeriodicWorker("ingest", interval_seconds, lambda: drain(queue_url, handler, "sagewatch-ingest"))
+    return PeriodicWorker(
+        "ingest", interval_seconds, lambda: drain(queue_url, ingest.handler, "sagewatch-ingest")
+    )
 
 
 def evaluate_poller(queue_url: str, interval_seconds: float = 1.0) -> PeriodicWorker:
     """The evaluate queue into the evaluator Lambda's handler."""
-    from sagewatch.alerting.service import queue_handler
-
     return PeriodicWorker(
-        "evaluate", interval_seconds, lambda: drain(queue_url, queue_handler, "sagewatch-evaluator")
+        "evaluate", interval_seconds, lambda: drain(queue_url, evaluator.handler, "sagewatch-evaluator")
     )
 
 
 def schedule_timer(interval_seconds: float) -> PeriodicWorker:
     """The EventBridge schedule: fans out an evaluation of every model each interval."""
-    from sagewatch.alerting.service import fan_out
-
-    return PeriodicWorker("schedule", interval_seconds, fan_out)
+    return PeriodicWorker("schedule", interval_seconds, scheduler.schedule)

@@ -14,17 +14,21 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from sagewatch import aws, stores
+from sagewatch import aws, container
 from sagewatch.auth import Role
+from sagewatch.handlers.api import handler
 from sagewatch.local.emulator import serialize_dynamodb_requests
 from sagewatch.local.http_bridge import make_server
 from sagewatch.local.lambda_limits import LambdaImports, api_limits
+from sagewatch.local.pollers import evaluate_poller, ingest_poller, schedule_timer
 from sagewatch.local.provision import provision
+from sagewatch.local.workers import PeriodicWorker
 from sagewatch.resources import DECLARATION
 from sagewatch.settings import environment_for, physical_names
+from sagewatch.stores.notify import sender_address
 from sagewatch.webhooks import ALLOW_PRIVATE_ENV
 
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -70,27 +74,6 @@ class LocalStack:
         if not path.exists():
             raise FileNotFoundError(f"{path} does not exist: start the stack with `sagewatch local` first")
         return cls(**json.loads(path.read_text()))
-
-
-@dataclass
-class PeriodicWorker:
-    """A background job of the runtime: `tick` runs every `interval_seconds` until the runtime stops.
-
-    The queue pollers (ingest) and the evaluator timer are workers of this kind.
-    """
-
-    name: str
-    interval_seconds: float
-    tick: Callable[[], None]
-    errors: list[BaseException] = field(default_factory=list)
-
-    def run(self, stopping: threading.Event) -> None:
-        while not stopping.wait(self.interval_seconds):
-            try:
-                self.tick()
-            except Exception as error:  # a failing tick is reported and retried, never fatal
-                self.errors.append(error)
-                print(f"[sagewatch local] {self.name}: {type(error).__name__}: {error}", flush=True)
 
 
 class LocalRuntime:
@@ -141,25 +124,19 @@ class LocalRuntime:
 
         names = physical_names(self.prefix)
         os.environ.update(local_environment(aws_endpoint_url, self.region, names))
-        stores.reset()
+        container.reset()
         created = provision(names)
-        _, token = stores.token_store().create(Role.ADMIN, description="created by sagewatch local")
-        from sagewatch.alerting.notify import sender_address
-
+        _, token = container.token_store().create(Role.ADMIN, description="created by sagewatch local")
         aws.client("ses").verify_email_identity(
             EmailAddress=sender_address()
         )  # SES sends from verified senders
         if self.poll_queues:
-            from sagewatch.local.pollers import evaluate_poller, ingest_poller, schedule_timer
-
             self.workers[:0] = [
                 ingest_poller(created["ingest_url"], self.poll_interval_seconds),
                 evaluate_poller(created["evaluate_url"], self.poll_interval_seconds),
             ]
             if self.evaluate_every_seconds:
                 self.workers.append(schedule_timer(self.evaluate_every_seconds))
-
-        from sagewatch.api import handler
 
         if self.imports is not None:
             self._hidden = self.imports.install()

@@ -22,6 +22,7 @@ from sagewatch.metrics.aggregates import Aggregate, Contributions, indicator, on
 from sagewatch.metrics.filters import Condition
 from sagewatch.metrics.functions import FUNCTIONS, Function
 from sagewatch.schema import GROUND_TRUTH_STAGES, Model, Stage, ValueType
+from sagewatch.values import ARROW_TYPES
 
 Source = Literal["inference", "reference", "ground_truth"]
 INTERVALS = {
@@ -230,8 +231,7 @@ class Plan:
         return [c for c in dict.fromkeys(wanted) if c in self.types]
 
     def empty(self) -> pa.Table:
-        from sagewatch.values import ARROW_TYPES
-
+        """No rows, in the columns and types a load would give."""
         return pa.schema([(n, ARROW_TYPES[t]) for n, t in self.types.items()]).empty_table()
 
     def with_keys(self, table: pa.Table) -> pa.Table:

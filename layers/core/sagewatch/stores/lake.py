@@ -14,7 +14,6 @@ the same source again rewrites the same objects instead of adding copies.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -53,6 +52,12 @@ class LakeStore:
     @property
     def client(self) -> Any:
         return self._client or aws.client("s3")
+
+    def upload_url(self, key: str, expires_in: int) -> str:
+        """A presigned PUT of `key` into this bucket (SigV4, the bucket's regional host: sagewatch.aws)."""
+        return self.client.generate_presigned_url(
+            "put_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
+        )
 
     def write_rows(self, area: str, model_id: str, table: pa.Table, time_column: str, name: str) -> list[str]:
         """Write rows as Parquet, one object per day of `time_column`; returns the keys written.
@@ -203,42 +208,3 @@ def day_of(key: str) -> date | None:
             except ValueError:
                 return None
     return None
-
-
-class S3RangeFile(io.RawIOBase):
-    """A seekable, read-only file over one version of an S3 object, read by ranged GETs.
-
-    pyarrow's ParquetFile reads a footer and then the column chunks it needs; through this (in an
-    io.BufferedReader) a Parquet drop of any size streams from S3 with bounded memory and no local
-    disk (a Lambda has 512 MB of /tmp). `If-Match` pins every range to the version the event named.
-    """
-
-    def __init__(self, client: Any, bucket: str, key: str, etag: str, size: int) -> None:
-        super().__init__()
-        self.client, self.bucket, self.key, self.etag, self.size = client, bucket, key, etag, size
-        self.position = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.size}[whence]
-        self.position = max(0, base + offset)
-        return self.position
-
-    def readinto(self, buffer: Any) -> int:
-        if self.position >= self.size or len(buffer) == 0:
-            return 0
-        end = min(self.size, self.position + len(buffer)) - 1
-        body = self.client.get_object(
-            Bucket=self.bucket, Key=self.key, IfMatch=self.etag, Range=f"bytes={self.position}-{end}"
-        )["Body"].read()
-        memoryview(buffer)[: len(body)] = body
-        self.position += len(body)
-        return len(body)

@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from sagewatch.auth import Role, hashes_match, new_secret_for, new_token, token_from_header, token_hash
+from sagewatch.auth import (
+    Role,
+    TokenRecord,
+    hashes_match,
+    new_secret_for,
+    new_token,
+    token_from_header,
+    token_hash,
+)
 from sagewatch.errors import NotFound, Unauthorized
 from sagewatch.stores.dynamo import DynamoStore, error_code, from_item, to_item
-
-
-@dataclass(frozen=True)
-class TokenRecord:
-    token_id: str
-    role: Role
-    description: str
-    created_at: str
-    rotated_at: str | None = None
-    revoked_at: str | None = None
-
-    @property
-    def active(self) -> bool:
-        return self.revoked_at is None
 
 
 def _now() -> str:

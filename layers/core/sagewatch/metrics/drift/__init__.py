@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
-from sagewatch.errors import InvalidInput
+from sagewatch.errors import InvalidInput, NothingToCompare
 from sagewatch.metrics import filters
 from sagewatch.metrics.drift import binning
 from sagewatch.metrics.drift.hellinger import hellinger
@@ -188,7 +188,7 @@ def _load(
     tables = load(side.source, columns, first, last, with_truth)
     tables = [filters.apply(t, side.filter, types, f"{field}.filter") for t in tables]
     if not tables or sum(t.num_rows for t in tables) == 0:
-        raise InvalidInput(f"the {field} ({side.source}) has no rows to compare with", field=field)
+        raise NothingToCompare(f"the {field} ({side.source}) has no rows to compare with", field=field)
     return pa.concat_tables(tables, promote_options="default")
 
 

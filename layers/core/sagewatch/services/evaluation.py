@@ -1,6 +1,7 @@
-"""The evaluator: for one model, measure every enabled rule's metric in its due windows, raise
-alerts, and send the notifications still pending. The schedule fans out one message per model, so
-one slow model never delays the rest; a failing rule is logged and reported, the others still run.
+"""Evaluation: for one model, measure every enabled rule's metric in its due windows, raise alerts,
+and send the notifications still pending (`Evaluator`). The schedule fans out one message per model
+(`fan_out`), so one slow model never delays the rest; a failing rule is logged and reported, the
+others still run.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sagewatch.alerting import catalog, windows
-from sagewatch.alerting.notify import NotificationFailed, Notifier
 from sagewatch.alerting.types import Alert, Metric, Rule
 from sagewatch.errors import ConcurrentUpdate, SagewatchError
 from sagewatch.metrics.drift import DriftQuery, run_drift
@@ -22,6 +22,8 @@ from sagewatch.schema import Model, Stage
 from sagewatch.stores.alerting import AlertStore, MetricStore, NotificationStore, RuleStore
 from sagewatch.stores.ingestion import IngestionLedger
 from sagewatch.stores.models import ModelStore
+from sagewatch.stores.notify import NotificationFailed, Notifier
+from sagewatch.stores.queues import EvaluateQueue
 
 ALERTS = uuid.UUID("0f9d7e52-3a43-4f65-8f0b-92c1a1b5e9d4")
 DEFAULT_DRIFT_LOOKBACK_MINUTES = 60
@@ -29,6 +31,8 @@ DEFAULT_DRIFT_LOOKBACK_MINUTES = 60
 
 @dataclass
 class Report:
+    """What one model's evaluation did: rules run, alerts raised, errors, notifications."""
+
     model_id: str
     rules: int = 0
     alerts: list[str] = field(default_factory=list)
@@ -38,6 +42,8 @@ class Report:
 
 
 class Evaluator:
+    """Evaluates one model at a time; its stores, loader, notifier and clock are given to it."""
+
     def __init__(
         self,
         models: ModelStore,
@@ -324,3 +330,18 @@ def as_dict(report: Report) -> dict[str, Any]:
         "sent": report.sent,
         "pending": report.pending,
     }
+
+
+class FanOutFailed(RuntimeError):
+    """Some models' evaluate messages could not be sent."""
+
+
+def fan_out(models: ModelStore, queue: EvaluateQueue, now: datetime) -> int:
+    """One evaluate message per active model; returns how many were sent. Raises FanOutFailed when
+    some could not be queued, so the schedule's invocation fails and EventBridge retries it
+    (evaluations are idempotent per window)."""
+    model_ids = [model.id for model in models.list()]
+    unsent = queue.send(model_ids, now)
+    if unsent:
+        raise FanOutFailed(f"{len(unsent)} of {len(model_ids)} models were not queued: {', '.join(unsent)}")
+    return len(model_ids)

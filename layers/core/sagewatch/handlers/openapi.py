@@ -12,7 +12,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 
 from sagewatch import __version__
-from sagewatch.api.app import app
+from sagewatch.handlers.api import app
 
 DESCRIPTION = (
     "sagewatch's REST API: Arthur v3 shapes for models, inferences, metrics and alerts. Every request "

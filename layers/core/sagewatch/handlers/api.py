@@ -1,4 +1,5 @@
-"""The REST API: one Powertools resolver, errors mapped once, every request authenticated first.
+"""The api Lambda: one Powertools resolver over every router of sagewatch.api, errors answered with the
+status each carries, every request authenticated first.
 
 `handler` is the api Lambda's entry point (and the local runtime's): it checks the token and its
 role before routing, so an unauthenticated request learns nothing about routes or bodies.
@@ -23,18 +24,16 @@ from sagewatch import __version__, jsonl
 from sagewatch.api import alerting, deepchecks, inferences, ingestion, models, query, users
 from sagewatch.api.unsupported import unsupported_feature
 from sagewatch.auth import authorize
+from sagewatch.container import token_store
 from sagewatch.errors import (
-    Conflict,
     Forbidden,
     InvalidInput,
-    NotFound,
     SagewatchError,
     TooLarge,
     Unauthorized,
     Unsupported,
     field_path,
 )
-from sagewatch.stores import token_store
 
 logger = Logger(service="sagewatch-api")
 tracer = Tracer()  # X-Ray in Lambda (boto3 calls as subsegments); off elsewhere
@@ -53,24 +52,14 @@ app.include_router(deepchecks.router, prefix="/api/v1")
 # Lambda returns at most 6,291,556 bytes; the response document (headers, escaped body) must fit.
 MAX_RESPONSE_BYTES = 6_000_000
 
-STATUS_BY_ERROR: dict[type[SagewatchError], HTTPStatus] = {
-    InvalidInput: HTTPStatus.BAD_REQUEST,
-    Unauthorized: HTTPStatus.UNAUTHORIZED,
-    Forbidden: HTTPStatus.FORBIDDEN,
-    NotFound: HTTPStatus.NOT_FOUND,
-    Conflict: HTTPStatus.CONFLICT,
-    TooLarge: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-}
-
 
 def error_status(error: SagewatchError) -> HTTPStatus:
-    for error_type, status in STATUS_BY_ERROR.items():
-        if isinstance(error, error_type):
-            return status
-    return HTTPStatus.INTERNAL_SERVER_ERROR
+    """The HTTP status a domain error carries (sagewatch.errors)."""
+    return HTTPStatus(error.status)
 
 
 def json_response(status: int, body: Any) -> Response:
+    """A JSON answer with this status."""
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
 
 

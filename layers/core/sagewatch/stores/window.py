@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sagewatch.metrics.query import Loader, Source
 from sagewatch.schema import GROUND_TRUTH_STAGES, Model
 from sagewatch.stores.lake import LakeStore
 from sagewatch.tables import first_writes, latest_ground_truth
@@ -26,6 +27,8 @@ LABELS_EARLY_DAYS = 30
 
 
 class LakeWindow:
+    """One model's rows in the lake, read for a window of days."""
+
     def __init__(self, lake: LakeStore, model: Model) -> None:
         self.lake = lake
         self.model = model
@@ -95,3 +98,20 @@ class LakeWindow:
         for name in [*names, "ground_truth_timestamp"]:
             inferences = inferences.append_column(name, truth.column(name).take(where))
         return inferences
+
+
+def lake_loader(lake: LakeStore, model: Model) -> Loader:
+    """The lake as the metrics engines' loader: one table per Parquet file of the window."""
+    window = LakeWindow(lake, model)
+
+    def load(
+        source: Source, columns: list[str], first: date | None, last: date | None, truth: bool
+    ) -> list[pa.Table]:
+        if source == "reference":
+            return window.reference(columns)
+        if source == "ground_truth":
+            table = window.ground_truth()
+            return [table] if table is not None else []
+        return window.inferences(columns, first, last, with_ground_truth=truth)
+
+    return load

@@ -1,0 +1,129 @@
+"""One cached set of stores and services per process, built from the environment's settings.
+
+Handlers and routes ask here for what they use (`monitoring()`, `ingestor()`, ...), so a warm
+Lambda builds each once. `reset()` forgets them all, with the boto3 clients, after the environment
+changed (tests, the local runtime). Tests may replace what a service holds (its clock, its
+notifier) on the cached instance: `evaluator().clock = ...`.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from sagewatch import aws
+from sagewatch.services.deepchecks import Deepchecks
+from sagewatch.services.evaluation import Evaluator
+from sagewatch.services.ingestion import Ingestor
+from sagewatch.services.monitoring import Monitoring
+from sagewatch.services.registry import Registry
+from sagewatch.stores.alerting import AlertStore, MetricStore, NotificationStore, RuleStore
+from sagewatch.stores.deepchecks import DeepchecksStore
+from sagewatch.stores.ingestion import IngestionLedger
+from sagewatch.stores.lake import LakeStore
+from sagewatch.stores.models import ModelStore
+from sagewatch.stores.notify import Notifier
+from sagewatch.stores.objects import SourceObjects
+from sagewatch.stores.queues import EvaluateQueue
+from sagewatch.stores.tokens import TokenStore
+
+# -- stores -------------------------------------------------------------------------------------------
+
+
+@functools.cache
+def model_store() -> ModelStore:
+    """The models table's models."""
+    return ModelStore.from_settings()
+
+
+@functools.cache
+def token_store() -> TokenStore:
+    """API tokens."""
+    return TokenStore.from_settings()
+
+
+@functools.cache
+def lake_store() -> LakeStore:
+    """The data lake bucket."""
+    return LakeStore.from_settings()
+
+
+@functools.cache
+def ingestion_ledger() -> IngestionLedger:
+    """Ingestion counters, batch and reference states."""
+    return IngestionLedger.from_settings()
+
+
+@functools.cache
+def evaluate_queue() -> EvaluateQueue:
+    """The queue of evaluate messages, one per model."""
+    return EvaluateQueue.from_settings()
+
+
+# -- services -----------------------------------------------------------------------------------------
+
+
+@functools.cache
+def registry() -> Registry:
+    """The model registry."""
+    return Registry(model_store())
+
+
+@functools.cache
+def ingestor() -> Ingestor:
+    """Ingestion: S3 objects and API requests into the lake."""
+    return Ingestor(model_store(), lake_store(), ingestion_ledger(), SourceObjects())
+
+
+@functools.cache
+def monitoring() -> Monitoring:
+    """Queries, metrics, rules, alerts, notification configurations."""
+    return Monitoring(
+        model_store(),
+        lake_store(),
+        MetricStore.from_settings(),
+        RuleStore.from_settings(),
+        AlertStore.from_settings(),
+        NotificationStore.from_settings(),
+    )
+
+
+@functools.cache
+def evaluator() -> Evaluator:
+    """The evaluator, sharing monitoring's stores."""
+    watched = monitoring()
+    return Evaluator(
+        models=model_store(),
+        metrics=watched.metrics,
+        rules=watched.rules,
+        alerts=watched.alerts,
+        notifications=watched.notifications,
+        ledger=ingestion_ledger(),
+        loader_for=watched.loader,
+        notifier=Notifier(),
+    )
+
+
+@functools.cache
+def deepchecks() -> Deepchecks:
+    """The Deepchecks door (/api/v1)."""
+    return Deepchecks(
+        DeepchecksStore.from_settings(), model_store(), ingestion_ledger(), ingestor(), monitoring()
+    )
+
+
+def reset() -> None:
+    """Forget every store, service and boto3 client (after the environment changed)."""
+    for cached in (
+        model_store,
+        token_store,
+        lake_store,
+        ingestion_ledger,
+        evaluate_queue,
+        registry,
+        ingestor,
+        monitoring,
+        evaluator,
+        deepchecks,
+    ):
+        cached.cache_clear()
+    aws.reset()

@@ -1,0 +1,1 @@
+"""The Lambda entry points (api, ingest, evaluator, scheduler): Powertools wiring over the services."""

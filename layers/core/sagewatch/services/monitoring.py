@@ -1,0 +1,379 @@
+"""Monitoring: queries and drift over a model's lake, and the metrics, alert rules, alerts and
+notification configurations the evaluator works from (Arthur v3's objects).
+
+What the API's metric and alert routes do lives here, so the Deepchecks door (which turns its
+monitors into metrics and rules) and the routes share one path. Reads are paged with `pages`.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from sagewatch.alerting import catalog
+from sagewatch.alerting.types import (
+    Alert,
+    AlertStatus,
+    Metric,
+    MetricSpec,
+    NotificationConfig,
+    NotificationSpec,
+    Rule,
+    RuleSpec,
+)
+from sagewatch.auth import Role, TokenRecord
+from sagewatch.errors import Forbidden, InvalidInput, NothingToCompare, SagewatchError, invalid_input
+from sagewatch.metrics.drift import DriftQuery, run_drift
+from sagewatch.metrics.query import Loader, Query, run
+from sagewatch.paging import pages
+from sagewatch.schema import Model
+from sagewatch.stores.alerting import AlertStore, MetricStore, NotificationStore, RuleStore
+from sagewatch.stores.lake import LakeStore
+from sagewatch.stores.models import ModelStore
+from sagewatch.stores.window import lake_loader
+from sagewatch.webhooks import WebhookRefused, check_url
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class MetricPage(BaseModel):
+    metrics: list[Metric]
+    page: int
+    page_size: int
+    total_pages: int
+    total_count: int
+
+
+class RuleView(Rule):
+    """A rule with what it has done: alerts by status, the last value and trigger."""
+
+    alert_counts: dict[str, int] = Field(default_factory=dict)
+
+
+class RulePage(BaseModel):
+    data: list[RuleView]
+    page: int
+    page_size: int
+    total_pages: int
+    total_count: int
+
+
+class AlertView(Alert):
+    alert_rule: dict[str, Any]
+
+
+class AlertPage(BaseModel):
+    data: list[AlertView]
+    page: int
+    page_size: int
+    total_pages: int
+    total_count: int
+
+
+class NotificationPage(BaseModel):
+    data: list[NotificationConfig]
+    page: int
+    page_size: int
+    total_pages: int
+    total_count: int
+
+
+_ENDPOINT = re.compile(
+    r"^(?:https?://[^/]+)?(?:/api/v[34])?/models/(?P<model>[^/]+)/inferences/query(?P<drift>/data_drift)?/?$"
+)
+
+
+class Monitoring:
+    """Queries, metrics, rules, alerts and notification configurations of every model."""
+
+    def __init__(
+        self,
+        models: ModelStore,
+        lake: LakeStore,
+        metrics: MetricStore,
+        rules: RuleStore,
+        alerts: AlertStore,
+        notifications: NotificationStore,
+    ) -> None:
+        self.models, self.lake = models, lake
+        self.metrics, self.rules, self.alerts, self.notifications = metrics, rules, alerts, notifications
+
+    # -- queries ------------------------------------------------------------------------------------
+
+    def loader(self, model: Model) -> Loader:
+        """The model's lake as the engines' loader."""
+        return lake_loader(self.lake, model)
+
+    def query(self, model_id: str, body: Query) -> list[dict[str, Any]]:
+        """Arthur's query: functions, filters, group_by, time series."""
+        model = self.models.get(model_id)
+        return run(body, model, self.loader(model))
+
+    def drift(self, model_id: str, body: DriftQuery) -> list[dict[str, Any]]:
+        """Arthur's data_drift: drift per property between a base and target windows."""
+        model = self.models.get(model_id)
+        return run_drift(body, model, self.loader(model))
+
+    # -- metrics ------------------------------------------------------------------------------------
+
+    def create_metric(self, model_id: str, spec: MetricSpec) -> Metric:
+        """A custom metric, checked by running it once (nothing to compare with yet is fine)."""
+        return self.metrics.put(self._checked_metric(model_id, spec))
+
+    def _checked_metric(self, model_id: str, spec: MetricSpec) -> Metric:
+        model = self.models.get_active(model_id)
+        endpoint, drift = _metric_endpoint(spec, model)
+        metric = Metric(
+            **spec.model_dump(exclude={"endpoint", "type"}),
+            id=str(uuid.uuid4()),
+            model_id=model.id,
+            endpoint=endpoint,
+            type=catalog.metric_type_of(spec, model, drift),
+            created_at=_now(),
+        )
+        if spec.query.get("group_by") or spec.query.get("rollup"):
+            raise InvalidInput("a metric returns one value: no group_by or rollup", field="query")
+        try:
+            catalog.measure(metric, model, self.loader(model))
+        except ValidationError as error:
+            raise invalid_input(error.errors(), prefix="query") from None
+        except NothingToCompare:  # no reference yet: the metric is measured once there is one
+            pass
+        except SagewatchError as error:
+            raise InvalidInput(f"the metric's query fails: {error.message}", field="query") from None
+        return metric
+
+    def metrics_page(
+        self,
+        model_id: str,
+        page: int,
+        page_size: int,
+        default: bool | None = None,
+        metric_type: str | None = None,
+        metric_name: str | None = None,
+        attribute_name: str | None = None,
+    ) -> MetricPage:
+        """Default and custom metrics, filtered and paged."""
+        model = self.models.get(model_id)
+        found = [*catalog.default_metrics(model), *self.metrics.list(model.id)]
+        if default is not None:
+            found = [m for m in found if m.is_default == default]
+        if metric_type:
+            found = [m for m in found if m.type == metric_type]
+        if metric_name:
+            found = [m for m in found if metric_name.lower() in m.name.lower()]
+        if attribute_name:
+            found = [m for m in found if m.attribute == attribute_name]
+        chosen, paging = pages(found, page, page_size)
+        return MetricPage(metrics=chosen, **paging)
+
+    def get_metric(self, model_id: str, metric_id: str) -> Metric:
+        """A default or custom metric of the model."""
+        model = self.models.get(model_id)
+        return catalog.find_metric(model, metric_id, self.metrics.list(model.id))
+
+    def replace_metric(self, model_id: str, metric_id: str, spec: MetricSpec) -> Metric:
+        """A custom metric redefined in place (same id); default metrics cannot change."""
+        model = self.models.get_active(model_id)
+        current = catalog.find_metric(model, metric_id, self.metrics.list(model.id))
+        if current.is_default:
+            raise InvalidInput("default metrics cannot be changed; create a custom metric", field="metric_id")
+        checked = self._checked_metric(model.id, spec)
+        return self.metrics.put(
+            checked.model_copy(update={"id": current.id, "created_at": current.created_at})
+        )
+
+    def delete_metric(self, model_id: str, metric_id: str) -> None:
+        """Delete a custom metric no rule uses."""
+        model = self.models.get(model_id)
+        if any(r.metric_id == metric_id for r in self.rules.list(model.id)):
+            raise InvalidInput("alert rules use this metric: delete them first", field="metric_id")
+        self.metrics.delete(model.id, metric_id)
+
+    # -- alert rules --------------------------------------------------------------------------------
+
+    def add_rule(self, model_id: str, spec: RuleSpec) -> Rule:
+        """A new rule on one of the model's metrics (default or custom)."""
+        model = self.models.get_active(model_id)
+        metric = catalog.find_metric(model, spec.metric_id, self.metrics.list(model.id))
+        catalog.check_rule_inputs(metric, model, spec.metric_parameters, spec.filters)
+        bound = "above" if spec.bound == "upper" else "below"
+        rule = Rule(
+            **spec.model_dump(exclude={"name"}),
+            id=str(uuid.uuid4()),
+            model_id=model.id,
+            name=spec.name or f"{metric.name} {bound} {spec.threshold:g}",
+            metric_name=metric.name,
+            created_at=_now(),
+        )
+        return self.rules.put(rule)
+
+    def create_rule(self, model_id: str, spec: RuleSpec) -> RuleView:
+        """add_rule, seen with its (no) alerts."""
+        return _view(self.add_rule(model_id, spec), [])
+
+    def rules_page(self, model_id: str, page: int, page_size: int) -> RulePage:
+        """The model's rules, paged, with their alert counts."""
+        model = self.models.get(model_id)
+        alerts = self.alerts.list(model.id)
+        chosen, paging = pages(self.rules.list(model.id), page, page_size)
+        return RulePage(data=[_view(r, alerts) for r in chosen], **paging)
+
+    def get_rule(self, model_id: str, rule_id: str) -> RuleView:
+        """A rule with its alert counts."""
+        return _view(self.rules.get(model_id, rule_id), self.alerts.list(model_id))
+
+    def update_rule(self, model_id: str, rule_id: str, changes: dict[str, Any]) -> RuleView:
+        """A rule changed (checked as when created), its version raised."""
+        current = self.rules.get(model_id, rule_id)
+        try:
+            rule = Rule.model_validate({**current.model_dump(), **changes, "version": current.version + 1})
+        except ValidationError as error:  # e.g. a null threshold: a rule cannot lose a required field
+            raise invalid_input(error.errors()) from None
+        model = self.models.get(model_id)
+        metric = catalog.find_metric(model, rule.metric_id, self.metrics.list(model.id))
+        catalog.check_rule_inputs(metric, model, rule.metric_parameters, rule.filters)
+        return _view(self.rules.put(rule, expected_version=current.version), self.alerts.list(model_id))
+
+    def delete_rule(self, model_id: str, rule_id: str) -> None:
+        """Delete a rule (its alerts stay)."""
+        self.rules.delete(model_id, rule_id)
+
+    # -- alerts -------------------------------------------------------------------------------------
+
+    def alerts_page(
+        self,
+        page: int,
+        page_size: int,
+        model_id: str | None = None,
+        status: AlertStatus | None = None,
+        alert_rule_id: str | None = None,
+        batch_id: str | None = None,
+        start_time: datetime | None = None,
+        end_time: datetime | None = None,
+    ) -> AlertPage:
+        """Alerts, newest first, filtered and paged."""
+        found = self.alerts.list(model_id)
+        if status:
+            found = [a for a in found if a.status == status]
+        if alert_rule_id:
+            found = [a for a in found if a.alert_rule_id == alert_rule_id]
+        if batch_id:
+            found = [a for a in found if a.batch_id == batch_id]
+        if start_time:
+            found = [a for a in found if a.timestamp >= _aware(start_time)]
+        if end_time:
+            found = [a for a in found if a.timestamp < _aware(end_time)]
+        chosen, paging = pages(found, page, page_size)
+        return AlertPage(data=[self._alert_view(a) for a in chosen], **paging)
+
+    def get_alert(self, alert_id: str) -> AlertView:
+        """An alert with its rule (as it was, if deleted since)."""
+        return self._alert_view(self.alerts.get(alert_id))
+
+    def update_alert(self, alert_id: str, status: AlertStatus) -> AlertView:
+        """Acknowledge or resolve an alert."""
+        alert = self.alerts.get(alert_id)
+        return self._alert_view(
+            self.alerts.save(alert.model_copy(update={"status": status, "updated_at": _now()}))
+        )
+
+    def _alert_view(self, alert: Alert) -> AlertView:
+        try:
+            rule = self.rules.get(alert.model_id, alert.alert_rule_id).model_dump(mode="json")
+        except SagewatchError:  # the rule was deleted since
+            rule = {
+                "id": alert.alert_rule_id,
+                "name": alert.rule_name,
+                "metric_id": alert.metric_id,
+                "bound": alert.bound,
+                "threshold": alert.threshold,
+                "severity": alert.severity,
+            }
+        return AlertView(**alert.model_dump(), alert_rule=rule)
+
+    # -- notification configurations -----------------------------------------------------------------
+
+    def create_notification(self, spec: NotificationSpec, caller: TokenRecord | None) -> NotificationConfig:
+        """Send a model's alerts to an email address or a webhook; the caller owns the configuration."""
+        self.models.get_active(spec.model_id)
+        _check_destination(spec)
+        config = NotificationConfig(
+            **spec.model_dump(),
+            id=str(uuid.uuid4()),
+            created_at=_now(),
+            created_by=caller.token_id if caller is not None else None,
+        )
+        return self.notifications.put(config)
+
+    def notifications_page(self, model_id: str | None, page: int, page_size: int) -> NotificationPage:
+        """Notification configurations (of one model, or all), paged."""
+        chosen, paging = pages(self.notifications.list(model_id), page, page_size)
+        return NotificationPage(data=chosen, **paging)
+
+    def get_notification(self, config_id: str) -> NotificationConfig:
+        """One notification configuration."""
+        return self.notifications.get(config_id)
+
+    def update_notification(
+        self, config_id: str, changes: dict[str, Any], caller: TokenRecord | None
+    ) -> NotificationConfig:
+        """Change a configuration the caller may change (its own, or any for an admin)."""
+        config = self.notifications.get(config_id)
+        _may_change(config, caller)
+        changed = config.model_copy(update=changes)
+        _check_destination(changed)
+        return self.notifications.put(changed)
+
+    def delete_notification(self, config_id: str, caller: TokenRecord | None) -> None:
+        """Delete a configuration the caller may change."""
+        _may_change(self.notifications.get(config_id), caller)
+        self.notifications.delete(config_id)
+
+
+def _view(rule: Rule, alerts: list[Alert]) -> RuleView:
+    counts = {status: 0 for status in ("new", "acknowledged", "resolved")}
+    for alert in alerts:
+        if alert.alert_rule_id == rule.id:
+            counts[alert.status] += 1
+    return RuleView(**rule.model_dump(), alert_counts=counts)
+
+
+def _metric_endpoint(spec: MetricSpec, model: Model) -> tuple[str, bool]:
+    """The metric's endpoint as this model's query or data_drift path (by id or partner_model_id)."""
+    if not spec.endpoint:
+        return catalog.query_path(model), False
+    found = _ENDPOINT.match(spec.endpoint)
+    if found is None or found["model"] not in (model.id, model.partner_model_id):
+        raise InvalidInput(
+            f"endpoint is this model's query or data_drift path: {catalog.query_path(model)}[/data_drift]",
+            field="endpoint",
+        )
+    drift = found["drift"] is not None
+    return (catalog.drift_path(model) if drift else catalog.query_path(model)), drift
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _may_change(config: NotificationConfig, caller: TokenRecord | None) -> None:
+    """A writer changes the configurations it made; an admin any."""
+    if caller is not None and caller.role is not Role.ADMIN and config.created_by != caller.token_id:
+        raise Forbidden("a writer changes only the notification configurations it created; ask an admin")
+
+
+def _check_destination(spec: NotificationSpec | NotificationConfig) -> None:
+    if spec.type == "email" and ("@" not in spec.destination or " " in spec.destination):
+        raise InvalidInput(f"{spec.destination!r} is not an email address", field="destination")
+    if spec.type == "webhook":
+        try:
+            check_url(spec.destination)
+        except WebhookRefused as refused:
+            raise InvalidInput(f"webhook destination refused: {refused}", field="destination") from None
