@@ -348,7 +348,6 @@ class ModelDraft:
         self.reference = reference
 
     def review(self) -> pd.DataFrame:
-
         return review_table(self.spec)
 
     def save(self, set_reference_data: bool = False) -> dict[str, Any]:

@@ -175,7 +175,6 @@ def _out(
 
 
 def _local(args: argparse.Namespace) -> int:
-
     runtime = LocalRuntime(
         state_dir=args.state_dir,
         api_port=args.port,
@@ -201,7 +200,6 @@ def _local(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-
     run_demo(
         state_dir=args.state_dir,
         keep_running=args.keep_running,
@@ -214,7 +212,6 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _openapi(args: argparse.Namespace) -> int:
-
     print(openapi_document())
     return 0
 
@@ -229,13 +226,11 @@ def _connect(args: argparse.Namespace) -> None:
 
 
 def _token_store(args: argparse.Namespace) -> Any:
-
     _connect(args)
     return container.token_store()
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-
     _connect(args)
     if args.model:
         try:
@@ -268,7 +263,6 @@ def _print_token(record: Any, token: str | None = None) -> None:
 
 
 def _token_create(args: argparse.Namespace) -> int:
-
     record, token = _token_store(args).create(Role(args.role), description=args.description)
     _print_token(record, token)
     return 0
@@ -309,7 +303,6 @@ def _token_revoke(args: argparse.Namespace) -> int:
 
 
 def _client(args: argparse.Namespace) -> Any:
-
     return SageWatch(state_dir=args.state_dir)
 
 

@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import BotoCoreError, ClientError
 
 from sagewatch import container
-from sagewatch.errors import SourceGone
+from sagewatch.errors import ConcurrentUpdate, SourceGone
 from sagewatch.services.ingestion import Ingestor, IngestReport
 from sagewatch.stores.lake import source_digest
 
@@ -60,7 +60,8 @@ def ingest_record(record: SQSRecord) -> list[IngestReport]:
 def ingest_safely(ingestor: Ingestor, bucket: str, key: str, etag: str | None) -> IngestReport:
     """Ingest one object; a failure that retrying cannot cure is recorded, never parked silently.
 
-    - AWS refused or failed a call (throttling, a timeout): raise, so SQS retries the message.
+    - AWS refused or failed a call (throttling, a timeout), or a concurrent write to the same
+      counters won (ConcurrentUpdate): raise, so SQS retries the message.
     - The object is gone or was overwritten since the event: skipped, with a log line.
     - Anything else is the file's own fault (or a defect its content triggers): the file is set
       aside under unrouted/ with the error as its reason, logged with its traceback, and the
@@ -72,7 +73,7 @@ def ingest_safely(ingestor: Ingestor, bucket: str, key: str, etag: str | None) -
     except SourceGone as gone:
         logger.warning("the object is gone or changed since its event", extra={"source": source})
         return IngestReport(source, "skipped", reason=gone.message)
-    except (BotoCoreError, ClientError):
+    except (BotoCoreError, ClientError, ConcurrentUpdate):  # AWS failed, or a concurrent write won
         raise
     except Exception as error:
         logger.exception("the file could not be ingested; set aside", extra={"source": source})

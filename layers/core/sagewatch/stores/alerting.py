@@ -6,11 +6,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from sagewatch.alerting.types import Alert, Metric, NotificationConfig, Rule
 from sagewatch.errors import ConcurrentUpdate, NotFound
-from sagewatch.stores.dynamo import DynamoStore, error_code, from_item, query_all, to_item
+from sagewatch.stores.dynamo import DynamoStore, conditional, from_item, query_all, to_item
 
 
 class MetricStore(DynamoStore):
@@ -42,18 +40,14 @@ class MetricStore(DynamoStore):
         return [Metric.model_validate_json(from_item(item)["doc"]) for item in items]
 
     def delete(self, model_id: str, metric_id: str) -> None:
-        try:
-            self.client.delete_item(
-                TableName=self.table_name,
-                Key=to_item({"pk": f"MODEL#{model_id}", "sk": f"METRIC#{metric_id}"}),
-                ConditionExpression="attribute_exists(pk)",
-            )
-        except ClientError as error:
-            if error_code(error) == "ConditionalCheckFailedException":
-                raise NotFound(
-                    f"model {model_id} has no custom metric {metric_id!r}", field="metric_id"
-                ) from None
-            raise
+        written = conditional(
+            self.client.delete_item,
+            TableName=self.table_name,
+            Key=to_item({"pk": f"MODEL#{model_id}", "sk": f"METRIC#{metric_id}"}),
+            ConditionExpression="attribute_exists(pk)",
+        )
+        if written is None:
+            raise NotFound(f"model {model_id} has no custom metric {metric_id!r}", field="metric_id")
 
 
 WINDOW = "#W#"
@@ -71,23 +65,21 @@ class RuleStore(DynamoStore):
                 "ConditionExpression": "version = :v",
                 "ExpressionAttributeValues": to_item({":v": expected_version}),
             }
-        try:
-            self.client.put_item(
-                TableName=self.table_name,
-                Item=to_item(
-                    {
-                        "model_id": rule.model_id,
-                        "rule_id": rule.id,
-                        "version": rule.version,
-                        "doc": rule.model_dump_json(),
-                    }
-                ),
-                **arguments,
-            )
-        except ClientError as error:
-            if error_code(error) == "ConditionalCheckFailedException":
-                raise ConcurrentUpdate("the rule changed meanwhile; read it again and retry") from None
-            raise
+        written = conditional(
+            self.client.put_item,
+            TableName=self.table_name,
+            Item=to_item(
+                {
+                    "model_id": rule.model_id,
+                    "rule_id": rule.id,
+                    "version": rule.version,
+                    "doc": rule.model_dump_json(),
+                }
+            ),
+            **arguments,
+        )
+        if written is None:
+            raise ConcurrentUpdate("the rule changed meanwhile; read it again and retry")
         return rule
 
     def list(self, model_id: str) -> list[Rule]:
@@ -155,17 +147,13 @@ class AlertStore(DynamoStore):
 
     def create(self, alert: Alert) -> bool:
         """Store a new alert; False if one with this id (the same rule and window) exists."""
-        try:
-            self.client.put_item(
-                TableName=self.table_name,
-                Item=self._item(alert),
-                ConditionExpression="attribute_not_exists(alert_id)",
-            )
-        except ClientError as error:
-            if error_code(error) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        written = conditional(
+            self.client.put_item,
+            TableName=self.table_name,
+            Item=self._item(alert),
+            ConditionExpression="attribute_not_exists(alert_id)",
+        )
+        return written is not None
 
     def save(self, alert: Alert) -> Alert:
         self.client.put_item(TableName=self.table_name, Item=self._item(alert))
@@ -200,22 +188,16 @@ class AlertStore(DynamoStore):
 
     def claim_notification(self, alert: Alert, config_id: str, now: datetime) -> bool:
         """Mark one notification of an alert as being sent, unless another run holds it or sent it."""
-        try:
-            self.client.update_item(
-                TableName=self.table_name,
-                Key=to_item({"alert_id": alert.id}),
-                UpdateExpression="SET #c = :claim",
-                ConditionExpression="attribute_not_exists(#c) OR #c < :stale",
-                ExpressionAttributeNames={"#c": f"sending_{config_id}"},
-                ExpressionAttributeValues=to_item(
-                    {":claim": now.isoformat(), ":stale": _minus_minutes(now, 10)}
-                ),
-            )
-        except ClientError as error:
-            if error_code(error) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        written = conditional(
+            self.client.update_item,
+            TableName=self.table_name,
+            Key=to_item({"alert_id": alert.id}),
+            UpdateExpression="SET #c = :claim",
+            ConditionExpression="attribute_not_exists(#c) OR #c < :stale",
+            ExpressionAttributeNames={"#c": f"sending_{config_id}"},
+            ExpressionAttributeValues=to_item({":claim": now.isoformat(), ":stale": _minus_minutes(now, 10)}),
+        )
+        return written is not None
 
     def _item(self, alert: Alert) -> dict[str, Any]:
         return to_item(

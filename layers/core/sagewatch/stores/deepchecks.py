@@ -14,16 +14,14 @@ import json
 import uuid
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from sagewatch.errors import Conflict, NotFound
 from sagewatch.stores.dynamo import (
+    CONDITION_FAILED,
     DynamoStore,
-    cancellation_reasons,
-    error_code,
     from_item,
     query_all,
     to_item,
+    transaction,
 )
 
 DOC = "#DOC"
@@ -79,14 +77,8 @@ class DeepchecksStore(DynamoStore):
                     }
                 }
             )
-        try:
-            self.client.transact_write_items(TransactItems=items)
-        except ClientError as error:
-            if error_code(error) == "TransactionCanceledException" and "ConditionalCheckFailed" in (
-                cancellation_reasons(error)
-            ):
-                raise Conflict(conflict or f"{kind.lower()} {unique[1] if unique else ''} exists") from None
-            raise
+        if CONDITION_FAILED in transaction(self.client, items):
+            raise Conflict(conflict or f"{kind.lower()} {unique[1] if unique else ''} exists")
         return document
 
     def get(self, kind: str, object_id: str, what: str = "") -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -38,12 +38,35 @@ def _plain_number(value: Any) -> Any:
 
 
 def error_code(error: ClientError) -> str:
+    """botocore's error code ("ConditionalCheckFailedException", "NoSuchKey", ...)."""
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
-def cancellation_reasons(error: ClientError) -> list[str]:
-    """The per-item codes of a cancelled transaction ("None" for items that passed)."""
-    return [reason.get("Code", "None") for reason in error.response.get("CancellationReasons", [])]
+CONDITION_FAILED = "ConditionalCheckFailed"
+
+
+def conditional(call: Callable[..., dict[str, Any]], **request: Any) -> dict[str, Any] | None:
+    """One conditional write (put_item, update_item, delete_item): its response, or None when its
+    ConditionExpression did not hold. The one place DynamoDB's refusal is recognised; what a
+    refusal means (NotFound, ConcurrentUpdate, a replay) each store says. Other failures propagate."""
+    try:
+        return call(**request)
+    except ClientError as error:
+        if error_code(error) == f"{CONDITION_FAILED}Exception":
+            return None
+        raise
+
+
+def transaction(client: Any, items: list[dict[str, Any]]) -> list[str]:
+    """Write items atomically: [] when written, else one reason per item of the cancelled
+    transaction (CONDITION_FAILED for an item whose condition did not hold, "None" for one that did)."""
+    try:
+        client.transact_write_items(TransactItems=items)
+    except ClientError as error:
+        if error_code(error) != "TransactionCanceledException":
+            raise
+        return [reason.get("Code", "None") for reason in error.response.get("CancellationReasons", [])]
+    return []
 
 
 def query_all(client: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:

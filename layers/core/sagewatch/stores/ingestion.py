@@ -15,12 +15,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from sagewatch import aws
-from sagewatch.errors import Conflict
+from sagewatch.errors import ConcurrentUpdate, Conflict
 from sagewatch.settings import Settings
-from sagewatch.stores.dynamo import cancellation_reasons, error_code, from_item, query_all, to_item
+from sagewatch.stores.dynamo import CONDITION_FAILED, conditional, from_item, query_all, to_item, transaction
 
 MARKER_DAYS = 90
 COUNTS_SK = "COUNTS"
@@ -128,14 +126,11 @@ class IngestionLedger:
 
     def _once(self, items: list[dict[str, Any]]) -> bool:
         """Write a transaction whose first item is a marker; False when the marker exists (a replay)."""
-        try:
-            self.client.transact_write_items(TransactItems=items)
-        except ClientError as error:
-            if error_code(error) == "TransactionCanceledException" and cancellation_reasons(error)[:1] == [
-                "ConditionalCheckFailed"
-            ]:
-                return False
-            raise
+        reasons = transaction(self.client, items)
+        if reasons[:1] == [CONDITION_FAILED]:
+            return False
+        if reasons:  # another item's condition, or a conflicting write: retried by the caller's retry
+            raise ConcurrentUpdate(f"the ingestion counters changed meanwhile ({', '.join(reasons)}); retry")
         return True
 
     def _add(self, model_id: str, sk: str, increments: dict[str, int]) -> dict[str, Any]:
@@ -151,17 +146,14 @@ class IngestionLedger:
 
     def _raise_latest(self, model_id: str, sk: str, attribute: str, latest: datetime) -> None:
         """Move a 'latest timestamp' forward (never back): a max, which replays cannot disturb."""
-        try:
-            self.client.update_item(
-                TableName=self.models_table,
-                Key=to_item({"pk": f"MODEL#{model_id}", "sk": sk}),
-                UpdateExpression=f"SET {attribute} = :latest",
-                ConditionExpression=f"attribute_not_exists({attribute}) OR {attribute} < :latest",
-                ExpressionAttributeValues=to_item({":latest": latest.isoformat()}),
-            )
-        except ClientError as error:
-            if error_code(error) != "ConditionalCheckFailedException":
-                raise
+        conditional(  # a refused condition: a later time is there already
+            self.client.update_item,
+            TableName=self.models_table,
+            Key=to_item({"pk": f"MODEL#{model_id}", "sk": sk}),
+            UpdateExpression=f"SET {attribute} = :latest",
+            ConditionExpression=f"attribute_not_exists({attribute}) OR {attribute} < :latest",
+            ExpressionAttributeValues=to_item({":latest": latest.isoformat()}),
+        )
 
     def counts(self, model_id: str) -> dict[str, Any]:
         """{'total': {...}, 'by_variant': {variant: {...}}, 'by_batch': {batch: {...}}} as stored."""

@@ -13,8 +13,6 @@ import zlib
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from sagewatch.errors import (
     ConcurrentUpdate,
     Conflict,
@@ -26,12 +24,12 @@ from sagewatch.errors import (
 )
 from sagewatch.schema import Model, ModelSpec, check_spec
 from sagewatch.stores.dynamo import (
+    CONDITION_FAILED,
     DynamoStore,
-    cancellation_reasons,
-    error_code,
     from_item,
     query_all,
     to_item,
+    transaction,
 )
 
 MODEL_SK = "#MODEL"
@@ -190,18 +188,13 @@ class ModelStore(DynamoStore):
 
     def _transact(self, items: list[dict[str, Any]], conflicts: list[Conflict | None]) -> None:
         """Write items atomically; a failed condition raises that item's conflict (or ConcurrentUpdate)."""
-        try:
-            self.client.transact_write_items(TransactItems=items)
-        except ClientError as error:
-            if error_code(error) != "TransactionCanceledException":
-                raise
-            reasons = cancellation_reasons(error)
-            for reason, conflict in zip(reasons, conflicts, strict=False):
-                if reason == "ConditionalCheckFailed" and conflict is not None:
-                    raise conflict from None
-            raise ConcurrentUpdate(
-                "the model changed while this request was applied; read it again and retry"
-            ) from None
+        reasons = transaction(self.client, items)
+        if not reasons:
+            return
+        for reason, conflict in zip(reasons, conflicts, strict=False):
+            if reason == CONDITION_FAILED and conflict is not None:
+                raise conflict
+        raise ConcurrentUpdate("the model changed while this request was applied; read it again and retry")
 
     def _model_put(self, model: Model) -> dict[str, Any]:
         return {"TableName": self.table_name, "Item": self._model_item(model)}

@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from sagewatch.auth import (
     Role,
     TokenRecord,
@@ -17,7 +15,7 @@ from sagewatch.auth import (
     token_hash,
 )
 from sagewatch.errors import NotFound, Unauthorized
-from sagewatch.stores.dynamo import DynamoStore, error_code, from_item, to_item
+from sagewatch.stores.dynamo import DynamoStore, conditional, from_item, to_item
 
 
 def _now() -> str:
@@ -63,19 +61,17 @@ class TokenStore(DynamoStore):
 
     def _update_active(self, token_id: str, expression: str, values: dict[str, Any]) -> TokenRecord:
         """Apply an update to an active (existing, not revoked) token; NotFound otherwise."""
-        try:
-            response = self.client.update_item(
-                TableName=self.table_name,
-                Key=to_item({"token_id": token_id}),
-                UpdateExpression=expression,
-                ConditionExpression="attribute_exists(token_id) AND attribute_not_exists(revoked_at)",
-                ExpressionAttributeValues=to_item(values),
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as error:
-            if error_code(error) == "ConditionalCheckFailedException":
-                raise NotFound(f"no active token with id {token_id!r}", field="token_id") from None
-            raise
+        response = conditional(
+            self.client.update_item,
+            TableName=self.table_name,
+            Key=to_item({"token_id": token_id}),
+            UpdateExpression=expression,
+            ConditionExpression="attribute_exists(token_id) AND attribute_not_exists(revoked_at)",
+            ExpressionAttributeValues=to_item(values),
+            ReturnValues="ALL_NEW",
+        )
+        if response is None:
+            raise NotFound(f"no active token with id {token_id!r}", field="token_id")
         return self._record(from_item(response["Attributes"]))
 
     def authenticate(self, authorization: str | None) -> TokenRecord:
