@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint format bench local openapi clean
+.PHONY: demo test test-fast lint format bench local openapi clean
 
 $(BIN)/sagewatch: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,10 @@ demo: $(BIN)/sagewatch
 
 test: $(BIN)/sagewatch
 	$(BIN)/python -m pytest
+
+# The unit and integration tiers without the fuzzing ones: about a minute.
+test-fast: $(BIN)/sagewatch
+	$(BIN)/python -m pytest -q -m "(unit or integration) and not fuzz"
 
 lint: $(BIN)/sagewatch
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -6,6 +6,7 @@ import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +19,17 @@ from sagewatch.local.http_bridge import LocalContext, proxy_event
 from sagewatch.local.lambda_limits import LambdaImports, api_limits
 from sagewatch.local.provision import provision
 from sagewatch.settings import environment_for, physical_names
+
+TIERS = ("unit", "integration", "infra", "e2e", "compat")
+TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test carries its tier's marker, from its folder (tests/<tier>/...)."""
+    for item in items:
+        tier = item.path.relative_to(TESTS).parts[0]
+        if tier in TIERS:
+            item.add_marker(getattr(pytest.mark, tier))
 
 
 @pytest.fixture

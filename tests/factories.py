@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime
 from typing import Any
+
+from sagewatch.schema import Model, ModelSpec, check_spec
+
+REGISTERED_AT = datetime(2026, 11, 25, tzinfo=UTC)
 
 
 def _inputs() -> list[dict[str, Any]]:
@@ -113,3 +118,9 @@ def edited(body: dict[str, Any], **changes: Any) -> dict[str, Any]:
     result = copy.deepcopy(body)
     result.update(changes)
     return result
+
+
+def model_of(body: dict[str, Any] | None = None, model_id: str = "model-1") -> Model:
+    """A registered model (checked as the registry checks it) from a body; binary_probability() by default."""
+    spec = check_spec(ModelSpec.model_validate(body or binary_probability()))
+    return Model(**spec.model_dump(), id=model_id, created_at=REGISTERED_AT, updated_at=REGISTERED_AT)

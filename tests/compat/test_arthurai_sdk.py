@@ -19,7 +19,7 @@ import pytest
 from sklearn.metrics import accuracy_score, mean_squared_error
 from tests.compat.data import CompatData, write_data
 from tests.compat.venvs import compat_python
-from tests.e2e.conftest import clean_env, cli, stack  # noqa: F401  (stack is a fixture)
+from tests.local_stack import clean_env, cli
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +33,7 @@ def sdk_python() -> Path:
 
 
 @pytest.fixture(scope="module")
-def flow(sdk_python: Path, stack: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> tuple:  # noqa: F811
+def flow(sdk_python: Path, stack: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> tuple:
     """Run the whole SDK flow once with a writer token; (data sent, what the SDK returned)."""
     created = cli(stack, "token", "create", "--role", "writer", "--description", "arthurai sdk")
     token = re.search(r"token: (\S+)", created)[1]

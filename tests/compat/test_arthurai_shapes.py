@@ -19,7 +19,7 @@ import pytest
 from sklearn.metrics import accuracy_score, mean_squared_error
 from tests.compat.shapes import ANIMALS, SHAPES, Shape, write_shapes
 from tests.compat.venvs import compat_python
-from tests.e2e.conftest import clean_env, cli, stack  # noqa: F401  (stack is a fixture)
+from tests.local_stack import clean_env, cli
 
 pytestmark = pytest.mark.e2e
 
@@ -27,7 +27,7 @@ SDK = "arthurai==3.33.3"
 
 
 @pytest.fixture(scope="module")
-def shapes_flow(stack: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> tuple:  # noqa: F811
+def shapes_flow(stack: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> tuple:
     """Run every shape once with a writer token; (the frames sent, what the SDK returned)."""
     python = compat_python("arthurai-3.33.3", [SDK, "numpy<2"])
     token = re.search(r"token: (\S+)", cli(stack, "token", "create", "--role", "writer"))[1]

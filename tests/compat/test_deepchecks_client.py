@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from sklearn.metrics import accuracy_score
 from tests.compat.venvs import compat_python
-from tests.e2e.conftest import clean_env, cli, http, stack  # noqa: F401  (stack is a fixture)
+from tests.local_stack import clean_env, cli, http
 
 pytestmark = pytest.mark.e2e
 
@@ -44,14 +44,14 @@ def client_python() -> Path:
 
 
 @pytest.fixture(scope="module")
-def writer(stack: dict[str, Any]) -> str:  # noqa: F811
+def writer(stack: dict[str, Any]) -> str:
     return re.search(r"token: (\S+)", cli(stack, "token", "create", "--role", "writer"))[1]
 
 
 @pytest.fixture(scope="module")
 def flow(
     client_python: Path,
-    stack: dict[str, Any],  # noqa: F811
+    stack: dict[str, Any],
     writer: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -85,7 +85,7 @@ def test_the_users_flow_gets_back_what_it_sent(flow: tuple) -> None:
     assert list(results["versions"]) == ["v1"]
 
 
-def test_one_model_in_both_vocabularies(flow: tuple, stack: dict[str, Any]) -> None:  # noqa: F811
+def test_one_model_in_both_vocabularies(flow: tuple, stack: dict[str, Any]) -> None:
     sent, results = flow
     status, model = http(stack, "GET", f"/api/v3/models/{results['model_id']}", stack["token"])
     assert status == 200
@@ -107,7 +107,7 @@ def test_one_model_in_both_vocabularies(flow: tuple, stack: dict[str, Any]) -> N
     assert body["query_result"][0]["labelled_count"] == labelled
 
 
-def _drift(stack: dict[str, Any], model_id: str, body: dict[str, Any]) -> dict[str, Any]:  # noqa: F811
+def _drift(stack: dict[str, Any], model_id: str, body: dict[str, Any]) -> dict[str, Any]:
     status, found = http(
         stack, "POST", f"/api/v3/models/{model_id}/inferences/query/data_drift", stack["token"], body
     )
@@ -115,7 +115,7 @@ def _drift(stack: dict[str, Any], model_id: str, body: dict[str, Any]) -> dict[s
     return found["query_result"][0]
 
 
-def test_drift_scores_are_deepchecks_own(flow: tuple, stack: dict[str, Any]) -> None:  # noqa: F811
+def test_drift_scores_are_deepchecks_own(flow: tuple, stack: dict[str, Any]) -> None:
     _, results = flow
     model_id = results["model_id"]
     status, metrics = http(stack, "GET", f"/api/v3/models/{model_id}/metrics?default=false", stack["token"])
@@ -131,7 +131,7 @@ def test_drift_scores_are_deepchecks_own(flow: tuple, stack: dict[str, Any]) -> 
     assert label["_dc_label"] == pytest.approx(theirs["label_drift"]["Label Drift Score"], rel=1e-9)
 
 
-def test_a_default_rule_alerts_on_the_injected_drift(flow: tuple, stack: dict[str, Any]) -> None:  # noqa: F811
+def test_a_default_rule_alerts_on_the_injected_drift(flow: tuple, stack: dict[str, Any]) -> None:
     _, results = flow
     deadline = time.monotonic() + 90  # the local runtime evaluates every few seconds
     fired: list[str] = []
@@ -155,7 +155,7 @@ def test_bad_input_gets_the_clients_error_path_and_loses_nothing(flow: tuple) ->
     assert results["count_after_errors"] == {"monitor_count": len(sent["ids"]), "reference_count": 300}
 
 
-def test_checks_say_how_they_are_evaluated(flow: tuple, stack: dict[str, Any], writer: str) -> None:  # noqa: F811
+def test_checks_say_how_they_are_evaluated(flow: tuple, stack: dict[str, Any], writer: str) -> None:
     _, results = flow
     basic = {"Authorization": f"Basic {writer}"}
     status, checks = http(stack, "GET", f"/api/v1/models/{results['model_id']}/checks", None, headers=basic)
@@ -167,7 +167,7 @@ def test_checks_say_how_they_are_evaluated(flow: tuple, stack: dict[str, Any], w
     assert by_name["New Category Train-Test"]["evaluated"] is False  # no categorical features
 
 
-def test_basic_tokens_keep_their_roles(stack: dict[str, Any]) -> None:  # noqa: F811
+def test_basic_tokens_keep_their_roles(stack: dict[str, Any]) -> None:
     reader = re.search(r"token: (\S+)", cli(stack, "token", "create", "--role", "reader"))[1]
     headers = {"Authorization": f"Basic {reader}"}
     assert http(stack, "GET", "/api/v1/say-hello", None, headers=headers)[0] == 200
@@ -181,7 +181,7 @@ def test_basic_tokens_keep_their_roles(stack: dict[str, Any]) -> None:  # noqa: 
     )
 
 
-def test_versions_keep_one_schema_and_errors_name_the_field(stack: dict[str, Any], writer: str) -> None:  # noqa: F811
+def test_versions_keep_one_schema_and_errors_name_the_field(stack: dict[str, Any], writer: str) -> None:
     basic = {"Authorization": f"Basic {writer}"}
 
     def call(method: str, path: str, body: Any = None) -> tuple[int, Any]:

@@ -19,9 +19,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tests.e2e.conftest import clean_env, cli
+import pytest
+from tests.local_stack import clean_env, cli
 
 from sagewatch.client import SageWatch
+
+pytestmark = pytest.mark.fuzz
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"

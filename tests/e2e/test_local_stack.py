@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 from tests import factories
-from tests.e2e.conftest import cli, http
+from tests.inputs import records
+from tests.local_stack import cli, http, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -207,8 +208,6 @@ def test_a_batch_sent_by_file_closed_then_labelled_by_a_parquet_drop(stack: dict
 def test_a_daily_series_by_region_and_psi_from_reference_over_http(stack: dict[str, Any]) -> None:
     import uuid
 
-    from tests.integration.test_api_query import records
-
     status, model = http(
         stack, "POST", "/api/v3/models", stack["token"], factories.binary_probability("e2e-query")
     )
@@ -284,7 +283,6 @@ def test_drift_in_capture_files_raises_an_alert_and_an_email(stack: dict[str, An
     from datetime import UTC, datetime, timedelta
 
     import numpy as np
-    from tests.integration.test_api_query import records
 
     body = factories.binary_probability("e2e-alerts")
     body["sagemaker"] = {"endpoint_name": "e2e-alerts-endpoint"}
@@ -410,8 +408,6 @@ def test_drift_in_capture_files_raises_an_alert_and_an_email(stack: dict[str, An
 
 
 def test_cli_status_and_alerts_for_people_and_scripts(stack: dict[str, Any]) -> None:
-    from tests.e2e.conftest import run_cli
-
     table = cli(stack, "status", "e2e-alerts")
     assert table.splitlines()[0].split() == ["kind", "ingested", "rejected", "files", "latest_timestamp"]
     assert table.splitlines()[1].split()[:3] == ["inferences", "300", "0"]

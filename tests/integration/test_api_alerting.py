@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.conftest import Call
-from tests.integration.test_api_data import register
+from tests.inputs import register
 
 from sagewatch.auth import Role
 from sagewatch.container import token_store

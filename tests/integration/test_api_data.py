@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from tests import factories
 from tests.conftest import Call
+from tests.inputs import record, register
 from tests.lake import lake_rows, notifications
 
 from sagewatch import aws as sagewatch_aws
@@ -27,23 +28,10 @@ from sagewatch.tables import latest_ground_truth
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 
-def register(api: Call, body: dict | None = None) -> str:
-    answer = api("POST", "/api/v3/models", body or factories.binary_probability())
-    assert answer.status == 201, answer.body
-    return answer.body["id"]
-
-
 def parquet_bytes(table: pa.Table) -> bytes:
     sink = io.BytesIO()
     pq.write_table(table, sink)
     return sink.getvalue()
-
-
-def record(age=30, income=1000.5, region="north", p=0.4, **extra) -> dict:
-    return {
-        "inference_data": {"age": age, "income": income, "region": region, "predicted_probability": p},
-        **extra,
-    }
 
 
 # -- POST /inferences -------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 from tests.conftest import Call
-from tests.integration.test_api_data import register
+from tests.inputs import register
 
 from sagewatch.auth import Role
 from sagewatch.handlers.api import handler

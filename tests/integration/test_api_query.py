@@ -2,32 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 from sklearn import metrics as skm
 from tests import factories
 from tests.conftest import Call
-from tests.integration.test_api_data import register
-
-
-def records(n: int, seed: int, shift: float = 0.0) -> list[dict]:
-    rng = np.random.default_rng(seed)
-    rows = []
-    for i in range(n):
-        label = int(rng.integers(0, 2))
-        rows.append(
-            {
-                "partner_inference_id": f"{seed}-{i}",
-                "inference_timestamp": f"2026-11-{25 + i % 2}T{i % 24:02d}:00:00Z",
-                "inference_data": {
-                    "age": int(rng.integers(18, 90)),
-                    "income": float(rng.normal(1000 + shift, 100)),
-                    "region": ["north", "south"][i % 2],
-                    "predicted_probability": float(np.clip(rng.normal(0.3 + 0.4 * label, 0.2), 0, 1)),
-                },
-                "ground_truth_data": {"churned": label},
-            }
-        )
-    return rows
+from tests.inputs import records, register
 
 
 def test_a_daily_accuracy_series_by_region_matches_scikit_learn(api: Call) -> None:

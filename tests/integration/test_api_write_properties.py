@@ -24,6 +24,8 @@ from tests.lake import lake_keys
 from sagewatch import container
 from sagewatch.services import ingestion
 
+pytestmark = pytest.mark.fuzz
+
 BASE = datetime(2026, 11, 20, tzinfo=UTC)
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

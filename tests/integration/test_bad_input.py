@@ -13,66 +13,15 @@ import pytest
 from tests import factories
 from tests.conftest import Call
 from tests.deepchecks_api import version as deepchecks_version
+from tests.inputs import capture_event, capture_model, put, record, register
 from tests.lake import lake_keys, lake_rows, notifications
 
-from sagewatch import aws as sagewatch_aws
 from sagewatch import capture, container
 from sagewatch.handlers.ingest import handler
 from sagewatch.local.http_bridge import LocalContext
-from sagewatch.schema import ModelSpec
 from sagewatch.services import ingestion
 from sagewatch.services.ingestion import Ingestor
 from sagewatch.stores.lake import LakeStore
-
-HOUR = "2026/11/25/10"
-
-
-def register(api: Call, body: dict | None = None) -> str:
-    answer = api("POST", "/api/v3/models", body or factories.binary_probability())
-    assert answer.status == 201, answer.body
-    return answer.body["id"]
-
-
-def record(age=30, income=1000.5, region="north", p=0.4, **extra) -> dict:
-    return {
-        "inference_data": {"age": age, "income": income, "region": region, "predicted_probability": p},
-        **extra,
-    }
-
-
-def capture_event(number: int, time: str = "2026-11-25T10:00:00Z", data: str = "34,52000.5,north") -> str:
-    return json.dumps(
-        {
-            "captureData": {
-                "endpointInput": {
-                    "observedContentType": "text/csv",
-                    "mode": "INPUT",
-                    "data": data,
-                    "encoding": "CSV",
-                },
-                "endpointOutput": {
-                    "observedContentType": "text/csv",
-                    "mode": "OUTPUT",
-                    "data": "0.1",
-                    "encoding": "CSV",
-                },
-            },
-            "eventMetadata": {"eventId": f"e-{number}", "inferenceTime": time},
-            "eventVersion": "0",
-        }
-    )
-
-
-def capture_model() -> str:
-    body = factories.binary_probability()
-    body["sagemaker"] = {"endpoint_name": "churn-endpoint"}
-    return container.model_store().create(ModelSpec.model_validate(body)).id
-
-
-def put(aws: dict[str, str], body: bytes, name: str = "capture.jsonl") -> str:
-    key = f"datacapture/churn-endpoint/AllTraffic/{HOUR}/{name}"
-    sagewatch_aws.client("s3").put_object(Bucket=aws["capture"], Key=key, Body=body)
-    return key
 
 
 def ninety_nine_good_and(bad: str) -> bytes:

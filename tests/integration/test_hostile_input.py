@@ -14,7 +14,7 @@ import pytest
 from tests import factories
 from tests.conftest import Call
 from tests.deepchecks_api import version as deepchecks_version
-from tests.integration.test_bad_input import capture_event, capture_model, put, record, register
+from tests.inputs import capture_event, capture_model, put, record, register
 from tests.lake import lake_keys, lake_rows, notifications
 
 from sagewatch import aws as sagewatch_aws

@@ -12,6 +12,7 @@ import gzip
 import itertools
 import json
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from tests import factories
 from tests.lake import lake_rows, notifications
@@ -22,6 +23,8 @@ from sagewatch import container
 from sagewatch.handlers.ingest import handler
 from sagewatch.local.http_bridge import LocalContext
 from sagewatch.schema import ModelSpec
+
+pytestmark = pytest.mark.fuzz
 
 _numbers = itertools.count()
 FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -10,22 +10,16 @@ import pytest
 from tests import factories
 
 from sagewatch.capture import parse_capture, parse_ground_truth
-from sagewatch.schema import Model, ModelSpec, check_spec
+from sagewatch.schema import Model
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 NOW = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
 
 
-def churn_model(body: dict | None = None) -> Model:
-    """age INTEGER, income FLOAT, region STRING in; predicted_probability out; churned the truth."""
-    spec = check_spec(ModelSpec.model_validate(body or factories.binary_probability()))
-    return Model(**spec.model_dump(), id="model-1", created_at=NOW, updated_at=NOW)
-
-
 def rows(name: str, model: Model | None = None) -> list[tuple]:
     parsed = parse_capture(
         (EVENTS / "capture" / name).read_bytes(),
-        model or churn_model(),
+        model or factories.model_of(),
         source="s3://b/k",
         variant="AllTraffic",
     )
@@ -97,7 +91,10 @@ def test_json_lines_bodies_labelled_json() -> None:
 
 def test_corrupted_lines_are_rejected_alone_and_the_rest_is_kept() -> None:
     parsed = parse_capture(
-        (EVENTS / "capture" / "corrupted.jsonl").read_bytes(), churn_model(), source="s3://b/k", variant="A"
+        (EVENTS / "capture" / "corrupted.jsonl").read_bytes(),
+        factories.model_of(),
+        source="s3://b/k",
+        variant="A",
     )
     assert table_rows(parsed.rows) == [
         ("bad-1", "2026-11-25T16:00:00+00:00", 34, 52000.5, "north", 0.12),
@@ -182,7 +179,9 @@ def capture_line(data_in: str, data_out: str, **overrides) -> str:
     ],
 )
 def test_event_level_problems_name_the_field(overrides: dict, reason: str) -> None:
-    parsed = parse_capture(capture_line("1,2,north", "0.5", **overrides).encode(), churn_model(), source="s")
+    parsed = parse_capture(
+        capture_line("1,2,north", "0.5", **overrides).encode(), factories.model_of(), source="s"
+    )
     assert parsed.rows.num_rows == 0
     assert [r["reason"] for r in parsed.rejected] == [reason]
 
@@ -196,12 +195,12 @@ def test_predictions_by_position_when_names_do_not_match() -> None:
             "captureData.endpointOutput.encoding": "JSON",
         },
     )
-    parsed = parse_capture(line.encode(), churn_model(), source="s")
+    parsed = parse_capture(line.encode(), factories.model_of(), source="s")
     assert parsed.rows.column("predicted_probability").to_pylist() == [0.25]
 
 
 def test_two_probability_outputs_fill_two_predictions_in_position_order() -> None:
-    model = churn_model(factories.binary_one_hot())
+    model = factories.model_of(factories.binary_one_hot())
     line = capture_line("1,2,north\n3,4,south", "0.9,0.1\n0.2,0.8")
     parsed = parse_capture(line.encode(), model, source="s")
     assert parsed.rows.select(["pred_0", "pred_1"]).to_pylist() == [
@@ -211,7 +210,7 @@ def test_two_probability_outputs_fill_two_predictions_in_position_order() -> Non
 
 
 def test_missing_and_blank_values_are_nulls_not_rejections() -> None:
-    parsed = parse_capture(capture_line(",,north", "0.5").encode(), churn_model(), source="s")
+    parsed = parse_capture(capture_line(",,north", "0.5").encode(), factories.model_of(), source="s")
     assert parsed.rejected == []
     assert parsed.rows.select(["age", "income", "region"]).to_pylist() == [
         {"age": None, "income": None, "region": "north"}
@@ -220,7 +219,10 @@ def test_missing_and_blank_values_are_nulls_not_rejections() -> None:
 
 def test_lake_columns_carry_provenance() -> None:
     parsed = parse_capture(
-        capture_line("1,2,north", "0.5").encode(), churn_model(), source="s3://cap/x.jsonl", variant="Blue"
+        capture_line("1,2,north", "0.5").encode(),
+        factories.model_of(),
+        source="s3://cap/x.jsonl",
+        variant="Blue",
     )
     assert parsed.rows.schema.names == [
         "partner_inference_id",
@@ -239,14 +241,14 @@ def test_lake_columns_carry_provenance() -> None:
 
 
 def test_line_numbers_continue_across_chunks() -> None:
-    parsed = parse_capture(b"{oops\n", churn_model(), source="s", first_line=1001)
+    parsed = parse_capture(b"{oops\n", factories.model_of(), source="s", first_line=1001)
     assert [r["line"] for r in parsed.rejected] == [1001]
 
 
 def test_model_monitor_ground_truth() -> None:
     parsed = parse_ground_truth(
         (EVENTS / "ground_truth" / "ground_truth.jsonl").read_bytes(),
-        churn_model(),
+        factories.model_of(),
         source="s3://gt/x",
         received_at=NOW,
     )
@@ -266,7 +268,7 @@ def test_model_monitor_ground_truth() -> None:
 
 
 def test_ground_truth_of_a_regression_model() -> None:
-    model = churn_model(factories.regression())
+    model = factories.model_of(factories.regression())
     line = json.dumps(
         {"groundTruthData": {"data": "123.5", "encoding": "CSV"}, "eventMetadata": {"eventId": "r1"}}
     )

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
+from tests import factories
 from tests.strategies import CorruptedFile, capture_files, corrupted_capture_files
-from tests.unit.test_capture import churn_model
 
 from sagewatch.capture import parse_capture
 
-MODEL = churn_model()
+pytestmark = pytest.mark.fuzz
+
+MODEL = factories.model_of()
 
 
 @settings(max_examples=150, deadline=None)

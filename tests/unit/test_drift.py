@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
 import numpy as np
@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
-from tests.unit.test_metrics_query import BINARY, START
+from tests import factories
 
 from sagewatch.errors import InvalidInput
 from sagewatch.metrics.drift import DriftQuery, binning, run_drift
@@ -26,6 +26,9 @@ from sagewatch.metrics.drift.hypothesis import (
 from sagewatch.metrics.drift.js import js_divergence
 from sagewatch.metrics.drift.kl import kl_divergence
 from sagewatch.metrics.drift.psi import psi
+
+START = datetime(2026, 11, 25, tzinfo=UTC)
+BINARY = factories.model_of(factories.binary_probability())
 
 
 def test_psi_by_hand() -> None:

@@ -16,14 +16,9 @@ from tests import factories
 from sagewatch.errors import InvalidInput
 from sagewatch.metrics.functions import AUC_BINS, auc_by_group
 from sagewatch.metrics.query import Query, run
-from sagewatch.schema import Model, ModelSpec, check_spec
+from sagewatch.schema import Model
 
 START = datetime(2026, 11, 25, tzinfo=UTC)
-
-
-def model_of(body: dict) -> Model:
-    spec = check_spec(ModelSpec.model_validate(body))
-    return Model(**spec.model_dump(), id="m", created_at=START, updated_at=START)
 
 
 def binary_rows(n: int = 2000, seed: int = 1) -> pa.Table:
@@ -60,7 +55,7 @@ def query(model: Model, table: pa.Table, body: dict, files: int = 3) -> list[dic
     return run(Query.model_validate(body), model, loader(table, files))
 
 
-BINARY = model_of(factories.binary_probability())
+BINARY = factories.model_of(factories.binary_probability())
 
 
 def labelled(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
@@ -113,7 +108,7 @@ def test_binary_classification_metrics_match_scikit_learn(threshold: float) -> N
 def test_the_models_threshold_is_the_default() -> None:
     table = binary_rows()
     y, score = labelled(table)
-    model = model_of(factories.edited(factories.binary_probability(), classifier_threshold=0.62))
+    model = factories.model_of(factories.edited(factories.binary_probability(), classifier_threshold=0.62))
     [row] = query(model, table, {"select": [{"function": "accuracyRate"}]})
     assert row["accuracyRate"] == pytest.approx(skm.accuracy_score(y, (score >= 0.62).astype(int)))
 
@@ -169,7 +164,7 @@ def regression_rows(n: int = 1000) -> tuple[Model, pa.Table]:
             "ground_truth_value": pa.array(truth, mask=np.arange(n) % 7 == 0),
         }
     )
-    return model_of(factories.regression()), table
+    return factories.model_of(factories.regression()), table
 
 
 def test_regression_metrics_match_scikit_learn() -> None:
@@ -205,7 +200,7 @@ def multiclass_rows(n: int = 3000) -> tuple[Model, pa.Table, np.ndarray, np.ndar
             "animal": classes[truth],
         }
     )
-    return model_of(factories.multiclass_class_column()), table, truth, probabilities.argmax(axis=1)
+    return factories.model_of(factories.multiclass_class_column()), table, truth, probabilities.argmax(axis=1)
 
 
 def test_multiclass_metrics_match_scikit_learn_macro_and_per_class() -> None:
@@ -248,7 +243,7 @@ def test_plain_aggregates_and_integrity_rates_by_hand() -> None:
     body = factories.binary_probability()
     body["attributes"][0].update(min_range=0, max_range=120)
     [row] = query(
-        model_of(body),
+        factories.model_of(body),
         table,
         {
             "select": [
@@ -283,7 +278,7 @@ def test_distribution_counts_per_category_and_per_bin() -> None:
     body = factories.binary_probability()
     body["attributes"][1].update(min_range=0, max_range=100_000)
     [row] = query(
-        model_of(body),
+        factories.model_of(body),
         table,
         {
             "select": [

@@ -11,12 +11,26 @@ import os
 from typing import Any
 
 import boto3
+import botocore.session
 from botocore.config import Config
+from botocore.loaders import create_loader
 
 _CONFIG = Config(retries={"max_attempts": 5, "mode": "adaptive"}, connect_timeout=5, read_timeout=30)
 # S3 refuses SigV2 for buckets made since June 2020, and botocore still presigns with it in some
 # regions: every S3 request and presigned URL is SigV4 (X-Amz-Algorithm=AWS4-HMAC-SHA256).
 _SERVICE_CONFIG = {"s3": Config(signature_version="s3v4")}
+
+
+# botocore's service and endpoint descriptions (large JSON files), read once per process: every
+# session made by `client` shares this loader, so creating a client costs milliseconds, not a parse.
+_LOADER = create_loader()
+
+
+def _session() -> boto3.session.Session:
+    """A fresh session (credentials and region as the environment says now) sharing _LOADER."""
+    core = botocore.session.Session()
+    core.register_component("data_loader", _LOADER)
+    return boto3.session.Session(botocore_session=core)
 
 
 def region() -> str:
@@ -39,7 +53,7 @@ def client(service: str) -> Any:
         config = config.merge(
             Config(s3={"addressing_style": "virtual", "us_east_1_regional_endpoint": "regional"})
         )
-    return boto3.session.Session().client(service, region_name=region(), config=config)
+    return _session().client(service, region_name=region(), config=config)
 
 
 def reset() -> None:
