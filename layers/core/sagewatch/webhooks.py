@@ -22,6 +22,8 @@ import socket
 import unicodedata
 from urllib.parse import urlsplit
 
+from sagewatch.errors import InvalidInput
+
 ALLOW_PRIVATE_ENV = "SAGEWATCH_WEBHOOK_PRIVATE_NETWORKS"
 
 
@@ -31,6 +33,14 @@ class WebhookRefused(ValueError):
 
 def private_networks_allowed() -> bool:
     return os.environ.get(ALLOW_PRIVATE_ENV, "").lower() == "allow"
+
+
+def check_destination(url: str, field: str) -> None:
+    """check_url for a URL a request gives: refused as a 400 naming `field`."""
+    try:
+        check_url(url)
+    except WebhookRefused as refused:
+        raise InvalidInput(f"{field} refused: {refused}", field=field) from None
 
 
 def check_url(url: str, allow_private: bool | None = None) -> str:

@@ -37,6 +37,7 @@ from sagewatch.stores.deepchecks import DeepchecksStore, new_id
 from sagewatch.stores.ingestion import IngestionLedger
 from sagewatch.stores.models import ModelStore
 from sagewatch.values import TIME_RANGE_TEXT, array_of, coerce, has_problem, in_time_range
+from sagewatch.webhooks import check_destination
 
 MODEL, VERSION, CHECK, MONITOR, ALERT_RULE, NOTE, WEBHOOK, DASHBOARD_MONITOR = (
     "MODEL",
@@ -637,6 +638,8 @@ class Deepchecks:
         return self.store.get(ALERT_RULE, rule_id, "alert rule")
 
     def create_webhook(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Store an alert webhook (a URL sagewatch would be allowed to call; it is not called)."""
+        check_destination(str(body.get("http_url")), "http_url")
         doc = {
             "id": new_id(),
             **{k: body.get(k) for k in ("name", "http_url", "http_method", "description", "kind")},

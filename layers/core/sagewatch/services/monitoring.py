@@ -35,7 +35,7 @@ from sagewatch.stores.alerting import AlertStore, MetricStore, NotificationStore
 from sagewatch.stores.lake import LakeStore
 from sagewatch.stores.models import ModelStore
 from sagewatch.stores.window import lake_loader
-from sagewatch.webhooks import WebhookRefused, check_url
+from sagewatch.webhooks import check_destination
 
 
 def _now() -> datetime:
@@ -373,7 +373,4 @@ def _check_destination(spec: NotificationSpec | NotificationConfig) -> None:
     if spec.type == "email" and ("@" not in spec.destination or " " in spec.destination):
         raise InvalidInput(f"{spec.destination!r} is not an email address", field="destination")
     if spec.type == "webhook":
-        try:
-            check_url(spec.destination)
-        except WebhookRefused as refused:
-            raise InvalidInput(f"webhook destination refused: {refused}", field="destination") from None
+        check_destination(spec.destination, "destination")
