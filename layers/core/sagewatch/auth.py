@@ -20,15 +20,19 @@ TOKEN_PATTERN = re.compile(r"^sw_(?P<token_id>[0-9a-f]{12})_(?P<secret>[A-Za-z0-
 
 
 class Role(StrEnum):
+    """A token's role, ranked reader < writer < admin: each may do what the ones below it may."""
+
     READER = "reader"
     WRITER = "writer"
     ADMIN = "admin"
 
     @property
     def rank(self) -> int:
+        """The role's place in the order reader < writer < admin."""
         return {"reader": 0, "writer": 1, "admin": 2}[self.value]
 
     def allows(self, required: Role) -> bool:
+        """Whether this role may do what `required` may (it ranks at least as high)."""
         return self.rank >= required.rank
 
 
@@ -45,6 +49,7 @@ class TokenRecord:
 
     @property
     def active(self) -> bool:
+        """Whether the token still works (it was not revoked)."""
         return self.revoked_at is None
 
 
@@ -60,10 +65,12 @@ def new_secret_for(token_id: str) -> str:
 
 
 def token_hash(token: str) -> str:
+    """The SHA-256 of the whole token, in hex: what is stored in its place."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
 def hashes_match(token: str, stored_hash: str) -> bool:
+    """Whether the token has this stored hash (compared in constant time)."""
     return hmac.compare_digest(token_hash(token), stored_hash)
 
 
@@ -98,6 +105,7 @@ def required_role(method: str, path: str) -> Role:
 
 
 def authorize(role: Role, method: str, path: str) -> None:
+    """Forbidden when the role ranks below what the request needs (see required_role)."""
     needed = required_role(method, path)
     if not role.allows(needed):
         raise Forbidden(

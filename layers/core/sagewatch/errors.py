@@ -18,6 +18,7 @@ class SagewatchError(Exception):
         self.field = field
 
     def to_dict(self) -> dict[str, str]:
+        """The API's JSON body for the error: its message and, when known, the field at fault."""
         body = {"message": self.message}
         if self.field:
             body["field"] = self.field
@@ -49,6 +50,8 @@ class NotFound(SagewatchError):
 
 
 class ModelNotFound(NotFound):
+    """No model has this id or partner_model_id."""
+
     pass
 
 
@@ -64,6 +67,8 @@ class Conflict(SagewatchError):
 
 
 class PartnerIdTaken(Conflict):
+    """Another model already has this partner_model_id."""
+
     pass
 
 

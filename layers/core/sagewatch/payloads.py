@@ -58,19 +58,23 @@ class Rows:
 
     @property
     def count(self) -> int:
+        """How many rows."""
         return len(self.event)
 
     @classmethod
     def empty(cls, names: list[str]) -> Rows:
+        """No rows, with these columns."""
         return cls(np.zeros(0, dtype=np.int64), {n: pa.nulls(0) for n in names}, np.zeros(0, dtype=object))
 
     @classmethod
     def failed(cls, names: list[str], events: np.ndarray, reason: str) -> Rows:
+        """No rows: each of these events failed whole, for `reason`."""
         rows = cls.empty(names)
         rows.event_problems = {int(e): reason for e in events}
         return rows
 
     def take(self, indices: np.ndarray) -> Rows:
+        """The rows at these indices (events that failed whole are kept)."""
         return Rows(
             self.event[indices],
             {n: c.take(pa.array(indices, type=pa.int64())) for n, c in self.columns.items()},
@@ -314,6 +318,7 @@ def _read_one_document(document: str, event: int, names: list[str]) -> Rows:
 
 
 def scalars_as_text(value: object) -> object:
+    """The parsed document with every number and boolean as its JSON text (strings and nulls kept)."""
     if isinstance(value, dict):
         return {k: scalars_as_text(v) for k, v in value.items()}
     if isinstance(value, list):

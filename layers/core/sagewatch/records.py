@@ -55,6 +55,7 @@ class RecordRows:
 
     @property
     def failures(self) -> int:
+        """How many records were refused."""
         return int(np.count_nonzero(has_problem(self.problem)))
 
 

@@ -44,6 +44,7 @@ class Table:
 
     @property
     def env_var(self) -> str:
+        """The environment variable holding the table's physical name."""
         return f"SAGEWATCH_{self.name.upper()}_TABLE"
 
 
@@ -56,6 +57,7 @@ class Bucket:
 
     @property
     def env_var(self) -> str:
+        """The environment variable holding the bucket's physical name."""
         return f"SAGEWATCH_{self.name.upper()}_BUCKET"
 
 
@@ -71,6 +73,7 @@ class Queue:
 
     @property
     def env_var(self) -> str:
+        """The environment variable holding the queue's physical name (dashes as underscores)."""
         return f"SAGEWATCH_{self.name.upper().replace('-', '_')}_QUEUE"
 
 
@@ -104,12 +107,15 @@ class Declaration:
     schedules: tuple[Schedule, ...] = field(default=())
 
     def table(self, name: str) -> Table:
+        """The table of this logical name (StopIteration when none is declared)."""
         return next(t for t in self.tables if t.name == name)
 
     def bucket(self, name: str) -> Bucket:
+        """The bucket of this logical name (StopIteration when none is declared)."""
         return next(b for b in self.buckets if b.name == name)
 
     def queue(self, name: str) -> Queue:
+        """The queue of this logical name (StopIteration when none is declared)."""
         return next(q for q in self.queues if q.name == name)
 
     def env_vars(self) -> dict[str, str]:

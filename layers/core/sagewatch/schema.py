@@ -27,6 +27,8 @@ MAX_ALERTS_DELAY_SECONDS = 366 * 86400
 
 
 class Stage(StrEnum):
+    """Where an attribute stands: a model input, other data, a prediction or ground truth."""
+
     PIPELINE_INPUT = "PIPELINE_INPUT"
     NON_INPUT_DATA = "NON_INPUT_DATA"
     PREDICTED_VALUE = "PREDICTED_VALUE"
@@ -39,6 +41,8 @@ GROUND_TRUTH_STAGES = (Stage.GROUND_TRUTH, Stage.GROUND_TRUTH_CLASS)
 
 
 class ValueType(StrEnum):
+    """The type of an attribute's values."""
+
     INTEGER = "INTEGER"
     FLOAT = "FLOAT"
     BOOLEAN = "BOOLEAN"
@@ -55,12 +59,16 @@ NUMERIC_TYPES = (ValueType.INTEGER, ValueType.FLOAT)
 
 
 class OutputType(StrEnum):
+    """What a model predicts: a binary or multiclass classification, or a regression."""
+
     BINARY = "BINARY"
     MULTICLASS = "MULTICLASS"
     REGRESSION = "REGRESSION"
 
 
 class InputType(StrEnum):
+    """What a model takes; only TABULAR is supported."""
+
     TABULAR = "TABULAR"
     # Arthur's other input types: accepted by the parser so the answer can say "unsupported".
     IMAGE = "IMAGE"
@@ -101,6 +109,8 @@ class Bin(BaseModel):
 
 
 class Attribute(BaseModel):
+    """One attribute (column) of a model: name, stage, value type, and optional categories, bins and range."""
+
     model_config = ConfigDict(extra="ignore")
 
     name: str = Field(min_length=1, max_length=128)
@@ -130,6 +140,7 @@ class Attribute(BaseModel):
 
     @property
     def is_numeric(self) -> bool:
+        """Whether the attribute holds INTEGER or FLOAT values."""
         return self.value_type in NUMERIC_TYPES
 
 
@@ -161,6 +172,7 @@ class ModelSpec(BaseModel):
     tags: list[str] = Field(default_factory=list)
 
     def attribute(self, name: str) -> Attribute:
+        """The attribute of this name (StopIteration when there is none)."""
         return next(a for a in self.attributes if a.name == name)
 
     def by_stage(self, *stages: Stage) -> list[Attribute]:

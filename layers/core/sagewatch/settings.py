@@ -20,9 +20,12 @@ class MissingSetting(RuntimeError):
 
 @dataclass(frozen=True)
 class Settings:
+    """Physical resource names by logical name, as this process is configured."""
+
     names: Mapping[str, str]
 
     def name(self, logical: str) -> str:
+        """The physical name of a logical resource; MissingSetting naming the variable to set otherwise."""
         try:
             return self.names[logical]
         except KeyError:
@@ -33,6 +36,7 @@ class Settings:
     def from_env(
         cls, environ: Mapping[str, str] | None = None, declaration: Declaration = DECLARATION
     ) -> Settings:
+        """The names the environment gives, one variable per declared resource (unset ones left out)."""
         environ = os.environ if environ is None else environ
         names = {
             logical: environ[env_var]

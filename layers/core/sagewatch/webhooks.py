@@ -32,6 +32,7 @@ class WebhookRefused(ValueError):
 
 
 def private_networks_allowed() -> bool:
+    """Whether SAGEWATCH_WEBHOOK_PRIVATE_NETWORKS=allow admits private and loopback addresses."""
     return os.environ.get(ALLOW_PRIVATE_ENV, "").lower() == "allow"
 
 

@@ -31,10 +31,12 @@ HIDDEN = ("labelled_count", "sagewatch_rows")
 
 
 def query_path(model: Model) -> str:
+    """The path of the model's query API: a metric's endpoint."""
     return f"/api/v3/models/{model.id}/inferences/query"
 
 
 def drift_path(model: Model) -> str:
+    """The path of the model's data_drift API: a drift metric's endpoint."""
     return f"/api/v3/models/{model.id}/inferences/query/data_drift"
 
 
@@ -59,6 +61,7 @@ def _default(
 
 
 def default_metrics(model: Model) -> list[Metric]:
+    """The metrics every model has without storing them, from its schema (listed in the module docstring)."""
     metrics = [_default(model, "Inference Count", {"select": [{"function": "count"}]}, "model_output_metric")]
     for prediction in model.by_stage(Stage.PREDICTED_VALUE):
         metrics.append(
@@ -151,6 +154,7 @@ class Window:
     batch_id: str | None = None
 
     def conditions(self) -> list[dict[str, Any]]:
+        """The window as filter conditions: its batch, or [start, end) of inference_timestamp."""
         if self.batch_id is not None:
             return [{"property": "batch_id", "comparator": "eq", "value": self.batch_id}]
         found = []
@@ -167,6 +171,8 @@ class Window:
 
 @dataclass(frozen=True)
 class Measurement:
+    """A metric's value in a window, with the rows it was computed over and those with ground truth."""
+
     value: float | None
     rows: int
     labelled: int
@@ -249,6 +255,7 @@ def check_rule_inputs(
 
 
 def metric_type_of(spec: MetricSpec, model: Model, drift: bool) -> MetricType:
+    """A new metric's type: the one given, else drift, performance (needs ground truth), input or output."""
     if spec.type:
         return spec.type
     if drift:
@@ -262,6 +269,7 @@ def metric_type_of(spec: MetricSpec, model: Model, drift: bool) -> MetricType:
 
 
 def find_metric(model: Model, metric_id: str, custom: list[Metric]) -> Metric:
+    """A model's metric by id, among its defaults and its custom metrics; NotFound otherwise."""
     for metric in [*default_metrics(model), *custom]:
         if metric.id == metric_id:
             return metric
@@ -269,4 +277,5 @@ def find_metric(model: Model, metric_id: str, custom: list[Metric]) -> Metric:
 
 
 def truth_attributes(model: Model) -> list[str]:
+    """The names of the model's ground truth attributes."""
     return [a.name for a in model.by_stage(*GROUND_TRUTH_STAGES)]

@@ -33,6 +33,8 @@ class MetricSpec(BaseModel):
 
 
 class Metric(MetricSpec):
+    """A model's metric: its spec, an id, the endpoint it queries and its type (`is_default` if built in)."""
+
     id: str
     model_id: str
     endpoint: str
@@ -43,6 +45,7 @@ class Metric(MetricSpec):
 
     @property
     def is_drift(self) -> bool:
+        """Whether the metric is a data_drift query (its endpoint ends in /data_drift)."""
         return self.endpoint.rstrip("/").endswith("/data_drift")
 
 
@@ -83,6 +86,8 @@ class RuleUpdate(BaseModel):
 
 
 class Rule(RuleSpec):
+    """An alert rule as stored: its spec, a version for concurrent updates, its last value and trigger."""
+
     id: str
     model_id: str
     name: str
@@ -96,6 +101,8 @@ class Rule(RuleSpec):
 
 
 class Alert(BaseModel):
+    """A rule's metric past its threshold in one window or batch: its status and notifications' state."""
+
     id: str
     model_id: str
     alert_rule_id: str
@@ -118,6 +125,8 @@ class Alert(BaseModel):
 
 
 class NotificationSpec(BaseModel):
+    """Where a model's alerts are sent: an email address or a webhook URL."""
+
     model_config = ConfigDict(extra="ignore")
 
     model_id: str
@@ -128,6 +137,8 @@ class NotificationSpec(BaseModel):
 
 
 class NotificationConfig(NotificationSpec):
+    """A notification configuration as stored: its spec, its id, who created it and when."""
+
     id: str
     created_by: str | None = None
     created_at: datetime

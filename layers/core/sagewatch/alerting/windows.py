@@ -28,11 +28,14 @@ Decision = Literal["wait", "unchanged", "quiet", "fire", "suppressed", "fired_be
 
 @dataclass(frozen=True)
 class TimeWindow:
+    """An aligned window [start, end) of a streaming rule."""
+
     start: datetime
     end: datetime
 
     @property
     def key(self) -> str:
+        """The window's key among a rule's evaluated windows: its start, ISO 8601."""
         return self.start.isoformat()
 
 
@@ -76,6 +79,7 @@ def eligible(
 
 
 def crosses(value: float | None, bound: str, threshold: float) -> bool:
+    """Whether the value is past the threshold: above an upper bound, below a lower one (None never is)."""
     if value is None:
         return False
     return value > threshold if bound == "upper" else value < threshold

@@ -151,6 +151,8 @@ def delete_rule(model_id: str, rule_id: str) -> None:
 
 
 class AlertUpdate(BaseModel):
+    """PATCH /alerts/{id}: the alert's new status."""
+
     status: AlertStatus
 
 
@@ -189,6 +191,8 @@ def _caller() -> Any:
 
 
 class NotificationUpdate(BaseModel):
+    """PATCH /alert_notification_configurations/{id}: the fields to change."""
+
     destination: str | None = None
     enabled: bool | None = None
     user_id: str | None = None

@@ -33,11 +33,15 @@ ListBody = Annotated[list[Any], Body()]
 
 
 class Note(BaseModel):
+    """A note on a model: a title and an optional text."""
+
     title: str = Field(min_length=1)
     text: str | None = None
 
 
 class ModelCreate(BaseModel):
+    """POST /api/v1/models: a model's name, task type, label-delay settings and notes."""
+
     model_config = ConfigDict(extra="ignore")
 
     name: str = Field(min_length=1, max_length=255)
@@ -50,6 +54,8 @@ class ModelCreate(BaseModel):
 
 
 class VersionCreate(BaseModel):
+    """POST /api/v1/models/{id}/version: the columns with their types, the classes, feature importance."""
+
     model_config = ConfigDict(extra="ignore")
 
     name: str = Field(min_length=1, max_length=255)
@@ -61,15 +67,21 @@ class VersionCreate(BaseModel):
 
 
 class VersionUpdate(BaseModel):
+    """PUT /api/v1/model-versions/{id}: a new feature importance."""
+
     feature_importance: dict[str, FiniteFloat] | None = None
 
 
 class CheckCreate(BaseModel):
+    """A check to add to a model: its name and its Deepchecks config."""
+
     name: str = Field(min_length=1, max_length=255)
     config: dict[str, Any]
 
 
 class MonitorCreate(BaseModel):
+    """POST /api/v1/checks/{id}/monitors: how often, and over what lookback, the check is run."""
+
     model_config = ConfigDict(extra="ignore")
 
     name: str | None = None
@@ -82,11 +94,15 @@ class MonitorCreate(BaseModel):
 
 
 class RuleCondition(BaseModel):
+    """When an alert rule fires: the monitor's value compared with `value` by `operator`."""
+
     operator: Literal["greater_than", "less_than", "greater_than_equals", "less_than_equals"]
     value: FiniteFloat
 
 
 class AlertRuleCreate(BaseModel):
+    """POST /api/v1/monitors/{id}/alert-rules: a severity and a condition."""
+
     model_config = ConfigDict(extra="ignore")
 
     alert_severity: Literal["low", "medium", "high", "critical"] = "medium"
@@ -94,6 +110,8 @@ class AlertRuleCreate(BaseModel):
 
 
 class WebhookCreate(BaseModel):
+    """POST /api/v1/alert-webhooks: a webhook to store (sagewatch does not call it)."""
+
     model_config = ConfigDict(extra="ignore")
 
     name: str = Field(min_length=1)
@@ -104,6 +122,8 @@ class WebhookCreate(BaseModel):
 
 
 class DataFilter(BaseModel):
+    """A condition on a column of the rows asked for (Deepchecks' operators)."""
+
     column: str
     operator: Literal[
         "greater_than_equals", "greater_than", "less_than_equals", "less_than", "in", "equals", "not_equals"
@@ -112,10 +132,14 @@ class DataFilter(BaseModel):
 
 
 class FilterSet(BaseModel):
+    """The conditions of a data request, all of which a row meets."""
+
     filters: list[DataFilter] = Field(default_factory=list)
 
 
 class DataRequest(BaseModel):
+    """POST .../get-ref-data or .../get-prod-data: how many rows, which, and (samples) from when to when."""
+
     model_config = ConfigDict(extra="ignore")
 
     rows_count: int = Field(default=10_000, ge=1, le=100_000)
@@ -125,6 +149,8 @@ class DataRequest(BaseModel):
 
 
 class ScheduleTime(BaseModel):
+    """POST .../monitors-set-schedule-time: when the model's monitors start."""
+
     timestamp: str = Field(min_length=1)
 
 

@@ -31,12 +31,16 @@ MAX_BODY_BYTES = 6 * 1024 * 1024
 
 
 class Counts(BaseModel):
+    """How many rows succeeded and failed, and how many there were."""
+
     success: int
     failure: int
     total: int
 
 
 class RowResult(BaseModel):
+    """One row's outcome: 200 and "success", or 400 and why it was refused."""
+
     partner_inference_id: str | None
     status: int
     message: str
@@ -50,6 +54,8 @@ class MultiStatus(BaseModel):
 
 
 class FileFailure(BaseModel):
+    """A refused row of a file: where it was (row, line, event) and why."""
+
     row: int | None = None
     partner_inference_id: str | None = None
     event_id: str | None = None
@@ -66,6 +72,8 @@ class FileStatus(BaseModel):
 
 
 class UploadRequest(BaseModel):
+    """POST .../inferences/upload_url: what the file holds, and the batch its rows belong to."""
+
     kind: Literal["inferences", "ground_truth"] = "inferences"
     # any batch_id a row may carry, but a slash: it is a folder of the drop's key
     batch_id: str | None = Field(default=None, pattern=r"^[^/\x00-\x1f\x7f-\x9f]{1,128}$")
@@ -81,11 +89,15 @@ class UploadUrl(BaseModel):
 
 
 class BatchUpdate(BaseModel):
+    """PATCH a batch or the reference set: status uploaded, and optionally how many rows it holds."""
+
     status: Literal["uploaded"]
     total_record_count: int | None = Field(default=None, ge=0, le=10**12)
 
 
 class BatchStatus(BaseModel):
+    """A batch: its status, rows ingested and, given total_record_count, whether all have arrived."""
+
     batch_id: str
     status: str
     ingested: int
@@ -95,6 +107,8 @@ class BatchStatus(BaseModel):
 
 
 class ReferenceStatus(BaseModel):
+    """The reference set: its status (none, receiving or uploaded) and rows ingested."""
+
     status: str
     ingested: int
     total_record_count: int | None = None
@@ -335,6 +349,8 @@ def reference_status(model_id: str) -> ReferenceStatus:
 
 
 class RejectedRow(BaseModel):
+    """A refused row: the source it came from, why, and where it was in that source."""
+
     source: str
     reason: str
     line: int | None = None
@@ -345,6 +361,8 @@ class RejectedRow(BaseModel):
 
 
 class RejectedPage(BaseModel):
+    """A page of a model's refused rows, newest day first."""
+
     data: list[RejectedRow]
     page: int
     page_size: int

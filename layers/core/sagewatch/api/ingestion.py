@@ -15,6 +15,8 @@ router = Router()
 
 
 class Counts(BaseModel):
+    """What ingestion counted of one kind of data: rows ingested and rejected, files, latest timestamp."""
+
     ingested: int = 0
     rejected: int = 0
     files: int = 0
@@ -22,6 +24,8 @@ class Counts(BaseModel):
 
 
 class SourceStatus(BaseModel):
+    """Ingestion counts of inferences and of ground truth."""
+
     inferences: Counts
     ground_truth: Counts
 
@@ -72,6 +76,8 @@ def inference_status(model_id: str, id_type: Annotated[IdType, Query()] = "id") 
 
 
 class UnroutedFile(BaseModel):
+    """A file no model claims: its source, kind, endpoint and variant, why it was kept aside, when."""
+
     source: str
     etag: str
     kind: str
@@ -82,6 +88,8 @@ class UnroutedFile(BaseModel):
 
 
 class UnroutedFiles(BaseModel):
+    """The files kept aside because no model claims them, newest first."""
+
     data: list[UnroutedFile]
 
 

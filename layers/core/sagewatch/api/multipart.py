@@ -11,6 +11,8 @@ from sagewatch.errors import InvalidInput
 
 @dataclass(frozen=True)
 class Part:
+    """One part of a multipart/form-data body: field name, filename, content type and bytes."""
+
     name: str
     filename: str | None
     content_type: str
@@ -18,6 +20,7 @@ class Part:
 
     @property
     def text(self) -> str:
+        """The part's bytes as UTF-8 text, stripped of surrounding whitespace."""
         return self.data.decode("utf-8").strip()
 
 

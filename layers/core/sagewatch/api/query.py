@@ -16,6 +16,8 @@ router = Router()
 
 
 class QueryResult(BaseModel):
+    """A query's answer: one object per result row."""
+
     query_result: list[dict[str, Any]]
 
 

@@ -18,6 +18,8 @@ router = Router()
 
 
 class CurrentUser(BaseModel):
+    """GET /users/me: the caller's token presented as Arthur's user, in sagewatch's one organization."""
+
     id: str
     username: str
     first_name: str
@@ -30,6 +32,8 @@ class CurrentUser(BaseModel):
 
 
 class AuthInfo(BaseModel):
+    """GET /users/me/auth_info: the caller's token presented as Arthur's authentication details."""
+
     issuer: str
     username: str
     first_name: str

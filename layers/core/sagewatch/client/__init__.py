@@ -57,10 +57,13 @@ class SendSummary:
 
     @property
     def total(self) -> int:
+        """How many rows were sent: successes and failures."""
         return self.success + self.failure
 
 
 class SageWatch:
+    """A client of one sagewatch API; without url and token it finds them (see the module docstring)."""
+
     def __init__(
         self,
         url: str | None = None,
@@ -126,6 +129,7 @@ class SageWatch:
     # -- models ------------------------------------------------------------------------------
 
     def register_model(self, spec: ModelSpec | Mapping[str, Any]) -> dict[str, Any]:
+        """Register a model from a ModelSpec (or its JSON shape); the model created."""
         body = spec.model_dump(mode="json", exclude_none=True) if isinstance(spec, ModelSpec) else dict(spec)
         return self.request("POST", "/api/v3/models", body)
 
@@ -145,6 +149,7 @@ class SageWatch:
     def get_model(
         self, model_id: str | None = None, *, partner_model_id: str | None = None
     ) -> dict[str, Any]:
+        """A model by id, or by partner_model_id when that is given."""
         if partner_model_id is not None:
             path = f"/api/v3/models/{quote(partner_model_id, safe='')}"
             return self.request("GET", path, query={"id_type": "partner_model_id"})
@@ -162,15 +167,19 @@ class SageWatch:
             return self.get_model(partner_model_id=reference)
 
     def iter_models(self, include_archived: bool = False) -> Iterator[dict[str, Any]]:
+        """Every model, fetched page by page (archived ones too if asked)."""
         return self._pages("/api/v3/models", "data", {"include_archived": str(include_archived).lower()})
 
     def list_models(self, include_archived: bool = False) -> list[dict[str, Any]]:
+        """Every model as a list (archived ones too if asked)."""
         return list(self.iter_models(include_archived))
 
     def archive_model(self, model_id: str) -> None:
+        """Archive a model (DELETE): it accepts no more data or changes."""
         self.request("DELETE", f"/api/v3/models/{quote(model_id, safe='')}")
 
     def status(self, model_id: str) -> dict[str, Any]:
+        """A model's ingestion status: rows and files ingested and rejected, duplicates, labelled share."""
         return self.request("GET", f"/api/v3/models/{model_id}/inferences/status")
 
     # -- data --------------------------------------------------------------------------------
@@ -265,6 +274,7 @@ class SageWatch:
     def close_batch(
         self, model_id: str, batch_id: str, total_record_count: int | None = None
     ) -> dict[str, Any]:
+        """Close a batch (status uploaded), optionally with the rows it should hold; its status."""
         return self.request(
             "PATCH",
             f"/api/v3/models/{model_id}/batches/{quote(batch_id, safe='')}",
@@ -274,6 +284,7 @@ class SageWatch:
     # -- metrics -----------------------------------------------------------------------------
 
     def query(self, model_id: str, body: Mapping[str, Any]) -> pd.DataFrame:
+        """Run a query (Arthur's query body) over a model's data; the rows as a DataFrame."""
         import pandas as pd
 
         return pd.DataFrame(
@@ -281,6 +292,7 @@ class SageWatch:
         )
 
     def data_drift(self, model_id: str, body: Mapping[str, Any]) -> pd.DataFrame:
+        """Run a data_drift query over a model's data; the rows as a DataFrame."""
         import pandas as pd
 
         answer = self.request("POST", f"/api/v3/models/{model_id}/inferences/query/data_drift", dict(body))
@@ -289,6 +301,7 @@ class SageWatch:
     def create_metric(
         self, model_id: str, name: str, query: Mapping[str, Any], data_drift: bool = False, **fields: Any
     ) -> dict[str, Any]:
+        """Create a custom metric from a query (a data_drift query if `data_drift`); the metric."""
         endpoint = f"/api/v3/models/{model_id}/inferences/query" + ("/data_drift" if data_drift else "")
         return self.request(
             "POST",
@@ -297,6 +310,7 @@ class SageWatch:
         )
 
     def list_metrics(self, model_id: str, **filters: Any) -> list[dict[str, Any]]:
+        """A model's metrics, default and custom; `filters` go as query parameters."""
         return list(self._pages(f"/api/v4/models/{model_id}/metrics", "metrics", filters))
 
     # -- alerting ----------------------------------------------------------------------------
@@ -304,6 +318,7 @@ class SageWatch:
     def create_alert_rule(
         self, model_id: str, metric_id: str, bound: str, threshold: float, **fields: Any
     ) -> dict[str, Any]:
+        """Create an alert rule on a metric (bound upper or lower, threshold, other RuleSpec fields)."""
         return self.request(
             "POST",
             f"/api/v3/models/{model_id}/alert_rules",
@@ -311,21 +326,27 @@ class SageWatch:
         )
 
     def list_alert_rules(self, model_id: str) -> list[dict[str, Any]]:
+        """A model's alert rules, every page."""
         return list(self._pages(f"/api/v3/models/{model_id}/alert_rules", "data"))
 
     def update_alert_rule(self, model_id: str, rule_id: str, **changes: Any) -> dict[str, Any]:
+        """Change fields of an alert rule; the rule as it now is."""
         return self.request("PATCH", f"/api/v3/models/{model_id}/alert_rules/{rule_id}", changes)
 
     def delete_alert_rule(self, model_id: str, rule_id: str) -> None:
+        """Delete an alert rule."""
         self.request("DELETE", f"/api/v3/models/{model_id}/alert_rules/{rule_id}")
 
     def list_alerts(self, **filters: Any) -> list[dict[str, Any]]:
+        """Alerts, newest first, every page; `filters` (model_id, status, ...) go as query parameters."""
         return list(self._pages("/api/v3/alerts", "data", filters))
 
     def update_alert(self, alert_id: str, status: str) -> dict[str, Any]:
+        """Set an alert's status (new, acknowledged or resolved); the alert."""
         return self.request("PATCH", f"/api/v3/alerts/{alert_id}", {"status": status})
 
     def add_notification(self, model_id: str, destination: str, type: str = "email") -> dict[str, Any]:
+        """Send a model's alerts to `destination`: an email address, or a webhook URL with type "webhook"."""
         return self.request(
             "POST",
             "/api/v3/alert_notification_configurations",
@@ -333,9 +354,11 @@ class SageWatch:
         )
 
     def list_notifications(self, model_id: str | None = None) -> list[dict[str, Any]]:
+        """Notification configurations, of one model or of all."""
         return list(self._pages("/api/v3/alert_notification_configurations", "data", {"model_id": model_id}))
 
     def delete_notification(self, config_id: str) -> None:
+        """Delete a notification configuration."""
         self.request("DELETE", f"/api/v3/alert_notification_configurations/{config_id}")
 
 
@@ -348,6 +371,7 @@ class ModelDraft:
         self.reference = reference
 
     def review(self) -> pd.DataFrame:
+        """The inferred attributes as a table, to check before save()."""
         return review_table(self.spec)
 
     def save(self, set_reference_data: bool = False) -> dict[str, Any]:

@@ -84,21 +84,26 @@ class Call:
 
     @property
     def partner_ids(self) -> list[str]:
+        """Each row's partner_inference_id: the inference id (else event id), with _<i> for several rows."""
         base = self.inference_id or self.event_id
         return [base] if len(self.rows) == 1 else [f"{base}_{i}" for i in range(len(self.rows))]
 
 
 @dataclass
 class Simulation:
+    """The endpoint's simulated traffic: calls by hour, for `hours` hours from `start`."""
+
     start: datetime
     hours: int
     columns: list[str]
     calls: dict[int, list[Call]] = field(default_factory=dict)
 
     def shifted(self, hour: int) -> bool:
+        """Whether the hour is in the second half, where the scanner's shift applies."""
         return hour >= self.hours // 2
 
     def hour_start(self, hour: int) -> datetime:
+        """When the hour starts."""
         return self.start + timedelta(hours=hour)
 
 
@@ -189,6 +194,8 @@ def ground_truth_line(call: Call) -> str:
 
 @dataclass
 class DemoResult:
+    """What the demo showed: the model, the table by hour, the alerts, the emails, the ingestion status."""
+
     model: dict[str, Any]
     per_hour: pd.DataFrame
     alerts: list[dict[str, Any]]

@@ -59,10 +59,12 @@ JSON_TYPES = {
 
 
 def is_classification(task_type: str) -> bool:
+    """Whether a Deepchecks task type is a classification (binary or multiclass)."""
     return task_type in ("binary", "multiclass")
 
 
 def probability_attribute(index: int) -> str:
+    """The attribute holding the probability of the class at `index`."""
     return f"_dc_proba_{index}"
 
 

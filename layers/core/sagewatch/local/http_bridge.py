@@ -37,6 +37,7 @@ class LocalContext:
     log_stream_name: str = "local"
 
     def get_remaining_time_in_millis(self) -> int:
+        """Always 29 s, API Gateway's timeout: the longest a request may run."""
         return 29_000
 
 

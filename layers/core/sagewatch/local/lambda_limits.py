@@ -84,6 +84,7 @@ class LambdaImports(importlib.abc.MetaPathFinder):
         self.missing = missing if missing is not None else missing_in_lambda()
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> None:
+        """Refuse a missing module as Lambda would; None leaves every other module to the next finders."""
         if fullname.split(".")[0] in self.missing:
             raise ModuleNotFoundError(
                 f"No module named {fullname!r} in the Lambda runtime (not in layers/deps/requirements.txt)",
@@ -100,6 +101,7 @@ class LambdaImports(importlib.abc.MetaPathFinder):
         return hidden
 
     def uninstall(self, hidden: dict[str, Any]) -> None:
+        """Stop refusing, and put back the modules install() hid."""
         if self in sys.meta_path:
             sys.meta_path.remove(self)
         sys.modules.update(hidden)

@@ -70,6 +70,7 @@ class LocalStack:
 
     @classmethod
     def read(cls, state_dir: str | Path) -> LocalStack:
+        """The running `sagewatch local` stack, from <state_dir>/local.json; FileNotFoundError if none."""
         path = Path(state_dir) / STATE_FILE
         if not path.exists():
             raise FileNotFoundError(f"{path} does not exist: start the stack with `sagewatch local` first")
@@ -113,6 +114,9 @@ class LocalRuntime:
         self._http = None
 
     def start(self) -> LocalStack:
+        """Start the emulator, create the resources and an admin token, serve the API, start the workers.
+
+        Returns the stack, also written to local.json."""
         from moto.server import ThreadedMotoServer  # moto is a local-mode dependency, not a Lambda one
 
         serialize_dynamodb_requests()

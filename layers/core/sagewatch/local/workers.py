@@ -20,6 +20,7 @@ class PeriodicWorker:
     errors: list[BaseException] = field(default_factory=list)
 
     def run(self, stopping: threading.Event) -> None:
+        """Run `tick` every interval until `stopping` is set; a failing tick is recorded and printed."""
         while not stopping.wait(self.interval_seconds):
             try:
                 self.tick()

@@ -33,6 +33,7 @@ class Aggregate:
     needs_ground_truth = False
 
     def contributions(self, table: pa.Table) -> Contributions:
+        """The state columns these rows contribute (see Contributions)."""
         raise NotImplementedError
 
     def finalize(self, states: pa.Table, keys: list[str]) -> pa.Array:
@@ -81,6 +82,7 @@ def state(states: pa.Table, name: str, op: Merge = "sum") -> np.ndarray:
 
 
 def ones(table: pa.Table) -> pa.Array:
+    """A 1 per row (int64): what a row count sums."""
     return pa.array(np.ones(table.num_rows, dtype=np.int64))
 
 

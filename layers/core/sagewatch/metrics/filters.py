@@ -40,6 +40,8 @@ _ORDERED = {
 
 
 class Condition(BaseModel):
+    """A filter: {property, comparator, value}; a query's conditions are ANDed."""
+
     model_config = ConfigDict(extra="forbid")
 
     property: str
@@ -57,6 +59,7 @@ class Condition(BaseModel):
 
 
 def comparator_of(name: str, field: str) -> str:
+    """A comparator's canonical name (aliases such as `nin` or `is_null`); 400 naming `field` if unknown."""
     canonical = _ALIASES.get(name.lower(), name) if name not in COMPARATORS else name
     if canonical not in COMPARATORS:
         raise InvalidInput(f"unknown comparator {name!r}; use one of {', '.join(COMPARATORS)}", field=field)

@@ -50,6 +50,8 @@ AUC_BINS = 1000
 
 
 def register(*names: str):
+    """A class decorator entering the Function in FUNCTIONS under each of these names."""
+
     def decorate(cls: type[Function]) -> type[Function]:
         for name in names:
             FUNCTIONS[name] = cls
@@ -80,6 +82,7 @@ class Function(Aggregate):
             )
 
     def parameter(self, key: str, default: Any = ...) -> Any:
+        """A parameter's value; `default` when it is absent or null, a 400 when there is no default."""
         if key in self.parameters and self.parameters[key] is not None:
             return self.parameters[key]
         if default is ...:
@@ -103,6 +106,7 @@ class Function(Aggregate):
         return number
 
     def property(self, key: str = "property", numeric: bool = False) -> str:
+        """The column a parameter names (numeric, when asked: INTEGER, FLOAT or BOOLEAN); 400 otherwise."""
         name = self.parameter(key)
         if not isinstance(name, str) or name not in self.types:
             raise InvalidInput(f"unknown property {name!r}", field=f"{self.field}.parameters.{key}")
@@ -115,6 +119,7 @@ class Function(Aggregate):
 
 
 def column(table: pa.Table, name: str) -> pa.Array:
+    """A column as one array; all nulls when the table lacks it."""
     values = table.column(name) if name in table.column_names else pa.nulls(table.num_rows)
     return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
@@ -124,18 +129,25 @@ def column(table: pa.Table, name: str) -> pa.Array:
 
 @register("count")
 class Count(Function):
+    """count: the rows of the group."""
+
     def contributions(self, table: pa.Table) -> Contributions:
+        """A 1 per row, summed."""
         return Contributions({"n": (ones(table), "sum")})
 
     def finalize(self, states: pa.Table, keys: list[str]) -> pa.Array:
+        """The rows counted, as integers."""
         return pa.array(state(states, "n").astype(np.int64))
 
 
 @register("sum", "avg", "min", "max")
 class Summary(Function):
+    """sum, avg, min and max of a numeric property, over its non-null values."""
+
     PARAMETERS = ("property",)
 
     def contributions(self, table: pa.Table) -> Contributions:
+        """min, max: the values; sum, avg: the values (null as 0) and whether each is present."""
         values = numbers(table, self.property(numeric=True))
         if self.name in ("min", "max"):
             return Contributions({"v": (values, self.name)})
@@ -144,6 +156,7 @@ class Summary(Function):
         )
 
     def finalize(self, states: pa.Table, keys: list[str]) -> pa.Array:
+        """min or max as merged; sum (null over no values) or avg (the total over the values present)."""
         if self.name in ("min", "max"):
             return as_values(state(states, "v", self.name))
         total, count = state(states, "v"), state(states, "n")
@@ -152,9 +165,12 @@ class Summary(Function):
 
 @register("rate")
 class Rate(Function):
+    """rate: the share of rows meeting a condition {property, comparator, value}."""
+
     PARAMETERS = ("property", "comparator", "value")
 
     def contributions(self, table: pa.Table) -> Contributions:
+        """A 1 per row meeting the condition, and a 1 per row."""
         condition = filters.Condition(
             property=self.property(),
             comparator=self.parameter("comparator"),
@@ -164,14 +180,18 @@ class Rate(Function):
         return Contributions({"hit": (indicator(hit), "sum"), "n": (ones(table), "sum")})
 
     def finalize(self, states: pa.Table, keys: list[str]) -> pa.Array:
+        """Rows meeting the condition over rows."""
         return as_values(ratio(state(states, "hit"), state(states, "n")))
 
 
 @register("nullRate", "outOfRangeRate", "newCategoryRate")
 class Integrity(Function):
+    """nullRate, outOfRangeRate and newCategoryRate of a property (defined in the module docstring)."""
+
     PARAMETERS = ("property",)
 
     def contributions(self, table: pa.Table) -> Contributions:
+        """The bad values and what they are a share of; 400 without a range or categories to check."""
         name = self.property()
         values = column(table, name)
         present = pc.is_valid(values)
@@ -208,15 +228,16 @@ class Integrity(Function):
         )
 
     def finalize(self, states: pa.Table, keys: list[str]) -> pa.Array:
+        """Bad values over rows (nullRate) or over non-null values (the others)."""
         return as_values(ratio(state(states, "bad"), state(states, "n")))
 
 
 @register("distribution")
 class Distribution(Function):
-    PARAMETERS = ("property", "num_bins")
-
     """Counts per category or per equal-width bin; the value is a list of {lower, upper, count} or
     {value, count}."""
+
+    PARAMETERS = ("property", "num_bins")
 
     def _edges(self) -> np.ndarray | None:
         name = self.property()
@@ -237,6 +258,7 @@ class Distribution(Function):
         return np.linspace(attribute.min_range, attribute.max_range, bins + 1)
 
     def contributions(self, table: pa.Table) -> Contributions:
+        """A 1 per row, under its category or bin index as an extra key."""
         name = self.property()
         edges = self._edges()
         values = column(table, name)
@@ -250,6 +272,7 @@ class Distribution(Function):
         return Contributions({"n": (ones(table), "sum")}, extra_keys={"__bucket": key})
 
     def finalize(self, states: pa.Table, keys: list[str]) -> pa.Array:
+        """Per group, the counts by category or by bin, nulls last."""
         edges = self._edges()
         results = []
         for counts, buckets in zip(
@@ -283,6 +306,7 @@ class Labelled(Function):
     needs_ground_truth = True
 
     def truth_attribute(self, prediction: str) -> str:
+        """The ground truth of a prediction: ground_truth_property, else the map's, else the class column."""
         mapping = self.model.pred_to_ground_truth_map or {}
         if self.parameters.get("ground_truth_property"):
             name = self.parameters["ground_truth_property"]
@@ -299,6 +323,7 @@ class Labelled(Function):
         return self.model.by_stage(*GROUND_TRUTH_STAGES)[0].name
 
     def prediction_attribute(self, default: str | None) -> str:
+        """predicted_property, else `default`; 400 unless it names a PREDICTED_VALUE attribute."""
         name = self.parameters.get("predicted_property") or default
         if name is None:
             raise InvalidInput(f"{self.name} needs predicted_property", field=f"{self.field}.parameters")
@@ -331,6 +356,8 @@ BINARY = (
 
 @register(*BINARY)
 class Binary(Labelled):
+    """Binary classification metrics: a score against a threshold, compared with the positive class."""
+
     PARAMETERS = (*Labelled.PARAMETERS, "threshold")
 
     def _setup(self) -> tuple[str, str, Any, float]:
@@ -350,6 +377,7 @@ class Binary(Labelled):
         return prediction, truth, positive, threshold
 
     def contributions(self, table: pa.Table) -> Contributions:
+        """Per row, whether it is a TP, FP, TN or FN; for auc, positives and negatives by score bin."""
         prediction, truth, positive, threshold = self._setup()
         score = numbers(table, prediction)
         truth_values = column(table, truth)
@@ -379,6 +407,7 @@ class Binary(Labelled):
         )
 
     def finalize(self, states: pa.Table, keys: list[str]) -> pa.Array:
+        """The named rate from the merged counts (confusionMatrixRate: four shares; auc: from the bins)."""
         if self.name == "auc":
             return as_values(auc_by_group(states, keys)[0])
         tp, fp, tn, fn = (state(states, k) for k in ("tp", "fp", "tn", "fn"))
@@ -442,6 +471,8 @@ MULTICLASS = ("accuracyRateMulticlass", "precisionMulticlass", "recallMulticlass
 
 @register(*MULTICLASS)
 class Multiclass(Labelled):
+    """Multiclass metrics: the class of the largest probability against the true class."""
+
     def _classes(self) -> list[str]:
         predictions = [a.name for a in self.model.by_stage(Stage.PREDICTED_VALUE)]
         if self.model.output_type is OutputType.REGRESSION or len(predictions) < 2:
@@ -451,6 +482,7 @@ class Multiclass(Labelled):
         return predictions
 
     def contributions(self, table: pa.Table) -> Contributions:
+        """A 1 per row with every score and a label, keyed by its confusion matrix cell (true, predicted)."""
         classes = self._classes()
         scores = np.column_stack([numbers(table, c).to_numpy(zero_copy_only=False) for c in classes])
         known = ~np.isnan(scores).any(axis=1)
@@ -476,6 +508,7 @@ class Multiclass(Labelled):
         )
 
     def finalize(self, states: pa.Table, keys: list[str]) -> pa.Array:
+        """Accuracy; or precision, recall or F1, macro-averaged (one class's with predicted_property)."""
         classes = self._classes()
         k = len(classes)
         only = self.parameters.get("predicted_property")
@@ -515,7 +548,10 @@ class Multiclass(Labelled):
 
 @register("rmse", "mae", "rSquared")
 class Regression(Labelled):
+    """rmse, mae and rSquared of a prediction against its ground truth."""
+
     def contributions(self, table: pa.Table) -> Contributions:
+        """Over rows with both values: their count, squared and absolute errors, sums of y and y^2."""
         explicit = self.parameters.get("predicted_property") and self.parameters.get("ground_truth_property")
         if self.model.output_type is not OutputType.REGRESSION and not explicit:
             raise InvalidInput(
@@ -542,6 +578,7 @@ class Regression(Labelled):
         )
 
     def finalize(self, states: pa.Table, keys: list[str]) -> pa.Array:
+        """rmse, mae, or rSquared (null where the ground truth does not vary)."""
         n, se, ae, y, yy = (state(states, k) for k in ("n", "se", "ae", "y", "yy"))
         if self.name == "rmse":
             return as_values(np.sqrt(ratio(se, n)))

@@ -37,6 +37,8 @@ DEFAULT_ROW_LIMIT = 1000
 
 
 class Select(BaseModel):
+    """One output of a query: a property, or a function with its parameters, named by `alias`."""
+
     model_config = ConfigDict(extra="forbid")
 
     property: str | None = None
@@ -46,6 +48,8 @@ class Select(BaseModel):
 
 
 class GroupBy(BaseModel):
+    """A key to group by: a property, or the alias of a selected one (such as a rounded timestamp)."""
+
     model_config = ConfigDict(extra="forbid")
 
     property: str | None = None
@@ -53,6 +57,8 @@ class GroupBy(BaseModel):
 
 
 class OrderBy(BaseModel):
+    """A key to order by: a property or an alias, ascending or descending."""
+
     model_config = ConfigDict(extra="forbid")
 
     property: str | None = None
@@ -102,6 +108,7 @@ class LabelledCount(Aggregate):
         self.truths = truths
 
     def contributions(self, table: pa.Table) -> Contributions:
+        """A 1 per row with any ground truth value."""
         if not self.truths:
             return Contributions({"n": (pa.array(np.zeros(table.num_rows, dtype=np.int64)), "sum")})
         present = None
@@ -115,6 +122,7 @@ class LabelledCount(Aggregate):
         return Contributions({"n": (indicator(present), "sum")})
 
     def finalize(self, states: pa.Table, keys: list[str]) -> pa.Array:
+        """The rows with ground truth, as integers."""
         return pa.array(state(states, "n").astype(np.int64))
 
 

@@ -72,6 +72,7 @@ def _now() -> str:
 
 
 def version_view(version: dict[str, Any]) -> dict[str, Any]:
+    """A version as the client sees it: without sagewatch's column names and learnt categories."""
     return {k: v for k, v in version.items() if k not in ("columns", "categories")}
 
 
@@ -167,6 +168,7 @@ class Deepchecks:
         self.ingestion, self.monitoring = ingestion, monitoring
 
     def create_model(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Create a model and its notes; 409 when its name is taken (here, or as a partner_model_id)."""
         name = body["name"]
         try:
             taken = self.models.get_by_partner_id(name)
@@ -190,6 +192,7 @@ class Deepchecks:
         return {"id": model["id"]}
 
     def get_model(self, identifier: str, by_name: bool = False) -> dict[str, Any]:
+        """A model by id (or name) with its versions, and whether it has samples."""
         model_id = self.store.find(MODEL, "", identifier) if by_name else identifier
         if model_id is None:
             raise NotFound(f"no model named {identifier!r}", field="model")
@@ -204,6 +207,7 @@ class Deepchecks:
         }
 
     def delete_model(self, identifier: str, by_name: bool = False) -> None:
+        """Delete a model with its versions and checks; its sagewatch model, if any, is archived."""
         model = self.get_model(identifier, by_name)
         for version in model["versions"]:
             self.store.delete(
@@ -218,6 +222,7 @@ class Deepchecks:
             self.models.archive(model["id"])
 
     def create_notes(self, model_id: str, notes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Add notes to a model; the notes created."""
         self.store.get(MODEL, model_id, "model")
         created = []
         for note in notes:
@@ -232,14 +237,17 @@ class Deepchecks:
         return created
 
     def list_notes(self, model_id: str) -> list[dict[str, Any]]:
+        """A model's notes, oldest first."""
         self.store.get(MODEL, model_id, "model")
         return self.store.children((MODEL, model_id), NOTE)
 
     def delete_note(self, note_id: str) -> None:
+        """Delete a note."""
         note = self.store.get(NOTE, note_id, "note")
         self.store.delete(NOTE, note_id, parent=(MODEL, note["model_id"]))
 
     def create_version(self, model_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Create a version: the first registers the sagewatch model, later ones must have its columns."""
         model = self.store.get(MODEL, model_id, "model")
         name = body["name"]
         version = {
@@ -285,9 +293,11 @@ class Deepchecks:
         return {"id": version["id"]}
 
     def get_version(self, version_id: str) -> dict[str, Any]:
+        """A version by id, as stored (with its column mapping and learnt categories)."""
         return self.store.get(VERSION, version_id, "model version")
 
     def get_version_by_name(self, model_name: str, version_name: str) -> dict[str, Any]:
+        """A version by its model's name and its own."""
         model_id = self.store.find(MODEL, "", model_name)
         if model_id is None:
             raise NotFound(f"no model named {model_name!r}", field="model")
@@ -297,6 +307,7 @@ class Deepchecks:
         return self.get_version(version_id)
 
     def update_version(self, version_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Set a version's feature importance (a value for every feature, or null); the version."""
         version = self.get_version(version_id)
         if "feature_importance" in body:
             importance = body["feature_importance"]
@@ -309,6 +320,7 @@ class Deepchecks:
         return version_view(version)
 
     def delete_version(self, version_id: str) -> None:
+        """Delete a version and free its name; its samples stay in the lake."""
         version = self.get_version(version_id)
         self.store.delete(
             VERSION,
@@ -318,6 +330,7 @@ class Deepchecks:
         )
 
     def schema(self, version_id: str) -> dict[str, Any]:
+        """The JSON schemas the client checks samples and reference rows with, and the version's columns."""
         version = self.get_version(version_id)
         model = self.store.get(MODEL, version["model_id"], "model")
         monitor, reference = translate.json_schemas(model["task_type"], version)
@@ -501,6 +514,7 @@ class Deepchecks:
         return apply(table, conditions, column_types(model, source), "time") if inference else table
 
     def count_samples(self, version_id: str) -> dict[str, int]:
+        """How many samples the lake holds and how many reference rows were ingested."""
         _, _, model = self._context(version_id)
         table = self._load(model, "inference", None, None, columns=[])
         totals = self.ledger.counts(model.id)["total"]
@@ -510,6 +524,7 @@ class Deepchecks:
         }
 
     def time_window_statistics(self, version_id: str, start: str | None, end: str | None) -> dict[str, int]:
+        """Samples, and labelled samples, of [start, end)."""
         _, _, model = self._context(version_id)
         table = self._load(model, "inference", start, end, columns=[LABEL])
         if table is None:
@@ -547,6 +562,7 @@ class Deepchecks:
         return versions[0], self.models.get(model_id)
 
     def create_checks(self, model_id: str, found: list[Any]) -> list[dict[str, Any]]:
+        """Add checks to a model (409 for a name taken); their ids and names."""
         self.store.get(MODEL, model_id, "model")
         created = []
         for check in found:
@@ -568,6 +584,7 @@ class Deepchecks:
         return created
 
     def list_checks(self, model_id: str) -> list[dict[str, Any]]:
+        """A model's checks, each saying whether and how sagewatch evaluates it."""
         model = self.store.get(MODEL, model_id, "model")
         version, sagewatch_model = self._version_and_model(model_id)
         listed = []
@@ -582,6 +599,7 @@ class Deepchecks:
         return listed
 
     def delete_checks(self, model_id: str, names: list[str]) -> None:
+        """Delete the model's checks of these names (other names are ignored)."""
         for check in self.store.children((MODEL, model_id), CHECK):
             if check["name"] in names:
                 self.store.delete(
@@ -589,6 +607,7 @@ class Deepchecks:
                 )
 
     def create_monitor(self, check_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Create a monitor of a check and sync it into sagewatch metrics when possible."""
         check = self.store.get(CHECK, check_id, "check")
         frequency = str(body["frequency"]).upper()
         monitor = {
@@ -612,10 +631,12 @@ class Deepchecks:
         return {"id": monitor["id"]}
 
     def get_monitor(self, monitor_id: str) -> dict[str, Any]:
+        """A monitor with its check."""
         monitor = self.store.get(MONITOR, monitor_id, "monitor")
         return {**monitor, "check": self.store.get(CHECK, monitor["check_id"], "check")}
 
     def create_alert_rule(self, monitor_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Create an alert rule on a monitor and sync it into sagewatch rules when possible."""
         monitor = self.store.get(MONITOR, monitor_id, "monitor")
         condition = body["condition"]
         threshold = float(condition["value"])
@@ -635,6 +656,7 @@ class Deepchecks:
         return {"id": rule["id"]}
 
     def get_alert_rule(self, rule_id: str) -> dict[str, Any]:
+        """An alert rule, with the ids of the sagewatch rules it became (None until synced)."""
         return self.store.get(ALERT_RULE, rule_id, "alert rule")
 
     def create_webhook(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -648,10 +670,12 @@ class Deepchecks:
         return self.store.put(WEBHOOK, doc)
 
     def dashboard(self) -> dict[str, Any]:
+        """The one dashboard (id 1), with the monitors added to it."""
         monitors = self.store.children(DASHBOARD, DASHBOARD_MONITOR)
         return {"id": 1, "name": "sagewatch", "monitors": [self.get_monitor(m["id"]) for m in monitors]}
 
     def set_schedule_time(self, model_id: str, timestamp: str) -> dict[str, Any]:
+        """Record when the model's monitors start (ISO 8601 or epoch seconds); 400 for another value."""
         model = self.store.get(MODEL, model_id, "model")
         moment, invalid = coerce(pa.array([timestamp]), ValueType.TIMESTAMP)
         if (

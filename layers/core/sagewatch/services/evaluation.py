@@ -61,6 +61,9 @@ class Evaluator:
         self.notifier, self.clock = notifier, clock
 
     def evaluate_model(self, model_id: str) -> Report:
+        """Run the model's enabled rules (adding default rules once possible); send pending notifications.
+
+        An archived model is skipped; a rule that fails is reported and the others still run."""
         model = self.models.get(model_id)
         report = Report(model.id)
         if model.archived:
@@ -322,6 +325,7 @@ def evaluate_all(evaluator: Evaluator, model_ids: list[str]) -> list[Report]:
 
 
 def as_dict(report: Report) -> dict[str, Any]:
+    """A report as a plain dict, to log or print."""
     return {
         "model_id": report.model_id,
         "rules": report.rules,

@@ -100,6 +100,8 @@ class IngestReport:
 
 @dataclass(frozen=True)
 class CaptureKey:
+    """The endpoint an S3 key belongs to, and the variant for a Data Capture file."""
+
     endpoint: str
     variant: str | None
 

@@ -43,6 +43,8 @@ def _now() -> datetime:
 
 
 class MetricPage(BaseModel):
+    """A page of a model's metrics."""
+
     metrics: list[Metric]
     page: int
     page_size: int
@@ -57,6 +59,8 @@ class RuleView(Rule):
 
 
 class RulePage(BaseModel):
+    """A page of a model's alert rules."""
+
     data: list[RuleView]
     page: int
     page_size: int
@@ -65,10 +69,14 @@ class RulePage(BaseModel):
 
 
 class AlertView(Alert):
+    """An alert with its rule (the rule as the alert recorded it, if deleted since)."""
+
     alert_rule: dict[str, Any]
 
 
 class AlertPage(BaseModel):
+    """A page of alerts, newest first."""
+
     data: list[AlertView]
     page: int
     page_size: int
@@ -77,6 +85,8 @@ class AlertPage(BaseModel):
 
 
 class NotificationPage(BaseModel):
+    """A page of notification configurations."""
+
     data: list[NotificationConfig]
     page: int
     page_size: int

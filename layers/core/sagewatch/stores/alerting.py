@@ -17,6 +17,7 @@ class MetricStore(DynamoStore):
     table = "models"
 
     def put(self, metric: Metric) -> Metric:
+        """Store a custom metric (created or replaced)."""
         self.client.put_item(
             TableName=self.table_name,
             Item=to_item(
@@ -30,6 +31,7 @@ class MetricStore(DynamoStore):
         return metric
 
     def list(self, model_id: str) -> list[Metric]:
+        """A model's custom metrics."""
         items = query_all(
             self.client,
             TableName=self.table_name,
@@ -40,6 +42,7 @@ class MetricStore(DynamoStore):
         return [Metric.model_validate_json(from_item(item)["doc"]) for item in items]
 
     def delete(self, model_id: str, metric_id: str) -> None:
+        """Delete a custom metric; NotFound when the model has no such metric."""
         written = conditional(
             self.client.delete_item,
             TableName=self.table_name,
@@ -59,6 +62,7 @@ class RuleStore(DynamoStore):
     table = "rules"
 
     def put(self, rule: Rule, expected_version: int | None = None) -> Rule:
+        """Store a rule; with `expected_version`, only over that version (ConcurrentUpdate otherwise)."""
         arguments: dict[str, Any] = {}
         if expected_version is not None:
             arguments = {
@@ -83,6 +87,7 @@ class RuleStore(DynamoStore):
         return rule
 
     def list(self, model_id: str) -> list[Rule]:
+        """A model's rules (not their windows), oldest first."""
         items = query_all(
             self.client,
             TableName=self.table_name,
@@ -94,6 +99,7 @@ class RuleStore(DynamoStore):
         return sorted((Rule.model_validate_json(item["doc"]) for item in rules), key=lambda r: r.created_at)
 
     def get(self, model_id: str, rule_id: str) -> Rule:
+        """A model's rule; NotFound when there is none."""
         response = self.client.get_item(
             TableName=self.table_name,
             Key=to_item({"model_id": model_id, "rule_id": rule_id}),
@@ -104,6 +110,7 @@ class RuleStore(DynamoStore):
         return Rule.model_validate_json(from_item(response["Item"])["doc"])
 
     def delete(self, model_id: str, rule_id: str) -> None:
+        """Delete a rule with its evaluated windows; NotFound when there is no such rule."""
         self.get(model_id, rule_id)
         for window in self.windows(model_id, rule_id):
             self.client.delete_item(
@@ -128,12 +135,14 @@ class RuleStore(DynamoStore):
         ]
 
     def save_window(self, model_id: str, rule_id: str, record: dict[str, Any]) -> None:
+        """Record what a run found in one of the rule's windows (`record["window"]` is its key)."""
         self.client.put_item(
             TableName=self.table_name,
             Item=to_item({"model_id": model_id, "rule_id": f"{rule_id}{WINDOW}{record['window']}", **record}),
         )
 
     def forget_window(self, model_id: str, rule_id: str, window: str) -> None:
+        """Drop the record of one of the rule's evaluated windows."""
         self.client.delete_item(
             TableName=self.table_name,
             Key=to_item({"model_id": model_id, "rule_id": f"{rule_id}{WINDOW}{window}"}),
@@ -156,10 +165,12 @@ class AlertStore(DynamoStore):
         return written is not None
 
     def save(self, alert: Alert) -> Alert:
+        """Store an alert, replacing the one with its id (a new status, the notifications' state)."""
         self.client.put_item(TableName=self.table_name, Item=self._item(alert))
         return alert
 
     def get(self, alert_id: str) -> Alert:
+        """An alert by id; NotFound when there is none."""
         response = self.client.get_item(
             TableName=self.table_name, Key=to_item({"alert_id": alert_id}), ConsistentRead=True
         )
@@ -216,9 +227,12 @@ def _minus_minutes(moment: datetime, minutes: int) -> str:
 
 
 class NotificationStore(DynamoStore):
+    """Notification configurations by id; the by-model index lists a model's."""
+
     table = "notifications"
 
     def put(self, config: NotificationConfig) -> NotificationConfig:
+        """Store a notification configuration (created or replaced)."""
         self.client.put_item(
             TableName=self.table_name,
             Item=to_item(
@@ -228,12 +242,14 @@ class NotificationStore(DynamoStore):
         return config
 
     def get(self, config_id: str) -> NotificationConfig:
+        """A notification configuration by id; NotFound when there is none."""
         response = self.client.get_item(TableName=self.table_name, Key=to_item({"config_id": config_id}))
         if "Item" not in response:
             raise NotFound(f"no notification configuration {config_id!r}", field="config_id")
         return NotificationConfig.model_validate_json(from_item(response["Item"])["doc"])
 
     def list(self, model_id: str | None = None) -> list[NotificationConfig]:
+        """Notification configurations, of one model or all, oldest first."""
         if model_id is not None:
             items = query_all(
                 self.client,
@@ -251,5 +267,6 @@ class NotificationStore(DynamoStore):
         return sorted(configs, key=lambda c: c.created_at)
 
     def delete(self, config_id: str) -> None:
+        """Delete a notification configuration; NotFound when there is none."""
         self.get(config_id)
         self.client.delete_item(TableName=self.table_name, Key=to_item({"config_id": config_id}))

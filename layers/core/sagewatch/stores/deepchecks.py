@@ -28,6 +28,7 @@ DOC = "#DOC"
 
 
 def new_id() -> str:
+    """A new id for a Deepchecks object: 16 random hex digits."""
     return uuid.uuid4().hex[:16]
 
 
@@ -82,6 +83,7 @@ class DeepchecksStore(DynamoStore):
         return document
 
     def get(self, kind: str, object_id: str, what: str = "") -> dict[str, Any]:
+        """A document by kind and id; NotFound naming `what` (else the kind) when there is none."""
         response = self.client.get_item(
             TableName=self.table_name, Key=to_item(_doc_key(kind, str(object_id))), ConsistentRead=True
         )
@@ -97,6 +99,7 @@ class DeepchecksStore(DynamoStore):
         return from_item(response["Item"])["id"] if "Item" in response else None
 
     def children(self, parent: tuple[str, str], kind: str) -> list[dict[str, Any]]:
+        """A parent's children of one kind, oldest first."""
         items = query_all(
             self.client,
             TableName=self.table_name,
@@ -114,6 +117,7 @@ class DeepchecksStore(DynamoStore):
         parent: tuple[str, str] | None = None,
         unique: tuple[str, str] | None = None,
     ) -> None:
+        """Delete a document, its copy under `parent` and its name guard `unique`, in one transaction."""
         keys = [_doc_key(kind, object_id)]
         if parent is not None:
             keys.append({"pk": f"DC#{parent[0]}#{parent[1]}", "sk": f"{kind}#{object_id}"})

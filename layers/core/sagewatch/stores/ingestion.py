@@ -65,6 +65,8 @@ class SourceCounts:
 
 
 class IngestionLedger:
+    """Ingestion's counters, source markers and batch and reference states (see the module docstring)."""
+
     def __init__(self, models_table: str, markers_table: str, client: Any = None) -> None:
         self.models_table = models_table
         self.markers_table = markers_table
@@ -179,6 +181,7 @@ class IngestionLedger:
         return result
 
     def batch_counts(self, model_id: str, batch_id: str) -> dict[str, Any]:
+        """A batch's counters, or {} when nothing of it was counted."""
         response = self.client.get_item(
             TableName=self.models_table,
             Key=to_item({"pk": f"MODEL#{model_id}", "sk": f"{COUNTS_SK}#BATCH#{batch_id}"}),
@@ -247,6 +250,7 @@ class IngestionLedger:
         return {item["sk"].removeprefix("BATCH#"): item for item in map(from_item, items)}
 
     def state(self, model_id: str, sk: str) -> dict[str, Any]:
+        """A lifecycle item of the model (BATCH#<id>, REFERENCE, ...), or {} when there is none."""
         response = self.client.get_item(
             TableName=self.models_table,
             Key=to_item({"pk": f"MODEL#{model_id}", "sk": sk}),

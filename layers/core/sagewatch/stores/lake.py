@@ -88,6 +88,7 @@ class LakeStore:
         return [key for key, _ in parts]
 
     def write_reference(self, model_id: str, table: pa.Table, name: str) -> str:
+        """Write reference rows as one Parquet object (reference data has no days); returns its key."""
         key = f"reference/model_id={model_id}/{name}.parquet"
         self.client.put_object(Bucket=self.bucket, Key=key, Body=_parquet(table))
         return key
@@ -138,6 +139,7 @@ class LakeStore:
         return rows
 
     def write_unrouted(self, digest: str, record: dict[str, Any]) -> str:
+        """Keep the record of a file no model claims, under its source's digest; returns the key."""
         key = f"unrouted/{digest}.json"
         self.client.put_object(Bucket=self.bucket, Key=key, Body=json.dumps(record).encode())
         return key
@@ -153,6 +155,7 @@ class LakeStore:
         return sorted(records, key=lambda r: r.get("seen_at", ""), reverse=True)
 
     def read_table(self, key: str, columns: list[str] | None = None) -> pa.Table:
+        """One Parquet object; with `columns`, only those of them it has."""
         body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         if columns is None:
             return pq.read_table(pa.BufferReader(body))

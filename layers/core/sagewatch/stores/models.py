@@ -110,6 +110,7 @@ class ModelStore(DynamoStore):
         return self.get(model_id) if model_id else None
 
     def get(self, model_id: str) -> Model:
+        """A model by id, archived or not; ModelNotFound when there is none."""
         response = self.client.get_item(
             TableName=self.table_name, Key=_model_key(model_id), ConsistentRead=True
         )
@@ -125,6 +126,7 @@ class ModelStore(DynamoStore):
         return model
 
     def get_by_partner_id(self, partner_model_id: str) -> Model:
+        """A model by its partner_model_id; ModelNotFound when none has it."""
         response = self.client.get_item(
             TableName=self.table_name, Key=_guard_key(partner_model_id), ConsistentRead=True
         )

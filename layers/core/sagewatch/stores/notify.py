@@ -24,14 +24,17 @@ class NotificationFailed(Exception):
 
 
 def sender_address() -> str:
+    """The address alerts are emailed from: SAGEWATCH_SENDER, else DEFAULT_SENDER."""
     return os.environ.get("SAGEWATCH_SENDER", DEFAULT_SENDER)
 
 
 def subject(alert: Alert, model: Model) -> str:
+    """An alert email's subject: severity, model and rule."""
     return f"[sagewatch] {alert.severity.upper()}: {model.display_name or model.partner_model_id} - {alert.rule_name}"
 
 
 def body(alert: Alert, model: Model) -> str:
+    """An alert email's text: message, model, rule, value against threshold, window, where to act on it."""
     where = (
         f"batch {alert.batch_id}"
         if alert.batch_id
@@ -82,6 +85,8 @@ def _post_json(url: str, payload: dict[str, Any]) -> None:
 
 
 class Notifier:
+    """Delivers alerts: emails through SES, JSON POSTs to webhooks (tried WEBHOOK_ATTEMPTS times)."""
+
     def __init__(
         self,
         ses: Any = None,
@@ -96,6 +101,7 @@ class Notifier:
 
     @property
     def ses(self) -> Any:
+        """The SES client given, else sagewatch.aws's."""
         return self._ses or aws.client("ses")
 
     def send(self, config: NotificationConfig, alert: Alert, model: Model) -> None:

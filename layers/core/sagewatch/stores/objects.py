@@ -74,20 +74,25 @@ class S3RangeFile(io.RawIOBase):
         self.position = 0
 
     def readable(self) -> bool:
+        """True: the file can be read (not written)."""
         return True
 
     def seekable(self) -> bool:
+        """True: a seek only moves the position; each read is a ranged GET."""
         return True
 
     def tell(self) -> int:
+        """The current position."""
         return self.position
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        """Move the position (`whence` as io's SEEK_*; never before 0); returns it."""
         base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.size}[whence]
         self.position = max(0, base + offset)
         return self.position
 
     def readinto(self, buffer: Any) -> int:
+        """Fill `buffer` from the position by one ranged GET of the pinned version; 0 at the end."""
         if self.position >= self.size or len(buffer) == 0:
             return 0
         end = min(self.size, self.position + len(buffer)) - 1

@@ -39,6 +39,7 @@ class TokenStore(DynamoStore):
         return record, token
 
     def list(self) -> list[TokenRecord]:
+        """Every token, revoked ones too, oldest first."""
         paginator = self.client.get_paginator("scan")
         items = [
             item for page in paginator.paginate(TableName=self.table_name) for item in page.get("Items", [])
@@ -57,6 +58,7 @@ class TokenStore(DynamoStore):
         return record, token
 
     def revoke(self, token_id: str) -> TokenRecord:
+        """Revoke a token at once; NotFound when there is no active token with this id."""
         return self._update_active(token_id, "SET revoked_at = :now", {":now": _now()})
 
     def _update_active(self, token_id: str, expression: str, values: dict[str, Any]) -> TokenRecord:

@@ -81,6 +81,7 @@ class LakeWindow:
         return latest_ground_truth(pa.concat_tables(tables, promote_options="default"))
 
     def reference(self, columns: list[str]) -> list[pa.Table]:
+        """The reference set, `columns` only, one table per file."""
         return [self.lake.read_table(key, columns) for key in self._keys("reference", None, None)]
 
     def _join_ground_truth(self, inferences: pa.Table, first: date | None) -> pa.Table:

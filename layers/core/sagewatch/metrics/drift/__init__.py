@@ -47,6 +47,8 @@ MISSING = "\x00missing"
 
 
 class Side(BaseModel):
+    """One side of a comparison: reference or inference rows, with filters."""
+
     model_config = ConfigDict(extra="forbid")
 
     source: Literal["reference", "inference"]

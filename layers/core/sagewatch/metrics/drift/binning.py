@@ -35,6 +35,7 @@ class Profile:
 
 
 def is_numeric(values: pa.Array) -> bool:
+    """Whether the values are integers or floats (binned by quantiles; other values by category)."""
     return pa.types.is_integer(values.type) or pa.types.is_floating(values.type)
 
 

@@ -12,5 +12,6 @@ from sagewatch.metrics.drift.binning import proportions
 
 
 def hellinger(base_counts: np.ndarray, target_counts: np.ndarray) -> float:
+    """The Hellinger distance between the base's and the target's counts per bin."""
     b, t = proportions(base_counts), proportions(target_counts)
     return float(np.sqrt(max(0.0, 1.0 - np.sum(np.sqrt(b * t)))))

@@ -13,6 +13,7 @@ from sagewatch.metrics.drift.binning import proportions
 
 
 def js_divergence(base_counts: np.ndarray, target_counts: np.ndarray) -> float:
+    """The Jensen-Shannon divergence between the base's and the target's counts per bin."""
     b, t = proportions(base_counts), proportions(target_counts)
     m = (b + t) / 2
     return float(0.5 * np.sum(b * np.log(b / m)) + 0.5 * np.sum(t * np.log(t / m)))

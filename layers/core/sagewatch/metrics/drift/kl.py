@@ -12,5 +12,6 @@ from sagewatch.metrics.drift.binning import proportions
 
 
 def kl_divergence(base_counts: np.ndarray, target_counts: np.ndarray) -> float:
+    """The KL divergence of the target's counts per bin from the base's."""
     b, t = proportions(base_counts), proportions(target_counts)
     return float(np.sum(t * np.log(t / b)))

@@ -13,5 +13,6 @@ from sagewatch.metrics.drift.binning import proportions
 
 
 def psi(base_counts: np.ndarray, target_counts: np.ndarray) -> float:
+    """The PSI between the base's and the target's counts per bin."""
     b, t = proportions(base_counts), proportions(target_counts)
     return float(np.sum((t - b) * np.log(t / b)))
