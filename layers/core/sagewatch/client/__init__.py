@@ -36,6 +36,11 @@ if TYPE_CHECKING:
 IDENTITY = ("partner_inference_id", "inference_timestamp", "batch_id", "ground_truth_timestamp")
 
 
+def model_path(model_id: str, rest: str = "") -> str:
+    """The API path of a model (its id percent-encoded, as any id a caller holds), and what follows."""
+    return f"/api/v3/models/{quote(model_id, safe='')}{rest}"
+
+
 class SageWatchError(Exception):
     """An API call failed: `status` is the HTTP status, `message` the server's explanation."""
 
@@ -155,7 +160,7 @@ class SageWatch:
             return self.request("GET", path, query={"id_type": "partner_model_id"})
         if model_id is None:
             raise ValueError("give model_id or partner_model_id")
-        return self.request("GET", f"/api/v3/models/{quote(model_id, safe='')}")
+        return self.request("GET", model_path(model_id))
 
     def find_model(self, reference: str) -> dict[str, Any]:
         """A model by id, else by partner_model_id."""
@@ -176,11 +181,11 @@ class SageWatch:
 
     def archive_model(self, model_id: str) -> None:
         """Archive a model (DELETE): it accepts no more data or changes."""
-        self.request("DELETE", f"/api/v3/models/{quote(model_id, safe='')}")
+        self.request("DELETE", model_path(model_id))
 
     def status(self, model_id: str) -> dict[str, Any]:
         """A model's ingestion status: rows and files ingested and rejected, duplicates, labelled share."""
-        return self.request("GET", f"/api/v3/models/{model_id}/inferences/status")
+        return self.request("GET", model_path(model_id, "/inferences/status"))
 
     # -- data --------------------------------------------------------------------------------
 
@@ -200,7 +205,7 @@ class SageWatch:
         }
         records = _records(data, truths)
         return self._send_chunks(
-            "POST", f"/api/v3/models/{model_id}/inferences", records, samples_per_send, progress
+            "POST", model_path(model_id, "/inferences"), records, samples_per_send, progress
         )
 
     def update_ground_truth(
@@ -223,7 +228,7 @@ class SageWatch:
             for r in rows
         ]
         return self._send_chunks(
-            "PATCH", f"/api/v3/models/{model_id}/inferences", records, samples_per_send, progress
+            "PATCH", model_path(model_id, "/inferences"), records, samples_per_send, progress
         )
 
     def _send_chunks(
@@ -250,11 +255,11 @@ class SageWatch:
         presigned URL; it is ingested from the drop area. Returns the object's key."""
         body = _parquet_bytes(data)
         if kind == "reference":
-            upload = self.request("POST", f"/api/v3/models/{model_id}/reference_data/upload_url")
+            upload = self.request("POST", model_path(model_id, "/reference_data/upload_url"))
         else:
             upload = self.request(
                 "POST",
-                f"/api/v3/models/{model_id}/inferences/upload_url",
+                model_path(model_id, "/inferences/upload_url"),
                 {"kind": kind, "batch_id": batch_id},
             )
         request = urllib.request.Request(
@@ -268,7 +273,7 @@ class SageWatch:
         """Reference data of any size, through an upload URL; `close` marks the set uploaded."""
         self.upload(model_id, data, kind="reference")
         if close:
-            return self.request("PATCH", f"/api/v3/models/{model_id}/reference_data", {"status": "uploaded"})
+            return self.request("PATCH", model_path(model_id, "/reference_data"), {"status": "uploaded"})
         return None
 
     def close_batch(
@@ -277,7 +282,7 @@ class SageWatch:
         """Close a batch (status uploaded), optionally with the rows it should hold; its status."""
         return self.request(
             "PATCH",
-            f"/api/v3/models/{model_id}/batches/{quote(batch_id, safe='')}",
+            model_path(model_id, f"/batches/{quote(batch_id, safe='')}"),
             {"status": "uploaded", "total_record_count": total_record_count},
         )
 
@@ -288,21 +293,21 @@ class SageWatch:
         import pandas as pd
 
         return pd.DataFrame(
-            self.request("POST", f"/api/v3/models/{model_id}/inferences/query", dict(body))["query_result"]
+            self.request("POST", model_path(model_id, "/inferences/query"), dict(body))["query_result"]
         )
 
     def data_drift(self, model_id: str, body: Mapping[str, Any]) -> pd.DataFrame:
         """Run a data_drift query over a model's data; the rows as a DataFrame."""
         import pandas as pd
 
-        answer = self.request("POST", f"/api/v3/models/{model_id}/inferences/query/data_drift", dict(body))
+        answer = self.request("POST", model_path(model_id, "/inferences/query/data_drift"), dict(body))
         return pd.DataFrame(answer["query_result"])
 
     def create_metric(
         self, model_id: str, name: str, query: Mapping[str, Any], data_drift: bool = False, **fields: Any
     ) -> dict[str, Any]:
         """Create a custom metric from a query (a data_drift query if `data_drift`); the metric."""
-        endpoint = f"/api/v3/models/{model_id}/inferences/query" + ("/data_drift" if data_drift else "")
+        endpoint = model_path(model_id, "/inferences/query") + ("/data_drift" if data_drift else "")
         return self.request(
             "POST",
             f"/api/v4/models/{model_id}/metrics",
@@ -321,21 +326,21 @@ class SageWatch:
         """Create an alert rule on a metric (bound upper or lower, threshold, other RuleSpec fields)."""
         return self.request(
             "POST",
-            f"/api/v3/models/{model_id}/alert_rules",
+            model_path(model_id, "/alert_rules"),
             {"metric_id": metric_id, "bound": bound, "threshold": threshold, **fields},
         )
 
     def list_alert_rules(self, model_id: str) -> list[dict[str, Any]]:
         """A model's alert rules, every page."""
-        return list(self._pages(f"/api/v3/models/{model_id}/alert_rules", "data"))
+        return list(self._pages(model_path(model_id, "/alert_rules"), "data"))
 
     def update_alert_rule(self, model_id: str, rule_id: str, **changes: Any) -> dict[str, Any]:
         """Change fields of an alert rule; the rule as it now is."""
-        return self.request("PATCH", f"/api/v3/models/{model_id}/alert_rules/{rule_id}", changes)
+        return self.request("PATCH", model_path(model_id, f"/alert_rules/{quote(rule_id, safe='')}"), changes)
 
     def delete_alert_rule(self, model_id: str, rule_id: str) -> None:
         """Delete an alert rule."""
-        self.request("DELETE", f"/api/v3/models/{model_id}/alert_rules/{rule_id}")
+        self.request("DELETE", model_path(model_id, f"/alert_rules/{quote(rule_id, safe='')}"))
 
     def list_alerts(self, **filters: Any) -> list[dict[str, Any]]:
         """Alerts, newest first, every page; `filters` (model_id, status, ...) go as query parameters."""
@@ -343,7 +348,7 @@ class SageWatch:
 
     def update_alert(self, alert_id: str, status: str) -> dict[str, Any]:
         """Set an alert's status (new, acknowledged or resolved); the alert."""
-        return self.request("PATCH", f"/api/v3/alerts/{alert_id}", {"status": status})
+        return self.request("PATCH", f"/api/v3/alerts/{quote(alert_id, safe='')}", {"status": status})
 
     def add_notification(self, model_id: str, destination: str, type: str = "email") -> dict[str, Any]:
         """Send a model's alerts to `destination`: an email address, or a webhook URL with type "webhook"."""

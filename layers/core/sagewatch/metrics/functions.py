@@ -253,8 +253,6 @@ class Distribution(Function):
                 f"{name!r} has no range to bin over", field=f"{self.field}.parameters.property"
             )
         bins = int(self.number("num_bins", 20, 1, 1000))
-        if not 1 <= bins <= 1000:
-            raise InvalidInput("num_bins is from 1 to 1000", field=f"{self.field}.parameters.num_bins")
         return np.linspace(attribute.min_range, attribute.max_range, bins + 1)
 
     def contributions(self, table: pa.Table) -> Contributions:

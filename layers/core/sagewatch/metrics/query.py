@@ -133,7 +133,9 @@ class Plan:
         self.query, self.model = query, model
         self.types = column_types(model, query.from_)
         self.functions: dict[str, Function] = {}
-        self.rounded: dict[str, tuple[str, str]] = {}  # alias -> (timestamp property, interval)
+        self.rounded: dict[
+            str, tuple[str, str, int]
+        ] = {}  # alias -> (timestamp property, interval, multiple)
         self.properties: list[tuple[str, str]] = []  # (output name, property)
         for index, select in enumerate(query.select):
             self._add_select(select, f"select[{index}]")
@@ -164,9 +166,8 @@ class Plan:
             any(f.needs_ground_truth for f in self.functions.values())
             or any(name in self._truth_names() for name in self.columns())
         )
-        for name, function in self.functions.items():  # parameters are checked before reading any data
+        for function in self.functions.values():  # parameters are checked before reading any data
             function.contributions(self.empty())
-            _ = name
 
     def _truth_names(self) -> set[str]:
         return {a.name for a in self.model.by_stage(*GROUND_TRUTH_STAGES)} | {"ground_truth_timestamp"}

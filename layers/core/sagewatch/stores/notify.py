@@ -46,7 +46,7 @@ def body(alert: Alert, model: Model) -> str:
         [
             alert.message,
             "",
-            f"model:     {model.display_name} ({model.partner_model_id}, id {model.id})",
+            f"model:     {model.display_name or model.partner_model_id} ({model.partner_model_id}, id {model.id})",
             f"rule:      {alert.rule_name} ({alert.severity})",
             f"value:     {alert.metric_value:.6g} ({'above' if alert.bound == 'upper' else 'below'} "
             f"the threshold {alert.threshold:.6g})",
