@@ -76,6 +76,36 @@ class Parsed:
     rejected: list[dict[str, Any]]
 
 
+REPEATED_IN_FILE = "duplicate inference id in this file (the first one is kept)"
+
+
+class FirstInFile:
+    """Keeps the first row of each partner_inference_id across the chunks of one capture file.
+
+    A chunk's parser refuses an id repeated within the chunk; a file is parsed in chunks (and a
+    failing chunk in halves), so an id repeated across chunks is refused here, in file order, with
+    the same reason: a file is one source and stores each inference once.
+    """
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def keep_first(self, parsed: Parsed) -> Parsed:
+        """The chunk's rows whose ids no earlier chunk had; the others refused."""
+        ids = parsed.rows.column("partner_inference_id")
+        chunk = set(ids.to_pylist())  # set operations in C: no Python loop per row
+        repeated = chunk & self.seen
+        self.seen |= chunk
+        if not repeated:
+            return parsed
+        again = pc.is_in(ids, value_set=pa.array(sorted(repeated), pa.string()))
+        refused = [
+            {**_reject(None, None, None, REPEATED_IN_FILE), "partner_inference_id": pid}
+            for pid in ids.filter(again).to_pylist()
+        ]
+        return Parsed(parsed.rows.filter(pc.invert(again)), parsed.rejected + refused)
+
+
 def parse_resilient(parse: Callable[[bytes, int], Parsed], buffer: bytes, first_line: int = 1) -> Parsed:
     """`parse(buffer, first_line)`; if it raises (a defect, or data no check foresaw), the buffer's
     halves are parsed apart until each failing line stands alone and is rejected with the error.
@@ -246,7 +276,7 @@ def _flag_repeated_calls(problems: np.ndarray, base_id: pa.Array) -> None:
     _, first = np.unique(encoded, return_index=True)
     repeated = np.ones(len(positions), dtype=bool)
     repeated[first] = False
-    problems[positions[repeated]] = "duplicate inference id in this file (the first one is kept)"
+    problems[positions[repeated]] = REPEATED_IN_FILE
 
 
 def _flag(problems: np.ndarray, check_failed: np.ndarray, reason: Any) -> None:

@@ -258,6 +258,7 @@ def upload_capture(model_id: str) -> FileStatus:
             "event_id": r.get("event_id"),
             "inference_index_in_event": r.get("inference_index"),
             "line": r.get("line"),
+            "partner_inference_id": r.get("partner_inference_id"),
             "reason": r["reason"],
         }
         for r in rejected

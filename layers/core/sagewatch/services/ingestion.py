@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from sagewatch.capture import Parsed, parse_capture, parse_ground_truth, parse_resilient
+from sagewatch.capture import FirstInFile, Parsed, parse_capture, parse_ground_truth, parse_resilient
 from sagewatch.errors import Conflict, InvalidInput, ModelNotFound, NotFound, TooLarge
 from sagewatch.records import (
     RecordRows,
@@ -220,7 +220,10 @@ class Ingestor:
             return parse_resilient(parse_buffer, buffer, first_line)
 
         day = received_at.date() if ground_truth else _day_of(key, received_at)
+        first_in_file = FirstInFile()
         for parsed in in_parallel(parse, chain(first, chunks)):
+            if not ground_truth:  # ground truth sent twice: the latest wins, as ever
+                parsed = first_in_file.keep_first(parsed)
             writer.add(
                 day,
                 ground_truth=parsed.rows if ground_truth else None,
@@ -427,7 +430,7 @@ class Ingestor:
         source = Source.api_request("capture", request_id)
         now = _now()
         chunks = Lines([data])
-        pieces, size = [], 0
+        pieces, size, first_in_file = [], 0, FirstInFile()
         for first_line, buffer in chunks:
             size += len(buffer)
             if size > MAX_INFLATED_BYTES:
@@ -436,15 +439,14 @@ class Ingestor:
                     "bucket instead",
                     field="inference_data",
                 )
-            pieces.append(
-                parse_resilient(
-                    lambda text, line: parse_capture(
-                        text, model, source=source.name, first_line=line, ingested_at=now
-                    ),
-                    buffer,
-                    first_line,
-                )
+            parsed = parse_resilient(
+                lambda text, line: parse_capture(
+                    text, model, source=source.name, first_line=line, ingested_at=now
+                ),
+                buffer,
+                first_line,
             )
+            pieces.append(first_in_file.keep_first(parsed))
         rows = pa.concat_tables([p.rows for p in pieces]) if pieces else inference_schema(model).empty_table()
         rejected = [r for p in pieces for r in p.rejected] + [
             {"event_id": None, "inference_index": None, **r} for r in chunks.rejections()
