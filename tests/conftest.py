@@ -91,8 +91,9 @@ def api(aws: dict[str, str], tokens: dict[Role, str]) -> Call:
         *,
         token: str | None = tokens[Role.WRITER],
         query: str = "",
+        content_type: str = "application/json",
     ) -> ApiResponse:
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": content_type}
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         raw = b"" if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())

@@ -29,7 +29,7 @@ def test_bodies_that_are_not_json_are_400s_or_415s(api: Call, tokens: dict[Role,
     assert raw_call(tokens, "POST", path, b"{not json", "application/json") == (
         400,
         {
-            "message": "body: not valid JSON",
+            "message": "body: not valid JSON (Expecting property name enclosed in double quotes)",
             "field": "body",
         },
     )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from tests import factories
 from tests.conftest import Call
 from tests.inputs import capture_event, capture_model, put
 from tests.lake import lake_rows, notifications
@@ -53,3 +56,37 @@ def test_an_uploaded_capture_file_refuses_a_repeated_id_too(api: Call, upload) -
     assert answer.status == 207
     assert answer.body["counts"] == {"success": 1, "failure": 1, "total": 2}
     assert answer.body["failures"][0]["message"] == REPEATED
+
+
+def test_json_sent_as_a_form_is_a_415_saying_to_send_json(api: Call) -> None:
+    """curl -d @model.json sends a form: it was read as form fields, all reported missing."""
+    answer = api(
+        "POST", "/api/v3/models", {"partner_model_id": "x"}, content_type="application/x-www-form-urlencoded"
+    )
+    assert answer.status == 415 and answer.body["field"] == "Content-Type"
+    assert "application/json" in answer.body["message"]
+
+
+def test_the_json_media_type_is_read_whatever_its_case(api: Call) -> None:
+    answer = api("POST", "/api/v3/models", factories.binary_probability(), content_type="APPLICATION/JSON")
+    assert answer.status == 201, answer.body
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("[" * 40 + "]" * 40, "nested deeper than 32 levels"),
+        ('{"partner_model_id": "\\ud800"}', "lone UTF-16 surrogate"),
+    ],
+)
+def test_unreadable_json_says_why(api: Call, body: str, reason: str) -> None:
+    answer = api("POST", "/api/v3/models", body.encode())
+    assert answer.status == 400 and answer.body["field"] == "body"
+    assert reason in answer.body["message"]
+
+
+@pytest.mark.parametrize("body", [None, [], "text"])
+def test_a_body_of_the_wrong_shape_is_named_as_the_body(api: Call, body: object) -> None:
+    answer = api("POST", "/api/v3/models", b"" if body is None else json.dumps(body).encode())
+    assert answer.status == 400 and answer.body["field"] == "body", answer.body
+    assert answer.body["message"].startswith("body: ")

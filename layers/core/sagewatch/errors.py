@@ -90,6 +90,12 @@ class TooLarge(SagewatchError):
     status = 413
 
 
+class UnsupportedMediaType(SagewatchError):
+    """The body is sent in a format the route does not read (HTTP 415)."""
+
+    status = 415
+
+
 class Unauthorized(SagewatchError):
     """No token, or a token that is unknown or revoked (HTTP 401)."""
 

@@ -32,6 +32,7 @@ from sagewatch.errors import (
     TooLarge,
     Unauthorized,
     Unsupported,
+    UnsupportedMediaType,
     field_path,
 )
 
@@ -71,14 +72,20 @@ def _domain_error(error: SagewatchError) -> Response:
 @app.exception_handler(RequestValidationError)
 def _invalid_request(error: RequestValidationError) -> Response:
     """Pydantic's findings as 400s: the first problem in the message, all of them in `errors`."""
-    if any(problem.get("type") == "json_invalid" for problem in error.errors()):
-        return _malformed_json(None)
+    invalid_json = [p for p in error.errors() if p.get("type") == "json_invalid"]
+    if invalid_json:  # the reason sagewatch.jsonl.loads gave (too deep, a lone surrogate, ...)
+        reason = (invalid_json[0].get("ctx") or {}).get("error")
+        return json_response(
+            HTTPStatus.BAD_REQUEST,
+            {"message": "body: not valid JSON" + (f" ({reason})" if reason else ""), "field": "body"},
+        )
     problems = [
-        {"field": field_path(problem.get("loc", ())), "message": problem.get("msg", "invalid")}
+        # a problem with the body as a whole (missing, not an object or a list) is the body's
+        {"field": field_path(problem.get("loc", ())) or "body", "message": problem.get("msg", "invalid")}
         for problem in error.errors()
     ]
-    first = problems[0] if problems else {"field": "", "message": "invalid request"}
-    message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
+    first = problems[0] if problems else {"field": "body", "message": "invalid request"}
+    message = f"{first['field']}: {first['message']}"
     return json_response(
         HTTPStatus.BAD_REQUEST, {"message": message, "field": first["field"], "errors": problems}
     )
@@ -155,6 +162,15 @@ def _refused(error: SagewatchError) -> dict[str, Any]:
     }
 
 
+def _set_header(event: dict[str, Any], name: str, value: str) -> None:
+    """Replace a header of a proxy event, whatever the case its key was sent in."""
+    headers = event.get("headers") or {}
+    for key in [k for k in headers if k.lower() == name]:
+        del headers[key]
+    headers[name] = value
+    event["headers"] = headers
+
+
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """The api Lambda: authenticate and authorize, then route."""
@@ -177,7 +193,19 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             )
         )
     content_type = request.headers.get("content-type") or request.headers.get("Content-Type") or ""
-    if content_type.lower().startswith("multipart/form-data") and "boundary=" not in content_type:
+    media_type = content_type.split(";")[0].strip().lower()
+    if media_type == "application/x-www-form-urlencoded" and size:
+        # curl -d sends JSON as a form; Powertools would read it as form fields and report them missing
+        return _refused(
+            UnsupportedMediaType(
+                "Content-Type application/x-www-form-urlencoded is not accepted: send JSON with "
+                "Content-Type: application/json (curl: -H 'Content-Type: application/json')",
+                field="Content-Type",
+            )
+        )
+    if media_type == "application/json" and not content_type.startswith("application/json"):
+        _set_header(event, "content-type", "application/json" + content_type[len("application/json") :])
+    if media_type == "multipart/form-data" and "boundary=" not in content_type:
         # Powertools would fail on it with a bare ValueError (a 500)
         return _refused(
             InvalidInput("Content-Type multipart/form-data needs its boundary= parameter", field="body")
