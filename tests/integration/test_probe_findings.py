@@ -7,7 +7,8 @@ import json
 import pytest
 from tests import factories
 from tests.conftest import Call
-from tests.inputs import capture_event, capture_model, put
+from tests.deepchecks_api import version as deepchecks_version
+from tests.inputs import capture_event, capture_model, put, record, register
 from tests.lake import lake_rows, notifications
 
 from sagewatch import container, streams
@@ -90,3 +91,76 @@ def test_a_body_of_the_wrong_shape_is_named_as_the_body(api: Call, body: object)
     answer = api("POST", "/api/v3/models", b"" if body is None else json.dumps(body).encode())
     assert answer.status == 400 and answer.body["field"] == "body", answer.body
     assert answer.body["message"].startswith("body: ")
+
+
+def test_a_file_upload_with_both_inferences_and_ground_truth_is_refused(api: Call, upload) -> None:
+    """The ground-truth part was dropped without a word."""
+    model_id = register(api)
+    rows = json.dumps([{"partner_inference_id": "a", **record()["inference_data"]}]).encode()
+    truth = json.dumps([{"partner_inference_id": "a", "churned": 1}]).encode()
+    answer = upload(
+        f"/api/v3/models/{model_id}/inferences/file",
+        {"inference_data": ("i.json", rows), "ground_truth_data": ("g.json", truth)},
+    )
+    assert (answer.status, answer.body["field"]) == (400, "ground_truth_data")
+    assert lake_rows("inferences", model_id) == []
+
+
+def test_reference_labels_outside_the_classes_are_refused_as_rest_labels_are(api: Call, upload) -> None:
+    model_id = register(api)
+    reference = [{**record()["inference_data"], "churned": 1}, {**record()["inference_data"], "churned": 3}]
+    answer = upload(
+        f"/api/v3/models/{model_id}/reference_data",
+        {"reference_data": ("r.json", json.dumps(reference).encode())},
+    )
+    assert answer.body["counts"] == {"success": 1, "failure": 1, "total": 2}
+    [failure] = answer.body["failures"]
+    assert (failure["row"], failure["message"]) == (1, "churned: 3 is not one of the classes (0, 1)")
+
+
+def test_a_deepchecks_sample_without_an_id_is_refused(api: Call) -> None:
+    """A sample stored under a generated id could never be labelled."""
+    version = deepchecks_version(api, "dc", {"x": "numeric"}, ["a", "b"])
+    sample = {"_dc_sample_id": None, "_dc_time": "2026-11-24T10:00:00Z", "x": 1.0, "_dc_prediction": "a"}
+    answer = api("POST", f"/api/v1/model-versions/{version['id']}/data", [sample])
+    assert (answer.status, answer.body["field"]) == (400, "_dc_sample_id"), answer.body
+
+
+@pytest.mark.parametrize("partner_model_id", ["ctl\u0001id", "line\nbreak", "   "])
+def test_a_partner_model_id_with_control_characters_or_blank_is_refused(
+    api: Call, partner_model_id: str
+) -> None:
+    answer = api("POST", "/api/v3/models", factories.binary_probability(partner_model_id))
+    assert (answer.status, answer.body["field"]) == (400, "partner_model_id"), answer.body
+
+
+@pytest.mark.parametrize(
+    "url", ["https://example.com/\r\nX: y", "https://ex ample.com/", "https://example.com/\t"]
+)
+def test_a_webhook_url_with_spaces_or_controls_is_refused_when_saved(api: Call, url: str) -> None:
+    """It was saved, and failed only when an alert was sent."""
+    model_id = register(api)
+    spec = {"model_id": model_id, "type": "webhook", "destination": url}
+    answer = api("POST", "/api/v3/alert_notification_configurations", spec)
+    assert (answer.status, answer.body["field"]) == (400, "destination"), answer.body
+
+
+def test_the_status_tells_when_ground_truth_last_arrived(api: Call) -> None:
+    """ground_truth.latest_timestamp was always null."""
+    model_id = register(api)
+    api("POST", f"/api/v3/models/{model_id}/inferences", [record(partner_inference_id="a")])
+    labels = [
+        {
+            "partner_inference_id": "a",
+            "ground_truth_timestamp": "2026-11-26T08:00:00Z",
+            "ground_truth_data": {"churned": 1},
+        },
+        {
+            "partner_inference_id": "b",
+            "ground_truth_timestamp": "2026-11-27T09:30:00Z",
+            "ground_truth_data": {"churned": 0},
+        },
+    ]
+    api("PATCH", f"/api/v3/models/{model_id}/inferences", labels)
+    status = api("GET", f"/api/v3/models/{model_id}/inferences/status").body
+    assert status["ground_truth"]["latest_timestamp"].startswith("2026-11-27T09:30:00")

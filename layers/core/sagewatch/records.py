@@ -394,6 +394,8 @@ def reference_schema(model: Model) -> pa.Schema:
 def reference_rows(columns: dict[str, pa.Array], count: int, model: Model) -> tuple[pa.Table, np.ndarray]:
     """Typed reference rows (the valid ones) and per row why it was refused."""
     typed, problem = typed_columns(columns, model.attributes, count)
+    truths = {a.name: typed[a.name] for a in model.by_stage(*GROUND_TRUTH_STAGES) if a.name in columns}
+    problem = first_problem([problem, label_problems(model, truths, count)])  # as REST rows are held
     keep = pa.array(np.flatnonzero(~has_problem(problem)), type=pa.int64())
     schema = reference_schema(model)
     return pa.Table.from_arrays([typed[f.name].take(keep) for f in schema], schema=schema), problem

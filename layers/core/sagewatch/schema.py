@@ -202,12 +202,22 @@ class Model(ModelSpec):
     version: int = 1
 
 
+# C0 and C1 control characters (a '/' is fine: the API takes the id percent-encoded, and a drop's key
+# may name the model by its id instead)
+_UNSAFE_ID = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def check_spec(spec: ModelSpec) -> ModelSpec:
     """Apply the rules that span fields; return the normalised spec or raise InvalidSchema naming the field."""
     if spec.input_type is not InputType.TABULAR:
         raise Unsupported(
             f"input_type {spec.input_type.value} is not supported: sagewatch monitors TABULAR models",
             field="input_type",
+        )
+    if _UNSAFE_ID.search(spec.partner_model_id) or not spec.partner_model_id.strip():
+        raise InvalidSchema(
+            "partner_model_id: no control characters, and not blank",
+            field="partner_model_id",
         )
     _check_sagemaker(spec.sagemaker)
     attributes = [a.model_copy(deep=True) for a in spec.attributes]

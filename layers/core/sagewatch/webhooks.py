@@ -47,6 +47,8 @@ def check_destination(url: str, field: str) -> None:
 def check_url(url: str, allow_private: bool | None = None) -> str:
     """The URL's host when the URL may be saved; WebhookRefused naming the reason otherwise."""
     allow_private = private_networks_allowed() if allow_private is None else allow_private
+    if re.search(r"[\s\x00-\x1f\x7f-\x9f]", url):  # urlsplit drops tabs and newlines silently
+        raise WebhookRefused("a URL has no spaces or control characters (percent-encode them)")
     try:
         parts = urlsplit(url)
         port = parts.port

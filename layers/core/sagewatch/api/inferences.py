@@ -232,6 +232,12 @@ def update_ground_truth_alias(model_id: str, records: Annotated[list[Any], GROUN
 def upload_file(model_id: str) -> FileStatus:
     parts = _form()
     kind = next((k for k in ("inference_data", "ground_truth_data") if k in parts), None)
+    if "inference_data" in parts and "ground_truth_data" in parts:
+        raise InvalidInput(
+            "send inference_data or ground_truth_data in one request, not both (a second request "
+            "sends the other)",
+            field="ground_truth_data",
+        )
     if kind is None:
         raise InvalidInput(
             "send the file in a form field inference_data or ground_truth_data", field="inference_data"

@@ -255,6 +255,9 @@ def attribute_columns(
     for column, values in columns.items():
         if column == SAMPLE_ID:
             renamed["partner_inference_id"] = values
+            # a sample without an id could never be labelled: the monitor schema requires one
+            missing = ~values.is_valid().to_numpy(zero_copy_only=False)
+            problem = np.where(~has_problem(problem) & missing, f"{SAMPLE_ID}: required (not null)", problem)
         elif column == TIME:
             renamed["inference_timestamp"] = values
         elif column in names:

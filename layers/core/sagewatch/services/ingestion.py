@@ -611,6 +611,7 @@ class SourceWriter:
         self.tally: Counter[str] = Counter()
         self.batches: Counter[str] = Counter()
         self.latest: datetime | None = None
+        self.latest_label: datetime | None = None
 
     def add(
         self,
@@ -633,8 +634,7 @@ class SourceWriter:
         if inferences is not None and inferences.num_rows:
             self.keys += self.lake.write_rows("inferences", model_id, inferences, "inference_timestamp", name)
             self.tally["inferences"] += inferences.num_rows
-            latest = pc.max(inferences.column("inference_timestamp")).as_py()
-            self.latest = latest if self.latest is None or (latest and latest > self.latest) else self.latest
+            self.latest = _later(self.latest, pc.max(inferences.column("inference_timestamp")).as_py())
             batches = inferences.column("batch_id").drop_null()
             if len(batches):
                 counts = pc.value_counts(batches)
@@ -647,6 +647,9 @@ class SourceWriter:
                 "ground_truth", model_id, ground_truth, "ground_truth_timestamp", name
             )
             self.tally["ground_truth"] += ground_truth.num_rows
+            self.latest_label = _later(
+                self.latest_label, pc.max(ground_truth.column("ground_truth_timestamp")).as_py()
+            )
         if reference is not None and reference.num_rows:
             self.keys.append(self.lake.write_reference(model_id, reference, name))
             self.tally["reference"] += reference.num_rows
@@ -664,6 +667,7 @@ class SourceWriter:
             ground_truth_rejected=self.tally["ground_truth_rejected"],
             reference=self.tally["reference"],
             latest_inference=self.latest,
+            latest_ground_truth=self.latest_label,
             variant=self.variant,
             batches=dict(self.batches),
         )
@@ -671,6 +675,13 @@ class SourceWriter:
     def finish(self) -> bool:
         """Count the source; False if it had been counted before (a replay)."""
         return self.ledger.record(self.model.id, self.digest, self.counts())
+
+
+def _later(current: datetime | None, candidate: datetime | None) -> datetime | None:
+    """The later of two times, either possibly unknown."""
+    if current is None or (candidate is not None and candidate > current):
+        return candidate
+    return current
 
 
 def check_request(

@@ -45,6 +45,7 @@ class SourceCounts:
     ground_truth_rejected: int = 0
     reference: int = 0
     latest_inference: datetime | None = None
+    latest_ground_truth: datetime | None = None
     variant: str | None = None
     batches: dict[str, int] = field(default_factory=dict)
 
@@ -106,9 +107,14 @@ class IngestionLedger:
         for part, start in enumerate(range(0, len(rest), MAX_TRANSACTION_ITEMS - 1), start=1):
             marker = self._marker(model_id, f"{digest}#batches#{part}", {})
             self._once([marker, *rest[start : start + MAX_TRANSACTION_ITEMS - 1]])
-        if counts.latest_inference is not None:  # a max: replays cannot disturb it
-            for sk in [COUNTS_SK] + ([f"{COUNTS_SK}#VARIANT#{counts.variant}"] if counts.variant else []):
-                self._raise_latest(model_id, sk, "latest_inferences_timestamp", counts.latest_inference)
+        scopes = [COUNTS_SK] + ([f"{COUNTS_SK}#VARIANT#{counts.variant}"] if counts.variant else [])
+        for attribute, latest in (
+            ("latest_inferences_timestamp", counts.latest_inference),
+            ("latest_ground_truth_timestamp", counts.latest_ground_truth),
+        ):
+            if latest is not None:  # a max: replays cannot disturb it
+                for sk in scopes:
+                    self._raise_latest(model_id, sk, attribute, latest)
         return counted
 
     def _marker(self, model_id: str, digest: str, increments: dict[str, int]) -> dict[str, Any]:
