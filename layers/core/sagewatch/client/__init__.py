@@ -14,6 +14,7 @@ the server's message.
 
 from __future__ import annotations
 
+import http.client
 import io
 import json
 import os
@@ -45,7 +46,8 @@ class SageWatchError(Exception):
     """An API call failed: `status` is the HTTP status, `message` the server's explanation."""
 
     def __init__(self, status: int, message: str, body: Any = None) -> None:
-        super().__init__(f"HTTP {status}: {message}")
+        # status 0: no HTTP answer (nothing reachable, or nothing to reach): the message alone
+        super().__init__(f"HTTP {status}: {message}" if status else message)
         self.status = status
         self.message = message
         self.body = body
@@ -106,8 +108,8 @@ class SageWatch:
         headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
         if data is not None:
             headers["Content-Type"] = content_type or "application/json"
-        request = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
+            request = urllib.request.Request(url, data=data, method=method, headers=headers)
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 payload = response.read()
         except urllib.error.HTTPError as error:
@@ -120,6 +122,8 @@ class SageWatch:
             raise SageWatchError(error.code, message, parsed) from None
         except urllib.error.URLError as error:
             raise SageWatchError(0, f"cannot reach {self.url}: {error.reason}") from None
+        except (ValueError, http.client.HTTPException) as error:  # a malformed URL or token
+            raise SageWatchError(0, f"cannot call {self.url}: {error}") from None
         return json.loads(payload) if payload else None
 
     def _pages(self, path: str, key: str, query: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
@@ -525,10 +529,15 @@ def _discover(state_dir: Path) -> tuple[str, str]:
         return url, token
     state = state_dir / "local.json"
     if state.exists():
-        stack = json.loads(state.read_text())
-        return url or stack["api_url"], token or stack["token"]
+        try:
+            stack = json.loads(state.read_text())
+            return url or stack["api_url"], token or stack["token"]
+        except (ValueError, TypeError, KeyError):
+            raise SageWatchError(
+                0, f"{state} is not a state file of `sagewatch local`: remove it and start the stack again"
+            ) from None
     raise SageWatchError(
         0,
-        "no stack found: pass url and token, set SAGEWATCH_URL and SAGEWATCH_TOKEN, or run `sagewatch local` "
-        f"(which writes {state})",
+        "no stack found: set SAGEWATCH_URL and SAGEWATCH_TOKEN (or give SageWatch(url, token)), or run "
+        f"`sagewatch local` (which writes {state})",
     )

@@ -18,7 +18,7 @@ from sagewatch.client import SageWatch, SageWatchError
 from sagewatch.client.demo import run_demo
 from sagewatch.errors import ModelNotFound, SagewatchError
 from sagewatch.handlers.openapi import openapi_document
-from sagewatch.local.runtime import LocalRuntime, LocalStack
+from sagewatch.local.runtime import LocalRuntime, LocalStack, StateFileError
 from sagewatch.resources import DECLARATION
 from sagewatch.services.evaluation import as_dict
 from sagewatch.settings import MissingSetting
@@ -28,8 +28,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Exit codes: 0 done; 1 sagewatch or its API refused (the reason on stderr); 2 bad usage."""
     parser = _parser()
     args = parser.parse_args(argv)
-    if not hasattr(args, "run"):
-        parser.print_help()
+    if not hasattr(args, "run"):  # a command group without its action: that group's help
+        getattr(args, "group", parser).print_help()
         return 2
     try:
         return int(args.run(args) or 0)
@@ -46,10 +46,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(error, BotoCoreError | ClientError):
             print(f"sagewatch: AWS refused: {error}", file=sys.stderr)
             return 1
-        if isinstance(error, SagewatchError | SageWatchError | FileNotFoundError):
+        if isinstance(error, SagewatchError | SageWatchError | OSError | StateFileError):
             print(f"sagewatch: {error}", file=sys.stderr)
             return 1
         raise
+
+
+def port(text: str) -> int:
+    """A TCP port number for argparse (0: any free port)."""
+    number = int(text)
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"{number} is not a port (0 to 65535)")
+    return number
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,8 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(metavar="COMMAND")
 
     local = commands.add_parser("local", help="run the whole platform on loopback (moto server)")
-    local.add_argument("--port", type=int, default=8080, help="REST API port (0: any free port)")
-    local.add_argument("--aws-port", type=int, default=5000, help="moto server port (0: any free port)")
+    local.add_argument("--port", type=port, default=8080, help="REST API port (0: any free port)")
+    local.add_argument("--aws-port", type=port, default=5000, help="moto server port (0: any free port)")
     local.add_argument("--state-dir", default=".sagewatch", help="where local.json is written")
     local.add_argument("--region", default="us-east-1")
     local.add_argument(
@@ -80,8 +88,8 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="start the local stack and register a model from real data")
     demo.add_argument("--keep-running", action="store_true", help="leave the stack up afterwards")
     demo.add_argument("--state-dir", default=".sagewatch")
-    demo.add_argument("--port", type=int, default=0)
-    demo.add_argument("--aws-port", type=int, default=0)
+    demo.add_argument("--port", type=port, default=0)
+    demo.add_argument("--aws-port", type=port, default=0)
     demo.add_argument(
         "--hours", type=int, default=8, help="simulated hours of traffic (the shift comes half-way)"
     )
@@ -91,9 +99,9 @@ def _parser() -> argparse.ArgumentParser:
     openapi = commands.add_parser("openapi", help="print the OpenAPI document of the REST API")
     openapi.set_defaults(run=_openapi)
 
-    token = commands.add_parser("token", help="API tokens: create, list, rotate, revoke").add_subparsers(
-        metavar="ACTION"
-    )
+    token_group = commands.add_parser("token", help="API tokens: create, list, rotate, revoke")
+    token_group.set_defaults(group=token_group)
+    token = token_group.add_subparsers(metavar="ACTION")
     create = token.add_parser("create", help="create a token (printed once)")
     create.add_argument("--role", choices=["reader", "writer", "admin"], default="reader")
     create.add_argument("--description", default="")
@@ -108,7 +116,9 @@ def _parser() -> argparse.ArgumentParser:
     for sub in (create, rotate, revoke, token.choices["list"]):
         sub.add_argument("--state-dir", default=".sagewatch", help="local stack to use when not deployed")
 
-    models = commands.add_parser("models", help="registered models").add_subparsers(metavar="ACTION")
+    models_group = commands.add_parser("models", help="registered models")
+    models_group.set_defaults(group=models_group)
+    models = models_group.add_subparsers(metavar="ACTION")
     listing = models.add_parser("list", help="list models")
     listing.add_argument("--include-archived", action="store_true")
     listing.set_defaults(run=_models_list)
@@ -120,7 +130,9 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("model", help="id or partner_model_id")
     status.set_defaults(run=_status)
 
-    alerts = commands.add_parser("alerts", help="alerts raised by the rules").add_subparsers(metavar="ACTION")
+    alerts_group = commands.add_parser("alerts", help="alerts raised by the rules")
+    alerts_group.set_defaults(group=alerts_group)
+    alerts = alerts_group.add_subparsers(metavar="ACTION")
     alert_list = alerts.add_parser("list", help="list alerts, newest first")
     alert_list.add_argument("--model", help="id or partner_model_id")
     alert_list.add_argument("--status", choices=["new", "acknowledged", "resolved"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -48,6 +49,10 @@ def local_environment(aws_endpoint_url: str, region: str, names: dict[str, str])
     }
 
 
+class StateFileError(ValueError):
+    """local.json exists but is not what `sagewatch local` writes."""
+
+
 @dataclass(frozen=True)
 class LocalStack:
     """What local.json holds: where the API and the emulated AWS are, and every resource's name."""
@@ -74,7 +79,23 @@ class LocalStack:
         path = Path(state_dir) / STATE_FILE
         if not path.exists():
             raise FileNotFoundError(f"{path} does not exist: start the stack with `sagewatch local` first")
-        return cls(**json.loads(path.read_text()))
+        try:
+            return cls(**json.loads(path.read_text()))
+        except (ValueError, TypeError) as error:  # not JSON, or not this shape
+            raise StateFileError(
+                f"{path} is not a state file of `sagewatch local` ({error}): remove it and start the stack again"
+            ) from None
+
+
+def _check_free(option: str, port: int) -> None:
+    """OSError naming the option when another program listens on the loopback port (0: any port)."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as error:
+            raise OSError(f"{option} {port}: the port is taken ({error.strerror}); choose another") from None
 
 
 class LocalRuntime:
@@ -121,6 +142,8 @@ class LocalRuntime:
 
         serialize_dynamodb_requests()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request otherwise
+        _check_free("--aws-port", self.aws_port)  # moto's server would only log it, and hang
+        _check_free("--port", self.api_port)
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.aws_port, verbose=False)
         self._moto.start()
         host, aws_port = self._moto.get_host_and_port()
