@@ -164,3 +164,15 @@ def test_the_status_tells_when_ground_truth_last_arrived(api: Call) -> None:
     api("PATCH", f"/api/v3/models/{model_id}/inferences", labels)
     status = api("GET", f"/api/v3/models/{model_id}/inferences/status").body
     assert status["ground_truth"]["latest_timestamp"].startswith("2026-11-27T09:30:00")
+
+
+@pytest.mark.parametrize("field", ["start_time", "end_time"])
+def test_a_bad_deepchecks_window_time_is_named_as_the_client_sent_it(api: Call, field: str) -> None:
+    """It was named filter[0].value, a field the client never sent."""
+    version = deepchecks_version(api, "dc", {"x": "numeric"}, ["a", "b"])
+    statistics = api(
+        "GET", f"/api/v1/model-versions/{version['id']}/time-window-statistics", {field: "garbage"}
+    )
+    assert (statistics.status, statistics.body["field"]) == (400, field), statistics.body
+    data = api("POST", f"/api/v1/model-versions/{version['id']}/get-prod-data", {field: "garbage"})
+    assert (data.status, data.body["field"]) == (400, field), data.body

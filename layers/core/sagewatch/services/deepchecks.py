@@ -79,6 +79,16 @@ def version_view(version: dict[str, Any]) -> dict[str, Any]:
 # -- data ----------------------------------------------------------------------------------------
 
 
+def _check_time(value: Any, field: str) -> None:
+    """InvalidInput naming `field` unless `value` is an ISO 8601 time (or epoch seconds) sagewatch stores."""
+    moment, invalid = coerce(pa.array([value]), ValueType.TIMESTAMP)
+    if invalid[0] or not moment.is_valid().to_numpy(zero_copy_only=False)[0] or not in_time_range(moment)[0]:
+        raise InvalidInput(
+            f"{field}: {value!r} is not an ISO 8601 time (or epoch seconds) within {TIME_RANGE_TEXT}",
+            field=field,
+        )
+
+
 def _refuse(problem: np.ndarray, version: dict[str, Any], what: str) -> None:
     failed = np.flatnonzero(has_problem(problem))
     if len(failed):
@@ -501,6 +511,9 @@ class Deepchecks:
             conditions.append(Condition(property="inference_timestamp", comparator="gte", value=start))
         if end:
             conditions.append(Condition(property="inference_timestamp", comparator="lt", value=end))
+        for name, value in (("start_time", start), ("end_time", end)):
+            if value:
+                _check_time(value, name)
         names = [a.name for a in model.attributes] if columns is None else columns
         inference = source == "inference"
         first, last = date_range(conditions) if inference else (None, None)
@@ -677,16 +690,7 @@ class Deepchecks:
     def set_schedule_time(self, model_id: str, timestamp: str) -> dict[str, Any]:
         """Record when the model's monitors start (ISO 8601 or epoch seconds); 400 for another value."""
         model = self.store.get(MODEL, model_id, "model")
-        moment, invalid = coerce(pa.array([timestamp]), ValueType.TIMESTAMP)
-        if (
-            invalid[0]
-            or not moment.is_valid().to_numpy(zero_copy_only=False)[0]
-            or not in_time_range(moment)[0]
-        ):
-            raise InvalidInput(
-                f"timestamp: {timestamp!r} is not an ISO 8601 time (or epoch seconds) within {TIME_RANGE_TEXT}",
-                field="timestamp",
-            )
+        _check_time(timestamp, "timestamp")
         self.store.put(MODEL, {**model, "monitors_start_time": timestamp}, unique=("", model["name"]))
         return {"timestamp": timestamp}
 
