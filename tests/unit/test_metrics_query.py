@@ -470,3 +470,37 @@ def test_per_file_partials_merged_equal_all_at_once(cuts: list[int]) -> None:
                 if isinstance(a[key], float)
                 else a[key] == b[key]
             )
+
+
+def test_a_distribution_over_given_bounds_counts_as_numpy_histogram_does() -> None:
+    """A numeric attribute without a declared range is binned over the lower and upper a caller gives
+    (the dashboard gives the reference's min and max)."""
+    table = binary_rows(500, seed=3)
+    [row] = query(
+        BINARY,
+        table,
+        {
+            "select": [
+                {
+                    "function": "distribution",
+                    "parameters": {"property": "income", "num_bins": 8, "lower": 20_000, "upper": 80_000},
+                }
+            ]
+        },
+    )
+    income = table.column("income").to_numpy()
+    inside = np.clip(income, 20_000, 80_000)  # values outside fall in the first or last bin
+    expected, edges = np.histogram(inside, bins=8, range=(20_000, 80_000))
+    assert [b["count"] for b in row["distribution"]] == expected.tolist()
+    assert [b["lower"] for b in row["distribution"]] == pytest.approx(edges[:-1].tolist())
+
+
+@pytest.mark.parametrize(
+    ("parameters", "field"),
+    [({"lower": 1}, "select[0].parameters"), ({"lower": 5, "upper": 5}, "select[0].parameters.upper")],
+)
+def test_distribution_bounds_are_both_given_and_ordered(parameters: dict, field: str) -> None:
+    body = {"select": [{"function": "distribution", "parameters": {"property": "income", **parameters}}]}
+    with pytest.raises(InvalidInput) as refused:
+        query(BINARY, binary_rows(50), body)
+    assert refused.value.field == field

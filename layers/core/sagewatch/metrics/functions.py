@@ -237,9 +237,11 @@ class Distribution(Function):
     """Counts per category or per equal-width bin; the value is a list of {lower, upper, count} or
     {value, count}."""
 
-    PARAMETERS = ("property", "num_bins")
+    PARAMETERS = ("property", "num_bins", "lower", "upper")
 
     def _edges(self) -> np.ndarray | None:
+        """Equal-width bin edges over [lower, upper] (given, else the attribute's declared range);
+        None for a categorical attribute, whose values are counted as they are."""
         name = self.property()
         attribute = next((a for a in self.model.attributes if a.name == name), None)
         if (
@@ -248,12 +250,22 @@ class Distribution(Function):
             or self.types[name] not in (ValueType.INTEGER, ValueType.FLOAT)
         ):
             return None
-        if attribute.min_range is None or attribute.max_range is None:
+        given = {key for key in ("lower", "upper") if self.parameters.get(key) is not None}
+        if given:
+            if given != {"lower", "upper"}:
+                raise InvalidInput("give both lower and upper, or neither", field=f"{self.field}.parameters")
+            lower, upper = self.number("lower", 0.0, -1e300, 1e300), self.number("upper", 0.0, -1e300, 1e300)
+            if not lower < upper:
+                raise InvalidInput("lower is below upper", field=f"{self.field}.parameters.upper")
+        elif attribute.min_range is None or attribute.max_range is None:
             raise InvalidInput(
-                f"{name!r} has no range to bin over", field=f"{self.field}.parameters.property"
+                f"{name!r} has no range to bin over: declare min_range and max_range, or give lower and upper",
+                field=f"{self.field}.parameters.property",
             )
+        else:
+            lower, upper = attribute.min_range, attribute.max_range
         bins = int(self.number("num_bins", 20, 1, 1000))
-        return np.linspace(attribute.min_range, attribute.max_range, bins + 1)
+        return np.linspace(lower, upper, bins + 1)
 
     def contributions(self, table: pa.Table) -> Contributions:
         """A 1 per row, under its category or bin index as an extra key."""
