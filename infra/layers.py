@@ -32,6 +32,8 @@ PLATFORMS = ("manylinux_2_28_aarch64", "manylinux2014_aarch64")
 RUNTIME = "3.12"
 # Subpackages of sagewatch that run on a laptop or CI only: left out of the core layer.
 CLIENT_PACKAGES = ("client", "local")
+# The package's modules and the dashboard's static files.
+SHIPPED_SUFFIXES = (".py", ".html", ".js", ".css", ".svg")
 
 # Paths (relative to site-packages) the functions never import.
 PRUNED = (
@@ -144,8 +146,11 @@ def build_core() -> Path:
     package = ROOT / "layers" / "core" / "sagewatch"
     files = sorted(
         p
-        for p in package.rglob("*.py")
-        if "__pycache__" not in p.parts and p.relative_to(package).parts[0] not in CLIENT_PACKAGES
+        for p in package.rglob("*")
+        if p.is_file()
+        and p.suffix in SHIPPED_SUFFIXES
+        and "__pycache__" not in p.parts
+        and p.relative_to(package).parts[0] not in CLIENT_PACKAGES
     )
     key = _digest(*(str(p.relative_to(package)).encode() + b"\0" + p.read_bytes() for p in files))
     target = CACHE / f"core-{key}"

@@ -65,6 +65,7 @@ def test_the_core_layer_ships_what_lambda_runs_and_nothing_of_the_client_side() 
     shipped = build_core() / "python" / "sagewatch"
     modules = {str(p.relative_to(shipped)) for p in shipped.rglob("*.py")}
     assert {"handlers/api.py", "handlers/ingest.py", "services/ingestion.py", "stores/lake.py"} <= modules
+    assert (shipped / "dashboard" / "static" / "index.html").is_file()  # the page the api function serves
     assert not [m for m in modules if m.split("/")[0] in CLIENT_PACKAGES]
     # and nothing shipped imports what is not shipped
     for path in shipped.rglob("*.py"):

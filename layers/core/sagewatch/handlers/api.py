@@ -25,9 +25,11 @@ from sagewatch.api import alerting, deepchecks, inferences, ingestion, models, q
 from sagewatch.api.unsupported import unsupported_feature
 from sagewatch.auth import authorize
 from sagewatch.container import token_store
+from sagewatch.dashboard import SECURITY_HEADERS, asset, is_dashboard_path
 from sagewatch.errors import (
     Forbidden,
     InvalidInput,
+    NotFound,
     SagewatchError,
     TooLarge,
     Unauthorized,
@@ -171,10 +173,25 @@ def _set_header(event: dict[str, Any], name: str, value: str) -> None:
     event["headers"] = headers
 
 
+def _dashboard(path: str) -> dict[str, Any]:
+    """A proxy response with a file of the dashboard, or a 404."""
+    found = asset(path)
+    if found is None:
+        return _refused(NotFound(f"the dashboard has no file {path}"))
+    return {
+        "statusCode": 200,
+        "headers": {"Content-Type": found.content_type, **SECURITY_HEADERS},
+        "body": found.body.decode("utf-8"),
+        "isBase64Encoded": False,
+    }
+
+
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """The api Lambda: authenticate and authorize, then route."""
     request = APIGatewayProxyEvent(event)
+    if is_dashboard_path(request.http_method, request.path):  # the page signs in itself
+        return _dashboard(request.path)
     try:
         token = token_store().authenticate(
             request.headers.get("authorization") or request.headers.get("Authorization")

@@ -1,0 +1,294 @@
+"""The dashboard in a real browser (Debian's chromium driven by Playwright) against `sagewatch demo`.
+
+Every number the page shows is checked against the API call a user would make for it. Screenshots
+of each page are written to build/screenshots/ (the test artifacts).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.local_stack import SAGEWATCH, clean_env
+
+from sagewatch.auth import Role
+
+CHROMIUM = Path("/usr/bin/chromium")
+DEMO_TIMELINE = ["--hours", "4", "--calls-per-hour", "40"]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
+# Chromium on a machine with no route out: no background calls home, no sandbox (root in CI).
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="Debian's chromium is not installed (.ci/run installs it)"
+)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """`sagewatch demo --keep-running`: the demo's story, then its stack left up for the browser."""
+    state_dir = tmp_path_factory.mktemp("dashboard")
+    log_path = state_dir / "demo.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [*SAGEWATCH, "demo", "--keep-running", "--state-dir", str(state_dir), *DEMO_TIMELINE],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=clean_env(),
+        )
+        deadline = time.monotonic() + 300
+        while "the stack keeps running" not in log_path.read_text():
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"the demo did not come up:\n{log_path.read_text()}")
+            time.sleep(0.5)
+        yield {**json.loads((state_dir / "local.json").read_text()), "log": log_path}
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def call(demo: dict[str, Any], method: str, path: str, body: Any = None, token: str | None = None) -> Any:
+    request = urllib.request.Request(
+        demo["api_url"] + path,
+        data=None if body is None else json.dumps(body).encode(),
+        method=method,
+        headers={"Authorization": f"Bearer {token or demo['token']}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        text = response.read()
+    return json.loads(text) if text else None
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+class Page:
+    """A browser tab on the dashboard that records console errors and failed page scripts."""
+
+    def __init__(self, browser: Any, demo: dict[str, Any]) -> None:
+        self.page = browser.new_page(viewport={"width": 1280, "height": 800})
+        self.url = demo["api_url"]
+        self.errors: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+
+    def sign_in(self, token: str) -> None:
+        self.page.goto(self.url + "/")
+        self.page.fill("#token", token)
+        self.page.click("button[type=submit]")
+
+    def open(self, address: str) -> Any:
+        """Go to a dashboard address (`#/...`) and wait until its page has drawn."""
+        self.page.goto(f"{self.url}/{address}")
+        self.page.wait_for_selector("main[data-ready]", timeout=60_000)
+        return self.page
+
+    def shot(self, name: str) -> None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture
+def page(browser: Any, demo: dict[str, Any]) -> Iterator[Page]:
+    tab = Page(browser, demo)
+    tab.sign_in(demo["token"])
+    tab.page.wait_for_selector("main[data-ready]", timeout=60_000)
+    yield tab
+    assert tab.errors == [], "the page logged errors"
+    tab.page.close()
+
+
+def model_of(demo: dict[str, Any]) -> dict[str, Any]:
+    [model] = call(demo, "GET", "/api/v3/models")["data"]
+    return model
+
+
+def test_the_models_page_shows_one_card_per_model_with_the_apis_counts(page: Page, demo: dict) -> None:
+    model = model_of(demo)
+    tab = page.open("#/models")
+    page.shot("models")
+    cards = tab.locator(".card")
+    assert cards.count() == 1
+    card = tab.locator(f'.card[data-model-id="{model["id"]}"]')
+    status = call(demo, "GET", f"/api/v3/models/{model['id']}/inferences/status")
+    open_alerts = call(demo, "GET", f"/api/v3/alerts?model_id={model['id']}&status=new&page_size=500")["data"]
+    critical = sum(a["severity"] == "critical" for a in open_alerts)
+    assert card.locator(".labelled").inner_text() == f"{status['labelled_ratio'] * 100:.1f}%"
+    assert (
+        card.locator(".open-alerts").inner_text()
+        == f"{critical} critical, {len(open_alerts) - critical} warning"
+    )
+    assert int(card.locator(".inferences-24h").inner_text().replace(",", "")) == status["total"]
+    assert card.get_attribute("data-health") == ("red" if critical else "amber")
+
+
+def test_a_chart_has_as_many_points_as_the_apis_series(page: Page, demo: dict) -> None:
+    model = model_of(demo)
+    metrics = call(demo, "GET", f"/api/v3/models/{model['id']}/metrics?page_size=500")["metrics"]
+    count = next(m for m in metrics if m["name"] == "Inference Count")
+    tab = page.open(f"#/model/{model['id']}?metrics={count['id']}")
+    page.shot("model")
+    chart = tab.locator('figure.chart[data-metric="Inference Count"]')
+    # the page's own series request, read back from the browser's address and range
+    end = tab.evaluate("Date.now()")
+    start = end - 24 * 3600 * 1000
+    rows = call(
+        demo,
+        "POST",
+        f"/api/v3/models/{model['id']}/inferences/query",
+        {
+            "select": [
+                {"function": "count"},
+                {
+                    "function": "roundTimestamp",
+                    "alias": "time",
+                    "parameters": {"property": "inference_timestamp", "time_interval": "hour"},
+                },
+            ],
+            "group_by": [{"alias": "time"}],
+            "filter": [
+                {"property": "inference_timestamp", "comparator": "gte", "value": _iso(start)},
+                {"property": "inference_timestamp", "comparator": "lt", "value": _iso(end)},
+            ],
+        },
+    )["query_result"]
+    assert chart.locator("circle.point").count() == len(rows) > 0
+    shown = sorted(
+        int(t.split(" ")[0].replace(",", ""))
+        for t in chart.locator("circle.point title").evaluate_all("ts => ts.map(t => t.textContent)")
+    )
+    assert shown == sorted(r["count"] for r in rows)
+
+
+def test_the_drift_table_is_in_the_apis_order_and_an_attribute_opens_its_distribution(
+    page: Page, demo: dict
+) -> None:
+    model = model_of(demo)
+    tab = page.open(f"#/model/{model['id']}")
+    inputs = [a["name"] for a in model["attributes"] if a["stage"] == "PIPELINE_INPUT"]
+    end = tab.evaluate("Date.now()")
+    [psi] = call(
+        demo,
+        "POST",
+        f"/api/v3/models/{model['id']}/inferences/query/data_drift",
+        {
+            "properties": inputs,
+            "metric": "PSI",
+            "base": {"source": "reference"},
+            "target": {
+                "source": "inference",
+                "filter": [
+                    {
+                        "property": "inference_timestamp",
+                        "comparator": "gte",
+                        "value": _iso(end - 24 * 3600 * 1000),
+                    },
+                    {"property": "inference_timestamp", "comparator": "lt", "value": _iso(end)},
+                ],
+            },
+        },
+    )["query_result"]
+    shown = tab.locator("table.drift tbody tr").evaluate_all("rows => rows.map(r => r.dataset.attribute)")
+    assert shown == sorted(inputs, key=lambda name: -psi[name])
+    assert shown[0] == "worst_texture"  # the demo's shifted feature leads
+    tab.locator('tr[data-attribute="worst_texture"] button').click()
+    tab.wait_for_selector('figure.histogram[data-attribute="worst_texture"]')
+    assert tab.locator("figure.histogram rect.bar-window").count() == 20
+    page.shot("model-distribution")
+
+
+def test_acknowledging_an_alert_in_the_page_changes_it_in_the_api(page: Page, demo: dict) -> None:
+    tab = page.open("#/alerts?status=new")
+    page.shot("alerts")
+    row = tab.locator("table.alerts tbody tr").first
+    alert_id = row.get_attribute("data-alert-id")
+    row.get_by_role("button", name="Acknowledge").click()
+    tab.wait_for_function(
+        "id => !document.querySelector(`tr[data-alert-id='${id}']`)", arg=alert_id, timeout=30_000
+    )
+    assert call(demo, "GET", f"/api/v3/alerts/{alert_id}")["status"] == "acknowledged"
+
+
+def test_a_rule_threshold_edited_in_the_page_is_saved(page: Page, demo: dict) -> None:
+    model = model_of(demo)
+    tab = page.open(f"#/rules?model={model['id']}")
+    page.shot("rules")
+    rule = call(demo, "GET", f"/api/v3/models/{model['id']}/alert_rules?page_size=500")["data"][0]
+    row = tab.locator(f'tr[data-rule-id="{rule["id"]}"]')
+    row.get_by_label(f"threshold of {rule['name']}").fill("0.75")
+    row.get_by_role("button", name="Save").click()
+    tab.wait_for_function(
+        "([id, v]) => document.querySelector(`tr[data-rule-id='${id}'] input[type=number]`)?.value === v",
+        arg=[rule["id"], "0.75"],
+    )
+    assert call(demo, "GET", f"/api/v3/models/{model['id']}/alert_rules/{rule['id']}")["threshold"] == 0.75
+
+
+def test_the_ingestion_page_shows_the_apis_counts(page: Page, demo: dict) -> None:
+    model = model_of(demo)
+    tab = page.open(f"#/ingestion?model={model['id']}")
+    page.shot("ingestion")
+    status = call(demo, "GET", f"/api/v3/models/{model['id']}/inferences/status")
+    cells = tab.locator('table.counts tr[data-variant="all"] td').all_inner_texts()
+    assert int(cells[1].replace(",", "")) == status["inferences"]["ingested"]
+    assert int(cells[5].replace(",", "")) == status["ground_truth"]["ingested"]
+
+
+def test_a_wrong_token_shows_the_sign_in_message(browser: Any, demo: dict) -> None:
+    tab = Page(browser, demo)
+    tab.sign_in("sw_000000000000_" + "x" * 43)
+    message = tab.page.wait_for_selector(".signin [role=alert]")
+    assert "not accepted" in message.inner_text()
+    assert tab.page.locator("#token").is_visible()
+    tab.shot("sign-in")
+    assert [e for e in tab.errors if "401" not in e] == []  # the browser logs the refused call itself
+
+
+def test_a_reader_can_look_but_not_change(browser: Any, demo: dict) -> None:
+    reader = subprocess.run(
+        [*SAGEWATCH, "token", "create", "--role", Role.READER.value, "--state-dir", str(demo["log"].parent)],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        check=True,
+    )
+    token = next(line.split()[-1] for line in reader.stdout.splitlines() if line.startswith("token:"))
+    tab = Page(browser, demo)
+    tab.sign_in(token)
+    page = tab.open("#/alerts")
+    buttons = page.get_by_role("button", name="Acknowledge")
+    assert buttons.count() > 0 and all(buttons.nth(i).is_disabled() for i in range(buttons.count()))
+
+
+def _iso(milliseconds: float) -> str:
+    return (
+        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(milliseconds / 1000))
+        + f".{int(milliseconds % 1000):03d}Z"
+    )
