@@ -106,6 +106,8 @@ class Page:
 
     def open(self, address: str) -> Any:
         """Go to a dashboard address (`#/...`) and wait until its page has drawn."""
+        # a new address only changes the hash: the old page's mark must not pass for the new one's
+        self.page.evaluate("document.querySelector('main')?.removeAttribute('data-ready')")
         self.page.goto(f"{self.url}/{address}")
         self.page.wait_for_selector("main[data-ready]", timeout=60_000)
         return self.page
@@ -291,4 +293,94 @@ def _iso(milliseconds: float) -> str:
     return (
         time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(milliseconds / 1000))
         + f".{int(milliseconds % 1000):03d}Z"
+    )
+
+
+def test_the_demo_prints_the_dashboard_address(demo: dict) -> None:
+    assert f"dashboard: {demo['api_url']}/" in demo["log"].read_text()
+
+
+def test_a_drift_alerts_chart_link_shows_that_attributes_drift_over_time(page: Page, demo: dict) -> None:
+    model = model_of(demo)
+    alerts = call(demo, "GET", f"/api/v3/alerts?model_id={model['id']}&page_size=500")["data"]
+    drift = next(a for a in alerts if a["rule_name"].startswith("PSI "))
+    tab = page.open("#/alerts")
+    tab.locator(f'tr[data-alert-id="{drift["id"]}"]').get_by_role("link", name="chart").click()
+    metric = call(demo, "GET", f"/api/v3/models/{model['id']}/metrics/{drift['metric_id']}")
+    tab.wait_for_selector(f'figure.chart[data-metric="{metric["name"]}"]')
+    chart = tab.locator(f'figure.chart[data-metric="{metric["name"]}"]')
+    assert chart.locator("path.alert-mark").count() >= 1  # the alert, marked at its window
+    assert chart.locator("line.threshold").count() >= 1  # and its rule's threshold
+
+
+def test_per_variant_series_appear_side_by_side(page: Page, demo: dict) -> None:
+    """A second production variant's capture file: the model page draws one series per variant."""
+    import boto3
+
+    model = model_of(demo)
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=demo["aws_endpoint_url"],
+        region_name=demo["region"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    hour = time.strftime("%Y/%m/%d/%H", time.gmtime())
+    line = open_capture_line(demo)
+    s3.put_object(
+        Bucket=demo["buckets"]["capture"],
+        Key=f"datacapture/{model['sagemaker']['endpoint_name']}/Challenger/{hour}/c.jsonl",
+        Body=(line + "\n").encode(),
+    )
+    deadline = time.monotonic() + 30
+    while (
+        "Challenger" not in call(demo, "GET", f"/api/v3/models/{model['id']}/inferences/status")["by_variant"]
+    ):
+        assert time.monotonic() < deadline, "the challenger's file was not ingested"
+        time.sleep(0.5)
+    tab = page.open(f"#/model/{model['id']}")
+    chart = tab.locator('figure.chart[data-metric="Inference Count by variant"]')
+    series = set(chart.locator("circle.point").evaluate_all("cs => cs.map(c => c.dataset.series)"))
+    assert series == {"AllTraffic", "Challenger"}
+
+
+def test_the_pages_are_reachable_by_keyboard(page: Page, demo: dict) -> None:
+    model = model_of(demo)
+    tab = page.open("#/models")
+    for _ in range(40):  # tab through the page until the model's link has the focus
+        tab.keyboard.press("Tab")
+        if tab.evaluate("document.activeElement.closest('.card') !== null"):
+            break
+    else:
+        pytest.fail("the model card's link cannot be reached with Tab")
+    tab.keyboard.press("Enter")
+    tab.wait_for_selector(f'main[data-ready] h1:has-text("{model["display_name"]}")')
+
+
+def open_capture_line(demo: dict) -> str:
+    """One Data Capture line of the demo's kind (CSV in, probability out), at the current time."""
+    model = model_of(demo)
+    inputs = [a for a in model["attributes"] if a["stage"] == "PIPELINE_INPUT"]
+    return json.dumps(
+        {
+            "captureData": {
+                "endpointInput": {
+                    "observedContentType": "text/csv",
+                    "mode": "INPUT",
+                    "data": ",".join("1.0" for _ in inputs),
+                    "encoding": "CSV",
+                },
+                "endpointOutput": {
+                    "observedContentType": "text/csv",
+                    "mode": "OUTPUT",
+                    "data": "0.3",
+                    "encoding": "CSV",
+                },
+            },
+            "eventMetadata": {
+                "eventId": "challenger-1",
+                "inferenceTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            },
+            "eventVersion": "0",
+        }
     )

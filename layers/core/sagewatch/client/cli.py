@@ -198,7 +198,8 @@ def _local(args: argparse.Namespace) -> int:
     stack = runtime.start()
     # SIGTERM stops as cleanly as Ctrl-C does.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    print(f"sagewatch local is running\n  API:   {stack.api_url}\n  AWS:   {stack.aws_endpoint_url}")
+    print(f"sagewatch local is running\n  dashboard: {stack.api_url}/ (sign in with the token)")
+    print(f"  API:   {stack.api_url}\n  AWS:   {stack.aws_endpoint_url}")
     print(f"  token: {stack.token} (admin)\n  state: {os.path.join(args.state_dir, 'local.json')}")
     print("Ctrl-C stops it.", flush=True)
     try:

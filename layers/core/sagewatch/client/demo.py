@@ -334,13 +334,18 @@ def run_demo(
             say(f"  Subject: {accuracy_email['subject']}\n")
             say("\n".join(f"  {line}" for line in accuracy_email["body"].splitlines()))
         say(
-            f"\n{len(alerts)} alerts, {len(emails)} emails. Explore: {stack.api_url} (token in {Path(state_dir) / 'local.json'})"
+            f"\n{len(alerts)} alerts, {len(emails)} emails. See them in the dashboard: {stack.api_url}/ "
+            f"(sign in with the token in {Path(state_dir) / 'local.json'})"
             if keep_running
-            else f"\n{len(alerts)} alerts, {len(emails)} emails."
+            else f"\n{len(alerts)} alerts, {len(emails)} emails. To see them in the dashboard, run "
+            "`sagewatch demo --keep-running`."
         )
         result = DemoResult(model, per_hour, alerts, emails, client.status(model["id"]))
         if keep_running:
-            say(f"API:   {stack.api_url}\ntoken: {stack.token}\nthe stack keeps running; Ctrl-C stops it")
+            say(
+                f"dashboard: {stack.api_url}/\nAPI:   {stack.api_url}\ntoken: {stack.token}\n"
+                "the stack keeps running; Ctrl-C stops it"
+            )
             with contextlib.suppress(KeyboardInterrupt):
                 runtime.wait()
         return result

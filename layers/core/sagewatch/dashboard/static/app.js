@@ -311,11 +311,12 @@ async function modelPage(id, params) {
     api("GET", `${base}/alert_rules?page_size=500`),
     api("GET", `/api/v3/alerts?model_id=${enc(id)}&page_size=500`),
   ]);
-  const metrics = metricPage.metrics.filter((m) => m.type !== "model_data_drift_metric");
+  const metrics = metricPage.metrics;
   const chosenIds = (params.get("metrics") || "").split(",").filter(Boolean);
   const chosen = chosenIds.length
     ? metrics.filter((m) => chosenIds.includes(m.id))
     : metrics.filter((m) => m.name === "Inference Count" || m.type === "model_performance_metric" || !m.is_default).slice(0, 4);
+  const counts = metrics.filter((m) => m.type !== "model_data_drift_metric");
   main.replaceChildren(
     h("h1", {}, model.display_name || model.partner_model_id),
     h("p", { class: "muted" },
@@ -335,20 +336,27 @@ async function modelPage(id, params) {
   main.append(h("h2", {}, "Drift from the reference (PSI)"), drift);
   await Promise.all([
     ...chosen.map((metric) => metricChart(metric, range, rulePage.data, alertPage.data).then((chart) => charts.append(chart), (error) => charts.append(h("p", { class: "error" }, `${metric.name}: ${error.message}`)))),
-    variantChart(id, metrics, status, range).then((chart) => chart && charts.append(chart)),
+    variantChart(id, counts, status, range).then((chart) => chart && charts.append(chart)),
     driftTable(model, metricPage.metrics, rulePage.data, range, params).then((table) => drift.replaceChildren(...table)),
   ]);
 }
 
+/** A drift metric's query over the range, one value per window (data_drift's rollup). */
+function driftSeriesQuery(metric, range) {
+  const target = metric.query.target || { source: "inference" };
+  return { ...metric.query, target: { ...target, filter: [...(target.filter || []), ...timeFilter(range)] }, rollup: range.interval };
+}
+
 async function metricChart(metric, range, rules, alerts) {
-  const rows = (await api("POST", metric.endpoint, seriesQuery(metric, range))).query_result;
-  const key = rows.length ? valueKey(rows[0]) : metric.name;
-  const points = rows.map((r) => ({ time: new Date(r.time).getTime(), value: r[key] }));
+  const drift = metric.type === "model_data_drift_metric";
+  const rows = (await api("POST", metric.endpoint, drift ? driftSeriesQuery(metric, range) : seriesQuery(metric, range))).query_result;
+  const key = drift ? metric.attribute : rows.length ? valueKey(rows[0]) : metric.name;
+  const points = rows.map((r) => ({ time: new Date(drift ? r.rollup : r.time).getTime(), value: r[key] ?? null }));
   const ruled = rules.filter((r) => r.metric_id === metric.id);
   const thresholds = ruled.map((r) => ({ value: r.threshold, label: r.name }));
   const marks = alerts.filter((a) => a.metric_id === metric.id && a.window_start)
     .map((a) => ({ time: new Date(a.window_start).getTime(), label: `${a.severity}: ${a.rule_name}, ${fmt(a.metric_value, 4)} at ${when(a.window_start)}` }));
-  const unit = metric.name.includes("Count") ? "inferences" : key;
+  const unit = drift ? (metric.query.metric || "PSI") : metric.name.includes("Count") ? "inferences" : key;
   return lineChart({ title: metric.name, unit, series: [{ name: "", points }], thresholds, alerts: marks, range });
 }
 
