@@ -384,3 +384,60 @@ def open_capture_line(demo: dict) -> str:
             "eventVersion": "0",
         }
     )
+
+
+def test_the_time_range_is_in_the_address_and_every_chart_follows_it(page: Page, demo: dict) -> None:
+    model = model_of(demo)
+    metrics = call(demo, "GET", f"/api/v3/models/{model['id']}/metrics?page_size=500")["metrics"]
+    count = next(m for m in metrics if m["name"] == "Inference Count")
+    tab = page.open(f"#/model/{model['id']}?metrics={count['id']}")
+    tab.evaluate("document.querySelector('main').removeAttribute('data-ready')")
+    tab.get_by_role("button", name="last 30d").click()
+    tab.wait_for_selector("main[data-ready]")
+    assert "range=30d" in tab.url
+    end = tab.evaluate("Date.now()")
+    rows = call(
+        demo,
+        "POST",
+        f"/api/v3/models/{model['id']}/inferences/query",
+        {
+            "select": [
+                {"function": "count"},
+                {
+                    "function": "roundTimestamp",
+                    "alias": "time",
+                    "parameters": {"property": "inference_timestamp", "time_interval": "day"},
+                },
+            ],
+            "group_by": [{"alias": "time"}],
+            "filter": [
+                {
+                    "property": "inference_timestamp",
+                    "comparator": "gte",
+                    "value": _iso(end - 30 * 86_400_000),
+                },
+                {"property": "inference_timestamp", "comparator": "lt", "value": _iso(end)},
+            ],
+        },
+    )["query_result"]
+    chart = tab.locator('figure.chart[data-metric="Inference Count"]')
+    assert chart.locator("circle.point").count() == len(rows)  # one point a day now
+    reopened = Page(page.page.context.browser, demo)
+    reopened.sign_in(demo["token"])
+    reopened.page.wait_for_selector("main[data-ready]")
+    shared = reopened.open(tab.url.split("/", 3)[3])  # the same address in another tab
+    assert shared.get_by_role("button", name="last 30d").get_attribute("aria-pressed") == "true"
+
+
+def test_a_rule_created_in_the_page_exists_in_the_api(page: Page, demo: dict) -> None:
+    model = model_of(demo)
+    before = call(demo, "GET", f"/api/v3/models/{model['id']}/alert_rules?page_size=500")["total_count"]
+    tab = page.open(f"#/rules?model={model['id']}")
+    tab.get_by_label("metric", exact=True).select_option(label="Inference Count")
+    tab.get_by_label("bound", exact=True).select_option("lower")
+    tab.get_by_label("threshold", exact=True).fill("5")
+    tab.get_by_role("button", name="Create").click()
+    tab.wait_for_selector("table.rules tbody tr >> text=Inference Count below 5")
+    rules = call(demo, "GET", f"/api/v3/models/{model['id']}/alert_rules?page_size=500")
+    assert rules["total_count"] == before + 1
+    assert any(r["name"] == "Inference Count below 5" and r["bound"] == "lower" for r in rules["data"])

@@ -232,7 +232,7 @@ function histogram(title, buckets, unit) {
 
 // -- pages ------------------------------------------------------------------------------------------------
 
-async function modelsPage(params) {
+async function modelsPage(params, view) {
   const models = (await api("GET", "/api/v3/models?page_size=500")).data;
   const since = new Date(Date.now() - 24 * 3600e3).toISOString();
   const cards = await Promise.all(models.map(async (model) => {
@@ -261,7 +261,7 @@ async function modelsPage(params) {
       sort === "alerts" ? b.critical * 1000 + b.warning - (a.critical * 1000 + a.warning)
         : sort === "latest" ? String(b.latest || "").localeCompare(String(a.latest || ""))
           : String(a.model.display_name).localeCompare(String(b.model.display_name)));
-  main.replaceChildren(
+  view.replaceChildren(
     h("h1", {}, "Models"),
     h("div", { class: "toolbar" },
       h("label", {}, "Search ", h("input", { type: "search", value: params.get("q") || "", onchange: (e) => withParam("q", e.target.value) })),
@@ -301,7 +301,7 @@ function valueKey(row) {
   return Object.keys(row).find((k) => !["time", "labelled_count", "variant"].includes(k));
 }
 
-async function modelPage(id, params) {
+async function modelPage(id, params, view) {
   const base = `/api/v3/models/${enc(id)}`;
   const range = timeRange(params);
   const [model, status, metricPage, rulePage, alertPage] = await Promise.all([
@@ -317,7 +317,7 @@ async function modelPage(id, params) {
     ? metrics.filter((m) => chosenIds.includes(m.id))
     : metrics.filter((m) => m.name === "Inference Count" || m.type === "model_performance_metric" || !m.is_default).slice(0, 4);
   const counts = metrics.filter((m) => m.type !== "model_data_drift_metric");
-  main.replaceChildren(
+  view.replaceChildren(
     h("h1", {}, model.display_name || model.partner_model_id),
     h("p", { class: "muted" },
       `${model.partner_model_id} · ${fmt(status.inferences.ingested)} inferences ingested · ${status.labelled_ratio === null ? "no labels" : (status.labelled_ratio * 100).toFixed(1) + "% labelled"} · latest ${when(status.inferences.latest_timestamp)} · `,
@@ -331,9 +331,9 @@ async function modelPage(id, params) {
         } }), ` ${m.name}`)))),
   );
   const charts = h("section", { class: "charts", "aria-label": "Metrics over time" });
-  main.append(h("h2", {}, `Metrics by ${range.interval}`), charts);
+  view.append(h("h2", {}, `Metrics by ${range.interval}`), charts);
   const drift = h("section", { "aria-label": "Drift" }, h("p", { class: "muted" }, "Loading drift…"));
-  main.append(h("h2", {}, "Drift from the reference (PSI)"), drift);
+  view.append(h("h2", {}, "Drift from the reference (PSI)"), drift);
   await Promise.all([
     ...chosen.map((metric) => metricChart(metric, range, rulePage.data, alertPage.data).then((chart) => charts.append(chart), (error) => charts.append(h("p", { class: "error" }, `${metric.name}: ${error.message}`)))),
     variantChart(id, counts, status, range).then((chart) => chart && charts.append(chart)),
@@ -439,7 +439,7 @@ async function distribution(model, name, range) {
   }), "share of rows");
 }
 
-async function alertsPage(params) {
+async function alertsPage(params, view) {
   const query = new URLSearchParams({ page_size: "500" });
   if (params.get("model")) query.set("model_id", params.get("model"));
   if (params.get("status")) query.set("status", params.get("status"));
@@ -454,10 +454,10 @@ async function alertsPage(params) {
       await api("PATCH", `/api/v3/alerts/${enc(alert.id)}`, { status });
       await render();
     } catch (error) {
-      main.prepend(h("p", { class: "error", role: "alert" }, error.message));
+      view.prepend(h("p", { class: "error", role: "alert" }, error.message));
     }
   };
-  main.replaceChildren(
+  view.replaceChildren(
     h("h1", {}, "Alerts"),
     h("div", { class: "toolbar" },
       select("model", models.data.map((m) => [m.id, names[m.id]]), "Model"),
@@ -490,9 +490,9 @@ async function modelChoice(params, page) {
   return { id, picker, empty: !models.length };
 }
 
-async function rulesPage(params) {
+async function rulesPage(params, view) {
   const { id, picker, empty } = await modelChoice(params);
-  if (empty) return main.replaceChildren(h("h1", {}, "Rules"), h("p", { class: "muted" }, "No model registered yet."));
+  if (empty) return view.replaceChildren(h("h1", {}, "Rules"), h("p", { class: "muted" }, "No model registered yet."));
   const base = `/api/v3/models/${enc(id)}`;
   const [rules, metrics] = await Promise.all([api("GET", `${base}/alert_rules?page_size=500`), api("GET", `${base}/metrics?page_size=500`)]);
   const byId = Object.fromEntries(metrics.metrics.map((m) => [m.id, m]));
@@ -533,7 +533,7 @@ async function rulesPage(params) {
       message.textContent = error.message;
     }
   };
-  main.replaceChildren(
+  view.replaceChildren(
     h("h1", {}, "Rules"),
     h("div", { class: "toolbar" }, picker),
     message,
@@ -546,7 +546,7 @@ async function rulesPage(params) {
   );
 }
 
-async function ingestionPage(params) {
+async function ingestionPage(params, view) {
   const { id, picker, empty } = await modelChoice(params);
   const unrouted = await api("GET", "/api/v3/ingestion/unrouted");
   const parts = [h("h1", {}, "Ingestion")];
@@ -579,7 +579,7 @@ async function ingestionPage(params) {
       h("thead", {}, h("tr", {}, ["file", "kind", "reason", "seen"].map((t) => h("th", {}, t)))),
       h("tbody", {}, unrouted.data.map((f) => h("tr", {}, h("td", {}, f.source), h("td", {}, f.kind), h("td", {}, f.reason), h("td", {}, when(f.seen_at)))))) : h("p", { class: "muted" }, "None."),
   );
-  main.replaceChildren(...parts);
+  view.replaceChildren(...parts);
 }
 
 // -- signing in, and drawing the current page ------------------------------------------------------------
@@ -602,11 +602,16 @@ function signIn(message) {
   input.focus();
 }
 
+let drawing = 0;
+
 async function render() {
+  const mine = ++drawing;
   const { page, id, params } = route();
   document.querySelectorAll("nav a").forEach((a) => a.toggleAttribute("aria-current", a.dataset.page === page || (page === "model" && a.dataset.page === "models")));
   document.querySelectorAll("nav a[aria-current]").forEach((a) => a.setAttribute("aria-current", "page"));
   if (!sessionStorage.getItem(TOKEN_KEY)) return signIn();
+  const view = h("div", { class: "view" }, h("p", { class: "muted" }, "Loading…"));
+  main.replaceChildren(view);
   try {
     const me = await api("GET", "/api/v3/users/me");
     session.role = me.roles[0];
@@ -614,13 +619,16 @@ async function render() {
       h("span", {}, `${me.username} (${session.role})`),
       h("button", { onclick: () => { sessionStorage.removeItem(TOKEN_KEY); signIn(); } }, "Sign out"));
     rangePicker();
+    // Each drawing has its own view: a slower, older one (the address changed meanwhile) writes into
+    // a view no longer shown, and does not mark the page ready.
     const pages = { models: modelsPage, alerts: alertsPage, rules: rulesPage, ingestion: ingestionPage };
-    if (page === "model" && id) await modelPage(id, params);
-    else await (pages[page] || modelsPage)(params);
-    main.setAttribute("data-ready", "true");
+    if (page === "model" && id) await modelPage(id, params, view);
+    else await (pages[page] || modelsPage)(params, view);
+    if (mine === drawing) main.setAttribute("data-ready", "true");
   } catch (error) {
+    if (mine !== drawing) return;
     if (error instanceof ApiError && error.status === 401) return signIn("That token was not accepted (unknown or revoked): enter another.");
-    main.replaceChildren(h("h1", {}, "Something went wrong"), h("p", { class: "error", role: "alert" }, error.message));
+    view.replaceChildren(h("h1", {}, "Something went wrong"), h("p", { class: "error", role: "alert" }, error.message));
   }
 }
 
