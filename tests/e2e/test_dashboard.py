@@ -15,7 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from tests import factories
 from tests.local_stack import SAGEWATCH, clean_env
 
 from sagewatch.auth import Role
@@ -315,7 +317,6 @@ def test_a_drift_alerts_chart_link_shows_that_attributes_drift_over_time(page: P
 
 def test_per_variant_series_appear_side_by_side(page: Page, demo: dict) -> None:
     """A second production variant's capture file: the model page draws one series per variant."""
-    import boto3
 
     model = model_of(demo)
     s3 = boto3.client(
@@ -441,3 +442,67 @@ def test_a_rule_created_in_the_page_exists_in_the_api(page: Page, demo: dict) ->
     rules = call(demo, "GET", f"/api/v3/models/{model['id']}/alert_rules?page_size=500")
     assert rules["total_count"] == before + 1
     assert any(r["name"] == "Inference Count below 5" and r["bound"] == "lower" for r in rules["data"])
+
+
+# -- what the probe of the dashboard found ----------------------------------------------------------
+
+
+def test_an_empty_threshold_is_refused_not_saved_as_zero(page: Page, demo: dict) -> None:
+    model = model_of(demo)
+    rule = call(demo, "GET", f"/api/v3/models/{model['id']}/alert_rules?page_size=500")["data"][0]
+    tab = page.open(f"#/rules?model={model['id']}")
+    row = tab.locator(f'tr[data-rule-id="{rule["id"]}"]')
+    row.get_by_label(f"threshold of {rule['name']}").fill("")
+    row.get_by_role("button", name="Save").click()
+    assert "a number is needed" in tab.locator("main [role=status]").inner_text()
+    assert (
+        call(demo, "GET", f"/api/v3/models/{model['id']}/alert_rules/{rule['id']}")["threshold"]
+        == rule["threshold"]
+    )
+    before = call(demo, "GET", f"/api/v3/models/{model['id']}/alert_rules?page_size=1")["total_count"]
+    tab.get_by_role("button", name="Create").click()  # the new rule's box is empty too
+    assert "a number is needed" in tab.locator("main [role=status]").inner_text()
+    assert call(demo, "GET", f"/api/v3/models/{model['id']}/alert_rules?page_size=1")["total_count"] == before
+
+
+def test_a_token_revoked_mid_session_brings_back_the_sign_in_saying_so(browser: Any, demo: dict) -> None:
+    created = subprocess.run(
+        [*SAGEWATCH, "token", "create", "--role", "writer", "--state-dir", str(demo["log"].parent)],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        check=True,
+    )
+    token = next(line.split()[-1] for line in created.stdout.splitlines() if line.startswith("token:"))
+    tab = Page(browser, demo)
+    tab.sign_in(token)
+    page = tab.open("#/alerts")
+    subprocess.run(
+        [*SAGEWATCH, "token", "revoke", token.split("_")[1], "--state-dir", str(demo["log"].parent)],
+        env=clean_env(),
+        check=True,
+        capture_output=True,
+    )
+    page.get_by_role("button", name="Resolve").first.click()
+    message = page.wait_for_selector(".signin [role=alert]")
+    assert "not accepted (unknown or revoked)" in message.inner_text()
+
+
+def test_a_range_whose_from_is_after_its_to_says_so(page: Page, demo: dict) -> None:
+    model = model_of(demo)
+    tab = page.open(f"#/model/{model['id']}?from=2026-11-30&to=2026-11-28")
+    assert "from day is after its to day" in tab.locator("main [role=alert]").inner_text()
+
+
+def test_the_alerts_page_follows_the_range(page: Page, demo: dict) -> None:
+    tab = page.open("#/alerts?from=2020-01-01&to=2020-01-02")
+    assert tab.locator("table.alerts").count() == 0
+    assert "No alert matches" in tab.locator("main").inner_text()
+
+
+def test_a_model_without_reference_data_says_so_without_errors(page: Page, demo: dict) -> None:
+    body = factories.binary_probability("no-reference-yet")
+    created = call(demo, "POST", "/api/v3/models", body)
+    tab = page.open(f"#/model/{created['id']}")
+    assert "no reference data yet" in tab.locator("main").inner_text()
+    # and the page fixture checks that nothing was logged (no refused drift query)

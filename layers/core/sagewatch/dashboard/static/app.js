@@ -7,6 +7,7 @@ const RANGES = { "24h": 24, "7d": 24 * 7, "30d": 24 * 30 };
 const SVG = "http://www.w3.org/2000/svg";
 const main = document.getElementById("main");
 const session = { role: null };
+let flash = "";  // what the last change did, said once on the page drawn after it
 
 // -- small helpers ------------------------------------------------------------------------------------
 
@@ -41,10 +42,11 @@ const fmt = (value, digits = 3) =>
     ? "–"
     : Number.isInteger(value)
       ? value.toLocaleString("en")
-      : Number(value).toPrecision(digits);
+      : Number(value).toLocaleString("en", { maximumSignificantDigits: Math.max(digits, Math.ceil(Math.log10(Math.abs(value) || 1)) + 1) });
 const when = (iso) => (iso ? new Date(iso).toISOString().replace("T", " ").slice(0, 16) + " UTC" : "never");
 const canChange = () => session.role === "writer" || session.role === "admin";
 const readOnlyNote = "a reader token can look, not change";
+const NOT_ACCEPTED = "That token was not accepted (unknown or revoked): enter another.";
 
 class ApiError extends Error {
   constructor(status, body) {
@@ -65,8 +67,10 @@ async function api(method, path, body) {
   });
   const text = await response.text();
   const parsed = text ? JSON.parse(text) : null;
-  if (response.status === 401) {
+  if (response.status === 401) {  // from any call, a button's too: back to signing in, saying why
     sessionStorage.removeItem(TOKEN_KEY);
+    drawing += 1;  // whatever was being drawn is abandoned
+    signIn(NOT_ACCEPTED);
     throw new ApiError(401, parsed);
   }
   if (!response.ok) throw new ApiError(response.status, parsed);
@@ -77,7 +81,14 @@ async function api(method, path, body) {
 
 function route() {
   const [path, query] = (location.hash.replace(/^#/, "") || "/models").split("?");
-  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  const decode = (part) => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      return part;  // a malformed escape is kept as typed: the page then says the id is unknown
+    }
+  };
+  const parts = path.split("/").filter(Boolean).map(decode);
   return { page: parts[0] || "models", id: parts[1] || null, params: new URLSearchParams(query || "") };
 }
 
@@ -95,10 +106,16 @@ function withParam(name, value) {
 
 /** The chosen time range: [start, end) and the interval its series are rolled up by. */
 function timeRange(params) {
+  const day = (name) => {
+    const value = new Date(params.get(name));
+    if (Number.isNaN(value.getTime())) throw new Error(`${name}: ${JSON.stringify(params.get(name))} is not a day (YYYY-MM-DD)`);
+    return value;
+  };
   // a "to" day is included whole
-  const end = params.get("to") ? new Date(new Date(params.get("to")).getTime() + 24 * 3600e3) : new Date();
-  const hours = RANGES[params.get("range") || "24h"];
-  const start = params.get("from") ? new Date(params.get("from")) : new Date(end - (hours || 24) * 3600e3);
+  const end = params.get("to") ? new Date(day("to").getTime() + 24 * 3600e3) : new Date();
+  const hours = RANGES[params.get("range")] || 24;
+  const start = params.get("from") ? day("from") : new Date(end - hours * 3600e3);
+  if (start >= end) throw new Error("the range's from day is after its to day: choose the days again");
   const span = (end - start) / 3600e3;
   return { start, end, interval: span <= 24 * 7 ? "hour" : "day" };
 }
@@ -112,7 +129,7 @@ function timeFilter(range) {
 
 function rangePicker() {
   const { params } = route();
-  const current = params.get("from") ? "custom" : params.get("range") || "24h";
+  const current = params.get("from") || params.get("to") ? "custom" : RANGES[params.get("range")] ? params.get("range") : "24h";
   const box = document.getElementById("range");
   box.replaceChildren(
     h("span", { class: "visually-hidden" }, "Time range"),
@@ -132,10 +149,8 @@ function rangePicker() {
         `last ${name}`,
       ),
     ),
-    h("label", {}, h("span", { class: "visually-hidden" }, "from"),
-      h("input", { type: "date", "aria-label": "from", value: params.get("from") || "", onchange: (e) => withParam("from", e.target.value) })),
-    h("label", {}, h("span", { class: "visually-hidden" }, "to"),
-      h("input", { type: "date", "aria-label": "to", value: params.get("to") || "", onchange: (e) => withParam("to", e.target.value) })),
+    h("label", {}, "from ", h("input", { type: "date", "aria-label": "from", value: params.get("from") || "", onchange: (e) => withParam("from", e.target.value) })),
+    h("label", {}, "to ", h("input", { type: "date", "aria-label": "to", value: params.get("to") || "", onchange: (e) => withParam("to", e.target.value) })),
   );
 }
 
@@ -149,13 +164,16 @@ function lineChart({ title, unit, series, thresholds = [], alerts = [], range })
   const width = 600, height = 230, left = 56, right = 12, top = 28, bottom = 34;
   const all = series.flatMap((line) => line.points);
   const values = all.map((p) => p.value).concat(thresholds.map((t) => t.value)).filter((v) => v !== null);
-  let low = Math.min(...values, 0), high = Math.max(...values, 1e-9);
-  if (high === low) high = low + 1;
+  let low = Math.min(...values, 0), high = values.length ? Math.max(...values) : 1;
+  if (high <= low) high = low + 1;
   const t0 = range.start.getTime(), t1 = range.end.getTime();
   const x = (t) => left + ((t - t0) / (t1 - t0)) * (width - left - right);
   const y = (v) => top + (1 - (v - low) / (high - low)) * (height - top - bottom);
   const svg = s("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": title, width: "100%" });
   svg.append(s("text", { x: left, y: 16, class: "title" }, title));
+  if (!all.some((p) => p.value !== null)) {
+    svg.append(s("text", { x: width / 2, y: height / 2, "text-anchor": "middle", class: "empty" }, "no data in this range"));
+  }
   svg.append(s("line", { x1: left, x2: width - right, y1: height - bottom, y2: height - bottom, class: "axis" }));
   svg.append(s("line", { x1: left, x2: left, y1: top, y2: height - bottom, class: "axis" }));
   for (const v of [low, (low + high) / 2, high]) {
@@ -233,7 +251,8 @@ function histogram(title, buckets, unit) {
 // -- pages ------------------------------------------------------------------------------------------------
 
 async function modelsPage(params, view) {
-  const models = (await api("GET", "/api/v3/models?page_size=500")).data;
+  const archived = params.get("archived") === "shown";
+  const models = (await api("GET", `/api/v3/models?page_size=500&include_archived=${archived}`)).data;
   const since = new Date(Date.now() - 24 * 3600e3).toISOString();
   const cards = await Promise.all(models.map(async (model) => {
     const base = `/api/v3/models/${enc(model.id)}`;
@@ -266,7 +285,8 @@ async function modelsPage(params, view) {
     h("div", { class: "toolbar" },
       h("label", {}, "Search ", h("input", { type: "search", value: params.get("q") || "", onchange: (e) => withParam("q", e.target.value) })),
       h("label", {}, "Sort by ", h("select", { onchange: (e) => withParam("sort", e.target.value) },
-        ["name", "latest", "alerts"].map((k) => h("option", { value: k, selected: k === sort }, { name: "name", latest: "latest inference", alerts: "open alerts" }[k]))))),
+        ["name", "latest", "alerts"].map((k) => h("option", { value: k, selected: k === sort }, { name: "name", latest: "latest inference", alerts: "open alerts" }[k])))),
+      h("label", {}, h("input", { type: "checkbox", checked: archived, onchange: (e) => withParam("archived", e.target.checked ? "shown" : null) }), " archived models too")),
     shown.length ? h("div", { class: "cards" }, shown.map(modelCard)) : h("p", { class: "muted" }, models.length ? "No model matches." : "No model registered yet."),
   );
 }
@@ -313,21 +333,21 @@ async function modelPage(id, params, view) {
   ]);
   const metrics = metricPage.metrics;
   const chosenIds = (params.get("metrics") || "").split(",").filter(Boolean);
-  const chosen = chosenIds.length
+  const chosen = params.has("metrics")
     ? metrics.filter((m) => chosenIds.includes(m.id))
     : metrics.filter((m) => m.name === "Inference Count" || m.type === "model_performance_metric" || !m.is_default).slice(0, 4);
   const counts = metrics.filter((m) => m.type !== "model_data_drift_metric");
   view.replaceChildren(
-    h("h1", {}, model.display_name || model.partner_model_id),
+    h("h1", {}, model.display_name || model.partner_model_id, model.archived ? " (archived: it takes no more data)" : ""),
     h("p", { class: "muted" },
       `${model.partner_model_id} · ${fmt(status.inferences.ingested)} inferences ingested · ${status.labelled_ratio === null ? "no labels" : (status.labelled_ratio * 100).toFixed(1) + "% labelled"} · latest ${when(status.inferences.latest_timestamp)} · `,
       h("a", { href: `#/rules?model=${enc(id)}` }, "rules"), " · ", h("a", { href: `#/alerts?model=${enc(id)}` }, "alerts"), " · ",
       h("a", { href: `#/ingestion?model=${enc(id)}` }, "ingestion")),
-    h("details", { class: "panel" }, h("summary", {}, "Metrics shown"),
-      h("div", { class: "toolbar" }, metrics.map((m) => h("label", {},
+    h("details", { class: "panel", open: params.has("metrics") }, h("summary", {}, `Metrics shown (${chosen.length} of ${metrics.length})`),
+      h("div", { class: "toolbar" }, [...metrics].sort((a, b) => a.name.localeCompare(b.name)).map((m) => h("label", {},
         h("input", { type: "checkbox", value: m.id, checked: chosen.includes(m), onchange: () => {
           const ids = [...document.querySelectorAll("details input:checked")].map((e) => e.value);
-          withParam("metrics", ids.join(","));
+          withParam("metrics", ids.join(",") || "none");
         } }), ` ${m.name}`)))),
   );
   const charts = h("section", { class: "charts", "aria-label": "Metrics over time" });
@@ -335,7 +355,14 @@ async function modelPage(id, params, view) {
   const drift = h("section", { "aria-label": "Drift" }, h("p", { class: "muted" }, "Loading drift…"));
   view.append(h("h2", {}, "Drift from the reference (PSI)"), drift);
   await Promise.all([
-    ...chosen.map((metric) => metricChart(metric, range, rulePage.data, alertPage.data).then((chart) => charts.append(chart), (error) => charts.append(h("p", { class: "error" }, `${metric.name}: ${error.message}`)))),
+    ...chosen.map((metric) => {
+      const slot = h("div", { class: "slot" });
+      charts.append(slot);
+      return metricChart(metric, range, rulePage.data, alertPage.data).then(
+        (chart) => slot.replaceWith(chart),
+        (error) => slot.replaceWith(h("p", { class: "error" }, `${metric.name}: ${error.message}`)),
+      );
+    }),
     variantChart(id, counts, status, range).then((chart) => chart && charts.append(chart)),
     driftTable(model, metricPage.metrics, rulePage.data, range, params).then((table) => drift.replaceChildren(...table)),
   ]);
@@ -356,7 +383,7 @@ async function metricChart(metric, range, rules, alerts) {
   const thresholds = ruled.map((r) => ({ value: r.threshold, label: r.name }));
   const marks = alerts.filter((a) => a.metric_id === metric.id && a.window_start)
     .map((a) => ({ time: new Date(a.window_start).getTime(), label: `${a.severity}: ${a.rule_name}, ${fmt(a.metric_value, 4)} at ${when(a.window_start)}` }));
-  const unit = drift ? (metric.query.metric || "PSI") : metric.name.includes("Count") ? "inferences" : key;
+  const unit = drift ? (metric.query.metric || "PSI") : metric.name.includes("Count") ? "inferences" : metric.name.toLowerCase();
   return lineChart({ title: metric.name, unit, series: [{ name: "", points }], thresholds, alerts: marks, range });
 }
 
@@ -371,6 +398,10 @@ async function variantChart(id, metrics, status, range) {
 
 async function driftTable(model, allMetrics, rules, range, params) {
   const inputs = model.attributes.filter((a) => a.stage === "PIPELINE_INPUT").map((a) => a.name);
+  const reference = await api("GET", `/api/v3/models/${enc(model.id)}/reference_data`);
+  if (!reference.ingested) {
+    return [h("p", { class: "muted" }, "No drift to show: the model has no reference data yet (upload it: docs/ingestion.md).")];
+  }
   const drift = `/api/v3/models/${enc(model.id)}/inferences/query/data_drift`;
   const body = { properties: inputs, metric: "PSI", base: { source: "reference" }, target: { source: "inference", filter: timeFilter(range) } };
   let latest, windows;
@@ -422,25 +453,37 @@ async function distribution(model, name, range) {
       reference: find(reference.query_result, label) / rt, window: find(window.query_result, label) / wt,
     })), "share of rows");
   }
-  const bounds = (await api("POST", path, { from: "reference", select: [{ function: "min", parameters: { property: name } }, { function: "max", parameters: { property: name } }] })).query_result[0];
-  if (bounds.min === null || bounds.max === null || bounds.min === bounds.max) {
-    return h("p", { class: "muted" }, `${name}: the reference has no spread to bin over.`);
+  // bins over both sides' values, so none piles into an end bin
+  const spread = (source, filter) => api("POST", path, { from: source, filter, select: [{ function: "min", parameters: { property: name } }, { function: "max", parameters: { property: name } }] });
+  const sides = (await Promise.all([spread("reference", []), spread("inference", timeFilter(range))])).map((r) => r.query_result[0] || {});
+  const lows = sides.map((b) => b.min).filter((v) => v !== null && v !== undefined);
+  const highs = sides.map((b) => b.max).filter((v) => v !== null && v !== undefined);
+  const bounds = { min: Math.min(...lows), max: Math.max(...highs) };
+  if (!lows.length || !highs.length || bounds.min === bounds.max) {
+    return h("p", { class: "muted" }, `${name}: no spread of values to bin over.`);
   }
   const binned = (source, filter) => api("POST", path, { from: source, filter, select: [{ function: "distribution", parameters: { property: name, num_bins: 20, lower: bounds.min, upper: bounds.max } }] });
   [reference, window] = await Promise.all([binned("reference", []), binned("inference", timeFilter(range))]);
-  const r = (reference.query_result[0] || { distribution: [] }).distribution.filter((b) => b.lower !== null);
-  const w = (window.query_result[0] || { distribution: [] }).distribution.filter((b) => b.lower !== null);
-  const rt = r.reduce((sum, b) => sum + b.count, 0) || 1, wt = w.reduce((sum, b) => sum + b.count, 0) || 1;
-  const lowers = [...new Set([...r, ...w].map((b) => b.lower))].sort((a, b) => a - b);
-  return histogram(`${name}: reference and window (20 bins)`, lowers.map((lower) => {
-    const rb = r.find((b) => b.lower === lower) || { count: 0, upper: null };
-    const wb = w.find((b) => b.lower === lower) || { count: 0, upper: null };
-    return { label: fmt(lower, 3), referenceCount: rb.count, windowCount: wb.count, reference: rb.count / rt, window: wb.count / wt };
-  }), "share of rows");
+  // the API's bins are those holding rows; the chart draws all 20, empty ones too
+  const width = (bounds.max - bounds.min) / 20;
+  const counts = (answer) => {
+    const found = new Array(20).fill(0);
+    for (const bin of (answer.query_result[0] || { distribution: [] }).distribution) {
+      if (bin.lower === null) continue;  // rows without a value
+      found[Math.min(19, Math.max(0, Math.round((bin.lower - bounds.min) / width)))] += bin.count;
+    }
+    return found;
+  };
+  const r = counts(reference), w = counts(window);
+  const rt = r.reduce((sum, c) => sum + c, 0) || 1, wt = w.reduce((sum, c) => sum + c, 0) || 1;
+  return histogram(`${name}: reference and window (20 bins from ${fmt(bounds.min)} to ${fmt(bounds.max)})`, r.map((count, i) => ({
+    label: fmt(bounds.min + i * width, 3), referenceCount: count, windowCount: w[i], reference: count / rt, window: w[i] / wt,
+  })), "share of rows");
 }
 
 async function alertsPage(params, view) {
-  const query = new URLSearchParams({ page_size: "500" });
+  const range = timeRange(params);
+  const query = new URLSearchParams({ page_size: "500", start_time: range.start.toISOString(), end_time: range.end.toISOString() });
   if (params.get("model")) query.set("model_id", params.get("model"));
   if (params.get("status")) query.set("status", params.get("status"));
   const [alerts, models] = await Promise.all([api("GET", `/api/v3/alerts?${query}`), api("GET", "/api/v3/models?page_size=500&include_archived=true")]);
@@ -459,6 +502,7 @@ async function alertsPage(params, view) {
   };
   view.replaceChildren(
     h("h1", {}, "Alerts"),
+    h("p", { class: "muted" }, `Raised from ${when(range.start.toISOString())} to ${when(range.end.toISOString())}.`),
     h("div", { class: "toolbar" },
       select("model", models.data.map((m) => [m.id, names[m.id]]), "Model"),
       select("severity", [["critical", "critical"], ["warning", "warning"]], "Severity"),
@@ -482,24 +526,42 @@ async function alertsPage(params, view) {
   );
 }
 
-async function modelChoice(params, page) {
-  const models = (await api("GET", "/api/v3/models?page_size=500")).data;
-  const id = params.get("model") || (models[0] && models[0].id);
+async function modelChoice(params) {
+  const models = (await api("GET", "/api/v3/models?page_size=500&include_archived=true")).data;
+  const asked = models.find((m) => m.id === params.get("model"));
+  const model = asked || models.find((m) => !m.archived) || models[0];
+  const id = model && model.id;
+  if (params.get("model") && !asked) throw new Error(`no model with id ${params.get("model")}`);
   const picker = h("label", {}, "Model ", h("select", { onchange: (e) => withParam("model", e.target.value) },
-    models.map((m) => h("option", { value: m.id, selected: m.id === id }, m.display_name || m.partner_model_id))));
-  return { id, picker, empty: !models.length };
+    models.map((m) => h("option", { value: m.id, selected: m.id === id }, `${m.display_name || m.partner_model_id}${m.archived ? " (archived)" : ""}`))));
+  return { id, picker, empty: !models.length, archived: Boolean(model && model.archived) };
 }
 
 async function rulesPage(params, view) {
-  const { id, picker, empty } = await modelChoice(params);
+  const { id, picker, empty, archived } = await modelChoice(params);
   if (empty) return view.replaceChildren(h("h1", {}, "Rules"), h("p", { class: "muted" }, "No model registered yet."));
+  const editable = canChange() && !archived;
+  const why = archived ? "an archived model's rules cannot change" : readOnlyNote;
   const base = `/api/v3/models/${enc(id)}`;
   const [rules, metrics] = await Promise.all([api("GET", `${base}/alert_rules?page_size=500`), api("GET", `${base}/metrics?page_size=500`)]);
   const byId = Object.fromEntries(metrics.metrics.map((m) => [m.id, m]));
-  const message = h("p", { role: "status" });
+  const message = h("p", { role: "status" }, flash);
+  flash = "";
+  /** The input's number, or null with a message saying what is wrong (an empty box is not 0). */
+  const number = (input, what) => {
+    const text = input.value.trim();
+    if (text === "" || !Number.isFinite(Number(text))) {
+      message.className = "error";
+      message.textContent = `${what}: a number is needed${text ? `, not ${JSON.stringify(text)}` : ""}`;
+      input.focus();
+      return null;
+    }
+    return Number(text);
+  };
   const save = async (rule, changes) => {
     try {
       await api("PATCH", `${base}/alert_rules/${enc(rule.id)}`, changes);
+      flash = `Saved: ${rule.name}.`;
       await render();
     } catch (error) {
       message.className = "error";
@@ -507,8 +569,8 @@ async function rulesPage(params, view) {
     }
   };
   const rows = rules.data.map((rule) => {
-    const threshold = h("input", { type: "number", step: "any", value: rule.threshold, "aria-label": `threshold of ${rule.name}`, disabled: !canChange() });
-    const severity = h("select", { "aria-label": `severity of ${rule.name}`, disabled: !canChange() },
+    const threshold = h("input", { type: "number", step: "any", value: rule.threshold, "aria-label": `threshold of ${rule.name}`, disabled: !editable });
+    const severity = h("select", { "aria-label": `severity of ${rule.name}`, disabled: !editable },
       ["warning", "critical"].map((v) => h("option", { value: v, selected: rule.severity === v }, v)));
     return h("tr", { "data-rule-id": rule.id },
       h("td", {}, rule.name),
@@ -517,16 +579,22 @@ async function rulesPage(params, view) {
       h("td", {}, threshold),
       h("td", {}, severity),
       h("td", { class: "number" }, fmt(rule.last_value, 4)),
-      h("td", {}, h("label", {}, h("input", { type: "checkbox", checked: rule.enabled, disabled: !canChange(), onchange: (e) => save(rule, { enabled: e.target.checked }) }), " enabled")),
-      h("td", {}, h("button", { disabled: !canChange(), title: canChange() ? null : readOnlyNote, onclick: () => save(rule, { threshold: Number(threshold.value), severity: severity.value }) }, "Save")));
+      h("td", {}, h("label", {}, h("input", { type: "checkbox", checked: rule.enabled, disabled: !editable, onchange: (e) => save(rule, { enabled: e.target.checked }) }), " enabled")),
+      h("td", {}, h("button", { disabled: !editable, title: editable ? null : why, onclick: () => {
+        const value = number(threshold, `the threshold of ${rule.name}`);
+        if (value !== null) save(rule, { threshold: value, severity: severity.value });
+      } }, "Save")));
   });
   const metric = h("select", { "aria-label": "metric" }, metrics.metrics.map((m) => h("option", { value: m.id }, m.name)));
   const bound = h("select", { "aria-label": "bound" }, h("option", { value: "upper" }, "above"), h("option", { value: "lower" }, "below"));
   const threshold = h("input", { type: "number", step: "any", "aria-label": "threshold", required: true });
   const severity = h("select", { "aria-label": "severity" }, h("option", { value: "warning" }, "warning"), h("option", { value: "critical" }, "critical"));
   const create = async () => {
+    const value = number(threshold, "the new rule's threshold");
+    if (value === null) return;
     try {
-      await api("POST", `${base}/alert_rules`, { metric_id: metric.value, bound: bound.value, threshold: Number(threshold.value), severity: severity.value });
+      const made = await api("POST", `${base}/alert_rules`, { metric_id: metric.value, bound: bound.value, threshold: value, severity: severity.value });
+      flash = `Created: ${made.name}.`;
       await render();
     } catch (error) {
       message.className = "error";
@@ -541,7 +609,7 @@ async function rulesPage(params, view) {
       h("thead", {}, h("tr", {}, ["rule", "metric", "alerts when", "threshold", "severity", "last value", "", ""].map((t) => h("th", {}, t)))),
       h("tbody", {}, rows)) : h("p", { class: "muted" }, "No rule yet."),
     h("h2", {}, "Create a rule from a metric"),
-    h("fieldset", { disabled: !canChange(), title: canChange() ? null : readOnlyNote }, h("legend", {}, "new rule"),
+    h("fieldset", { disabled: !editable, title: editable ? null : why }, h("legend", {}, "new rule"),
       h("div", { class: "toolbar" }, metric, bound, threshold, severity, h("button", { class: "primary", onclick: create }, "Create"))),
   );
 }
@@ -563,8 +631,10 @@ async function ingestionPage(params, view) {
           h("td", {}, name),
           h("td", { class: "number" }, fmt(c.inferences.ingested)), h("td", { class: "number" }, fmt(c.inferences.rejected)),
           h("td", { class: "number" }, fmt(c.inferences.files)), h("td", {}, when(c.inferences.latest_timestamp)),
-          h("td", { class: "number" }, fmt(c.ground_truth.ingested)), h("td", { class: "number" }, fmt(c.ground_truth.rejected)),
-          h("td", {}, when(c.ground_truth.latest_timestamp)))))),
+          // labels (Model Monitor files, PATCH) name no variant: they are counted for the model only
+          ...(name === "all"
+            ? [h("td", { class: "number" }, fmt(c.ground_truth.ingested)), h("td", { class: "number" }, fmt(c.ground_truth.rejected)), h("td", {}, when(c.ground_truth.latest_timestamp))]
+            : [h("td", { colspan: 3, class: "muted" }, "counted for the model")]))))),
       h("h2", {}, `Rejected rows (${fmt(rejected.total_count)}, newest day first)`),
       rejected.data.length ? h("table", { class: "rejected" },
         h("thead", {}, h("tr", {}, ["source", "line or row", "inference", "reason"].map((t) => h("th", {}, t)))),
@@ -608,6 +678,10 @@ async function render() {
   const mine = ++drawing;
   const { page, id, params } = route();
   document.querySelectorAll("nav a").forEach((a) => a.toggleAttribute("aria-current", a.dataset.page === page || (page === "model" && a.dataset.page === "models")));
+  const current = page === "model" ? id : params.get("model");  // the pages of one model keep it
+  for (const name of ["rules", "ingestion", "alerts"]) {
+    document.querySelector(`nav a[data-page="${name}"]`).setAttribute("href", current ? `#/${name}?model=${enc(current)}` : `#/${name}`);
+  }
   document.querySelectorAll("nav a[aria-current]").forEach((a) => a.setAttribute("aria-current", "page"));
   if (!sessionStorage.getItem(TOKEN_KEY)) return signIn();
   const view = h("div", { class: "view" }, h("p", { class: "muted" }, "Loading…"));
@@ -618,7 +692,8 @@ async function render() {
     document.getElementById("who").replaceChildren(
       h("span", {}, `${me.username} (${session.role})`),
       h("button", { onclick: () => { sessionStorage.removeItem(TOKEN_KEY); signIn(); } }, "Sign out"));
-    rangePicker();
+    if (page === "model" || page === "alerts") rangePicker();
+    else document.getElementById("range").replaceChildren();
     // Each drawing has its own view: a slower, older one (the address changed meanwhile) writes into
     // a view no longer shown, and does not mark the page ready.
     const pages = { models: modelsPage, alerts: alertsPage, rules: rulesPage, ingestion: ingestionPage };
@@ -627,13 +702,31 @@ async function render() {
     if (mine === drawing) main.setAttribute("data-ready", "true");
   } catch (error) {
     if (mine !== drawing) return;
-    if (error instanceof ApiError && error.status === 401) return signIn("That token was not accepted (unknown or revoked): enter another.");
+    if (error instanceof ApiError && error.status === 401) return;  // api() has shown the sign-in page
     view.replaceChildren(h("h1", {}, "Something went wrong"), h("p", { class: "error", role: "alert" }, error.message));
+    main.setAttribute("data-ready", "true");  // drawn: as an error
   }
 }
 
-window.addEventListener("hashchange", () => {
+/** What identifies the focused control across a redraw: its label, or its text. */
+function focusKey() {
+  const element = document.activeElement;
+  if (!element || element === document.body) return null;
+  return element.getAttribute("aria-label") || (element.tagName === "BUTTON" || element.tagName === "A" ? element.textContent : null);
+}
+
+function restoreFocus(key) {
+  if (!key) return;
+  const found = [...document.querySelectorAll("button, a, input, select")].find(
+    (e) => e.getAttribute("aria-label") === key || ((e.tagName === "BUTTON" || e.tagName === "A") && e.textContent === key),
+  );
+  if (found) found.focus();
+}
+
+window.addEventListener("hashchange", async () => {
+  const key = focusKey();
   main.removeAttribute("data-ready");
-  render();
+  await render();
+  restoreFocus(key);
 });
 render();
