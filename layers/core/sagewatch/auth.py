@@ -90,7 +90,8 @@ def token_from_header(authorization: str | None) -> tuple[str, str]:
 
 # POSTs that only read: queries a reader may run.
 _READ_ONLY_POST = re.compile(
-    r"^(/api/v3/models/[^/]+/inferences/query(/data_drift)?|/api/v1/model-versions/[^/]+/get-(ref|prod)-data)/?$"
+    r"^(/api/v3/models/[^/]+/inferences/query(/data_drift)?|/api/v3/models/[^/]+/variants/compare"
+    r"|/api/v1/model-versions/[^/]+/get-(ref|prod)-data)/?$"
 )
 
 

@@ -16,6 +16,7 @@ from sagewatch.services.evaluation import Evaluator
 from sagewatch.services.ingestion import Ingestor
 from sagewatch.services.monitoring import Monitoring
 from sagewatch.services.registry import Registry
+from sagewatch.services.variants import Variants
 from sagewatch.stores.alerting import AlertStore, MetricStore, NotificationStore, RuleStore
 from sagewatch.stores.deepchecks import DeepchecksStore
 from sagewatch.stores.ingestion import IngestionLedger
@@ -104,6 +105,12 @@ def evaluator() -> Evaluator:
 
 
 @functools.cache
+def variants() -> Variants:
+    """A model's variants: traffic, roles, comparisons."""
+    return Variants(model_store(), ingestion_ledger(), monitoring().loader)
+
+
+@functools.cache
 def deepchecks() -> Deepchecks:
     """The Deepchecks door (/api/v1)."""
     return Deepchecks(
@@ -123,6 +130,7 @@ def reset() -> None:
         ingestor,
         monitoring,
         evaluator,
+        variants,
         deepchecks,
     ):
         cached.cache_clear()

@@ -49,21 +49,33 @@ def ground_truth_schema(model: Model) -> pa.Schema:
     )
 
 
-def _first_of_each_id(table: pa.Table, order: list[tuple[str, str]]) -> pa.Table:
-    """One row per partner_inference_id: the first in the given order."""
+def _first_of_each_id(
+    table: pa.Table, order: list[tuple[str, str]], keys: list[str] | None = None
+) -> pa.Table:
+    """One row per identity (`keys`, default partner_inference_id): the first in the given order."""
     if table.num_rows == 0:
         return table
-    indices = pc.sort_indices(table, sort_keys=[("partner_inference_id", "ascending"), *order])
-    ids = table.column("partner_inference_id").take(indices)
-    starts = np.ones(len(ids), dtype=bool)
-    if len(ids) > 1:
-        starts[1:] = pc.not_equal(ids.slice(1), ids.slice(0, len(ids) - 1)).to_numpy(zero_copy_only=False)
+    keys = keys or ["partner_inference_id"]
+    indices = pc.sort_indices(table, sort_keys=[*((key, "ascending") for key in keys), *order])
+    starts = np.ones(len(indices), dtype=bool)
+    if len(indices) > 1:
+        starts[1:] = False
+        for key in keys:  # a row starts an identity where any key differs from the row before
+            values = pc.fill_null(pc.cast(table.column(key).take(indices), pa.string()), "\x00")
+            changed = pc.not_equal(values.slice(1), values.slice(0, len(values) - 1))
+            starts[1:] |= changed.to_numpy(zero_copy_only=False)
     return table.take(indices.filter(pa.array(starts)))
 
 
 def first_writes(inferences: pa.Table) -> pa.Table:
-    """Inferences without duplicates: per partner_inference_id, the first written."""
-    return _first_of_each_id(inferences, [("ingested_at", "ascending"), ("source", "ascending")])
+    """Inferences without duplicates: per partner_inference_id and variant, the first written.
+
+    The variant is part of an inference's identity: a SageMaker shadow test captures the same request
+    (the same inferenceId) once for the production variant and once for the shadow, and both are
+    kept, so their predictions can be compared pair by pair.
+    """
+    keys = ["partner_inference_id", *(["variant"] if "variant" in inferences.column_names else [])]
+    return _first_of_each_id(inferences, [("ingested_at", "ascending"), ("source", "ascending")], keys)
 
 
 def latest_ground_truth(ground_truth: pa.Table) -> pa.Table:

@@ -555,7 +555,9 @@ class Ingestor:
         duplicates are resolved (distinct inferences, duplicates, labelled)."""
         stored = self.ledger.counts(model.id)
         read = labelling(
-            self.lake.read_area("inferences", model.id, ["partner_inference_id", "ingested_at", "source"]),
+            self.lake.read_area(
+                "inferences", model.id, ["partner_inference_id", "variant", "ingested_at", "source"]
+            ),
             self.lake.read_area("ground_truth", model.id, ["partner_inference_id"]),
         )
         return {"counters": stored, **read}
@@ -612,6 +614,7 @@ class SourceWriter:
         self.batches: Counter[str] = Counter()
         self.latest: datetime | None = None
         self.latest_label: datetime | None = None
+        self.earliest: datetime | None = None
 
     def add(
         self,
@@ -635,6 +638,10 @@ class SourceWriter:
             self.keys += self.lake.write_rows("inferences", model_id, inferences, "inference_timestamp", name)
             self.tally["inferences"] += inferences.num_rows
             self.latest = _later(self.latest, pc.max(inferences.column("inference_timestamp")).as_py())
+            first = pc.min(inferences.column("inference_timestamp")).as_py()
+            self.earliest = (
+                first if self.earliest is None or (first and first < self.earliest) else self.earliest
+            )
             batches = inferences.column("batch_id").drop_null()
             if len(batches):
                 counts = pc.value_counts(batches)
@@ -666,6 +673,7 @@ class SourceWriter:
             ground_truth=self.tally["ground_truth"],
             ground_truth_rejected=self.tally["ground_truth_rejected"],
             reference=self.tally["reference"],
+            earliest_inference=self.earliest,
             latest_inference=self.latest,
             latest_ground_truth=self.latest_label,
             variant=self.variant,

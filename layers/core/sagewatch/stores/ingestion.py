@@ -22,6 +22,7 @@ from sagewatch.stores.dynamo import CONDITION_FAILED, conditional, from_item, qu
 
 MARKER_DAYS = 90
 COUNTS_SK = "COUNTS"
+ROLE_SK = "VARIANT_ROLE#"
 # DynamoDB transactions hold at most 100 items (a marker, totals, a variant, batch counters).
 MAX_TRANSACTION_ITEMS = 100
 COUNTERS = (
@@ -44,6 +45,7 @@ class SourceCounts:
     ground_truth: int = 0
     ground_truth_rejected: int = 0
     reference: int = 0
+    earliest_inference: datetime | None = None
     latest_inference: datetime | None = None
     latest_ground_truth: datetime | None = None
     variant: str | None = None
@@ -114,7 +116,12 @@ class IngestionLedger:
         ):
             if latest is not None:  # a max: replays cannot disturb it
                 for sk in scopes:
-                    self._raise_latest(model_id, sk, attribute, latest)
+                    self._move(model_id, sk, attribute, latest, later=True)
+        if counts.earliest_inference is not None:  # a min, as safe
+            for sk in scopes:
+                self._move(
+                    model_id, sk, "earliest_inferences_timestamp", counts.earliest_inference, later=False
+                )
         return counted
 
     def _marker(self, model_id: str, digest: str, increments: dict[str, int]) -> dict[str, Any]:
@@ -152,15 +159,16 @@ class IngestionLedger:
             }
         }
 
-    def _raise_latest(self, model_id: str, sk: str, attribute: str, latest: datetime) -> None:
-        """Move a 'latest timestamp' forward (never back): a max, which replays cannot disturb."""
+    def _move(self, model_id: str, sk: str, attribute: str, moment: datetime, later: bool) -> None:
+        """Move a 'latest' timestamp forward (never back), or an 'earliest' one back (never forward):
+        a max or a min, which replays cannot disturb."""
         conditional(  # a refused condition: a later time is there already
             self.client.update_item,
             TableName=self.models_table,
             Key=to_item({"pk": f"MODEL#{model_id}", "sk": sk}),
             UpdateExpression=f"SET {attribute} = :latest",
-            ConditionExpression=f"attribute_not_exists({attribute}) OR {attribute} < :latest",
-            ExpressionAttributeValues=to_item({":latest": latest.isoformat()}),
+            ConditionExpression=f"attribute_not_exists({attribute}) OR {attribute} {'<' if later else '>'} :latest",
+            ExpressionAttributeValues=to_item({":latest": moment.isoformat()}),
         )
 
     def counts(self, model_id: str) -> dict[str, Any]:
@@ -254,6 +262,21 @@ class IngestionLedger:
             ConsistentRead=True,
         )
         return {item["sk"].removeprefix("BATCH#"): item for item in map(from_item, items)}
+
+    def variant_roles(self, model_id: str) -> dict[str, str]:
+        """The role a user gave each variant (champion, challenger, shadow), by variant."""
+        items = query_all(
+            self.client,
+            TableName=self.models_table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :role)",
+            ExpressionAttributeValues=to_item({":pk": f"MODEL#{model_id}", ":role": ROLE_SK}),
+            ConsistentRead=True,
+        )
+        return {item["sk"].removeprefix(ROLE_SK): item["role"] for item in map(from_item, items)}
+
+    def set_variant_role(self, model_id: str, variant: str, role: str) -> None:
+        """Give a variant its role."""
+        self.set_state(model_id, f"{ROLE_SK}{variant}", role=role)
 
     def state(self, model_id: str, sk: str) -> dict[str, Any]:
         """A lifecycle item of the model (BATCH#<id>, REFERENCE, ...), or {} when there is none."""

@@ -19,7 +19,7 @@ from sagewatch.schema import GROUND_TRUTH_STAGES, Model
 from sagewatch.stores.lake import LakeStore
 from sagewatch.tables import first_writes, latest_ground_truth
 
-IDENTITY = ["partner_inference_id", "ingested_at", "source"]
+IDENTITY = ["partner_inference_id", "variant", "ingested_at", "source"]
 # A window joins the ground truth received from this many days before its first day on: labels
 # arrive after their inferences (or, sent with them, the same day); one sent weeks before its
 # inference is not looked for. The cost then follows the window's age, not the model's history.
