@@ -1,0 +1,140 @@
+"""A shadow test from real-format Data Capture files of two variants: both variants' rows kept,
+listed with their traffic, given roles, and compared pair by pair against scikit-learn and scipy."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy import stats
+from sklearn.metrics import accuracy_score
+from tests import factories
+from tests.conftest import Call
+from tests.lake import notifications
+
+from sagewatch import aws as sagewatch_aws
+from sagewatch.auth import Role
+from sagewatch.handlers.ingest import handler
+from sagewatch.local.http_bridge import LocalContext
+
+HOUR = "2026/11/25/10"
+N = 300
+
+
+def capture_line(request_id: str, row: tuple[int, float, str], probability: float, event: str) -> str:
+    """One SageMaker Data Capture line: a CSV request and its CSV answer, named by the caller's id."""
+    return json.dumps(
+        {
+            "captureData": {
+                "endpointInput": {
+                    "observedContentType": "text/csv",
+                    "mode": "INPUT",
+                    "data": ",".join(map(str, row)),
+                    "encoding": "CSV",
+                },
+                "endpointOutput": {
+                    "observedContentType": "text/csv; charset=utf-8",
+                    "mode": "OUTPUT",
+                    "data": f"{probability:.4f}",
+                    "encoding": "CSV",
+                },
+            },
+            "eventMetadata": {
+                "eventId": event,
+                "inferenceTime": "2026-11-25T10:15:00Z",
+                "inferenceId": request_id,
+            },
+            "eventVersion": "0",
+        }
+    )
+
+
+@pytest.fixture
+def shadow_test(api: Call, aws: dict[str, str]) -> dict:
+    """The same N requests answered by the production variant and by its shadow, labels later."""
+    body = factories.binary_probability()
+    body["sagemaker"] = {"endpoint_name": "churn-endpoint"}
+    model_id = api("POST", "/api/v3/models", body).body["id"]
+    rng = np.random.default_rng(11)
+    truth = rng.integers(0, 2, N)
+    production = np.clip(0.5 + (truth - 0.5) * rng.normal(0.2, 0.35, N), 0, 1)
+    shadow = np.clip(0.5 + (truth - 0.5) * rng.normal(0.6, 0.35, N), 0, 1)
+    rows = [(int(rng.integers(18, 90)), float(rng.normal(1000, 50)), "north") for _ in range(N)]
+    s3 = sagewatch_aws.client("s3")
+    for variant, scores in (("AllTraffic", production), ("ShadowVariant", shadow)):
+        lines = [capture_line(f"req-{i}", rows[i], scores[i], f"{variant}-{i}") for i in range(N)]
+        s3.put_object(
+            Bucket=aws["capture"],
+            Key=f"datacapture/churn-endpoint/{variant}/{HOUR}/capture.jsonl",
+            Body=("\n".join(lines) + "\n").encode(),
+        )
+    assert handler(notifications(aws), LocalContext()) == {"batchItemFailures": []}
+    labels = [
+        {"partner_inference_id": f"req-{i}", "ground_truth_data": {"churned": int(truth[i])}}
+        for i in range(N)
+    ]
+    assert api("PATCH", f"/api/v3/models/{model_id}/inferences", labels).status == 207
+    return {"model_id": model_id, "truth": truth, "production": production, "shadow": shadow}
+
+
+def test_both_variants_of_a_shadow_test_are_listed_with_their_traffic(api: Call, shadow_test: dict) -> None:
+    variants = api("GET", f"/api/v3/models/{shadow_test['model_id']}/variants").body["data"]
+    assert [(v["variant"], v["inferences"], v["share"]) for v in variants] == [
+        ("AllTraffic", N, 0.5),
+        ("ShadowVariant", N, 0.5),
+    ]
+    assert all(v["first_inference"].startswith("2026-11-25T10:15") for v in variants)
+    status = api("GET", f"/api/v3/models/{shadow_test['model_id']}/inferences/status").body
+    assert (status["total"], status["duplicates"]) == (2 * N, 0)  # the same request id, two variants
+
+
+def test_a_role_is_set_and_one_champion_remains(api: Call, shadow_test: dict) -> None:
+    base = f"/api/v3/models/{shadow_test['model_id']}/variants"
+    assert api("PUT", f"{base}/AllTraffic", {"role": "champion"}).body["role"] == "champion"
+    assert api("PUT", f"{base}/ShadowVariant", {"role": "champion"}).body["role"] == "champion"
+    roles = {v["variant"]: v["role"] for v in api("GET", base).body["data"]}
+    assert roles == {"AllTraffic": "challenger", "ShadowVariant": "champion"}
+    assert api("PUT", f"{base}/Nope", {"role": "shadow"}).status == 404
+    assert api("PUT", f"{base}/AllTraffic", {"role": "king"}).status == 400
+
+
+def test_the_shadow_is_compared_pair_by_pair(api: Call, shadow_test: dict) -> None:
+    model_id = shadow_test["model_id"]
+    api("PUT", f"/api/v3/models/{model_id}/variants/AllTraffic", {"role": "champion"})
+    answer = api("POST", f"/api/v3/models/{model_id}/variants/compare", {"challenger": "ShadowVariant"})
+    assert answer.status == 200, answer.body
+    comparison = answer.body
+    assert (comparison["champion"], comparison["paired"], comparison["pairs"]) == ("AllTraffic", True, N)
+    truth = shadow_test["truth"]
+    right_a = (shadow_test["production"] >= 0.5) == truth
+    right_b = (shadow_test["shadow"] >= 0.5) == truth
+    accuracy = next(m for m in comparison["metrics"] if m["metric"] == "accuracy")
+    assert accuracy["champion"] == pytest.approx(
+        accuracy_score(truth, shadow_test["production"] >= 0.5), abs=1e-4
+    )
+    assert accuracy["challenger"] == pytest.approx(
+        accuracy_score(truth, shadow_test["shadow"] >= 0.5), abs=1e-4
+    )
+    only_a, only_b = int(np.sum(right_a & ~right_b)), int(np.sum(~right_a & right_b))
+    expected = stats.binomtest(min(only_a, only_b), only_a + only_b, 0.5).pvalue
+    assert accuracy["p_value"] == pytest.approx(expected, rel=1e-6)
+    assert comparison["verdict"] == "challenger better"
+
+
+def test_a_comparison_names_what_is_wrong(api: Call, shadow_test: dict) -> None:
+    base = f"/api/v3/models/{shadow_test['model_id']}/variants/compare"
+    no_champion = api("POST", base, {"challenger": "ShadowVariant"})
+    assert (no_champion.status, no_champion.body["field"]) == (400, "champion")
+    unknown = api("POST", base, {"challenger": "Nope", "champion": "AllTraffic"})
+    assert (unknown.status, unknown.body["field"]) == (404, "challenger")
+    same = api("POST", base, {"challenger": "AllTraffic", "champion": "AllTraffic"})
+    assert (same.status, same.body["field"]) == (400, "challenger")
+
+
+def test_a_reader_may_compare_but_not_set_roles(api: Call, shadow_test: dict, tokens) -> None:
+    base = f"/api/v3/models/{shadow_test['model_id']}/variants"
+    reader = tokens[Role.READER]
+    body = {"challenger": "ShadowVariant", "champion": "AllTraffic"}
+    assert api("POST", f"{base}/compare", body, token=reader).status == 200
+    assert api("PUT", f"{base}/AllTraffic", {"role": "champion"}, token=reader).status == 403
