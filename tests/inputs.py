@@ -86,3 +86,29 @@ def records(n: int, seed: int, shift: float = 0.0) -> list[dict]:
             }
         )
     return rows
+
+
+def capture_call(
+    request_id: str, data: str, output: str, event_id: str, time: str = "2026-11-25T10:15:00Z"
+) -> str:
+    """One SageMaker Data Capture line: a CSV request and its CSV answer, named by the caller's inferenceId."""
+    return json.dumps(
+        {
+            "captureData": {
+                "endpointInput": {
+                    "observedContentType": "text/csv",
+                    "mode": "INPUT",
+                    "data": data,
+                    "encoding": "CSV",
+                },
+                "endpointOutput": {
+                    "observedContentType": "text/csv; charset=utf-8",
+                    "mode": "OUTPUT",
+                    "data": output,
+                    "encoding": "CSV",
+                },
+            },
+            "eventMetadata": {"eventId": event_id, "inferenceTime": time, "inferenceId": request_id},
+            "eventVersion": "0",
+        }
+    )

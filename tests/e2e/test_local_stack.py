@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from tests import factories
-from tests.inputs import records
+from tests.inputs import capture_call, records
 from tests.local_stack import cli, http, run_cli
 
 pytestmark = pytest.mark.e2e
@@ -438,3 +438,46 @@ def test_ctrl_c_stops_cleanly_and_removes_local_json(stack: dict[str, Any]) -> N
     assert process.returncode == 0, output
     assert "sagewatch local stopped" in output
     assert not Path(stack["state_dir"], "local.json").exists()
+
+
+def test_variants_and_compare_on_the_command_line(stack: dict[str, Any]) -> None:
+    """A shadow test's two variants, listed and given roles, and compared, through `sagewatch`."""
+    import boto3
+
+    body = factories.binary_probability("e2e-shadow")
+    body["sagemaker"] = {"endpoint_name": "e2e-shadow-endpoint"}
+    _, model = http(stack, "POST", "/api/v3/models", stack["token"], body)
+    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3 = session.client("s3", endpoint_url=stack["aws_endpoint_url"], region_name=stack["region"])
+    truth = [i % 2 for i in range(60)]
+    for variant, right in (("AllTraffic", 40), ("ShadowVariant", 58)):  # right on the first `right` requests
+        lines = [
+            capture_call(
+                f"q{i}",
+                "40,1000.5,north",
+                "0.9" if (truth[i] == 1) == (i < right) else "0.1",
+                f"{variant}{i}",
+            )
+            for i in range(60)
+        ]
+        s3.put_object(
+            Bucket=stack["buckets"]["capture"],
+            Key=f"datacapture/e2e-shadow-endpoint/{variant}/2026/11/25/10/c.jsonl",
+            Body=("\n".join(lines) + "\n").encode(),
+        )
+    labels = [
+        {"partner_inference_id": f"q{i}", "ground_truth_data": {"churned": truth[i]}} for i in range(60)
+    ]
+    http(stack, "PATCH", f"/api/v3/models/{model['id']}/inferences", stack["token"], labels)
+    deadline = time.monotonic() + 30
+    while "ShadowVariant" not in cli(stack, "variants", "e2e-shadow"):
+        assert time.monotonic() < deadline, "the capture files were not ingested"
+        time.sleep(0.5)
+    listing = cli(stack, "variants", "e2e-shadow", "--role", "AllTraffic", "champion")
+    assert "AllTraffic" in listing and "champion" in listing and "50.0%" in listing
+    compared = cli(stack, "compare", "e2e-shadow", "--challenger", "ShadowVariant")
+    assert "paired on 60 requests" in compared
+    assert "verdict: challenger better" in compared  # 58 of 60 right against 40 of 60, McNemar p < 0.001
+    as_json = json.loads(cli(stack, "compare", "e2e-shadow", "--challenger", "ShadowVariant", "--json"))
+    accuracy = next(m for m in as_json["metrics"] if m["metric"] == "accuracy")
+    assert (accuracy["champion"], accuracy["challenger"]) == (40 / 60, 58 / 60)

@@ -3,14 +3,13 @@ listed with their traffic, given roles, and compared pair by pair against scikit
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 from scipy import stats
 from sklearn.metrics import accuracy_score
 from tests import factories
 from tests.conftest import Call
+from tests.inputs import capture_call
 from tests.lake import notifications
 
 from sagewatch import aws as sagewatch_aws
@@ -20,34 +19,6 @@ from sagewatch.local.http_bridge import LocalContext
 
 HOUR = "2026/11/25/10"
 N = 300
-
-
-def capture_line(request_id: str, row: tuple[int, float, str], probability: float, event: str) -> str:
-    """One SageMaker Data Capture line: a CSV request and its CSV answer, named by the caller's id."""
-    return json.dumps(
-        {
-            "captureData": {
-                "endpointInput": {
-                    "observedContentType": "text/csv",
-                    "mode": "INPUT",
-                    "data": ",".join(map(str, row)),
-                    "encoding": "CSV",
-                },
-                "endpointOutput": {
-                    "observedContentType": "text/csv; charset=utf-8",
-                    "mode": "OUTPUT",
-                    "data": f"{probability:.4f}",
-                    "encoding": "CSV",
-                },
-            },
-            "eventMetadata": {
-                "eventId": event,
-                "inferenceTime": "2026-11-25T10:15:00Z",
-                "inferenceId": request_id,
-            },
-            "eventVersion": "0",
-        }
-    )
 
 
 @pytest.fixture
@@ -63,7 +34,10 @@ def shadow_test(api: Call, aws: dict[str, str]) -> dict:
     rows = [(int(rng.integers(18, 90)), float(rng.normal(1000, 50)), "north") for _ in range(N)]
     s3 = sagewatch_aws.client("s3")
     for variant, scores in (("AllTraffic", production), ("ShadowVariant", shadow)):
-        lines = [capture_line(f"req-{i}", rows[i], scores[i], f"{variant}-{i}") for i in range(N)]
+        lines = [
+            capture_call(f"req-{i}", ",".join(map(str, rows[i])), f"{scores[i]:.4f}", f"{variant}-{i}")
+            for i in range(N)
+        ]
         s3.put_object(
             Bucket=aws["capture"],
             Key=f"datacapture/churn-endpoint/{variant}/{HOUR}/capture.jsonl",

@@ -187,6 +187,37 @@ class SageWatch:
         """Archive a model (DELETE): it accepts no more data or changes."""
         self.request("DELETE", model_path(model_id))
 
+    def variants(self, model_id: str) -> list[dict[str, Any]]:
+        """The model's variants: role, inferences, traffic share, first and latest inference."""
+        return self.request("GET", model_path(model_id, "/variants"))["data"]
+
+    def set_variant_role(self, model_id: str, variant: str, role: str) -> dict[str, Any]:
+        """Give a variant its role: champion (one per model), challenger or shadow."""
+        return self.request(
+            "PUT", model_path(model_id, f"/variants/{quote(variant, safe='')}"), {"role": role}
+        )
+
+    def compare_variants(
+        self,
+        model_id: str,
+        challenger: str,
+        champion: str | None = None,
+        start_time: datetime | None = None,
+        end_time: datetime | None = None,
+    ) -> dict[str, Any]:
+        """Is the challenger better? Both variants' metrics, the difference's interval, a test, a verdict."""
+        body = {
+            "challenger": challenger,
+            "champion": champion,
+            "start_time": start_time.isoformat() if start_time else None,
+            "end_time": end_time.isoformat() if end_time else None,
+        }
+        return self.request(
+            "POST",
+            model_path(model_id, "/variants/compare"),
+            {k: v for k, v in body.items() if v is not None},
+        )
+
     def status(self, model_id: str) -> dict[str, Any]:
         """A model's ingestion status: rows and files ingested and rejected, duplicates, labelled share."""
         return self.request("GET", model_path(model_id, "/inferences/status"))

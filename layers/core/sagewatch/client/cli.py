@@ -145,7 +145,20 @@ def _parser() -> argparse.ArgumentParser:
     alert_set.add_argument("status", choices=["new", "acknowledged", "resolved"])
     alert_set.set_defaults(run=_alerts_set)
 
-    for sub in (listing, show, status, alert_list, alert_show, alert_set):
+    variants = commands.add_parser(
+        "variants", help="a model's variants: traffic share, role; --role sets one"
+    )
+    variants.add_argument("model", help="id or partner_model_id")
+    variants.add_argument("--role", nargs=2, metavar=("VARIANT", "ROLE"), help="give VARIANT the role ROLE")
+    variants.set_defaults(run=_variants)
+    compare = commands.add_parser("compare", help="is the challenger better? both variants' metrics, tested")
+    compare.add_argument("model", help="id or partner_model_id")
+    compare.add_argument("--challenger", required=True)
+    compare.add_argument("--champion", help="default: the variant whose role is champion")
+
+    compare.set_defaults(run=_compare)
+
+    for sub in (listing, show, status, alert_list, alert_show, alert_set, variants, compare):
         sub.add_argument("--state-dir", default=".sagewatch", help="local stack (else SAGEWATCH_URL/TOKEN)")
         sub.add_argument("--json", action="store_true", help="machine-readable output")
     token.choices["list"].add_argument("--json", action="store_true", help="machine-readable output")
@@ -336,6 +349,41 @@ def _models_show(args: argparse.Namespace) -> int:
         f"{model['status']})"
     )
     _table(model["attributes"], ["name", "stage", "value_type", "categorical", "position"])
+    return 0
+
+
+def _variants(args: argparse.Namespace) -> int:
+    client = _client(args)
+    model_id = client.find_model(args.model)["id"]
+    if args.role:
+        client.set_variant_role(model_id, args.role[0], args.role[1])
+    found = client.variants(model_id)
+    rows = [{**v, "share": None if v["share"] is None else f"{v['share']:.1%}"} for v in found]
+    _out(args, found, rows, ["variant", "role", "inferences", "share", "first_inference", "latest_inference"])
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    client = _client(args)
+    answer = client.compare_variants(client.find_model(args.model)["id"], args.challenger, args.champion)
+    if args.json:
+        _out(args, answer)
+        return 0
+    pairs = f", paired on {answer['pairs']} requests" if answer["paired"] else ""
+    print(
+        f"champion {answer['champion']} ({answer['champion_labelled']} labelled) against challenger "
+        f"{answer['challenger']} ({answer['challenger_labelled']} labelled){pairs}"
+    )
+    rows = [
+        {
+            **m,
+            "interval": "[" + ", ".join("-" if v is None else f"{v:+.4g}" for v in m["interval"]) + "]",
+            "p_value": None if m["p_value"] is None else f"{m['p_value']:.3g}",
+        }
+        for m in answer["metrics"]
+    ]
+    _table(rows, ["metric", "champion", "challenger", "difference", "interval", "test", "p_value"])
+    print(f"verdict: {answer['verdict']} ({answer['reason']})")
     return 0
 
 
