@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 import pytest
 from tests import factories
+from tests.inputs import capture_call
 from tests.local_stack import SAGEWATCH, clean_env
 
 from sagewatch.auth import Role
@@ -130,8 +131,9 @@ def page(browser: Any, demo: dict[str, Any]) -> Iterator[Page]:
 
 
 def model_of(demo: dict[str, Any]) -> dict[str, Any]:
-    [model] = call(demo, "GET", "/api/v3/models")["data"]
-    return model
+    """The demo's model (tests may register others)."""
+    models = call(demo, "GET", "/api/v3/models?page_size=500")["data"]
+    return next(m for m in models if m["partner_model_id"] == "breast-cancer-classifier")
 
 
 def test_the_models_page_shows_one_card_per_model_with_the_apis_counts(page: Page, demo: dict) -> None:
@@ -139,7 +141,7 @@ def test_the_models_page_shows_one_card_per_model_with_the_apis_counts(page: Pag
     tab = page.open("#/models")
     page.shot("models")
     cards = tab.locator(".card")
-    assert cards.count() == 1
+    assert cards.count() == call(demo, "GET", "/api/v3/models")["total_count"]
     card = tab.locator(f'.card[data-model-id="{model["id"]}"]')
     status = call(demo, "GET", f"/api/v3/models/{model['id']}/inferences/status")
     open_alerts = call(demo, "GET", f"/api/v3/alerts?model_id={model['id']}&status=new&page_size=500")["data"]
@@ -506,3 +508,57 @@ def test_a_model_without_reference_data_says_so_without_errors(page: Page, demo:
     tab = page.open(f"#/model/{created['id']}")
     assert "no reference data yet" in tab.locator("main").inner_text()
     # and the page fixture checks that nothing was logged (no refused drift query)
+
+
+def test_the_variants_page_shows_the_apis_traffic_and_comparison(page: Page, demo: dict) -> None:
+    """A second variant with its own labelled traffic: the page's table and verdict are the API's."""
+    model = model_of(demo)
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=demo["aws_endpoint_url"],
+        region_name=demo["region"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    inputs = len([a for a in model["attributes"] if a["stage"] == "PIPELINE_INPUT"])
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
+    lines = [
+        capture_call(f"b2-{i}", ",".join(["10.0"] * inputs), "0.8" if i % 3 else "0.2", f"b2e-{i}", now)
+        for i in range(40)
+    ]
+    s3.put_object(
+        Bucket=demo["buckets"]["capture"],
+        Key=f"datacapture/{model['sagemaker']['endpoint_name']}/B2/{time.strftime('%Y/%m/%d/%H', time.gmtime())}/b.jsonl",
+        Body=("\n".join(lines) + "\n").encode(),
+    )
+    labels = [{"partner_inference_id": f"b2-{i}", "ground_truth_data": {"diagnosis": 1}} for i in range(40)]
+    deadline = time.monotonic() + 30
+    while not any(
+        v["variant"] == "B2" for v in call(demo, "GET", f"/api/v3/models/{model['id']}/variants")["data"]
+    ):
+        assert time.monotonic() < deadline, "the B2 file was not ingested"
+        time.sleep(0.5)
+    call(demo, "PATCH", f"/api/v3/models/{model['id']}/inferences", labels)
+    tab = page.open(f"#/variants?model={model['id']}&challenger=B2&champion=AllTraffic")
+    page.shot("variants")
+    variants = call(demo, "GET", f"/api/v3/models/{model['id']}/variants")["data"]
+    for variant in variants:
+        shown = tab.locator(f'tr[data-variant="{variant["variant"]}"] td.share').inner_text()
+        assert shown == f"{variant['share'] * 100:.1f}%"
+    end = tab.evaluate("Date.now()")
+    answer = call(
+        demo,
+        "POST",
+        f"/api/v3/models/{model['id']}/variants/compare",
+        {
+            "champion": "AllTraffic",
+            "challenger": "B2",
+            "start_time": _iso(end - 86_400_000),
+            "end_time": _iso(end),
+        },
+    )
+    assert tab.locator("p.verdict").get_attribute("data-verdict") == answer["verdict"]
+    accuracy = next(m for m in answer["metrics"] if m["metric"] == "accuracy")
+    cells = tab.locator('table.comparison tr[data-metric="accuracy"] td').all_inner_texts()
+    assert float(cells[1]) == pytest.approx(accuracy["champion"], abs=1e-3)
+    assert float(cells[2]) == pytest.approx(accuracy["challenger"], abs=1e-3)

@@ -341,7 +341,8 @@ async function modelPage(id, params, view) {
     h("h1", {}, model.display_name || model.partner_model_id, model.archived ? " (archived: it takes no more data)" : ""),
     h("p", { class: "muted" },
       `${model.partner_model_id} · ${fmt(status.inferences.ingested)} inferences ingested · ${status.labelled_ratio === null ? "no labels" : (status.labelled_ratio * 100).toFixed(1) + "% labelled"} · latest ${when(status.inferences.latest_timestamp)} · `,
-      h("a", { href: `#/rules?model=${enc(id)}` }, "rules"), " · ", h("a", { href: `#/alerts?model=${enc(id)}` }, "alerts"), " · ",
+      h("a", { href: `#/rules?model=${enc(id)}` }, "rules"), " · ", h("a", { href: `#/variants?model=${enc(id)}` }, "variants"), " · ",
+      h("a", { href: `#/alerts?model=${enc(id)}` }, "alerts"), " · ",
       h("a", { href: `#/ingestion?model=${enc(id)}` }, "ingestion")),
     h("details", { class: "panel", open: params.has("metrics") }, h("summary", {}, `Metrics shown (${chosen.length} of ${metrics.length})`),
       h("div", { class: "toolbar" }, [...metrics].sort((a, b) => a.name.localeCompare(b.name)).map((m) => h("label", {},
@@ -614,6 +615,68 @@ async function rulesPage(params, view) {
   );
 }
 
+async function variantsPage(params, view) {
+  const { id, picker, empty, archived } = await modelChoice(params);
+  if (empty) return view.replaceChildren(h("h1", {}, "Variants"), h("p", { class: "muted" }, "No model registered yet."));
+  const base = `/api/v3/models/${enc(id)}/variants`;
+  const variants = (await api("GET", base)).data;
+  const editable = canChange() && !archived;
+  const message = h("p", { role: "status" }, flash);
+  flash = "";
+  const setRole = async (variant, role) => {
+    try {
+      await api("PUT", `${base}/${enc(variant)}`, { role });
+      flash = `${variant} is now ${role}.`;
+      await render();
+    } catch (error) {
+      message.className = "error";
+      message.textContent = error.message;
+    }
+  };
+  const parts = [h("h1", {}, "Variants"), h("div", { class: "toolbar" }, picker), message];
+  if (!variants.length) {
+    parts.push(h("p", { class: "muted" }, "No variant seen yet: variants come from SageMaker Data Capture (the production variant in the key) and Deepchecks versions."));
+    return view.replaceChildren(...parts);
+  }
+  parts.push(h("table", { class: "variants" },
+    h("thead", {}, h("tr", {}, ["variant", "role", "inferences", "share", "first inference", "latest inference"].map((t) => h("th", {}, t)))),
+    h("tbody", {}, variants.map((v) => h("tr", { "data-variant": v.variant },
+      h("td", {}, v.variant),
+      h("td", {}, h("select", { "aria-label": `role of ${v.variant}`, disabled: !editable, title: editable ? null : readOnlyNote, onchange: (e) => setRole(v.variant, e.target.value) },
+        h("option", { value: "", selected: !v.role, disabled: true }, "none"),
+        ["champion", "challenger", "shadow"].map((r) => h("option", { value: r, selected: v.role === r }, r)))),
+      h("td", { class: "number" }, fmt(v.inferences)),
+      h("td", { class: "number share" }, v.share === null ? "–" : `${(v.share * 100).toFixed(1)}%`),
+      h("td", {}, when(v.first_inference)),
+      h("td", {}, when(v.latest_inference)))))));
+  const champion = params.get("champion") || (variants.find((v) => v.role === "champion") || {}).variant;
+  const others = variants.filter((v) => v.variant !== champion);
+  const challenger = params.get("challenger") || (others.find((v) => v.role === "challenger") || others[0] || {}).variant;
+  const choose = (name, value, label) => h("label", {}, `${label} `, h("select", { onchange: (e) => withParam(name, e.target.value) },
+    variants.map((v) => h("option", { value: v.variant, selected: v.variant === value }, v.variant))));
+  parts.push(h("h2", {}, "Is the challenger better?"), h("div", { class: "toolbar" }, choose("champion", champion, "Champion"), choose("challenger", challenger, "Challenger")));
+  if (!champion || !challenger || champion === challenger) {
+    parts.push(h("p", { class: "muted" }, "Choose two variants (give one the role champion)."));
+    return view.replaceChildren(...parts);
+  }
+  const range = timeRange(params);
+  const answer = await api("POST", `${base}/compare`, { champion, challenger, start_time: range.start.toISOString(), end_time: range.end.toISOString() });
+  parts.push(
+    h("p", {}, `${answer.champion} (${fmt(answer.champion_labelled)} labelled) against ${answer.challenger} (${fmt(answer.challenger_labelled)} labelled)`,
+      answer.paired ? `, paired on ${fmt(answer.pairs)} requests both answered` : ", different requests (an A/B split)"),
+    h("table", { class: "comparison" },
+      h("thead", {}, h("tr", {}, ["metric", answer.champion, answer.challenger, "difference", "95% interval", "test", "p"].map((t) => h("th", {}, t)))),
+      h("tbody", {}, answer.metrics.map((m) => h("tr", { "data-metric": m.metric },
+        h("td", {}, `${m.metric}${m.higher_is_better ? "" : " (lower is better)"}`),
+        h("td", { class: "number" }, fmt(m.champion, 4)), h("td", { class: "number" }, fmt(m.challenger, 4)),
+        h("td", { class: "number" }, fmt(m.difference, 3)),
+        h("td", { class: "number" }, `[${m.interval.map((v) => fmt(v, 3)).join(", ")}]`),
+        h("td", {}, m.test || "–"), h("td", { class: "number" }, fmt(m.p_value, 3)))))),
+    h("p", { class: "verdict", "data-verdict": answer.verdict }, h("strong", {}, answer.verdict), ` (${answer.reason})`),
+  );
+  view.replaceChildren(...parts);
+}
+
 async function ingestionPage(params, view) {
   const { id, picker, empty } = await modelChoice(params);
   const unrouted = await api("GET", "/api/v3/ingestion/unrouted");
@@ -679,7 +742,7 @@ async function render() {
   const { page, id, params } = route();
   document.querySelectorAll("nav a").forEach((a) => a.toggleAttribute("aria-current", a.dataset.page === page || (page === "model" && a.dataset.page === "models")));
   const current = page === "model" ? id : params.get("model");  // the pages of one model keep it
-  for (const name of ["rules", "ingestion", "alerts"]) {
+  for (const name of ["rules", "variants", "ingestion", "alerts"]) {
     document.querySelector(`nav a[data-page="${name}"]`).setAttribute("href", current ? `#/${name}?model=${enc(current)}` : `#/${name}`);
   }
   document.querySelectorAll("nav a[aria-current]").forEach((a) => a.setAttribute("aria-current", "page"));
@@ -692,11 +755,11 @@ async function render() {
     document.getElementById("who").replaceChildren(
       h("span", {}, `${me.username} (${session.role})`),
       h("button", { onclick: () => { sessionStorage.removeItem(TOKEN_KEY); signIn(); } }, "Sign out"));
-    if (page === "model" || page === "alerts") rangePicker();
+    if (page === "model" || page === "alerts" || page === "variants") rangePicker();
     else document.getElementById("range").replaceChildren();
     // Each drawing has its own view: a slower, older one (the address changed meanwhile) writes into
     // a view no longer shown, and does not mark the page ready.
-    const pages = { models: modelsPage, alerts: alertsPage, rules: rulesPage, ingestion: ingestionPage };
+    const pages = { models: modelsPage, alerts: alertsPage, rules: rulesPage, variants: variantsPage, ingestion: ingestionPage };
     if (page === "model" && id) await modelPage(id, params, view);
     else await (pages[page] || modelsPage)(params, view);
     if (mine === drawing) main.setAttribute("data-ready", "true");
