@@ -3,6 +3,8 @@ listed with their traffic, given roles, and compared pair by pair against scikit
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -14,6 +16,7 @@ from tests.lake import notifications
 
 from sagewatch import aws as sagewatch_aws
 from sagewatch.auth import Role
+from sagewatch.container import evaluator
 from sagewatch.handlers.ingest import handler
 from sagewatch.local.http_bridge import LocalContext
 
@@ -112,3 +115,38 @@ def test_a_reader_may_compare_but_not_set_roles(api: Call, shadow_test: dict, to
     body = {"challenger": "ShadowVariant", "champion": "AllTraffic"}
     assert api("POST", f"{base}/compare", body, token=reader).status == 200
     assert api("PUT", f"{base}/AllTraffic", {"role": "champion"}, token=reader).status == 403
+
+
+def test_a_rule_watches_the_challenger_minus_the_champion(api: Call, shadow_test: dict) -> None:
+    """A metric over two variants is the difference of their values; a rule on it alerts."""
+    model_id = shadow_test["model_id"]
+    spec = {
+        "name": "accuracy gain of the shadow",
+        "query": {"select": [{"function": "accuracyRate"}]},
+        "variant_difference": {"champion": "AllTraffic", "challenger": "ShadowVariant"},
+    }
+    metric = api("POST", f"/api/v3/models/{model_id}/metrics", spec)
+    assert metric.status == 201, metric.body
+    rule = {"metric_id": metric.body["id"], "bound": "upper", "threshold": 0.1, "lookback_period": 60}
+    assert api("POST", f"/api/v3/models/{model_id}/alert_rules", rule).status == 200
+    evaluator().clock = lambda: datetime(
+        2026, 11, 25, 11, 5, tzinfo=UTC
+    )  # the hour of the traffic has closed
+    report = evaluator().evaluate_model(model_id)
+    assert report.errors == []
+    [alert] = [a for a in evaluator().alerts.list(model_id) if a.metric_id == metric.body["id"]]
+    truth = shadow_test["truth"]
+    gain = accuracy_score(truth, shadow_test["shadow"] >= 0.5) - accuracy_score(
+        truth, shadow_test["production"] >= 0.5
+    )
+    assert alert.metric_value == pytest.approx(gain, abs=1e-4)
+
+
+def test_a_variant_difference_names_two_variants(api: Call, shadow_test: dict) -> None:
+    spec = {
+        "name": "nothing",
+        "query": {"select": [{"function": "accuracyRate"}]},
+        "variant_difference": {"champion": "AllTraffic", "challenger": "AllTraffic"},
+    }
+    answer = api("POST", f"/api/v3/models/{shadow_test['model_id']}/metrics", spec)
+    assert answer.status == 400 and "another variant" in answer.body["message"]

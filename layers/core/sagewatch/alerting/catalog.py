@@ -186,7 +186,34 @@ def measure(
     values: dict[str, Any] | None = None,
     filters: list[dict[str, Any]] | None = None,
 ) -> Measurement:
-    """The metric's one value in a window (with the rule's parameter values and extra filters)."""
+    """The metric's one value in a window (with the rule's parameter values and extra filters).
+
+    A variant difference is the metric on the challenger's rows minus the metric on the champion's;
+    its row and label counts are the smaller side's, so a rule waits for the less labelled variant.
+    """
+    if metric.variant_difference is not None:
+        pair = metric.variant_difference
+        if pair.champion == pair.challenger:
+            raise InvalidInput(
+                "the challenger is another variant than the champion", field="variant_difference"
+            )
+        plain = metric.model_copy(update={"variant_difference": None})
+        sides = [
+            measure(
+                plain,
+                model,
+                load,
+                window,
+                values,
+                [*(filters or []), {"property": "variant", "comparator": "eq", "value": name}],
+            )
+            for name in (pair.champion, pair.challenger)
+        ]
+        champion, challenger = sides
+        value = (
+            None if champion.value is None or challenger.value is None else challenger.value - champion.value
+        )
+        return Measurement(value, min(s.rows for s in sides), min(s.labelled for s in sides))
     query = substitute(metric.query, metric.parameters, values)
     extra = [Condition(**c) for c in (window.conditions() if window else []) + list(filters or [])]
     if metric.is_drift:

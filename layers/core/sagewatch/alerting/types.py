@@ -17,6 +17,15 @@ Severity = Literal["warning", "critical"]
 AlertStatus = Literal["new", "acknowledged", "resolved"]
 
 
+class VariantDifference(BaseModel):
+    """Two variants of the model: the metric's value is the challenger's minus the champion's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    champion: str = Field(min_length=1, max_length=255)
+    challenger: str = Field(min_length=1, max_length=255)
+
+
 class MetricSpec(BaseModel):
     """POST .../metrics: a query (or data_drift query) that returns one value."""
 
@@ -30,6 +39,10 @@ class MetricSpec(BaseModel):
         description='[{"name", "default"?}]: {{name}} in the query takes a rule\'s value',
     )
     type: MetricType | None = None
+    variant_difference: VariantDifference | None = Field(
+        default=None,
+        description="measure the query on two variants' rows: the value is challenger minus champion",
+    )
 
 
 class Metric(MetricSpec):
