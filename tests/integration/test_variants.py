@@ -150,3 +150,61 @@ def test_a_variant_difference_names_two_variants(api: Call, shadow_test: dict) -
     }
     answer = api("POST", f"/api/v3/models/{shadow_test['model_id']}/metrics", spec)
     assert answer.status == 400 and "another variant" in answer.body["message"]
+
+
+def test_any_query_splits_by_variant(api: Call, shadow_test: dict) -> None:
+    body = {
+        "select": [{"function": "accuracyRate"}, {"property": "variant"}],
+        "group_by": [{"property": "variant"}],
+    }
+    rows = api("POST", f"/api/v3/models/{shadow_test['model_id']}/inferences/query", body).body[
+        "query_result"
+    ]
+    truth = shadow_test["truth"]
+    assert {r["variant"]: r["accuracyRate"] for r in rows} == pytest.approx(
+        {
+            "AllTraffic": accuracy_score(truth, shadow_test["production"] >= 0.5),
+            "ShadowVariant": accuracy_score(truth, shadow_test["shadow"] >= 0.5),
+        }
+    )
+
+
+def test_drift_compares_one_variant_with_another(api: Call, shadow_test: dict) -> None:
+    """The challenger's predictions against the champion's, on the same window: their PSI."""
+    variant = lambda name: [{"property": "variant", "comparator": "eq", "value": name}]  # noqa: E731
+    body = {
+        "properties": ["predicted_probability"],
+        "metric": "PSI",
+        "base": {"source": "inference", "filter": variant("AllTraffic")},
+        "target": {"source": "inference", "filter": variant("ShadowVariant")},
+    }
+    [row] = api("POST", f"/api/v3/models/{shadow_test['model_id']}/inferences/query/data_drift", body).body[
+        "query_result"
+    ]
+    assert row["predicted_probability"] > 0.1  # the shadow is far more confident: its scores moved
+    same = {**body, "target": {"source": "inference", "filter": variant("AllTraffic")}}
+    [row] = api("POST", f"/api/v3/models/{shadow_test['model_id']}/inferences/query/data_drift", same).body[
+        "query_result"
+    ]
+    assert row["predicted_probability"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_a_rule_filtered_to_one_variant_measures_that_variant(api: Call, shadow_test: dict) -> None:
+    model_id = shadow_test["model_id"]
+    metrics = api("GET", f"/api/v3/models/{model_id}/metrics?page_size=500").body["metrics"]
+    accuracy = next(m for m in metrics if m["name"] == "Accuracy Rate")
+    rule = {
+        "metric_id": accuracy["id"],
+        "bound": "lower",
+        "threshold": 0.99,
+        "lookback_period": 60,
+        "filters": [{"property": "variant", "comparator": "eq", "value": "AllTraffic"}],
+    }
+    created = api("POST", f"/api/v3/models/{model_id}/alert_rules", rule).body
+    evaluator().clock = lambda: datetime(2026, 11, 25, 11, 5, tzinfo=UTC)
+    evaluator().evaluate_model(model_id)
+    [alert] = [a for a in evaluator().alerts.list(model_id) if a.alert_rule_id == created["id"]]
+    truth = shadow_test["truth"]
+    assert alert.metric_value == pytest.approx(
+        accuracy_score(truth, shadow_test["production"] >= 0.5), abs=1e-4
+    )
