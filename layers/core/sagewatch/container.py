@@ -12,6 +12,7 @@ import functools
 
 from sagewatch import aws
 from sagewatch.services.deepchecks import Deepchecks
+from sagewatch.services.endpoints import Endpoints
 from sagewatch.services.evaluation import Evaluator
 from sagewatch.services.ingestion import Ingestor
 from sagewatch.services.monitoring import Monitoring
@@ -19,6 +20,7 @@ from sagewatch.services.registry import Registry
 from sagewatch.services.variants import Variants
 from sagewatch.stores.alerting import AlertStore, MetricStore, NotificationStore, RuleStore
 from sagewatch.stores.deepchecks import DeepchecksStore
+from sagewatch.stores.endpoints import EndpointMetrics
 from sagewatch.stores.ingestion import IngestionLedger
 from sagewatch.stores.lake import LakeStore
 from sagewatch.stores.models import ModelStore
@@ -76,6 +78,12 @@ def ingestor() -> Ingestor:
 
 
 @functools.cache
+def endpoints() -> Endpoints:
+    """The models' SageMaker endpoints: health and CloudWatch series."""
+    return Endpoints(model_store(), EndpointMetrics(), ingestion_ledger())
+
+
+@functools.cache
 def monitoring() -> Monitoring:
     """Queries, metrics, rules, alerts, notification configurations."""
     return Monitoring(
@@ -85,6 +93,7 @@ def monitoring() -> Monitoring:
         RuleStore.from_settings(),
         AlertStore.from_settings(),
         NotificationStore.from_settings(),
+        measure=endpoints().measure_metric,
     )
 
 
@@ -101,6 +110,7 @@ def evaluator() -> Evaluator:
         ledger=ingestion_ledger(),
         loader_for=watched.loader,
         notifier=Notifier(),
+        measure=endpoints().measure_metric,
     )
 
 
@@ -130,6 +140,7 @@ def reset() -> None:
         ingestor,
         monitoring,
         evaluator,
+        endpoints,
         variants,
         deepchecks,
     ):

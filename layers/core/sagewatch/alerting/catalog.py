@@ -262,6 +262,12 @@ def check_rule_inputs(
             f"the metric has no parameter {unknown[0]!r} (it takes: {', '.join(sorted(map(str, declared))) or 'none'})",
             field=f"metric_parameters.{unknown[0]}",
         )
+    if metric.endpoint_metric is not None:  # measured from CloudWatch: no query to filter
+        if extra_filters:
+            raise InvalidInput(
+                "an endpoint metric takes no filters: name its variant in the metric", field="filters"
+            )
+        return
     query = substitute(metric.query, metric.parameters, values)
     try:
         conditions = [Condition.model_validate(c) for c in extra_filters or []]

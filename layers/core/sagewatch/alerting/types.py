@@ -26,6 +26,25 @@ class VariantDifference(BaseModel):
     challenger: str = Field(min_length=1, max_length=255)
 
 
+EndpointSeries = Literal[
+    "invocations",
+    "error_4xx_rate",
+    "error_5xx_rate",
+    "model_latency_ms",
+    "overhead_latency_ms",
+    "model_latency_max_ms",
+]
+
+
+class EndpointMetric(BaseModel):
+    """An IT metric of the model's SageMaker endpoint (CloudWatch's AWS/SageMaker), for one variant or all."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: EndpointSeries
+    variant: str | None = Field(default=None, min_length=1, max_length=63)
+
+
 class MetricSpec(BaseModel):
     """POST .../metrics: a query (or data_drift query) that returns one value."""
 
@@ -42,6 +61,10 @@ class MetricSpec(BaseModel):
     variant_difference: VariantDifference | None = Field(
         default=None,
         description="measure the query on two variants' rows: the value is challenger minus champion",
+    )
+    endpoint_metric: EndpointMetric | None = Field(
+        default=None,
+        description="measure the model's SageMaker endpoint from CloudWatch instead of a query (the query is ignored)",
     )
 
 

@@ -21,7 +21,17 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sagewatch import __version__, jsonl
-from sagewatch.api import alerting, deepchecks, inferences, ingestion, models, query, users, variants
+from sagewatch.api import (
+    alerting,
+    deepchecks,
+    endpoints,
+    inferences,
+    ingestion,
+    models,
+    query,
+    users,
+    variants,
+)
 from sagewatch.api.unsupported import unsupported_feature
 from sagewatch.auth import authorize
 from sagewatch.container import token_store
@@ -50,6 +60,7 @@ app.include_router(query.router, prefix="/api/v3")
 app.include_router(alerting.router, prefix="/api/v3")
 app.include_router(users.router, prefix="/api/v3")
 app.include_router(variants.router, prefix="/api/v3")
+app.include_router(endpoints.router, prefix="/api/v3")
 app.include_router(alerting.metrics_v4, prefix="/api/v4")
 app.include_router(deepchecks.router, prefix="/api/v1")
 

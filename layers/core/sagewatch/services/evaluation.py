@@ -55,10 +55,12 @@ class Evaluator:
         loader_for: Callable[[Model], Loader],
         notifier: Notifier,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        measure: Callable[..., catalog.Measurement] = catalog.measure,
     ) -> None:
         self.models, self.metrics, self.rules, self.alerts = models, metrics, rules, alerts
         self.notifications, self.ledger, self.loader_for = notifications, ledger, loader_for
         self.notifier, self.clock = notifier, clock
+        self.measure = measure  # catalog.measure, or one that also reads endpoint metrics
 
     def evaluate_model(self, model_id: str) -> Report:
         """Run the model's enabled rules (adding default rules once possible); send pending notifications.
@@ -110,7 +112,7 @@ class Evaluator:
         last_value = rule.last_value
         last_triggered = rule.last_triggered_at
         for key, window, ended in candidates:
-            measured = catalog.measure(metric, model, load, window, rule.metric_parameters, rule.filters)
+            measured = self.measure(metric, model, load, window, rule.metric_parameters, rule.filters)
             decision = windows.decide(
                 value=measured.value,
                 rows=measured.rows,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -110,9 +111,11 @@ class Monitoring:
         rules: RuleStore,
         alerts: AlertStore,
         notifications: NotificationStore,
+        measure: Callable[..., catalog.Measurement] = catalog.measure,
     ) -> None:
         self.models, self.lake = models, lake
         self.metrics, self.rules, self.alerts, self.notifications = metrics, rules, alerts, notifications
+        self.measure = measure  # catalog.measure, or one that also reads endpoint metrics
 
     # -- queries ------------------------------------------------------------------------------------
 
@@ -149,8 +152,13 @@ class Monitoring:
         )
         if spec.query.get("group_by") or spec.query.get("rollup"):
             raise InvalidInput("a metric returns one value: no group_by or rollup", field="query")
+        if spec.endpoint_metric is not None and model.sagemaker is None:
+            raise InvalidInput(
+                "an endpoint metric needs the model's SageMaker endpoint: set sagemaker.endpoint_name",
+                field="endpoint_metric",
+            )
         try:
-            catalog.measure(metric, model, self.loader(model))
+            self.measure(metric, model, self.loader(model))
         except ValidationError as error:
             raise invalid_input(error.errors(), prefix="query") from None
         except NothingToCompare:  # no reference yet: the metric is measured once there is one
