@@ -38,10 +38,12 @@ class EndpointMetrics:
 
     @property
     def cloudwatch(self) -> Any:
+        """The process's CloudWatch client (or the one given)."""
         return self._cloudwatch or aws.client("cloudwatch")
 
     @property
     def sagemaker(self) -> Any:
+        """The process's SageMaker client (or the one given)."""
         return self._sagemaker or aws.client("sagemaker")
 
     def describe(self, endpoint: str) -> dict[str, Any]:
