@@ -76,6 +76,7 @@ class ApiStack(cdk.Stack):
         storage.tables["tokens"].grant_read_data(function)  # tokens are made by the CLI, only read here
         # and presigned PUTs to drops/; deletes: a reference set replaced (DELETE .../reference_data)
         self.api_function.grant_objects(storage.data, write=True, delete=True)
+        self.api_function.grant_endpoint_reads()  # /models/{id}/endpoint, endpoint metrics
 
         access_logs = logs.LogGroup(
             self,

@@ -11,6 +11,8 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from sagewatch.stores.endpoints import MONITORED_TAG
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -82,4 +84,23 @@ class SagewatchFunction(Construct):
         )
         self.function.add_to_role_policy(
             iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn])
+        )
+
+    def grant_endpoint_reads(self) -> None:
+        """Read SageMaker endpoints' state and CloudWatch series (the IT side of a model).
+
+        DescribeEndpoint only on endpoints tagged MONITORED_TAG=true (the user tags the endpoints
+        sagewatch may look at); GetMetricData has no resource-level permissions, so Resource '*'.
+        """
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:DescribeEndpoint"],
+                resources=[
+                    cdk.Stack.of(self).format_arn(service="sagemaker", resource="endpoint", resource_name="*")
+                ],
+                conditions={"StringEquals": {f"aws:ResourceTag/{MONITORED_TAG}": "true"}},
+            )
+        )
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(actions=["cloudwatch:GetMetricData"], resources=["*"])
         )

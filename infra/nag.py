@@ -38,8 +38,15 @@ ACCEPTED = [
     ),
     NagPackSuppression(
         id="AwsSolutions-IAM5",
-        reason="X-Ray PutTraceSegments/PutTelemetryRecords accept only Resource '*' (active tracing).",
+        reason="X-Ray PutTraceSegments/PutTelemetryRecords (active tracing) and CloudWatch GetMetricData "
+        "(endpoint metrics) accept only Resource '*'.",
         applies_to=["Resource::*"],
+    ),
+    NagPackSuppression(
+        id="AwsSolutions-IAM5",
+        reason="sagemaker:DescribeEndpoint on this account's endpoints, conditioned on the tag "
+        "sagewatch:monitored=true: the user tags the endpoints sagewatch may describe.",
+        applies_to=["Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:endpoint/*"],
     ),
     NagPackSuppression(
         id="AwsSolutions-IAM5",

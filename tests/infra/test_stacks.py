@@ -303,7 +303,12 @@ def test_each_function_gets_only_the_access_its_code_uses(templates: dict[str, T
         granted = _actions(template, service)
         assert [a for actions in granted.values() for a in actions if "*" in a] == [], service
         unscoped = granted.get("*", set())
-        assert unscoped <= {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}, service
+        # X-Ray's and CloudWatch GetMetricData's (endpoint metrics), which accept nothing else
+        assert unscoped <= {
+            "xray:PutTraceSegments",
+            "xray:PutTelemetryRecords",
+            "cloudwatch:GetMetricData",
+        }, service
         # logs go to the function's own log group, not to every log group of the account
         logs = {r for r, actions in granted.items() if any(a.startswith("logs:") for a in actions)}
         assert len(logs) == 1 and "logs" in next(iter(logs)), service
@@ -322,3 +327,26 @@ def test_stack_outputs_tell_a_user_where_things_are(synthesized: Synthesized) ->
     assert any(o.startswith("apiurl") for o in outputs["api"])
     assert any(o.startswith("capturebucketname") for o in outputs["ingest"])
     assert any(o.startswith("senderaddress") for o in outputs["monitor"])
+
+
+def test_endpoint_reads_are_limited_to_endpoints_tagged_for_sagewatch(templates: dict[str, Template]) -> None:
+    """The api and evaluator functions describe only endpoints tagged sagewatch:monitored=true."""
+    for template, service in (
+        (templates["api"], "sagewatch-api"),
+        (templates["monitor"], "sagewatch-evaluator"),
+    ):
+        granted = _actions(template, service)
+        assert "cloudwatch:GetMetricData" in granted["*"], service
+        statements = [
+            statement
+            for policy in template.find_resources("AWS::IAM::Policy").values()
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+            if statement["Action"] == "sagemaker:DescribeEndpoint"
+        ]
+        assert statements and all(
+            s["Condition"] == {"StringEquals": {"aws:ResourceTag/sagewatch:monitored": "true"}}
+            for s in statements
+        ), service
+        assert "endpoint/*" in json.dumps(statements[0]["Resource"])
+    ingest = set().union(*_actions(templates["ingest"], "sagewatch-ingest").values())
+    assert not any(a.startswith(("sagemaker:", "cloudwatch:GetMetricData")) for a in ingest)
