@@ -49,7 +49,7 @@ def output(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 
 def test_the_steps_are_shown_as_they_happen(output: list[str]) -> None:
     steps = [line for line in output if line.startswith("[")]
-    assert [s.split("]")[0] for s in steps] == [f"[{i}/9" for i in range(1, 10)]
+    assert [s.split("]")[0] for s in steps] == [f"[{i}/10" for i in range(1, 11)]
 
 
 def test_printed_accuracy_per_hour_matches_scikit_learn(output: list[str]) -> None:
@@ -77,3 +77,23 @@ def test_the_accuracy_alert_and_its_email(output: list[str]) -> None:
     summary = output[-1]
     alerts, emails = int(summary.split()[0]), int(summary.split()[2])
     assert alerts >= 2 and emails == alerts
+
+
+def test_the_challenger_is_compared_and_promoted(output: list[str]) -> None:
+    """Since the shift, the challenger (blind to the shifted feature) is right more often: the printed
+    accuracies are scikit-learn's on the simulated calls of each variant, and it is promoted."""
+    simulation = simulate(HOURS, CALLS, datetime.now(UTC).replace(minute=0, second=0, microsecond=0))
+    shifted = [hour for hour in range(HOURS) if simulation.shifted(hour)]
+
+    def accuracy(calls: dict) -> float:
+        truth = [label for hour in shifted for call in calls[hour] for label in call.labels]
+        predicted = [int(p >= 0.5) for hour in shifted for call in calls[hour] for p in call.probabilities]
+        return accuracy_score(truth, predicted)
+
+    line = next(line.split() for line in output if line.strip().startswith("accuracy "))
+    assert float(line[1]) == pytest.approx(accuracy(simulation.calls), abs=5e-4)
+    assert float(line[3]) == pytest.approx(accuracy(simulation.challenger_calls), abs=5e-4)
+    text = "\n".join(output)
+    assert "verdict: challenger better" in text
+    assert "Challenger promoted to champion" in text
+    assert "endpoint breast-cancer-endpoint: InService" in text

@@ -38,6 +38,8 @@ from sagewatch.handlers.scheduler import schedule
 from sagewatch.local.runtime import LocalRuntime
 
 PARTNER_MODEL_ID = "breast-cancer-classifier"
+CHAMPION, CHALLENGER = "AllTraffic", "Challenger"
+CHALLENGER_SHARE = 4  # the challenger gets one call for every CHALLENGER_SHARE the champion gets
 ENDPOINT_NAME = "breast-cancer-endpoint"
 SHIFTED_FEATURE = "worst_texture"
 SHIFT_FACTOR = 2.0
@@ -59,6 +61,23 @@ def _dataset(seed: int = 7) -> tuple[pd.DataFrame, pd.Series, Any, np.ndarray, n
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, random_state=seed))
     model.fit(features.iloc[reference], malignant.iloc[reference])
     return features, malignant, model, reference, production
+
+
+def _challenger(seed: int = 7) -> Any:
+    """The challenger: the same pipeline trained without SHIFTED_FEATURE, so the new scanner's
+    doubling of it cannot mislead it (rows go to it whole; it drops the column itself)."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    features, malignant, _, reference, _ = _dataset(seed)
+    keep = [c for c in features.columns if c != SHIFTED_FEATURE]
+    model = make_pipeline(
+        ColumnTransformer([("kept", StandardScaler(), keep)]),
+        LogisticRegression(max_iter=1000, random_state=seed),
+    )
+    return model.fit(features.iloc[reference], malignant.iloc[reference])
 
 
 def breast_cancer_reference(seed: int = 7) -> pd.DataFrame:
@@ -97,6 +116,7 @@ class Simulation:
     hours: int
     columns: list[str]
     calls: dict[int, list[Call]] = field(default_factory=dict)
+    challenger_calls: dict[int, list[Call]] = field(default_factory=dict)
 
     def shifted(self, hour: int) -> bool:
         """Whether the hour is in the second half, where the scanner's shift applies."""
@@ -136,7 +156,37 @@ def simulate(hours: int, calls_per_hour: int, end: datetime, seed: int = 7) -> S
                 )
             )
         simulation.calls[hour] = sorted(calls, key=lambda c: c.time)
+    _simulate_challenger(simulation, calls_per_hour // CHALLENGER_SHARE, seed)
     return simulation
+
+
+def _simulate_challenger(simulation: Simulation, calls_per_hour: int, seed: int) -> None:
+    """The challenger variant's own share of the traffic (other requests, an A/B split), drawn apart
+    so the champion's calls stay what they were."""
+    features, malignant, _, production, _ = _dataset(seed)
+    challenger = _challenger(seed)
+    rng = np.random.default_rng(seed + 2)
+    shift = features.columns.get_loc(SHIFTED_FEATURE)
+    for hour in range(simulation.hours):
+        calls = []
+        for number in range(calls_per_hour):
+            picked = rng.choice(production, size=int(rng.choice([1, 1, 2, 3])))
+            rows = features.iloc[picked].to_numpy(copy=True)
+            if simulation.shifted(hour):
+                rows[:, shift] *= SHIFT_FACTOR
+            probabilities = challenger.predict_proba(pd.DataFrame(rows, columns=features.columns))[:, 1]
+            calls.append(
+                Call(
+                    event_id=f"c{hour:02d}{number:04d}-7a2e-4c1b-8e00-{rng.integers(1 << 40):012x}",
+                    inference_id=None,
+                    time=simulation.hour_start(hour) + timedelta(seconds=float(rng.uniform(0, 3599))),
+                    rows=np.round(rows, 6).tolist(),
+                    probabilities=np.round(probabilities, 6).tolist(),
+                    labels=malignant.iloc[picked].tolist(),
+                    as_json=number % 2 == 0,
+                )
+            )
+        simulation.challenger_calls[hour] = sorted(calls, key=lambda c: c.time)
 
 
 def capture_line(call: Call) -> str:
@@ -222,7 +272,7 @@ def run_demo(
     say: Callable[[str], None] = print,
 ) -> DemoResult:
     """Run the whole story on a fresh local stack; returns what it printed, as data."""
-    step = _Steps(say, 9)
+    step = _Steps(say, 10)
     _quiet_function_logs()
     step("starting the local stack (moto server, tables, buckets, queues, API)")
     runtime = LocalRuntime(
@@ -251,14 +301,26 @@ def run_demo(
             f"{SHIFTED_FEATURE}"
         )
         s3 = _s3(stack)
+        _create_endpoint(stack)
         for hour in range(hours):
             moment = simulation.hour_start(hour)
-            key = f"datacapture/{ENDPOINT_NAME}/AllTraffic/{moment:%Y/%m/%d/%H}/capture-{hour:02d}.jsonl"
-            body = "\n".join(capture_line(c) for c in simulation.calls[hour]) + "\n"
-            s3.put_object(Bucket=stack.buckets["capture"], Key=key, Body=body.encode())
+            for variant, calls in (
+                (CHAMPION, simulation.calls[hour]),
+                (CHALLENGER, simulation.challenger_calls[hour]),
+            ):
+                key = f"datacapture/{ENDPOINT_NAME}/{variant}/{moment:%Y/%m/%d/%H}/capture-{hour:02d}.jsonl"
+                body = "\n".join(capture_line(c) for c in calls) + "\n"
+                s3.put_object(Bucket=stack.buckets["capture"], Key=key, Body=body.encode())
+                _publish_metrics(stack, variant, moment, len(calls))
             mark = "  shifted" if simulation.shifted(hour) else ""
-            say(f"      {moment:%H:00}  {len(simulation.calls[hour])} calls written{mark}")
-        total = sum(len(c.rows) for calls in simulation.calls.values() for c in calls)
+            say(
+                f"      {moment:%H:00}  {len(simulation.calls[hour])} calls to {CHAMPION}, "
+                f"{len(simulation.challenger_calls[hour])} to {CHALLENGER}{mark}"
+            )
+        every_call = [
+            c for calls in (*simulation.calls.values(), *simulation.challenger_calls.values()) for c in calls
+        ]
+        total = sum(len(c.rows) for c in every_call)
         status = _wait_for(lambda: client.status(model["id"]), lambda s: s["inferences"]["ingested"] >= total)
         say(
             f"      ingested {status['inferences']['ingested']} inferences from {status['inferences']['files']} "
@@ -279,6 +341,7 @@ def run_demo(
             severity="critical",
             lookback_period=60,
             subsequent_alert_wait_time=24 * 60,
+            filters=[{"property": "variant", "comparator": "eq", "value": CHAMPION}],  # the production model
         )
         client.add_notification(model["id"], ONCALL)
 
@@ -289,7 +352,7 @@ def run_demo(
         say(f"      {len(client.list_alerts(model_id=model['id']))} alerts so far")
 
         step("ground truth arrives late, as a SageMaker Model Monitor ground-truth file")
-        labels = "\n".join(ground_truth_line(c) for calls in simulation.calls.values() for c in calls) + "\n"
+        labels = "\n".join(ground_truth_line(c) for c in every_call) + "\n"
         s3.put_object(
             Bucket=stack.buckets["capture"],
             Key=f"ground-truth/{ENDPOINT_NAME}/{end:%Y/%m/%d/%H}/labels.jsonl",
@@ -303,9 +366,14 @@ def run_demo(
         step("the evaluator runs again: the labelled hours are judged")
         _evaluate(stack)
 
-        step("the monitoring, hour by hour")
+        step(f"the monitoring of {CHAMPION}, hour by hour")
         per_hour = _per_hour(client, model["id"], simulation)
         say(per_hour.to_string(index=False))
+
+        step(
+            f"champion and challenger: is {CHALLENGER} (trained without {SHIFTED_FEATURE}) better since the shift?"
+        )
+        _champion_and_challenger(client, model["id"], simulation, say)
 
         step("alerts raised, and the email SES received")
         alerts = client.list_alerts(model_id=model["id"])
@@ -410,7 +478,95 @@ def _emails(stack: Any) -> list[dict[str, Any]]:
         return json.loads(response.read())["ses"]["Message"]
 
 
+def _champion_and_challenger(
+    client: SageWatch, model_id: str, simulation: Simulation, say: Callable[[str], None]
+) -> None:
+    """Roles, the comparison over the shifted hours, the promotion, and the endpoint's IT side."""
+    client.set_variant_role(model_id, CHAMPION, "champion")
+    client.set_variant_role(model_id, CHALLENGER, "challenger")
+    for v in client.variants(model_id):
+        say(
+            f"      {v['variant']:<12} {v['role']:<11} {v['inferences']:>5} inferences ({v['share']:.0%} of the traffic)"
+        )
+    since = simulation.hour_start(simulation.hours // 2)
+    answer = client.compare_variants(model_id, CHALLENGER, CHAMPION, start_time=since)
+    say(
+        f"      since {since:%H:00}: {answer['champion_labelled']} labelled for {CHAMPION}, "
+        f"{answer['challenger_labelled']} for {CHALLENGER} (different requests: an A/B split)"
+    )
+    for m in answer["metrics"]:
+        low, high = m["interval"]
+        say(
+            f"      {m['metric']:<10} {m['champion']:.3f} -> {m['challenger']:.3f}  difference {m['difference']:+.3f} "
+            f"(95% interval {low:+.3f} to {high:+.3f})"
+            + (f", {m['test']} p = {m['p_value']:.2g}" if m["p_value"] is not None else "")
+        )
+    say(f"      verdict: {answer['verdict']} ({answer['reason']})")
+    if answer["verdict"] == "challenger better":
+        client.set_variant_role(model_id, CHALLENGER, "champion")
+        say(f"      {CHALLENGER} promoted to champion ({CHAMPION} is now its challenger)")
+    health = client.request("GET", f"/api/v3/models/{model_id}/endpoint")
+    say(f"      endpoint {health['endpoint']}: {health['status']}")
+    for v in health["variants"]:
+        say(
+            f"        {v['variant']:<12} {v['instances']} instance(s), {v['invocations']:.0f} calls in the last hour, "
+            f"{(v['error_5xx_rate'] or 0):.1%} 5xx, model latency {v['model_latency_ms']:.1f} ms"
+        )
+
+
+def _create_endpoint(stack: Any) -> None:
+    """The endpoint SageMaker would have, in the emulator: two variants, tagged for sagewatch."""
+    sagemaker = aws.client("sagemaker")
+    sagemaker.create_model(
+        ModelName="breast-cancer",
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/demo",
+        PrimaryContainer={"Image": "demo"},
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName="breast-cancer-config",
+        ProductionVariants=[
+            {
+                "VariantName": name,
+                "ModelName": "breast-cancer",
+                "InitialInstanceCount": count,
+                "InstanceType": "ml.m5.large",
+            }
+            for name, count in ((CHAMPION, 2), (CHALLENGER, 1))
+        ],
+    )
+    sagemaker.create_endpoint(
+        EndpointName=ENDPOINT_NAME,
+        EndpointConfigName="breast-cancer-config",
+        Tags=[{"Key": "sagewatch:monitored", "Value": "true"}],
+    )
+
+
+def _publish_metrics(stack: Any, variant: str, hour: datetime, calls: int) -> None:
+    """What SageMaker publishes to CloudWatch for a variant's hour: calls, no errors, latencies."""
+    dimensions = [{"Name": "EndpointName", "Value": ENDPOINT_NAME}, {"Name": "VariantName", "Value": variant}]
+    latency = 12_000 if variant == CHAMPION else 17_500  # microseconds: the challenger's model is slower
+    aws.client("cloudwatch").put_metric_data(
+        Namespace="AWS/SageMaker",
+        MetricData=[
+            {
+                "MetricName": name,
+                "Dimensions": dimensions,
+                "Timestamp": hour + timedelta(minutes=30),
+                "Value": value,
+            }
+            for name, value in (
+                ("Invocations", calls),
+                ("Invocation4XXErrors", 0),
+                ("Invocation5XXErrors", 0),
+                ("ModelLatency", latency),
+                ("OverheadLatency", 1_100),
+            )
+        ],
+    )
+
+
 def _per_hour(client: SageWatch, model_id: str, simulation: Simulation) -> pd.DataFrame:
+    champion_only = [{"property": "variant", "comparator": "eq", "value": CHAMPION}]
     series = client.query(
         model_id,
         {
@@ -420,6 +576,7 @@ def _per_hour(client: SageWatch, model_id: str, simulation: Simulation) -> pd.Da
                 {"function": "accuracyRate", "alias": "accuracy"},
             ],
             "group_by": [{"alias": "hour"}],
+            "filter": champion_only,
         },
     )
     drift = client.data_drift(
@@ -429,7 +586,7 @@ def _per_hour(client: SageWatch, model_id: str, simulation: Simulation) -> pd.Da
             "metric": "PSI",
             "rollup": "hour",
             "base": {"source": "reference"},
-            "target": {"source": "inference"},
+            "target": {"source": "inference", "filter": champion_only},
         },
     )
     table = series.merge(
