@@ -562,3 +562,19 @@ def test_the_variants_page_shows_the_apis_traffic_and_comparison(page: Page, dem
     cells = tab.locator('table.comparison tr[data-metric="accuracy"] td').all_inner_texts()
     assert float(cells[1]) == pytest.approx(accuracy["champion"], abs=1e-3)
     assert float(cells[2]) == pytest.approx(accuracy["challenger"], abs=1e-3)
+
+
+def test_the_variants_page_shows_the_endpoints_it_side(page: Page, demo: dict) -> None:
+    """The demo's endpoint publishes its calls to CloudWatch: the page shows the API's numbers."""
+    model = model_of(demo)
+    tab = page.open(f"#/variants?model={model['id']}")
+    health = call(demo, "GET", f"/api/v3/models/{model['id']}/endpoint")
+    assert (
+        f"Endpoint {health['endpoint']}: {health['status']}"
+        in tab.locator("section.endpoint h2").inner_text()
+    )
+    for variant in health["variants"]:
+        calls = tab.locator(
+            f'table.endpoint-health tr[data-variant="{variant["variant"]}"] td.calls'
+        ).inner_text()
+        assert int(calls.replace(",", "")) == variant["invocations"]

@@ -218,6 +218,10 @@ class SageWatch:
             {k: v for k, v in body.items() if v is not None},
         )
 
+    def endpoint_health(self, model_id: str) -> dict[str, Any]:
+        """The model's SageMaker endpoint: its state, and each variant's calls, errors and latency of the last hour."""
+        return self.request("GET", model_path(model_id, "/endpoint"))
+
     def status(self, model_id: str) -> dict[str, Any]:
         """A model's ingestion status: rows and files ingested and rejected, duplicates, labelled share."""
         return self.request("GET", model_path(model_id, "/inferences/status"))

@@ -505,7 +505,7 @@ def _champion_and_challenger(
     if answer["verdict"] == "challenger better":
         client.set_variant_role(model_id, CHALLENGER, "champion")
         say(f"      {CHALLENGER} promoted to champion ({CHAMPION} is now its challenger)")
-    health = client.request("GET", f"/api/v3/models/{model_id}/endpoint")
+    health = client.endpoint_health(model_id)
     say(f"      endpoint {health['endpoint']}: {health['status']}")
     for v in health["variants"]:
         say(

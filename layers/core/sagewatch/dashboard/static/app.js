@@ -649,6 +649,7 @@ async function variantsPage(params, view) {
       h("td", { class: "number share" }, v.share === null ? "–" : `${(v.share * 100).toFixed(1)}%`),
       h("td", {}, when(v.first_inference)),
       h("td", {}, when(v.latest_inference)))))));
+  parts.push(await endpointPanel(id));
   const champion = params.get("champion") || (variants.find((v) => v.role === "champion") || {}).variant;
   const others = variants.filter((v) => v.variant !== champion);
   const challenger = params.get("challenger") || (others.find((v) => v.role === "challenger") || others[0] || {}).variant;
@@ -675,6 +676,29 @@ async function variantsPage(params, view) {
     h("p", { class: "verdict", "data-verdict": answer.verdict }, h("strong", {}, answer.verdict), ` (${answer.reason})`),
   );
   view.replaceChildren(...parts);
+}
+
+/** The IT side, variant by variant: the endpoint's state and each variant's last hour (CloudWatch). */
+async function endpointPanel(id) {
+  let health;
+  try {
+    health = await api("GET", `/api/v3/models/${enc(id)}/endpoint`);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) throw error;
+    return h("p", { class: "muted endpoint" }, `Endpoint: ${error.message}`);
+  }
+  return h("section", { class: "endpoint", "aria-label": "Endpoint" },
+    h("h2", {}, `Endpoint ${health.endpoint}: ${health.status}`),
+    h("table", { class: "endpoint-health" },
+      h("thead", {}, h("tr", {}, ["variant", "instances", "calls, last hour", "4xx rate", "5xx rate", "model latency (ms)", "overhead (ms)"].map((t) => h("th", {}, t)))),
+      h("tbody", {}, health.variants.map((v) => h("tr", { "data-variant": v.variant },
+        h("td", {}, `${v.variant}${v.shadow ? " (shadow)" : ""}`),
+        h("td", { class: "number" }, `${fmt(v.instances)} of ${fmt(v.desired_instances)}`),
+        h("td", { class: "number calls" }, fmt(v.invocations)),
+        h("td", { class: "number" }, v.error_4xx_rate === null ? "–" : `${(v.error_4xx_rate * 100).toFixed(2)}%`),
+        h("td", { class: "number" }, v.error_5xx_rate === null ? "–" : `${(v.error_5xx_rate * 100).toFixed(2)}%`),
+        h("td", { class: "number" }, fmt(v.model_latency_ms, 3)),
+        h("td", { class: "number" }, fmt(v.overhead_latency_ms, 3)))))));
 }
 
 async function ingestionPage(params, view) {
