@@ -94,7 +94,7 @@ class SagewatchFunction(Construct):
         """
         self.function.add_to_role_policy(
             iam.PolicyStatement(
-                actions=["sagemaker:DescribeEndpoint"],
+                actions=["sagemaker:DescribeEndpoint", "sagemaker:ListTags"],
                 resources=[
                     cdk.Stack.of(self).format_arn(service="sagemaker", resource="endpoint", resource_name="*")
                 ],

@@ -341,7 +341,7 @@ def test_endpoint_reads_are_limited_to_endpoints_tagged_for_sagewatch(templates:
             statement
             for policy in template.find_resources("AWS::IAM::Policy").values()
             for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-            if statement["Action"] == "sagemaker:DescribeEndpoint"
+            if statement["Action"] == ["sagemaker:DescribeEndpoint", "sagemaker:ListTags"]
         ]
         assert statements and all(
             s["Condition"] == {"StringEquals": {"aws:ResourceTag/sagewatch:monitored": "true"}}

@@ -32,7 +32,11 @@ def endpoint(api: Call, aws: dict[str, str]) -> str:
             for v, n in (("AllTraffic", 2), ("Challenger", 1))
         ],
     )
-    sagemaker.create_endpoint(EndpointName="churn-endpoint", EndpointConfigName="churn-config")
+    sagemaker.create_endpoint(
+        EndpointName="churn-endpoint",
+        EndpointConfigName="churn-config",
+        Tags=[{"Key": "sagewatch:monitored", "Value": "true"}],
+    )
     cloudwatch = sagewatch_aws.client("cloudwatch")
     for variant, (calls, errors, latency) in TRAFFIC.items():
         dimensions = [
@@ -109,3 +113,34 @@ def test_without_an_endpoint_the_answer_says_what_to_set(api: Call, aws: dict[st
     body["sagemaker"] = {"endpoint_name": "no-such-endpoint"}
     gone = api("POST", "/api/v3/models", body).body["id"]
     assert api("GET", f"/api/v3/models/{gone}/endpoint").status == 404
+
+
+def test_an_endpoint_not_tagged_for_sagewatch_is_not_read(api: Call, endpoint: str) -> None:
+    """GetMetricData cannot be scoped by IAM: sagewatch reads only endpoints tagged for it."""
+    sagemaker = sagewatch_aws.client("sagemaker")
+    sagemaker.create_endpoint(EndpointName="secret-endpoint", EndpointConfigName="churn-config")
+    body = factories.binary_probability("secret")
+    body["sagemaker"] = {"endpoint_name": "secret-endpoint"}
+    model_id = api("POST", "/api/v3/models", body).body["id"]
+    for path in ("endpoint", "endpoint/metrics"):
+        answer = api("GET", f"/api/v3/models/{model_id}/{path}")
+        assert answer.status == 403 and "sagewatch:monitored" in answer.body["message"], path
+    spec = {
+        "name": "steal",
+        "query": {},
+        "endpoint_metric": {"name": "error_5xx_rate", "variant": "AllTraffic"},
+    }
+    assert api("POST", f"/api/v3/models/{model_id}/metrics", spec).status == 403
+
+
+def test_an_endpoint_metric_names_a_variant_of_the_endpoint(api: Call, endpoint: str) -> None:
+    spec = {"name": "nope", "query": {}, "endpoint_metric": {"name": "invocations", "variant": "Nope"}}
+    answer = api("POST", f"/api/v3/models/{endpoint}/metrics", spec)
+    assert (answer.status, answer.body["field"]) == (400, "endpoint_metric.variant")
+    both = {
+        **spec,
+        "endpoint_metric": {"name": "invocations"},
+        "variant_difference": {"champion": "A", "challenger": "B"},
+    }
+    answer = api("POST", f"/api/v3/models/{endpoint}/metrics", both)
+    assert (answer.status, answer.body["field"]) == (400, "endpoint_metric")

@@ -52,7 +52,14 @@ def shadow_test(api: Call, aws: dict[str, str]) -> dict:
         for i in range(N)
     ]
     assert api("PATCH", f"/api/v3/models/{model_id}/inferences", labels).status == 207
-    return {"model_id": model_id, "truth": truth, "production": production, "shadow": shadow}
+    return {
+        "model_id": model_id,
+        "truth": truth,
+        "production": production,
+        "shadow": shadow,
+        "bucket": aws["capture"],
+        "aws": aws,
+    }
 
 
 def test_both_variants_of_a_shadow_test_are_listed_with_their_traffic(api: Call, shadow_test: dict) -> None:
@@ -208,3 +215,103 @@ def test_a_rule_filtered_to_one_variant_measures_that_variant(api: Call, shadow_
     assert alert.metric_value == pytest.approx(
         accuracy_score(truth, shadow_test["production"] >= 0.5), abs=1e-4
     )
+
+
+# -- what the probe of variants found ----------------------------------------------------------------
+
+
+def test_a_window_one_variant_has_no_rows_in_says_not_enough_data(api: Call, shadow_test: dict) -> None:
+    """It was a 500: the bootstrap was asked to resample nothing."""
+    model_id = shadow_test["model_id"]
+    capture = capture_call("solo-1", "40,1000.5,north", "0.9", "Solo-1", "2026-11-26T10:15:00Z")
+    sagewatch_aws.client("s3").put_object(
+        Bucket=shadow_test["bucket"],
+        Key="datacapture/churn-endpoint/Solo/2026/11/26/10/s.jsonl",
+        Body=capture.encode(),
+    )
+    handler(notifications(shadow_test["aws"]), LocalContext())
+    window = {
+        "champion": "AllTraffic",
+        "challenger": "Solo",
+        "start_time": "2026-11-26T00:00:00Z",
+        "end_time": "2026-11-27T00:00:00Z",
+    }
+    answer = api("POST", f"/api/v3/models/{model_id}/variants/compare", window)
+    assert answer.status == 200, answer.body
+    assert answer.body["verdict"] == "not enough labelled data"
+    assert answer.body["metrics"][0]["champion"] is None
+
+
+def test_a_reversed_or_empty_window_is_a_400_and_a_wide_one_no_500(api: Call, shadow_test: dict) -> None:
+    base = f"/api/v3/models/{shadow_test['model_id']}/variants/compare"
+    pair = {"champion": "AllTraffic", "challenger": "ShadowVariant"}
+    for start, end in (
+        ("2026-11-25T12:00:00Z", "2026-11-25T11:00:00Z"),
+        ("2026-11-25T12:00:00Z", "2026-11-25T12:00:00Z"),
+    ):
+        answer = api("POST", base, {**pair, "start_time": start, "end_time": end})
+        assert (answer.status, answer.body["field"]) == (400, "end_time")
+    wide = api(
+        "POST", base, {**pair, "start_time": "0001-01-01T00:00:00Z", "end_time": "9999-12-31T00:00:00Z"}
+    )
+    assert wide.status == 200 and wide.body["pairs"] == N
+
+
+def test_a_variant_named_with_spaces_or_accents_gets_its_role(
+    api: Call, shadow_test: dict, aws: dict
+) -> None:
+    capture = capture_call("odd-1", "40,1000.5,north", "0.9", "odd-e1")
+    for variant in ("blue green", "vé"):
+        sagewatch_aws.client("s3").put_object(
+            Bucket=aws["capture"],
+            Key=f"datacapture/churn-endpoint/{variant}/{HOUR}/o.jsonl",
+            Body=capture.encode(),
+        )
+    handler(notifications(aws), LocalContext())
+    base = f"/api/v3/models/{shadow_test['model_id']}/variants"
+    assert api("PUT", f"{base}/blue%20green", {"role": "shadow"}).body["role"] == "shadow"
+    assert api("PUT", f"{base}/v%C3%A9", {"role": "challenger"}).body["role"] == "challenger"
+
+
+def test_deepchecks_versions_are_variants(api: Call) -> None:
+    model = api("POST", "/api/v1/models", {"name": "dc", "task_type": "binary"}).body
+    versions = {}
+    for name in ("v 1", "v2"):
+        body = {"name": name, "features": {"x": "numeric"}, "classes": ["a", "b"]}
+        versions[name] = api("POST", f"/api/v1/models/{model['id']}/version", body).body["id"]
+    for name, version_id in versions.items():
+        samples = [
+            {
+                "_dc_sample_id": f"{name}-{i}",
+                "_dc_time": "2026-11-24T10:00:00Z",
+                "x": float(i),
+                "_dc_prediction": "a",
+            }
+            for i in range(5)
+        ]
+        assert api("POST", f"/api/v1/model-versions/{version_id}/data", samples).status == 200
+    listed = api("GET", f"/api/v3/models/{model['id']}/variants").body["data"]
+    assert [(v["variant"], v["inferences"]) for v in listed] == [("v 1", 5), ("v2", 5)]
+
+
+def test_a_variant_difference_names_variants_that_exist_and_its_rules_filter_on_others(
+    api: Call, shadow_test: dict
+) -> None:
+    model_id = shadow_test["model_id"]
+    spec = {
+        "name": "gain",
+        "query": {"select": [{"function": "accuracyRate"}]},
+        "variant_difference": {"champion": "AllTraffic", "challenger": "Shadwo"},
+    }
+    typo = api("POST", f"/api/v3/models/{model_id}/metrics", spec)
+    assert (typo.status, typo.body["field"]) == (400, "variant_difference.challenger")
+    spec["variant_difference"]["challenger"] = "ShadowVariant"
+    metric = api("POST", f"/api/v3/models/{model_id}/metrics", spec).body
+    rule = {
+        "metric_id": metric["id"],
+        "bound": "upper",
+        "threshold": 0.1,
+        "filters": [{"property": "variant", "comparator": "eq", "value": "AllTraffic"}],
+    }
+    refused = api("POST", f"/api/v3/models/{model_id}/alert_rules", rule)
+    assert (refused.status, refused.body["field"]) == (400, "filters")

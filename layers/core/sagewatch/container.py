@@ -94,6 +94,7 @@ def monitoring() -> Monitoring:
         AlertStore.from_settings(),
         NotificationStore.from_settings(),
         measure=endpoints().measure_metric,
+        ledger=ingestion_ledger(),
     )
 
 

@@ -262,6 +262,12 @@ def check_rule_inputs(
             f"the metric has no parameter {unknown[0]!r} (it takes: {', '.join(sorted(map(str, declared))) or 'none'})",
             field=f"metric_parameters.{unknown[0]}",
         )
+    if metric.variant_difference is not None and any(
+        isinstance(c, dict) and c.get("property") == "variant" for c in extra_filters or []
+    ):
+        raise InvalidInput(
+            "a variant difference picks its variants itself: filter on other properties", field="filters"
+        )
     if metric.endpoint_metric is not None:  # measured from CloudWatch: no query to filter
         if extra_filters:
             raise InvalidInput(

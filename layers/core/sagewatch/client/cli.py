@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -155,6 +156,10 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("model", help="id or partner_model_id")
     compare.add_argument("--challenger", required=True)
     compare.add_argument("--champion", help="default: the variant whose role is champion")
+    compare.add_argument(
+        "--start", type=datetime.fromisoformat, help="window start (ISO 8601; default: all rows)"
+    )
+    compare.add_argument("--end", type=datetime.fromisoformat, help="window end (ISO 8601)")
 
     compare.set_defaults(run=_compare)
 
@@ -365,7 +370,9 @@ def _variants(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     client = _client(args)
-    answer = client.compare_variants(client.find_model(args.model)["id"], args.challenger, args.champion)
+    answer = client.compare_variants(
+        client.find_model(args.model)["id"], args.challenger, args.champion, args.start, args.end
+    )
     if args.json:
         _out(args, answer)
         return 0
@@ -377,6 +384,7 @@ def _compare(args: argparse.Namespace) -> int:
     rows = [
         {
             **m,
+            "difference": None if m["difference"] is None else f"{m['difference']:+.4g}",
             "interval": "[" + ", ".join("-" if v is None else f"{v:+.4g}" for v in m["interval"]) + "]",
             "p_value": None if m["p_value"] is None else f"{m['p_value']:.3g}",
         }

@@ -175,7 +175,8 @@ def _take(ratio: Ratio, rows: np.ndarray) -> Ratio:
 
 
 def _compare_metric(a: Ratio, b: Ratio, paired: bool, rng: np.random.Generator) -> MetricComparison:
-    value_a, value_b = float(a.value()[0]), float(b.value()[0])
+    value_a = float(a.value()[0]) if len(a.numerator) else math.nan
+    value_b = float(b.value()[0]) if len(b.numerator) else math.nan
     differences = _bootstrap(a, b, paired, rng)
     differences = differences[np.isfinite(differences)]
     tail = (1 - LEVEL) / 2 * 100
@@ -193,7 +194,10 @@ def _compare_metric(a: Ratio, b: Ratio, paired: bool, rng: np.random.Generator) 
 
 
 def _bootstrap(a: Ratio, b: Ratio, paired: bool, rng: np.random.Generator) -> np.ndarray:
-    """RESAMPLES differences b - a of resampled rows (pairs resampled together when paired)."""
+    """RESAMPLES differences b - a of resampled rows (pairs resampled together when paired); none
+    when a side has no rows."""
+    if len(a.numerator) == 0 or len(b.numerator) == 0:
+        return np.array([])
     found = []
     for start in range(0, RESAMPLES, CHUNK):
         size = min(CHUNK, RESAMPLES - start)

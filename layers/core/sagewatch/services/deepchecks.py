@@ -13,6 +13,7 @@ what is checked here is what spans objects (names taken, one schema per model, c
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import uuid
 from datetime import UTC, datetime
@@ -388,6 +389,8 @@ class Deepchecks:
         inferences = inferences.set_column(
             variant, "variant", pa.array([version["name"]] * inferences.num_rows, pa.string())
         )
+        # the version is the samples' variant: counted as such, so it is listed and compared
+        source = dataclasses.replace(source, variant=version["name"])
         self.ingestion.accept(model, source, inferences=inferences, ground_truth=rows.ground_truth)
         return {
             "received": len(samples),

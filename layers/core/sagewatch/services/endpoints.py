@@ -11,7 +11,7 @@ from typing import Any
 
 from sagewatch.alerting import catalog
 from sagewatch.alerting.types import EndpointMetric, Metric
-from sagewatch.errors import InvalidInput, SagewatchError
+from sagewatch.errors import InvalidInput
 from sagewatch.metrics.query import Loader
 from sagewatch.schema import Model
 from sagewatch.stores.endpoints import SERIES, EndpointMetrics
@@ -29,13 +29,14 @@ class Endpoints:
         """Each variant's calls, errors (counts and rates) and latencies by period."""
         model = self.models.get(model_id)
         if end <= start:
-            raise InvalidInput("end_time is after start_time", field="end_time")
+            raise InvalidInput("end_time must be after start_time", field="end_time")
         if (end - start).total_seconds() / period > 1440:
             raise InvalidInput(
                 "at most 1,440 points per series: a longer period, or a shorter range", field="period"
             )
         endpoint = _endpoint(model)
-        found = self.metrics.series(endpoint, self._variants(model, endpoint), start, end, period)
+        variants = self._allowed(model, self.metrics.check_monitored(endpoint))
+        found = self.metrics.series(endpoint, variants, start, end, period)
         return {
             "endpoint": endpoint,
             "period": period,
@@ -47,7 +48,7 @@ class Endpoints:
         model = self.models.get(model_id)
         endpoint = _endpoint(model)
         described = self.metrics.describe(endpoint)
-        names = self._allowed(model, [v["variant"] for v in described["variants"]])
+        names = self._allowed(model, self.metrics.check_monitored(endpoint))
         hour = self.metrics.series(endpoint, names, now - timedelta(hours=1), now, 3600)
         for variant in described["variants"]:
             totals = _totals(hour.get(variant["variant"], {}))
@@ -60,7 +61,13 @@ class Endpoints:
     ) -> catalog.Measurement:
         """An endpoint metric over [start, end): calls, an error rate or a latency (one or all variants)."""
         endpoint = _endpoint(model)
-        variants = [spec.variant] if spec.variant else self._variants(model, endpoint)
+        allowed = self._allowed(model, self.metrics.check_monitored(endpoint))
+        if spec.variant is not None and spec.variant not in allowed:
+            raise InvalidInput(
+                f"endpoint {endpoint!r} has no variant {spec.variant!r} this model watches: one of {allowed}",
+                field="endpoint_metric.variant",
+            )
+        variants = [spec.variant] if spec.variant else allowed
         period = max(60, math.ceil((end - start).total_seconds() / 60) * 60)
         found = self.metrics.series(endpoint, variants, start, end, period)
         merged: dict[str, dict[Any, float]] = {name: {} for name in SERIES}
@@ -86,14 +93,6 @@ class Endpoints:
         end = window.end if window and window.end else datetime.now().astimezone()
         start = window.start if window and window.start else end - timedelta(hours=1)
         return self.measure(model, metric.endpoint_metric, start, end)
-
-    def _variants(self, model: Model, endpoint: str) -> list[str]:
-        """The endpoint's variants (DescribeEndpoint), else those its capture files named."""
-        try:
-            names = [v["variant"] for v in self.metrics.describe(endpoint)["variants"]]
-        except SagewatchError:
-            names = sorted(self.ledger.counts(model.id)["by_variant"])
-        return self._allowed(model, names)
 
     @staticmethod
     def _allowed(model: Model, names: list[str]) -> list[str]:

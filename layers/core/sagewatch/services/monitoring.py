@@ -33,6 +33,7 @@ from sagewatch.metrics.query import Loader, Query, run
 from sagewatch.paging import pages
 from sagewatch.schema import Model
 from sagewatch.stores.alerting import AlertStore, MetricStore, NotificationStore, RuleStore
+from sagewatch.stores.ingestion import IngestionLedger
 from sagewatch.stores.lake import LakeStore
 from sagewatch.stores.models import ModelStore
 from sagewatch.stores.window import lake_loader
@@ -112,8 +113,9 @@ class Monitoring:
         alerts: AlertStore,
         notifications: NotificationStore,
         measure: Callable[..., catalog.Measurement] = catalog.measure,
+        ledger: IngestionLedger | None = None,
     ) -> None:
-        self.models, self.lake = models, lake
+        self.models, self.lake, self.ledger = models, lake, ledger
         self.metrics, self.rules, self.alerts, self.notifications = metrics, rules, alerts, notifications
         self.measure = measure  # catalog.measure, or one that also reads endpoint metrics
 
@@ -152,6 +154,19 @@ class Monitoring:
         )
         if spec.query.get("group_by") or spec.query.get("rollup"):
             raise InvalidInput("a metric returns one value: no group_by or rollup", field="query")
+        if spec.endpoint_metric is not None and spec.variant_difference is not None:
+            raise InvalidInput(
+                "a metric is an endpoint metric or a variant difference, not both", field="endpoint_metric"
+            )
+        if spec.variant_difference is not None and self.ledger is not None:
+            seen = self.ledger.counts(model.id)["by_variant"]
+            for side in ("champion", "challenger"):
+                name = getattr(spec.variant_difference, side)
+                if name not in seen:
+                    raise InvalidInput(
+                        f"no variant {name!r} has sent data yet (variants: {sorted(seen)})",
+                        field=f"variant_difference.{side}",
+                    )
         if spec.endpoint_metric is not None and model.sagemaker is None:
             raise InvalidInput(
                 "an endpoint metric needs the model's SageMaker endpoint: set sagemaker.endpoint_name",
@@ -164,6 +179,8 @@ class Monitoring:
         except NothingToCompare:  # no reference yet: the metric is measured once there is one
             pass
         except SagewatchError as error:
+            if spec.endpoint_metric is not None or spec.variant_difference is not None:
+                raise  # these name their own field (or refuse: an untagged endpoint is a 403)
             raise InvalidInput(f"the metric's query fails: {error.message}", field="query") from None
         return metric
 

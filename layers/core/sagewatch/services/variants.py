@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Literal
+from urllib.parse import unquote
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -53,6 +54,7 @@ class Variants:
     def set_role(self, model_id: str, variant: str, role: str) -> dict[str, Any]:
         """Give a variant of the model a role; a model has one champion, so another loses it."""
         model = self.models.get_active(model_id)
+        variant = unquote(variant)  # a path segment: "blue%20green" names the variant "blue green"
         known = {v["variant"] for v in self.list(model.id)}
         if variant not in known:
             raise NotFound(f"model {model.id} has no variant {variant!r} (yet)", field="variant")
@@ -81,7 +83,12 @@ class Variants:
             if name not in listed:
                 raise NotFound(f"model {model.id} has no variant {name!r}", field=field)
         if champion == challenger:
-            raise InvalidInput("the challenger is another variant than the champion", field="challenger")
+            raise InvalidInput(
+                f"{challenger} is the champion: name another challenger, or another champion",
+                field="challenger",
+            )
+        if start is not None and end is not None and end <= start:
+            raise InvalidInput("end_time must be after start_time", field="end_time")
         rows = self._labelled_rows(model, self.loader_for(model), start, end)
         variant = rows.column("variant")
         sides = [rows.filter(pc.fill_null(pc.equal(variant, name), False)) for name in (champion, challenger)]

@@ -78,6 +78,28 @@ class EndpointMetrics:
             ],
         }
 
+    def check_monitored(self, endpoint: str) -> list[str]:
+        """The endpoint's variants, when it is tagged MONITORED_TAG=true; Forbidden otherwise.
+
+        GetMetricData cannot be scoped by IAM, so sagewatch itself reads no endpoint's metrics that its
+        owner did not tag for it (the DescribeEndpoint grant carries the same condition).
+        """
+        described = self.describe(endpoint)
+        arn = self.sagemaker.describe_endpoint(EndpointName=endpoint)["EndpointArn"]
+        try:
+            tags = self.sagemaker.list_tags(ResourceArn=arn).get("Tags", [])
+        except ClientError as error:
+            if error_code(error) in ("AccessDeniedException", "AccessDenied"):
+                tags = []
+            else:
+                raise
+        if not any(t.get("Key") == MONITORED_TAG and t.get("Value") == "true" for t in tags):
+            raise Forbidden(
+                f"endpoint {endpoint!r} is not tagged {MONITORED_TAG}=true: tag the endpoints sagewatch may watch",
+                field="sagemaker.endpoint_name",
+            )
+        return [v["variant"] for v in described["variants"]]
+
     def series(
         self, endpoint: str, variants: list[str], start: datetime, end: datetime, period: int
     ) -> dict[str, dict[str, dict[datetime, float]]]:

@@ -67,7 +67,8 @@ class LakeWindow:
     def ground_truth(self, first: date | None = None) -> pa.Table | None:
         """The latest ground truth of each id, from files received since LABELS_EARLY_DAYS before
         `first` (the window's first day): labels come after their inferences, or shortly before."""
-        since = first - timedelta(days=LABELS_EARLY_DAYS) if first is not None else None
+        early = timedelta(days=LABELS_EARLY_DAYS)
+        since = first - early if first is not None and first > date.min + early else None
         names = [a.name for a in self.model.by_stage(*GROUND_TRUTH_STAGES)]
         columns = ["partner_inference_id", "ground_truth_timestamp", "ingested_at", *names]
         keys = [
