@@ -430,16 +430,6 @@ def test_cli_status_and_alerts_for_people_and_scripts(stack: dict[str, Any]) -> 
     assert misused.returncode == 2
 
 
-def test_ctrl_c_stops_cleanly_and_removes_local_json(stack: dict[str, Any]) -> None:
-    process = stack["process"]
-    process.send_signal(signal.SIGINT)
-    process.wait(timeout=30)
-    output = Path(stack["state_dir"], "stack.log").read_text()
-    assert process.returncode == 0, output
-    assert "sagewatch local stopped" in output
-    assert not Path(stack["state_dir"], "local.json").exists()
-
-
 def test_variants_and_compare_on_the_command_line(stack: dict[str, Any]) -> None:
     """A shadow test's two variants, listed and given roles, and compared, through `sagewatch`."""
     import boto3
@@ -481,3 +471,13 @@ def test_variants_and_compare_on_the_command_line(stack: dict[str, Any]) -> None
     as_json = json.loads(cli(stack, "compare", "e2e-shadow", "--challenger", "ShadowVariant", "--json"))
     accuracy = next(m for m in as_json["metrics"] if m["metric"] == "accuracy")
     assert (accuracy["champion"], accuracy["challenger"]) == (40 / 60, 58 / 60)
+
+
+def test_ctrl_c_stops_cleanly_and_removes_local_json(stack: dict[str, Any]) -> None:
+    process = stack["process"]
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=30)
+    output = Path(stack["state_dir"], "stack.log").read_text()
+    assert process.returncode == 0, output
+    assert "sagewatch local stopped" in output
+    assert not Path(stack["state_dir"], "local.json").exists()
