@@ -31,26 +31,8 @@ def record(age=30, income=1000.5, region="north", p=0.4, **extra) -> dict:
 
 
 def capture_event(number: int, time: str = "2026-11-25T10:00:00Z", data: str = "34,52000.5,north") -> str:
-    return json.dumps(
-        {
-            "captureData": {
-                "endpointInput": {
-                    "observedContentType": "text/csv",
-                    "mode": "INPUT",
-                    "data": data,
-                    "encoding": "CSV",
-                },
-                "endpointOutput": {
-                    "observedContentType": "text/csv",
-                    "mode": "OUTPUT",
-                    "data": "0.1",
-                    "encoding": "CSV",
-                },
-            },
-            "eventMetadata": {"eventId": f"e-{number}", "inferenceTime": time},
-            "eventVersion": "0",
-        }
-    )
+    """A capture line with event id e-<number>, no inferenceId, answered 0.1."""
+    return capture_call(None, data, "0.1", f"e-{number}", time)
 
 
 def capture_model() -> str:
@@ -89,9 +71,15 @@ def records(n: int, seed: int, shift: float = 0.0) -> list[dict]:
 
 
 def capture_call(
-    request_id: str, data: str, output: str, event_id: str, time: str = "2026-11-25T10:15:00Z"
+    request_id: str | None, data: str, output: str, event_id: str, time: str = "2026-11-25T10:15:00Z"
 ) -> str:
-    """One SageMaker Data Capture line: a CSV request and its CSV answer, named by the caller's inferenceId."""
+    """One SageMaker Data Capture line: a CSV request and its CSV answer, named by the caller's
+    inferenceId when there is one."""
+    metadata = {
+        "eventId": event_id,
+        "inferenceTime": time,
+        **({"inferenceId": request_id} if request_id else {}),
+    }
     return json.dumps(
         {
             "captureData": {
@@ -108,7 +96,7 @@ def capture_call(
                     "encoding": "CSV",
                 },
             },
-            "eventMetadata": {"eventId": event_id, "inferenceTime": time, "inferenceId": request_id},
+            "eventMetadata": metadata,
             "eventVersion": "0",
         }
     )

@@ -165,26 +165,7 @@ def test_a_chart_has_as_many_points_as_the_apis_series(page: Page, demo: dict) -
     # the page's own series request, read back from the browser's address and range
     end = tab.evaluate("Date.now()")
     start = end - 24 * 3600 * 1000
-    rows = call(
-        demo,
-        "POST",
-        f"/api/v3/models/{model['id']}/inferences/query",
-        {
-            "select": [
-                {"function": "count"},
-                {
-                    "function": "roundTimestamp",
-                    "alias": "time",
-                    "parameters": {"property": "inference_timestamp", "time_interval": "hour"},
-                },
-            ],
-            "group_by": [{"alias": "time"}],
-            "filter": [
-                {"property": "inference_timestamp", "comparator": "gte", "value": _iso(start)},
-                {"property": "inference_timestamp", "comparator": "lt", "value": _iso(end)},
-            ],
-        },
-    )["query_result"]
+    rows = count_series(demo, model["id"], "hour", start, end)
     assert chart.locator("circle.point").count() == len(rows) > 0
     shown = sorted(
         int(t.split(" ")[0].replace(",", ""))
@@ -399,30 +380,7 @@ def test_the_time_range_is_in_the_address_and_every_chart_follows_it(page: Page,
     tab.wait_for_selector("main[data-ready]")
     assert "range=30d" in tab.url
     end = tab.evaluate("Date.now()")
-    rows = call(
-        demo,
-        "POST",
-        f"/api/v3/models/{model['id']}/inferences/query",
-        {
-            "select": [
-                {"function": "count"},
-                {
-                    "function": "roundTimestamp",
-                    "alias": "time",
-                    "parameters": {"property": "inference_timestamp", "time_interval": "day"},
-                },
-            ],
-            "group_by": [{"alias": "time"}],
-            "filter": [
-                {
-                    "property": "inference_timestamp",
-                    "comparator": "gte",
-                    "value": _iso(end - 30 * 86_400_000),
-                },
-                {"property": "inference_timestamp", "comparator": "lt", "value": _iso(end)},
-            ],
-        },
-    )["query_result"]
+    rows = count_series(demo, model["id"], "day", end - 30 * 86_400_000, end)
     chart = tab.locator('figure.chart[data-metric="Inference Count"]')
     assert chart.locator("circle.point").count() == len(rows)  # one point a day now
     reopened = Page(page.page.context.browser, demo)
@@ -578,3 +536,27 @@ def test_the_variants_page_shows_the_endpoints_it_side(page: Page, demo: dict) -
             f'table.endpoint-health tr[data-variant="{variant["variant"]}"] td.calls'
         ).inner_text()
         assert int(calls.replace(",", "")) == variant["invocations"]
+
+
+def count_series(demo: dict, model_id: str, interval: str, start_ms: float, end_ms: float) -> list[dict]:
+    """The API's inference count by interval over [start, end): the series a count chart draws."""
+    return call(
+        demo,
+        "POST",
+        f"/api/v3/models/{model_id}/inferences/query",
+        {
+            "select": [
+                {"function": "count"},
+                {
+                    "function": "roundTimestamp",
+                    "alias": "time",
+                    "parameters": {"property": "inference_timestamp", "time_interval": interval},
+                },
+            ],
+            "group_by": [{"alias": "time"}],
+            "filter": [
+                {"property": "inference_timestamp", "comparator": "gte", "value": _iso(start_ms)},
+                {"property": "inference_timestamp", "comparator": "lt", "value": _iso(end_ms)},
+            ],
+        },
+    )["query_result"]

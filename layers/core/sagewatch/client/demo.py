@@ -128,17 +128,36 @@ class Simulation:
 
 
 def simulate(hours: int, calls_per_hour: int, end: datetime, seed: int = 7) -> Simulation:
-    """The endpoint's traffic for `hours` hours ending at `end` (shifted in the second half)."""
-    features, malignant, model, production, _ = _dataset(
-        seed
-    )  # before the shift, traffic is like the reference
-    rng = np.random.default_rng(seed + 1)
+    """The endpoint's traffic for `hours` hours ending at `end` (shifted in the second half): the
+    production model's calls, and the challenger's own share (other requests, an A/B split), drawn
+    from their own random streams so the production calls do not depend on the challenger's."""
+    features, _, model, _, _ = _dataset(seed)
     simulation = Simulation(end - timedelta(hours=hours), hours, list(features.columns))
+    simulation.calls = _traffic(simulation, model, calls_per_hour, np.random.default_rng(seed + 1), seed, "")
+    simulation.challenger_calls = _traffic(
+        simulation,
+        _challenger(seed),
+        calls_per_hour // CHALLENGER_SHARE,
+        np.random.default_rng(seed + 2),
+        seed,
+        "c",
+    )
+    return simulation
+
+
+def _traffic(
+    simulation: Simulation, model: Any, calls_per_hour: int, rng: np.random.Generator, seed: int, prefix: str
+) -> dict[int, list[Call]]:
+    """A variant's calls by hour: rows drawn from the reference (so traffic before the shift looks like
+    the training data; one to three rows a call), shifted in the second half, answered by `model`; a
+    third of the production calls carry an inferenceId."""
+    features, malignant, _, reference_rows, _ = _dataset(seed)
     shift = features.columns.get_loc(SHIFTED_FEATURE)
-    for hour in range(hours):
+    by_hour = {}
+    for hour in range(simulation.hours):
         calls = []
         for number in range(calls_per_hour):
-            picked = rng.choice(production, size=int(rng.choice([1, 1, 2, 3])))
+            picked = rng.choice(reference_rows, size=int(rng.choice([1, 1, 2, 3])))
             rows = features.iloc[picked].to_numpy(copy=True)
             if simulation.shifted(hour):
                 rows[:, shift] *= SHIFT_FACTOR
@@ -146,8 +165,8 @@ def simulate(hours: int, calls_per_hour: int, end: datetime, seed: int = 7) -> S
             moment = simulation.hour_start(hour) + timedelta(seconds=float(rng.uniform(0, 3599)))
             calls.append(
                 Call(
-                    event_id=f"{hour:02d}{number:04d}-5c1e-4b2a-9f00-{rng.integers(1 << 40):012x}",
-                    inference_id=f"request-{hour}-{number}" if number % 3 == 0 else None,
+                    event_id=f"{prefix}{hour:02d}{number:04d}-5c1e-4b2a-9f00-{rng.integers(1 << 40):012x}",
+                    inference_id=f"request-{hour}-{number}" if number % 3 == 0 and not prefix else None,
                     time=moment,
                     rows=np.round(rows, 6).tolist(),
                     probabilities=np.round(probabilities, 6).tolist(),
@@ -155,38 +174,8 @@ def simulate(hours: int, calls_per_hour: int, end: datetime, seed: int = 7) -> S
                     as_json=number % 2 == 1,
                 )
             )
-        simulation.calls[hour] = sorted(calls, key=lambda c: c.time)
-    _simulate_challenger(simulation, calls_per_hour // CHALLENGER_SHARE, seed)
-    return simulation
-
-
-def _simulate_challenger(simulation: Simulation, calls_per_hour: int, seed: int) -> None:
-    """The challenger variant's own share of the traffic (other requests, an A/B split), drawn apart
-    so the champion's calls stay what they were."""
-    features, malignant, _, production, _ = _dataset(seed)
-    challenger = _challenger(seed)
-    rng = np.random.default_rng(seed + 2)
-    shift = features.columns.get_loc(SHIFTED_FEATURE)
-    for hour in range(simulation.hours):
-        calls = []
-        for number in range(calls_per_hour):
-            picked = rng.choice(production, size=int(rng.choice([1, 1, 2, 3])))
-            rows = features.iloc[picked].to_numpy(copy=True)
-            if simulation.shifted(hour):
-                rows[:, shift] *= SHIFT_FACTOR
-            probabilities = challenger.predict_proba(pd.DataFrame(rows, columns=features.columns))[:, 1]
-            calls.append(
-                Call(
-                    event_id=f"c{hour:02d}{number:04d}-7a2e-4c1b-8e00-{rng.integers(1 << 40):012x}",
-                    inference_id=None,
-                    time=simulation.hour_start(hour) + timedelta(seconds=float(rng.uniform(0, 3599))),
-                    rows=np.round(rows, 6).tolist(),
-                    probabilities=np.round(probabilities, 6).tolist(),
-                    labels=malignant.iloc[picked].tolist(),
-                    as_json=number % 2 == 0,
-                )
-            )
-        simulation.challenger_calls[hour] = sorted(calls, key=lambda c: c.time)
+        by_hour[hour] = sorted(calls, key=lambda c: c.time)
+    return by_hour
 
 
 def capture_line(call: Call) -> str:
@@ -509,8 +498,8 @@ def _champion_and_challenger(
     say(f"      endpoint {health['endpoint']}: {health['status']}")
     for v in health["variants"]:
         say(
-            f"        {v['variant']:<12} {v['instances']} instance(s), {v['invocations']:.0f} calls in the last hour, "
-            f"{(v['error_5xx_rate'] or 0):.1%} 5xx, model latency {v['model_latency_ms']:.1f} ms"
+            f"        {v['variant']:<12} {v['instances']} instance(s), {v['invocations'] or 0:.0f} calls in the last hour, "
+            f"{(v['error_5xx_rate'] or 0):.1%} 5xx, model latency {v['model_latency_ms'] or 0:.1f} ms"
         )
 
 
@@ -542,27 +531,31 @@ def _create_endpoint(stack: Any) -> None:
 
 
 def _publish_metrics(stack: Any, variant: str, hour: datetime, calls: int) -> None:
-    """What SageMaker publishes to CloudWatch for a variant's hour: calls, no errors, latencies."""
+    """What SageMaker publishes to CloudWatch for a variant's hour, every 5 minutes: calls, no
+    errors, latencies (so "the last hour" always holds some of it, whenever the demo runs)."""
     dimensions = [{"Name": "EndpointName", "Value": ENDPOINT_NAME}, {"Name": "VariantName", "Value": variant}]
     latency = 12_000 if variant == CHAMPION else 17_500  # microseconds: the challenger's model is slower
-    aws.client("cloudwatch").put_metric_data(
-        Namespace="AWS/SageMaker",
-        MetricData=[
-            {
-                "MetricName": name,
-                "Dimensions": dimensions,
-                "Timestamp": hour + timedelta(minutes=30),
-                "Value": value,
-            }
-            for name, value in (
-                ("Invocations", calls),
-                ("Invocation4XXErrors", 0),
-                ("Invocation5XXErrors", 0),
-                ("ModelLatency", latency),
-                ("OverheadLatency", 1_100),
-            )
-        ],
-    )
+    cloudwatch = aws.client("cloudwatch")
+    for step in range(12):
+        share = calls // 12 + (1 if step < calls % 12 else 0)
+        cloudwatch.put_metric_data(
+            Namespace="AWS/SageMaker",
+            MetricData=[
+                {
+                    "MetricName": name,
+                    "Dimensions": dimensions,
+                    "Timestamp": hour + timedelta(minutes=5 * step + 2),
+                    "Value": value,
+                }
+                for name, value in (
+                    ("Invocations", share),
+                    ("Invocation4XXErrors", 0),
+                    ("Invocation5XXErrors", 0),
+                    ("ModelLatency", latency),
+                    ("OverheadLatency", 1_100),
+                )
+            ],
+        )
 
 
 def _per_hour(client: SageWatch, model_id: str, simulation: Simulation) -> pd.DataFrame:
