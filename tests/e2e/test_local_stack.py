@@ -46,29 +46,37 @@ def test_the_emulated_aws_holds_the_declared_resources(stack: dict[str, Any]) ->
 
 
 def test_roles_over_http_with_tokens_from_the_cli(stack: dict[str, Any]) -> None:
+    # GIVEN the admin token, and a reader and a writer token made with the CLI
     admin = stack["token"]
     _, reader = create_token(stack, "reader")
     writer_id, writer = create_token(stack, "writer")
 
+    # WHEN each creates a model
     status, created = http(stack, "POST", "/api/v3/models", writer, factories.binary_probability("e2e-churn"))
+
+    # THEN the writer may, the reader may not, and no token is a 401
     assert status == 201, created
     assert http(stack, "POST", "/api/v3/models", reader, factories.regression("e2e-denied"))[0] == 403
     assert http(stack, "POST", "/api/v3/models", None, factories.regression("e2e-anonymous"))[0] == 401
 
+    # WHEN it is read, and its partner id used again THEN reader and admin find it, and the reuse is a 409
     status, found = http(stack, "GET", "/api/v3/models/e2e-churn?id_type=partner_model_id", reader)
     assert (status, found["id"]) == (200, created["id"])
     status, listing = http(stack, "GET", "/api/v3/models?page_size=50", admin)
     assert status == 200 and created["id"] in [m["id"] for m in listing["data"]]
     assert http(stack, "POST", "/api/v3/models", admin, factories.binary_probability("e2e-churn"))[0] == 409
 
+    # WHEN tokens are listed THEN the secret is not shown
     listed = cli(stack, "token", "list")
     assert writer_id in listed and writer not in listed
 
+    # WHEN the writer's token is rotated THEN the old secret is refused and the new one works
     rotated = cli(stack, "token", "rotate", writer_id)
     new_writer = next(line.split(": ", 1)[1] for line in rotated.splitlines() if line.startswith("token: "))
     assert http(stack, "GET", "/api/v3/models", writer)[0] == 401
     assert http(stack, "GET", "/api/v3/models", new_writer)[0] == 200
 
+    # WHEN it is revoked THEN it is refused with no hint that it existed
     cli(stack, "token", "revoke", writer_id)
     status, refused = http(stack, "GET", "/api/v3/models", new_writer)
     assert (status, refused["message"]) == (401, "unknown token")  # no hint that it existed
@@ -87,10 +95,13 @@ def test_models_cli_reads_through_the_api(stack: dict[str, Any]) -> None:
 def test_capture_files_dropped_in_the_bucket_are_ingested_and_counted(stack: dict[str, Any]) -> None:
     import boto3
 
+    # GIVEN a model on a SageMaker endpoint
     body = factories.binary_probability("e2e-capture")
     body["sagemaker"] = {"endpoint_name": "e2e-churn-endpoint"}
     status, model = http(stack, "POST", "/api/v3/models", stack["token"], body)
     assert status == 201, model
+
+    # WHEN three capture files, one corrupted, are dropped in the capture bucket
     session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
     s3 = session.client("s3", endpoint_url=stack["aws_endpoint_url"], region_name=stack["region"])
     events = Path(__file__).resolve().parents[2] / "events" / "capture"
@@ -100,6 +111,8 @@ def test_capture_files_dropped_in_the_bucket_are_ingested_and_counted(stack: dic
             Key=f"datacapture/e2e-churn-endpoint/AllTraffic/2026/11/25/10/{name}",
             Body=(events / name).read_bytes(),
         )
+
+    # THEN once they are ingested, the status counts their good and bad rows
     deadline = time.monotonic() + 30
     counts: dict[str, Any] = {}
     while time.monotonic() < deadline:
@@ -123,6 +136,7 @@ def test_a_batch_sent_by_file_closed_then_labelled_by_a_parquet_drop(stack: dict
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    # GIVEN a batch model
     body = factories.edited(factories.binary_probability("e2e-batchy"), is_batch=True)
     status, model = http(stack, "POST", "/api/v3/models", stack["token"], body)
     assert status == 201, model
@@ -132,6 +146,7 @@ def test_a_batch_sent_by_file_closed_then_labelled_by_a_parquet_drop(stack: dict
         pq.write_table(table, sink)
         return sink.getvalue()
 
+    # WHEN a batch of four rows is uploaded as a Parquet file
     batch = pa.table(
         {
             "partner_inference_id": [f"row-{i}" for i in range(4)],
@@ -161,9 +176,11 @@ def test_a_batch_sent_by_file_closed_then_labelled_by_a_parquet_drop(stack: dict
         },
     )
     with urllib.request.urlopen(request, timeout=30) as response:
+        # THEN all four are accepted
         assert response.status == 207
         assert json.loads(response.read())["counts"] == {"success": 4, "failure": 0, "total": 4}
 
+    # WHEN the batch is closed, declaring four rows THEN it is complete
     status, closed = http(
         stack,
         "PATCH",
@@ -173,6 +190,7 @@ def test_a_batch_sent_by_file_closed_then_labelled_by_a_parquet_drop(stack: dict
     )
     assert (status, closed["status"], closed["ingested"], closed["complete"]) == (200, "uploaded", 4, True)
 
+    # WHEN three of the rows are labelled
     # ground truth for three of the four, as a Parquet file PUT to a presigned upload URL
     status, upload = http(
         stack,
@@ -190,6 +208,7 @@ def test_a_batch_sent_by_file_closed_then_labelled_by_a_parquet_drop(stack: dict
     with urllib.request.urlopen(put, timeout=30) as response:
         assert response.status == 200
 
+    # THEN once ingested, three of the four are labelled and nothing is a duplicate
     deadline = time.monotonic() + 30
     answer: dict[str, Any] = {}
     while time.monotonic() < deadline:
@@ -208,6 +227,7 @@ def test_a_batch_sent_by_file_closed_then_labelled_by_a_parquet_drop(stack: dict
 def test_a_daily_series_by_region_and_psi_from_reference_over_http(stack: dict[str, Any]) -> None:
     import uuid
 
+    # GIVEN a model with two days of inferences, one region a day, and a reference set
     status, model = http(
         stack, "POST", "/api/v3/models", stack["token"], factories.binary_probability("e2e-query")
     )
@@ -238,6 +258,7 @@ def test_a_daily_series_by_region_and_psi_from_reference_over_http(stack: dict[s
     with urllib.request.urlopen(request, timeout=30) as response:
         assert response.status == 207
 
+    # WHEN a daily count by region is queried
     status, series = http(
         stack,
         "POST",
@@ -253,11 +274,15 @@ def test_a_daily_series_by_region_and_psi_from_reference_over_http(stack: dict[s
             "group_by": [{"alias": "day"}, {"property": "region"}],
         },
     )
+
+    # THEN each day holds its region's rows
     assert status == 200, series
     assert [(r["day"][:10], r["region"], r["count"]) for r in series["query_result"]] == [
         ("2026-11-25", "north", 100),
         ("2026-11-26", "south", 100),
     ]
+
+    # WHEN one region is compared with the reference by PSI
     status, drift = http(
         stack,
         "POST",
@@ -273,6 +298,8 @@ def test_a_daily_series_by_region_and_psi_from_reference_over_http(stack: dict[s
             },
         },
     )
+
+    # THEN income drifted and age did not
     assert status == 200, drift
     [row] = drift["query_result"]
     assert row["income"] > 1.0 and row["age"] < 0.5
@@ -284,6 +311,7 @@ def test_drift_in_capture_files_raises_an_alert_and_an_email(stack: dict[str, An
 
     import numpy as np
 
+    # GIVEN a model on an endpoint with a reference, a day-long critical PSI rule and an email
     body = factories.binary_probability("e2e-alerts")
     body["sagemaker"] = {"endpoint_name": "e2e-alerts-endpoint"}
     status, model = http(stack, "POST", "/api/v3/models", stack["token"], body)
@@ -363,6 +391,8 @@ def test_drift_in_capture_files_raises_an_alert_and_an_email(stack: dict[str, An
                 }
             )
         )
+
+    # WHEN that traffic is dropped as a capture file, ingested, and the model evaluated
     import boto3
 
     session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
@@ -383,6 +413,7 @@ def test_drift_in_capture_files_raises_an_alert_and_an_email(stack: dict[str, An
     evaluated = cli(stack, "evaluate", "--now", "--model", "e2e-alerts")
     assert evaluated.startswith("e2e-alerts: ")
 
+    # THEN one critical alert covers yesterday
     deadline = time.monotonic() + 30
     alerts: list[dict[str, Any]] = []
     while time.monotonic() < deadline and not alerts:  # the timer (every 3 s) may have raised it first
@@ -395,6 +426,7 @@ def test_drift_in_capture_files_raises_an_alert_and_an_email(stack: dict[str, An
     assert alert["severity"] == "critical" and alert["metric_value"] > 0.3
     assert alert["window_start"].startswith(f"{yesterday:%Y-%m-%d}T00:00:00")
 
+    # THEN one email to on-call names the rule and the alert
     deadline = time.monotonic() + 30
     emails: list[dict[str, Any]] = []
     while time.monotonic() < deadline and not emails:
@@ -408,22 +440,28 @@ def test_drift_in_capture_files_raises_an_alert_and_an_email(stack: dict[str, An
 
 
 def test_cli_status_and_alerts_for_people_and_scripts(stack: dict[str, Any]) -> None:
+    # GIVEN the model e2e-alerts and its alert, from the test above
+    # WHEN its status is asked for THEN it is printed as a table and as JSON
     table = cli(stack, "status", "e2e-alerts")
     assert table.splitlines()[0].split() == ["kind", "ingested", "rejected", "files", "latest_timestamp"]
     assert table.splitlines()[1].split()[:3] == ["inferences", "300", "0"]
     status = json.loads(cli(stack, "status", "e2e-alerts", "--json"))
     assert status["inferences"]["ingested"] == 300
 
+    # WHEN its new alerts are listed THEN as JSON and as a table
     [alert] = json.loads(cli(stack, "alerts", "list", "--model", "e2e-alerts", "--status", "new", "--json"))
     assert alert["rule_name"] == "income drifted"
     listed = cli(stack, "alerts", "list", "--model", "e2e-alerts")
     assert listed.splitlines()[0].split()[:3] == ["id", "severity", "status"] and alert["id"] in listed
+
+    # WHEN the alert is acknowledged THEN it is no longer new
     cli(stack, "alerts", "set", alert["id"], "acknowledged")
     assert (
         json.loads(cli(stack, "alerts", "list", "--model", "e2e-alerts", "--status", "new", "--json")) == []
     )
     assert "acknowledged" in cli(stack, "alerts", "show", alert["id"])
 
+    # WHEN a model is unknown or an option misused THEN the CLI exits 1 or 2
     missing = run_cli(stack, "status", "no-such-model")
     assert missing.returncode == 1 and "no model with partner_model_id 'no-such-model'" in missing.stderr
     misused = run_cli(stack, "alerts", "list", "--status", "maybe")
@@ -432,6 +470,7 @@ def test_cli_status_and_alerts_for_people_and_scripts(stack: dict[str, Any]) -> 
 
 def test_variants_and_compare_on_the_command_line(stack: dict[str, Any]) -> None:
     """A shadow test's two variants, listed and given roles, and compared, through `sagewatch`."""
+    # GIVEN a model on an endpoint whose two variants answered 60 requests, right 40 and 58 times, and labels
     import boto3
 
     body = factories.binary_probability("e2e-shadow")
@@ -459,12 +498,18 @@ def test_variants_and_compare_on_the_command_line(stack: dict[str, Any]) -> None
         {"partner_inference_id": f"q{i}", "ground_truth_data": {"churned": truth[i]}} for i in range(60)
     ]
     http(stack, "PATCH", f"/api/v3/models/{model['id']}/inferences", stack["token"], labels)
+
+    # WHEN the capture files are ingested
     deadline = time.monotonic() + 30
     while "ShadowVariant" not in cli(stack, "variants", "e2e-shadow"):
         assert time.monotonic() < deadline, "the capture files were not ingested"
         time.sleep(0.5)
+
+    # WHEN production is made the champion THEN the listing shows it with its share
     listing = cli(stack, "variants", "e2e-shadow", "--role", "AllTraffic", "champion")
     assert "AllTraffic" in listing and "champion" in listing and "50.0%" in listing
+
+    # WHEN the shadow is compared with it THEN it is paired and better, with exact accuracies in JSON
     compared = cli(stack, "compare", "e2e-shadow", "--challenger", "ShadowVariant")
     assert "paired on 60 requests" in compared
     assert "verdict: challenger better" in compared  # 58 of 60 right against 40 of 60, McNemar p < 0.001

@@ -151,11 +151,16 @@ def email_to(model: Model, destination: str = "oncall@example.com") -> Notificat
 
 
 def test_drift_raises_one_alert_and_one_email(clock: Clock) -> None:
+    # GIVEN a model with a reference, an hour of drifted income, a critical PSI rule and an email
     model = model_with()
     drifted(model, np.random.default_rng(0), shift=2.0)
     rule = rule_on(model, default_metric(model, "PSI income"), severity="critical")
     email_to(model)
+
+    # WHEN the model is evaluated after the hour closed
     report = evaluator().evaluate_model(model.id)
+
+    # THEN one new critical alert covers that hour and one email describes it
     assert report.errors == []
     [alert] = [a for a in evaluator().alerts.list(model.id) if a.alert_rule_id == rule.id]
     assert (alert.window_start, alert.window_end, alert.status) == (
@@ -171,20 +176,28 @@ def test_drift_raises_one_alert_and_one_email(clock: Clock) -> None:
     assert f"{alert.metric_value:.6g}" in emails[0].body and "above the threshold 0.2" in emails[0].body
     assert "2026-11-25 09:00 to 2026-11-25 10:00 UTC" in emails[0].body
 
+    # WHEN the next run looks at the same window
     clock.moment = NOW + timedelta(minutes=5)  # the next run: nothing new for this window
     evaluator().evaluate_model(model.id)
+
+    # THEN there is still one alert and one email
     assert len([a for a in evaluator().alerts.list(model.id) if a.alert_rule_id == rule.id]) == 1
     assert len([e for e in sent_emails() if rule.name in e.subject]) == 1
 
 
 def test_two_overlapping_evaluations_raise_one_alert_and_no_error(clock: Clock) -> None:
+    # GIVEN a drifted model, its PSI rule, and a copy of the rule read before any run saved
     model = model_with()
     drifted(model, np.random.default_rng(0), shift=2.0)
     rule = rule_on(model, default_metric(model, "PSI income"))
     stale = evaluator().rules.get(model.id, rule.id)  # what a second run read before the first saved
+
+    # WHEN one run evaluates and saves, and a second run evaluates the stale copy
     assert evaluator().evaluate_model(model.id).errors == []
     load = evaluator().loader_for(model)
     evaluator().evaluate_rule(model, stale, default_metric(model, "PSI income"), load, NOW)
+
+    # THEN one alert is raised and the rule was saved once
     assert len([a for a in evaluator().alerts.list(model.id) if a.alert_rule_id == rule.id]) == 1
     assert evaluator().rules.get(model.id, rule.id).version == stale.version + 1
 
@@ -204,6 +217,7 @@ def labelled_run(model: Model, rng: np.random.Generator, right: float, ids: list
 
 
 def test_a_performance_drop_fires_once_labels_arrive(clock: Clock) -> None:
+    # GIVEN an hour of 200 confident predictions, an accuracy rule (>= 0.8) and an email
     rng = np.random.default_rng(2)
     model = model_with()
     ids = [f"p-{i}" for i in range(200)]
@@ -220,17 +234,27 @@ def test_a_performance_drop_fires_once_labels_arrive(clock: Clock) -> None:
     )
     rule = rule_on(model, default_metric(model, "Accuracy Rate"), bound="lower", threshold=0.8)
     email_to(model)
+
+    # WHEN it is evaluated before any label arrived
     evaluator().evaluate_model(model.id)  # no labels yet: the window waits
+
+    # THEN the window waits: no alert
     assert evaluator().alerts.list(model.id) == []
 
+    # WHEN half of the predictions are labelled, all right
     clock.moment = NOW + timedelta(minutes=15)
     write(model, truth={"partner_inference_id": ids[:100], "churned": [1] * 100}, now=clock.moment)
     evaluator().evaluate_model(model.id)  # half labelled: still waiting (the ratio asked is 1.0)
+
+    # THEN it still waits for the rest
     assert evaluator().alerts.list(model.id) == []
 
+    # WHEN the other half is labelled, all wrong
     clock.moment = NOW + timedelta(minutes=30)
     write(model, truth={"partner_inference_id": ids[100:], "churned": [0] * 100}, now=clock.moment)
     evaluator().evaluate_model(model.id)  # all labelled: accuracy 0.5 < 0.8
+
+    # THEN one alert at accuracy 0.5 for that hour, and one email
     [alert] = evaluator().alerts.list(model.id)
     assert alert.metric_value == pytest.approx(0.5)
     assert alert.window_start == WINDOW_START
@@ -238,6 +262,7 @@ def test_a_performance_drop_fires_once_labels_arrive(clock: Clock) -> None:
 
 
 def test_late_labels_re_evaluate_a_window_that_was_quiet(clock: Clock) -> None:
+    # GIVEN a model evaluating at 50% labelled, an hour of 100 predictions and an accuracy rule (>= 0.7)
     rng = np.random.default_rng(3)
     model = model_with(alerts_delay_labels_ratio=0.5)
     ids = [f"q-{i}" for i in range(100)]
@@ -253,17 +278,26 @@ def test_late_labels_re_evaluate_a_window_that_was_quiet(clock: Clock) -> None:
         },
     )
     rule_on(model, default_metric(model, "Accuracy Rate"), bound="lower", threshold=0.7)
+
+    # WHEN 60 of them are labelled, all right, and the model is evaluated
     write(model, truth={"partner_inference_id": ids[:60], "churned": [1] * 60})
     evaluator().evaluate_model(model.id)  # 60% labelled, all right: quiet
+
+    # THEN the window is quiet
     assert evaluator().alerts.list(model.id) == []
+
+    # WHEN the last 40 labels arrive two hours later, all wrong
     clock.moment = NOW + timedelta(hours=2)
     write(model, truth={"partner_inference_id": ids[60:], "churned": [0] * 40}, now=clock.moment)
     evaluator().evaluate_model(model.id)  # all labelled: 60% right < 70%
+
+    # THEN the same window is evaluated again and alerts at 60% right
     [alert] = evaluator().alerts.list(model.id)
     assert alert.metric_value == pytest.approx(0.6) and alert.window_start == WINDOW_START
 
 
 def test_the_wait_time_suppresses_the_next_window(clock: Clock) -> None:
+    # GIVEN drifted income in two consecutive hours and a rule waiting 120 minutes after an alert
     rng = np.random.default_rng(4)
     model = model_with()
     drifted(model, rng, shift=3.0)
@@ -279,9 +313,13 @@ def test_the_wait_time_suppresses_the_next_window(clock: Clock) -> None:
         },
     )
     rule = rule_on(model, default_metric(model, "PSI income"), subsequent_alert_wait_time=120)
+
+    # WHEN the model is evaluated after each of the two hours
     evaluator().evaluate_model(model.id)
     clock.moment = NOW + timedelta(hours=1)
     evaluator().evaluate_model(model.id)
+
+    # THEN only the first hour alerts; the next one is recorded as suppressed
     alerts = [a for a in evaluator().alerts.list(model.id) if a.alert_rule_id == rule.id]
     assert [a.window_start for a in alerts] == [WINDOW_START]
     windows = {w["window"]: w["decision"] for w in evaluator().rules.windows(model.id, rule.id)}
@@ -291,6 +329,7 @@ def test_the_wait_time_suppresses_the_next_window(clock: Clock) -> None:
 def test_a_failed_send_is_retried_and_sent_exactly_once(
     clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # GIVEN a drifted model whose rule emails, and SES failing on its first call
     model = model_with()
     drifted(model, np.random.default_rng(5), shift=2.0)
     rule = rule_on(model, default_metric(model, "PSI income"))
@@ -305,20 +344,29 @@ def test_a_failed_send_is_retried_and_sent_exactly_once(
         return real(**kwargs)
 
     monkeypatch.setattr(evaluator().notifier, "_ses", type("S", (), {"send_email": staticmethod(flaky)})())
+
+    # WHEN the model is evaluated
     first = evaluator().evaluate_model(model.id)
+
+    # THEN the alert's email is marked failed and left pending
     [alert] = [a for a in evaluator().alerts.list(model.id) if a.alert_rule_id == rule.id]
     [state] = alert.notifications.values()
     assert state.startswith("failed: SES")
     assert first.pending >= 1
+
+    # WHEN the next runs come
     clock.moment = NOW + timedelta(minutes=5)
     evaluator().evaluate_model(model.id)
     evaluator().evaluate_model(model.id)
+
+    # THEN the email is sent, exactly once
     [alert] = [a for a in evaluator().alerts.list(model.id) if a.alert_rule_id == rule.id]
     assert list(alert.notifications.values()) == ["sent"]
     assert len([e for e in sent_emails() if rule.name in e.subject]) == 1
 
 
 def test_webhooks_get_slack_compatible_json(clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a webhook receiver on loopback and a drifted model whose rule notifies it
     monkeypatch.setenv(ALLOW_PRIVATE_ENV, "allow")  # the receiving server is on loopback
     received: list[dict] = []
 
@@ -346,15 +394,20 @@ def test_webhooks_get_slack_compatible_json(clock: Clock, monkeypatch: pytest.Mo
                 created_at=NOW,
             )
         )
+
+        # WHEN the model is evaluated
         evaluator().evaluate_model(model.id)
     finally:
         server.shutdown()
+
+    # THEN the receiver got one Slack-style message naming the model and the metric
     mine = [r for r in received if r["alert"]["alert_rule_id"] == rule.id]
     assert len(mine) == 1
     assert mine[0]["text"].startswith("[sagewatch] WARNING: churn") and "PSI income is" in mine[0]["text"]
 
 
 def test_a_failing_rule_is_reported_and_the_others_still_run(clock: Clock) -> None:
+    # GIVEN a drifted model with a rule on a metric over a missing column, and a good PSI rule
     model = model_with()
     drifted(model, np.random.default_rng(7), shift=2.0)
     broken = evaluator().metrics.put(
@@ -369,12 +422,17 @@ def test_a_failing_rule_is_reported_and_the_others_still_run(clock: Clock) -> No
     )
     rule_on(model, broken, name="broken rule")
     good = rule_on(model, default_metric(model, "PSI income"))
+
+    # WHEN the model is evaluated
     report = evaluator().evaluate_model(model.id)
+
+    # THEN the broken rule is reported by name and the good one still alerts
     assert len(report.errors) == 1 and "broken rule" in report.errors[0] and "'gone'" in report.errors[0]
     assert any(a.alert_rule_id == good.id for a in evaluator().alerts.list(model.id))
 
 
 def test_batch_models_evaluate_closed_batches_once(clock: Clock) -> None:
+    # GIVEN a batch model: a reference, a quiet and a drifted closed batch, a drifted open one, a PSI rule
     rng = np.random.default_rng(8)
     model = model_with(is_batch=True)
     write(
@@ -404,22 +462,39 @@ def test_batch_models_evaluate_closed_batches_once(clock: Clock) -> None:
             model.id, f"BATCH#{batch}", status="uploaded", uploaded_at=NOW.isoformat()
         )
     rule = rule_on(model, default_metric(model, "PSI income"))
+
+    # WHEN the model is evaluated twice
     evaluator().evaluate_model(model.id)
     evaluator().evaluate_model(model.id)
+
+    # THEN only the closed drifted batch alerts, once
     alerts = [a for a in evaluator().alerts.list(model.id) if a.alert_rule_id == rule.id]
     assert [a.batch_id for a in alerts] == ["b-drift"]
 
 
 def test_default_psi_rules_come_with_dynamic_thresholds_once_data_exists(clock: Clock) -> None:
+    # GIVEN a model that gets the default rules, with no data yet
     model = model_with(default_rules=True)
+
+    # WHEN it is evaluated
     evaluator().evaluate_model(model.id)
+
+    # THEN no rule is made yet
     assert evaluator().rules.list(model.id) == []  # no reference, no inferences yet
+
+    # WHEN a reference and an hour of traffic arrive and it is evaluated
     drifted(model, np.random.default_rng(9), shift=0.0)
     evaluator().evaluate_model(model.id)
+
+    # THEN one PSI rule per feature, each with a threshold derived from the data
     rules = evaluator().rules.list(model.id)
     assert sorted(r.metric_name for r in rules) == ["PSI age", "PSI income", "PSI region"]
     assert all(r.is_default and r.bound == "upper" and 0 < r.threshold < 0.5 for r in rules)
+
+    # WHEN it is evaluated again
     evaluator().evaluate_model(model.id)
+
+    # THEN no rule is made twice
     assert len(evaluator().rules.list(model.id)) == 3  # created once
 
 
@@ -434,20 +509,33 @@ def test_the_schedule_fans_out_one_message_per_model(clock: Clock, aws: dict[str
 
 
 def test_alert_api_lists_filters_and_updates(api: Call, clock: Clock) -> None:
+    # GIVEN a drifted model whose PSI rule raised an alert
     model = model_with()
     drifted(model, np.random.default_rng(11), shift=2.0)
     rule = rule_on(model, default_metric(model, "PSI income"))
     evaluator().evaluate_model(model.id)
+
+    # WHEN alerts are listed by model and rule
     listed = api("GET", "/api/v3/alerts", query=f"model_id={model.id}&alert_rule_id={rule.id}").body
+
+    # THEN the one alert is listed, new, with its rule
     [alert] = listed["data"]
     assert alert["alert_rule"]["id"] == rule.id and alert["status"] == "new"
+
+    # WHEN it is acknowledged
     changed = api("PATCH", f"/api/v3/alerts/{alert['id']}", {"status": "acknowledged"})
+
+    # THEN it is acknowledged and the status filter agrees with the store
     assert changed.status == 200 and changed.body["status"] == "acknowledged"
     assert api("GET", "/api/v3/alerts", query=f"model_id={model.id}&status=new").body["total_count"] == len(
         [a for a in evaluator().alerts.list(model.id) if a.status == "new"]
     )
+
+    # WHEN a status or an alert is unknown THEN the answer is a 400 or a 404
     assert api("PATCH", f"/api/v3/alerts/{alert['id']}", {"status": "gone"}).status == 400
     assert api("GET", "/api/v3/alerts/nope").status == 404
+
+    # THEN the rule's listing counts the acknowledged alert and shows its last value
     rules = api("GET", f"/api/v3/models/{model.id}/alert_rules").body
     mine = next(r for r in rules["data"] if r["id"] == rule.id)
     assert mine["alert_counts"] == {"new": 0, "acknowledged": 1, "resolved": 0}
@@ -486,6 +574,7 @@ def test_lambda_queue_handler_reports_partial_failures(clock: Clock) -> None:
 
 
 def test_a_window_evaluated_before_its_files_arrived_is_evaluated_again(clock: Clock) -> None:
+    # GIVEN a model with a reference and a PSI rule, and no traffic yet
     rng = np.random.default_rng(12)
     model = model_with()
     write(
@@ -499,8 +588,14 @@ def test_a_window_evaluated_before_its_files_arrived_is_evaluated_again(clock: C
         },
     )
     rule = rule_on(model, default_metric(model, "PSI income"))
+
+    # WHEN it is evaluated
     evaluator().evaluate_model(model.id)  # 09:00-10:00 has no data yet
+
+    # THEN there is no alert
     assert evaluator().alerts.list(model.id) == []
+
+    # WHEN drifted traffic for that closed hour arrives late and the next hour's run comes
     write(
         model,
         inferences={
@@ -513,6 +608,8 @@ def test_a_window_evaluated_before_its_files_arrived_is_evaluated_again(clock: C
     )
     clock.moment = NOW + timedelta(hours=1)  # the newest window is now 10:00-11:00; 09:00 is looked at again
     evaluator().evaluate_model(model.id)
+
+    # THEN the earlier hour is evaluated again and alerts
     assert [a.window_start for a in evaluator().alerts.list(model.id) if a.alert_rule_id == rule.id] == [
         WINDOW_START
     ]

@@ -38,6 +38,7 @@ def parquet_bytes(table: pa.Table) -> bytes:
 
 
 def test_one_bad_row_fails_alone_with_a_message_naming_the_attribute(api: Call) -> None:
+    # GIVEN a model and five records, three of them wrong in different ways
     model_id = register(api)
     sent = [
         record(partner_inference_id="good-1", inference_timestamp="2026-11-25T10:00:00Z"),
@@ -46,7 +47,11 @@ def test_one_bad_row_fails_alone_with_a_message_naming_the_attribute(api: Call) 
         {"partner_inference_id": "bad-field", "inference_data": {"age": 1, "colour": "red"}},
         record(partner_inference_id="bad-time", inference_timestamp="tomorrow"),
     ]
+
+    # WHEN they are posted together
     answer = api("POST", f"/api/v3/models/{model_id}/inferences", sent)
+
+    # THEN each bad row fails alone with a message naming its attribute
     assert answer.status == 207
     assert answer.body["counts"] == {"success": 2, "failure": 3, "total": 5}
     assert [(r["partner_inference_id"], r["status"], r["message"]) for r in answer.body["results"]] == [
@@ -56,6 +61,8 @@ def test_one_bad_row_fails_alone_with_a_message_naming_the_attribute(api: Call) 
         ("bad-field", 400, "unknown attribute 'colour'"),
         ("bad-time", 400, "inference_timestamp: 'tomorrow' is not an ISO 8601 time"),
     ]
+
+    # THEN only the good rows reach the lake; the bad ones are kept aside with their reason
     assert sorted(r["partner_inference_id"] for r in lake_rows("inferences", model_id)) == [
         "good-1",
         "good-2",
@@ -126,20 +133,29 @@ def test_a_body_that_is_not_a_list_is_a_400(api: Call) -> None:
 
 
 def test_ground_truth_before_its_inference(api: Call) -> None:
+    # GIVEN a model
     model_id = register(api)
+
+    # WHEN a label arrives before its inference
     early = api(
         "PATCH",
         f"/api/v3/models/{model_id}/inferences",
         [{"partner_inference_id": "later", "ground_truth_data": {"churned": 1}}],
     )
+
+    # THEN it is accepted but counts for nothing yet
     assert early.body["counts"] == {"success": 1, "failure": 0, "total": 1}
     status = api("GET", f"/api/v3/models/{model_id}/inferences/status").body
     assert (status["total"], status["with_ground_truth"], status["labelled_ratio"]) == (0, 0, None)
+
+    # WHEN its inference arrives, with an unlabelled one
     api(
         "POST",
         f"/api/v3/models/{model_id}/inferences",
         [record(partner_inference_id="later"), record(partner_inference_id="unlabelled")],
     )
+
+    # THEN the labelled one counts: half of the inferences are labelled
     status = api("GET", f"/api/v3/models/{model_id}/inferences/status").body
     assert (status["total"], status["with_ground_truth"], status["labelled_ratio"]) == (2, 1, 0.5)
 
@@ -163,8 +179,11 @@ def test_ground_truth_needs_an_id_and_a_value(api: Call) -> None:
 
 
 def test_the_latest_ground_truth_wins(api: Call) -> None:
+    # GIVEN a model
     model_id = register(api)
     path = f"/api/v3/models/{model_id}/ground_truth"
+
+    # WHEN a label for one inference is sent, then another one timed three hours earlier
     api(
         "PATCH",
         path,
@@ -187,6 +206,8 @@ def test_the_latest_ground_truth_wins(api: Call) -> None:
             }
         ],
     )
+
+    # THEN both are kept, and the one with the latest timestamp is the label
     table = container.lake_store().read_area("ground_truth", model_id)
     assert table.num_rows == 2
     assert latest_ground_truth(table).select(["partner_inference_id", "churned"]).to_pylist() == [
@@ -195,16 +216,23 @@ def test_the_latest_ground_truth_wins(api: Call) -> None:
 
 
 def test_a_duplicate_id_keeps_the_first_write_and_is_counted(api: Call) -> None:
+    # GIVEN a model with one inference 'dup'
     model_id = register(api)
     path = f"/api/v3/models/{model_id}/inferences"
     api("POST", path, [record(partner_inference_id="dup", p=0.1)])
+
+    # WHEN 'dup' is sent twice more in one request
     again = api(
         "POST", path, [record(partner_inference_id="dup", p=0.9), record(partner_inference_id="dup", p=0.5)]
     )
+
+    # THEN the second in the request is refused as a duplicate
     assert [r["message"] for r in again.body["results"]] == [
         "success",
         "duplicate partner_inference_id in this request (the first one is kept)",
     ]
+
+    # THEN the status counts one inference and one duplicate, and the first write is kept
     status = api("GET", f"/api/v3/models/{model_id}/inferences/status").body
     assert (status["total"], status["duplicates"], status["inferences"]["ingested"]) == (1, 1, 2)
     from sagewatch.tables import first_writes
@@ -233,11 +261,16 @@ def good_table() -> pa.Table:
 
 
 def test_a_parquet_file_with_ground_truth_columns(api: Call, upload) -> None:
+    # GIVEN a model
     model_id = register(api)
+
+    # WHEN a Parquet file holding a ground truth column is uploaded with a batch id
     answer = upload(
         f"/api/v3/models/{model_id}/inferences/file",
         {"inference_data": ("f.parquet", parquet_bytes(good_table())), "batch_id": "batch-7"},
     )
+
+    # THEN every row is ingested with that batch id, and the labelled rows as ground truth
     assert answer.status == 207, answer.body
     assert answer.body == {"counts": {"success": 3, "failure": 0, "total": 3}, "failures": []}
     rows = sorted(lake_rows("inferences", model_id), key=lambda r: r["partner_inference_id"])
@@ -367,11 +400,16 @@ def test_upload_urls_point_into_the_drop_area(api: Call, aws: dict[str, str]) ->
 
 
 def test_parquet_drops_by_partner_model_id_with_a_batch_folder(api: Call, aws: dict[str, str]) -> None:
+    # GIVEN inferences dropped under the partner model id in a batch folder, and labels under the model id
     model_id = register(api)
     put_drop(aws, "drops/churn/inferences/batch-3/part-0.parquet", good_table())
     truth = pa.table({"partner_inference_id": ["f3"], "churned": [1]})
     put_drop(aws, f"drops/{model_id}/ground_truth/labels.parquet", truth)
+
+    # WHEN the ingest Lambda takes the drops
     assert handler(notifications(aws), LocalContext()) == {"batchItemFailures": []}
+
+    # THEN the rows carry the folder's batch id and every inference is labelled
     assert {r["batch_id"] for r in lake_rows("inferences", model_id)} == {"batch-3"}
     assert sorted((r["partner_inference_id"], r["churned"]) for r in lake_rows("ground_truth", model_id)) == [
         ("f1", 0),
@@ -385,10 +423,15 @@ def test_parquet_drops_by_partner_model_id_with_a_batch_folder(api: Call, aws: d
 def test_a_dropped_file_with_a_wrong_type_is_rejected_whole_with_its_reason(
     api: Call, aws: dict[str, str]
 ) -> None:
+    # GIVEN a dropped Parquet file whose string column holds structs
     model_id = register(api)
     wrong = good_table().set_column(4, "region", pa.array([{"a": 1}, {"a": 2}, {"a": 3}]))
     put_drop(aws, f"drops/{model_id}/inferences/wrong.parquet", wrong)
+
+    # WHEN the ingest Lambda takes it
     handler(notifications(aws), LocalContext())
+
+    # THEN no row is stored; the file is rejected with its reason and its rows counted
     assert container.lake_store().keys(f"inferences/model_id={model_id}/") == []
     [rejected] = container.lake_store().rejected(model_id)
     assert rejected["reason"] == "column 'region' is struct<a: int64> but attribute 'region' is STRING"
@@ -409,9 +452,12 @@ def test_drops_for_unknown_models_are_kept_aside(api: Call, aws: dict[str, str])
 def test_a_reference_set_streamed_from_several_files(
     api: Call, aws: dict[str, str], upload, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # GIVEN a model, and drops read two rows at a time
     monkeypatch.setattr(ingestion, "DROP_BATCH_ROWS", 2)  # a few rows at a time, as a large set would be read
     model_id = register(api)
     reference = good_table().drop_columns(["partner_inference_id", "inference_timestamp"])
+
+    # WHEN two reference files are dropped and ingested, and a third is uploaded
     put_drop(aws, f"drops/{model_id}/reference/part-0.parquet", reference)
     put_drop(aws, f"drops/{model_id}/reference/part-1.parquet", reference)
     handler(notifications(aws), LocalContext())
@@ -419,10 +465,16 @@ def test_a_reference_set_streamed_from_several_files(
         f"/api/v3/models/{model_id}/reference_data",
         {"reference_data": ("r.parquet", parquet_bytes(reference))},
     )
+
+    # THEN the upload counts its own rows
     assert answer.body["counts"] == {"success": 3, "failure": 0, "total": 3}
+
+    # WHEN the set is closed, declaring nine rows
     closed = api(
         "PATCH", f"/api/v3/models/{model_id}/reference_data", {"status": "uploaded", "total_record_count": 9}
     )
+
+    # THEN all nine rows are in the set, in one part per batch of rows read
     assert closed.body["status"] == "uploaded" and closed.body["ingested"] == 9
     parts = container.lake_store().keys(f"reference/model_id={model_id}/")
     assert len(parts) == 5  # two rows a part from each drop, one part from the upload
@@ -434,20 +486,33 @@ def test_a_closed_reference_set_takes_no_more_rows_until_deleted(
     api: Call, aws: dict[str, str], upload
 ) -> None:
     """set_reference_data run twice (a notebook cell) added to the set and moved every baseline."""
+    # GIVEN a reference set of three rows, uploaded and closed
     model_id = register(api)
     reference = good_table().drop_columns(["partner_inference_id", "inference_timestamp"])
     path = f"/api/v3/models/{model_id}/reference_data"
     assert upload(path, {"reference_data": ("r.parquet", parquet_bytes(reference))}).status == 207
     assert api("PATCH", path, {"status": "uploaded"}).body["ingested"] == 3
+
+    # WHEN the same file is uploaded again
     again = upload(path, {"reference_data": ("r.parquet", parquet_bytes(reference))})
+
+    # THEN it is refused with a 409 pointing at DELETE
     assert (
         again.status == 409 and again.body["field"] == "reference_data" and "DELETE" in again.body["message"]
     )
+
+    # WHEN a file is dropped after the set was closed
     time.sleep(1.1)  # S3 times objects to the second: this one is put after the set was closed
     put_drop(aws, f"drops/{model_id}/reference/late.parquet", reference)
     handler(notifications(aws), LocalContext())
+
+    # THEN the drop is refused whole
     assert container.lake_store().read_area("reference", model_id).num_rows == 3  # the drop refused whole
+
+    # WHEN the set is deleted
     assert api("DELETE", path).status == 204
+
+    # THEN it is empty, and a new set can be uploaded
     assert api("GET", path).body == {
         "status": "none",
         "ingested": 0,
@@ -462,12 +527,17 @@ def test_a_reference_file_put_before_the_set_was_closed_still_belongs_to_it(
     api: Call, aws: dict[str, str]
 ) -> None:
     """The client puts its file through an upload URL and closes the set at once, before ingestion."""
+    # GIVEN a reference file put in the drop area, then the set closed before it was ingested
     model_id = register(api)
     reference = good_table().drop_columns(["partner_inference_id", "inference_timestamp"])
     put_drop(aws, f"drops/{model_id}/reference/in-flight.parquet", reference)
     time.sleep(1.1)  # S3 times objects to the second
     assert api("PATCH", f"/api/v3/models/{model_id}/reference_data", {"status": "uploaded"}).status == 200
+
+    # WHEN the ingest Lambda takes the file
     handler(notifications(aws), LocalContext())
+
+    # THEN its rows are in the set
     assert container.lake_store().read_area("reference", model_id).num_rows == 3
 
 
@@ -485,18 +555,27 @@ def test_an_empty_batch_id_field_is_no_batch(api: Call, upload) -> None:
 
 
 def test_closing_a_batch_reports_its_counts(api: Call) -> None:
+    # GIVEN a batch model with two rows in batch b1 and one in b2
     model_id = register(api, factories.edited(factories.binary_probability("batchy"), is_batch=True))
     api(
         "POST",
         f"/api/v3/models/{model_id}/inferences",
         [record(batch_id="b1"), record(batch_id="b1"), record(batch_id="b2")],
     )
+
+    # WHEN b1 is read while open THEN it is receiving, with two rows
     open_batch = api("GET", f"/api/v3/models/{model_id}/batches/b1").body
     assert (open_batch["status"], open_batch["ingested"]) == ("receiving", 2)
+
+    # WHEN b1 is closed, declaring three rows
     closed = api(
         "PATCH", f"/api/v3/models/{model_id}/batches/b1", {"status": "uploaded", "total_record_count": 3}
     )
+
+    # THEN it is uploaded but not complete
     assert (closed.body["status"], closed.body["ingested"], closed.body["complete"]) == ("uploaded", 2, False)
+
+    # WHEN a batch or a status is unknown THEN the answer is a 404 or a 400
     assert api("GET", f"/api/v3/models/{model_id}/batches/nope").status == 404
     assert api("PATCH", f"/api/v3/models/{model_id}/batches/b1", {"status": "done"}).status == 400
 

@@ -86,6 +86,7 @@ def test_series_by_period_hold_what_cloudwatch_holds(api: Call, endpoint: str) -
 
 
 def test_a_rule_alerts_on_a_variants_5xx_rate(api: Call, endpoint: str) -> None:
+    # GIVEN a metric of the challenger variant's 5xx rate and a rule above 1% on it
     spec = {
         "name": "challenger 5xx rate",
         "query": {},
@@ -96,35 +97,57 @@ def test_a_rule_alerts_on_a_variants_5xx_rate(api: Call, endpoint: str) -> None:
     rule = {"metric_id": metric.body["id"], "bound": "upper", "threshold": 0.01, "lookback_period": 15}
     created = api("POST", f"/api/v3/models/{endpoint}/alert_rules", rule)
     assert created.status == 200, created.body
+
+    # WHEN the model is evaluated
     evaluator().clock = lambda: NOW
     assert evaluator().evaluate_model(endpoint).errors == []
+
+    # THEN it alerts at the challenger's 10%
     alerts = [a for a in evaluator().alerts.list(endpoint) if a.alert_rule_id == created.body["id"]]
     assert alerts and all(a.metric_value == pytest.approx(0.1) for a in alerts)
 
 
 def test_without_an_endpoint_the_answer_says_what_to_set(api: Call, aws: dict[str, str]) -> None:
+    # GIVEN a model with no SageMaker endpoint
     plain = api("POST", "/api/v3/models", factories.binary_probability("no-endpoint")).body["id"]
+
+    # WHEN its endpoint is asked for
     answer = api("GET", f"/api/v3/models/{plain}/endpoint")
+
+    # THEN it is refused, naming the setting to fill in
     assert (answer.status, answer.body["field"]) == (400, "sagemaker.endpoint_name")
+
+    # WHEN an endpoint metric is made for it
     spec = {"name": "calls", "query": {}, "endpoint_metric": {"name": "invocations"}}
     refused = api("POST", f"/api/v3/models/{plain}/metrics", spec)
+
+    # THEN it is refused, naming the endpoint metric
     assert (refused.status, refused.body["field"]) == (400, "endpoint_metric")
+
+    # GIVEN a model naming an endpoint SageMaker does not have
     body = factories.binary_probability("gone")
     body["sagemaker"] = {"endpoint_name": "no-such-endpoint"}
     gone = api("POST", "/api/v3/models", body).body["id"]
+
+    # WHEN its endpoint is asked for THEN it is a 404
     assert api("GET", f"/api/v3/models/{gone}/endpoint").status == 404
 
 
 def test_an_endpoint_not_tagged_for_sagewatch_is_not_read(api: Call, endpoint: str) -> None:
     """GetMetricData cannot be scoped by IAM: sagewatch reads only endpoints tagged for it."""
+    # GIVEN a model on an endpoint not tagged for sagewatch
     sagemaker = sagewatch_aws.client("sagemaker")
     sagemaker.create_endpoint(EndpointName="secret-endpoint", EndpointConfigName="churn-config")
     body = factories.binary_probability("secret")
     body["sagemaker"] = {"endpoint_name": "secret-endpoint"}
     model_id = api("POST", "/api/v3/models", body).body["id"]
+
+    # WHEN its health or metrics are read THEN they are refused, naming the tag
     for path in ("endpoint", "endpoint/metrics"):
         answer = api("GET", f"/api/v3/models/{model_id}/{path}")
         assert answer.status == 403 and "sagewatch:monitored" in answer.body["message"], path
+
+    # WHEN an endpoint metric is made on it THEN it is refused too
     spec = {
         "name": "steal",
         "query": {},

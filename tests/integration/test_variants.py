@@ -84,12 +84,19 @@ def test_a_role_is_set_and_one_champion_remains(api: Call, shadow_test: dict) ->
 
 
 def test_the_shadow_is_compared_pair_by_pair(api: Call, shadow_test: dict) -> None:
+    # GIVEN the shadow test, with the production variant as the champion
     model_id = shadow_test["model_id"]
     api("PUT", f"/api/v3/models/{model_id}/variants/AllTraffic", {"role": "champion"})
+
+    # WHEN the shadow is compared with it
     answer = api("POST", f"/api/v3/models/{model_id}/variants/compare", {"challenger": "ShadowVariant"})
+
+    # THEN every request is paired
     assert answer.status == 200, answer.body
     comparison = answer.body
     assert (comparison["champion"], comparison["paired"], comparison["pairs"]) == ("AllTraffic", True, N)
+
+    # THEN each accuracy is scikit-learn's, the p-value is McNemar's from scipy, and the shadow wins
     truth = shadow_test["truth"]
     right_a = (shadow_test["production"] >= 0.5) == truth
     right_b = (shadow_test["shadow"] >= 0.5) == truth
@@ -126,6 +133,7 @@ def test_a_reader_may_compare_but_not_set_roles(api: Call, shadow_test: dict, to
 
 def test_a_rule_watches_the_challenger_minus_the_champion(api: Call, shadow_test: dict) -> None:
     """A metric over two variants is the difference of their values; a rule on it alerts."""
+    # GIVEN a metric of the shadow's accuracy minus production's, and a rule above 0.1 on it
     model_id = shadow_test["model_id"]
     spec = {
         "name": "accuracy gain of the shadow",
@@ -136,11 +144,15 @@ def test_a_rule_watches_the_challenger_minus_the_champion(api: Call, shadow_test
     assert metric.status == 201, metric.body
     rule = {"metric_id": metric.body["id"], "bound": "upper", "threshold": 0.1, "lookback_period": 60}
     assert api("POST", f"/api/v3/models/{model_id}/alert_rules", rule).status == 200
+
+    # WHEN the model is evaluated after the hour of traffic closed
     evaluator().clock = lambda: datetime(
         2026, 11, 25, 11, 5, tzinfo=UTC
     )  # the hour of the traffic has closed
     report = evaluator().evaluate_model(model_id)
     assert report.errors == []
+
+    # THEN it alerts with the difference of the two accuracies
     [alert] = [a for a in evaluator().alerts.list(model_id) if a.metric_id == metric.body["id"]]
     truth = shadow_test["truth"]
     gain = accuracy_score(truth, shadow_test["shadow"] >= 0.5) - accuracy_score(
@@ -178,6 +190,7 @@ def test_any_query_splits_by_variant(api: Call, shadow_test: dict) -> None:
 
 def test_drift_compares_one_variant_with_another(api: Call, shadow_test: dict) -> None:
     """The challenger's predictions against the champion's, on the same window: their PSI."""
+    # WHEN the shadow's predictions are compared with production's by PSI
     variant = lambda name: [{"property": "variant", "comparator": "eq", "value": name}]  # noqa: E731
     body = {
         "properties": ["predicted_probability"],
@@ -188,15 +201,22 @@ def test_drift_compares_one_variant_with_another(api: Call, shadow_test: dict) -
     [row] = api("POST", f"/api/v3/models/{shadow_test['model_id']}/inferences/query/data_drift", body).body[
         "query_result"
     ]
+
+    # THEN their scores drifted
     assert row["predicted_probability"] > 0.1  # the shadow is far more confident: its scores moved
+
+    # WHEN production is compared with itself
     same = {**body, "target": {"source": "inference", "filter": variant("AllTraffic")}}
     [row] = api("POST", f"/api/v3/models/{shadow_test['model_id']}/inferences/query/data_drift", same).body[
         "query_result"
     ]
+
+    # THEN there is no drift
     assert row["predicted_probability"] == pytest.approx(0.0, abs=1e-9)
 
 
 def test_a_rule_filtered_to_one_variant_measures_that_variant(api: Call, shadow_test: dict) -> None:
+    # GIVEN the default accuracy metric and a rule on it filtered to production
     model_id = shadow_test["model_id"]
     metrics = api("GET", f"/api/v3/models/{model_id}/metrics?page_size=500").body["metrics"]
     accuracy = next(m for m in metrics if m["name"] == "Accuracy Rate")
@@ -208,8 +228,12 @@ def test_a_rule_filtered_to_one_variant_measures_that_variant(api: Call, shadow_
         "filters": [{"property": "variant", "comparator": "eq", "value": "AllTraffic"}],
     }
     created = api("POST", f"/api/v3/models/{model_id}/alert_rules", rule).body
+
+    # WHEN the model is evaluated after the hour of traffic closed
     evaluator().clock = lambda: datetime(2026, 11, 25, 11, 5, tzinfo=UTC)
     evaluator().evaluate_model(model_id)
+
+    # THEN the alert's value is production's accuracy alone
     [alert] = [a for a in evaluator().alerts.list(model_id) if a.alert_rule_id == created["id"]]
     truth = shadow_test["truth"]
     assert alert.metric_value == pytest.approx(
@@ -222,6 +246,7 @@ def test_a_rule_filtered_to_one_variant_measures_that_variant(api: Call, shadow_
 
 def test_a_window_one_variant_has_no_rows_in_says_not_enough_data(api: Call, shadow_test: dict) -> None:
     """It was a 500: the bootstrap was asked to resample nothing."""
+    # GIVEN a third variant with one row on the next day, where production has none
     model_id = shadow_test["model_id"]
     capture = capture_call("solo-1", "40,1000.5,north", "0.9", "Solo-1", "2026-11-26T10:15:00Z")
     sagewatch_aws.client("s3").put_object(
@@ -230,6 +255,8 @@ def test_a_window_one_variant_has_no_rows_in_says_not_enough_data(api: Call, sha
         Body=capture.encode(),
     )
     handler(notifications(shadow_test["aws"]), LocalContext())
+
+    # WHEN production and it are compared over that day
     window = {
         "champion": "AllTraffic",
         "challenger": "Solo",
@@ -237,6 +264,8 @@ def test_a_window_one_variant_has_no_rows_in_says_not_enough_data(api: Call, sha
         "end_time": "2026-11-27T00:00:00Z",
     }
     answer = api("POST", f"/api/v3/models/{model_id}/variants/compare", window)
+
+    # THEN the answer says there is not enough labelled data
     assert answer.status == 200, answer.body
     assert answer.body["verdict"] == "not enough labelled data"
     assert answer.body["metrics"][0]["champion"] is None
@@ -274,6 +303,7 @@ def test_a_variant_named_with_spaces_or_accents_gets_its_role(
 
 
 def test_deepchecks_versions_are_variants(api: Call) -> None:
+    # GIVEN a Deepchecks model with two versions, each sent five samples
     model = api("POST", "/api/v1/models", {"name": "dc", "task_type": "binary"}).body
     versions = {}
     for name in ("v 1", "v2"):
@@ -290,7 +320,11 @@ def test_deepchecks_versions_are_variants(api: Call) -> None:
             for i in range(5)
         ]
         assert api("POST", f"/api/v1/model-versions/{version_id}/data", samples).status == 200
+
+    # WHEN the model's variants are listed
     listed = api("GET", f"/api/v3/models/{model['id']}/variants").body["data"]
+
+    # THEN each version is a variant with its samples
     assert [(v["variant"], v["inferences"]) for v in listed] == [("v 1", 5), ("v2", 5)]
 
 
@@ -298,13 +332,19 @@ def test_a_variant_difference_names_variants_that_exist_and_its_rules_filter_on_
     api: Call, shadow_test: dict
 ) -> None:
     model_id = shadow_test["model_id"]
+
+    # WHEN a variant difference names a variant that does not exist
     spec = {
         "name": "gain",
         "query": {"select": [{"function": "accuracyRate"}]},
         "variant_difference": {"champion": "AllTraffic", "challenger": "Shadwo"},
     }
     typo = api("POST", f"/api/v3/models/{model_id}/metrics", spec)
+
+    # THEN the metric is refused, naming the challenger
     assert (typo.status, typo.body["field"]) == (400, "variant_difference.challenger")
+
+    # GIVEN a valid variant difference metric, and a rule on it filtered to one variant
     spec["variant_difference"]["challenger"] = "ShadowVariant"
     metric = api("POST", f"/api/v3/models/{model_id}/metrics", spec).body
     rule = {
@@ -313,5 +353,9 @@ def test_a_variant_difference_names_variants_that_exist_and_its_rules_filter_on_
         "threshold": 0.1,
         "filters": [{"property": "variant", "comparator": "eq", "value": "AllTraffic"}],
     }
+
+    # WHEN that rule is created
     refused = api("POST", f"/api/v3/models/{model_id}/alert_rules", rule)
+
+    # THEN the rule is refused, naming its filters
     assert (refused.status, refused.body["field"]) == (400, "filters")
