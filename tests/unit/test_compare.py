@@ -114,3 +114,23 @@ def test_too_few_labels_say_so_instead_of_a_verdict() -> None:
     ).as_dict()
     assert answer["verdict"] == "not enough labelled data"
     assert f"at least {MIN_LABELLED}" in answer["reason"]
+
+
+def test_a_window_past_the_bootstrap_rows_keeps_the_normal_approximations_interval() -> None:
+    """Large sides are resampled from a subsample, the spread shrunk to the whole side's size."""
+    rng = np.random.default_rng(8)
+    n_a, n_b = 60_000, 45_000
+    truth_a, truth_b = rng.integers(0, 2, n_a), rng.integers(0, 2, n_b)
+    right_a, right_b = rng.random(n_a) < 0.80, rng.random(n_b) < 0.82
+    a = binary_rows(
+        [f"a{i}" for i in range(n_a)], truth_a, np.where(right_a, truth_a, 1 - truth_a) * 0.8 + 0.1
+    )
+    b = binary_rows(
+        [f"b{i}" for i in range(n_b)], truth_b, np.where(right_b, truth_b, 1 - truth_b) * 0.8 + 0.1
+    )
+    accuracy = by_metric(compare(BINARY, a, b, "A", "B").as_dict())["accuracy"]
+    p_a, p_b = right_a.mean(), right_b.mean()
+    wald = 1.96 * np.sqrt(p_a * (1 - p_a) / n_a + p_b * (1 - p_b) / n_b)
+    assert accuracy["difference"] == pytest.approx(p_b - p_a)
+    assert accuracy["interval"][0] == pytest.approx(p_b - p_a - wald, abs=0.0015)
+    assert accuracy["interval"][1] == pytest.approx(p_b - p_a + wald, abs=0.0015)

@@ -5,7 +5,7 @@ recall and F1; regression: RMSE and MAE) the comparison gives both values, their
 (challenger minus champion) with a 95% bootstrap interval, and a test:
 
 - Unpaired (different requests reached each variant, as in an A/B split): each variant's rows are
-  resampled on their own (percentile bootstrap, B resamples, seeded). Accuracy is tested with the
+  resampled on their own (percentile Poisson bootstrap, RESAMPLES resamples, seeded). Accuracy is tested with the
   two-proportion z-test (pooled), MAE with Welch's z on the absolute errors (normal approximation).
 - Paired (the same requests reached both, as in a SageMaker shadow test, matched by
   partner_inference_id): pairs are resampled together. Accuracy is tested with McNemar's exact test
@@ -15,7 +15,7 @@ recall and F1; regression: RMSE and MAE) the comparison gives both values, their
 
 Every metric is a ratio of sums of per-row quantities (accuracy = sum(correct) / sum(1), precision =
 sum(tp) / sum(tp + fp), RMSE = sqrt(sum(squared error) / sum(1)), ...), so a resample is a vector of
-row counts (multinomial) and its value two dot products: no Python loop per row or per resample.
+row counts (Poisson(1) per row) and its value two dot products: no Python loop per row or per resample.
 
 The verdict says "not enough labelled data" below MIN_LABELLED labelled rows per variant (or
 MIN_DISCORDANT discordant pairs for a paired accuracy test); otherwise which variant the interval of
@@ -37,8 +37,9 @@ from sagewatch.schema import Model, OutputType, Stage
 
 MIN_LABELLED = 30
 MIN_DISCORDANT = 10
-RESAMPLES = 2000
-CHUNK = 50  # resamples drawn at a time: memory CHUNK x rows
+RESAMPLES = 1000
+BOOTSTRAP_ROWS = 20_000  # rows of a side resampled, at most (a random subsample past that)
+CHUNK = 100  # resamples drawn at a time: memory CHUNK x BOOTSTRAP_ROWS counts
 LEVEL = 0.95
 
 
@@ -161,9 +162,9 @@ def compare(
     a_labelled = int(np.sum(a_metrics[0].denominator > 0))
     b_labelled = int(np.sum(b_metrics[0].denominator > 0))
     result = Comparison(champion, challenger, paired, a_labelled, b_labelled, len(shared))
-    rng = np.random.default_rng(seed)
-    for a, b in zip(a_metrics, b_metrics, strict=True):
-        result.metrics.append(_compare_metric(a, b, paired, rng))
+    differences = _bootstrap(a_metrics, b_metrics, paired, np.random.default_rng(seed))
+    for a, b, resampled in zip(a_metrics, b_metrics, differences, strict=True):
+        result.metrics.append(_compare_metric(a, b, paired, resampled))
     _verdict(result, a_metrics, b_metrics)
     return result
 
@@ -174,10 +175,9 @@ def _take(ratio: Ratio, rows: np.ndarray) -> Ratio:
     )
 
 
-def _compare_metric(a: Ratio, b: Ratio, paired: bool, rng: np.random.Generator) -> MetricComparison:
+def _compare_metric(a: Ratio, b: Ratio, paired: bool, differences: np.ndarray) -> MetricComparison:
     value_a = float(a.value()[0]) if len(a.numerator) else math.nan
     value_b = float(b.value()[0]) if len(b.numerator) else math.nan
-    differences = _bootstrap(a, b, paired, rng)
     differences = differences[np.isfinite(differences)]
     tail = (1 - LEVEL) / 2 * 100
     interval = (
@@ -193,26 +193,44 @@ def _compare_metric(a: Ratio, b: Ratio, paired: bool, rng: np.random.Generator) 
     return comparison
 
 
-def _bootstrap(a: Ratio, b: Ratio, paired: bool, rng: np.random.Generator) -> np.ndarray:
-    """RESAMPLES differences b - a of resampled rows (pairs resampled together when paired); none
-    when a side has no rows."""
-    if len(a.numerator) == 0 or len(b.numerator) == 0:
-        return np.array([])
-    found = []
+def _bootstrap(
+    a_metrics: list[Ratio], b_metrics: list[Ratio], paired: bool, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """Per metric, RESAMPLES differences b - a over resampled rows (pairs resampled together when
+    paired); none when a side has no rows.
+
+    Poisson bootstrap: a row's count in a resample is Poisson(1), the multinomial's large-sample form,
+    and one draw of counts serves every metric. Past BOOTSTRAP_ROWS rows a side is resampled from a
+    random subsample of that many rows, and each resampled value's deviation from the subsample's is
+    shrunk by sqrt(subsample / rows) around the full side's value (the m-out-of-n bootstrap of a
+    smooth statistic, whose spread falls as 1/sqrt(rows)): the cost stays bounded whatever the window.
+    """
+    sides = [a_metrics, b_metrics]
+    rows = [len(metrics[0].numerator) for metrics in sides]
+    if min(rows) == 0:
+        return [np.array([]) for _ in a_metrics]
+    kept: list[np.ndarray | None] = [None, None]
+    for side in (0, 1):
+        if rows[side] > BOOTSTRAP_ROWS:
+            kept[side] = np.sort(rng.choice(rows[side], BOOTSTRAP_ROWS, replace=False))
+    if paired:  # the two sides are aligned pairs: the same rows on both
+        kept[1] = kept[0]
+    samples = [[m if kept[i] is None else _take(m, kept[i]) for m in sides[i]] for i in (0, 1)]
+    full = [[float(m.value()[0]) for m in sides[i]] for i in (0, 1)]
+    shrink = [math.sqrt(len(samples[i][0].numerator) / rows[i]) for i in (0, 1)]
+    centre = [[float(m.value()[0]) for m in samples[i]] for i in (0, 1)]
+    found: list[list[np.ndarray]] = [[] for _ in a_metrics]
     for start in range(0, RESAMPLES, CHUNK):
         size = min(CHUNK, RESAMPLES - start)
-        counts_a = rng.multinomial(
-            len(a.numerator), np.full(len(a.numerator), 1 / max(len(a.numerator), 1)), size
-        )
+        counts_a = rng.poisson(1.0, (size, len(samples[0][0].numerator))).astype(float)
         counts_b = (
-            counts_a
-            if paired
-            else rng.multinomial(
-                len(b.numerator), np.full(len(b.numerator), 1 / max(len(b.numerator), 1)), size
-            )
+            counts_a if paired else rng.poisson(1.0, (size, len(samples[1][0].numerator))).astype(float)
         )
-        found.append(b.value(counts_b) - a.value(counts_a))
-    return np.concatenate(found)
+        for k, (a, b) in enumerate(zip(samples[0], samples[1], strict=True)):
+            value_a = full[0][k] + (a.value(counts_a) - centre[0][k]) * shrink[0]
+            value_b = full[1][k] + (b.value(counts_b) - centre[1][k]) * shrink[1]
+            found[k].append(value_b - value_a)
+    return [np.concatenate(parts) for parts in found]
 
 
 def _accuracy_test(a: Ratio, b: Ratio, paired: bool) -> tuple[str, float | None]:
