@@ -302,13 +302,7 @@ def test_per_variant_series_appear_side_by_side(page: Page, demo: dict) -> None:
     """A second production variant's capture file: the model page draws one series per variant."""
 
     model = model_of(demo)
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=demo["aws_endpoint_url"],
-        region_name=demo["region"],
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    s3 = emulated_s3(demo)
     hour = time.strftime("%Y/%m/%d/%H", time.gmtime())
     line = open_capture_line(demo)
     s3.put_object(
@@ -471,13 +465,7 @@ def test_a_model_without_reference_data_says_so_without_errors(page: Page, demo:
 def test_the_variants_page_shows_the_apis_traffic_and_comparison(page: Page, demo: dict) -> None:
     """A second variant with its own labelled traffic: the page's table and verdict are the API's."""
     model = model_of(demo)
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=demo["aws_endpoint_url"],
-        region_name=demo["region"],
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    s3 = emulated_s3(demo)
     inputs = len([a for a in model["attributes"] if a["stage"] == "PIPELINE_INPUT"])
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
     lines = [
@@ -560,3 +548,14 @@ def count_series(demo: dict, model_id: str, interval: str, start_ms: float, end_
             ],
         },
     )["query_result"]
+
+
+def emulated_s3(demo: dict) -> Any:
+    """An S3 client of the demo's emulated account (moto takes any credentials)."""
+    return boto3.client(
+        "s3",
+        endpoint_url=demo["aws_endpoint_url"],
+        region_name=demo["region"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )

@@ -35,8 +35,7 @@ class Endpoints:
                 "at most 1,440 points per series: a longer period, or a shorter range", field="period"
             )
         endpoint = _endpoint(model)
-        variants = self._allowed(model, self.metrics.check_monitored(endpoint))
-        found = self.metrics.series(endpoint, variants, start, end, period)
+        found = self.metrics.series(endpoint, self._watched(model, endpoint), start, end, period)
         return {
             "endpoint": endpoint,
             "period": period,
@@ -47,8 +46,8 @@ class Endpoints:
         """The endpoint's state, and each variant's last hour: calls, error rates, mean latency."""
         model = self.models.get(model_id)
         endpoint = _endpoint(model)
-        described = self.metrics.describe(endpoint)
-        names = self._allowed(model, self.metrics.check_monitored(endpoint))
+        described = self.metrics.check_monitored(endpoint)
+        names = self._allowed(model, [v["variant"] for v in described["variants"]])
         hour = self.metrics.series(endpoint, names, now - timedelta(hours=1), now, 3600)
         for variant in described["variants"]:
             totals = _totals(hour.get(variant["variant"], {}))
@@ -61,7 +60,7 @@ class Endpoints:
     ) -> catalog.Measurement:
         """An endpoint metric over [start, end): calls, an error rate or a latency (one or all variants)."""
         endpoint = _endpoint(model)
-        allowed = self._allowed(model, self.metrics.check_monitored(endpoint))
+        allowed = self._watched(model, endpoint)
         if spec.variant is not None and spec.variant not in allowed:
             raise InvalidInput(
                 f"endpoint {endpoint!r} has no variant {spec.variant!r} this model watches: one of {allowed}",
@@ -93,6 +92,11 @@ class Endpoints:
         end = window.end if window and window.end else datetime.now().astimezone()
         start = window.start if window and window.start else end - timedelta(hours=1)
         return self.measure(model, metric.endpoint_metric, start, end)
+
+    def _watched(self, model: Model, endpoint: str) -> list[str]:
+        """The variants of the endpoint (tagged for sagewatch) that the model watches."""
+        described = self.metrics.check_monitored(endpoint)
+        return self._allowed(model, [v["variant"] for v in described["variants"]])
 
     @staticmethod
     def _allowed(model: Model, names: list[str]) -> list[str]:

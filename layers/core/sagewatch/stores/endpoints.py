@@ -64,6 +64,7 @@ class EndpointMetrics:
         variants = [*found.get("ProductionVariants", []), *found.get("ShadowProductionVariants", [])]
         return {
             "endpoint": endpoint,
+            "arn": found.get("EndpointArn"),
             "status": found["EndpointStatus"],
             "last_modified": found.get("LastModifiedTime"),
             "failure_reason": found.get("FailureReason"),
@@ -78,16 +79,15 @@ class EndpointMetrics:
             ],
         }
 
-    def check_monitored(self, endpoint: str) -> list[str]:
-        """The endpoint's variants, when it is tagged MONITORED_TAG=true; Forbidden otherwise.
+    def check_monitored(self, endpoint: str) -> dict[str, Any]:
+        """The endpoint as `describe` gives it, when it is tagged MONITORED_TAG=true; Forbidden otherwise.
 
         GetMetricData cannot be scoped by IAM, so sagewatch itself reads no endpoint's metrics that its
         owner did not tag for it (the DescribeEndpoint grant carries the same condition).
         """
         described = self.describe(endpoint)
-        arn = self.sagemaker.describe_endpoint(EndpointName=endpoint)["EndpointArn"]
         try:
-            tags = self.sagemaker.list_tags(ResourceArn=arn).get("Tags", [])
+            tags = self.sagemaker.list_tags(ResourceArn=described["arn"]).get("Tags", [])
         except ClientError as error:
             if error_code(error) in ("AccessDeniedException", "AccessDenied"):
                 tags = []
@@ -98,7 +98,7 @@ class EndpointMetrics:
                 f"endpoint {endpoint!r} is not tagged {MONITORED_TAG}=true: tag the endpoints sagewatch may watch",
                 field="sagemaker.endpoint_name",
             )
-        return [v["variant"] for v in described["variants"]]
+        return described
 
     def series(
         self, endpoint: str, variants: list[str], start: datetime, end: datetime, period: int
