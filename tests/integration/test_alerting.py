@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from moto.ses.models import ses_backends
+from scipy import stats
 from tests import factories
 from tests.conftest import Call
 
@@ -262,68 +264,152 @@ def test_a_performance_drop_fires_once_labels_arrive(clock: Clock) -> None:
 
 
 def test_late_labels_re_evaluate_a_window_that_was_quiet(clock: Clock) -> None:
-    # GIVEN a model evaluating at 50% labelled, an hour of 100 predictions and an accuracy rule (>= 0.7)
+    # GIVEN a model evaluating at 50% labelled, an hour of 300 predictions and an accuracy rule (>= 0.7)
     rng = np.random.default_rng(3)
     model = model_with(alerts_delay_labels_ratio=0.5)
-    ids = [f"q-{i}" for i in range(100)]
+    ids = [f"q-{i}" for i in range(300)]
     write(
         model,
         inferences={
             "partner_inference_id": ids,
-            "inference_timestamp": in_window(100, rng),
-            "age": rng.integers(18, 90, 100),
-            "income": rng.normal(0, 1, 100),
-            "region": rng.choice(["north", "south"], 100),
-            "predicted_probability": np.full(100, 0.9),
+            "inference_timestamp": in_window(300, rng),
+            "age": rng.integers(18, 90, 300),
+            "income": rng.normal(0, 1, 300),
+            "region": rng.choice(["north", "south"], 300),
+            "predicted_probability": np.full(300, 0.9),
         },
     )
     rule_on(model, default_metric(model, "Accuracy Rate"), bound="lower", threshold=0.7)
 
-    # WHEN 60 of them are labelled, all right, and the model is evaluated
-    write(model, truth={"partner_inference_id": ids[:60], "churned": [1] * 60})
+    # WHEN 180 of them are labelled, all right, and the model is evaluated
+    write(model, truth={"partner_inference_id": ids[:180], "churned": [1] * 180})
     evaluator().evaluate_model(model.id)  # 60% labelled, all right: quiet
 
     # THEN the window is quiet
     assert evaluator().alerts.list(model.id) == []
 
-    # WHEN the last 40 labels arrive two hours later, all wrong
+    # WHEN the last 120 labels arrive two hours later, all wrong
     clock.moment = NOW + timedelta(hours=2)
-    write(model, truth={"partner_inference_id": ids[60:], "churned": [0] * 40}, now=clock.moment)
-    evaluator().evaluate_model(model.id)  # all labelled: 60% right < 70%
+    write(model, truth={"partner_inference_id": ids[180:], "churned": [0] * 120}, now=clock.moment)
+    evaluator().evaluate_model(model.id)  # all labelled: 60% right < 70%, on 300 labels
 
     # THEN the same window is evaluated again and alerts at 60% right
     [alert] = evaluator().alerts.list(model.id)
     assert alert.metric_value == pytest.approx(0.6) and alert.window_start == WINDOW_START
 
 
-def test_the_wait_time_suppresses_the_next_window(clock: Clock) -> None:
-    # GIVEN drifted income in two consecutive hours and a rule waiting 120 minutes after an alert
-    rng = np.random.default_rng(4)
-    model = model_with()
-    drifted(model, rng, shift=3.0)
-    next_hour = WINDOW_START + timedelta(hours=1)
+def test_a_drop_on_too_few_labels_waits_and_the_alert_states_its_interval(clock: Clock) -> None:
+    # GIVEN an hour of 1,000 predictions, a model that evaluates at 1% labelled, an accuracy rule (>= 0.8)
+    rng = np.random.default_rng(31)
+    model = model_with(alerts_delay_labels_ratio=0.01)
+    ids = [f"r-{i}" for i in range(1000)]
     write(
         model,
         inferences={
-            "inference_timestamp": in_window(400, rng, next_hour),
+            "partner_inference_id": ids,
+            "inference_timestamp": in_window(1000, rng),
+            "age": rng.integers(18, 90, 1000),
+            "income": rng.normal(0, 1, 1000),
+            "region": rng.choice(["north", "south"], 1000),
+            "predicted_probability": np.full(1000, 0.9),
+        },
+    )
+    rule = rule_on(model, default_metric(model, "Accuracy Rate"), bound="lower", threshold=0.8)
+    right = rng.random(1000) < 0.7  # the model is right 70% of the time
+
+    # WHEN 20 labels arrive (70% right, below 0.8, but 20 labels cannot tell 0.7 from 0.8)
+    write(model, truth={"partner_inference_id": ids[:20], "churned": right[:20].astype(int).tolist()})
+    evaluator().evaluate_model(model.id)
+
+    # THEN no alert: the window is recorded as uncertain, to be looked at again
+    assert evaluator().alerts.list(model.id) == []
+    [record] = evaluator().rules.windows(model.id, rule.id)
+    assert record["decision"] == "uncertain"
+
+    # WHEN all 1,000 are labelled
+    clock.moment = NOW + timedelta(minutes=30)
+    write(
+        model,
+        truth={"partner_inference_id": ids[20:], "churned": right[20:].astype(int).tolist()},
+        now=clock.moment,
+    )
+    evaluator().evaluate_model(model.id)
+
+    # THEN one alert, whose interval is near the normal approximation's and excludes the threshold
+    [alert] = evaluator().alerts.list(model.id)
+    accuracy = right.mean()
+    assert alert.metric_value == pytest.approx(accuracy)
+    low, high = alert.details["interval"]
+    expected_half = stats.norm.ppf(0.975) * math.sqrt(accuracy * (1 - accuracy) / 1000)
+    assert (high - low) / 2 == pytest.approx(expected_half, rel=0.4)
+    assert high < 0.8 and alert.details["labelled"] == 1000
+    # the labels needed: where an interval of this width, shrinking as 1/sqrt(n), would reach 0.8
+    needed = alert.details["labels_needed"]
+    assert needed == math.ceil(1000 * ((high - low) / 2 / (0.8 - accuracy)) ** 2)
+    assert needed < 1000 and f"{needed} are enough" in alert.message
+
+
+def drifted_hour(model: Model, rng: np.random.Generator, start: datetime, shift: float) -> None:
+    write(
+        model,
+        inferences={
+            "inference_timestamp": in_window(400, rng, start),
             "age": rng.integers(18, 90, 400),
-            "income": rng.normal(3, 1, 400),
+            "income": rng.normal(shift, 1, 400),
             "region": rng.choice(["north", "south"], 400),
             "predicted_probability": rng.random(400),
         },
     )
-    rule = rule_on(model, default_metric(model, "PSI income"), subsequent_alert_wait_time=120)
 
-    # WHEN the model is evaluated after each of the two hours
-    evaluator().evaluate_model(model.id)
-    clock.moment = NOW + timedelta(hours=1)
-    evaluator().evaluate_model(model.id)
 
-    # THEN only the first hour alerts; the next one is recorded as suppressed
+def test_the_wait_time_suppresses_the_next_incident(clock: Clock) -> None:
+    # GIVEN drifted income in one hour and again two hours later, a rule waiting 180 minutes after an alert
+    rng = np.random.default_rng(4)
+    model = model_with()
+    drifted(model, rng, shift=3.0)
+    later = WINDOW_START + timedelta(hours=2)
+    drifted_hour(model, rng, later, shift=3.0)
+    rule = rule_on(model, default_metric(model, "PSI income"), subsequent_alert_wait_time=180)
+
+    # WHEN the model is evaluated after each of the hours
+    for hours in range(3):
+        clock.moment = NOW + timedelta(hours=hours)
+        evaluator().evaluate_model(model.id)
+
+    # THEN only the first hour alerts; the later one, a new incident within the wait, is suppressed
     alerts = [a for a in evaluator().alerts.list(model.id) if a.alert_rule_id == rule.id]
     assert [a.window_start for a in alerts] == [WINDOW_START]
     windows = {w["window"]: w["decision"] for w in evaluator().rules.windows(model.id, rule.id)}
-    assert windows[next_hour.isoformat()] == "suppressed"
+    assert windows[later.isoformat()] == "suppressed"
+
+
+def test_a_shift_over_consecutive_windows_is_one_alert_for_the_incident(clock: Clock) -> None:
+    # GIVEN income drifted for three hours in a row, then a quiet hour, then drifted again
+    rng = np.random.default_rng(41)
+    model = model_with()
+    drifted(model, rng, shift=3.0)
+    for hour, shift in ((1, 3.0), (2, 3.0), (3, 0.0), (4, 3.0)):
+        drifted_hour(model, rng, WINDOW_START + timedelta(hours=hour), shift)
+    rule = rule_on(model, default_metric(model, "PSI income"))
+
+    # WHEN the model is evaluated after each hour
+    for hour in range(5):
+        clock.moment = NOW + timedelta(hours=hour)
+        evaluator().evaluate_model(model.id)
+
+    # THEN two alerts: the first spans its three hours, the second starts after the quiet hour
+    alerts = sorted(
+        (a for a in evaluator().alerts.list(model.id) if a.alert_rule_id == rule.id),
+        key=lambda a: a.window_start,
+    )
+    assert [(a.window_start, a.window_end, a.windows) for a in alerts] == [
+        (WINDOW_START, WINDOW_START + timedelta(hours=3), 3),
+        (WINDOW_START + timedelta(hours=4), WINDOW_START + timedelta(hours=5), 1),
+    ]
+    decisions = [
+        w["decision"] for w in sorted(evaluator().rules.windows(model.id, rule.id), key=lambda w: w["window"])
+    ]
+    assert decisions == ["fire", "continued", "continued", "quiet", "fire"]
 
 
 def test_a_failed_send_is_retried_and_sent_exactly_once(
@@ -472,7 +558,7 @@ def test_batch_models_evaluate_closed_batches_once(clock: Clock) -> None:
     assert [a.batch_id for a in alerts] == ["b-drift"]
 
 
-def test_default_psi_rules_come_with_dynamic_thresholds_once_data_exists(clock: Clock) -> None:
+def test_the_default_rule_is_one_model_level_drift_rule_made_once_data_exists(clock: Clock) -> None:
     # GIVEN a model that gets the default rules, with no data yet
     model = model_with(default_rules=True)
 
@@ -482,20 +568,27 @@ def test_default_psi_rules_come_with_dynamic_thresholds_once_data_exists(clock: 
     # THEN no rule is made yet
     assert evaluator().rules.list(model.id) == []  # no reference, no inferences yet
 
-    # WHEN a reference and an hour of traffic arrive and it is evaluated
-    drifted(model, np.random.default_rng(9), shift=0.0)
+    # WHEN a reference and an hour of traffic with income shifted arrive and it is evaluated
+    drifted(model, np.random.default_rng(9), shift=1.0)
     evaluator().evaluate_model(model.id)
 
-    # THEN one PSI rule per feature, each with a threshold derived from the data
-    rules = evaluator().rules.list(model.id)
-    assert sorted(r.metric_name for r in rules) == ["PSI age", "PSI income", "PSI region"]
-    assert all(r.is_default and r.bound == "upper" and 0 < r.threshold < 0.5 for r in rules)
+    # THEN one rule for all inputs, on the family-wise p-value, and one alert naming income alone
+    [rule] = evaluator().rules.list(model.id)
+    assert (rule.metric_name, rule.bound, rule.threshold, rule.is_default) == (
+        "Input Drift",
+        "lower",
+        0.001,
+        True,
+    )
+    [alert] = evaluator().alerts.list(model.id)
+    assert list(alert.details["drifted"]) == ["income"]
+    assert alert.message.startswith("1 of 3 inputs drifted") and "income (p=" in alert.message
 
     # WHEN it is evaluated again
     evaluator().evaluate_model(model.id)
 
     # THEN no rule is made twice
-    assert len(evaluator().rules.list(model.id)) == 3  # created once
+    assert len(evaluator().rules.list(model.id)) == 1
 
 
 def test_the_schedule_fans_out_one_message_per_model(clock: Clock, aws: dict[str, str]) -> None:

@@ -24,7 +24,9 @@ def test_default_metrics_exist_for_every_model_and_filter(api: Call) -> None:
     assert names["PSI income"]["type"] == "model_data_drift_metric"
     assert names["PSI income"]["endpoint"].endswith("/inferences/query/data_drift")
     drift = api("GET", f"/api/v3/models/{model_id}/metrics", query="type=model_data_drift_metric").body
-    assert {m["attribute"] for m in drift["metrics"]} == {"age", "income", "region"}
+    # PSI per input, and Input Drift for the model as a whole (no attribute)
+    assert {m["attribute"] for m in drift["metrics"]} == {"age", "income", "region", None}
+    assert names["Input Drift"]["attribute"] is None
     by_attribute = api(
         "GET", f"/api/v4/models/{model_id}/metrics", query="attribute_name=age&default=true"
     ).body

@@ -2,19 +2,28 @@
 
 Default metrics exist for every model without being stored (so they follow its schema): inference
 count, the average of each prediction, the performance metric of its output type (accuracyRate or
-rmse), the null rate of each attribute, and PSI of each input against the reference. Their ids are
-stable (uuid5 of model id and name), so rules can point at them.
+rmse), the null rate of each attribute, PSI of each input against the reference, and Input Drift:
+the family-wise p-value of the calibrated drift test over all inputs (one number for the model, so
+one rule and one alert cover every input). Their ids are stable (uuid5 of model id and name), so
+rules can point at them.
+
+A performance metric's value in a window comes with an interval (`interval`): the metric on FOLDS
+random parts of the window's rows, a batch-means standard error sd / sqrt(folds), and
+Student's t at LEVEL. A rule fires only when the interval is past its threshold; the labels a window
+needs for that follow from the interval's width (`Interval.labels_needed`).
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from pydantic import ValidationError
 
 from sagewatch.alerting.types import Metric, MetricSpec, MetricType
@@ -23,11 +32,16 @@ from sagewatch.metrics import filters
 from sagewatch.metrics.drift import DriftQuery, run_drift
 from sagewatch.metrics.filters import Condition
 from sagewatch.metrics.functions import FUNCTIONS
-from sagewatch.metrics.query import Loader, Plan, Query, Select, column_types, run
+from sagewatch.metrics.query import Loader, Plan, Query, Select, column_types, fold_values, run
 from sagewatch.schema import GROUND_TRUTH_STAGES, Model, OutputType, Stage
 
 DEFAULTS = uuid.UUID("5b0cf3b4-6f49-4a3c-9d51-9e1e3f6c7a10")
 HIDDEN = ("labelled_count", "sagewatch_rows")
+INPUT_DRIFT = "Input Drift"
+FOLDS = 20
+MIN_FOLDS = 5
+ROWS_PER_FOLD = 5  # labelled rows a part needs, at least: fewer labels, fewer parts
+LEVEL = 0.95
 
 
 def query_path(model: Model) -> str:
@@ -112,6 +126,23 @@ def default_metrics(model: Model) -> list[Metric]:
                 drift=True,
             )
         )
+    inputs = [a.name for a in model.by_stage(Stage.PIPELINE_INPUT)]
+    if inputs:
+        metrics.append(
+            _default(
+                model,
+                INPUT_DRIFT,
+                {
+                    "properties": inputs,
+                    "metric": "DriftTest",
+                    "aggregate": "family_wise",
+                    "base": {"source": "reference"},
+                    "target": {"source": "inference"},
+                },
+                "model_data_drift_metric",
+                drift=True,
+            )
+        )
     return metrics
 
 
@@ -176,6 +207,7 @@ class Measurement:
     value: float | None
     rows: int
     labelled: int
+    details: dict[str, float | None] | None = None  # a drift aggregate's value per property
 
 
 def measure(
@@ -220,6 +252,7 @@ def measure(
         body = DriftQuery.model_validate(query)
         body.target.filter = [*body.target.filter, *extra]
         rows = run_drift(body, model, load)
+        details = {p: rows[0].get(p) for p in body.properties} if body.aggregate and len(rows) == 1 else None
         keys = ["aggregate"] if body.aggregate else body.properties
         found = [v for k, v in rows[0].items() if k in keys] if len(rows) == 1 else []
         if len(found) != 1:
@@ -229,7 +262,7 @@ def measure(
                 field="query",
             )
         counted = run(Query(select=[Select(function="count")], filter=extra), model, load)
-        return Measurement(found[0], counted[0]["count"], 0)
+        return Measurement(found[0], counted[0]["count"], 0, details)
     parsed = Query.model_validate(query)
     parsed.filter = [*parsed.filter, *extra]
     parsed.select = [*parsed.select, Select(function="count", alias="sagewatch_rows")]
@@ -245,6 +278,71 @@ def measure(
     return Measurement(
         None if value is None else float(value), rows[0]["sagewatch_rows"], rows[0].get("labelled_count", 0)
     )
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A LEVEL interval of a metric's value in a window, from `labelled` labelled rows."""
+
+    low: float
+    high: float
+    labelled: int
+
+    def excludes(self, threshold: float, bound: str) -> bool:
+        """Whether the whole interval is past the threshold (the rule's crossing is not noise)."""
+        return self.high < threshold if bound == "lower" else self.low > threshold
+
+    def labels_needed(self, value: float, threshold: float) -> int | None:
+        """Labelled rows at which an interval around `value` would just exclude the threshold (its
+        width shrinks as 1/sqrt(labelled)); None when the value is on the threshold."""
+        gap = abs(value - threshold)
+        if gap == 0:
+            return None
+        return math.ceil(self.labelled * ((self.high - self.low) / 2 / gap) ** 2)
+
+
+def student_t(level: float, freedom: int) -> float:
+    """Student's t two-sided quantile (Cornish-Fisher expansion in 1/freedom; within 1e-3 of the
+    exact value from 4 degrees of freedom): the Lambda runtime carries no scipy."""
+    z = NORMAL_QUANTILES[level]
+    nu = float(freedom)
+    return (
+        z
+        + (z**3 + z) / (4 * nu)
+        + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * nu**2)
+        + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * nu**3)
+        + (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / (92160 * nu**4)
+    )
+
+
+NORMAL_QUANTILES = {0.95: 1.959963984540054, 0.99: 2.5758293035489004}
+
+
+def interval(
+    metric: Metric,
+    model: Model,
+    load: Loader,
+    window: Window | None,
+    measured: Measurement,
+    values: dict[str, Any] | None = None,
+    filters: list[dict[str, Any]] | None = None,
+) -> Interval | None:
+    """The LEVEL interval around a query metric's measured value in a window (module docstring),
+    the same value's spread over random parts of its rows; None with fewer
+    than MIN_FOLDS * ROWS_PER_FOLD labelled rows, where no interval is worth reading."""
+    labelled, value = measured.labelled, measured.value
+    folds = min(FOLDS, labelled // ROWS_PER_FOLD)
+    if folds < MIN_FOLDS or value is None:
+        return None
+    parsed = Query.model_validate(substitute(metric.query, metric.parameters, values))
+    extra = [Condition(**c) for c in (window.conditions() if window else []) + list(filters or [])]
+    parsed.filter = [*parsed.filter, *extra]
+    found, _ = fold_values(parsed, model, load, folds)
+    found = found[~np.isnan(found)]
+    if len(found) < MIN_FOLDS:
+        return None
+    half = student_t(LEVEL, len(found) - 1) * float(found.std(ddof=1)) / math.sqrt(len(found))
+    return Interval(value - half, value + half, labelled)
 
 
 def check_rule_inputs(
@@ -291,6 +389,17 @@ def check_rule_inputs(
             Plan(Query.model_validate(query), model)
     except ValidationError as error:
         raise invalid_input(error.errors(), prefix="metric_parameters") from None
+
+
+def check_window_mode(metric: Metric, mode: str) -> None:
+    """Sliding windows are for metrics that need no ground truth: labels arrive late, so the lookback
+    ending now has none; a 400 naming window_mode otherwise."""
+    if mode == "sliding" and needs_ground_truth(metric):
+        raise InvalidInput(
+            f"{metric.name} needs ground truth, which arrives late: its rules look at aligned windows "
+            "as labels arrive (window_mode aligned)",
+            field="window_mode",
+        )
 
 
 def metric_type_of(spec: MetricSpec, model: Model, drift: bool) -> MetricType:

@@ -15,6 +15,7 @@ MetricType = Literal[
 Bound = Literal["upper", "lower"]
 Severity = Literal["warning", "critical"]
 AlertStatus = Literal["new", "acknowledged", "resolved"]
+WindowMode = Literal["aligned", "sliding"]
 
 
 class VariantDifference(BaseModel):
@@ -99,6 +100,11 @@ class RuleSpec(BaseModel):
     threshold: FiniteFloat
     severity: Severity = "warning"
     lookback_period: int = Field(default=5, ge=1, le=60 * 24 * 31, description="minutes")
+    window_mode: WindowMode = Field(
+        default="aligned",
+        description="aligned: windows [k*L, (k+1)*L) from the epoch; sliding: the lookback ending at each "
+        "scheduled run (metrics that need no ground truth)",
+    )
     subsequent_alert_wait_time: int = Field(default=0, ge=0, le=MAX_WAIT_MINUTES, description="minutes")
     enabled: bool = True
     filters: list[dict[str, Any]] | None = None
@@ -115,6 +121,7 @@ class RuleUpdate(BaseModel):
     threshold: FiniteFloat | None = None
     severity: Severity | None = None
     lookback_period: int | None = Field(default=None, ge=1, le=60 * 24 * 31)
+    window_mode: WindowMode | None = None
     subsequent_alert_wait_time: int | None = Field(default=None, ge=0, le=MAX_WAIT_MINUTES)
     enabled: bool | None = None
     filters: list[dict[str, Any]] | None = None
@@ -133,6 +140,10 @@ class Rule(RuleSpec):
     last_value: float | None = None
     last_evaluated_at: datetime | None = None
     last_triggered_at: datetime | None = None
+    incident_alert_id: str | None = Field(
+        default=None, description="the alert of the rule's latest incident, which adjacent crossings extend"
+    )
+    incident_end: datetime | None = Field(default=None, description="the end of that incident's last window")
     version: int = 1
 
 
@@ -152,6 +163,15 @@ class Alert(BaseModel):
     bound: Bound
     severity: Severity
     message: str
+    windows: int = Field(
+        default=1, description="windows of the incident: adjacent crossings extend one alert"
+    )
+    latest_value: float | None = Field(default=None, description="the metric in the incident's latest window")
+    details: dict[str, Any] | None = Field(
+        default=None,
+        description="drifted: {input: p-value} of a model-level drift alert; interval, labelled and "
+        "labels_needed of a performance alert",
+    )
     status: AlertStatus = "new"
     timestamp: datetime
     updated_at: datetime

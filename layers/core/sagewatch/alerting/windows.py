@@ -1,8 +1,22 @@
 """When a rule looks at which window, and what it decides there: pure functions of a clock.
 
-Streaming rules look at aligned windows of `lookback_period` minutes, [k*L, (k+1)*L) counted
-from the Unix epoch, so every run agrees on what "the window" is and an alert is raised at most once
-per (rule, window). Each run evaluates the windows completed since the last run (catching up at
+Streaming rules look at windows of `lookback_period` (L) minutes, in one of two modes:
+
+- aligned (the default): [k*L, (k+1)*L) counted from the Unix epoch, so every run agrees on what
+  "the window" is and an alert is raised at most once per (rule, window). A shift that starts just
+  after a window opens is fully in the next one: noticed at most 2L + SCHEDULE_MINUTES after it
+  starts.
+- sliding: the lookback ending at each scheduled run, [t - L, t) with t a multiple of
+  SCHEDULE_MINUTES: a shift fills a window L after it starts, so it is noticed at most
+  L + SCHEDULE_MINUTES after. Only for metrics that need no ground truth (labels arrive late, so a
+  performance rule's "latest lookback" has none). A sliding window is not looked at again: the
+  next ones hold a late file's rows while it is within the lookback.
+
+One alert per incident: a crossing in a window that starts at or before the end of the rule's
+latest incident (the windows overlap or touch) extends that incident's alert instead of raising a
+new one; a new alert needs a window of no crossing in between.
+
+Each aligned run evaluates the windows completed since the last run (catching up at
 most MAX_CATCH_UP of them); a rule whose metric needs ground truth keeps looking back over the
 model's alerts_delay_seconds, because labels arrive late:
 
@@ -22,8 +36,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 MAX_CATCH_UP = 12
+SCHEDULE_MINUTES = 5  # the evaluator's schedule (infra/functions.py): a sliding window's step
 
-Decision = Literal["wait", "unchanged", "quiet", "fire", "suppressed", "fired_before", "empty"]
+Decision = Literal[
+    "wait", "unchanged", "quiet", "fire", "suppressed", "fired_before", "empty", "uncertain", "continued"
+]
 
 
 @dataclass(frozen=True)
@@ -67,6 +84,27 @@ def windows_to_check(
         windows.append(TimeWindow(end - size, end))
         end -= size
     return list(reversed(windows))
+
+
+def sliding_windows(now: datetime, lookback_minutes: int, since: datetime | None) -> list[TimeWindow]:
+    """The lookbacks ending at each scheduled run since `since` (at most MAX_CATCH_UP), oldest first;
+    just the latest when nothing was evaluated before."""
+    step = timedelta(minutes=SCHEDULE_MINUTES)
+    size = timedelta(minutes=lookback_minutes)
+    last_end = window_end(now, SCHEDULE_MINUTES)
+    first_end = last_end if since is None else max(since + step, last_end - step * (MAX_CATCH_UP - 1))
+    ends = []
+    end = last_end
+    while end >= first_end:
+        ends.append(end)
+        end -= step
+    return [TimeWindow(end - size, end) for end in reversed(ends)]
+
+
+def continues_incident(window_start: datetime | None, incident_end: datetime | None) -> bool:
+    """Whether a crossing in a window starting at `window_start` belongs to the incident ending at
+    `incident_end`: the windows overlap or touch (batches are apart: never)."""
+    return window_start is not None and incident_end is not None and window_start <= incident_end
 
 
 def eligible(

@@ -281,13 +281,49 @@ def run(query: Query, model: Model, load: Loader) -> list[dict[str, Any]]:
     if not aggregates:
         aggregates["__rows"] = LabelledCount([])
     keyed = [plan.with_keys(t) for t in tables] or [plan.with_keys(plan.empty())]
+    return _assemble(plan, _aggregate(aggregates, keyed, keys), keys)
+
+
+def _aggregate(
+    aggregates: dict[str, Aggregate], keyed: list[pa.Table], keys: list[str]
+) -> dict[str, pa.Table]:
+    """Each aggregate's value per group: partials per table, merged, finalized."""
     results: dict[str, pa.Table] = {}
     for alias, aggregate in aggregates.items():
         partials = [aggregate.partial(t, keys) for t in keyed]
         merged = aggregate.merge(partials, keys)
         merged = _one_row_per_group(merged, keys)
         results[alias] = merged.select(keys).append_column("__value", aggregate.finalize(merged, keys))
-    return _assemble(plan, results, keys)
+    return results
+
+
+FOLD = "__fold"
+
+
+def fold_values(query: Query, model: Model, load: Loader, folds: int) -> tuple[np.ndarray, np.ndarray]:
+    """The query's one function on each of `folds` random parts of its rows (seeded by each file's
+    place, so the same rows always split the same way), and the labelled rows of each part: the
+    batch means an interval of the whole value is read from. No group_by."""
+    plan = Plan(query, model)
+    if len(plan.functions) != 1 or plan.keys:
+        raise InvalidInput("an interval is of one function over all rows: no group_by", field="select")
+    first, last = filters.date_range(query.filter) if query.from_ == "inference" else (None, None)
+    tables = load(query.from_, plan.columns(), first, last, plan.needs_ground_truth)
+    tables = [filters.apply(t, query.filter, plan.types, "filter") for t in tables] or [plan.empty()]
+    keyed = []
+    for place, table in enumerate(tables):
+        parts = np.random.default_rng([place, table.num_rows]).integers(0, folds, table.num_rows)
+        keyed.append(table.append_column(FOLD, pa.array(parts)))
+    truths = [a.name for a in model.by_stage(*GROUND_TRUTH_STAGES)]
+    aggregates = {**plan.functions, "labelled_count": LabelledCount(truths)}
+    results = _aggregate(aggregates, keyed, [FOLD])
+    values, labelled = np.full(folds, np.nan), np.zeros(folds)
+    for alias, table in results.items():
+        index = table.column(FOLD).to_numpy(zero_copy_only=False)
+        found = pc.cast(table.column("__value"), pa.float64()).to_numpy(zero_copy_only=False)
+        target = labelled if alias == "labelled_count" else values
+        target[index] = np.nan_to_num(found, nan=0.0) if alias == "labelled_count" else found
+    return values, labelled
 
 
 def _one_row_per_group(states: pa.Table, keys: list[str]) -> pa.Table:

@@ -16,9 +16,8 @@ from typing import Any
 from sagewatch.alerting import catalog, windows
 from sagewatch.alerting.types import Alert, Metric, Rule
 from sagewatch.errors import ConcurrentUpdate, SagewatchError
-from sagewatch.metrics.drift import DriftQuery, run_drift
-from sagewatch.metrics.query import Loader, Query, run
-from sagewatch.schema import Model, Stage
+from sagewatch.metrics.query import Loader
+from sagewatch.schema import Model
 from sagewatch.stores.alerting import AlertStore, MetricStore, NotificationStore, RuleStore
 from sagewatch.stores.ingestion import IngestionLedger
 from sagewatch.stores.models import ModelStore
@@ -27,6 +26,9 @@ from sagewatch.stores.queues import EvaluateQueue
 
 ALERTS = uuid.UUID("0f9d7e52-3a43-4f65-8f0b-92c1a1b5e9d4")
 DEFAULT_DRIFT_LOOKBACK_MINUTES = 60
+# The default drift rule's threshold on the family-wise p: an hourly window of a healthy model reads
+# below it with probability at most 0.001, so about 0.17 false alerts a model-week (docs/alerting.md).
+DRIFT_FALSE_ALARM_RATE = 0.001
 
 
 @dataclass
@@ -94,23 +96,13 @@ class Evaluator:
     def evaluate_rule(
         self, model: Model, rule: Rule, metric: Metric, load: Loader, now: datetime
     ) -> list[str]:
-        """Alerts raised for the rule's due windows (ids)."""
+        """Alerts raised for the rule's due windows (ids); a crossing next to the rule's latest
+        incident extends that incident's alert instead."""
         needs_truth = catalog.needs_ground_truth(metric)
         records = {r["window"]: r for r in self.rules.windows(model.id, rule.id)}
-        if model.is_batch:
-            candidates = self._closed_batches(model, now, needs_truth, records)
-        else:
-            evaluated = [datetime.fromisoformat(r["end"]) for r in records.values() if r.get("end")]
-            since = max(evaluated) if evaluated else None
-            # Labels arrive late, so such rules look back over the delay; others look at the window
-            # before the newest again, for files that landed after it was evaluated.
-            lookback = rule.lookback_period * 60
-            look_back = model.alerts_delay_seconds + lookback if needs_truth else lookback
-            due = windows.windows_to_check(now, rule.lookback_period, since, look_back)
-            candidates = [(w.key, catalog.Window(w.start, w.end), w.end) for w in due]
+        candidates = self._candidates(model, rule, needs_truth, records, now)
         raised: list[str] = []
-        last_value = rule.last_value
-        last_triggered = rule.last_triggered_at
+        state = _RuleState(rule.last_value, rule.last_triggered_at, rule.incident_alert_id, rule.incident_end)
         for key, window, ended in candidates:
             measured = self.measure(metric, model, load, window, rule.metric_parameters, rule.filters)
             decision = windows.decide(
@@ -130,20 +122,35 @@ class Evaluator:
                     model.alerts_delay_labels_ratio,
                 ),
                 now=now,
-                last_triggered=last_triggered,
+                last_triggered=state.last_triggered,
                 wait_minutes=rule.subsequent_alert_wait_time,
             )
             # An empty window is not settled: its data may still be on its way (a late file).
             if decision in ("wait", "unchanged", "fired_before", "empty"):
                 continue
-            fired = False
+            spread = None
+            if decision in ("fire", "suppressed") and needs_truth and _has_interval(metric):
+                spread = catalog.interval(
+                    metric, model, load, window, measured, rule.metric_parameters, rule.filters
+                )
+                if spread is None or not spread.excludes(rule.threshold, rule.bound):
+                    decision = "uncertain"  # looked at again when more of the window is labelled
+            if decision in ("fire", "suppressed") and windows.continues_incident(
+                window.start, state.incident_end
+            ):
+                decision = "continued"
+            fired = decision in ("fire", "continued")
             if decision == "fire":
-                alert = self._alert(model, rule, metric, window, key, measured.value or 0.0, now)
+                alert = self._alert(model, rule, metric, window, key, measured, spread, now)
                 if self.alerts.create(alert):
                     raised.append(alert.id)
-                fired, last_triggered = True, now
+                state.last_triggered, state.incident_alert_id = now, alert.id
+            elif decision == "continued":
+                self._extend(state.incident_alert_id, window, measured.value, now)
+            if fired and window.end is not None:
+                state.incident_end = max(filter(None, [state.incident_end, window.end]))
             if measured.value is not None:
-                last_value = measured.value
+                state.last_value = measured.value
             self.rules.save_window(
                 model.id,
                 rule.id,
@@ -156,14 +163,17 @@ class Evaluator:
                     "fired": fired,
                     "decision": decision,
                     "evaluated_at": now.isoformat(),
+                    **({"labels_needed": _labels_needed(spread, measured, rule)} if spread else {}),
                 },
             )
         self._forget_old_windows(model, rule, records, now, needs_truth)
         updated = rule.model_copy(
             update={
-                "last_value": last_value,
+                "last_value": state.last_value,
                 "last_evaluated_at": now,
-                "last_triggered_at": last_triggered,
+                "last_triggered_at": state.last_triggered,
+                "incident_alert_id": state.incident_alert_id,
+                "incident_end": state.incident_end,
                 "version": rule.version + 1,
             }
         )
@@ -172,6 +182,44 @@ class Evaluator:
         with contextlib.suppress(ConcurrentUpdate):
             self.rules.put(updated, expected_version=rule.version)
         return raised
+
+    def _candidates(
+        self, model: Model, rule: Rule, needs_truth: bool, records: dict, now: datetime
+    ) -> list[tuple[str, catalog.Window, datetime]]:
+        """(key, window, end) of every window the rule looks at in this run, oldest first."""
+        if model.is_batch:
+            return self._closed_batches(model, now, needs_truth, records)
+        evaluated = [datetime.fromisoformat(r["end"]) for r in records.values() if r.get("end")]
+        since = max(evaluated) if evaluated else None
+        if rule.window_mode == "sliding":
+            due = windows.sliding_windows(now, rule.lookback_period, since)
+        else:
+            # Labels arrive late, so such rules look back over the delay; others look at the window
+            # before the newest again, for files that landed after it was evaluated.
+            lookback = rule.lookback_period * 60
+            look_back = model.alerts_delay_seconds + lookback if needs_truth else lookback
+            due = windows.windows_to_check(now, rule.lookback_period, since, look_back)
+        return [(w.key, catalog.Window(w.start, w.end), w.end) for w in due]
+
+    def _extend(
+        self, alert_id: str | None, window: catalog.Window, value: float | None, now: datetime
+    ) -> None:
+        """One more window of an incident: its alert's end, window count and latest value."""
+        if alert_id is None:
+            return
+        with contextlib.suppress(SagewatchError):  # an alert deleted since: the incident goes on without it
+            alert = self.alerts.get(alert_id)
+            ends = [e for e in (alert.window_end, window.end) if e is not None]
+            self.alerts.save(
+                alert.model_copy(
+                    update={
+                        "window_end": max(ends) if ends else None,
+                        "windows": alert.windows + 1,
+                        "latest_value": value,
+                        "updated_at": now,
+                    }
+                )
+            )
 
     def _closed_batches(self, model: Model, now: datetime, needs_truth: bool, records: dict) -> list[tuple]:
         """Batches closed (status uploaded) and not yet settled: new ones, and for rules waiting for
@@ -209,15 +257,39 @@ class Evaluator:
         metric: Metric,
         window: catalog.Window,
         key: str,
-        value: float,
+        measured: catalog.Measurement,
+        spread: catalog.Interval | None,
         now: datetime,
     ) -> Alert:
+        value = measured.value or 0.0
         where = (
             f"batch {window.batch_id}"
             if window.batch_id
             else f"{window.start:%Y-%m-%d %H:%M}-{window.end:%H:%M} UTC"
         )
         direction = "above" if rule.bound == "upper" else "below"
+        message = f"{metric.name} is {value:.4g}, {direction} the threshold {rule.threshold:.4g}, in {where}"
+        details: dict[str, Any] | None = None
+        if measured.details is not None and metric.name == catalog.INPUT_DRIFT:
+            drifted = _drifted(measured.details, rule.threshold)
+            details = {"drifted": drifted}
+            listed = ", ".join(f"{name} (p={p:.2g})" for name, p in drifted.items())
+            message = (
+                f"{len(drifted)} of {len(measured.details)} inputs drifted in {where}: {listed} "
+                f"(family-wise p={value:.2g}, threshold {rule.threshold:.2g})"
+            )
+        if spread is not None:
+            needed = _labels_needed(spread, measured, rule)
+            details = {
+                "interval": [spread.low, spread.high],
+                "level": catalog.LEVEL,
+                "labelled": spread.labelled,
+                "labels_needed": needed,
+            }
+            message += (
+                f"; {catalog.LEVEL:.0%} interval {spread.low:.4g} to {spread.high:.4g} from "
+                f"{spread.labelled} labelled inferences ({needed} are enough to tell it from the threshold)"
+            )
         return Alert(
             id=str(uuid.uuid5(ALERTS, f"{rule.id}/{key}")),
             model_id=model.id,
@@ -228,10 +300,12 @@ class Evaluator:
             window_end=window.end,
             batch_id=window.batch_id,
             metric_value=value,
+            latest_value=value,
             threshold=rule.threshold,
             bound=rule.bound,
             severity=rule.severity,
-            message=f"{metric.name} is {value:.4g}, {direction} the threshold {rule.threshold:.4g}, in {where}",
+            message=message,
+            details=details,
             timestamp=now,
             updated_at=now,
             notifications={c.id: "pending" for c in self.notifications.list(model.id) if c.enabled},
@@ -264,61 +338,62 @@ class Evaluator:
     # -- default rules -----------------------------------------------------------------------
 
     def ensure_default_rules(self, model: Model, load: Loader, now: datetime) -> None:
-        """PSI rules per input, with dynamic thresholds, once reference and inference data exist."""
+        """One model-level drift rule (Input Drift below DRIFT_FALSE_ALARM_RATE, hourly), once
+        reference and inference data exist; created once, then edited or disabled like any rule."""
         if self.ledger.state(model.id, "DEFAULT_RULES"):
             return
         totals = self.ledger.counts(model.id)["total"]
         if not totals.get("reference_ingested") or not totals.get("inferences_ingested"):
             return
-        inputs = [a.name for a in model.by_stage(Stage.PIPELINE_INPUT)]
-        size = self._typical_window(model, load, now)
-        [thresholds] = run_drift(
-            DriftQuery(properties=inputs, metric="Thresholds", window_size=size), model, load
-        )
-        defaults = {
-            m.attribute: m for m in catalog.default_metrics(model) if m.type == "model_data_drift_metric"
-        }
-        for name in inputs:
-            if thresholds.get(name) is None:
-                continue
-            metric = defaults[name]
+        drift = [m for m in catalog.default_metrics(model) if m.name == catalog.INPUT_DRIFT]
+        for metric in drift:
             self.rules.put(
                 Rule(
                     id=str(uuid.uuid5(ALERTS, f"{model.id}/default/{metric.id}")),
                     model_id=model.id,
-                    name=f"{metric.name} above its dynamic threshold",
+                    name="Input drift (family-wise p below 0.001)",
                     metric_id=metric.id,
                     metric_name=metric.name,
-                    bound="upper",
-                    threshold=float(thresholds[name]),
+                    bound="lower",
+                    threshold=DRIFT_FALSE_ALARM_RATE,
                     severity="warning",
                     lookback_period=DEFAULT_DRIFT_LOOKBACK_MINUTES,
                     is_default=True,
                     created_at=now,
                 )
             )
-        self.ledger.set_state(model.id, "DEFAULT_RULES", created="yes", window_size=size)
+        self.ledger.set_state(model.id, "DEFAULT_RULES", created="yes")
 
-    def _typical_window(self, model: Model, load: Loader, now: datetime) -> int:
-        """Inferences in a typical default-rule window: the median hourly count of the last week."""
-        query = Query.model_validate(
-            {
-                "select": [
-                    {"function": "roundTimestamp", "alias": "hour", "parameters": {"time_interval": "hour"}},
-                    {"function": "count"},
-                ],
-                "group_by": [{"alias": "hour"}],
-                "filter": [
-                    {
-                        "property": "inference_timestamp",
-                        "comparator": "gte",
-                        "value": (now - timedelta(days=7)).isoformat(),
-                    }
-                ],
-            }
-        )
-        counts = sorted(row["count"] for row in run(query, model, load) if row["count"])
-        return max(100, counts[len(counts) // 2]) if counts else 1000
+
+@dataclass
+class _RuleState:
+    """What a rule carries from one window to the next within a run."""
+
+    last_value: float | None
+    last_triggered: datetime | None
+    incident_alert_id: str | None
+    incident_end: datetime | None
+
+
+def _has_interval(metric: Metric) -> bool:
+    """Whether the metric's value gets an interval: a query of the inferences (not a variant
+    difference, nor an endpoint metric)."""
+    return not metric.is_drift and metric.variant_difference is None and metric.endpoint_metric is None
+
+
+def _labels_needed(spread: catalog.Interval, measured: catalog.Measurement, rule: Rule) -> int | None:
+    return spread.labels_needed(measured.value, rule.threshold) if measured.value is not None else None
+
+
+def _drifted(p_values: dict[str, float | None], family_wise: float) -> dict[str, float]:
+    """The inputs a model-level drift alert names: those whose Bonferroni-adjusted p is below the
+    rule's threshold, smallest p first (at least the smallest one)."""
+    present = {k: v for k, v in p_values.items() if v is not None}
+    if not present:
+        return {}
+    ordered = sorted(present.items(), key=lambda item: item[1])
+    chosen = [(k, v) for k, v in ordered if v * len(present) < family_wise] or ordered[:1]
+    return dict(chosen)
 
 
 def evaluate_all(evaluator: Evaluator, model_ids: list[str]) -> list[Report]:

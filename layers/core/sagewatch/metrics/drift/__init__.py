@@ -4,9 +4,11 @@ file and merged, a statistic per property and window.
 Statistics, one small module each (formulas in their docstrings): PSI (psi.py), KLDivergence
 (kl.py), JSDivergence (js.py), HellingerDistance (hellinger.py), HypothesisTest (hypothesis.py:
 -log10 p of KS or chi-square), DriftScore (score.py: Deepchecks' KS D or Cramér's V, optionally
-aggregated over the properties with `aggregate` and `weights`), and Thresholds: per property, the 99th percentile of a statistic
-(PSI unless threshold_metric says otherwise) between the base and random base subsamples of a
-typical target window's size — a dynamic alert threshold.
+aggregated over the properties with `aggregate` and `weights`), DriftTest (calibrated.py: the
+p-value of the window under the reference's distribution at the window's size; `aggregate:
+"family_wise"` gives the Bonferroni-adjusted smallest p over the properties), and Thresholds: per
+property, the 99th percentile of a statistic (PSI unless threshold_metric says otherwise) between
+the base and random base subsamples of a typical target window's size.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sagewatch.errors import InvalidInput, NothingToCompare
 from sagewatch.metrics import filters
 from sagewatch.metrics.drift import binning
+from sagewatch.metrics.drift.calibrated import drift_test, family_wise
 from sagewatch.metrics.drift.hellinger import hellinger
 from sagewatch.metrics.drift.hypothesis import chi_square_test, ks_test
 from sagewatch.metrics.drift.js import js_divergence
@@ -39,7 +42,7 @@ STATISTICS: dict[str, Statistic] = {
     "JSDivergence": js_divergence,
     "HellingerDistance": hellinger,
 }
-METRICS = (*STATISTICS, "HypothesisTest", "DriftScore", "Thresholds")
+METRICS = (*STATISTICS, "HypothesisTest", "DriftScore", "DriftTest", "Thresholds")
 BINNED_KS = ("HypothesisTest", "DriftScore")
 THRESHOLD_SAMPLES = 100
 THRESHOLD_QUANTILE = 0.99
@@ -68,6 +71,7 @@ class DriftQuery(BaseModel):
         "HellingerDistance",
         "HypothesisTest",
         "DriftScore",
+        "DriftTest",
         "Thresholds",
     ] = "PSI"
     num_bins: int = Field(default=20, ge=2, le=200)
@@ -77,8 +81,10 @@ class DriftQuery(BaseModel):
     rollup: Literal["minute", "hour", "day", "week", "month", "year", "batch_id"] | None = None
     threshold_metric: Literal["PSI", "KLDivergence", "JSDivergence", "HellingerDistance"] = "PSI"
     window_size: int | None = Field(default=None, ge=1)
-    aggregate: Aggregate | None = Field(
-        default=None, description="one value per window for all properties, under the key `aggregate`"
+    aggregate: Aggregate | Literal["family_wise"] | None = Field(
+        default=None,
+        description="one value per window for all properties, under the key `aggregate` "
+        "(family_wise: DriftTest's Bonferroni-adjusted smallest p-value)",
     )
     weights: dict[str, Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)]] | None = Field(
         default=None, description="per property (0 to 1,000,000), for weighted aggregates"
@@ -101,6 +107,12 @@ def run_drift(query: DriftQuery, model: Model, load: Loader) -> list[dict[str, A
                 f"{name!r} is grouped twice, or grouped and measured: each column has one role",
                 field=f"group_by[{index}].property",
             )
+    if (query.aggregate == "family_wise") != (query.metric == "DriftTest" and query.aggregate is not None):
+        raise InvalidInput(
+            "the family_wise aggregate is DriftTest's (p-values); other statistics aggregate by "
+            "mean, max or the weighted forms",
+            field="aggregate",
+        )
     categorical = {a.name: a.categorical for a in model.attributes}
     for side, name in ((query.base, "base"), (query.target, "target")):
         filters.check(side.filter, types if side.source == "inference" else reference_types, f"{name}.filter")
@@ -166,7 +178,11 @@ def run_drift(query: DriftQuery, model: Model, load: Loader) -> list[dict[str, A
     if query.aggregate:
         for window in windows.values():
             scores = {p: window.get(p) for p in query.properties}
-            window["aggregate"] = aggregate(scores, query.aggregate, query.weights)
+            window["aggregate"] = (
+                family_wise(list(scores.values()))
+                if query.aggregate == "family_wise"
+                else aggregate(scores, query.aggregate, query.weights)
+            )
     rows = sorted(windows.values(), key=lambda r: tuple(str(r.get(k)) for k in [*groups, "rollup"] if k))
     return [_clean(r) for r in rows]
 
@@ -283,6 +299,11 @@ def _value(
 ) -> float | None:
     if sum(target.values()) == 0:
         return None
+    if metric == "DriftTest":  # over the reference's own bins: missing values and new categories left out
+        labels = list(range(profile.size)) if profile.numeric else [k for k in sorted(base) if k != MISSING]
+        b = np.array([base.get(label, 0.0) for label in labels])
+        t = np.array([target.get(label, 0.0) for label in labels])
+        return drift_test(b, t, profile.numeric)
     if metric in BINNED_KS:
         b, t = _vectors(profile, base, target, missing=False)
         if metric == "DriftScore":

@@ -1,0 +1,114 @@
+"""DriftTest: the p-value of "this window's values come from the reference's distribution", at the
+window's own size, so one threshold means the same false-alarm rate for a 150-row hour and a
+100,000-row day.
+
+- Bins: the property's bins fitted on the reference (quantile bins, or categories), pooled so that
+  every bin expects at least MIN_EXPECTED rows in a window of this size: adjacent numeric bins are
+  merged left to right; categories rarer than that share one pooled bin. Missing values and
+  categories the reference never had are left out (the Null Rate and newCategoryRate metrics watch
+  them), so one unseen value never reads as a shift.
+- Statistic: Pearson's chi-square of homogeneity of the 2 x k table (reference, window) x bin.
+- Null distribution, calibrated by resampling: CALIBRATION_SAMPLES pairs of a reference of the
+  reference's size and a window of the window's size, both drawn from the reference's shares (a
+  parametric bootstrap, so both samples' noise is in it), give the statistic's null mean m and
+  variance v; the statistic is then read as c * chi2(d) with c = v / (2m) and d = 2m^2 / v
+  (Satterthwaite's moment match), which corrects the asymptotic chi2(k - 1) for small and sparse
+  windows. p = Q(d/2, x/(2c)), the regularised upper incomplete gamma function. The draws are
+  seeded by the sizes, so the same window always gets the same p.
+
+Across properties, `family_wise` is the Bonferroni-adjusted smallest p (min(1, m * min p)): the
+chance that a window with no drift in any of m properties reads below alpha is at most alpha,
+whatever the properties' correlation. A model-level rule on it alerts once for all its inputs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from sagewatch.metrics.drift.hypothesis import log_gamma_q
+
+MIN_EXPECTED = 5.0
+CALIBRATION_SAMPLES = 400
+
+
+def pooled_bins(base_counts: np.ndarray, window_rows: int, numeric: bool) -> np.ndarray:
+    """A pooled-bin index for each of the reference's bins, so each pooled bin expects MIN_EXPECTED
+    rows of a window of `window_rows`: adjacent bins merged (numeric), rare categories together."""
+    shares = base_counts / max(base_counts.sum(), 1.0)
+    need = MIN_EXPECTED / max(window_rows, 1)
+    groups = np.zeros(len(shares), dtype=np.int64)
+    if numeric:
+        group, filled = 0, 0.0
+        for index, share in enumerate(shares):  # at most num_bins (<= 200) bins: not a row loop
+            groups[index] = group
+            filled += share
+            if filled >= need:
+                group, filled = group + 1, 0.0
+        if 0 < filled < need and group > 0:  # the last bins fell short: join them to the previous
+            groups[groups == group] = group - 1
+        return groups
+    common = shares >= need
+    groups[common] = np.arange(int(common.sum()))
+    groups[~common] = int(common.sum())  # the rare categories, pooled
+    return groups
+
+
+def pearson(base: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Pearson's chi-square of homogeneity of each (base, target) pair of count rows (last axis: bins)."""
+    base, target = np.atleast_2d(base).astype(float), np.atleast_2d(target).astype(float)
+    n_base = base.sum(axis=-1, keepdims=True)
+    n_target = target.sum(axis=-1, keepdims=True)
+    column = base + target
+    total = n_base + n_target
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expected_base = column * n_base / total
+        expected_target = column * n_target / total
+        terms = np.where(
+            column > 0,
+            (base - expected_base) ** 2 / expected_base + (target - expected_target) ** 2 / expected_target,
+            0.0,
+        )
+    return terms.sum(axis=-1)
+
+
+def null_fit(shares: np.ndarray, base_rows: int, window_rows: int) -> tuple[float, float]:
+    """(c, d): the statistic's null distribution read as c * chi2(d), from seeded resamples."""
+    generator = np.random.default_rng([base_rows, window_rows, len(shares)])
+    base = generator.multinomial(base_rows, shares, size=CALIBRATION_SAMPLES)
+    target = generator.multinomial(window_rows, shares, size=CALIBRATION_SAMPLES)
+    statistics = pearson(base, target)
+    mean, variance = float(statistics.mean()), float(statistics.var(ddof=1))
+    if mean <= 0 or variance <= 0:
+        return 1.0, max(len(shares) - 1.0, 1.0)
+    return variance / (2 * mean), 2 * mean * mean / variance
+
+
+def drift_test(base_counts: np.ndarray, target_counts: np.ndarray, numeric: bool) -> float:
+    """The p-value of the window's counts under the reference's distribution (module docstring).
+
+    Both count vectors are over the reference's bins (missing values and new categories left out);
+    NaN when the window has no rows in them."""
+    base = np.asarray(base_counts, dtype=float)
+    target = np.asarray(target_counts, dtype=float)[: len(base)]
+    base_rows, window_rows = int(base.sum()), int(target.sum())
+    if base_rows == 0 or window_rows == 0:
+        return math.nan
+    groups = pooled_bins(base, window_rows, numeric)
+    size = int(groups.max()) + 1
+    if size < 2:
+        return 1.0
+    pooled_base = np.bincount(groups, weights=base, minlength=size)
+    pooled_target = np.bincount(groups, weights=target, minlength=size)
+    observed = float(pearson(pooled_base, pooled_target)[0])
+    scale, freedom = null_fit(pooled_base / base_rows, base_rows, window_rows)
+    return math.exp(log_gamma_q(freedom / 2, observed / (2 * scale)))
+
+
+def family_wise(p_values: list[float]) -> float | None:
+    """Bonferroni's adjusted smallest p over the properties that have one: min(1, m * min p)."""
+    present = [p for p in p_values if p is not None and not math.isnan(p)]
+    if not present:
+        return None
+    return min(1.0, len(present) * min(present))
