@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from sagewatch.alerting import catalog, windows
 from sagewatch.client.schema_inference import infer_schema
@@ -235,6 +236,13 @@ def shifted_stream(
     return stream
 
 
+def save(streams: list[list[pa.Table]], folder: Path, label: str) -> None:
+    """Shifted streams as Parquet files named <kind>~<input>~<trial>~<window> for Evidently."""
+    for trial, stream in enumerate(streams):
+        for index, window in enumerate(stream):
+            pq.write_table(window, folder / f"{label}~{trial}~{index}.parquet")
+
+
 def delay(stream: list[pa.Table], detects: Callable[[pa.Table], bool]) -> int | None:
     """Windows until the first detection (the one the shift starts in counts as 1); None if none."""
     for index, window in enumerate(stream):
@@ -243,8 +251,9 @@ def delay(stream: list[pa.Table], detects: Callable[[pa.Table], bool]) -> int | 
     return None
 
 
-def shifts(data: Dataset) -> list[dict]:
-    """Detection of each kind of shift, per input."""
+def shifts(data: Dataset, export: Path | None = None) -> list[dict]:
+    """Detection of each kind of shift, per input; the 0.5 sd and category streams exported for
+    Evidently when `export` is given."""
     watcher = Watcher(data, SHIFT_ROWS)
     rng = np.random.default_rng(7)
     found = []
@@ -258,7 +267,10 @@ def shifts(data: Dataset) -> list[dict]:
                 frame[name] = frame[name] + move
                 return frame
 
-            delays = [delay(shifted_stream(data, rng, change), drifted) for _ in range(TRIALS)]
+            streams = [shifted_stream(data, rng, change) for _ in range(TRIALS)]
+            if export is not None and size == 0.5:
+                save(streams, export, f"mean +{size:g} sd~{name}")
+            delays = [delay(stream, drifted) for stream in streams]
             found.append({"shift": f"mean +{size:g} sd", "input": name, "delays": delays})
     for name in data.categorical:
         shares = reference[name].value_counts(normalize=True)
@@ -272,7 +284,10 @@ def shifts(data: Dataset) -> list[dict]:
             frame.loc[others[moved], name] = target
             return frame
 
-        delays = [delay(shifted_stream(data, rng, change), drifted) for _ in range(TRIALS)]
+        streams = [shifted_stream(data, rng, change) for _ in range(TRIALS)]
+        if export is not None:
+            save(streams, export, f"category +10 points~{name}")
+        delays = [delay(stream, drifted) for stream in streams]
         found.append({"shift": "category +10 points", "input": name, "delays": delays})
     found.append({"shift": "5% labels flipped", "input": data.truth, "delays": label_flips(data, rng)})
     return found
@@ -314,16 +329,17 @@ for path in sorted(glob.glob(folder + "/*.parquet")):
     result = Report([DataDriftPreset()]).run(window, reference).dict()
     drifted = share = None
     for metric in result["metrics"]:
-        if metric["metric_id"].startswith("DriftedColumnsCount"):
+        if metric["metric_name"].startswith("DriftedColumnsCount"):
             drifted, share = metric["value"]["count"], metric["value"]["share"]
     out[path.rsplit("/", 1)[1]] = [drifted, share]
 print(json.dumps(out))
 """
 
 
-def evidently(python: str, data: Dataset, folder: Path) -> dict[int, dict]:
-    """Evidently's DataDriftPreset defaults over the exported windows (the first week of each size)."""
-    reference_file = folder / "reference.parquet"
+def run_evidently(python: str, data: Dataset, folder: Path) -> dict[str, tuple[float, float]]:
+    """Evidently's DataDriftPreset defaults on every window exported to `folder`: per file, the
+    columns it calls drifted and their share."""
+    reference_file = folder / "reference.pq"
     data.reference.to_pandas().to_parquet(reference_file)
     answer = subprocess.run(
         [
@@ -339,9 +355,13 @@ def evidently(python: str, data: Dataset, folder: Path) -> dict[int, dict]:
         capture_output=True,
         text=True,
     )
-    results = json.loads(answer.stdout)
+    return {name: (drifted, share) for name, (drifted, share) in json.loads(answer.stdout).items()}
+
+
+def evidently_stationary(python: str, data: Dataset, folder: Path) -> dict[int, dict]:
+    """Evidently's false alerts per model-week over the exported healthy windows, as alert rules."""
     by_size: dict[int, dict] = {}
-    for name, (drifted, share) in sorted(results.items()):
+    for name, (drifted, share) in sorted(run_evidently(python, data, folder).items()):
         rows = int(name.split("-")[0])
         entry = by_size.setdefault(rows, {"any": [], "dataset": []})
         entry["any"].append(bool(drifted))
@@ -355,6 +375,20 @@ def evidently(python: str, data: Dataset, folder: Path) -> dict[int, dict]:
         }
         for rows, e in by_size.items()
     }
+
+
+def evidently_delays(python: str, data: Dataset, folder: Path) -> dict[str, list[int | None]]:
+    """Evidently's detection delay (any column drifted) on each exported shifted stream, by kind."""
+    results = run_evidently(python, data, folder)
+    streams: dict[str, dict[int, bool]] = {}
+    for name, (drifted, _) in results.items():
+        stream, index = name.removesuffix(".parquet").rsplit("~", 1)
+        streams.setdefault(stream, {})[int(index)] = bool(drifted)
+    found: dict[str, list[int | None]] = {}
+    for stream, flags in sorted(streams.items()):
+        first = next((i + 1 for i in sorted(flags) if flags[i]), None)
+        found.setdefault(stream.split("~")[0], []).append(first)
+    return found
 
 
 def main() -> None:
@@ -389,7 +423,9 @@ def main() -> None:
                         f"{old}{found['ms_per_window']:>9.1f}"
                     )
             if arguments.evidently:
-                for rows, found in sorted(evidently(arguments.evidently, data, Path(folder)).items()):
+                for rows, found in sorted(
+                    evidently_stationary(arguments.evidently, data, Path(folder)).items()
+                ):
                     print(
                         f"{'  Evidently':<16}{rows:>8,}  any column: {found['any_column_alerts_per_week']:.2f}/wk "
                         f"({found['any_column_crossing_windows']}/{found['windows']} windows crossed); "
@@ -401,20 +437,25 @@ def main() -> None:
     )
     print(f"{'model':<16}{'shift':<22}{'inputs':>7}{'within 2':>10}{'mean windows':>14}{'missed':>8}")
     for data in (breast_cancer(), acs_employment(cache)):
-        rows = shifts(data)
+        with tempfile.TemporaryDirectory() as folder:
+            rows = shifts(data, Path(folder) if arguments.evidently else None)
+            theirs = evidently_delays(arguments.evidently, data, Path(folder)) if arguments.evidently else {}
         for kind in dict.fromkeys(r["shift"] for r in rows):
             chosen = [r for r in rows if r["shift"] == kind]
-            delays = [d for r in chosen for d in r["delays"]]
-            hit = [d for d in delays if d is not None]
-            within = sum(1 for d in hit if d <= 2) / len(delays)
-            mean = f"{np.mean(hit):.2f}" if hit else "-"
-            print(
-                f"{data.name:<16}{kind:<22}{len(chosen):>7}{within:>9.0%}{mean:>14}{len(delays) - len(hit):>8}"
-            )
+            print_delays(data.name, kind, len(chosen), [d for r in chosen for d in r["delays"]])
+            if kind in theirs:
+                print_delays("  Evidently", kind, len(chosen), theirs[kind])
             if kind == "mean +0.5 sd":
                 worst = [r["input"] for r in chosen if any(d is None or d > 2 for d in r["delays"])]
                 if worst:
                     print(f"{'':<16}  not always within 2 windows: {', '.join(worst)}")
+
+
+def print_delays(name: str, kind: str, inputs: int, delays: list[int | None]) -> None:
+    hit = [d for d in delays if d is not None]
+    within = sum(1 for d in hit if d <= 2) / len(delays)
+    mean = f"{np.mean(hit):.2f}" if hit else "-"
+    print(f"{name:<16}{kind:<22}{inputs:>7}{within:>9.0%}{mean:>14}{len(delays) - len(hit):>8}")
 
 
 if __name__ == "__main__":

@@ -764,3 +764,26 @@ def test_a_model_that_cannot_be_queued_fails_the_run_naming_it(aws: dict[str, st
         fan_out(NOW)
     [unsent] = [m.id for m in models if m.id in str(failed.value)]
     assert queued_models(aws["evaluate_url"]) == [m.id for m in models if m.id != unsent]
+
+
+def test_a_sliding_rule_judges_the_lookback_ending_at_each_run_and_alerts_once(clock: Clock) -> None:
+    # GIVEN an hour of shifted income (09:00-10:00) and a sliding hourly rule on Input Drift
+    rng = np.random.default_rng(51)
+    model = model_with()
+    drifted(model, rng, shift=1.5)
+    rule = rule_on(
+        model, default_metric(model, "Input Drift"), bound="lower", threshold=1e-4, window_mode="sliding"
+    )
+
+    # WHEN it is evaluated at 10:05 and at each 5-minute run until 10:30
+    for minutes in range(0, 30, 5):
+        clock.moment = NOW + timedelta(minutes=minutes)
+        evaluator().evaluate_model(model.id)
+
+    # THEN each run judged the hour ending at its own time, and the incident is one alert
+    records = sorted(evaluator().rules.windows(model.id, rule.id), key=lambda r: r["end"])
+    assert [r["end"][11:16] for r in records][-6:] == ["10:05", "10:10", "10:15", "10:20", "10:25", "10:30"]
+    assert [r["decision"] for r in records][-6:] == ["fire"] + ["continued"] * 5
+    [alert] = [a for a in evaluator().alerts.list(model.id) if a.alert_rule_id == rule.id]
+    assert alert.windows == 6 and alert.window_start == datetime(2026, 11, 25, 9, 5, tzinfo=UTC)
+    assert list(alert.details["drifted"]) == ["income"]

@@ -132,6 +132,41 @@ def test_alert_rules_crud_with_generated_names_and_defaults(api: Call) -> None:
     assert api("GET", f"/api/v3/models/{model_id}/alert_rules/{rule['id']}").status == 404
 
 
+def test_sliding_windows_are_refused_for_metrics_that_wait_for_labels(api: Call) -> None:
+    # GIVEN a model's accuracy and input drift metrics
+    model_id = register(api)
+    metrics = {
+        m["name"]: m["id"]
+        for m in api("GET", f"/api/v4/models/{model_id}/metrics", query="page_size=100").body["metrics"]
+    }
+    rules = f"/api/v3/models/{model_id}/alert_rules"
+
+    # WHEN a sliding rule is asked on accuracy, THEN a 400 naming window_mode
+    refused = api(
+        "POST",
+        rules,
+        {"metric_id": metrics["Accuracy Rate"], "bound": "lower", "threshold": 0.8, "window_mode": "sliding"},
+    )
+    assert (refused.status, refused.body["field"]) == (400, "window_mode")
+    assert "ground truth" in refused.body["message"]
+
+    # WHEN a sliding rule is asked on input drift, THEN it is made
+    made = api(
+        "POST",
+        rules,
+        {"metric_id": metrics["Input Drift"], "bound": "lower", "threshold": 1e-4, "window_mode": "sliding"},
+    )
+    assert made.status == 200 and made.body["window_mode"] == "sliding"
+
+    # WHEN an aligned accuracy rule is patched to sliding, THEN the same 400, and the rule is unchanged
+    aligned = api(
+        "POST", rules, {"metric_id": metrics["Accuracy Rate"], "bound": "lower", "threshold": 0.8}
+    ).body
+    patched = api("PATCH", f"{rules}/{aligned['id']}", {"window_mode": "sliding"})
+    assert (patched.status, patched.body["field"]) == (400, "window_mode")
+    assert api("GET", f"{rules}/{aligned['id']}").body["window_mode"] == "aligned"
+
+
 def test_rules_refuse_unknown_metrics_and_bad_fields(api: Call) -> None:
     model_id = register(api)
     unknown = api(

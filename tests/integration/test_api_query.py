@@ -78,6 +78,45 @@ def test_psi_from_reference_to_a_filtered_window(api: Call, upload) -> None:
     assert row["income"] > 1.0 > 0.2 > row["age"]
 
 
+def test_drift_test_p_values_and_the_family_wise_aggregate(api: Call, upload) -> None:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    # GIVEN a reference, and a window whose income moved far while age did not
+    model_id = register(api)
+    reference = records(1000, seed=12)
+    table = pa.Table.from_pylist([{**r["inference_data"], **r["ground_truth_data"]} for r in reference])
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    upload(f"/api/v3/models/{model_id}/reference_data", {"reference_data": ("r.parquet", sink.getvalue())})
+    api("POST", f"/api/v3/models/{model_id}/inferences", records(300, seed=13, shift=150))
+
+    # WHEN the drift test is asked for both, with the family-wise aggregate
+    answer = api(
+        "POST",
+        f"/api/v3/models/{model_id}/inferences/query/data_drift",
+        {"properties": ["income", "age"], "metric": "DriftTest", "aggregate": "family_wise"},
+    )
+
+    # THEN income's p is tiny, age's is not, and the aggregate is Bonferroni's: 2 x the smaller p
+    assert answer.status == 200, answer.body
+    [row] = answer.body["query_result"]
+    assert row["income"] < 1e-10 and row["age"] > 1e-3
+    assert row["aggregate"] == min(1.0, 2 * min(row["income"], row["age"]))
+
+    # WHEN the family-wise aggregate is asked of another statistic
+    wrong = api(
+        "POST",
+        f"/api/v3/models/{model_id}/inferences/query/data_drift",
+        {"properties": ["income"], "metric": "PSI", "aggregate": "family_wise"},
+    )
+
+    # THEN a 400 naming aggregate
+    assert (wrong.status, wrong.body["field"]) == (400, "aggregate")
+
+
 def test_queries_name_what_is_wrong(api: Call) -> None:
     model_id = register(api)
     bad = api("POST", f"/api/v3/models/{model_id}/inferences/query", {"select": [{"function": "median"}]})

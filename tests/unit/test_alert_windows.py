@@ -6,7 +6,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sagewatch.alerting.windows import MAX_CATCH_UP, crosses, decide, eligible, window_end, windows_to_check
+from sagewatch.alerting.windows import (
+    MAX_CATCH_UP,
+    continues_incident,
+    crosses,
+    decide,
+    eligible,
+    sliding_windows,
+    window_end,
+    windows_to_check,
+)
 
 T = datetime(2026, 11, 25, 10, 7, 30, tzinfo=UTC)
 
@@ -106,3 +115,41 @@ def test_the_wait_time_suppresses_repeats() -> None:
     assert decide(**base(last_triggered=earlier, wait_minutes=60)) == "suppressed"
     assert decide(**base(last_triggered=earlier, wait_minutes=30)) == "fire"
     assert decide(**base(last_triggered=earlier, wait_minutes=0)) == "fire"
+
+
+def test_a_sliding_window_is_the_lookback_ending_at_the_latest_scheduled_run() -> None:
+    # at 10:07:30 the latest run's time is 10:05: an hour's lookback is [09:05, 10:05)
+    [window] = sliding_windows(T, 60, since=None)
+    assert (window.start, window.end) == (
+        datetime(2026, 11, 25, 9, 5, tzinfo=UTC),
+        datetime(2026, 11, 25, 10, 5, tzinfo=UTC),
+    )
+
+
+def test_sliding_windows_catch_up_one_per_scheduled_run() -> None:
+    since = datetime(2026, 11, 25, 9, 55, tzinfo=UTC)  # the last evaluated window ended then
+    assert [w.end.strftime("%H:%M") for w in sliding_windows(T, 60, since)] == ["10:00", "10:05"]
+    long_ago = T - timedelta(days=1)
+    assert len(sliding_windows(T, 60, long_ago)) == MAX_CATCH_UP
+
+
+def test_worst_case_delays_are_those_the_docs_state() -> None:
+    # a shift starting just after 09:00:00 (aligned hourly windows) fills [10:00, 11:00), judged at 11:05
+    shift = datetime(2026, 11, 25, 9, 0, 1, tzinfo=UTC)
+    full_aligned = min(
+        w.end for w in windows_to_check(shift + timedelta(hours=3), 60, None, 3 * 3600) if w.start >= shift
+    )
+    assert full_aligned + timedelta(minutes=5) - shift <= timedelta(hours=2, minutes=5)
+    # sliding: the first lookback wholly after the shift ends at the first run an hour after it
+    runs = sliding_windows(shift + timedelta(hours=1, minutes=5), 60, shift)
+    first_full = min(w.end for w in runs if w.start >= shift)
+    assert first_full - shift <= timedelta(hours=1, minutes=5)
+
+
+def test_a_crossing_continues_an_incident_when_its_window_overlaps_or_touches_it() -> None:
+    end = datetime(2026, 11, 25, 10, tzinfo=UTC)
+    assert continues_incident(end, end)  # the next aligned window touches it
+    assert continues_incident(end - timedelta(minutes=55), end)  # a sliding window overlaps it
+    assert not continues_incident(end + timedelta(hours=1), end)  # a quiet window came between
+    assert not continues_incident(end, None)  # no incident yet
+    assert not continues_incident(None, end)  # batches are apart

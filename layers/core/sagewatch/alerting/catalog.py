@@ -38,7 +38,7 @@ from sagewatch.schema import GROUND_TRUTH_STAGES, Model, OutputType, Stage
 DEFAULTS = uuid.UUID("5b0cf3b4-6f49-4a3c-9d51-9e1e3f6c7a10")
 HIDDEN = ("labelled_count", "sagewatch_rows")
 INPUT_DRIFT = "Input Drift"
-FOLDS = 20
+FOLDS = 40
 MIN_FOLDS = 5
 ROWS_PER_FOLD = 5  # labelled rows a part needs, at least: fewer labels, fewer parts
 LEVEL = 0.95

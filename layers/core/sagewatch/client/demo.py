@@ -7,8 +7,9 @@ The story, in simulated hours that end at the last full hour:
    of one to three rows, some with inferenceIds) land in the local capture bucket, an hour a file.
 3. Half-way, a covariate shift: a new scanner reports `worst_texture` twice as large; the model's
    answers drift and its accuracy falls.
-4. The evaluator runs: PSI rules (created by default, with dynamic thresholds) catch the drift;
-   the accuracy rule waits for labels.
+4. The evaluator runs: the default Input Drift rule (one for all 30 inputs, its threshold a
+   false-alarm rate at the window's size) catches the drift and names the shifted input; the
+   accuracy rule waits for labels.
 5. Ground truth arrives late, as a Model Monitor ground-truth file; the evaluator runs again and the
    accuracy rule fires. Alerts are emailed through (local) SES.
 Then it prints ingestion counts, accuracy and PSI per hour, the alerts and the email.
@@ -317,7 +318,7 @@ def run_demo(
         )
 
         step(
-            f"alert rules: accuracy below {ACCURACY_THRESHOLD} (hourly); PSI rules come by default; "
+            f"alert rules: accuracy below {ACCURACY_THRESHOLD} (hourly); Input Drift comes by default; "
             f"alerts emailed to {ONCALL}"
         )
         accuracy = next(m for m in client.list_metrics(model["id"], metric_name="Accuracy Rate"))
@@ -370,14 +371,11 @@ def run_demo(
             start = alert["window_start"][11:16] if alert["window_start"] else alert["batch_id"]
             say(
                 f"  {alert['severity'].upper():<8} {start}  {alert['rule_name']:<52} "
-                f"{alert['metric_value']:7.3f} (threshold {alert['threshold']:.3f})"
+                f"{alert['metric_value']:9.3g} (threshold {alert['threshold']:.3g})"
             )
-        if sum(a["rule_name"].startswith("PSI ") for a in alerts) > 1:
-            say(
-                "  (each input's default PSI rule alerts above the 99th percentile of its reference's own noise,\n"
-                "   so with 30 correlated inputs a few marginal alerts come with the real one: tune or disable\n"
-                "   them with PATCH /api/v3/models/{id}/alert_rules/{rule_id})"
-            )
+        for alert in alerts:
+            if alert.get("details") and alert["details"].get("drifted"):
+                say(f"  {alert['message']}")
         emails = (
             _wait_for(lambda: _emails(stack), lambda found: len(found) >= len(alerts), tries=20)
             if alerts

@@ -16,13 +16,21 @@ _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 
+SMALLEST_NUMBER = 1e-130  # DynamoDB refuses a number of smaller magnitude (a p-value of 1e-156, say)
+
+
 def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
-    """A plain dict as a DynamoDB item (floats become Decimals, None values are dropped)."""
+    """A plain dict as a DynamoDB item (floats become Decimals, None values are dropped); a float
+    nearer 0 than DynamoDB can hold is stored as 0."""
     return {
-        key: _serializer.serialize(Decimal(str(value)) if isinstance(value, float) else value)
+        key: _serializer.serialize(_number(value) if isinstance(value, float) else value)
         for key, value in values.items()
         if value is not None
     }
+
+
+def _number(value: float) -> Decimal:
+    return Decimal(0) if abs(value) < SMALLEST_NUMBER else Decimal(str(value))
 
 
 def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
