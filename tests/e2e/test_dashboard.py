@@ -205,6 +205,9 @@ def test_the_drift_table_is_in_the_apis_order_and_an_attribute_opens_its_distrib
     shown = tab.locator("table.drift tbody tr").evaluate_all("rows => rows.map(r => r.dataset.attribute)")
     assert shown == sorted(inputs, key=lambda name: -psi[name])
     assert shown[0] == "worst_texture"  # the demo's shifted feature leads
+    # the model-level drift alert names it: its row says so; an input it does not name has no rule
+    states = tab.locator("table.drift tbody tr td:last-child").all_inner_texts()
+    assert states[0] == "alerting (Input Drift)" and set(states[1:]) == {"no rule"}
     tab.locator('tr[data-attribute="worst_texture"] button').click()
     tab.wait_for_selector('figure.histogram[data-attribute="worst_texture"]')
     assert tab.locator("figure.histogram rect.bar-window").count() == 20
@@ -288,8 +291,10 @@ def test_the_demo_prints_the_dashboard_address(demo: dict) -> None:
 def test_a_drift_alerts_chart_link_shows_that_attributes_drift_over_time(page: Page, demo: dict) -> None:
     model = model_of(demo)
     alerts = call(demo, "GET", f"/api/v3/alerts?model_id={model['id']}&page_size=500")["data"]
-    drift = next(a for a in alerts if a["rule_name"].startswith("PSI "))
+    drift = next(a for a in alerts if a["rule_name"].startswith("Input drift"))
     tab = page.open("#/alerts")
+    row = tab.locator(f'tr[data-alert-id="{drift["id"]}"]')
+    assert "worst_texture" in row.locator("span.drifted").inner_text()  # the input the alert names
     tab.locator(f'tr[data-alert-id="{drift["id"]}"]').get_by_role("link", name="chart").click()
     metric = call(demo, "GET", f"/api/v3/models/{model['id']}/metrics/{drift['metric_id']}")
     tab.wait_for_selector(f'figure.chart[data-metric="{metric["name"]}"]')

@@ -365,7 +365,7 @@ async function modelPage(id, params, view) {
       );
     }),
     variantChart(id, counts, status, range).then((chart) => chart && charts.append(chart)),
-    driftTable(model, metricPage.metrics, rulePage.data, range, params).then((table) => drift.replaceChildren(...table)),
+    driftTable(model, metricPage.metrics, rulePage.data, range, params, alertPage.data).then((table) => drift.replaceChildren(...table)),
   ]);
 }
 
@@ -378,13 +378,16 @@ function driftSeriesQuery(metric, range) {
 async function metricChart(metric, range, rules, alerts) {
   const drift = metric.type === "model_data_drift_metric";
   const rows = (await api("POST", metric.endpoint, drift ? driftSeriesQuery(metric, range) : seriesQuery(metric, range))).query_result;
-  const key = drift ? metric.attribute : rows.length ? valueKey(rows[0]) : metric.name;
-  const points = rows.map((r) => ({ time: new Date(drift ? r.rollup : r.time).getTime(), value: r[key] ?? null }));
+  const key = drift ? (metric.query.aggregate ? "aggregate" : metric.attribute) : rows.length ? valueKey(rows[0]) : metric.name;
+  // p-values span hundreds of orders of magnitude: drawn as -log10 p (higher = more drift), thresholds too
+  const pValues = drift && metric.query.metric === "DriftTest";
+  const scale = (v) => (v === null || v === undefined ? null : pValues ? -Math.log10(Math.max(v, 1e-300)) : v);
+  const points = rows.map((r) => ({ time: new Date(drift ? r.rollup : r.time).getTime(), value: scale(r[key]) }));
   const ruled = rules.filter((r) => r.metric_id === metric.id);
-  const thresholds = ruled.map((r) => ({ value: r.threshold, label: r.name }));
+  const thresholds = ruled.map((r) => ({ value: scale(r.threshold), label: r.name }));
   const marks = alerts.filter((a) => a.metric_id === metric.id && a.window_start)
     .map((a) => ({ time: new Date(a.window_start).getTime(), label: `${a.severity}: ${a.rule_name}, ${fmt(a.metric_value, 4)} at ${when(a.window_start)}` }));
-  const unit = drift ? (metric.query.metric || "PSI") : metric.name.includes("Count") ? "inferences" : metric.name.toLowerCase();
+  const unit = pValues ? "-log10 p" : drift ? (metric.query.metric || "PSI") : metric.name.includes("Count") ? "inferences" : metric.name.toLowerCase();
   return lineChart({ title: metric.name, unit, series: [{ name: "", points }], thresholds, alerts: marks, range });
 }
 
@@ -397,7 +400,7 @@ async function variantChart(id, metrics, status, range) {
   return lineChart({ title: "Inference Count by variant", unit: "inferences", series, range });
 }
 
-async function driftTable(model, allMetrics, rules, range, params) {
+async function driftTable(model, allMetrics, rules, range, params, driftAlerts = []) {
   const inputs = model.attributes.filter((a) => a.stage === "PIPELINE_INPUT").map((a) => a.name);
   const reference = await api("GET", `/api/v3/models/${enc(model.id)}/reference_data`);
   if (!reference.ingested) {
@@ -416,19 +419,21 @@ async function driftTable(model, allMetrics, rules, range, params) {
   }
   const values = latest.query_result[0] || {};
   const psiMetrics = allMetrics.filter((m) => m.type === "model_data_drift_metric");
+  // inputs a new model-level drift alert (Input Drift) names
+  const namedBy = new Set(driftAlerts.filter((a) => a.status === "new").flatMap((a) => Object.keys((a.details || {}).drifted || {})));
   const order = inputs.filter((a) => values[a] !== undefined).sort((a, b) => (values[b] ?? -1) - (values[a] ?? -1));
   const chosen = params.get("attr");
   const rows = order.map((name) => {
     const metricIds = psiMetrics.filter((m) => m.attribute === name).map((m) => m.id);
     const ruled = rules.filter((r) => metricIds.includes(r.metric_id));
-    const alerting = ruled.some((r) => (r.alert_counts || {}).new > 0);
-    const state = !ruled.length ? "no rule" : alerting ? "alerting" : "ok";
+    const alerting = ruled.some((r) => (r.alert_counts || {}).new > 0) || namedBy.has(name);
+    const state = alerting ? "alerting" : !ruled.length ? "no rule" : "ok";
     return h("tr", { "data-attribute": name },
       h("th", { scope: "row" }, h("button", { onclick: () => withParam("attr", name), "aria-pressed": String(chosen === name) }, name)),
       h("td", { class: "number psi" }, fmt(values[name], 3)),
       h("td", {}, sparkline(windows.query_result.map((w) => w[name] ?? null), `PSI of ${name} by ${range.interval}`)),
       h("td", { class: `state-${state === "alerting" ? "alerting" : state === "ok" ? "ok" : "none"}` },
-        state === "no rule" ? "no rule" : `${state} (${ruled.map((r) => `${r.bound === "upper" ? ">" : "<"} ${fmt(r.threshold, 3)}`).join(", ")})`));
+        state === "no rule" ? "no rule" : !ruled.length ? "alerting (Input Drift)" : `${state} (${ruled.map((r) => `${r.bound === "upper" ? ">" : "<"} ${fmt(r.threshold, 3)}`).join(", ")})`));
   });
   const table = h("table", { class: "drift" },
     h("thead", {}, h("tr", {}, h("th", {}, "attribute"), h("th", { class: "number" }, "PSI (window)"), h("th", {}, `by ${range.interval}`), h("th", {}, "rule"))),
@@ -513,10 +518,10 @@ async function alertsPage(params, view) {
       h("tbody", {}, shown.map((a) => h("tr", { "data-alert-id": a.id },
         h("td", {}, when(a.timestamp)),
         h("td", {}, names[a.model_id] || a.model_id),
-        h("td", {}, a.rule_name),
+        h("td", { title: a.message }, a.rule_name, (a.details || {}).drifted ? h("span", { class: "drifted" }, `: ${Object.keys(a.details.drifted).join(", ")}`) : ""),
         h("td", {}, a.severity),
         h("td", { class: "status" }, a.status),
-        h("td", {}, a.batch_id ? `batch ${a.batch_id}` : `${when(a.window_start)} to ${when(a.window_end)}`),
+        h("td", {}, a.batch_id ? `batch ${a.batch_id}` : `${when(a.window_start)} to ${when(a.window_end)}${a.windows > 1 ? ` (${a.windows} windows)` : ""}`),
         h("td", { class: "number" }, fmt(a.metric_value, 4)),
         h("td", { class: "number" }, `${a.bound === "upper" ? ">" : "<"} ${fmt(a.threshold, 4)}`),
         h("td", {},
