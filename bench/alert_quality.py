@@ -1,7 +1,7 @@
 """Alert quality, measured: false alerts on a healthy model, detection delay on a sick one.
 
     python bench/alert_quality.py                          # 28 days, both data sets
-    python bench/alert_quality.py --days 7 --evidently /path/to/python   # with Evidently beside
+    python bench/alert_quality.py --evidently PYTHON --nannyml PYTHON    # Evidently and NannyML beside
 
 Two models on real tabular data: the breast-cancer classifier the demo uses (30 numeric inputs;
 the demo's split: 340 reference rows, 229 held out) and the US Census employment model NannyML
@@ -18,9 +18,11 @@ half held out. Hourly windows are drawn from the held-out rows (with replacement
   each categorical input, and 5% of labels flipped (an accuracy rule 2 points under the reference's
   accuracy, firing only once its interval is past the threshold): the share detected within 2
   windows, and the windows to detect (the window the shift starts in counts as 1).
-- with --evidently PYTHON (an interpreter with evidently installed: it pins pandas < 3, so it
-  lives in its own environment), the same windows through Evidently's DataDriftPreset defaults, as
-  alert rules: any drifted column, and Evidently's dataset drift (half the columns drifted).
+- with --evidently PYTHON and --nannyml PYTHON (interpreters with evidently, or nannyml, installed:
+  they pin pandas and numpy apart from sagewatch's, so each lives in its own environment), the
+  first week's windows and the 0.5 sd and category streams through Evidently's DataDriftPreset
+  defaults and NannyML's univariate drift defaults (Jensen-Shannon, its constant 0.1 threshold),
+  as alert rules: any drifted column, and half the columns drifted (Evidently's dataset drift).
 
 Every sagewatch figure goes through the product's code path: catalog.measure on the default
 metric, the rule's threshold, windows.continues_incident; only the storage is a table in memory.
@@ -336,16 +338,45 @@ print(json.dumps(out))
 """
 
 
-def run_evidently(python: str, data: Dataset, folder: Path) -> dict[str, tuple[float, float]]:
-    """Evidently's DataDriftPreset defaults on every window exported to `folder`: per file, the
-    columns it calls drifted and their share."""
+NANNYML = """import json, sys, glob, warnings
+import pandas as pd, nannyml as nml
+warnings.filterwarnings("ignore")
+folder, reference_file, numeric, categorical = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4])
+columns = numeric + categorical
+reference = pd.read_parquet(reference_file)[columns]
+files = sorted(glob.glob(folder + "/*.parquet"))
+sizes = {}
+for path in files:
+    frame = pd.read_parquet(path)[columns]
+    sizes.setdefault(len(frame), []).append((path.rsplit("/", 1)[1], frame))
+out = {}
+for rows, named in sizes.items():
+    calculator = nml.UnivariateDriftCalculator(column_names=columns, chunk_size=rows, continuous_methods=["jensen_shannon"], categorical_methods=["jensen_shannon"])
+    calculator.fit(reference)
+    analysis = pd.concat([f for _, f in named], ignore_index=True)
+    result = calculator.calculate(analysis).filter(period="analysis").to_df()
+    alerts = result.loc[:, [c for c in result.columns if c[-1] == "alert"]]
+    flags = alerts.any(axis=1).tolist()
+    counts = alerts.sum(axis=1).tolist()
+    for (name, _), flag, count in zip(named, flags, counts):
+        out[name] = [int(count), count / len(columns)]
+print(json.dumps(out))
+"""
+
+TOOLS = {"Evidently": EVIDENTLY, "NannyML": NANNYML}
+
+
+def run_tool(tool: str, python: str, data: Dataset, folder: Path) -> dict[str, tuple[float, float]]:
+    """Another tool's default drift alerts on every window exported to `folder` (Evidently's
+    DataDriftPreset, NannyML's univariate drift with Jensen-Shannon): per file, the columns it
+    calls drifted and their share."""
     reference_file = folder / "reference.pq"
     data.reference.to_pandas().to_parquet(reference_file)
     answer = subprocess.run(
         [
             python,
             "-c",
-            EVIDENTLY,
+            TOOLS[tool],
             str(folder),
             str(reference_file),
             json.dumps(data.numeric),
@@ -358,10 +389,10 @@ def run_evidently(python: str, data: Dataset, folder: Path) -> dict[str, tuple[f
     return {name: (drifted, share) for name, (drifted, share) in json.loads(answer.stdout).items()}
 
 
-def evidently_stationary(python: str, data: Dataset, folder: Path) -> dict[int, dict]:
-    """Evidently's false alerts per model-week over the exported healthy windows, as alert rules."""
+def tool_stationary(tool: str, python: str, data: Dataset, folder: Path) -> dict[int, dict]:
+    """Another tool's false alerts per model-week over the exported healthy windows, as alert rules."""
     by_size: dict[int, dict] = {}
-    for name, (drifted, share) in sorted(run_evidently(python, data, folder).items()):
+    for name, (drifted, share) in sorted(run_tool(tool, python, data, folder).items()):
         rows = int(name.split("-")[0])
         entry = by_size.setdefault(rows, {"any": [], "dataset": []})
         entry["any"].append(bool(drifted))
@@ -377,9 +408,9 @@ def evidently_stationary(python: str, data: Dataset, folder: Path) -> dict[int, 
     }
 
 
-def evidently_delays(python: str, data: Dataset, folder: Path) -> dict[str, list[int | None]]:
-    """Evidently's detection delay (any column drifted) on each exported shifted stream, by kind."""
-    results = run_evidently(python, data, folder)
+def tool_delays(tool: str, python: str, data: Dataset, folder: Path) -> dict[str, list[int | None]]:
+    """Another tool's detection delay (any column drifted) on each exported shifted stream, by kind."""
+    results = run_tool(tool, python, data, folder)
     streams: dict[str, dict[int, bool]] = {}
     for name, (drifted, _) in results.items():
         stream, index = name.removesuffix(".parquet").rsplit("~", 1)
@@ -395,6 +426,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--days", type=int, default=28)
     parser.add_argument("--evidently", help="a Python interpreter with evidently installed")
+    parser.add_argument("--nannyml", help="a Python interpreter with nannyml installed")
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "sagewatch-bench"))
     arguments = parser.parse_args()
     cache = Path(arguments.cache)
@@ -404,9 +436,10 @@ def main() -> None:
     print(
         f"{'model':<16}{'rows/h':>8}{'alerts/wk':>11}{'crossed':>9}{'old PSI alerts/wk':>19}{'old crossed':>13}{'ms/window':>11}"
     )
+    others = {name: getattr(arguments, name.lower()) for name in TOOLS if getattr(arguments, name.lower())}
     for data in (breast_cancer(), acs_employment(cache)):
         with tempfile.TemporaryDirectory() as folder:
-            export = Path(folder) if arguments.evidently else None
+            export = Path(folder) if others else None
             for pool in ("population", "held-out"):
                 for rows in (150, 10_000):
                     found = stationary(
@@ -422,14 +455,12 @@ def main() -> None:
                         f"{found['alerts_per_week']:>11.2f}{found['crossing_windows']:>5}/{found['windows']:<5}"
                         f"{old}{found['ms_per_window']:>9.1f}"
                     )
-            if arguments.evidently:
-                for rows, found in sorted(
-                    evidently_stationary(arguments.evidently, data, Path(folder)).items()
-                ):
+            for tool, python in others.items():
+                for rows, found in sorted(tool_stationary(tool, python, data, Path(folder)).items()):
                     print(
-                        f"{'  Evidently':<16}{rows:>8,}  any column: {found['any_column_alerts_per_week']:.2f}/wk "
+                        f"{'  ' + tool:<16}{rows:>8,}  any column: {found['any_column_alerts_per_week']:.2f}/wk "
                         f"({found['any_column_crossing_windows']}/{found['windows']} windows crossed); "
-                        f"dataset drift: {found['dataset_alerts_per_week']:.2f}/wk"
+                        f"half the columns: {found['dataset_alerts_per_week']:.2f}/wk"
                     )
         print()
     print(
@@ -438,13 +469,14 @@ def main() -> None:
     print(f"{'model':<16}{'shift':<22}{'inputs':>7}{'within 2':>10}{'mean windows':>14}{'missed':>8}")
     for data in (breast_cancer(), acs_employment(cache)):
         with tempfile.TemporaryDirectory() as folder:
-            rows = shifts(data, Path(folder) if arguments.evidently else None)
-            theirs = evidently_delays(arguments.evidently, data, Path(folder)) if arguments.evidently else {}
+            rows = shifts(data, Path(folder) if others else None)
+            theirs = {tool: tool_delays(tool, python, data, Path(folder)) for tool, python in others.items()}
         for kind in dict.fromkeys(r["shift"] for r in rows):
             chosen = [r for r in rows if r["shift"] == kind]
             print_delays(data.name, kind, len(chosen), [d for r in chosen for d in r["delays"]])
-            if kind in theirs:
-                print_delays("  Evidently", kind, len(chosen), theirs[kind])
+            for tool, found in theirs.items():
+                if kind in found:
+                    print_delays(f"  {tool}", kind, len(chosen), found[kind])
             if kind == "mean +0.5 sd":
                 worst = [r["input"] for r in chosen if any(d is None or d > 2 for d in r["delays"])]
                 if worst:
