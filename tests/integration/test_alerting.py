@@ -321,10 +321,11 @@ def test_a_drop_on_too_few_labels_waits_and_the_alert_states_its_interval(clock:
     write(model, truth={"partner_inference_id": ids[:20], "churned": right[:20].astype(int).tolist()})
     evaluator().evaluate_model(model.id)
 
-    # THEN no alert: the window is recorded as uncertain, to be looked at again
+    # THEN no alert: the window is recorded as uncertain, to be looked at again, and the rule says so
     assert evaluator().alerts.list(model.id) == []
     [record] = evaluator().rules.windows(model.id, rule.id)
     assert record["decision"] == "uncertain"
+    assert evaluator().rules.get(model.id, rule.id).last_decision == "uncertain"
 
     # WHEN all 1,000 are labelled
     clock.moment = NOW + timedelta(minutes=30)
@@ -397,14 +398,16 @@ def test_a_shift_over_consecutive_windows_is_one_alert_for_the_incident(clock: C
         clock.moment = NOW + timedelta(hours=hour)
         evaluator().evaluate_model(model.id)
 
-    # THEN two alerts: the first spans its three hours, the second starts after the quiet hour
+    # THEN two alerts: the first spans its three hours, the second starts after the quiet hour; each
+    # keeps the window its value was measured in
     alerts = sorted(
         (a for a in evaluator().alerts.list(model.id) if a.alert_rule_id == rule.id),
         key=lambda a: a.window_start,
     )
-    assert [(a.window_start, a.window_end, a.windows) for a in alerts] == [
-        (WINDOW_START, WINDOW_START + timedelta(hours=3), 3),
-        (WINDOW_START + timedelta(hours=4), WINDOW_START + timedelta(hours=5), 1),
+    hour = timedelta(hours=1)
+    assert [(a.window_start, a.window_end, a.incident_end, a.windows) for a in alerts] == [
+        (WINDOW_START, WINDOW_START + hour, WINDOW_START + 3 * hour, 3),
+        (WINDOW_START + 4 * hour, WINDOW_START + 5 * hour, None, 1),
     ]
     decisions = [
         w["decision"] for w in sorted(evaluator().rules.windows(model.id, rule.id), key=lambda w: w["window"])
@@ -574,7 +577,8 @@ def test_the_default_rule_is_one_model_level_drift_rule_made_once_data_exists(cl
 
     # THEN one rule for all inputs, on the family-wise p-value, and one alert naming income alone
     [rule] = evaluator().rules.list(model.id)
-    assert (rule.metric_name, rule.bound, rule.threshold, rule.is_default) == (
+    assert (rule.name, rule.metric_name, rule.bound, rule.threshold, rule.is_default) == (
+        "Input drift",
         "Input Drift",
         "lower",
         0.001,
@@ -786,4 +790,108 @@ def test_a_sliding_rule_judges_the_lookback_ending_at_each_run_and_alerts_once(c
     assert [r["decision"] for r in records][-6:] == ["fire"] + ["continued"] * 5
     [alert] = [a for a in evaluator().alerts.list(model.id) if a.alert_rule_id == rule.id]
     assert alert.windows == 6 and alert.window_start == datetime(2026, 11, 25, 9, 5, tzinfo=UTC)
+    assert alert.incident_end == datetime(2026, 11, 25, 10, 30, tzinfo=UTC)
     assert list(alert.details["drifted"]) == ["income"]
+
+
+def burst(
+    model: Model, rng: np.random.Generator, start: datetime, minutes: float, shift: float, n: int, **moved
+) -> None:
+    """n inferences spread over `minutes` from `start`, income shifted by `shift` (and age by moved["age"])."""
+    write(
+        model,
+        inferences={
+            "inference_timestamp": [start + timedelta(minutes=float(m)) for m in rng.uniform(0, minutes, n)],
+            "age": rng.integers(18, 90, n) + moved.get("age", 0),
+            "income": rng.normal(shift, 1, n),
+            "region": rng.choice(["north", "south"], n),
+            "predicted_probability": rng.random(n),
+        },
+    )
+
+
+def reference_only(model: Model, rng: np.random.Generator) -> None:
+    write(
+        model,
+        reference={
+            "age": rng.integers(18, 90, 3000),
+            "income": rng.normal(0, 1, 3000),
+            "region": rng.choice(["north", "south"], 3000),
+            "predicted_probability": rng.random(3000),
+            "churned": rng.integers(0, 2, 3000),
+        },
+    )
+
+
+def test_a_sliding_rule_alerts_again_after_a_quiet_window(clock: Clock) -> None:
+    # GIVEN healthy traffic from 07:00, a burst of shifted income at 08:00-08:10 and another at 09:15-09:20
+    rng = np.random.default_rng(3)
+    model = model_with()
+    reference_only(model, rng)
+    base = datetime(2026, 11, 25, 7, tzinfo=UTC)
+    burst(model, rng, base, 240, 0.0, 2400)
+    burst(model, rng, base + timedelta(hours=1), 10, 4.0, 150)
+    burst(model, rng, base + timedelta(hours=2, minutes=15), 5, 4.0, 150)
+    rule = rule_on(
+        model, default_metric(model, "Input Drift"), bound="lower", threshold=1e-4, window_mode="sliding"
+    )
+    email_to(model)
+
+    # WHEN a sliding hourly rule is evaluated every 5 minutes from 08:10 to 09:30
+    moment = base + timedelta(hours=1, minutes=10)
+    while moment <= base + timedelta(hours=2, minutes=30):
+        clock.moment = moment
+        evaluator().evaluate_model(model.id)
+        moment += timedelta(minutes=5)
+
+    # THEN the hour after the first burst is quiet once it has left the lookback, and the second is a new alert
+    records = sorted(evaluator().rules.windows(model.id, rule.id), key=lambda r: r["end"])
+    decisions = {r["end"][11:16]: r["decision"] for r in records}
+    assert decisions["09:15"] == "quiet" and decisions["09:20"] == "fire"
+    alerts = [a for a in evaluator().alerts.list(model.id) if a.alert_rule_id == rule.id]
+    assert len(alerts) == 2 and len([e for e in sent_emails() if rule.name in e.subject]) == 2
+
+
+def test_a_resolved_incident_is_over_and_continued_drift_is_a_new_alert(clock: Clock) -> None:
+    # GIVEN two hours of shifted income and an alert on the first that the user resolved
+    rng = np.random.default_rng(4)
+    model = model_with()
+    reference_only(model, rng)
+    burst(model, rng, WINDOW_START, 60, 3.0, 300)
+    burst(model, rng, WINDOW_START + timedelta(hours=1), 60, 3.0, 300)
+    rule = rule_on(model, default_metric(model, "Input Drift"), bound="lower", threshold=1e-3)
+    evaluator().evaluate_model(model.id)
+    [first] = [a for a in evaluator().alerts.list(model.id) if a.alert_rule_id == rule.id]
+    evaluator().alerts.save(first.model_copy(update={"status": "resolved"}))
+
+    # WHEN the next hour is evaluated
+    clock.moment = NOW + timedelta(hours=1)
+    evaluator().evaluate_model(model.id)
+
+    # THEN a new alert for it; the resolved one is left as it was
+    alerts = sorted(
+        (a for a in evaluator().alerts.list(model.id) if a.alert_rule_id == rule.id),
+        key=lambda a: a.window_start,
+    )
+    assert [(a.status, a.windows) for a in alerts] == [("resolved", 1), ("new", 1)]
+
+
+def test_an_incident_names_inputs_that_drift_after_it_began(clock: Clock) -> None:
+    # GIVEN income shifted in one hour, and income and age shifted in the next
+    rng = np.random.default_rng(6)
+    model = model_with()
+    reference_only(model, rng)
+    burst(model, rng, WINDOW_START, 60, 3.0, 400)
+    burst(model, rng, WINDOW_START + timedelta(hours=1), 60, 3.0, 400, age=40)
+    rule = rule_on(model, default_metric(model, "Input Drift"), bound="lower", threshold=1e-3)
+
+    # WHEN both hours are evaluated
+    evaluator().evaluate_model(model.id)
+    clock.moment = NOW + timedelta(hours=1)
+    evaluator().evaluate_model(model.id)
+
+    # THEN one alert, naming both inputs, its first window's value and window kept
+    [alert] = [a for a in evaluator().alerts.list(model.id) if a.alert_rule_id == rule.id]
+    assert set(alert.details["drifted"]) == {"income", "age"} and alert.windows == 2
+    assert "age (p=" in alert.message and "and 1 window after it" in alert.message
+    assert (alert.window_start, alert.window_end) == (WINDOW_START, WINDOW_START + timedelta(hours=1))

@@ -158,6 +158,20 @@ def test_sliding_windows_are_refused_for_metrics_that_wait_for_labels(api: Call)
     )
     assert made.status == 200 and made.body["window_mode"] == "sliding"
 
+    # WHEN a sliding window would look back less than the 5-minute schedule, THEN a 400 naming lookback_period
+    short = api(
+        "POST",
+        rules,
+        {
+            "metric_id": metrics["Input Drift"],
+            "bound": "lower",
+            "threshold": 1e-4,
+            "window_mode": "sliding",
+            "lookback_period": 3,
+        },
+    )
+    assert (short.status, short.body["field"]) == (400, "lookback_period")
+
     # WHEN an aligned accuracy rule is patched to sliding, THEN the same 400, and the rule is unchanged
     aligned = api(
         "POST", rules, {"metric_id": metrics["Accuracy Rate"], "bound": "lower", "threshold": 0.8}

@@ -116,6 +116,19 @@ def test_drift_test_p_values_and_the_family_wise_aggregate(api: Call, upload) ->
     # THEN a 400 naming aggregate
     assert (wrong.status, wrong.body["field"]) == (400, "aggregate")
 
+    # WHEN weights come with it (Bonferroni weighs every property alike), THEN a 400 naming weights
+    weighted = api(
+        "POST",
+        f"/api/v3/models/{model_id}/inferences/query/data_drift",
+        {
+            "properties": ["income"],
+            "metric": "DriftTest",
+            "aggregate": "family_wise",
+            "weights": {"income": 2},
+        },
+    )
+    assert (weighted.status, weighted.body["field"]) == (400, "weights")
+
 
 def test_queries_name_what_is_wrong(api: Call) -> None:
     model_id = register(api)

@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from sagewatch.alerting.catalog import student_t
-from sagewatch.metrics.drift.calibrated import drift_test, family_wise, pooled_bins
+from sagewatch.metrics.drift.calibrated import drift_test, family_wise, pearson, pooled_bins
 
 
 def quantile_counts(
@@ -48,7 +48,24 @@ def test_large_samples_agree_with_scipys_chi_square_test() -> None:
         # THEN the calibrated p is scipy's chi-square test of homogeneity, within the resampling's noise
         expected = stats.chi2_contingency(np.vstack([base, target]), correction=False).pvalue
         found = drift_test(base, target, numeric=True)
-        assert -math.log10(found) == pytest.approx(-math.log10(expected), rel=0.15, abs=0.1)
+        assert found == pytest.approx(expected, rel=0.01)
+
+
+@pytest.mark.parametrize(
+    ("shares", "base_rows", "window_rows"),
+    [(np.full(20, 0.05), 340, 150), ((0.5, 0.3, 0.15, 0.05), 3000, 150), (np.full(10, 0.1), 400, 40)],
+)
+def test_the_null_mean_is_the_exact_one_resampling_finds(shares, base_rows: int, window_rows: int) -> None:
+    # GIVEN 4,000 resampled pairs of a reference and a window of these sizes from one distribution
+    rng = np.random.default_rng(base_rows)
+    shares = np.asarray(shares, dtype=float)
+    base = rng.multinomial(base_rows, shares, size=4000)
+    target = rng.multinomial(window_rows, shares, size=4000)
+    statistics = pearson(base, target)
+    # THEN their mean is (k - 1) T / (T - 1), within three standard errors
+    total = base_rows + window_rows
+    exact = (len(shares) - 1) * total / (total - 1)
+    assert abs(statistics.mean() - exact) < 3 * statistics.std() / math.sqrt(4000)
 
 
 def test_a_half_sd_shift_in_a_thousand_rows_reads_far_below_the_default_threshold() -> None:
@@ -67,8 +84,12 @@ def test_bins_are_pooled_until_each_expects_five_window_rows() -> None:
     shares = np.array([1.0, 1.0, 50.0, 48.0])  # a window of 100 rows expects 1, 1, 50, 48
     # numeric: adjacent bins merged left to right
     assert pooled_bins(shares, 100, numeric=True).tolist() == [0, 0, 0, 1]
-    # categorical: the rare ones together, after the common ones
-    assert pooled_bins(shares, 100, numeric=False).tolist() == [2, 2, 0, 1]
+    # categorical: the rare ones together, joined by the next rarest until the pool expects five
+    assert pooled_bins(shares, 100, numeric=False).tolist() == [1, 1, 0, 1]
+    assert pooled_bins(np.array([40.0, 30.0, 20.0, 8.0, 2.0]), 100, numeric=False).tolist() == [2, 1, 0, 3, 3]
+    # a yes seen 9 times in 3,000 cannot be judged in 150 rows (0.45 expected): one bin, p = 1
+    assert pooled_bins(np.array([2991.0, 9.0]), 150, numeric=False).tolist() == [0, 0]
+    assert drift_test(np.array([2991.0, 9.0]), np.array([146.0, 4.0]), numeric=False) == 1.0
     # a short last run joins the one before it
     assert pooled_bins(np.array([50.0, 48.0, 2.0]), 100, numeric=True).tolist() == [0, 1, 1]
 

@@ -27,6 +27,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from sagewatch.alerting.types import Metric, MetricSpec, MetricType
+from sagewatch.alerting.windows import SCHEDULE_MINUTES
 from sagewatch.errors import InvalidInput, NotFound, invalid_input
 from sagewatch.metrics import filters
 from sagewatch.metrics.drift import DriftQuery, run_drift
@@ -391,9 +392,16 @@ def check_rule_inputs(
         raise invalid_input(error.errors(), prefix="metric_parameters") from None
 
 
-def check_window_mode(metric: Metric, mode: str) -> None:
-    """Sliding windows are for metrics that need no ground truth: labels arrive late, so the lookback
-    ending now has none; a 400 naming window_mode otherwise."""
+def check_window_mode(metric: Metric, mode: str, lookback_minutes: int) -> None:
+    """Sliding windows are for metrics that need no ground truth (labels arrive late, so the lookback
+    ending now has none), and look back at least one schedule step (else minutes between runs go
+    unseen); a 400 naming the field otherwise."""
+    if mode == "sliding" and lookback_minutes < SCHEDULE_MINUTES:
+        raise InvalidInput(
+            f"a sliding window looks back at least the schedule's {SCHEDULE_MINUTES} minutes, or the "
+            "minutes between runs are never seen",
+            field="lookback_period",
+        )
     if mode == "sliding" and needs_ground_truth(metric):
         raise InvalidInput(
             f"{metric.name} needs ground truth, which arrives late: its rules look at aligned windows "

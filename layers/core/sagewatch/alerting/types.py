@@ -143,7 +143,19 @@ class Rule(RuleSpec):
     incident_alert_id: str | None = Field(
         default=None, description="the alert of the rule's latest incident, which adjacent crossings extend"
     )
-    incident_end: datetime | None = Field(default=None, description="the end of that incident's last window")
+    incident_end: datetime | None = Field(
+        default=None,
+        description="the end of that incident's last window; none once a quiet window followed it",
+    )
+    last_decision: str | None = Field(
+        default=None,
+        description="what the latest evaluated window decided: quiet, fire, continued, suppressed, "
+        "uncertain (a performance metric whose interval still holds the threshold)",
+    )
+    labels_needed: int | None = Field(
+        default=None,
+        description="a performance rule's labels to tell its latest crossing from the threshold",
+    )
     version: int = 1
 
 
@@ -165,6 +177,11 @@ class Alert(BaseModel):
     message: str
     windows: int = Field(
         default=1, description="windows of the incident: adjacent crossings extend one alert"
+    )
+    incident_end: datetime | None = Field(
+        default=None,
+        description="the end of the incident's latest window (window_start and window_end stay those of "
+        "the first window, where metric_value was measured)",
     )
     latest_value: float | None = Field(default=None, description="the metric in the incident's latest window")
     details: dict[str, Any] | None = Field(

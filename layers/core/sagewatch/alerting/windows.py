@@ -107,6 +107,12 @@ def continues_incident(window_start: datetime | None, incident_end: datetime | N
     return window_start is not None and incident_end is not None and window_start <= incident_end
 
 
+def ends_incident(window_end: datetime | None, incident_end: datetime | None) -> bool:
+    """Whether a window without a crossing ends the incident: it reaches past the incident's last
+    crossing window, so the lookback has been quiet since."""
+    return window_end is not None and incident_end is not None and window_end > incident_end
+
+
 def eligible(
     end: datetime, now: datetime, rows: int, labelled: int, delay_seconds: int, labels_ratio: float
 ) -> bool:

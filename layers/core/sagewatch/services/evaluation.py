@@ -15,7 +15,7 @@ from typing import Any
 
 from sagewatch.alerting import catalog, windows
 from sagewatch.alerting.types import Alert, Metric, Rule
-from sagewatch.errors import ConcurrentUpdate, SagewatchError
+from sagewatch.errors import ConcurrentUpdate, NotFound, SagewatchError
 from sagewatch.metrics.query import Loader
 from sagewatch.schema import Model
 from sagewatch.stores.alerting import AlertStore, MetricStore, NotificationStore, RuleStore
@@ -102,7 +102,14 @@ class Evaluator:
         records = {r["window"]: r for r in self.rules.windows(model.id, rule.id)}
         candidates = self._candidates(model, rule, needs_truth, records, now)
         raised: list[str] = []
-        state = _RuleState(rule.last_value, rule.last_triggered_at, rule.incident_alert_id, rule.incident_end)
+        state = _RuleState(
+            rule.last_value,
+            rule.last_triggered_at,
+            rule.incident_alert_id,
+            rule.incident_end,
+            rule.last_decision,
+            rule.labels_needed,
+        )
         for key, window, ended in candidates:
             measured = self.measure(metric, model, load, window, rule.metric_parameters, rule.filters)
             decision = windows.decide(
@@ -135,20 +142,26 @@ class Evaluator:
                 )
                 if spread is None or not spread.excludes(rule.threshold, rule.bound):
                     decision = "uncertain"  # looked at again when more of the window is labelled
-            if decision in ("fire", "suppressed") and windows.continues_incident(
-                window.start, state.incident_end
+            if (
+                decision in ("fire", "suppressed")
+                and windows.continues_incident(window.start, state.incident_end)
+                and self._extend(state.incident_alert_id, rule, metric, window, measured, now)
             ):
-                decision = "continued"
+                decision = "continued"  # its alert, still open, now spans this window too
             fired = decision in ("fire", "continued")
             if decision == "fire":
                 alert = self._alert(model, rule, metric, window, key, measured, spread, now)
                 if self.alerts.create(alert):
                     raised.append(alert.id)
                 state.last_triggered, state.incident_alert_id = now, alert.id
-            elif decision == "continued":
-                self._extend(state.incident_alert_id, window, measured.value, now)
+                state.incident_end = None
             if fired and window.end is not None:
                 state.incident_end = max(filter(None, [state.incident_end, window.end]))
+            elif decision == "quiet" and windows.ends_incident(window.end, state.incident_end):
+                state.incident_end = None  # a window of no crossing after the incident: it is over
+            state.last_decision = decision
+            if spread is not None:
+                state.labels_needed = _labels_needed(spread, measured, rule)
             if measured.value is not None:
                 state.last_value = measured.value
             self.rules.save_window(
@@ -173,6 +186,8 @@ class Evaluator:
                 "last_evaluated_at": now,
                 "last_triggered_at": state.last_triggered,
                 "incident_alert_id": state.incident_alert_id,
+                "last_decision": state.last_decision,
+                "labels_needed": state.labels_needed,
                 "incident_end": state.incident_end,
                 "version": rule.version + 1,
             }
@@ -202,24 +217,49 @@ class Evaluator:
         return [(w.key, catalog.Window(w.start, w.end), w.end) for w in due]
 
     def _extend(
-        self, alert_id: str | None, window: catalog.Window, value: float | None, now: datetime
-    ) -> None:
-        """One more window of an incident: its alert's end, window count and latest value."""
-        if alert_id is None:
-            return
-        with contextlib.suppress(SagewatchError):  # an alert deleted since: the incident goes on without it
-            alert = self.alerts.get(alert_id)
-            ends = [e for e in (alert.window_end, window.end) if e is not None]
-            self.alerts.save(
-                alert.model_copy(
-                    update={
-                        "window_end": max(ends) if ends else None,
-                        "windows": alert.windows + 1,
-                        "latest_value": value,
-                        "updated_at": now,
-                    }
+        self,
+        alert_id: str | None,
+        rule: Rule,
+        metric: Metric,
+        window: catalog.Window,
+        measured: catalog.Measurement,
+        now: datetime,
+    ) -> bool:
+        """One more window of an incident: its alert's incident end, window count, latest value and,
+        for a drift alert, the inputs named (window_start and window_end stay those of metric_value's
+        window). False when the alert is gone or resolved: the crossing is a new incident."""
+        for _ in range(3):  # another run or a user's PATCH may change the alert meanwhile
+            try:
+                alert = self.alerts.get(alert_id) if alert_id else None
+            except NotFound:
+                alert = None
+            if alert is None or alert.status == "resolved":
+                return False
+            ends = [e for e in (alert.incident_end, alert.window_end, window.end) if e is not None]
+            update: dict[str, Any] = {
+                "incident_end": max(ends),
+                "windows": alert.windows + 1,
+                "latest_value": measured.value,
+                "updated_at": now,
+            }
+            if _is_drift_alert(metric, rule) and measured.details is not None:
+                named = dict((alert.details or {}).get("drifted", {}))
+                for name, p in _drifted(measured.details, rule.threshold).items():
+                    named[name] = min(p, named.get(name, p))
+                update["details"] = {
+                    **(alert.details or {}),
+                    "drifted": dict(sorted(named.items(), key=lambda i: i[1])),
+                }
+                update["message"] = _drift_message(
+                    named,
+                    measured.details,
+                    alert.metric_value,
+                    rule,
+                    f"{_where(alert)} and {alert.windows} window{'s' if alert.windows > 1 else ''} after it",
                 )
-            )
+            if self.alerts.replace(alert, alert.model_copy(update=update)):
+                return True
+        return True  # changed under us three times: the incident goes on; its count may lag
 
     def _closed_batches(self, model: Model, now: datetime, needs_truth: bool, records: dict) -> list[tuple]:
         """Batches closed (status uploaded) and not yet settled: new ones, and for rules waiting for
@@ -270,14 +310,10 @@ class Evaluator:
         direction = "above" if rule.bound == "upper" else "below"
         message = f"{metric.name} is {value:.4g}, {direction} the threshold {rule.threshold:.4g}, in {where}"
         details: dict[str, Any] | None = None
-        if measured.details is not None and metric.name == catalog.INPUT_DRIFT:
+        if _is_drift_alert(metric, rule) and measured.details is not None:
             drifted = _drifted(measured.details, rule.threshold)
             details = {"drifted": drifted}
-            listed = ", ".join(f"{name} (p={p:.2g})" for name, p in drifted.items())
-            message = (
-                f"{len(drifted)} of {len(measured.details)} inputs drifted in {where}: {listed} "
-                f"(family-wise p={value:.2g}, threshold {rule.threshold:.2g})"
-            )
+            message = _drift_message(drifted, measured.details, value, rule, where)
         if spread is not None:
             needed = _labels_needed(spread, measured, rule)
             details = {
@@ -351,7 +387,7 @@ class Evaluator:
                 Rule(
                     id=str(uuid.uuid5(ALERTS, f"{model.id}/default/{metric.id}")),
                     model_id=model.id,
-                    name="Input drift (family-wise p below 0.001)",
+                    name="Input drift",
                     metric_id=metric.id,
                     metric_name=metric.name,
                     bound="lower",
@@ -373,6 +409,8 @@ class _RuleState:
     last_triggered: datetime | None
     incident_alert_id: str | None
     incident_end: datetime | None
+    last_decision: str | None
+    labels_needed: int | None
 
 
 def _has_interval(metric: Metric) -> bool:
@@ -383,6 +421,27 @@ def _has_interval(metric: Metric) -> bool:
 
 def _labels_needed(spread: catalog.Interval, measured: catalog.Measurement, rule: Rule) -> int | None:
     return spread.labels_needed(measured.value, rule.threshold) if measured.value is not None else None
+
+
+def _is_drift_alert(metric: Metric, rule: Rule) -> bool:
+    """Whether a rule's alert names drifted inputs: Input Drift, alerting below a p-value."""
+    return metric.name == catalog.INPUT_DRIFT and metric.is_default and rule.bound == "lower"
+
+
+def _where(alert: Alert) -> str:
+    return f"{alert.window_start:%Y-%m-%d %H:%M}-{alert.window_end:%H:%M} UTC"
+
+
+def _drift_message(
+    drifted: dict[str, float], p_values: dict[str, float | None], value: float, rule: Rule, where: str
+) -> str:
+    """A model-level drift alert's text: the inputs it names, of those with a p-value."""
+    judged = sum(1 for p in p_values.values() if p is not None)
+    listed = ", ".join(f"{name} (p={p:.2g})" for name, p in drifted.items())
+    return (
+        f"{len(drifted)} of {judged} inputs drifted in {where}: {listed} "
+        f"(family-wise p={value:.2g}, threshold {rule.threshold:.2g})"
+    )
 
 
 def _drifted(p_values: dict[str, float | None], family_wise: float) -> dict[str, float]:

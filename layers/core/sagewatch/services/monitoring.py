@@ -238,7 +238,7 @@ class Monitoring:
         model = self.models.get_active(model_id)
         metric = catalog.find_metric(model, spec.metric_id, self.metrics.list(model.id))
         catalog.check_rule_inputs(metric, model, spec.metric_parameters, spec.filters)
-        catalog.check_window_mode(metric, spec.window_mode)
+        catalog.check_window_mode(metric, spec.window_mode, spec.lookback_period)
         bound = "above" if spec.bound == "upper" else "below"
         rule = Rule(
             **spec.model_dump(exclude={"name"}),
@@ -275,7 +275,7 @@ class Monitoring:
         model = self.models.get(model_id)
         metric = catalog.find_metric(model, rule.metric_id, self.metrics.list(model.id))
         catalog.check_rule_inputs(metric, model, rule.metric_parameters, rule.filters)
-        catalog.check_window_mode(metric, rule.window_mode)
+        catalog.check_window_mode(metric, rule.window_mode, rule.lookback_period)
         return _view(self.rules.put(rule, expected_version=current.version), self.alerts.list(model_id))
 
     def delete_rule(self, model_id: str, rule_id: str) -> None:

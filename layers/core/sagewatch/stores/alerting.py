@@ -169,6 +169,26 @@ class AlertStore(DynamoStore):
         self.client.put_item(TableName=self.table_name, Item=self._item(alert))
         return alert
 
+    def replace(self, before: Alert, after: Alert) -> bool:
+        """Store `after` in place of `before` only if the stored alert is still `before` (another run or
+        a user's PATCH may have changed it); other attributes, such as a send's claim, are kept.
+        False when it changed: read it again and retry."""
+        item = self._item(after)
+        written = conditional(
+            self.client.update_item,
+            TableName=self.table_name,
+            Key=to_item({"alert_id": after.id}),
+            UpdateExpression="SET #d = :doc, #s = :status",
+            ConditionExpression="#d = :before",
+            ExpressionAttributeNames={"#d": "doc", "#s": "status"},
+            ExpressionAttributeValues={
+                ":doc": item["doc"],
+                ":status": item["status"],
+                ":before": to_item({"doc": before.model_dump_json()})["doc"],
+            },
+        )
+        return written is not None
+
     def get(self, alert_id: str) -> Alert:
         """An alert by id; NotFound when there is none."""
         response = self.client.get_item(

@@ -521,7 +521,7 @@ async function alertsPage(params, view) {
         h("td", { title: a.message }, a.rule_name, (a.details || {}).drifted ? h("span", { class: "drifted" }, `: ${Object.keys(a.details.drifted).join(", ")}`) : ""),
         h("td", {}, a.severity),
         h("td", { class: "status" }, a.status),
-        h("td", {}, a.batch_id ? `batch ${a.batch_id}` : `${when(a.window_start)} to ${when(a.window_end)}${a.windows > 1 ? ` (${a.windows} windows)` : ""}`),
+        h("td", {}, a.batch_id ? `batch ${a.batch_id}` : `${when(a.window_start)} to ${when(a.window_end)}${a.windows > 1 ? ` (an incident of ${a.windows} windows, to ${when(a.incident_end)})` : ""}`),
         h("td", { class: "number" }, fmt(a.metric_value, 4)),
         h("td", { class: "number" }, `${a.bound === "upper" ? ">" : "<"} ${fmt(a.threshold, 4)}`),
         h("td", {},

@@ -113,6 +113,11 @@ def run_drift(query: DriftQuery, model: Model, load: Loader) -> list[dict[str, A
             "mean, max or the weighted forms",
             field="aggregate",
         )
+    if query.aggregate == "family_wise" and query.weights:
+        raise InvalidInput(
+            "the family_wise aggregate weighs every property alike (Bonferroni): drop weights",
+            field="weights",
+        )
     categorical = {a.name: a.categorical for a in model.attributes}
     for side, name in ((query.base, "base"), (query.target, "target")):
         filters.check(side.filter, types if side.source == "inference" else reference_types, f"{name}.filter")

@@ -4,19 +4,19 @@ window's own size, so one threshold means the same false-alarm rate for a 150-ro
 
 - Bins: the property's bins fitted on the reference (quantile bins, or categories), pooled so that
   every bin expects at least MIN_EXPECTED rows in a window of this size: adjacent numeric bins are
-  merged left to right; categories rarer than that share one pooled bin. Missing values and
-  categories the reference never had are left out (the Null Rate and newCategoryRate metrics watch
-  them), so one unseen value never reads as a shift.
+  merged left to right; categories rarer than that share one pooled bin, joined by the next rarest
+  categories until it expects MIN_EXPECTED too. Missing values and categories the reference never
+  had are left out (the Null Rate and newCategoryRate metrics watch them), so one unseen value never
+  reads as a shift. A window of fewer than 2 x MIN_EXPECTED rows has one pooled bin: p = 1.
 - Statistic: Pearson's chi-square of homogeneity of the 2 x k table (reference, window) x bin.
-- Null distribution, calibrated by resampling: CALIBRATION_SAMPLES pairs of a reference of the
-  reference's size and a window of the window's size, both drawn from the reference's shares (a
-  parametric bootstrap, so both samples' noise is in it), give the statistic's null mean m; the
-  statistic is read as c * chi2(k - 1) with c = m / (k - 1), the asymptotic law rescaled to the
-  mean at these sizes and bins. (The mean is estimated to about 1%; a variance matched too would
-  be noisier, about 7% from this many draws, and its error would move the tail more than it
-  corrects: checked in tests/unit/test_drift_calibration.py.) p = Q((k-1)/2, x/(2c)), the
-  regularised upper incomplete gamma function. The draws are seeded by the sizes, so the same
-  window always gets the same p.
+- Null distribution at these sizes: given the table's margins, the table of two samples from one
+  distribution is multivariate hypergeometric, and the statistic's mean is then exactly
+  (k - 1) T / (T - 1), T = reference rows + window rows, k the bins with a row (Haldane, 1940),
+  whatever the sizes and shares. The statistic is read as c * chi2(k - 1) with c = T / (T - 1).
+  With every bin expecting 5 rows the chi-square law holds in the tail too; tests and
+  bench/alert_quality.py check the false-alarm rate by resampling windows of the evaluated size
+  from the reference (tests/unit/test_drift_calibration.py also checks that resampled means agree
+  with the exact one). p = Q((k-1)/2, x/(2c)), the regularised upper incomplete gamma function.
 
 Across properties, `family_wise` is the Bonferroni-adjusted smallest p (min(1, m * min p)): the
 chance that a window with no drift in any of m properties reads below alpha is at most alpha,
@@ -32,7 +32,6 @@ import numpy as np
 from sagewatch.metrics.drift.hypothesis import log_gamma_q
 
 MIN_EXPECTED = 5.0
-CALIBRATION_SAMPLES = 1000
 
 
 def pooled_bins(base_counts: np.ndarray, window_rows: int, numeric: bool) -> np.ndarray:
@@ -51,9 +50,14 @@ def pooled_bins(base_counts: np.ndarray, window_rows: int, numeric: bool) -> np.
         if 0 < filled < need and group > 0:  # the last bins fell short: join them to the previous
             groups[groups == group] = group - 1
         return groups
-    common = shares >= need
-    groups[common] = np.arange(int(common.sum()))
-    groups[~common] = int(common.sum())  # the rare categories, pooled
+    order = np.argsort(shares, kind="stable")  # rarest first: pool them until the pool expects enough
+    pooled, filled = 0, 0.0
+    while pooled < len(order) and (shares[order[pooled]] < need or 0 < filled < need):
+        filled += shares[order[pooled]]
+        pooled += 1
+    rest = order[pooled:]
+    groups[rest] = np.arange(len(rest))
+    groups[order[:pooled]] = len(rest)
     return groups
 
 
@@ -75,15 +79,6 @@ def pearson(base: np.ndarray, target: np.ndarray) -> np.ndarray:
     return terms.sum(axis=-1)
 
 
-def null_scale(shares: np.ndarray, base_rows: int, window_rows: int) -> float:
-    """c: the statistic's null mean over its asymptotic one (k - 1), from seeded resamples."""
-    generator = np.random.default_rng([base_rows, window_rows, len(shares)])
-    base = generator.multinomial(base_rows, shares, size=CALIBRATION_SAMPLES)
-    target = generator.multinomial(window_rows, shares, size=CALIBRATION_SAMPLES)
-    mean = float(pearson(base, target).mean())
-    return mean / (len(shares) - 1) if mean > 0 else 1.0
-
-
 def drift_test(base_counts: np.ndarray, target_counts: np.ndarray, numeric: bool) -> float:
     """The p-value of the window's counts under the reference's distribution (module docstring).
 
@@ -101,8 +96,12 @@ def drift_test(base_counts: np.ndarray, target_counts: np.ndarray, numeric: bool
     pooled_base = np.bincount(groups, weights=base, minlength=size)
     pooled_target = np.bincount(groups, weights=target, minlength=size)
     observed = float(pearson(pooled_base, pooled_target)[0])
-    scale = null_scale(pooled_base / base_rows, base_rows, window_rows)
-    return math.exp(log_gamma_q((size - 1) / 2, observed / (2 * scale)))
+    freedom = int(((pooled_base + pooled_target) > 0).sum()) - 1
+    if freedom < 1:
+        return 1.0
+    total = base_rows + window_rows
+    scale = total / (total - 1)  # the exact null mean over k - 1 (module docstring)
+    return math.exp(log_gamma_q(freedom / 2, observed / (2 * scale)))
 
 
 def family_wise(p_values: list[float]) -> float | None:
