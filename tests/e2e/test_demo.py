@@ -17,7 +17,7 @@ from sklearn.metrics import accuracy_score
 from sagewatch.client.demo import ACCURACY_THRESHOLD, ONCALL, simulate
 
 pytestmark = pytest.mark.e2e
-HOURS, CALLS = 4, 60
+HOURS, CALLS = 4, 120  # enough labels an hour for the accuracy drop to be told from the threshold
 
 
 @pytest.fixture(scope="module")

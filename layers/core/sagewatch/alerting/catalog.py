@@ -8,9 +8,11 @@ one rule and one alert cover every input). Their ids are stable (uuid5 of model 
 rules can point at them.
 
 A performance metric's value in a window comes with an interval (`interval`): the metric on FOLDS
-random parts of the window's rows, a batch-means standard error sd / sqrt(folds), and
-Student's t at LEVEL. A rule fires only when the interval is past its threshold; the labels a window
-needs for that follow from the interval's width (`Interval.labels_needed`).
+random parts of the window's rows (a seeded permutation dealt round, so parts differ by a row at
+most), the batch-means standard error of a ratio, sqrt(sum(w_g^2 (v_g - v)^2) G / (G - 1)) with w_g
+a part's share of the labelled rows (sd / sqrt(G) for equal parts), and Student's t at LEVEL. A
+rule fires only when the interval is past its threshold; the labels a window needs for that follow
+from the interval's width (`Interval.labels_needed`).
 """
 
 from __future__ import annotations
@@ -338,11 +340,15 @@ def interval(
     parsed = Query.model_validate(substitute(metric.query, metric.parameters, values))
     extra = [Condition(**c) for c in (window.conditions() if window else []) + list(filters or [])]
     parsed.filter = [*parsed.filter, *extra]
-    found, _ = fold_values(parsed, model, load, folds)
-    found = found[~np.isnan(found)]
-    if len(found) < MIN_FOLDS:
+    found, weights = fold_values(parsed, model, load, folds)
+    present = ~np.isnan(found) & (weights > 0)
+    if present.sum() < MIN_FOLDS:
         return None
-    half = student_t(LEVEL, len(found) - 1) * float(found.std(ddof=1)) / math.sqrt(len(found))
+    found, weights = found[present], weights[present] / weights[present].sum()
+    parts = len(found)
+    # the batch-means variance of a ratio over parts of unequal size: sum(w^2 (v_g - v)^2) G / (G - 1)
+    error = math.sqrt(float((weights**2 * (found - value) ** 2).sum()) * parts / (parts - 1))
+    half = student_t(LEVEL, parts - 1) * error
     return Interval(value - half, value + half, labelled)
 
 

@@ -312,7 +312,7 @@ def fold_values(query: Query, model: Model, load: Loader, folds: int) -> tuple[n
     tables = [filters.apply(t, query.filter, plan.types, "filter") for t in tables] or [plan.empty()]
     keyed = []
     for place, table in enumerate(tables):
-        parts = np.random.default_rng([place, table.num_rows]).integers(0, folds, table.num_rows)
+        parts = np.random.default_rng([place, table.num_rows]).permutation(table.num_rows) % folds
         keyed.append(table.append_column(FOLD, pa.array(parts)))
     truths = [a.name for a in model.by_stage(*GROUND_TRUTH_STAGES)]
     aggregates = {**plan.functions, "labelled_count": LabelledCount(truths)}
