@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from sagewatch.alerting.catalog import student_t
-from sagewatch.metrics.drift.calibrated import drift_test, family_wise, pearson, pooled_bins
+from sagewatch.metrics.drift.calibrated import SPARSE, drift_test, family_wise, pearson, pooled_bins
 
 
 def quantile_counts(
@@ -80,18 +80,34 @@ def test_the_same_window_always_gets_the_same_p() -> None:
     assert drift_test(base, target, numeric=False) == drift_test(base, target, numeric=False)
 
 
-def test_bins_are_pooled_until_each_expects_five_window_rows() -> None:
-    shares = np.array([1.0, 1.0, 50.0, 48.0])  # a window of 100 rows expects 1, 1, 50, 48
+def test_bins_are_pooled_until_each_expects_five_rows() -> None:
+    shares = np.array([1.0, 1.0, 50.0, 48.0])  # 100 rows expect 1, 1, 50, 48
     # numeric: adjacent bins merged left to right
     assert pooled_bins(shares, 100, numeric=True).tolist() == [0, 0, 0, 1]
-    # categorical: the rare ones together, joined by the next rarest until the pool expects five
-    assert pooled_bins(shares, 100, numeric=False).tolist() == [1, 1, 0, 1]
-    assert pooled_bins(np.array([40.0, 30.0, 20.0, 8.0, 2.0]), 100, numeric=False).tolist() == [2, 1, 0, 3, 3]
-    # a yes seen 9 times in 3,000 cannot be judged in 150 rows (0.45 expected): one bin, p = 1
-    assert pooled_bins(np.array([2991.0, 9.0]), 150, numeric=False).tolist() == [0, 0]
-    assert drift_test(np.array([2991.0, 9.0]), np.array([146.0, 4.0]), numeric=False) == 1.0
     # a short last run joins the one before it
     assert pooled_bins(np.array([50.0, 48.0, 2.0]), 100, numeric=True).tolist() == [0, 1, 1]
+    # categorical: rare ones grouped until a group expects five; all of them short of it: tested apart
+    assert pooled_bins(shares, 100, numeric=False).tolist() == [SPARSE, SPARSE, 1, 0]
+    assert pooled_bins(np.full(50, 60.0), 150, numeric=False).tolist() == [i // 2 for i in range(50)]
+
+
+def test_a_rare_category_is_judged_by_fishers_exact_test() -> None:
+    # a "yes" seen 9 times in 3,000: 0.45 expected in 150 rows, too few for the chi-square law
+    base = np.array([2991.0, 9.0])
+    assert drift_test(base, np.array([146.0, 4.0]), numeric=False) == pytest.approx(
+        stats.fisher_exact([[4, 146], [9, 2991]], alternative="greater").pvalue, rel=1e-9
+    )
+    assert drift_test(base, np.array([0.0, 150.0]), numeric=False) < 1e-100  # every row "yes": drift
+    assert drift_test(base, np.array([150.0, 0.0]), numeric=False) == 1.0  # none: as expected
+
+
+def test_both_tests_of_one_input_are_bonferroni_combined() -> None:
+    # common categories by chi-square, the rare pair by Fisher's test: the input's p is 2 x the smaller
+    base, target = np.array([500.0, 490.0, 5.0, 5.0]), np.array([70.0, 80.0, 0.0, 0.0])
+    common = stats.chi2_contingency(np.array([[500.0, 490.0], [70.0, 80.0]]), correction=False)
+    total = 990 + 150
+    scaled = stats.chi2.sf(common.statistic / (total / (total - 1)), 1)
+    assert drift_test(base, target, numeric=False) == pytest.approx(min(1.0, 2 * min(scaled, 1.0)), rel=1e-6)
 
 
 def test_an_empty_window_or_one_bin_has_no_evidence() -> None:

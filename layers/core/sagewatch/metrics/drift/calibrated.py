@@ -32,13 +32,17 @@ import numpy as np
 from sagewatch.metrics.drift.hypothesis import log_gamma_q
 
 MIN_EXPECTED = 5.0
+MIN_EXPECTED_REFERENCE = 20.0  # the reference's rows each pooled bin expects: its tail needs more than the window's
+SPARSE = -1  # the pooled-bin index of rare categories tested apart (Fisher's exact test)
 
 
-def pooled_bins(base_counts: np.ndarray, window_rows: int, numeric: bool) -> np.ndarray:
+def pooled_bins(base_counts: np.ndarray, rows: int, numeric: bool) -> np.ndarray:
     """A pooled-bin index for each of the reference's bins, so each pooled bin expects MIN_EXPECTED
-    rows of a window of `window_rows`: adjacent bins merged (numeric), rare categories together."""
+    of `rows` (the smaller sample's): adjacent bins merged (numeric); categories rarer than that
+    grouped, rarest first, until each group expects enough, a short remainder joining the group
+    before it. When even all rare categories together fall short, they are SPARSE: tested apart."""
     shares = base_counts / max(base_counts.sum(), 1.0)
-    need = MIN_EXPECTED / max(window_rows, 1)
+    need = MIN_EXPECTED / max(rows, 1)
     groups = np.zeros(len(shares), dtype=np.int64)
     if numeric:
         group, filled = 0, 0.0
@@ -50,15 +54,40 @@ def pooled_bins(base_counts: np.ndarray, window_rows: int, numeric: bool) -> np.
         if 0 < filled < need and group > 0:  # the last bins fell short: join them to the previous
             groups[groups == group] = group - 1
         return groups
-    order = np.argsort(shares, kind="stable")  # rarest first: pool them until the pool expects enough
-    pooled, filled = 0, 0.0
-    while pooled < len(order) and (shares[order[pooled]] < need or 0 < filled < need):
-        filled += shares[order[pooled]]
-        pooled += 1
-    rest = order[pooled:]
-    groups[rest] = np.arange(len(rest))
-    groups[order[:pooled]] = len(rest)
+    order = np.argsort(shares, kind="stable")  # rarest first
+    rare = [index for index in order if shares[index] < need]
+    group, filled = 0, 0.0
+    for index in rare:  # categories of the reference: not a row loop
+        groups[index] = group
+        filled += shares[index]
+        if filled >= need:
+            group, filled = group + 1, 0.0
+    if 0 < filled < need:  # a short remainder: into the group before it, or tested apart
+        short = [index for index in rare if groups[index] == group]
+        groups[short] = group - 1 if group > 0 else SPARSE
+    common = [index for index in order if shares[index] >= need]
+    groups[common] = group + np.arange(len(common))  # after the `group` complete rare groups
     return groups
+
+
+def fisher_upper(window_count: int, window_rows: int, base_count: int, base_rows: int) -> float:
+    """P(at least `window_count` of the window's rows fall in a class) given both samples' totals:
+    Fisher's exact test, upper tail (hypergeometric), summed in log space."""
+    total, successes = window_rows + base_rows, window_count + base_count
+    top = min(successes, window_rows)
+    if window_count <= 0:
+        return 1.0
+
+    def log_choose(n: int, k: int) -> float:
+        return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+
+    whole = log_choose(total, window_rows)
+    terms = [  # at most min(window rows, base count + 1) terms (module docstring)
+        log_choose(successes, k) + log_choose(total - successes, window_rows - k) - whole
+        for k in range(window_count, top + 1)
+    ]
+    peak = max(terms)
+    return min(1.0, math.exp(peak) * math.fsum(math.exp(t - peak) for t in terms))
 
 
 def pearson(base: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -89,19 +118,22 @@ def drift_test(base_counts: np.ndarray, target_counts: np.ndarray, numeric: bool
     base_rows, window_rows = int(base.sum()), int(target.sum())
     if base_rows == 0 or window_rows == 0:
         return math.nan
-    groups = pooled_bins(base, window_rows, numeric)
+    groups = pooled_bins(base, min(window_rows, base_rows * MIN_EXPECTED // MIN_EXPECTED_REFERENCE), numeric)
+    sparse = groups == SPARSE
+    tests = []
+    if sparse.any():
+        tests.append(fisher_upper(int(target[sparse].sum()), window_rows, int(base[sparse].sum()), base_rows))
     size = int(groups.max()) + 1
-    if size < 2:
-        return 1.0
-    pooled_base = np.bincount(groups, weights=base, minlength=size)
-    pooled_target = np.bincount(groups, weights=target, minlength=size)
-    observed = float(pearson(pooled_base, pooled_target)[0])
-    freedom = int(((pooled_base + pooled_target) > 0).sum()) - 1
-    if freedom < 1:
-        return 1.0
-    total = base_rows + window_rows
-    scale = total / (total - 1)  # the exact null mean over k - 1 (module docstring)
-    return math.exp(log_gamma_q(freedom / 2, observed / (2 * scale)))
+    if size >= 2:
+        pooled_base = np.bincount(groups[~sparse], weights=base[~sparse], minlength=size)
+        pooled_target = np.bincount(groups[~sparse], weights=target[~sparse], minlength=size)
+        freedom = int(((pooled_base + pooled_target) > 0).sum()) - 1
+        total = pooled_base.sum() + pooled_target.sum()
+        if freedom >= 1 and pooled_target.sum() > 0:
+            observed = float(pearson(pooled_base, pooled_target)[0])
+            scale = total / (total - 1)  # the exact null mean over k - 1 (module docstring)
+            tests.append(math.exp(log_gamma_q(freedom / 2, observed / (2 * scale))))
+    return min(1.0, len(tests) * min(tests)) if tests else 1.0
 
 
 def family_wise(p_values: list[float]) -> float | None:
