@@ -325,7 +325,8 @@ def test_a_drop_on_too_few_labels_waits_and_the_alert_states_its_interval(clock:
     assert evaluator().alerts.list(model.id) == []
     [record] = evaluator().rules.windows(model.id, rule.id)
     assert record["decision"] == "uncertain"
-    assert evaluator().rules.get(model.id, rule.id).last_decision == "uncertain"
+    stored = evaluator().rules.get(model.id, rule.id)
+    assert (stored.last_decision, stored.labels_needed) == ("uncertain", 25)  # the fewest an interval needs
 
     # WHEN all 1,000 are labelled
     clock.moment = NOW + timedelta(minutes=30)
@@ -895,3 +896,64 @@ def test_an_incident_names_inputs_that_drift_after_it_began(clock: Clock) -> Non
     assert set(alert.details["drifted"]) == {"income", "age"} and alert.windows == 2
     assert "age (p=" in alert.message and "and 1 window after it" in alert.message
     assert (alert.window_start, alert.window_end) == (WINDOW_START, WINDOW_START + timedelta(hours=1))
+
+
+def test_a_users_resolve_during_a_send_stands(clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a drifted hour, two email configurations, and a user who resolves the alert while the
+    # second email is being sent (through the service the API's PATCH uses)
+    rng = np.random.default_rng(61)
+    model = model_with()
+    reference_only(model, rng)
+    burst(model, rng, WINDOW_START, 60, 3.0, 400)
+    rule = rule_on(model, default_metric(model, "Input Drift"), bound="lower", threshold=1e-3)
+    email_to(model, "a@example.com")
+    email_to(model, "b@example.com")
+    real_send = evaluator().notifier.send
+    calls = []
+
+    def send(config, alert, about) -> None:
+        calls.append(config.destination)
+        if len(calls) == 2:
+            container.monitoring().update_alert(alert.id, "resolved")
+        real_send(config, alert, about)
+
+    monkeypatch.setattr(evaluator().notifier, "send", send)
+
+    # WHEN the model is evaluated
+    evaluator().evaluate_model(model.id)
+
+    # THEN the alert stays resolved and both notifications are recorded as sent
+    [alert] = [a for a in evaluator().alerts.list(model.id) if a.alert_rule_id == rule.id]
+    assert alert.status == "resolved"
+    assert sorted(alert.notifications.values()) == ["sent", "sent"] and len(calls) == 2
+
+
+def test_an_alert_stored_by_an_earlier_release_is_still_extended(clock: Clock) -> None:
+    # GIVEN an incident's alert whose stored document lacks this release's fields
+    rng = np.random.default_rng(62)
+    model = model_with()
+    reference_only(model, rng)
+    burst(model, rng, WINDOW_START, 60, 3.0, 400)
+    burst(model, rng, WINDOW_START + timedelta(hours=1), 60, 3.0, 400)
+    rule = rule_on(model, default_metric(model, "Input Drift"), bound="lower", threshold=1e-3)
+    evaluator().evaluate_model(model.id)
+    [alert] = [a for a in evaluator().alerts.list(model.id) if a.alert_rule_id == rule.id]
+    store = evaluator().alerts
+    old = json.loads(alert.model_dump_json())
+    for field in ("incident_end", "windows", "latest_value", "details"):
+        old.pop(field)
+    store.client.update_item(
+        TableName=store.table_name,
+        Key={"alert_id": {"S": alert.id}},
+        UpdateExpression="SET #d = :doc",
+        ExpressionAttributeNames={"#d": "doc"},
+        ExpressionAttributeValues={":doc": {"S": json.dumps(old, separators=(",", ":"))}},
+    )
+
+    # WHEN the next hour crosses too
+    clock.moment = NOW + timedelta(hours=1)
+    evaluator().evaluate_model(model.id)
+
+    # THEN that alert is extended
+    [extended] = [a for a in evaluator().alerts.list(model.id) if a.alert_rule_id == rule.id]
+    assert extended.windows == 2 and extended.incident_end == WINDOW_START + timedelta(hours=2)

@@ -158,6 +158,13 @@ def test_sliding_windows_are_refused_for_metrics_that_wait_for_labels(api: Call)
     )
     assert made.status == 200 and made.body["window_mode"] == "sliding"
 
+    # WHEN a rule on the p-value could never fire, THEN a 400 naming threshold
+    for bound, threshold in (("lower", 0), ("lower", -1), ("upper", 1.5)):
+        never = api(
+            "POST", rules, {"metric_id": metrics["Input Drift"], "bound": bound, "threshold": threshold}
+        )
+        assert (never.status, never.body["field"]) == (400, "threshold"), (bound, threshold)
+
     # WHEN a sliding window would look back less than the 5-minute schedule, THEN a 400 naming lookback_period
     short = api(
         "POST",

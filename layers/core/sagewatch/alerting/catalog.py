@@ -44,6 +44,7 @@ INPUT_DRIFT = "Input Drift"
 FOLDS = 40
 MIN_FOLDS = 5
 ROWS_PER_FOLD = 5  # labelled rows a part needs, at least: fewer labels, fewer parts
+MIN_LABELLED = MIN_FOLDS * ROWS_PER_FOLD  # the fewest labelled rows an interval is read from
 LEVEL = 0.95
 
 
@@ -396,6 +397,20 @@ def check_rule_inputs(
             Plan(Query.model_validate(query), model)
     except ValidationError as error:
         raise invalid_input(error.errors(), prefix="metric_parameters") from None
+
+
+def check_threshold(metric: Metric, bound: str, threshold: float) -> None:
+    """A rule on a p-value (a DriftTest metric, such as Input Drift) can fire: a lower bound in (0, 1],
+    an upper bound in [0, 1); a 400 naming threshold otherwise."""
+    if not metric.is_drift or metric.query.get("metric") != "DriftTest":
+        return
+    possible = 0 < threshold <= 1 if bound == "lower" else 0 <= threshold < 1
+    if not possible:
+        raise InvalidInput(
+            f"{metric.name} is a p-value, from 0 to 1: a rule {'below' if bound == 'lower' else 'above'} "
+            f"{threshold:g} can never fire",
+            field="threshold",
+        )
 
 
 def check_window_mode(metric: Metric, mode: str, lookback_minutes: int) -> None:

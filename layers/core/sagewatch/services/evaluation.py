@@ -15,7 +15,7 @@ from typing import Any
 
 from sagewatch.alerting import catalog, windows
 from sagewatch.alerting.types import Alert, Metric, Rule
-from sagewatch.errors import ConcurrentUpdate, NotFound, SagewatchError
+from sagewatch.errors import ConcurrentUpdate, SagewatchError
 from sagewatch.metrics.query import Loader
 from sagewatch.schema import Model
 from sagewatch.stores.alerting import AlertStore, MetricStore, NotificationStore, RuleStore
@@ -160,8 +160,13 @@ class Evaluator:
             elif decision == "quiet" and windows.ends_incident(window.end, state.incident_end):
                 state.incident_end = None  # a window of no crossing after the incident: it is over
             state.last_decision = decision
-            if spread is not None:
-                state.labels_needed = _labels_needed(spread, measured, rule)
+            state.labels_needed = (
+                _labels_needed(spread, measured, rule)
+                if spread is not None
+                else catalog.MIN_LABELLED
+                if decision == "uncertain"  # too few labels for an interval: at least this many
+                else None
+            )
             if measured.value is not None:
                 state.last_value = measured.value
             self.rules.save_window(
@@ -176,7 +181,7 @@ class Evaluator:
                     "fired": fired,
                     "decision": decision,
                     "evaluated_at": now.isoformat(),
-                    **({"labels_needed": _labels_needed(spread, measured, rule)} if spread else {}),
+                    **({"labels_needed": state.labels_needed} if state.labels_needed is not None else {}),
                 },
             )
         self._forget_old_windows(model, rule, records, now, needs_truth)
@@ -228,13 +233,10 @@ class Evaluator:
         """One more window of an incident: its alert's incident end, window count, latest value and,
         for a drift alert, the inputs named (window_start and window_end stay those of metric_value's
         window). False when the alert is gone or resolved: the crossing is a new incident."""
-        for _ in range(3):  # another run or a user's PATCH may change the alert meanwhile
-            try:
-                alert = self.alerts.get(alert_id) if alert_id else None
-            except NotFound:
-                alert = None
-            if alert is None or alert.status == "resolved":
-                return False
+
+        def extended(alert: Alert) -> Alert | None:
+            if alert.status == "resolved":
+                return None
             ends = [e for e in (alert.incident_end, alert.window_end, window.end) if e is not None]
             update: dict[str, Any] = {
                 "incident_end": max(ends),
@@ -246,20 +248,19 @@ class Evaluator:
                 named = dict((alert.details or {}).get("drifted", {}))
                 for name, p in _drifted(measured.details, rule.threshold).items():
                     named[name] = min(p, named.get(name, p))
-                update["details"] = {
-                    **(alert.details or {}),
-                    "drifted": dict(sorted(named.items(), key=lambda i: i[1])),
-                }
+                named = dict(sorted(named.items(), key=lambda item: item[1]))
+                update["details"] = {**(alert.details or {}), "drifted": named}
+                later = alert.windows
                 update["message"] = _drift_message(
                     named,
-                    measured.details,
-                    alert.metric_value,
+                    None,
+                    measured.value or 0.0,
                     rule,
-                    f"{_where(alert)} and {alert.windows} window{'s' if alert.windows > 1 else ''} after it",
+                    f"{_where(alert)} and {later} window{'s' if later > 1 else ''} after it",
                 )
-            if self.alerts.replace(alert, alert.model_copy(update=update)):
-                return True
-        return True  # changed under us three times: the incident goes on; its count may lag
+            return alert.model_copy(update=update)
+
+        return alert_id is not None and self.alerts.update(alert_id, extended) is not None
 
     def _closed_batches(self, model: Model, now: datetime, needs_truth: bool, records: dict) -> list[tuple]:
         """Batches closed (status uploaded) and not yet settled: new ones, and for rules waiting for
@@ -363,13 +364,19 @@ class Evaluator:
                     continue
                 try:
                     self.notifier.send(configs[config_id], alert, model)
-                    alert.notifications[config_id] = "sent"
+                    state = "sent"
                     report.sent += 1
                 except NotificationFailed as error:
-                    alert.notifications[config_id] = f"failed: {error}"
+                    state = f"failed: {error}"
                     report.pending += 1
-                # saving the whole alert also drops the claim
-                self.alerts.save(alert.model_copy(update={"updated_at": now}))
+
+                def noted(current: Alert, config_id: str = config_id, state: str = state) -> Alert:
+                    notifications = {**current.notifications, config_id: state}
+                    return current.model_copy(update={"notifications": notifications, "updated_at": now})
+
+                # only this notification's state changes (an extension or a user's PATCH meanwhile
+                # stands); the claim is dropped with it
+                self.alerts.update(alert.id, noted, release=config_id)
 
     # -- default rules -----------------------------------------------------------------------
 
@@ -433,11 +440,17 @@ def _where(alert: Alert) -> str:
 
 
 def _drift_message(
-    drifted: dict[str, float], p_values: dict[str, float | None], value: float, rule: Rule, where: str
+    drifted: dict[str, float], p_values: dict[str, float | None] | None, value: float, rule: Rule, where: str
 ) -> str:
-    """A model-level drift alert's text: the inputs it names, of those with a p-value."""
-    judged = sum(1 for p in p_values.values() if p is not None)
+    """A model-level drift alert's text: the inputs it names (of those with a p-value in its window;
+    over an incident's windows, those named in any) and the family-wise p of its latest window."""
     listed = ", ".join(f"{name} (p={p:.2g})" for name, p in drifted.items())
+    if p_values is None:
+        return (
+            f"{len(drifted)} inputs drifted in {where}: {listed} "
+            f"(family-wise p={value:.2g} in the latest window, threshold {rule.threshold:.2g})"
+        )
+    judged = sum(1 for p in p_values.values() if p is not None)
     return (
         f"{len(drifted)} of {judged} inputs drifted in {where}: {listed} "
         f"(family-wise p={value:.2g}, threshold {rule.threshold:.2g})"

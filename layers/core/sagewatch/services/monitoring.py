@@ -27,7 +27,14 @@ from sagewatch.alerting.types import (
     RuleSpec,
 )
 from sagewatch.auth import Role, TokenRecord
-from sagewatch.errors import Forbidden, InvalidInput, NothingToCompare, SagewatchError, invalid_input
+from sagewatch.errors import (
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    NothingToCompare,
+    SagewatchError,
+    invalid_input,
+)
 from sagewatch.metrics.drift import DriftQuery, run_drift
 from sagewatch.metrics.query import Loader, Query, run
 from sagewatch.paging import pages
@@ -239,6 +246,7 @@ class Monitoring:
         metric = catalog.find_metric(model, spec.metric_id, self.metrics.list(model.id))
         catalog.check_rule_inputs(metric, model, spec.metric_parameters, spec.filters)
         catalog.check_window_mode(metric, spec.window_mode, spec.lookback_period)
+        catalog.check_threshold(metric, spec.bound, spec.threshold)
         bound = "above" if spec.bound == "upper" else "below"
         rule = Rule(
             **spec.model_dump(exclude={"name"}),
@@ -276,6 +284,7 @@ class Monitoring:
         metric = catalog.find_metric(model, rule.metric_id, self.metrics.list(model.id))
         catalog.check_rule_inputs(metric, model, rule.metric_parameters, rule.filters)
         catalog.check_window_mode(metric, rule.window_mode, rule.lookback_period)
+        catalog.check_threshold(metric, rule.bound, rule.threshold)
         return _view(self.rules.put(rule, expected_version=current.version), self.alerts.list(model_id))
 
     def delete_rule(self, model_id: str, rule_id: str) -> None:
@@ -316,10 +325,12 @@ class Monitoring:
 
     def update_alert(self, alert_id: str, status: AlertStatus) -> AlertView:
         """Acknowledge or resolve an alert."""
-        alert = self.alerts.get(alert_id)
-        return self._alert_view(
-            self.alerts.save(alert.model_copy(update={"status": status, "updated_at": _now()}))
+        changed = self.alerts.update(
+            alert_id, lambda alert: alert.model_copy(update={"status": status, "updated_at": _now()})
         )
+        if changed is None:
+            raise NotFound(f"no alert {alert_id!r}", field="alert_id")
+        return self._alert_view(changed)
 
     def _alert_view(self, alert: Alert) -> AlertView:
         try:

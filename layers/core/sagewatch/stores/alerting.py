@@ -3,12 +3,15 @@ notification configurations. Each item holds its object as a JSON document plus 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from sagewatch.alerting.types import Alert, Metric, NotificationConfig, Rule
 from sagewatch.errors import ConcurrentUpdate, NotFound
 from sagewatch.stores.dynamo import DynamoStore, conditional, from_item, query_all, to_item
+
+UPDATE_TRIES = 5
 
 
 class MetricStore(DynamoStore):
@@ -169,25 +172,45 @@ class AlertStore(DynamoStore):
         self.client.put_item(TableName=self.table_name, Item=self._item(alert))
         return alert
 
-    def replace(self, before: Alert, after: Alert) -> bool:
-        """Store `after` in place of `before` only if the stored alert is still `before` (another run or
-        a user's PATCH may have changed it); other attributes, such as a send's claim, are kept.
-        False when it changed: read it again and retry."""
-        item = self._item(after)
-        written = conditional(
-            self.client.update_item,
-            TableName=self.table_name,
-            Key=to_item({"alert_id": after.id}),
-            UpdateExpression="SET #d = :doc, #s = :status",
-            ConditionExpression="#d = :before",
-            ExpressionAttributeNames={"#d": "doc", "#s": "status"},
-            ExpressionAttributeValues={
-                ":doc": item["doc"],
-                ":status": item["status"],
-                ":before": to_item({"doc": before.model_dump_json()})["doc"],
-            },
-        )
-        return written is not None
+    def update(
+        self, alert_id: str, change: Callable[[Alert], Alert | None], release: str | None = None
+    ) -> Alert | None:
+        """Change a stored alert without losing a concurrent change: read it, apply `change`, and write
+        only if it is still as read (else read again, up to UPDATE_TRIES times; ConcurrentUpdate
+        then). Other attributes, such as a send's claim, are kept; `release` names a configuration
+        whose claim is dropped in the same write. None when the alert is gone or `change` returns None."""
+        for _ in range(UPDATE_TRIES):
+            response = self.client.get_item(
+                TableName=self.table_name, Key=to_item({"alert_id": alert_id}), ConsistentRead=True
+            )
+            if "Item" not in response:
+                return None
+            stored = from_item(response["Item"])["doc"]
+            changed = change(Alert.model_validate_json(stored))
+            if changed is None:
+                return None
+            item = self._item(changed)
+            names = {"#d": "doc", "#s": "status"}
+            expression = "SET #d = :doc, #s = :status"
+            if release is not None:
+                names["#c"] = f"sending_{release}"
+                expression += " REMOVE #c"
+            written = conditional(
+                self.client.update_item,
+                TableName=self.table_name,
+                Key=to_item({"alert_id": alert_id}),
+                UpdateExpression=expression,
+                ConditionExpression="#d = :before",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={
+                    ":doc": item["doc"],
+                    ":status": item["status"],
+                    ":before": to_item({"doc": stored})["doc"],
+                },
+            )
+            if written is not None:
+                return changed
+        raise ConcurrentUpdate(f"alert {alert_id} kept changing while it was updated", field="alert_id")
 
     def get(self, alert_id: str) -> Alert:
         """An alert by id; NotFound when there is none."""

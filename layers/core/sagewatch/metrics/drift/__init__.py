@@ -14,7 +14,7 @@ the base and random base subsamples of a typical target window's size.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import numpy as np
 import pyarrow as pa
@@ -49,6 +49,9 @@ THRESHOLD_QUANTILE = 0.99
 MISSING = "\x00missing"
 
 
+DriftAggregate = Literal[(*get_args(Aggregate), "family_wise")]  # one Literal: a 400 names `aggregate`
+
+
 class Side(BaseModel):
     """One side of a comparison: reference or inference rows, with filters."""
 
@@ -81,7 +84,7 @@ class DriftQuery(BaseModel):
     rollup: Literal["minute", "hour", "day", "week", "month", "year", "batch_id"] | None = None
     threshold_metric: Literal["PSI", "KLDivergence", "JSDivergence", "HellingerDistance"] = "PSI"
     window_size: int | None = Field(default=None, ge=1)
-    aggregate: Aggregate | Literal["family_wise"] | None = Field(
+    aggregate: DriftAggregate | None = Field(
         default=None,
         description="one value per window for all properties, under the key `aggregate` "
         "(family_wise: DriftTest's Bonferroni-adjusted smallest p-value)",

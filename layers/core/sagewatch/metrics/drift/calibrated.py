@@ -32,7 +32,9 @@ import numpy as np
 from sagewatch.metrics.drift.hypothesis import log_gamma_q
 
 MIN_EXPECTED = 5.0
-MIN_EXPECTED_REFERENCE = 20.0  # the reference's rows each pooled bin expects: its tail needs more than the window's
+MIN_EXPECTED_REFERENCE = (
+    20.0  # the reference's rows each pooled bin expects: its tail needs more than the window's
+)
 SPARSE = -1  # the pooled-bin index of rare categories tested apart (Fisher's exact test)
 
 
