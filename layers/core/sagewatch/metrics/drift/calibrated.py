@@ -3,11 +3,15 @@ window's own size, so one threshold means the same false-alarm rate for a 150-ro
 100,000-row day.
 
 - Bins: the property's bins fitted on the reference (quantile bins, or categories), pooled so that
-  every bin expects at least MIN_EXPECTED rows in a window of this size: adjacent numeric bins are
-  merged left to right; categories rarer than that share one pooled bin, joined by the next rarest
-  categories until it expects MIN_EXPECTED too. Missing values and categories the reference never
-  had are left out (the Null Rate and newCategoryRate metrics watch them), so one unseen value never
-  reads as a shift. A window of fewer than 2 x MIN_EXPECTED rows has one pooled bin: p = 1.
+  every bin expects at least MIN_EXPECTED rows of the window and MIN_EXPECTED_REFERENCE of the
+  reference (the chi-square law's tail, read far out at family-wise thresholds, needs the counts):
+  adjacent numeric bins are merged left to right; categories rarer than that are grouped, rarest
+  first, until each group expects enough, a short remainder joining the group before it. When all
+  rare categories together fall short, they are SPARSE: their count is judged by Fisher's exact
+  test (upper tail: more of the window in them than the reference's share), and the property's p
+  is Bonferroni's over its two tests. Missing values and categories the reference never had are
+  left out (the Null Rate and newCategoryRate metrics watch them), so one unseen value never reads
+  as a shift. A numeric window of fewer than 2 x MIN_EXPECTED rows has one pooled bin: p = 1.
 - Statistic: Pearson's chi-square of homogeneity of the 2 x k table (reference, window) x bin.
 - Null distribution at these sizes: given the table's margins, the table of two samples from one
   distribution is multivariate hypergeometric, and the statistic's mean is then exactly
