@@ -894,7 +894,8 @@ def test_an_incident_names_inputs_that_drift_after_it_began(clock: Clock) -> Non
     # THEN one alert, naming both inputs, its first window's value and window kept
     [alert] = [a for a in evaluator().alerts.list(model.id) if a.alert_rule_id == rule.id]
     assert set(alert.details["drifted"]) == {"income", "age"} and alert.windows == 2
-    assert "age (p=" in alert.message and "and 1 window after it" in alert.message
+    assert alert.message.startswith("2 of 3 inputs drifted") and "age (p=" in alert.message
+    assert "and 1 window after it" in alert.message
     assert (alert.window_start, alert.window_end) == (WINDOW_START, WINDOW_START + timedelta(hours=1))
 
 

@@ -257,6 +257,7 @@ class Evaluator:
                     measured.value or 0.0,
                     rule,
                     f"{_where(alert)} and {later} window{'s' if later > 1 else ''} after it",
+                    inputs=len(measured.details),
                 )
             return alert.model_copy(update=update)
 
@@ -440,14 +441,19 @@ def _where(alert: Alert) -> str:
 
 
 def _drift_message(
-    drifted: dict[str, float], p_values: dict[str, float | None] | None, value: float, rule: Rule, where: str
+    drifted: dict[str, float],
+    p_values: dict[str, float | None] | None,
+    value: float,
+    rule: Rule,
+    where: str,
+    inputs: int = 0,
 ) -> str:
     """A model-level drift alert's text: the inputs it names (of those with a p-value in its window;
     over an incident's windows, those named in any) and the family-wise p of its latest window."""
     listed = ", ".join(f"{name} (p={p:.2g})" for name, p in drifted.items())
-    if p_values is None:
+    if p_values is None:  # over an incident's windows: of the metric's inputs
         return (
-            f"{len(drifted)} inputs drifted in {where}: {listed} "
+            f"{len(drifted)} of {inputs} inputs drifted in {where}: {listed} "
             f"(family-wise p={value:.2g} in the latest window, threshold {rule.threshold:.2g})"
         )
     judged = sum(1 for p in p_values.values() if p is not None)
