@@ -14,7 +14,7 @@ reference: those rows differ from the reference by their own sampling, a real an
 in every window, which a test can find once windows are large enough:
 
 - stationary: DAYS days of hours at 150 and 10,000 rows per hour through the default rule (Input
-  Drift below 0.001, one alert per incident); false alerts per model-week, and the windows that
+  Drift below 0.0001, one alert per incident); false alerts per model-week, and the windows that
   crossed. Beside it, the default of before: one PSI rule per input at the 99th percentile of its
   reference noise.
 - shifts of known size at 1,000 rows per window, starting at a random minute of a window: a mean

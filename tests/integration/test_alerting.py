@@ -582,7 +582,7 @@ def test_the_default_rule_is_one_model_level_drift_rule_made_once_data_exists(cl
         "Input drift",
         "Input Drift",
         "lower",
-        0.001,
+        0.0001,
         True,
     )
     [alert] = evaluator().alerts.list(model.id)
