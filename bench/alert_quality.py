@@ -195,12 +195,12 @@ class Watcher:
 
 
 def incidents(crossings: list[bool]) -> int:
-    """Alerts raised for hourly windows crossing or not: one per run of adjacent crossings."""
+    """Alerts raised for hourly windows crossing or not: one per incident, as the evaluator merges them."""
     count, end = 0, None
     for hour, crossed in enumerate(crossings):
         start = START + timedelta(hours=hour)
         if crossed:
-            if not windows.continues_incident(start, end):
+            if not windows.continues_incident(start, end, 60):
                 count += 1
             end = start + timedelta(hours=1)
     return count

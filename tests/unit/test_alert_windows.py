@@ -146,10 +146,14 @@ def test_worst_case_delays_are_those_the_docs_state() -> None:
     assert first_full - shift <= timedelta(hours=1, minutes=5)
 
 
-def test_a_crossing_continues_an_incident_when_its_window_overlaps_or_touches_it() -> None:
+def test_a_crossing_continues_an_incident_until_a_day_of_quiet_lookbacks() -> None:
     end = datetime(2026, 11, 25, 10, tzinfo=UTC)
-    assert continues_incident(end, end)  # the next aligned window touches it
-    assert continues_incident(end - timedelta(minutes=55), end)  # a sliding window overlaps it
-    assert not continues_incident(end + timedelta(hours=1), end)  # a quiet window came between
-    assert not continues_incident(end, None)  # no incident yet
-    assert not continues_incident(None, end)  # batches are apart
+    assert continues_incident(end, end, 60)  # the next aligned window touches it
+    assert continues_incident(end - timedelta(minutes=55), end, 60)  # a sliding window overlaps it
+    assert continues_incident(end + timedelta(hours=3), end, 60)  # a few quiet hours: the same incident
+    # a day of quiet hourly windows ends it: the window starting 24 lookbacks after is a new one
+    assert continues_incident(end + timedelta(hours=23), end, 60)
+    assert not continues_incident(end + timedelta(hours=24), end, 60)
+    assert not continues_incident(end + timedelta(minutes=5 * 24), end, 5)  # a 5-minute rule: 2 hours
+    assert not continues_incident(end, None, 60)  # no incident yet
+    assert not continues_incident(None, end, 60)  # batches are apart

@@ -12,9 +12,10 @@ Streaming rules look at windows of `lookback_period` (L) minutes, in one of two 
   performance rule's "latest lookback" has none). A sliding window is not looked at again: the
   next ones hold a late file's rows while it is within the lookback.
 
-One alert per incident: a crossing in a window that starts at or before the end of the rule's
-latest incident (the windows overlap or touch) extends that incident's alert instead of raising a
-new one; a new alert needs a window of no crossing in between.
+One alert per incident: a crossing in a window that starts less than QUIET_WINDOWS lookbacks after
+the end of the rule's latest crossing window extends that incident's alert instead of raising a new
+one, so a difference that flickers around the threshold is one alert, not one per crossing; a new
+alert needs QUIET_WINDOWS lookbacks without a crossing (or the incident's alert resolved).
 
 Each aligned run evaluates the windows completed since the last run (catching up at
 most MAX_CATCH_UP of them); a rule whose metric needs ground truth keeps looking back over the
@@ -37,6 +38,7 @@ from typing import Literal
 
 MAX_CATCH_UP = 12
 SCHEDULE_MINUTES = 5  # the evaluator's schedule (infra/functions.py): a sliding window's step
+QUIET_WINDOWS = 24  # lookbacks without a crossing that end an incident (a day of an hourly rule)
 
 Decision = Literal[
     "wait", "unchanged", "quiet", "fire", "suppressed", "fired_before", "empty", "uncertain", "continued"
@@ -101,16 +103,15 @@ def sliding_windows(now: datetime, lookback_minutes: int, since: datetime | None
     return [TimeWindow(end - size, end) for end in reversed(ends)]
 
 
-def continues_incident(window_start: datetime | None, incident_end: datetime | None) -> bool:
-    """Whether a crossing in a window starting at `window_start` belongs to the incident ending at
-    `incident_end`: the windows overlap or touch (batches are apart: never)."""
-    return window_start is not None and incident_end is not None and window_start <= incident_end
-
-
-def ends_incident(window_end: datetime | None, incident_end: datetime | None) -> bool:
-    """Whether a window without a crossing ends the incident: it reaches past the incident's last
-    crossing window, so the lookback has been quiet since."""
-    return window_end is not None and incident_end is not None and window_end > incident_end
+def continues_incident(
+    window_start: datetime | None, incident_end: datetime | None, lookback_minutes: int
+) -> bool:
+    """Whether a crossing in a window starting at `window_start` belongs to the incident whose last
+    crossing window ended at `incident_end`: it starts before QUIET_WINDOWS quiet lookbacks have
+    passed since (batches are apart: never)."""
+    if window_start is None or incident_end is None:
+        return False
+    return window_start < incident_end + timedelta(minutes=lookback_minutes * QUIET_WINDOWS)
 
 
 def eligible(

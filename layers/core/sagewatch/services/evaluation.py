@@ -145,7 +145,7 @@ class Evaluator:
                     decision = "uncertain"  # looked at again when more of the window is labelled
             if (
                 decision in ("fire", "suppressed")
-                and windows.continues_incident(window.start, state.incident_end)
+                and windows.continues_incident(window.start, state.incident_end, rule.lookback_period)
                 and self._extend(state.incident_alert_id, rule, metric, window, measured, now)
             ):
                 decision = "continued"  # its alert, still open, now spans this window too
@@ -158,8 +158,6 @@ class Evaluator:
                 state.incident_end = None
             if fired and window.end is not None:
                 state.incident_end = max(filter(None, [state.incident_end, window.end]))
-            elif decision == "quiet" and windows.ends_incident(window.end, state.incident_end):
-                state.incident_end = None  # a window of no crossing after the incident: it is over
             state.last_decision = decision
             state.labels_needed = (
                 _labels_needed(spread, measured, rule)
