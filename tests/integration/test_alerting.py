@@ -218,22 +218,28 @@ def labelled_run(model: Model, rng: np.random.Generator, right: float, ids: list
     return {"partner_inference_id": ids, "churned": [1 if rng.random() < right else 0 for _ in ids]}
 
 
-def test_a_performance_drop_fires_once_labels_arrive(clock: Clock) -> None:
-    # GIVEN an hour of 200 confident predictions, an accuracy rule (>= 0.8) and an email
-    rng = np.random.default_rng(2)
-    model = model_with()
-    ids = [f"p-{i}" for i in range(200)]
+def confident_hour(model: Model, rng: np.random.Generator, count: int, prefix: str) -> list[str]:
+    """An hour of `count` predictions at 0.9 (all "churned") in the window; their inference ids."""
+    ids = [f"{prefix}-{i}" for i in range(count)]
     write(
         model,
         inferences={
             "partner_inference_id": ids,
-            "inference_timestamp": in_window(200, rng),
-            "age": rng.integers(18, 90, 200),
-            "income": rng.normal(0, 1, 200),
-            "region": rng.choice(["north", "south"], 200),
-            "predicted_probability": np.full(200, 0.9),
+            "inference_timestamp": in_window(count, rng),
+            "age": rng.integers(18, 90, count),
+            "income": rng.normal(0, 1, count),
+            "region": rng.choice(["north", "south"], count),
+            "predicted_probability": np.full(count, 0.9),
         },
     )
+    return ids
+
+
+def test_a_performance_drop_fires_once_labels_arrive(clock: Clock) -> None:
+    # GIVEN an hour of 200 confident predictions, an accuracy rule (>= 0.8) and an email
+    rng = np.random.default_rng(2)
+    model = model_with()
+    ids = confident_hour(model, rng, 200, "p")
     rule = rule_on(model, default_metric(model, "Accuracy Rate"), bound="lower", threshold=0.8)
     email_to(model)
 
@@ -267,18 +273,7 @@ def test_late_labels_re_evaluate_a_window_that_was_quiet(clock: Clock) -> None:
     # GIVEN a model evaluating at 50% labelled, an hour of 300 predictions and an accuracy rule (>= 0.7)
     rng = np.random.default_rng(3)
     model = model_with(alerts_delay_labels_ratio=0.5)
-    ids = [f"q-{i}" for i in range(300)]
-    write(
-        model,
-        inferences={
-            "partner_inference_id": ids,
-            "inference_timestamp": in_window(300, rng),
-            "age": rng.integers(18, 90, 300),
-            "income": rng.normal(0, 1, 300),
-            "region": rng.choice(["north", "south"], 300),
-            "predicted_probability": np.full(300, 0.9),
-        },
-    )
+    ids = confident_hour(model, rng, 300, "q")
     rule_on(model, default_metric(model, "Accuracy Rate"), bound="lower", threshold=0.7)
 
     # WHEN 180 of them are labelled, all right, and the model is evaluated
@@ -302,18 +297,7 @@ def test_a_drop_on_too_few_labels_waits_and_the_alert_states_its_interval(clock:
     # GIVEN an hour of 1,000 predictions, a model that evaluates at 1% labelled, an accuracy rule (>= 0.8)
     rng = np.random.default_rng(31)
     model = model_with(alerts_delay_labels_ratio=0.01)
-    ids = [f"r-{i}" for i in range(1000)]
-    write(
-        model,
-        inferences={
-            "partner_inference_id": ids,
-            "inference_timestamp": in_window(1000, rng),
-            "age": rng.integers(18, 90, 1000),
-            "income": rng.normal(0, 1, 1000),
-            "region": rng.choice(["north", "south"], 1000),
-            "predicted_probability": np.full(1000, 0.9),
-        },
-    )
+    ids = confident_hour(model, rng, 1000, "r")
     rule = rule_on(model, default_metric(model, "Accuracy Rate"), bound="lower", threshold=0.8)
     right = rng.random(1000) < 0.7  # the model is right 70% of the time
 
