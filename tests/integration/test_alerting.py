@@ -846,14 +846,18 @@ def test_a_sliding_rules_incident_outlasts_a_quiet_spell_shorter_than_a_day(cloc
     assert len(alerts) == 1 and len([e for e in sent_emails() if rule.name in e.subject]) == 1
 
 
-def test_a_resolved_incident_is_over_and_continued_drift_is_a_new_alert(clock: Clock) -> None:
-    # GIVEN two hours of shifted income and an alert on the first that the user resolved
-    rng = np.random.default_rng(4)
+def two_drifted_hours(rng: np.random.Generator, rows: int) -> tuple[Model, Rule]:
+    """A model with a reference, two hours of income shifted by 3 sd, and an Input Drift rule."""
     model = model_with()
     reference_only(model, rng)
-    burst(model, rng, WINDOW_START, 60, 3.0, 300)
-    burst(model, rng, WINDOW_START + timedelta(hours=1), 60, 3.0, 300)
-    rule = rule_on(model, default_metric(model, "Input Drift"), bound="lower", threshold=1e-3)
+    burst(model, rng, WINDOW_START, 60, 3.0, rows)
+    burst(model, rng, WINDOW_START + timedelta(hours=1), 60, 3.0, rows)
+    return model, rule_on(model, default_metric(model, "Input Drift"), bound="lower", threshold=1e-3)
+
+
+def test_a_resolved_incident_is_over_and_continued_drift_is_a_new_alert(clock: Clock) -> None:
+    # GIVEN two hours of shifted income and an alert on the first that the user resolved
+    model, rule = two_drifted_hours(np.random.default_rng(4), 300)
     evaluator().evaluate_model(model.id)
     [first] = [a for a in evaluator().alerts.list(model.id) if a.alert_rule_id == rule.id]
     evaluator().alerts.save(first.model_copy(update={"status": "resolved"}))
@@ -924,12 +928,7 @@ def test_a_users_resolve_during_a_send_stands(clock: Clock, monkeypatch: pytest.
 
 def test_an_alert_stored_by_an_earlier_release_is_still_extended(clock: Clock) -> None:
     # GIVEN an incident's alert whose stored document lacks this release's fields
-    rng = np.random.default_rng(62)
-    model = model_with()
-    reference_only(model, rng)
-    burst(model, rng, WINDOW_START, 60, 3.0, 400)
-    burst(model, rng, WINDOW_START + timedelta(hours=1), 60, 3.0, 400)
-    rule = rule_on(model, default_metric(model, "Input Drift"), bound="lower", threshold=1e-3)
+    model, rule = two_drifted_hours(np.random.default_rng(62), 400)
     evaluator().evaluate_model(model.id)
     [alert] = [a for a in evaluator().alerts.list(model.id) if a.alert_rule_id == rule.id]
     store = evaluator().alerts
