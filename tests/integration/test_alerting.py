@@ -103,16 +103,7 @@ def in_window(count: int, rng: np.random.Generator, start: datetime = WINDOW_STA
 
 
 def drifted(model: Model, rng: np.random.Generator, shift: float) -> None:
-    write(
-        model,
-        reference={
-            "age": rng.integers(18, 90, 3000),
-            "income": rng.normal(0, 1, 3000),
-            "region": rng.choice(["north", "south"], 3000),
-            "predicted_probability": rng.random(3000),
-            "churned": rng.integers(0, 2, 3000),
-        },
-    )
+    reference_only(model, rng)
     write(
         model,
         inferences={
@@ -860,7 +851,7 @@ def test_a_resolved_incident_is_over_and_continued_drift_is_a_new_alert(clock: C
     model, rule = two_drifted_hours(np.random.default_rng(4), 300)
     evaluator().evaluate_model(model.id)
     [first] = [a for a in evaluator().alerts.list(model.id) if a.alert_rule_id == rule.id]
-    evaluator().alerts.save(first.model_copy(update={"status": "resolved"}))
+    container.monitoring().update_alert(first.id, "resolved")
 
     # WHEN the next hour is evaluated
     clock.moment = NOW + timedelta(hours=1)

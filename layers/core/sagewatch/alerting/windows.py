@@ -36,8 +36,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from sagewatch.resources import DECLARATION
+
 MAX_CATCH_UP = 12
-SCHEDULE_MINUTES = 5  # the evaluator's schedule (infra/functions.py): a sliding window's step
+# the evaluator's schedule, as the stack declares it: a sliding window's step
+SCHEDULE_MINUTES = next(s.rate_minutes for s in DECLARATION.schedules if s.name == "evaluate")
 QUIET_WINDOWS = 24  # lookbacks without a crossing that end an incident (a day of an hourly rule)
 
 Decision = Literal[

@@ -167,11 +167,6 @@ class AlertStore(DynamoStore):
         )
         return written is not None
 
-    def save(self, alert: Alert) -> Alert:
-        """Store an alert, replacing the one with its id (a new status, the notifications' state)."""
-        self.client.put_item(TableName=self.table_name, Item=self._item(alert))
-        return alert
-
     def update(
         self, alert_id: str, change: Callable[[Alert], Alert | None], release: str | None = None
     ) -> Alert | None:
