@@ -13,6 +13,7 @@ import functools
 from sagewatch import aws
 from sagewatch.services.deepchecks import Deepchecks
 from sagewatch.services.endpoints import Endpoints
+from sagewatch.services.enrichments import Enrichments
 from sagewatch.services.evaluation import Evaluator
 from sagewatch.services.ingestion import Ingestor
 from sagewatch.services.monitoring import Monitoring
@@ -116,6 +117,12 @@ def evaluator() -> Evaluator:
 
 
 @functools.cache
+def enrichments() -> Enrichments:
+    """Each model's enrichments configuration."""
+    return Enrichments(model_store(), ingestion_ledger())
+
+
+@functools.cache
 def variants() -> Variants:
     """A model's variants: traffic, roles, comparisons."""
     return Variants(model_store(), ingestion_ledger(), monitoring().loader)
@@ -143,6 +150,7 @@ def reset() -> None:
         evaluator,
         endpoints,
         variants,
+        enrichments,
         deepchecks,
     ):
         cached.cache_clear()
