@@ -72,6 +72,9 @@ class ExplainabilityConfig(BaseModel):
         le=4096,
         description="coalitions per explanation above 8 inputs (below, every coalition is evaluated)",
     )
+    streaming: bool = Field(
+        default=True, description="explain new inferences on the schedule; false: only on demand"
+    )
     seed: int = Field(default=0, ge=0)
 
 
