@@ -33,10 +33,8 @@ def test_users_me_needs_a_valid_token(api: Call, tokens: dict[Role, str]) -> Non
 @pytest.mark.parametrize(
     ("method", "path", "feature"),
     [
-        ("GET", "/api/v3/models/m1/enrichments", "enrichments"),
-        ("PATCH", "/api/v3/models/m1/enrichments/explainability", "enrichments"),
-        ("GET", "/api/v3/models/m1/enrichments/hotspots/find", "hotspots"),
-        ("GET", "/api/v3/models/m1/inferences/abc/explanation", "explainability"),
+        ("POST", "/api/v3/models/m1/enrichments/bias_mitigation/mitigate", "bias mitigation"),
+        ("POST", "/api/v3/models/m1/what_if", "what-if explanations"),
         ("GET", "/api/v3/models/m1/inferences/images/img-1", "image models"),
         ("GET", "/api/v3/model_groups/g1/versions/latest", "model groups"),
     ],
@@ -44,7 +42,7 @@ def test_users_me_needs_a_valid_token(api: Call, tokens: dict[Role, str]) -> Non
 def test_arthur_features_sagewatch_lacks_are_a_400_naming_them(
     api: Call, method: str, path: str, feature: str
 ) -> None:
-    response = api(method, path, {} if method == "PATCH" else None)
+    response = api(method, path, {} if method in ("PATCH", "POST") else None)
     assert response.status == 400
     assert f"does not support {feature}" in response.body["message"]
 

@@ -13,9 +13,11 @@ The configuration is one document per model (`EnrichmentsConfig`); docs/enrichme
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from sagewatch.errors import InvalidInput, Unsupported
 
 EnrichmentName = Literal["anomaly_detection", "explainability", "hotspots", "bias_mitigation"]
 ENRICHMENTS: tuple[EnrichmentName, ...] = (
@@ -86,3 +88,140 @@ class EnrichmentsConfig(BaseModel):
     anomaly_detection: AnomalyDetectionConfig = Field(default_factory=AnomalyDetectionConfig)
     explainability: ExplainabilityConfig = Field(default_factory=ExplainabilityConfig)
     hotspots: HotspotsConfig = Field(default_factory=HotspotsConfig)
+
+
+# Arthur's explainability settings that size Arthur's own model servers: nothing to run here, so
+# they are accepted and ignored (an SDK sends some of them on every update).
+ARTHUR_SERVER_SETTINGS = frozenset(
+    {
+        "python_version",
+        "sdk_version",
+        "model_server_cpu",
+        "model_server_memory",
+        "model_server_max_replicas",
+        "inference_consumer_cpu",
+        "inference_consumer_memory",
+        "inference_consumer_thread_pool_size",
+        "shap_expected_values",
+        "service_account_id",
+    }
+)
+# Arthur's names for settings sagewatch has under its own names.
+ARTHUR_ALIASES = {
+    "explanation_nsamples": "nsamples",
+    "inference_consumer_score_percent": "sample_share",
+    "streaming_explainability_enabled": "streaming",
+}
+UPLOADED_MODEL = (
+    "sagewatch does not run uploaded model code: it explains by calling the model's own SageMaker "
+    "endpoint. Give the model a sagemaker.endpoint_name (PUT the model), or send "
+    'config {"endpoint_name": ...} in PATCH /api/v3/models/{id}/enrichments, then enable explainability '
+    "without project_directory, e.g. model.update_enrichment(Enrichment.Explainability, True, "
+    '{"explanation_algo": "shap"})'
+)
+
+
+def apply_changes(
+    current: EnrichmentsConfig, changes: Any, uploaded_files: bool, model_endpoint: str | None
+) -> EnrichmentsConfig:
+    """The configuration after an Arthur-style update {enrichment: {"enabled"?, "config"?}}.
+
+    Raises InvalidInput naming the field for what sagewatch cannot honour, and says what to send
+    instead (an uploaded model package: the endpoint that serves the model).
+    """
+    if not isinstance(changes, dict):
+        raise InvalidInput('send {"<enrichment>": {"enabled": ..., "config": {...}}}', field="config")
+    if uploaded_files:
+        raise Unsupported(UPLOADED_MODEL, field="explainability.config.project_directory")
+    updated = current.model_dump()
+    for name, change in changes.items():
+        if name not in ENRICHMENTS:
+            raise InvalidInput(f"no enrichment {name!r}: one of {', '.join(ENRICHMENTS)}", field=str(name))
+        if not isinstance(change, dict) or set(change) - {"enabled", "config"}:
+            raise InvalidInput('send {"enabled": true|false, "config": {...}}', field=name)
+        if name == "bias_mitigation":
+            if change.get("enabled"):
+                raise Unsupported("sagewatch does not support bias mitigation", field="bias_mitigation")
+            continue
+        section = dict(updated[name])
+        if "enabled" in change:
+            section["enabled"] = change["enabled"]
+        config = change.get("config") or {}
+        if not isinstance(config, dict):
+            raise InvalidInput("config must be an object", field=f"{name}.config")
+        if name == "explainability":
+            section.update(_explainability_settings(config))
+        elif config:
+            raise InvalidInput(f"{name} has no settings but enabled", field=f"{name}.config")
+        updated[name] = section
+    try:
+        result = EnrichmentsConfig.model_validate(updated)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise InvalidInput(
+            f"{first['msg']}",
+            field=".".join(str(p) for p in first["loc"]).replace("explainability.", "explainability.config."),
+        ) from None
+    explain = result.explainability
+    if explain.enabled and not (explain.endpoint_name or model_endpoint):
+        raise InvalidInput(
+            "explainability calls the SageMaker endpoint that serves the model: send config.endpoint_name "
+            "or give the model a sagemaker.endpoint_name",
+            field="explainability.config.endpoint_name",
+        )
+    return result
+
+
+def _explainability_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """Arthur's and sagewatch's explainability settings, under sagewatch's names."""
+    if "project_directory" in config or "user_predict_function_import_path" in config:
+        raise Unsupported(UPLOADED_MODEL, field="explainability.config.user_predict_function_import_path")
+    settings: dict[str, Any] = {}
+    for key, value in config.items():
+        if key in ARTHUR_SERVER_SETTINGS:
+            continue
+        if key == "explanation_algo":
+            if str(value).lower() != "shap":
+                raise Unsupported(
+                    f"sagewatch explains with KernelSHAP, not {value!r}: send explanation_algo 'shap' "
+                    "or leave it out",
+                    field="explainability.config.explanation_algo",
+                )
+            continue
+        name = ARTHUR_ALIASES.get(key, key)
+        if name not in ExplainabilityConfig.model_fields or name == "enabled":
+            raise InvalidInput(
+                f"no explainability setting {key!r}: one of "
+                f"{', '.join(sorted(set(ExplainabilityConfig.model_fields) - {'enabled'}))}",
+                field=f"explainability.config.{key}",
+            )
+        settings[name] = value  # validated with the whole config (Arthur sends the share as a string)
+    return settings
+
+
+def arthur_view(
+    config: EnrichmentsConfig, statuses: dict[str, Status], model_endpoint: str | None
+) -> dict[str, dict[str, Any]]:
+    """GET /enrichments in Arthur's shape: each enrichment's enabled, status and config."""
+    explain = config.explainability
+    return {
+        "anomaly_detection": {
+            "enabled": config.anomaly_detection.enabled,
+            "status": statuses["anomaly_detection"],
+            "config": {},
+        },
+        "explainability": {
+            "enabled": explain.enabled,
+            "status": statuses["explainability"],
+            "config": {
+                **explain.model_dump(exclude={"enabled"}),
+                "endpoint_name": explain.endpoint_name or model_endpoint,
+                "explanation_algo": "shap",
+                "explanation_nsamples": explain.nsamples,
+                "streaming_explainability_enabled": explain.streaming,
+                "inference_consumer_score_percent": explain.sample_share,
+            },
+        },
+        "hotspots": {"enabled": config.hotspots.enabled, "status": statuses["hotspots"], "config": {}},
+        "bias_mitigation": {"enabled": False, "status": "Disabled", "config": {}},
+    }

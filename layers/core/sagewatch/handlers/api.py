@@ -25,6 +25,7 @@ from sagewatch.api import (
     alerting,
     deepchecks,
     endpoints,
+    enrichments,
     inferences,
     ingestion,
     models,
@@ -61,6 +62,7 @@ app.include_router(alerting.router, prefix="/api/v3")
 app.include_router(users.router, prefix="/api/v3")
 app.include_router(variants.router, prefix="/api/v3")
 app.include_router(endpoints.router, prefix="/api/v3")
+app.include_router(enrichments.router, prefix="/api/v3")
 app.include_router(alerting.metrics_v4, prefix="/api/v4")
 app.include_router(deepchecks.router, prefix="/api/v1")
 

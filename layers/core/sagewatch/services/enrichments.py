@@ -1,4 +1,5 @@
-"""A model's enrichments: their configuration (one document per model, beside its counters).
+"""A model's enrichments: their configuration (one document per model, beside its counters), in
+sagewatch's shape and in Arthur's (GET/PATCH /api/v3/models/{id}/enrichments).
 
 The features themselves live in their own modules (anomaly scoring at ingest, hotspots, explanations);
 each asks here whether it is on and how it is set.
@@ -7,8 +8,10 @@ each asks here whether it is on and how it is set.
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from sagewatch.enrichments import EnrichmentsConfig
+from sagewatch.enrichments import ENRICHMENTS, EnrichmentsConfig, Status, apply_changes, arthur_view
+from sagewatch.errors import NotFound
 from sagewatch.schema import Model
 from sagewatch.stores.ingestion import IngestionLedger
 from sagewatch.stores.models import ModelStore
@@ -32,3 +35,46 @@ class Enrichments:
         """Store the model's enrichments configuration whole."""
         self.ledger.set_state(model.id, CONFIG_SK, config=config.model_dump_json())
         return config
+
+    # -- Arthur's shape ------------------------------------------------------------------------
+
+    def view(self, model_id: str) -> dict[str, dict[str, Any]]:
+        """Every enrichment: enabled, status (Arthur's EnrichmentStatus) and config."""
+        model = self.models.get(model_id)
+        return arthur_view(self.config(model), self._statuses(model), _endpoint(model))
+
+    def view_one(self, model_id: str, enrichment: str) -> dict[str, Any]:
+        """One enrichment's enabled, status and config."""
+        if enrichment not in ENRICHMENTS:
+            raise NotFound(
+                f"no enrichment {enrichment!r}: one of {', '.join(ENRICHMENTS)}", field="enrichment"
+            )
+        return self.view(model_id)[enrichment]
+
+    def update(self, model_id: str, changes: Any, uploaded_files: bool = False) -> dict[str, dict[str, Any]]:
+        """Apply {enrichment: {"enabled"?, "config"?}} (400 naming the field for what cannot be
+        honoured); returns every enrichment as GET shows it."""
+        model = self.models.get_active(model_id)
+        config = apply_changes(self.config(model), changes, uploaded_files, _endpoint(model))
+        self.save(model, config)
+        return arthur_view(config, self._statuses(model), _endpoint(model))
+
+    def _statuses(self, model: Model) -> dict[str, Status]:
+        """Disabled when off; anomaly detection is Pending until reference rows exist."""
+        config = self.config(model)
+        has_reference = bool(self.ledger.counts(model.id)["total"].get("reference_ingested"))
+        return {
+            "anomaly_detection": (
+                "Disabled"
+                if not config.anomaly_detection.enabled
+                else "Ready"
+                if has_reference
+                else "Pending"
+            ),
+            "explainability": "Ready" if config.explainability.enabled else "Disabled",
+            "hotspots": "Ready" if config.hotspots.enabled else "Disabled",
+        }
+
+
+def _endpoint(model: Model) -> str | None:
+    return model.sagemaker.endpoint_name if model.sagemaker else None

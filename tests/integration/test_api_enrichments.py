@@ -1,0 +1,130 @@
+"""The enrichments' settings through the real API handler on moto: Arthur's shapes (as the arthurai
+SDK reads and writes them), what sagewatch cannot honour refused with what to send instead."""
+
+from __future__ import annotations
+
+import json
+
+from tests import factories
+from tests.conftest import Call, multipart
+
+from sagewatch.auth import Role
+
+ENRICHMENTS = "/api/v3/models/{}/enrichments"
+
+
+def _model(api: Call, endpoint: str | None = None) -> str:
+    body = factories.binary_probability()
+    if endpoint:
+        body["sagemaker"] = {"endpoint_name": endpoint}
+    return api("POST", "/api/v3/models", body).body["id"]
+
+
+def _patch_form(api: Call, model_id: str, fields: dict) -> object:
+    body, content_type = multipart(fields)
+    return api("PATCH", ENRICHMENTS.format(model_id), body, content_type=content_type)
+
+
+def test_a_new_model_has_anomaly_detection_on_and_waiting_for_reference_data(api: Call) -> None:
+    # GIVEN a model just registered, without reference data
+    model_id = _model(api)
+    # WHEN its enrichments are read
+    got = api("GET", ENRICHMENTS.format(model_id))
+    # THEN anomaly detection is on but pending, the others off, each with Arthur's status field
+    assert got.status == 200
+    assert got.body["anomaly_detection"] == {"enabled": True, "status": "Pending", "config": {}}
+    assert got.body["hotspots"]["status"] == "Disabled"
+    assert got.body["explainability"]["enabled"] is False
+    assert got.body["bias_mitigation"]["status"] == "Disabled"
+    one = api("GET", ENRICHMENTS.format(model_id) + "/hotspots")
+    assert one.status == 200 and one.body["enabled"] is False
+
+
+def test_the_sdk_form_turns_hotspots_on_and_anomaly_detection_off(api: Call) -> None:
+    # GIVEN a model
+    model_id = _model(api)
+    # WHEN the arthurai SDK's multipart form (a config field holding JSON) changes two enrichments
+    changed = _patch_form(
+        api,
+        model_id,
+        {"config": json.dumps({"hotspots": {"enabled": True}, "anomaly_detection": {"enabled": False}})},
+    )
+    # THEN it is accepted (202) and the change stays
+    assert changed.status == 202, changed.body
+    after = api("GET", ENRICHMENTS.format(model_id)).body
+    assert after["hotspots"] == {"enabled": True, "status": "Ready", "config": {}}
+    assert after["anomaly_detection"]["status"] == "Disabled"
+
+
+def test_explainability_uses_the_models_endpoint_and_translates_arthurs_settings(api: Call) -> None:
+    # GIVEN a model served by a SageMaker endpoint
+    model_id = _model(api, endpoint="churn-endpoint")
+    # WHEN explainability is enabled with Arthur's settings (server sizing included)
+    config = {
+        "explanation_algo": "shap",
+        "explanation_nsamples": 500,
+        "inference_consumer_score_percent": "0.25",
+        "streaming_explainability_enabled": False,
+        "python_version": "3.8",
+        "model_server_cpu": "2",
+    }
+    changed = api(
+        "PATCH", ENRICHMENTS.format(model_id) + "/explainability", {"enabled": True, "config": config}
+    )
+    # THEN the settings are sagewatch's, under both names, and the server sizing is ignored
+    assert changed.status == 202, changed.body
+    got = api("GET", ENRICHMENTS.format(model_id) + "/explainability").body
+    assert got["enabled"] is True and got["status"] == "Ready"
+    assert got["config"]["endpoint_name"] == "churn-endpoint"
+    assert got["config"]["nsamples"] == got["config"]["explanation_nsamples"] == 500
+    assert got["config"]["sample_share"] == 0.25
+    assert got["config"]["streaming"] is False
+    assert "model_server_cpu" not in got["config"]
+
+
+def test_what_cannot_be_honoured_is_a_400_that_says_what_to_send(api: Call) -> None:
+    model_id = _model(api)
+    path = ENRICHMENTS.format(model_id)
+    # an uploaded model package (the SDK's enable_explainability): send an endpoint instead
+    package = _patch_form(
+        api,
+        model_id,
+        {
+            "config": json.dumps({"explainability": {"enabled": True, "config": {"python_version": "3.8"}}}),
+            "user_project.zip": ("user_project.zip", b"PK\x03\x04"),
+        },
+    )
+    assert package.status == 400
+    assert "SageMaker endpoint" in package.body["message"] and "endpoint_name" in package.body["message"]
+    # explainability with no endpoint known
+    no_endpoint = api("PATCH", path, {"explainability": {"enabled": True}})
+    assert no_endpoint.status == 400
+    assert no_endpoint.body["field"] == "explainability.config.endpoint_name"
+    # LIME
+    lime = api(
+        "PATCH",
+        path,
+        {"explainability": {"enabled": True, "config": {"endpoint_name": "e", "explanation_algo": "lime"}}},
+    )
+    assert lime.status == 400 and lime.body["field"] == "explainability.config.explanation_algo"
+    # a setting that does not exist, a value out of range, an unknown enrichment, bias mitigation
+    typo = api("PATCH", path, {"explainability": {"config": {"endpoint_nam": "e"}}})
+    assert typo.status == 400 and typo.body["field"] == "explainability.config.endpoint_nam"
+    budget = api("PATCH", path, {"explainability": {"config": {"explanations_per_hour": 0}}})
+    assert budget.status == 400 and budget.body["field"] == "explainability.config.explanations_per_hour"
+    unknown = api("PATCH", path, {"drift_detection": {"enabled": True}})
+    assert unknown.status == 400 and unknown.body["field"] == "drift_detection"
+    bias = api("PATCH", path, {"bias_mitigation": {"enabled": True}})
+    assert bias.status == 400 and "bias mitigation" in bias.body["message"]
+    not_json = _patch_form(api, model_id, {"config": "{not json"})
+    assert not_json.status == 400 and not_json.body["field"] == "config"
+    # nothing refused changed anything
+    assert api("GET", path).body["explainability"]["enabled"] is False
+    assert api("GET", path + "/sentiment").status == 404
+
+
+def test_a_reader_may_read_the_enrichments_but_not_change_them(api: Call, tokens: dict) -> None:
+    model_id = _model(api)
+    path = ENRICHMENTS.format(model_id)
+    assert api("GET", path, token=tokens[Role.READER]).status == 200
+    assert api("PATCH", path, {"hotspots": {"enabled": True}}, token=tokens[Role.READER]).status == 403
