@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 from arthurai import ArthurAI
-from arthurai.common.constants import InputType, OutputType
+from arthurai.common.constants import Enrichment, InputType, OutputType
 from arthurai.common.exceptions import ArthurError
 from arthurai.core.alerts import AlertRuleBound, AlertRuleSeverity, AlertStatus
 
@@ -200,10 +200,36 @@ if alerts:
         a.status for a in binary.get_alerts(status="acknowledged") if a.id == alerts[0].id
     ]
 
-# -- what sagewatch does not do: a clear 4xx, never a 5xx ------------------------------------------
-results["explainability"] = refused(lambda: binary.explain_inference("any-inference-id"))
-results["enrichments"] = refused(binary.get_enrichments)
-results["hotspots"] = refused(lambda: binary.find_hotspots(metric="accuracy", threshold=0.5, batch_id="b"))
+# -- enrichments: anomaly detection on by itself, hotspots, explainability by the model's endpoint -
+results["enrichments_before"] = binary.get_enrichments()
+binary.enable_hotspots()
+binary.update_enrichment(Enrichment.AnomalyDetection, True)
+results["enrichments_after"] = binary.get_enrichments()
+results["hotspots_enrichment"] = binary.get_enrichment(Enrichment.Hotspots)
+results["hotspots_found"] = binary.find_hotspots(metric="accuracy", threshold=0.99, batch_id="bulk-1")
+
+# explainability as Arthur runs it (the model's code uploaded) cannot run here; the 400 says what to send
+project = DATA / "explainer_project"
+project.mkdir(exist_ok=True)
+(project / "entrypoint.py").write_text(
+    "import numpy as np\n\ndef predict(x):\n    p = np.full(len(x), 0.5)\n    return np.stack([1 - p, p], axis=1)\n"
+)
+(project / "requirements.txt").write_text("numpy\n")
+results["explainability_package"] = refused(
+    lambda: binary.enable_explainability(
+        df=reference.head(50),
+        project_directory=str(project),
+        user_predict_function_import_path="entrypoint",
+        requirements_file="requirements.txt",
+        python_version="3.8",
+    )
+)
+results["explainability_no_endpoint"] = refused(
+    lambda: binary.update_enrichment(Enrichment.Explainability, True, {"explanation_algo": "shap"})
+)
+results["explanation_not_enabled"] = refused(
+    lambda: binary.explain_inference(config["explained_id"], algorithm="shap")
+)
 
 (DATA / "results.json").write_text(json.dumps(results, indent=2, default=str))
 print(json.dumps({k: v for k, v in results.items() if k in ("binary_id", "regression_id")}))

@@ -110,6 +110,7 @@ def write_data(directory: Path, seed: int = 7, now: datetime | None = None) -> C
     config = {
         "binary_partner_id": f"compat-binary-{run}",
         "regression_partner_id": f"compat-regression-{run}",
+        "explained_id": str(stream["partner_inference_id"].iloc[0]),
     }
     (directory / "config.json").write_text(json.dumps(config))
     return CompatData(directory=directory, frames=frames, config=config)

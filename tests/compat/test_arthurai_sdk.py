@@ -178,9 +178,39 @@ def test_metrics_rules_and_alerts_round_trip(flow: tuple) -> None:
     assert results["acknowledged_listed"] == ["acknowledged"]
 
 
-@pytest.mark.parametrize("call", ["explainability", "enrichments", "hotspots"])
-def test_what_sagewatch_does_not_do_is_a_clear_4xx(flow: tuple, call: str) -> None:
+def test_enrichments_are_read_and_set_through_the_sdk(flow: tuple) -> None:
+    _, results = flow
+    # anomaly detection is on by itself once the reference set exists; hotspots wait to be enabled
+    before = results["enrichments_before"]
+    assert before["anomaly_detection"] == {"enabled": True, "status": "Ready", "config": {}}
+    assert before["hotspots"]["enabled"] is False
+    after = results["enrichments_after"]
+    assert after["hotspots"]["enabled"] is True and after["hotspots"]["status"] == "Ready"
+    assert results["hotspots_enrichment"] == after["hotspots"]
+    # every status is one the SDK's enrichment waiter knows
+    assert {e["status"] for e in after.values()} <= {"Disabled", "Pending", "Training", "Ready", "Failed"}
+
+
+def test_find_hotspots_answers_in_arthurs_shape(flow: tuple) -> None:
+    _, results = flow
+    found = results["hotspots_found"]
+    assert isinstance(found["data"], list)
+    for hotspot in found["data"]:  # hotspots are the regions doing worse than the threshold asked
+        assert hotspot["accuracy"] < 0.99
+
+
+@pytest.mark.parametrize(
+    ("call", "says"),
+    [
+        ("explainability_package", "SageMaker endpoint"),
+        ("explainability_no_endpoint", "endpoint_name"),
+        ("explanation_not_enabled", "explainability"),
+    ],
+)
+def test_explainability_sagewatch_cannot_run_is_a_400_saying_what_to_send(
+    flow: tuple, call: str, says: str
+) -> None:
     _, results = flow
     refused = results[call]
     assert refused["type"] == "ResponseClientError", refused
-    assert refused["message"].startswith("400") and "does not support" in refused["message"]
+    assert refused["message"].startswith("400") and says in refused["message"], refused
