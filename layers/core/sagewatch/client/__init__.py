@@ -218,6 +218,14 @@ class SageWatch:
             {k: v for k, v in body.items() if v is not None},
         )
 
+    def enrichments(self, model_id: str) -> dict[str, Any]:
+        """Each enrichment (anomaly_detection, explainability, hotspots): enabled, status, config."""
+        return self.request("GET", model_path(model_id, "/enrichments"))
+
+    def update_enrichments(self, model_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Turn enrichments on or off and set them: {"explainability": {"enabled": True, "config": {...}}}."""
+        return self.request("PATCH", model_path(model_id, "/enrichments"), dict(changes))
+
     def endpoint_health(self, model_id: str) -> dict[str, Any]:
         """The model's SageMaker endpoint: its state, and each variant's calls, errors and latency of the last hour."""
         return self.request("GET", model_path(model_id, "/endpoint"))
