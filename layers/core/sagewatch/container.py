@@ -15,6 +15,7 @@ from sagewatch.services.deepchecks import Deepchecks
 from sagewatch.services.endpoints import Endpoints
 from sagewatch.services.enrichments import Enrichments
 from sagewatch.services.evaluation import Evaluator
+from sagewatch.services.hotspots import Hotspots
 from sagewatch.services.ingestion import Ingestor
 from sagewatch.services.monitoring import Monitoring
 from sagewatch.services.registry import Registry
@@ -22,6 +23,7 @@ from sagewatch.services.variants import Variants
 from sagewatch.stores.alerting import AlertStore, MetricStore, NotificationStore, RuleStore
 from sagewatch.stores.deepchecks import DeepchecksStore
 from sagewatch.stores.endpoints import EndpointMetrics
+from sagewatch.stores.hotspots import HotspotStore
 from sagewatch.stores.ingestion import IngestionLedger
 from sagewatch.stores.lake import LakeStore
 from sagewatch.stores.models import ModelStore
@@ -124,6 +126,14 @@ def enrichments() -> Enrichments:
 
 @functools.cache
 def variants() -> Variants:
+@functools.cache
+def hotspots() -> Hotspots:
+    """Hotspot searches: on demand, listed, and on the evaluator's schedule."""
+    return Hotspots(
+        model_store(), HotspotStore.from_settings(), ingestion_ledger(), enrichments(), monitoring().loader
+    )
+
+
     """A model's variants: traffic, roles, comparisons."""
     return Variants(model_store(), ingestion_ledger(), monitoring().loader)
 
@@ -153,5 +163,6 @@ def reset() -> None:
         enrichments,
         deepchecks,
     ):
+        hotspots,
         cached.cache_clear()
     aws.reset()

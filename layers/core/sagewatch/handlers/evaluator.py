@@ -10,7 +10,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from sagewatch.container import evaluator
+from sagewatch.container import evaluator, hotspots
 from sagewatch.services.evaluation import Report, as_dict
 
 logger = Logger(service="sagewatch-evaluator")
@@ -22,6 +22,10 @@ processor = BatchProcessor(event_type=EventType.SQS)
 def evaluate_record(record: SQSRecord) -> Report:
     """Evaluate the model a message names; its report logged and counted as CloudWatch metrics."""
     report = evaluator().evaluate_model(json.loads(record.body)["model_id"])
+    searched = hotspots().run_scheduled(report.model_id)  # never raises: a failure is in its report
+    (logger.warning if searched.errors else logger.info)(
+        "hotspots searched", extra={"report": searched.as_dict()}
+    )
     metrics.add_metric(name="AlertsRaised", unit=MetricUnit.Count, value=len(report.alerts))
     metrics.add_metric(name="RuleErrors", unit=MetricUnit.Count, value=len(report.errors))
     metrics.add_metric(name="NotificationsPending", unit=MetricUnit.Count, value=report.pending)
