@@ -125,8 +125,6 @@ def enrichments() -> Enrichments:
 
 
 @functools.cache
-def variants() -> Variants:
-@functools.cache
 def hotspots() -> Hotspots:
     """Hotspot searches: on demand, listed, and on the evaluator's schedule."""
     return Hotspots(
@@ -134,6 +132,8 @@ def hotspots() -> Hotspots:
     )
 
 
+@functools.cache
+def variants() -> Variants:
     """A model's variants: traffic, roles, comparisons."""
     return Variants(model_store(), ingestion_ledger(), monitoring().loader)
 
@@ -161,8 +161,8 @@ def reset() -> None:
         endpoints,
         variants,
         enrichments,
+        hotspots,
         deepchecks,
     ):
-        hotspots,
         cached.cache_clear()
     aws.reset()
