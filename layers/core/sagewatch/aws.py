@@ -18,7 +18,12 @@ from botocore.loaders import create_loader
 _CONFIG = Config(retries={"max_attempts": 5, "mode": "adaptive"}, connect_timeout=5, read_timeout=30)
 # S3 refuses SigV2 for buckets made since June 2020, and botocore still presigns with it in some
 # regions: every S3 request and presigned URL is SigV4 (X-Amz-Algorithm=AWS4-HMAC-SHA256).
-_SERVICE_CONFIG = {"s3": Config(signature_version="s3v4")}
+# sagemaker-runtime: no botocore retries (stores/invocations.py retries throttling, a model not
+# ready and 5xx itself, with backoff), and 70 s to read, as an endpoint may take 60 s to answer.
+_SERVICE_CONFIG = {
+    "s3": Config(signature_version="s3v4"),
+    "sagemaker-runtime": Config(retries={"max_attempts": 0, "mode": "standard"}, read_timeout=70),
+}
 
 
 # botocore's service and endpoint descriptions (large JSON files), read once per process: every

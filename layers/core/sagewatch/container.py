@@ -9,12 +9,14 @@ notifier) on the cached instance: `evaluator().clock = ...`.
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 from sagewatch import aws
 from sagewatch.services.deepchecks import Deepchecks
 from sagewatch.services.endpoints import Endpoints
 from sagewatch.services.enrichments import Enrichments
 from sagewatch.services.evaluation import Evaluator
+from sagewatch.services.explanations import Explanations
 from sagewatch.services.hotspots import Hotspots
 from sagewatch.services.ingestion import Ingestor
 from sagewatch.services.monitoring import Monitoring
@@ -23,8 +25,10 @@ from sagewatch.services.variants import Variants
 from sagewatch.stores.alerting import AlertStore, MetricStore, NotificationStore, RuleStore
 from sagewatch.stores.deepchecks import DeepchecksStore
 from sagewatch.stores.endpoints import EndpointMetrics
+from sagewatch.stores.explanations import ExplanationBudget
 from sagewatch.stores.hotspots import HotspotStore
 from sagewatch.stores.ingestion import IngestionLedger
+from sagewatch.stores.invocations import EndpointInvoker
 from sagewatch.stores.lake import LakeStore
 from sagewatch.stores.models import ModelStore
 from sagewatch.stores.notify import Notifier
@@ -132,6 +136,31 @@ def hotspots() -> Hotspots:
     )
 
 
+# What EndpointInvoker calls instead of boto3's sagemaker-runtime (local mode's and tests' stand-in).
+_endpoint_runtime: Any = None
+
+
+def use_endpoint_runtime(client: Any) -> None:
+    """Invoke endpoints through `client` (sagewatch.local.endpoints' stand-in), or boto3 again with None."""
+    global _endpoint_runtime
+    _endpoint_runtime = client
+    explanations.cache_clear()
+
+
+@functools.cache
+def explanations() -> Explanations:
+    """Explanations of inferences by the models' own SageMaker endpoints."""
+    return Explanations(
+        model_store(),
+        lake_store(),
+        ingestion_ledger(),
+        enrichments(),
+        EndpointInvoker(_endpoint_runtime),
+        endpoints().metrics,
+        ExplanationBudget.from_settings(),
+    )
+
+
 @functools.cache
 def variants() -> Variants:
     """A model's variants: traffic, roles, comparisons."""
@@ -162,6 +191,7 @@ def reset() -> None:
         variants,
         enrichments,
         hotspots,
+        explanations,
         deepchecks,
     ):
         cached.cache_clear()

@@ -90,6 +90,12 @@ class TooLarge(SagewatchError):
     status = 413
 
 
+class Throttled(SagewatchError):
+    """A budget or a downstream service refuses more for now; retry later (HTTP 429)."""
+
+    status = 429
+
+
 class UnsupportedMediaType(SagewatchError):
     """The body is sent in a format the route does not read (HTTP 415)."""
 

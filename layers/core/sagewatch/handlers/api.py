@@ -26,6 +26,7 @@ from sagewatch.api import (
     deepchecks,
     endpoints,
     enrichments,
+    explanations,
     hotspots,
     inferences,
     ingestion,
@@ -65,6 +66,7 @@ app.include_router(variants.router, prefix="/api/v3")
 app.include_router(endpoints.router, prefix="/api/v3")
 app.include_router(enrichments.router, prefix="/api/v3")
 app.include_router(hotspots.router, prefix="/api/v3")
+app.include_router(explanations.router, prefix="/api/v3")
 app.include_router(alerting.metrics_v4, prefix="/api/v4")
 app.include_router(deepchecks.router, prefix="/api/v1")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -10,8 +11,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from sagewatch.container import evaluator, hotspots
+from sagewatch.container import evaluator, explanations, hotspots
+from sagewatch.errors import SagewatchError
 from sagewatch.services.evaluation import Report, as_dict
+from sagewatch.services.explanations import RUN_SECONDS
 
 logger = Logger(service="sagewatch-evaluator")
 metrics = Metrics(namespace="sagewatch", service="evaluator")
@@ -19,9 +22,14 @@ tracer = Tracer()  # X-Ray in Lambda (boto3 calls as subsegments); off elsewhere
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
-def evaluate_record(record: SQSRecord) -> Report:
+# Seconds kept free at the end of the Lambda's time after explaining (writing what was done, logging).
+EXPLAIN_MARGIN_SECONDS = 30.0
+
+
+def evaluate_record(record: SQSRecord, lambda_context: Any = None) -> Report:
     """Evaluate the model a message names; its report logged and counted as CloudWatch metrics."""
     report = evaluator().evaluate_model(json.loads(record.body)["model_id"])
+    explain_due(report.model_id, lambda_context)
     searched = hotspots().run_scheduled(report.model_id)  # never raises: a failure is in its report
     (logger.warning if searched.errors else logger.info)(
         "hotspots searched", extra={"report": searched.as_dict()}
@@ -32,6 +40,25 @@ def evaluate_record(record: SQSRecord) -> Report:
     log = logger.warning if report.errors else logger.info
     log("model evaluated", extra={"report": as_dict(report)})
     return report
+
+
+def explain_due(model_id: str, lambda_context: Any = None) -> None:
+    """Explain the model's due inferences within the Lambda's time left; a failing endpoint is
+    logged (its explanations wait for the next run), never failing the evaluation."""
+    seconds = RUN_SECONDS
+    if lambda_context is not None and hasattr(lambda_context, "get_remaining_time_in_millis"):
+        seconds = min(seconds, lambda_context.get_remaining_time_in_millis() / 1000 - EXPLAIN_MARGIN_SECONDS)
+    try:
+        explained = explanations().explain_due(model_id, seconds=max(seconds, 0.0))
+    except SagewatchError as error:
+        logger.warning("explanations failed", extra={"model_id": model_id, "error": error.to_dict()})
+        return
+    except Exception:  # an unforeseen failure of the endpoint or the lake: logged, alerts unharmed
+        logger.exception("explanations failed", extra={"model_id": model_id})
+        return
+    if explained.enabled:
+        logger.info("inferences explained", extra={"report": asdict(explained)})
+        metrics.add_metric(name="InferencesExplained", unit=MetricUnit.Count, value=explained.explained)
 
 
 @metrics.log_metrics

@@ -22,6 +22,7 @@ from sagewatch import aws, container
 from sagewatch.auth import Role
 from sagewatch.handlers.api import handler
 from sagewatch.local.emulator import serialize_dynamodb_requests
+from sagewatch.local.endpoints import STAND_INS
 from sagewatch.local.http_bridge import make_server
 from sagewatch.local.lambda_limits import LambdaImports, api_limits
 from sagewatch.local.pollers import evaluate_poller, ingest_poller, schedule_timer
@@ -152,6 +153,7 @@ class LocalRuntime:
         names = physical_names(self.prefix)
         os.environ.update(local_environment(aws_endpoint_url, self.region, names))
         container.reset()
+        container.use_endpoint_runtime(STAND_INS)  # moto runs no model: endpoints are Python functions
         created = provision(names)
         _, token = container.token_store().create(Role.ADMIN, description="created by sagewatch local")
         aws.client("ses").verify_email_identity(
@@ -210,6 +212,7 @@ class LocalRuntime:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
         if self._moto is not None:
             self._moto.stop()
+        container.use_endpoint_runtime(None)
         if self.imports is not None:
             self.imports.uninstall(self._hidden)
         state = self.state_dir / STATE_FILE

@@ -21,10 +21,13 @@ from sagewatch.metrics import filters
 from sagewatch.metrics.aggregates import Aggregate, Contributions, indicator, ones, state
 from sagewatch.metrics.filters import Condition
 from sagewatch.metrics.functions import FUNCTIONS, Function
+from sagewatch.metrics.shap import absolute_name
 from sagewatch.schema import GROUND_TRUTH_STAGES, Model, Stage, ValueType
 from sagewatch.values import ARROW_TYPES
 
-Source = Literal["inference", "reference", "ground_truth"]
+Source = Literal["inference", "reference", "ground_truth", "explanation"]
+# Sources whose rows live in day folders of inference_timestamp (queries over a window read its days only).
+DAILY_SOURCES = ("inference", "explanation")
 INTERVALS = {
     "minute": "minute",
     "hour": "hour",
@@ -90,6 +93,19 @@ def column_types(model: Model, source: Source) -> dict[str, ValueType]:
     identity = {"partner_inference_id": ValueType.STRING, "ground_truth_timestamp": ValueType.TIMESTAMP}
     if source == "ground_truth":
         return {**identity, **truths}
+    if source == "explanation":  # services/explanations.py: attributions and their absolute values
+        inputs = [a.name for a in model.by_stage(Stage.PIPELINE_INPUT)]
+        return {
+            "partner_inference_id": ValueType.STRING,
+            "inference_timestamp": ValueType.TIMESTAMP,
+            "variant": ValueType.STRING,
+            "explained_at": ValueType.TIMESTAMP,
+            "predicted_attribute_name": ValueType.STRING,
+            "expected_value": ValueType.FLOAT,
+            "prediction": ValueType.FLOAT,
+            **{name: ValueType.FLOAT for name in inputs},
+            **{absolute_name(name): ValueType.FLOAT for name in inputs},
+        }
     stored = model.by_stage(Stage.PIPELINE_INPUT, Stage.NON_INPUT_DATA, Stage.PREDICTED_VALUE)
     return {
         **identity,
@@ -269,7 +285,7 @@ def _columns_of(function: Function, model: Model) -> list[str]:
 def run(query: Query, model: Model, load: Loader) -> list[dict[str, Any]]:
     """The query's result rows (Arthur's query_result)."""
     plan = Plan(query, model)
-    first, last = filters.date_range(query.filter) if query.from_ == "inference" else (None, None)
+    first, last = filters.date_range(query.filter) if query.from_ in DAILY_SOURCES else (None, None)
     tables = load(query.from_, plan.columns(), first, last, plan.needs_ground_truth)
     tables = [filters.apply(t, query.filter, plan.types, "filter") for t in tables]
     if not plan.functions and not plan.rounded:
@@ -307,7 +323,7 @@ def fold_values(query: Query, model: Model, load: Loader, folds: int) -> tuple[n
     plan = Plan(query, model)
     if len(plan.functions) != 1 or plan.keys:
         raise InvalidInput("an interval is of one function over all rows: no group_by", field="select")
-    first, last = filters.date_range(query.filter) if query.from_ == "inference" else (None, None)
+    first, last = filters.date_range(query.filter) if query.from_ in DAILY_SOURCES else (None, None)
     tables = load(query.from_, plan.columns(), first, last, plan.needs_ground_truth)
     tables = [filters.apply(t, query.filter, plan.types, "filter") for t in tables] or [plan.empty()]
     keyed = []

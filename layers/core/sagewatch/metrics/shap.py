@@ -33,6 +33,11 @@ import numpy as np
 EXACT_INPUTS = 8
 
 
+def absolute_name(name: str) -> str:
+    """The column holding an input's absolute attribution (never a valid attribute name: no clash)."""
+    return f"abs({name})"
+
+
 def default_nsamples(inputs: int) -> int:
     """Coalitions per explanation when none is configured (the shap package's default)."""
     return 2 * inputs + 2048

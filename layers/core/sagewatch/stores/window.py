@@ -81,6 +81,10 @@ class LakeWindow:
             return None
         return latest_ground_truth(pa.concat_tables(tables, promote_options="default"))
 
+    def explanations(self, columns: list[str], first: date | None, last: date | None) -> list[pa.Table]:
+        """Stored explanations of the window's days (services/explanations.py), one table per file."""
+        return [self.lake.read_table(key, columns) for key in self._keys("explanations", first, last)]
+
     def reference(self, columns: list[str]) -> list[pa.Table]:
         """The reference set, `columns` only, one table per file."""
         return [self.lake.read_table(key, columns) for key in self._keys("reference", None, None)]
@@ -111,6 +115,8 @@ def lake_loader(lake: LakeStore, model: Model) -> Loader:
     ) -> list[pa.Table]:
         if source == "reference":
             return window.reference(columns)
+        if source == "explanation":
+            return window.explanations(columns, first, last)
         if source == "ground_truth":
             table = window.ground_truth()
             return [table] if table is not None else []
