@@ -28,7 +28,7 @@ from sagewatch.local.http_bridge import LocalContext
 from sagewatch.local.pollers import drain
 from sagewatch.records import reference_rows, rows_from_columns
 from sagewatch.schema import Model, ModelSpec
-from sagewatch.services.evaluation import FanOutFailed
+from sagewatch.services.evaluation import ANOMALY_RULE_STATE, FanOutFailed
 from sagewatch.services.ingestion import Source
 from sagewatch.stores.notify import DEFAULT_SENDER
 from sagewatch.webhooks import ALLOW_PRIVATE_ENV
@@ -58,11 +58,13 @@ def sent_emails() -> list:
 
 
 def model_with(body: dict | None = None, default_rules: bool = False, **changes) -> Model:
-    """A model; without the default PSI rules unless asked (tests look at the rules they make)."""
+    """A model; without the default drift and anomaly rules unless asked (tests look at the rules they
+    make; an anomaly rule already made for no detector is one the user deleted)."""
     spec = factories.edited(body or factories.binary_probability(), **changes)
     model = container.model_store().create(ModelSpec.model_validate(spec))
     if not default_rules:
         container.ingestion_ledger().set_state(model.id, "DEFAULT_RULES", created="not in this test")
+        container.ingestion_ledger().set_state(model.id, ANOMALY_RULE_STATE, digest="not in this test")
     return model
 
 
@@ -559,8 +561,11 @@ def test_the_default_rule_is_one_model_level_drift_rule_made_once_data_exists(cl
     drifted(model, np.random.default_rng(9), shift=1.0)
     evaluator().evaluate_model(model.id)
 
-    # THEN one rule for all inputs, on the family-wise p-value, and one alert naming income alone
-    [rule] = evaluator().rules.list(model.id)
+    # THEN one drift rule for all inputs, on the family-wise p-value, and one alert naming income alone
+    # (beside it the anomaly rule, the reference having given the model a detector)
+    rules = evaluator().rules.list(model.id)
+    assert sorted(r.metric_name for r in rules) == [catalog.ANOMALOUS_INFERENCES, catalog.INPUT_DRIFT]
+    [rule] = [r for r in rules if r.metric_name == catalog.INPUT_DRIFT]
     assert (rule.name, rule.metric_name, rule.bound, rule.threshold, rule.is_default) == (
         "Input drift",
         "Input Drift",
@@ -576,7 +581,7 @@ def test_the_default_rule_is_one_model_level_drift_rule_made_once_data_exists(cl
     evaluator().evaluate_model(model.id)
 
     # THEN no rule is made twice
-    assert len(evaluator().rules.list(model.id)) == 1
+    assert len(evaluator().rules.list(model.id)) == 2
 
 
 def test_the_schedule_fans_out_one_message_per_model(clock: Clock, aws: dict[str, str]) -> None:

@@ -238,6 +238,7 @@ def test_parquet_is_typed_per_the_models_attributes(aws: dict[str, str]) -> None
         ("income", "double"),
         ("region", "string"),
         ("predicted_probability", "double"),
+        ("anomaly_score", "double"),  # null: the model has no reference, so no detector
     ]
 
 

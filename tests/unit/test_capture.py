@@ -235,6 +235,7 @@ def test_lake_columns_carry_provenance() -> None:
         "income",
         "region",
         "predicted_probability",
+        "anomaly_score",  # null until written: the ingestor scores rows as it writes them
     ]
     row = parsed.rows.to_pylist()[0]
     assert (row["source"], row["variant"], row["batch_id"]) == ("s3://cap/x.jsonl", "Blue", None)

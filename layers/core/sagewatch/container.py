@@ -81,7 +81,9 @@ def registry() -> Registry:
 @functools.cache
 def ingestor() -> Ingestor:
     """Ingestion: S3 objects and API requests into the lake."""
-    return Ingestor(model_store(), lake_store(), ingestion_ledger(), SourceObjects())
+    return Ingestor(
+        model_store(), lake_store(), ingestion_ledger(), SourceObjects(), enrichments=enrichments().config
+    )
 
 
 @functools.cache

@@ -232,6 +232,7 @@ def rows_from_columns(
         "variant": pa.nulls(len(keep), pa.string()),
         "ingested_at": ingested,
         **{name: values.take(keep) for name, values in typed.items()},
+        "anomaly_score": pa.nulls(len(keep), pa.float64()),  # scored when written (services.ingestion)
     }
     schema = inference_schema(model)
     inferences = (

@@ -86,6 +86,7 @@ RESERVED_NAMES = frozenset(
         "variant",
         "ground_truth_timestamp",
         "ingested_at",
+        "anomaly_score",
     }
 )
 ATTRIBUTE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

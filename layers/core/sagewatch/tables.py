@@ -20,7 +20,8 @@ TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 
 def inference_schema(model: Model) -> pa.Schema:
-    """The lake's inference columns for a model: identity and provenance, then its attributes."""
+    """The lake's inference columns for a model: identity and provenance, its attributes, then the
+    enrichments computed at ingest (`anomaly_score`, null without a detector)."""
     attributes = model.by_stage(Stage.PIPELINE_INPUT, Stage.NON_INPUT_DATA, Stage.PREDICTED_VALUE)
     return pa.schema(
         [
@@ -31,6 +32,7 @@ def inference_schema(model: Model) -> pa.Schema:
             ("variant", pa.string()),
             ("ingested_at", TIMESTAMP),
             *[(a.name, ARROW_TYPES[a.value_type]) for a in attributes],
+            ("anomaly_score", pa.float64()),
         ]
     )
 

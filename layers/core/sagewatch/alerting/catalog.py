@@ -4,8 +4,11 @@ Default metrics exist for every model without being stored (so they follow its s
 count, the average of each prediction, the performance metric of its output type (accuracyRate or
 rmse), the null rate of each attribute, PSI of each input against the reference, and Input Drift:
 the family-wise p-value of the calibrated drift test over all inputs (one number for the model, so
-one rule and one alert cover every input). Their ids are stable (uuid5 of model id and name), so
-rules can point at them.
+one rule and one alert cover every input), and Anomalous Inferences: the share of inferences whose
+`anomaly_score` is above `{{cutoff}}`. Its rule (services.evaluation) sets the cutoff to the model's
+detector's out-of-bag 99.9th percentile of reference scores (sagewatch.metrics.anomaly), so on data
+like the reference about 1 inference in 1,000 is above it; without a rule's value it is
+ANOMALY_CUTOFF. Their ids are stable (uuid5 of model id and name), so rules can point at them.
 
 A performance metric's value in a window comes with an interval (`interval`): the metric on FOLDS
 random parts of the window's rows (a seeded permutation dealt round, so parts differ by a row at
@@ -41,6 +44,10 @@ from sagewatch.schema import GROUND_TRUTH_STAGES, Model, OutputType, Stage
 DEFAULTS = uuid.UUID("5b0cf3b4-6f49-4a3c-9d51-9e1e3f6c7a10")
 HIDDEN = ("labelled_count", "sagewatch_rows")
 INPUT_DRIFT = "Input Drift"
+ANOMALOUS_INFERENCES = "Anomalous Inferences"
+# An isolation forest score past which a row is isolated well before an ordinary one (Liu et al.);
+# the default rule replaces it with its detector's calibrated cutoff.
+ANOMALY_CUTOFF = 0.6
 FOLDS = 40
 MIN_FOLDS = 5
 ROWS_PER_FOLD = 5  # labelled rows a part needs, at least: fewer labels, fewer parts
@@ -146,6 +153,26 @@ def default_metrics(model: Model) -> list[Metric]:
                 "model_data_drift_metric",
                 drift=True,
             )
+        )
+        anomalous = _default(
+            model,
+            ANOMALOUS_INFERENCES,
+            {
+                "select": [
+                    {
+                        "function": "rate",
+                        "parameters": {
+                            "property": "anomaly_score",
+                            "comparator": "gt",
+                            "value": "{{cutoff}}",
+                        },
+                    }
+                ]
+            },
+            "model_input_data_metric",
+        )
+        metrics.append(
+            anomalous.model_copy(update={"parameters": [{"name": "cutoff", "default": ANOMALY_CUTOFF}]})
         )
     return metrics
 

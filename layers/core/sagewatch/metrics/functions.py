@@ -244,10 +244,9 @@ class Distribution(Function):
         None for a categorical attribute, whose values are counted as they are."""
         name = self.property()
         attribute = next((a for a in self.model.attributes if a.name == name), None)
-        if (
-            attribute is None
-            or attribute.categorical
-            or self.types[name] not in (ValueType.INTEGER, ValueType.FLOAT)
+        if (attribute is not None and attribute.categorical) or self.types[name] not in (
+            ValueType.INTEGER,
+            ValueType.FLOAT,
         ):
             return None
         given = {key for key in ("lower", "upper") if self.parameters.get(key) is not None}
@@ -257,6 +256,8 @@ class Distribution(Function):
             lower, upper = self.number("lower", 0.0, -1e300, 1e300), self.number("upper", 0.0, -1e300, 1e300)
             if not lower < upper:
                 raise InvalidInput("lower is below upper", field=f"{self.field}.parameters.upper")
+        elif attribute is None:  # a numeric column that is no attribute: anomaly_score, in [0, 1]
+            lower, upper = 0.0, 1.0
         elif attribute.min_range is None or attribute.max_range is None:
             raise InvalidInput(
                 f"{name!r} has no range to bin over: declare min_range and max_range, or give lower and upper",

@@ -113,6 +113,7 @@ def column_types(model: Model, source: Source) -> dict[str, ValueType]:
         "batch_id": ValueType.STRING,
         "variant": ValueType.STRING,
         **{a.name: a.value_type for a in stored},
+        "anomaly_score": ValueType.FLOAT,  # the enrichment scored at ingest (sagewatch.metrics.anomaly)
         **truths,
     }
 

@@ -15,7 +15,8 @@ from typing import Any
 
 from sagewatch.alerting import catalog, windows
 from sagewatch.alerting.types import Alert, Metric, Rule
-from sagewatch.errors import ConcurrentUpdate, SagewatchError
+from sagewatch.errors import ConcurrentUpdate, NotFound, SagewatchError
+from sagewatch.metrics import anomaly
 from sagewatch.metrics.query import Loader
 from sagewatch.schema import Model
 from sagewatch.stores.alerting import AlertStore, MetricStore, NotificationStore, RuleStore
@@ -30,6 +31,12 @@ DEFAULT_DRIFT_LOOKBACK_MINUTES = 60
 # below it with probability at most 0.0001, at most 0.017 false alerts a model-week in expectation;
 # the margin is for a reference that sits off its population by chance (docs/alerting.md).
 DRIFT_FALSE_ALARM_RATE = 0.0001
+# The default anomaly rule fires when more than this share of an hour's inferences score above the
+# detector's cutoff, which about 1 in 1,000 inferences like the reference does: a window of n >= 10
+# such inferences crosses it with probability below 2e-4 (two or more above the cutoff), a window of
+# fewer than 10 with probability about n / 1,000 (one above it).
+ANOMALOUS_SHARE = 0.1
+ANOMALY_RULE_STATE = "DEFAULT_ANOMALY_RULE"  # the detector (digest) the default anomaly rule follows
 
 
 @dataclass
@@ -382,7 +389,9 @@ class Evaluator:
 
     def ensure_default_rules(self, model: Model, load: Loader, now: datetime) -> None:
         """One model-level drift rule (Input Drift below DRIFT_FALSE_ALARM_RATE, hourly), once
-        reference and inference data exist; created once, then edited or disabled like any rule."""
+        reference and inference data exist; created once, then edited or disabled like any rule.
+        And the anomaly rule once the model has a detector (`_ensure_anomaly_rule`)."""
+        self._ensure_anomaly_rule(model, now)
         if self.ledger.state(model.id, "DEFAULT_RULES"):
             return
         totals = self.ledger.counts(model.id)["total"]
@@ -406,6 +415,52 @@ class Evaluator:
                 )
             )
         self.ledger.set_state(model.id, "DEFAULT_RULES", created="yes")
+
+    def _ensure_anomaly_rule(self, model: Model, now: datetime) -> None:
+        """The rule "Anomalous inferences": more than ANOMALOUS_SHARE of an hour's inferences above the
+        detector's cutoff (its reference's out-of-bag 99.9th percentile score). Created once the
+        model's detector exists (its own ledger state, so models that had their default rules before
+        get it too); when the detector is refitted (a new reference) the rule's cutoff follows it and
+        the rest of the rule, as the user left it, stays; a deleted rule stays deleted."""
+        detector = self.ledger.state(model.id, anomaly.LEDGER_STATE)
+        if detector.get("cutoff") is None:
+            return
+        calibrated = self.ledger.state(model.id, ANOMALY_RULE_STATE)
+        if calibrated.get("digest") == detector["digest"]:
+            return
+        metric = next(
+            (m for m in catalog.default_metrics(model) if m.name == catalog.ANOMALOUS_INFERENCES), None
+        )
+        if metric is None:
+            return
+        rule_id = str(uuid.uuid5(ALERTS, f"{model.id}/default/{metric.id}"))
+        cutoff = float(detector["cutoff"])
+        if not calibrated:
+            self.rules.put(
+                Rule(
+                    id=rule_id,
+                    model_id=model.id,
+                    name="Anomalous inferences",
+                    metric_id=metric.id,
+                    metric_name=metric.name,
+                    metric_parameters={"cutoff": cutoff},
+                    bound="upper",
+                    threshold=ANOMALOUS_SHARE,
+                    severity="warning",
+                    lookback_period=DEFAULT_DRIFT_LOOKBACK_MINUTES,
+                    is_default=True,
+                    created_at=now,
+                )
+            )
+        else:
+            with contextlib.suppress(NotFound, ConcurrentUpdate):
+                rule = self.rules.get(model.id, rule_id)
+                parameters = {**(rule.metric_parameters or {}), "cutoff": cutoff}
+                self.rules.put(
+                    rule.model_copy(update={"metric_parameters": parameters, "version": rule.version + 1}),
+                    expected_version=rule.version,
+                )
+        self.ledger.set_state(model.id, ANOMALY_RULE_STATE, digest=detector["digest"], cutoff=cutoff)
 
 
 @dataclass

@@ -11,6 +11,12 @@ Capture files are routed by the endpoint and variant in their key,
 (recognised by its content, `groundTruthData`) by the endpoint in
 `<prefix>/<EndpointName>/<yyyy>/<mm>/<dd>/<hh>/<name>.jsonl`. Files stream in chunks of whole
 lines (sagewatch.streams), so memory stays bounded whatever their size.
+
+Every inference written gets its `anomaly_score` (sagewatch.metrics.anomaly), computed over the
+part's rows at once: `Detectors` fits a model's detector when its reference set is closed (or, for a
+reference dropped to S3, at the first ingest that finds none), stores it beside the reference, and
+keeps it in the process keyed by the stored object's ETag, checked with one HEAD per source, so a
+replaced reference is never scored against after its detector is.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import hashlib
 import re
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -30,7 +37,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sagewatch.capture import FirstInFile, Parsed, parse_capture, parse_ground_truth, parse_resilient
+from sagewatch.enrichments import EnrichmentsConfig
 from sagewatch.errors import Conflict, InvalidInput, ModelNotFound, NotFound, TooLarge
+from sagewatch.metrics import anomaly
+from sagewatch.metrics.anomaly import Detector, with_scores
 from sagewatch.records import (
     RecordRows,
     check_file_columns,
@@ -118,20 +128,98 @@ def endpoint_of(key: str, ground_truth: bool) -> CaptureKey | None:
     return CaptureKey(before[-2], before[-1]) if len(before) >= 2 else None
 
 
-class Ingestor:
-    """Routes, parses and stores source objects; the stores are injected, AWS stays at the edges."""
+class Detectors:
+    """Each model's anomaly detector: fitted on its reference set, stored beside it (the lake), its
+    cutoff noted in the ledger (anomaly.LEDGER_STATE, for the default rule), and cached in the process by
+    the stored object's ETag."""
 
     def __init__(
-        self, models: ModelStore, lake: LakeStore, ledger: IngestionLedger, objects: SourceObjects
+        self,
+        lake: LakeStore,
+        ledger: IngestionLedger,
+        config: Callable[[Model], EnrichmentsConfig] | None = None,
+    ) -> None:
+        self.lake, self.ledger = lake, ledger
+        self.config = config or (lambda model: EnrichmentsConfig())
+        self._loaded: dict[str, tuple[str, Detector]] = {}
+
+    def enabled(self, model: Model) -> bool:
+        """Whether the model's anomaly detection is on (its enrichments configuration)."""
+        return self.config(model).anomaly_detection.enabled
+
+    def fit(self, model: Model) -> Detector | None:
+        """Fit the model's detector on its whole reference set and store it (replacing any); None,
+        and any stored detector deleted, when the reference is too small or the model has no inputs."""
+        inputs = [a.name for a in anomaly.inputs_of(model)]
+        reference = self.lake.read_area("reference", model.id, inputs) if inputs else None
+        detector = anomaly.fit(reference, model) if reference is not None else None
+        if detector is None:
+            self.lake.delete_detector(model.id)
+            self._loaded.pop(model.id, None)
+            return None
+        body = detector.to_bytes()
+        etag = self.lake.write_detector(model.id, body)
+        self._loaded[model.id] = (etag, detector)
+        self.ledger.set_state(
+            model.id,
+            anomaly.LEDGER_STATE,
+            digest=hashlib.sha256(body).hexdigest()[:32],
+            cutoff=detector.cutoff,
+            cutoff_quantile=anomaly.CUTOFF_QUANTILE,
+            reference_rows=detector.reference_rows,
+            fitted_at=_now().isoformat(),
+        )
+        return detector
+
+    def for_scoring(self, model: Model) -> Detector | None:
+        """The detector to score the model's new inferences with: None when anomaly detection is off
+        or there is no reference; fitted now when the reference has none yet (one HEAD when the
+        cached one is current, a GET when it was replaced)."""
+        if not self.enabled(model):
+            return None
+        etag = self.lake.detector_etag(model.id)
+        if etag is None:
+            return self.fit(model) if self.lake.has_reference(model.id) else None
+        cached = self._loaded.get(model.id)
+        if cached is not None and cached[0] == etag:
+            return cached[1]
+        found = self.lake.read_detector(model.id)
+        if found is None:  # deleted since the HEAD: the reference is changing
+            return None
+        body, etag = found
+        detector = Detector.from_bytes(body)
+        self._loaded[model.id] = (etag, detector)
+        return detector
+
+    def forget(self, model: Model) -> None:
+        """Drop the model's detector: its reference changed (the next ingest or close fits anew)."""
+        self.lake.delete_detector(model.id)
+        self._loaded.pop(model.id, None)
+
+
+class Ingestor:
+    """Routes, parses and stores source objects; the stores are injected, AWS stays at the edges.
+    `enrichments` gives a model's enrichments configuration (default: every default)."""
+
+    def __init__(
+        self,
+        models: ModelStore,
+        lake: LakeStore,
+        ledger: IngestionLedger,
+        objects: SourceObjects,
+        enrichments: Callable[[Model], EnrichmentsConfig] | None = None,
     ) -> None:
         self.models = models
         self.lake = lake
         self.ledger = ledger
         self.objects = objects
+        self.detectors = Detectors(lake, ledger, enrichments)
 
     def writer(self, model: Model, source: Source) -> SourceWriter:
         """A writer for a source that arrives in parts (a file streamed chunk by chunk)."""
-        return SourceWriter(self.lake, self.ledger, model, source)
+        return SourceWriter(
+            self.lake, self.ledger, model, source, detector=lambda: self.detectors.for_scoring(model)
+        )
 
     def accept(
         self,
@@ -522,12 +610,16 @@ class Ingestor:
         if total is not None:
             values["total_record_count"] = total
         self.ledger.set_state(model.id, "REFERENCE", **values)
+        if self.detectors.enabled(model):
+            self.detectors.fit(model)
         return self._reference_status(model)
 
     def delete_reference(self, model_id: str) -> None:
-        """Delete the reference set, so a new one can be uploaded (drift baselines follow it)."""
+        """Delete the reference set, so a new one can be uploaded (drift baselines and the anomaly
+        detector, stored under it, follow it)."""
         model = self.models.get_active(model_id)
         self.lake.delete_prefix(f"reference/model_id={model.id}/")
+        self.detectors.forget(model)
         self.ledger.reset_reference(model.id)
 
     def reference_status(self, model_id: str) -> dict[str, Any]:
@@ -601,11 +693,22 @@ class SourceWriter:
     """Writes what one source produced and counts it once.
 
     For an API request (`Source.request`) its limits (days, batch_ids) are checked in `add` before
-    anything is written, so a refused request (4xx) leaves no object behind.
+    anything is written, so a refused request (4xx) leaves no object behind. Inferences are written
+    with their anomaly scores: `detector` is asked once, at the first inferences (None: null scores).
     """
 
-    def __init__(self, lake: LakeStore, ledger: IngestionLedger, model: Model, source: Source) -> None:
+    def __init__(
+        self,
+        lake: LakeStore,
+        ledger: IngestionLedger,
+        model: Model,
+        source: Source,
+        detector: Callable[[], Detector | None] | None = None,
+    ) -> None:
         self.lake, self.ledger, self.model = lake, ledger, model
+        self.find_detector = detector
+        self.detector: Detector | None = None
+        self.looked_for_detector = detector is None
         self.digest, self.source, self.variant = source.digest, source.name, source.variant
         self.request = source.request
         self.part = 0
@@ -635,6 +738,7 @@ class SourceWriter:
         self.part += 1
         model_id = self.model.id
         if inferences is not None and inferences.num_rows:
+            inferences = with_scores(inferences, self.scores(inferences))
             self.keys += self.lake.write_rows("inferences", model_id, inferences, "inference_timestamp", name)
             self.tally["inferences"] += inferences.num_rows
             self.latest = _later(self.latest, pc.max(inferences.column("inference_timestamp")).as_py())
@@ -658,12 +762,21 @@ class SourceWriter:
                 self.latest_label, pc.max(ground_truth.column("ground_truth_timestamp")).as_py()
             )
         if reference is not None and reference.num_rows:
+            if not self.tally["reference"]:  # the reference changes: its detector is refitted
+                self.lake.delete_detector(model_id)
             self.keys.append(self.lake.write_reference(model_id, reference, name))
             self.tally["reference"] += reference.num_rows
         if rejected:
             key = self.lake.write_rejected(model_id, day, name, self.source, rejected)
             self.keys += [key] if key else []
             self.tally[f"{rejected_as}_rejected"] += len(rejected) if rejected_rows is None else rejected_rows
+
+    def scores(self, inferences: pa.Table) -> pa.Array | None:
+        """The rows' anomaly scores, or None without a detector."""
+        if not self.looked_for_detector and self.find_detector is not None:
+            self.detector = self.find_detector()
+            self.looked_for_detector = True
+        return self.detector.score(inferences) if self.detector is not None else None
 
     def counts(self) -> SourceCounts:
         """What the source produced so far, as the ledger counts it."""

@@ -4,6 +4,7 @@ Layout (DESIGN.md "Storage"):
   inferences/model_id=<id>/date=<YYYY-MM-DD>/<source-digest>-<part>.parquet
   ground_truth/model_id=<id>/date=<YYYY-MM-DD>/<source-digest>-<part>.parquet
   reference/model_id=<id>/<source-digest>-<part>.parquet
+  reference/model_id=<id>/_anomaly/detector.json   the anomaly detector fitted on that reference
   rejected/model_id=<id>/date=<YYYY-MM-DD>/<source-digest>-<part>.jsonl
   unrouted/<source-digest>.json      files no model claims, kept aside to be reported and replayed
   drops/<model>/<inferences|ground_truth|reference>/[<batch_id>/]<file>.parquet   files to ingest
@@ -23,12 +24,15 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from botocore.exceptions import ClientError
 
 from sagewatch import aws
 from sagewatch.settings import Settings
+from sagewatch.stores.dynamo import error_code
 
 # Objects written at once by one call (S3 takes thousands of PUTs a second per prefix).
 WRITERS = 16
+MISSING = ("NoSuchKey", "404", "NotFound")  # S3's codes for an object that is not there
 
 
 def source_digest(bucket: str, key: str, etag: str) -> str:
@@ -92,6 +96,47 @@ class LakeStore:
         key = f"reference/model_id={model_id}/{name}.parquet"
         self.client.put_object(Bucket=self.bucket, Key=key, Body=_parquet(table))
         return key
+
+    def detector_key(self, model_id: str) -> str:
+        """Where a model's anomaly detector is kept: beside its reference (not .parquet, so readers
+        of the reference pass it by; deleting the reference deletes it)."""
+        return f"reference/model_id={model_id}/_anomaly/detector.json"
+
+    def write_detector(self, model_id: str, body: bytes) -> str:
+        """Store a model's anomaly detector; returns its ETag."""
+        response = self.client.put_object(Bucket=self.bucket, Key=self.detector_key(model_id), Body=body)
+        return response["ETag"].strip('"')
+
+    def detector_etag(self, model_id: str) -> str | None:
+        """The stored detector's ETag (one HEAD), or None when there is none."""
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=self.detector_key(model_id))
+        except ClientError as error:
+            if error_code(error) in MISSING:
+                return None
+            raise
+        return head["ETag"].strip('"')
+
+    def read_detector(self, model_id: str) -> tuple[bytes, str] | None:
+        """The stored detector's bytes and ETag, or None when there is none."""
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self.detector_key(model_id))
+        except ClientError as error:
+            if error_code(error) in MISSING:
+                return None
+            raise
+        return response["Body"].read(), response["ETag"].strip('"')
+
+    def has_reference(self, model_id: str) -> bool:
+        """Whether any reference part is stored for the model (one LIST of one key)."""
+        response = self.client.list_objects_v2(
+            Bucket=self.bucket, Prefix=f"reference/model_id={model_id}/", MaxKeys=2
+        )
+        return any(item["Key"].endswith(".parquet") for item in response.get("Contents", []))
+
+    def delete_detector(self, model_id: str) -> None:
+        """Forget a model's detector (its reference changed; the next ingest fits a new one)."""
+        self.client.delete_object(Bucket=self.bucket, Key=self.detector_key(model_id))
 
     def delete_prefix(self, prefix: str) -> int:
         """Delete every object under `prefix` (1,000 a call); returns how many."""
