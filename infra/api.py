@@ -77,6 +77,7 @@ class ApiStack(cdk.Stack):
         # and presigned PUTs to drops/; deletes: a reference set replaced (DELETE .../reference_data)
         self.api_function.grant_objects(storage.data, write=True, delete=True)
         self.api_function.grant_endpoint_reads()  # /models/{id}/endpoint, endpoint metrics
+        self.api_function.grant_endpoint_invocations(storage.data)  # an inference explained on demand
 
         access_logs = logs.LogGroup(
             self,

@@ -86,6 +86,28 @@ class SagewatchFunction(Construct):
             iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn])
         )
 
+    def grant_endpoint_invocations(self, bucket: s3.IBucket) -> None:
+        """Call SageMaker endpoints for explanations, and store them in the lake's explanations/ area.
+
+        sagemaker:InvokeEndpoint only on this account's and region's endpoints tagged MONITORED_TAG=true
+        (the owner tags the endpoints sagewatch may call; the name is chosen at run time, so no ARN can
+        be fixed at deploy time), and sagewatch checks the tag itself before calling (services/explanations.py).
+        """
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:InvokeEndpoint"],
+                resources=[
+                    cdk.Stack.of(self).format_arn(service="sagemaker", resource="endpoint", resource_name="*")
+                ],
+                conditions={"StringEquals": {f"aws:ResourceTag/{MONITORED_TAG}": "true"}},
+            )
+        )
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject"], resources=[bucket.arn_for_objects("explanations/*")]
+            )
+        )
+
     def grant_endpoint_reads(self) -> None:
         """Read SageMaker endpoints' state and CloudWatch series (the IT side of a model).
 

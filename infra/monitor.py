@@ -89,6 +89,7 @@ class MonitorStack(cdk.Stack):
         storage.tables["notifications"].grant_read_data(evaluator)
         self.evaluator.grant_objects(storage.data)
         self.evaluator.grant_endpoint_reads()  # rules on endpoint metrics
+        self.evaluator.grant_endpoint_invocations(storage.data)  # explanations of sampled inferences
         # SES authorizes a send on the sender's identity (the address or its domain) and, while the
         # account is in the SES sandbox, on each verified recipient's identity too: every identity
         # of this account and region, for mail from the sender address only.

@@ -38,14 +38,26 @@ ACCEPTED = [
     ),
     NagPackSuppression(
         id="AwsSolutions-IAM5",
+        reason="s3:PutObject under the lake's explanations/ area only: the explanations the evaluator and "
+        "the api compute (services/explanations.py), one object per run.",
+        applies_to=[
+            {
+                "regex": "/^Resource::(<[A-Za-z0-9]+\\.Arn>|sagewatch-storage:ExportsOutputFnGetAtt[A-Za-z0-9]+)"
+                "/explanations/\\*$/"
+            }
+        ],
+    ),
+    NagPackSuppression(
+        id="AwsSolutions-IAM5",
         reason="X-Ray PutTraceSegments/PutTelemetryRecords (active tracing) and CloudWatch GetMetricData "
         "(endpoint metrics) accept only Resource '*'.",
         applies_to=["Resource::*"],
     ),
     NagPackSuppression(
         id="AwsSolutions-IAM5",
-        reason="sagemaker:DescribeEndpoint on this account's endpoints, conditioned on the tag "
-        "sagewatch:monitored=true: the user tags the endpoints sagewatch may describe.",
+        reason="sagemaker:DescribeEndpoint and sagemaker:InvokeEndpoint (explanations) on this account's "
+        "endpoints, conditioned on the tag sagewatch:monitored=true: the user tags the endpoints sagewatch "
+        "may describe and call (the endpoint is named at run time).",
         applies_to=["Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:endpoint/*"],
     ),
     NagPackSuppression(

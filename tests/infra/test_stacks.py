@@ -281,7 +281,14 @@ def test_each_function_gets_only_the_access_its_code_uses(templates: dict[str, T
     evaluator = set().union(*_actions(templates["monitor"], "sagewatch-evaluator").values())
     assert "ses:SendEmail" in evaluator
     assert "s3:GetObject" in evaluator
-    assert not {"s3:PutObject", "s3:DeleteObject"} & evaluator  # it reads the lake, never writes it
+    assert "s3:DeleteObject" not in evaluator
+    # it reads the lake, and writes only the explanations it computes
+    written = {
+        r
+        for r, actions in _actions(templates["monitor"], "sagewatch-evaluator").items()
+        if "s3:PutObject" in actions
+    }
+    assert len(written) == 1 and "/explanations/*" in next(iter(written))
 
     api = set().union(*_actions(templates["api"], "sagewatch-api").values())
     assert not any(a.startswith(("ses:", "sqs:")) for a in api)
@@ -350,3 +357,29 @@ def test_endpoint_reads_are_limited_to_endpoints_tagged_for_sagewatch(templates:
         assert "endpoint/*" in json.dumps(statements[0]["Resource"])
     ingest = set().union(*_actions(templates["ingest"], "sagewatch-ingest").values())
     assert not any(a.startswith(("sagemaker:", "cloudwatch:GetMetricData")) for a in ingest)
+
+
+def test_endpoint_invocations_are_limited_to_endpoints_tagged_for_sagewatch(
+    templates: dict[str, Template],
+) -> None:
+    """The api and evaluator functions invoke only endpoints tagged sagewatch:monitored=true (explanations)."""
+    for template, service in (
+        (templates["api"], "sagewatch-api"),
+        (templates["monitor"], "sagewatch-evaluator"),
+    ):
+        assert any("sagemaker:InvokeEndpoint" in actions for actions in _actions(template, service).values())
+        statements = [
+            statement
+            for policy in template.find_resources("AWS::IAM::Policy").values()
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+            if "sagemaker:InvokeEndpoint" in json.dumps(statement["Action"])
+        ]
+        assert statements and all(
+            s["Action"] == "sagemaker:InvokeEndpoint"
+            and s["Condition"] == {"StringEquals": {"aws:ResourceTag/sagewatch:monitored": "true"}}
+            and "endpoint/*" in json.dumps(s["Resource"])
+            for s in statements
+        ), service
+    ingest = set().union(*_actions(templates["ingest"], "sagewatch-ingest").values())
+    scheduler = set().union(*_actions(templates["monitor"], "sagewatch-scheduler").values())
+    assert "sagemaker:InvokeEndpoint" not in ingest | scheduler
