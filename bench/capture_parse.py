@@ -7,7 +7,10 @@
 Prints one line per figure: rows/s of (a) a naive per-line json + csv parser written here for
 comparison, (b) sagewatch.capture.parse_capture, (c) pyarrow.json.read_json of the file alone
 (the envelope only, no payloads), and the ratios; each measured in its own process, with its peak
-RSS. The file mixes what endpoints send: CSV calls of 1 to 3 rows (some with inferenceIds), JSON
+RSS. Then the cost of anomaly scoring at ingest: (d) parse_capture with every chunk's rows scored by
+an isolation forest fitted on 10,000 reference rows like the file's (sagewatch.metrics.anomaly), as
+the ingestor writes them, beside (b); the detector's fit time on those 10,000 rows; and its scoring
+throughput on parsed rows alone. The file mixes what endpoints send: CSV calls of 1 to 3 rows (some with inferenceIds), JSON
 `{"instances": [{"features": [...]}]}` calls answered with `{"predictions": [{"score": ...}]}`.
 """
 
@@ -157,8 +160,28 @@ def naive(path: Path) -> int:
     return len(rows)
 
 
-def ours(path: Path) -> int:
+def reference(rows: int = 10_000, seed: int = 2):
+    """Reference rows like the file's inputs (seeded), as a pyarrow table."""
+    import numpy as np
+    import pyarrow as pa
+
+    rng = np.random.default_rng(seed)
+    columns = {name: rng.normal(0, 1, rows) for name in FEATURES}
+    columns |= {name: rng.choice(values, rows) for name, values in CATEGORIES.items()}
+    return pa.table(columns)
+
+
+def fitted():
+    """The anomaly detector of the bench model, fitted on reference()."""
+    from sagewatch.metrics import anomaly
+
+    return anomaly.fit(reference(), model())
+
+
+def ours(path: Path, detector=None) -> int:
+    """parse_capture over the file in chunks; with a detector, each chunk's rows scored as written."""
     from sagewatch.capture import parse_capture
+    from sagewatch.metrics.anomaly import with_scores
     from sagewatch.streams import CHUNK_BYTES, in_parallel, whole_lines
 
     the_model = model()
@@ -169,7 +192,11 @@ def ours(path: Path) -> int:
         parse = lambda chunk: parse_capture(chunk[1], the_model, source="bench", first_line=chunk[0])  # noqa: E731
         for parsed in in_parallel(parse, chunks):  # as the ingest Lambda does
             assert not parsed.rejected, parsed.rejected[:3]
-            total += parsed.rows.num_rows
+            rows = parsed.rows
+            if detector is not None:  # as SourceWriter.add does, before writing the part
+                rows = with_scores(rows, detector.score(rows))
+                assert rows.column("anomaly_score").null_count == 0
+            total += rows.num_rows
     return total
 
 
@@ -180,13 +207,16 @@ def envelope_only(path: Path) -> int:
 
 
 def _measure(name: str, path: str, queue: multiprocessing.Queue) -> None:
-    function = {"naive": naive, "ours": ours, "pyarrow": envelope_only}[name]
-    # imports are not parsing: load them before the clock starts
-    if name == "ours":
+    function = {"naive": naive, "ours": ours, "scored": ours, "pyarrow": envelope_only}[name]
+    # imports (and the detector's fit) are not parsing: done before the clock starts
+    if name in ("ours", "scored"):
         import sagewatch.capture
         import sagewatch.handlers.ingest  # noqa: F401
 
         model()
+    if name == "scored":
+        detector = fitted()
+        function = lambda path: ours(path, detector)  # noqa: E731
     elif name == "pyarrow":
         import pyarrow.json  # noqa: F401
     started = time.perf_counter()
@@ -205,6 +235,20 @@ def measure(name: str, path: Path) -> tuple[int, float, float]:
     return result
 
 
+def anomaly_figures() -> tuple[float, float]:
+    """(seconds to fit the detector on 10,000 reference rows, rows scored a second), best of three."""
+    fits, scores = [], []
+    rows = reference(100_000, seed=3)
+    for _ in range(3):
+        started = time.perf_counter()
+        detector = fitted()
+        fits.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        detector.score(rows)
+        scores.append(rows.num_rows / (time.perf_counter() - started))
+    return min(fits), max(scores)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -215,7 +259,7 @@ def main() -> None:
         inferences = generate(path, args.rows)
         size_mb = path.stat().st_size / 1e6
         print(f"file: {inferences:,} inferences, {size_mb:,.0f} MB")
-        results = {name: measure(name, path) for name in ("naive", "ours", "pyarrow")}
+        results = {name: measure(name, path) for name in ("naive", "ours", "pyarrow", "scored")}
         naive_rate = results["naive"][0] / results["naive"][1]
         for name, label in (
             ("naive", "naive json+csv parser"),
@@ -233,6 +277,15 @@ def main() -> None:
             f"{'pyarrow time / our time':<40} {results['pyarrow'][1] / results['ours'][1]:>12.2f}   "
             f"(ours within {results['ours'][1] / results['pyarrow'][1]:.2f}x of pyarrow; target <= 3x)"
         )
+        scored_rate = results["scored"][0] / results["scored"][1]
+        print(
+            f"{'parse_capture + anomaly scores':<40} {scored_rate:>12,.0f} inferences/s  "
+            f"{results['scored'][1]:7.2f} s  peak RSS {results['scored'][2]:6.0f} MB  "
+            f"({scored_rate / our_rate:.0%} of the rate without scores)"
+        )
+        fit_seconds, score_rate = anomaly_figures()
+        print(f"{'detector fit on 10,000 reference rows':<40} {fit_seconds:>12.2f} s")
+        print(f"{'scoring alone (100,000 rows)':<40} {score_rate:>12,.0f} rows/s")
         if args.gigabyte:
             big = Path(folder) / "capture-1gb.jsonl"
             with big.open("wb") as out:
