@@ -95,7 +95,10 @@ def query(api: Call, model_id: str, body: dict) -> list[dict]:
 
 
 def scores_by_id(model_id: str) -> dict[str, float | None]:
-    return {row["partner_inference_id"]: row["anomaly_score"] for row in lake_rows("inferences", model_id)}
+    """Each lake row's score by id (None for a file written before scores existed)."""
+    return {
+        row["partner_inference_id"]: row.get("anomaly_score") for row in lake_rows("inferences", model_id)
+    }
 
 
 def test_inferences_sent_after_the_reference_closes_carry_scores_the_query_api_reads(
@@ -292,3 +295,46 @@ def test_a_new_reference_moves_the_default_rules_cutoff_and_keeps_the_users_edit
     [rule] = anomaly_rules(model_id)
     assert second_cutoff != first_cutoff
     assert (rule.metric_parameters, rule.threshold) == ({"cutoff": second_cutoff}, 0.2)
+
+
+def test_files_written_before_scoring_read_as_unscored_rows(api: Call, upload) -> None:
+    # GIVEN a model whose lake holds a file written before anomaly_score existed (no such column)
+    model_id = register(api)
+    model = container.model_store().get(model_id)
+    old = pa.table(
+        {
+            "partner_inference_id": ["old-1", "old-2"],
+            "inference_timestamp": pa.array([FIRST_HOUR, FIRST_HOUR], pa.timestamp("us", tz="UTC")),
+            "ingested_at": pa.array([FIRST_HOUR, FIRST_HOUR], pa.timestamp("us", tz="UTC")),
+            "source": ["before", "before"],
+            "age": [30, 40],
+            "income": [1000.0, 1100.0],
+            "region": ["north", "south"],
+        }
+    )
+    container.lake_store().write_rows("inferences", model.id, old, "inference_timestamp", "old-file")
+
+    # WHEN a reference closes and 18 scored inferences join them, 2 of them far off
+    cutoff = with_reference(api, upload, model_id)
+    send(api, model_id, records(18, seed=4, start=FIRST_HOUR, outliers=2))
+
+    # THEN a filter, a rate and an average read the old rows as unscored (null): counted as rows,
+    # never above a value, left out of the average
+    above = {"property": "anomaly_score", "comparator": "gt", "value": cutoff}
+    [rated] = query(api, model_id, {"select": [{"function": "rate", "parameters": above}]})
+    [unscored] = query(
+        api,
+        model_id,
+        {
+            "select": [{"function": "count"}],
+            "filter": [{"property": "anomaly_score", "comparator": "is_null", "value": None}],
+        },
+    )
+    [averaged] = query(
+        api, model_id, {"select": [{"function": "avg", "parameters": {"property": "anomaly_score"}}]}
+    )
+    scores = scores_by_id(model_id)
+    new = np.array([s for i, s in scores.items() if not i.startswith("old-")])
+    assert rated["rate"] == pytest.approx((new > cutoff).sum() / 20)
+    assert unscored["count"] == 2
+    assert averaged["avg"] == pytest.approx(new.mean())
