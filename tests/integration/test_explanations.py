@@ -338,3 +338,24 @@ def test_explainability_off_or_without_an_endpoint_says_what_to_set(api: Call, u
     )
     assert (untagged.status, untagged.body["field"]) == (403, "sagemaker.endpoint_name")
     assert "sagewatch:monitored" in untagged.body["message"]
+
+
+def test_with_streaming_off_only_what_is_asked_for_is_explained(
+    api: Call, upload, stand_in: StandInRuntime, churn_model
+) -> None:
+    # GIVEN explainability on, but not streaming (Arthur's streaming_explainability_enabled: false)
+    model_id = register(api, upload)
+    changed = api(
+        "PATCH",
+        f"/api/v3/models/{model_id}/enrichments/explainability",
+        {"config": {"streaming_explainability_enabled": False}},
+    )
+    assert changed.status == 202, changed.body
+    records = send(api, model_id, 3, seed=9)
+    # WHEN the evaluator's run comes, THEN it explains nothing and calls no endpoint
+    assert container.explanations().explain_due(model_id, NOW).explained == 0
+    assert stand_in.endpoints[ENDPOINT].calls == 0
+    # WHEN one inference's explanation is asked for, THEN it is computed then
+    path = f"/api/v3/models/{model_id}/inferences/{records[0]['partner_inference_id']}/explanation"
+    assert api("GET", path).status == 200
+    assert stand_in.endpoints[ENDPOINT].calls > 0

@@ -12,7 +12,10 @@ import re
 _MODEL = r"^/api/v3/models/[^/]+"
 FEATURES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(_MODEL + r"/enrichments/bias_mitigation(/.*)?$"), "bias mitigation"),
-    (re.compile(_MODEL + r"/what_if$"), "what-if explanations (explanations of stored inferences are supported)"),
+    (
+        re.compile(_MODEL + r"/what_if$"),
+        "what-if explanations (explanations of stored inferences are supported)",
+    ),
     (re.compile(_MODEL + r"/inferences/images/[^/]+$"), "image models"),
     (re.compile(r"^/api/v3/model_groups(/.*)?$"), "model groups (versions)"),
 ]

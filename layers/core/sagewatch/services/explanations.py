@@ -231,11 +231,10 @@ class Explanations:
         started = time.monotonic()
         model = model if isinstance(model, Model) else self.models.get(model)
         now = now or self.clock()
-        report = ExplainReport(
-            model_id=model.id, enabled=self.enrichments.config(model).explainability.enabled
-        )
-        if not report.enabled or model.archived:
-            return report
+        explainability = self.enrichments.config(model).explainability
+        report = ExplainReport(model_id=model.id, enabled=explainability.enabled)
+        if not report.enabled or not explainability.streaming or model.archived:
+            return report  # streaming off: explanations on demand only
         config, endpoint = self.settings(model)
         progress = self.ledger.state(model.id, PROGRESS_SK)
         cursor = datetime.fromisoformat(progress["cursor"]) if "cursor" in progress else now - FIRST_LOOKBACK
