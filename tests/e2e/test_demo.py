@@ -7,14 +7,17 @@ the same simulated traffic (the simulation is seeded; the hours' values do not d
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime
 
+import numpy as np
+import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score
 
-from sagewatch.client.demo import ACCURACY_THRESHOLD, ONCALL, simulate
+from sagewatch.client.demo import ACCURACY_THRESHOLD, GLITCH_CALL, ONCALL, simulate
 
 pytestmark = pytest.mark.e2e
 HOURS, CALLS = 4, 120  # enough labels an hour for the accuracy drop to be told from the threshold
@@ -49,7 +52,48 @@ def output(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 
 def test_the_steps_are_shown_as_they_happen(output: list[str]) -> None:
     steps = [line for line in output if line.startswith("[")]
-    assert [s.split("]")[0] for s in steps] == [f"[{i}/10" for i in range(1, 11)]
+    assert [s.split("]")[0] for s in steps] == [f"[{i}/11" for i in range(1, 12)]
+
+
+def test_the_planted_unit_mix_up_is_the_most_anomalous_inference_and_is_explained(
+    output: list[str],
+) -> None:
+    line = next(line for line in output if "most anomalous inference:" in line)
+    hour, number = GLITCH_CALL
+    assert f"most anomalous inference: request-{hour}-{number} " in line
+    explained = output[output.index(line) + 1]
+    assert "its explanation (SHAP, from the endpoint):" in explained
+    assert len(re.findall(r"\w+ [+-]\d+\.\d\d", explained)) == 3
+
+
+def test_the_hotspot_since_the_shift_is_where_the_model_does_worse(output: list[str]) -> None:
+    line = next(line for line in output if "hotspot since the shift:" in line)
+    found = re.search(
+        r"shift: (.+): (\d+) of (\d+) labelled inferences, accuracy ([\d.]+) against ([\d.]+)", line
+    )
+    assert found, line
+    conditions, rows, labelled, accuracy, overall = found.groups()
+    # recomputed from the simulated traffic since the shift (both variants), with scikit-learn
+    simulation = simulate(HOURS, CALLS, datetime.now(UTC).replace(minute=0, second=0, microsecond=0))
+    calls = [
+        call
+        for hour in range(HOURS // 2, HOURS)
+        for call in (*simulation.calls[hour], *simulation.challenger_calls[hour])
+    ]
+    frame = pd.DataFrame([row for call in calls for row in call.rows], columns=simulation.columns)
+    truth = np.array([label for call in calls for label in call.labels])
+    predicted = np.array([p >= 0.5 for call in calls for p in call.probabilities]).astype(int)
+    assert int(labelled) == len(frame)
+    assert accuracy_score(truth, predicted) == pytest.approx(float(overall), abs=0.005)
+    inside = np.ones(len(frame), dtype=bool)
+    for condition in conditions.split(" and "):
+        attribute, op, value = condition.split(" ")
+        column = frame[attribute].to_numpy()
+        inside &= column > float(value) if op == ">" else column <= float(value)
+    # the printed cut points are rounded to 4 digits: a row or two may sit on a boundary
+    assert abs(int(inside.sum()) - int(rows)) <= 2
+    assert accuracy_score(truth[inside], predicted[inside]) == pytest.approx(float(accuracy), abs=0.01)
+    assert float(accuracy) < float(overall) - 0.05
 
 
 def test_printed_accuracy_per_hour_matches_scikit_learn(output: list[str]) -> None:

@@ -226,6 +226,28 @@ class SageWatch:
         """Turn enrichments on or off and set them: {"explainability": {"enabled": True, "config": {...}}}."""
         return self.request("PATCH", model_path(model_id, "/enrichments"), dict(changes))
 
+    def find_hotspots(
+        self,
+        model_id: str,
+        start_time: datetime | str | None = None,
+        end_time: datetime | str | None = None,
+        batch_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Search a window (or a batch) for hotspots, the regions where the model does markedly worse
+        than overall; the run, with its hotspots ranked, is stored and returned."""
+        body = {"start_time": start_time, "end_time": end_time, "batch_id": batch_id}
+        return self.request(
+            "POST",
+            model_path(model_id, "/hotspots"),
+            {k: v.isoformat() if isinstance(v, datetime) else v for k, v in body.items() if v is not None},
+        )
+
+    def explain(self, model_id: str, partner_inference_id: str) -> dict[str, Any]:
+        """An inference's SHAP attributions, computed by calling the model's endpoint (or as stored)."""
+        return self.request(
+            "GET", model_path(model_id, f"/inferences/{quote(partner_inference_id, safe='')}/explanation")
+        )
+
     def endpoint_health(self, model_id: str) -> dict[str, Any]:
         """The model's SageMaker endpoint: its state, and each variant's calls, errors and latency of the last hour."""
         return self.request("GET", model_path(model_id, "/endpoint"))

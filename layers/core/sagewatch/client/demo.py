@@ -5,6 +5,7 @@ The story, in simulated hours that end at the last full hour:
    download) is registered from its reference data, which is uploaded too.
 2. A simulated SageMaker endpoint serves it: real Data Capture files (CSV and JSON payloads, calls
    of one to three rows, some with inferenceIds) land in the local capture bucket, an hour a file.
+   One call of the second hour is a unit mix-up (every measurement ten times too large).
 3. Half-way, a covariate shift: a new scanner reports `worst_texture` twice as large; the model's
    answers drift and its accuracy falls.
 4. The evaluator runs: the default Input Drift rule (one for all 30 inputs, its threshold a
@@ -36,6 +37,7 @@ import pandas as pd
 from sagewatch import aws
 from sagewatch.client import SageWatch
 from sagewatch.handlers.scheduler import schedule
+from sagewatch.local.endpoints import STAND_INS
 from sagewatch.local.runtime import LocalRuntime
 
 PARTNER_MODEL_ID = "breast-cancer-classifier"
@@ -45,6 +47,10 @@ ENDPOINT_NAME = "breast-cancer-endpoint"
 SHIFTED_FEATURE = "worst_texture"
 SHIFT_FACTOR = 2.0
 ACCURACY_THRESHOLD = 0.85
+# A unit mix-up before the shift: the production call of this hour and number reports every
+# measurement GLITCH_FACTOR times too large; the anomaly detector should single it out.
+GLITCH_CALL = (1, 0)
+GLITCH_FACTOR = 10.0
 ONCALL = "ml-oncall@example.com"
 
 
@@ -162,6 +168,8 @@ def _traffic(
             rows = features.iloc[picked].to_numpy(copy=True)
             if simulation.shifted(hour):
                 rows[:, shift] *= SHIFT_FACTOR
+            if not prefix and (hour, number) == GLITCH_CALL:
+                rows *= GLITCH_FACTOR
             probabilities = model.predict_proba(pd.DataFrame(rows, columns=features.columns))[:, 1]
             moment = simulation.hour_start(hour) + timedelta(seconds=float(rng.uniform(0, 3599)))
             calls.append(
@@ -262,7 +270,7 @@ def run_demo(
     say: Callable[[str], None] = print,
 ) -> DemoResult:
     """Run the whole story on a fresh local stack; returns what it printed, as data."""
-    step = _Steps(say, 10)
+    step = _Steps(say, 11)
     _quiet_function_logs()
     step("starting the local stack (moto server, tables, buckets, queues, API)")
     runtime = LocalRuntime(
@@ -292,6 +300,7 @@ def run_demo(
         )
         s3 = _s3(stack)
         _create_endpoint(stack)
+        _serve_the_model(client, model["id"])
         for hour in range(hours):
             moment = simulation.hour_start(hour)
             for variant, calls in (
@@ -356,6 +365,9 @@ def run_demo(
         step("the evaluator runs again: the labelled hours are judged")
         _evaluate(stack)
 
+        step("enrichments: the most anomalous inference, and the hotspot behind the accuracy drop")
+        _enrichments(client, model["id"], simulation, say)
+
         step(f"the monitoring of {CHAMPION}, hour by hour")
         per_hour = _per_hour(client, model["id"], simulation)
         say(per_hour.to_string(index=False))
@@ -411,6 +423,60 @@ def run_demo(
 def _prominence(alert: dict[str, Any]) -> tuple[bool, float]:
     """Critical first, then by how far past its threshold."""
     return alert["severity"] != "critical", -alert["metric_value"] / max(abs(alert["threshold"]), 1e-9)
+
+
+def _serve_the_model(client: SageWatch, model_id: str, seed: int = 7) -> None:
+    """Put the classifier behind the local stand-in of its SageMaker endpoint, and turn explanations
+    on demand on (the endpoint answers the perturbed rows KernelSHAP sends)."""
+    features, _, model, _, _ = _dataset(seed)
+    STAND_INS.register(
+        ENDPOINT_NAME,
+        lambda rows: model.predict_proba(pd.DataFrame(rows, columns=features.columns))[:, 1],
+        variants=(CHAMPION, CHALLENGER),
+    )
+    client.update_enrichments(model_id, {"explainability": {"enabled": True, "config": {"streaming": False}}})
+
+
+def _enrichments(
+    client: SageWatch, model_id: str, simulation: Simulation, say: Callable[[str], None]
+) -> None:
+    """Print the inference the anomaly detector scored highest with its explanation, and the top
+    hotspot since the shift."""
+    top = client.query(
+        model_id,
+        {
+            "select": [{"property": "partner_inference_id"}, {"property": "anomaly_score"}],
+            "order_by": [{"property": "anomaly_score", "direction": "desc"}],
+            "limit": 1,
+        },
+    ).iloc[0]
+    say(
+        f"      most anomalous inference: {top['partner_inference_id']} (anomaly_score {top['anomaly_score']:.2f})"
+    )
+    explained = client.explain(model_id, top["partner_inference_id"])
+    scores = explained["explanation"][0]["importance_scores"]
+    strongest = sorted(scores, key=lambda s: -abs(s["explanation_value"]))[:3]
+    say(
+        "      its explanation (SHAP, from the endpoint): "
+        + ", ".join(f"{s['attribute_name']} {s['explanation_value']:+.2f}" for s in strongest)
+    )
+    shift = simulation.hour_start(simulation.hours // 2)
+    run = client.find_hotspots(model_id, shift, simulation.hour_start(simulation.hours))
+    if not run["hotspots"]:
+        say(f"      no hotspot since the shift ({run['labelled']} labelled inferences)")
+        return
+    top = run["hotspots"][0]
+    where = " and ".join(_condition(c) for c in top["conditions"])
+    say(
+        f"      hotspot since the shift: {where}: {top['n_samples']} of {run['labelled']} labelled inferences, "
+        f"accuracy {top['accuracy']:.2f} against {run['overall']['accuracy']:.2f} overall"
+    )
+
+
+def _condition(condition: dict[str, Any]) -> str:
+    value = condition["value"]
+    shown = f"{value:.4g}" if isinstance(value, float) else value
+    return f"{condition['attribute']} {condition['op']} {shown}"
 
 
 def _quiet_function_logs() -> None:
