@@ -3,8 +3,12 @@ SDK reads and writes them), what sagewatch cannot honour refused with what to se
 
 from __future__ import annotations
 
+import io
 import json
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 from tests import factories
 from tests.conftest import Call, multipart
 
@@ -128,3 +132,39 @@ def test_a_reader_may_read_the_enrichments_but_not_change_them(api: Call, tokens
     path = ENRICHMENTS.format(model_id)
     assert api("GET", path, token=tokens[Role.READER]).status == 200
     assert api("PATCH", path, {"hotspots": {"enabled": True}}, token=tokens[Role.READER]).status == 403
+
+
+def test_anomaly_detection_is_ready_once_its_detector_is_fitted_and_follows_the_reference(
+    api: Call, upload
+) -> None:
+    # GIVEN a model whose reference set is being uploaded (20 rows, not closed yet)
+    model_id = _model(api)
+    rng = np.random.default_rng(3)
+
+    def reference(rows: int) -> bytes:
+        sink = io.BytesIO()
+        frame = {
+            "age": rng.integers(18, 90, rows),
+            "income": rng.normal(1000, 50, rows),
+            "region": rng.choice(["north", "south"], rows),
+            "predicted_probability": rng.uniform(0, 1, rows),
+            "churned": rng.integers(0, 2, rows),
+        }
+        pq.write_table(pa.table(frame), sink)
+        return sink.getvalue()
+
+    path = f"/api/v3/models/{model_id}/reference_data"
+
+    def status() -> str:
+        return api("GET", ENRICHMENTS.format(model_id)).body["anomaly_detection"]["status"]
+
+    assert upload(path, {"reference_data": ("r.parquet", reference(10))}).status == 207
+    assert status() == "Pending"  # too few rows to fit on
+    assert upload(path, {"reference_data": ("r.parquet", reference(290))}).status == 207
+    assert status() == "Training"  # enough rows; fitted when the set closes (or at the next ingest)
+    # WHEN the set is closed, THEN the detector is fitted
+    assert api("PATCH", path, {"status": "uploaded"}).status == 200
+    assert status() == "Ready"
+    # WHEN the reference is deleted, THEN anomaly detection waits for a new one
+    assert api("DELETE", path).status in (200, 204)
+    assert status() == "Pending"

@@ -12,6 +12,7 @@ from typing import Any
 
 from sagewatch.enrichments import ENRICHMENTS, EnrichmentsConfig, Status, apply_changes, arthur_view
 from sagewatch.errors import NotFound
+from sagewatch.metrics import anomaly
 from sagewatch.schema import Model
 from sagewatch.stores.ingestion import IngestionLedger
 from sagewatch.stores.models import ModelStore
@@ -60,17 +61,23 @@ class Enrichments:
         return arthur_view(config, self._statuses(model), _endpoint(model))
 
     def _statuses(self, model: Model) -> dict[str, Status]:
-        """Disabled when off; anomaly detection is Pending until reference rows exist."""
+        """Disabled when off. Anomaly detection is Pending until the reference has enough rows to fit
+        on, Training until its detector is fitted (when the set is closed, or at the next ingest),
+        then Ready."""
         config = self.config(model)
-        has_reference = bool(self.ledger.counts(model.id)["total"].get("reference_ingested"))
+        reference_rows = self.ledger.counts(model.id)["total"].get("reference_ingested", 0)
+        fitted = bool(self.ledger.state(model.id, anomaly.LEDGER_STATE))
+        anomaly_status: Status = (
+            "Disabled"
+            if not config.anomaly_detection.enabled
+            else "Pending"
+            if reference_rows < anomaly.MIN_REFERENCE_ROWS
+            else "Ready"
+            if fitted
+            else "Training"
+        )
         return {
-            "anomaly_detection": (
-                "Disabled"
-                if not config.anomaly_detection.enabled
-                else "Ready"
-                if has_reference
-                else "Pending"
-            ),
+            "anomaly_detection": anomaly_status,
             "explainability": "Ready" if config.explainability.enabled else "Disabled",
             "hotspots": "Ready" if config.hotspots.enabled else "Disabled",
         }

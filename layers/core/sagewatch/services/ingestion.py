@@ -154,8 +154,7 @@ class Detectors:
         reference = self.lake.read_area("reference", model.id, inputs) if inputs else None
         detector = anomaly.fit(reference, model) if reference is not None else None
         if detector is None:
-            self.lake.delete_detector(model.id)
-            self._loaded.pop(model.id, None)
+            self.forget(model)
             return None
         body = detector.to_bytes()
         etag = self.lake.write_detector(model.id, body)
@@ -194,6 +193,7 @@ class Detectors:
     def forget(self, model: Model) -> None:
         """Drop the model's detector: its reference changed (the next ingest or close fits anew)."""
         self.lake.delete_detector(model.id)
+        self.ledger.clear_state(model.id, anomaly.LEDGER_STATE)
         self._loaded.pop(model.id, None)
 
 
@@ -764,6 +764,7 @@ class SourceWriter:
         if reference is not None and reference.num_rows:
             if not self.tally["reference"]:  # the reference changes: its detector is refitted
                 self.lake.delete_detector(model_id)
+                self.ledger.clear_state(model_id, anomaly.LEDGER_STATE)
             self.keys.append(self.lake.write_reference(model_id, reference, name))
             self.tally["reference"] += reference.num_rows
         if rejected:

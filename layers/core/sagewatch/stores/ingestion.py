@@ -252,6 +252,12 @@ class IngestionLedger:
         )
         return from_item(response["Attributes"])
 
+    def clear_state(self, model_id: str, sk: str) -> None:
+        """Delete a lifecycle item of the model (a no-op when there is none)."""
+        self.client.delete_item(
+            TableName=self.models_table, Key=to_item({"pk": f"MODEL#{model_id}", "sk": sk})
+        )
+
     def batches(self, model_id: str) -> dict[str, dict[str, Any]]:
         """Every batch with a lifecycle item (closed, or being closed), by batch id."""
         items = query_all(
