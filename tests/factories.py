@@ -1,4 +1,4 @@
-"""Model bodies for tests: one per pred_to_ground_truth_map form in DESIGN.md."""
+"""Model bodies for tests: one per pred_to_ground_truth_map form in DESIGN.md; a settable clock."""
 
 from __future__ import annotations
 
@@ -124,3 +124,13 @@ def model_of(body: dict[str, Any] | None = None, model_id: str = "model-1") -> M
     """A registered model (checked as the registry checks it) from a body; binary_probability() by default."""
     spec = check_spec(ModelSpec.model_validate(body or binary_probability()))
     return Model(**spec.model_dump(), id=model_id, created_at=REGISTERED_AT, updated_at=REGISTERED_AT)
+
+
+class Clock:
+    """A clock that says `moment` (services take a clock; tests move it)."""
+
+    def __init__(self, moment: datetime) -> None:
+        self.moment = moment
+
+    def __call__(self) -> datetime:
+        return self.moment

@@ -16,6 +16,7 @@ from moto.ses.models import ses_backends
 from scipy import stats
 from tests import factories
 from tests.conftest import Call
+from tests.factories import Clock
 
 from sagewatch import aws as sagewatch_aws
 from sagewatch import container
@@ -35,14 +36,6 @@ from sagewatch.webhooks import ALLOW_PRIVATE_ENV
 
 NOW = datetime(2026, 11, 25, 10, 5, tzinfo=UTC)
 WINDOW_START = datetime(2026, 11, 25, 9, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, moment: datetime) -> None:
-        self.moment = moment
-
-    def __call__(self) -> datetime:
-        return self.moment
 
 
 @pytest.fixture

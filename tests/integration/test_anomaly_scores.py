@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from tests.conftest import Call
+from tests.factories import Clock
 from tests.inputs import capture_call, capture_model, put, register
 from tests.lake import lake_keys, lake_rows, notifications
 
@@ -215,14 +216,6 @@ def test_a_dropped_reference_is_fitted_at_the_next_ingest_and_scoring_follows_th
     # THEN the detector went with the reference, and the new rows have no score
     assert detector_key not in lake_keys()
     assert {s for i, s in scores_by_id(model_id).items() if i.startswith("3-")} == {None}
-
-
-class Clock:
-    def __init__(self, moment: datetime) -> None:
-        self.moment = moment
-
-    def __call__(self) -> datetime:
-        return self.moment
 
 
 def anomaly_rules(model_id: str) -> list:

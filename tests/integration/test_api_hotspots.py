@@ -9,7 +9,9 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+from tests import factories
 from tests.conftest import Call
+from tests.factories import Clock
 from tests.inputs import register
 
 from sagewatch import container
@@ -21,18 +23,15 @@ N = 1200
 DAY = "2026-11-25"
 
 
-class Clock:
-    def __init__(self, moment: datetime) -> None:
-        self.moment = moment
-
-    def __call__(self) -> datetime:
-        return self.moment
-
-
 @pytest.fixture
 def planted(api: Call) -> dict:
     """A binary model wrong on 10% of a day's rows, and on 80% where region is south and age > 60."""
-    model_id = register(api)
+    return plant(api)
+
+
+def plant(api: Call, body: dict | None = None, batch_id: str | None = None) -> dict:
+    """The planted day's rows sent to a new model (`body`), in the batch `batch_id` if given."""
+    model_id = register(api, body)
     rng = np.random.default_rng(21)
     age = rng.integers(18, 90, N)
     region = rng.choice(["north", "south"], N)
@@ -52,6 +51,7 @@ def planted(api: Call) -> dict:
                 "predicted_probability": float(score[i]),
             },
             "ground_truth_data": {"churned": int(truth[i])},
+            **({"batch_id": batch_id} if batch_id else {}),
         }
         for i in range(N)
     ]
@@ -219,3 +219,22 @@ def test_the_schedule_stays_off_by_default_and_a_failing_search_fails_no_evaluat
     assert _evaluate(model_id) == {"batchItemFailures": []}
     report = container.hotspots().run_scheduled(model_id)
     assert report.errors == ["RuntimeError: the lake is unreachable"]
+
+
+def test_the_schedule_searches_each_closed_batch_once(api: Call) -> None:
+    # GIVEN a batch model whose labelled batch b1 holds the planted segment, closed, hotspots on
+    body = {**factories.binary_probability("churn-batch"), "is_batch": True}
+    model_id = plant(api, body, batch_id="b1")["model_id"]
+    closed = api("PATCH", f"/api/v3/models/{model_id}/batches/b1", {"status": "uploaded"})
+    assert closed.status == 200, closed.body
+    model = container.model_store().get(model_id)
+    container.enrichments().save(model, EnrichmentsConfig(hotspots=HotspotsConfig(enabled=True)))
+
+    # WHEN the evaluator handles the model's message twice
+    assert _evaluate(model_id) == {"batchItemFailures": []}
+    assert _evaluate(model_id) == {"batchItemFailures": []}
+
+    # THEN the batch was searched once, by the schedule, and the planted segment is its top hotspot
+    runs = api("GET", f"/api/v3/models/{model_id}/hotspots").body["data"]
+    assert [(r["trigger"], r["window"]["batch_id"]) for r in runs] == [("schedule", "b1")]
+    assert runs[0]["hotspots"][0]["rules"]["region"] == {"in": ["south"]}

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from tests import factories
 from tests.conftest import Call
+from tests.inputs import tagged_endpoint
 
 from sagewatch import aws as sagewatch_aws
 from sagewatch.container import evaluator
@@ -19,24 +20,7 @@ TRAFFIC = {"AllTraffic": (100, 0, 20_000), "Challenger": (20, 2, 35_000)}
 
 @pytest.fixture
 def endpoint(api: Call, aws: dict[str, str]) -> str:
-    sagemaker = sagewatch_aws.client("sagemaker")
-    sagemaker.create_model(
-        ModelName="churn",
-        ExecutionRoleArn="arn:aws:iam::123456789012:role/sm",
-        PrimaryContainer={"Image": "x"},
-    )
-    sagemaker.create_endpoint_config(
-        EndpointConfigName="churn-config",
-        ProductionVariants=[
-            {"VariantName": v, "ModelName": "churn", "InitialInstanceCount": n, "InstanceType": "ml.m5.large"}
-            for v, n in (("AllTraffic", 2), ("Challenger", 1))
-        ],
-    )
-    sagemaker.create_endpoint(
-        EndpointName="churn-endpoint",
-        EndpointConfigName="churn-config",
-        Tags=[{"Key": "sagewatch:monitored", "Value": "true"}],
-    )
+    tagged_endpoint("churn-endpoint", {"AllTraffic": 2, "Challenger": 1})
     cloudwatch = sagewatch_aws.client("cloudwatch")
     for variant, (calls, errors, latency) in TRAFFIC.items():
         dimensions = [
@@ -137,7 +121,7 @@ def test_an_endpoint_not_tagged_for_sagewatch_is_not_read(api: Call, endpoint: s
     """GetMetricData cannot be scoped by IAM: sagewatch reads only endpoints tagged for it."""
     # GIVEN a model on an endpoint not tagged for sagewatch
     sagemaker = sagewatch_aws.client("sagemaker")
-    sagemaker.create_endpoint(EndpointName="secret-endpoint", EndpointConfigName="churn-config")
+    sagemaker.create_endpoint(EndpointName="secret-endpoint", EndpointConfigName="churn-endpoint-config")
     body = factories.binary_probability("secret")
     body["sagemaker"] = {"endpoint_name": "secret-endpoint"}
     model_id = api("POST", "/api/v3/models", body).body["id"]

@@ -16,6 +16,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from tests import factories
 from tests.conftest import Call
+from tests.inputs import tagged_endpoint
 
 from sagewatch import aws as sagewatch_aws
 from sagewatch import container
@@ -59,28 +60,7 @@ def churn_model() -> LogisticRegression:
 @pytest.fixture
 def stand_in(aws: dict[str, str], churn_model: LogisticRegression) -> Iterator[StandInRuntime]:
     """The churn model served as ENDPOINT (tagged for sagewatch in moto's SageMaker)."""
-    sagemaker = sagewatch_aws.client("sagemaker")
-    sagemaker.create_model(
-        ModelName="churn",
-        ExecutionRoleArn="arn:aws:iam::123456789012:role/sm",
-        PrimaryContainer={"Image": "x"},
-    )
-    sagemaker.create_endpoint_config(
-        EndpointConfigName="churn-config",
-        ProductionVariants=[
-            {
-                "VariantName": "AllTraffic",
-                "ModelName": "churn",
-                "InitialInstanceCount": 1,
-                "InstanceType": "ml.m5.large",
-            }
-        ],
-    )
-    sagemaker.create_endpoint(
-        EndpointName=ENDPOINT,
-        EndpointConfigName="churn-config",
-        Tags=[{"Key": "sagewatch:monitored", "Value": "true"}],
-    )
+    tagged_endpoint(ENDPOINT, {"AllTraffic": 1})
     runtime = StandInRuntime()
     runtime.register(ENDPOINT, lambda rows: churn_model.predict_proba(features(rows))[:, 1])
     container.use_endpoint_runtime(runtime)
@@ -331,7 +311,7 @@ def test_explainability_off_or_without_an_endpoint_says_what_to_set(api: Call, u
     assert container.explanations().explain_due(model_id, NOW).explained == 0
     # GIVEN an endpoint not tagged for sagewatch, THEN a 403 saying to tag it
     sagewatch_aws.client("sagemaker").create_endpoint(
-        EndpointName="untagged", EndpointConfigName="churn-config"
+        EndpointName="untagged", EndpointConfigName=f"{ENDPOINT}-config"
     )
     config = EnrichmentsConfig(explainability=ExplainabilityConfig(enabled=True, endpoint_name="untagged"))
     container.enrichments().save(container.model_store().get(model_id), config)

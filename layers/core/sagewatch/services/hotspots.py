@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from datetime import date as Day
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -251,23 +251,8 @@ class Hotspots:
             if end > now:
                 return
             window = HotspotWindow(start_time=start, end_time=end)
-            table = self._rows(model, window)
-            labelled = int(outcomes(model, table)[0].sum()) if table.num_rows else 0
-            if not windows.eligible(
-                end,
-                now,
-                table.num_rows,
-                labelled,
-                model.alerts_delay_seconds,
-                model.alerts_delay_labels_ratio,
-            ):
-                report.skipped.append(f"{day}: waiting for labels ({labelled} of {table.num_rows})")
+            if self._search_when_labelled(model, window, "date", end, now, report, str(day)) == "waiting":
                 return
-            if labelled >= MIN_LABELLED:
-                run = self._search(model, table, window, "date", _default_metric(model), None, "schedule")
-                report.runs.append(run.id)
-            else:
-                report.skipped.append(f"{day}: {labelled} labelled rows, fewer than {MIN_LABELLED}")
             self.ledger.set_state(model.id, SCHEDULE_SK, last_day=day.isoformat())
 
     def _first_day(self, model: Model, now: datetime) -> date | None:
@@ -283,28 +268,38 @@ class Hotspots:
             if state.get("status") != "uploaded" or self.ledger.state(model.id, BATCH_SK + batch_id):
                 continue
             window = HotspotWindow(batch_id=batch_id)
-            table = self._rows(model, window)
-            labelled = int(outcomes(model, table)[0].sum()) if table.num_rows else 0
             closed = datetime.fromisoformat(state["uploaded_at"])
-            if not windows.eligible(
-                closed,
-                now,
-                table.num_rows,
-                labelled,
-                model.alerts_delay_seconds,
-                model.alerts_delay_labels_ratio,
-            ):
-                report.skipped.append(f"batch {batch_id}: waiting for labels")
-                continue
-            if labelled >= MIN_LABELLED:
-                run = self._search(model, table, window, "batch_id", _default_metric(model), None, "schedule")
-                report.runs.append(run.id)
-                self.ledger.set_state(model.id, BATCH_SK + batch_id, run_id=run.id)
-            else:
-                report.skipped.append(
-                    f"batch {batch_id}: {labelled} labelled rows, fewer than {MIN_LABELLED}"
-                )
-                self.ledger.set_state(model.id, BATCH_SK + batch_id, run_id="")
+            run = self._search_when_labelled(
+                model, window, "batch_id", closed, now, report, f"batch {batch_id}"
+            )
+            if run != "waiting":
+                self.ledger.set_state(model.id, BATCH_SK + batch_id, run_id=run.id if run else "")
+
+    def _search_when_labelled(
+        self,
+        model: Model,
+        window: HotspotWindow,
+        field: str,
+        closed: datetime,
+        now: datetime,
+        report: ScheduleReport,
+        name: str,
+    ) -> HotspotRun | Literal["waiting"] | None:
+        """Search a closed window once its labels have had time (as alert rules wait for them): the
+        run; None when it has too few labelled rows to search; "waiting" while labels may still come."""
+        table = self._rows(model, window)
+        labelled = int(outcomes(model, table)[0].sum()) if table.num_rows else 0
+        if not windows.eligible(
+            closed, now, table.num_rows, labelled, model.alerts_delay_seconds, model.alerts_delay_labels_ratio
+        ):
+            report.skipped.append(f"{name}: waiting for labels ({labelled} of {table.num_rows})")
+            return "waiting"
+        if labelled < MIN_LABELLED:
+            report.skipped.append(f"{name}: {labelled} labelled rows, fewer than {MIN_LABELLED}")
+            return None
+        run = self._search(model, table, window, field, _default_metric(model), None, "schedule")
+        report.runs.append(run.id)
+        return run
 
     # -- shared -------------------------------------------------------------------------------------
 
