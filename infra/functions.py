@@ -90,14 +90,20 @@ class SagewatchFunction(Construct):
         """Call SageMaker endpoints for explanations, and store them in the lake's explanations/ area.
 
         sagemaker:InvokeEndpoint only on this account's and region's endpoints tagged MONITORED_TAG=true
-        (the owner tags the endpoints sagewatch may call; the name is chosen at run time, so no ARN can
-        be fixed at deploy time), and sagewatch checks the tag itself before calling (services/explanations.py).
+        (the owner tags the endpoints sagewatch may call), and sagewatch checks the tag itself before
+        calling (services/explanations.py). The context explainEndpoints (names, comma-separated)
+        narrows the grant to exactly those endpoints; without it, the endpoint is the one each model's
+        configuration names at run time, so no ARN can be fixed at deploy time.
         """
+        stack = cdk.Stack.of(self)
+        named = str(self.node.try_get_context("explainEndpoints") or "")
+        names = [name.strip().lower() for name in named.split(",") if name.strip()]  # ARNs are lower case
         self.function.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["sagemaker:InvokeEndpoint"],
                 resources=[
-                    cdk.Stack.of(self).format_arn(service="sagemaker", resource="endpoint", resource_name="*")
+                    stack.format_arn(service="sagemaker", resource="endpoint", resource_name=name)
+                    for name in names or ["*"]
                 ],
                 conditions={"StringEquals": {f"aws:ResourceTag/{MONITORED_TAG}": "true"}},
             )

@@ -383,3 +383,18 @@ def test_endpoint_invocations_are_limited_to_endpoints_tagged_for_sagewatch(
     ingest = set().union(*_actions(templates["ingest"], "sagewatch-ingest").values())
     scheduler = set().union(*_actions(templates["monitor"], "sagewatch-scheduler").values())
     assert "sagemaker:InvokeEndpoint" not in ingest | scheduler
+
+
+def test_explain_endpoints_narrow_the_invoke_grant_to_the_named_endpoints(tmp_path: Path) -> None:
+    synthesized = synthesize(tmp_path, explainEndpoints="Churn-Endpoint, fraud", nag="false")
+    for short in ("api", "monitor"):
+        resources = [
+            json.dumps(statement["Resource"])
+            for policy in synthesized.template(short).find_resources("AWS::IAM::Policy").values()
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+            if statement["Action"] == "sagemaker:InvokeEndpoint"
+        ]
+        assert resources and all(
+            ":endpoint/churn-endpoint" in r and ":endpoint/fraud" in r and "endpoint/*" not in r
+            for r in resources
+        ), short
