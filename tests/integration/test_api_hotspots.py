@@ -139,6 +139,8 @@ def test_bad_requests_name_their_field(api: Call, planted: dict) -> None:
     assert (backwards.status, backwards.body["field"]) == (400, "end_time")
     extra = api("POST", base, {"date": DAY, "batch_id": "b1"})
     assert (extra.status, extra.body["field"]) == (400, "date")
+    blank = api("GET", find, query=f"metric=f1&threshold=0.5&batch_id=&date={DAY}")
+    assert (blank.status, blank.body["field"]) == (400, "batch_id")
 
 
 def test_a_window_without_labels_is_refused_by_name(api: Call) -> None:

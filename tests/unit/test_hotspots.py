@@ -172,6 +172,16 @@ def test_null_values_of_a_number_can_be_the_hotspot() -> None:
     assert np.array_equal(top["rows"], np.flatnonzero(missing))
 
 
+def test_a_number_without_nulls_gives_rules_that_claim_no_nulls() -> None:
+    # GIVEN a window with no null anywhere and a planted segment
+    table, _, _, _ = _binary(4000, 5, planted_wrong=0.7)
+    # WHEN searched, THEN no numeric condition says nulls belong to it (none were seen)
+    found = hotspots.search(_model(), table)["hotspots"]
+    assert found
+    numeric = [c for h in found for c in h["conditions"] if c["op"] in ("<=", ">")]
+    assert numeric and not any(c["nulls"] for c in numeric)
+
+
 def test_uniform_errors_show_no_hotspot() -> None:
     # GIVEN a model wrong on 20% of rows everywhere, over 20 fixed seeds
     found = []

@@ -217,10 +217,11 @@ def best_numeric_split(
     threshold = float((x[at] + x[at + 1]) / 2)
     if threshold == x[at + 1]:  # two adjacent floats: the midpoint rounds up
         threshold = float(x[at])
+    seen_nulls = null_n > 0  # a node without nulls says nothing of them: neither side claims them
     return Split(
         gain,
-        {"attribute": name, "op": "<=", "value": threshold, "nulls": nulls_left},
-        {"attribute": name, "op": ">", "value": threshold, "nulls": not nulls_left},
+        {"attribute": name, "op": "<=", "value": threshold, "nulls": seen_nulls and nulls_left},
+        {"attribute": name, "op": ">", "value": threshold, "nulls": seen_nulls and not nulls_left},
     )
 
 

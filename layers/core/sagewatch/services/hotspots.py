@@ -30,7 +30,7 @@ from sagewatch.metrics.hotspots import (
 )
 from sagewatch.metrics.query import Loader
 from sagewatch.paging import pages
-from sagewatch.schema import GROUND_TRUTH_STAGES, Model, OutputType, Stage
+from sagewatch.schema import GROUND_TRUTH_STAGES, FiniteFloat, Model, OutputType, Stage
 from sagewatch.services.enrichments import Enrichments
 from sagewatch.stores.hotspots import HotspotStore
 from sagewatch.stores.ingestion import IngestionLedger
@@ -129,7 +129,7 @@ class HotspotRequest(BaseModel):
     metric: str | None = Field(
         default=None, description="accuracy (default), precision, recall, f1; regression: mae, rmse"
     )
-    threshold: float | None = None
+    threshold: FiniteFloat | None = None
 
 
 @dataclass
@@ -187,8 +187,11 @@ class Hotspots:
         given = [
             name
             for name, value in (("batch_id", batch_id), ("date", day), ("ref_set_id", ref_set_id))
-            if value
+            if value is not None
         ]
+        for name, value in (("batch_id", batch_id), ("date", day), ("ref_set_id", ref_set_id)):
+            if value is not None and not value.strip():
+                raise InvalidInput(f"{name} is empty", field=name)
         if len(given) != 1:
             raise InvalidInput(
                 "give exactly one of batch_id, date or ref_set_id"
@@ -197,10 +200,10 @@ class Hotspots:
             )
         model = self.models.get(model_id)
         metric = check_metric(model, metric or _default_metric(model), threshold)
-        if ref_set_id:
+        if ref_set_id is not None:
             window, field_name = HotspotWindow(reference=True), "ref_set_id"
         else:
-            request = HotspotRequest(batch_id=batch_id, date=_day(day) if day else None)
+            request = HotspotRequest(batch_id=batch_id, date=_day(day) if day is not None else None)
             window, field_name = _window(request)
         table = self._rows(model, window)
         run = self._search(model, table, window, field_name, metric, threshold, "arthur")
