@@ -11,7 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tests import factories
 from tests.conftest import Call, multipart
+from tests.inputs import tagged_endpoint
 
+from sagewatch import aws as sagewatch_aws
 from sagewatch.auth import Role
 
 ENRICHMENTS = "/api/v3/models/{}/enrichments"
@@ -61,7 +63,8 @@ def test_the_sdk_form_turns_hotspots_on_and_anomaly_detection_off(api: Call) -> 
 
 
 def test_explainability_uses_the_models_endpoint_and_translates_arthurs_settings(api: Call) -> None:
-    # GIVEN a model served by a SageMaker endpoint
+    # GIVEN a model served by a SageMaker endpoint its owner tagged for sagewatch
+    tagged_endpoint("churn-endpoint", {"AllTraffic": 1})
     model_id = _model(api, endpoint="churn-endpoint")
     # WHEN explainability is enabled with Arthur's settings (server sizing included)
     config = {
@@ -122,6 +125,13 @@ def test_what_cannot_be_honoured_is_a_400_that_says_what_to_send(api: Call) -> N
     assert bias.status == 400 and "bias mitigation" in bias.body["message"]
     not_json = _patch_form(api, model_id, {"config": "{not json"})
     assert not_json.status == 400 and not_json.body["field"] == "config"
+    # wrong types are named, not read as something else
+    enabled_text = api("PATCH", path, {"bias_mitigation": {"enabled": "false"}})
+    assert (enabled_text.status, enabled_text.body["field"]) == (400, "bias_mitigation.enabled")
+    config_false = api("PATCH", path, {"hotspots": {"enabled": True, "config": False}})
+    assert (config_false.status, config_false.body["field"]) == (400, "hotspots.config")
+    seed = api("PATCH", path, {"explainability": {"config": {"seed": 10**30}}})
+    assert (seed.status, seed.body["field"]) == (400, "explainability.config.seed")
     # nothing refused changed anything
     assert api("GET", path).body["explainability"]["enabled"] is False
     assert api("GET", path + "/sentiment").status == 404
@@ -168,3 +178,30 @@ def test_anomaly_detection_is_ready_once_its_detector_is_fitted_and_follows_the_
     # WHEN the reference is deleted, THEN anomaly detection waits for a new one
     assert api("DELETE", path).status in (200, 204)
     assert status() == "Pending"
+
+
+def test_an_endpoint_sagewatch_could_not_call_is_refused_when_explainability_is_set(api: Call) -> None:
+    # GIVEN a tagged endpoint with one variant, and an endpoint its owner did not tag
+    tagged_endpoint("churn-endpoint", {"AllTraffic": 1})
+    sagewatch_aws.client("sagemaker").create_endpoint(
+        EndpointName="private-endpoint", EndpointConfigName="churn-endpoint-config"
+    )
+    model_id = _model(api)
+    path = ENRICHMENTS.format(model_id) + "/explainability"
+
+    def enable(**config: object) -> object:
+        return api("PATCH", path, {"enabled": True, "config": config})
+
+    # WHEN explainability names each, THEN what could never be called is refused now, by name
+    missing = enable(endpoint_name="no-such-endpoint")
+    assert (missing.status, missing.body["field"]) == (404, "explainability.config.endpoint_name")
+    untagged = enable(endpoint_name="private-endpoint")
+    assert (untagged.status, untagged.body["field"]) == (403, "explainability.config.endpoint_name")
+    assert "sagewatch:monitored" in untagged.body["message"]
+    variant = enable(endpoint_name="churn-endpoint", variant="Nope")
+    assert (variant.status, variant.body["field"]) == (400, "explainability.config.variant")
+    assert api("GET", path).body["enabled"] is False
+    # a config sent as a JSON string (as the SDK's form holds it) is read as the config
+    as_text = api("PATCH", path, {"enabled": True, "config": json.dumps({"endpoint_name": "churn-endpoint"})})
+    assert as_text.status == 202, as_text.body
+    assert api("GET", path).body["config"]["endpoint_name"] == "churn-endpoint"

@@ -127,7 +127,7 @@ def evaluator() -> Evaluator:
 @functools.cache
 def enrichments() -> Enrichments:
     """Each model's enrichments configuration."""
-    return Enrichments(model_store(), ingestion_ledger())
+    return Enrichments(model_store(), ingestion_ledger(), endpoint=endpoints().metrics.check_monitored)
 
 
 @functools.cache

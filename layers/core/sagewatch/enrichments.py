@@ -77,7 +77,7 @@ class ExplainabilityConfig(BaseModel):
     streaming: bool = Field(
         default=True, description="explain new inferences on the schedule; false: only on demand"
     )
-    seed: int = Field(default=0, ge=0)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
 
 
 class EnrichmentsConfig(BaseModel):
@@ -139,16 +139,18 @@ def apply_changes(
             raise InvalidInput(f"no enrichment {name!r}: one of {', '.join(ENRICHMENTS)}", field=str(name))
         if not isinstance(change, dict) or set(change) - {"enabled", "config"}:
             raise InvalidInput('send {"enabled": true|false, "config": {...}}', field=name)
+        if "enabled" in change and not isinstance(change["enabled"], bool):
+            raise InvalidInput("enabled must be true or false", field=f"{name}.enabled")
+        config = {} if change.get("config") is None else change["config"]
+        if not isinstance(config, dict):
+            raise InvalidInput("config must be an object", field=f"{name}.config")
         if name == "bias_mitigation":
-            if change.get("enabled"):
+            if change.get("enabled") or config:
                 raise Unsupported("sagewatch does not support bias mitigation", field="bias_mitigation")
             continue
         section = dict(updated[name])
         if "enabled" in change:
             section["enabled"] = change["enabled"]
-        config = change.get("config") or {}
-        if not isinstance(config, dict):
-            raise InvalidInput("config must be an object", field=f"{name}.config")
         if name == "explainability":
             section.update(_explainability_settings(config))
         elif config:

@@ -70,12 +70,16 @@ def update_enrichments(model_id: str) -> EnrichmentsView:
     tags=TAGS,
 )
 def update_enrichment(model_id: str, enrichment: str) -> EnrichmentView:
-    change, uploaded = _changes()
+    change, uploaded = _changes(one=True)
     return EnrichmentView(**enrichments().update(model_id, {enrichment: change}, uploaded)[enrichment])
 
 
-def _changes() -> tuple[Any, bool]:
-    """The requested changes, and whether files came with them (an uploaded model package)."""
+def _changes(one: bool = False) -> tuple[Any, bool]:
+    """The requested changes, and whether files came with them (an uploaded model package).
+
+    A form's config field holds the JSON of the changes (the arthurai SDK's form). A JSON body
+    {"config": "<JSON>"} is that form sent as JSON; to one enrichment, it is the enrichment's config.
+    """
     headers = router.current_event.headers
     content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), None)
     if content_type and content_type.lower().startswith("multipart/form-data"):
@@ -85,8 +89,11 @@ def _changes() -> tuple[Any, bool]:
             raise InvalidInput("send " + CHANGES, field="config")
         return _json(parts["config"].data.decode("utf-8", errors="replace"), "config"), uploaded
     body = _json(raw_body().decode("utf-8", errors="replace") or "null", "body")
-    if isinstance(body, dict) and isinstance(body.get("config"), str) and set(body) == {"config"}:
-        return _json(body["config"], "config"), False
+    if isinstance(body, dict) and isinstance(body.get("config"), str):
+        if one:
+            return {**body, "config": _json(body["config"], "config")}, False
+        if set(body) == {"config"}:
+            return _json(body["config"], "config"), False
     return body, False
 
 

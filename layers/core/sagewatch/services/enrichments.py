@@ -8,10 +8,11 @@ each asks here whether it is on and how it is set.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from sagewatch.enrichments import ENRICHMENTS, EnrichmentsConfig, Status, apply_changes, arthur_view
-from sagewatch.errors import NotFound
+from sagewatch.errors import Forbidden, InvalidInput, NotFound
 from sagewatch.metrics import anomaly
 from sagewatch.schema import Model
 from sagewatch.stores.ingestion import IngestionLedger
@@ -23,8 +24,15 @@ CONFIG_SK = "ENRICHMENTS"
 class Enrichments:
     """Reads and writes each model's `EnrichmentsConfig`."""
 
-    def __init__(self, models: ModelStore, ledger: IngestionLedger) -> None:
-        self.models, self.ledger = models, ledger
+    def __init__(
+        self,
+        models: ModelStore,
+        ledger: IngestionLedger,
+        endpoint: Callable[[str], dict[str, Any]] | None = None,
+    ) -> None:
+        """`endpoint` describes a SageMaker endpoint sagewatch may call (Forbidden when its owner did
+        not tag it, NotFound when there is none): explainability is checked against it when set."""
+        self.models, self.ledger, self.endpoint = models, ledger, endpoint
 
     def config(self, model: Model | str) -> EnrichmentsConfig:
         """The model's enrichments as configured (the defaults when never configured)."""
@@ -57,8 +65,28 @@ class Enrichments:
         honoured); returns every enrichment as GET shows it."""
         model = self.models.get_active(model_id)
         config = apply_changes(self.config(model), changes, uploaded_files, _endpoint(model))
+        if config.explainability.enabled and "explainability" in changes:
+            self._check_endpoint(config, _endpoint(model))
         self.save(model, config)
         return arthur_view(config, self._statuses(model), _endpoint(model))
+
+    def _check_endpoint(self, config: EnrichmentsConfig, model_endpoint: str | None) -> None:
+        """Refuse an explainability endpoint sagewatch could not call: missing, untagged, or without
+        the variant named (the error names the setting, so a typo surfaces now, not at the first run)."""
+        if self.endpoint is None:
+            return
+        name = config.explainability.endpoint_name or model_endpoint or ""
+        try:
+            described = self.endpoint(name)
+        except (Forbidden, NotFound) as error:
+            raise type(error)(error.message, field="explainability.config.endpoint_name") from None
+        variants = [v["variant"] for v in described["variants"]]
+        variant = config.explainability.variant
+        if variant is not None and variant not in variants:
+            raise InvalidInput(
+                f"endpoint {name!r} has no variant {variant!r}: one of {', '.join(variants)}",
+                field="explainability.config.variant",
+            )
 
     def _statuses(self, model: Model) -> dict[str, Status]:
         """Disabled when off. Anomaly detection is Pending until the reference has enough rows to fit
