@@ -1,13 +1,16 @@
 """Explainability end to end: a scikit-learn model behind the local stand-in endpoint (the deployed
 code path up to the boto3 call), a tagged endpoint in moto's SageMaker, the real API and lake.
 Explanations add up to the model's own predictions, importance is charted and watched by a rule,
-throttling is retried, and the hourly budget holds."""
+throttling is retried, and the hourly budget holds. An inference the model fails on is recorded and
+passed by; ids are URL-decoded; only a writer computes one on demand; work too large or too slow for
+a request is queued for the evaluator's next run."""
 
 from __future__ import annotations
 
 import io
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 import numpy as np
 import pyarrow as pa
@@ -20,6 +23,7 @@ from tests.inputs import tagged_endpoint
 
 from sagewatch import aws as sagewatch_aws
 from sagewatch import container
+from sagewatch.auth import Role
 from sagewatch.enrichments import EnrichmentsConfig, ExplainabilityConfig
 from sagewatch.local.endpoints import StandInRuntime
 
@@ -341,3 +345,227 @@ def test_with_streaming_off_only_what_is_asked_for_is_explained(
     path = f"/api/v3/models/{model_id}/inferences/{records[0]['partner_inference_id']}/explanation"
     assert api("GET", path).status == 200
     assert stand_in.endpoints[ENDPOINT].calls > 0
+
+
+def record(pid: str, **inputs: object) -> dict:
+    """One inference twenty minutes ago (age 40, income 50, north unless given)."""
+    data = {"age": 40, "income": 50.0, "region": "north", "predicted_probability": 0.5, **inputs}
+    return {
+        "partner_inference_id": pid,
+        "inference_timestamp": (NOW - timedelta(minutes=20)).isoformat(),
+        "inference_data": data,
+    }
+
+
+def this_hour() -> datetime:
+    return NOW.replace(minute=0, second=0, microsecond=0)
+
+
+def test_an_inference_the_model_fails_on_is_recorded_and_passed_by(
+    api: Call, upload, stand_in: StandInRuntime
+) -> None:
+    # GIVEN an inference the model cannot take (a null income: scikit-learn raises, SageMaker answers
+    # ModelError) between two it can
+    model_id = register(api, upload)
+    sent = [record("ok-1"), record("poison", income=None), record("ok-2")]
+    assert api("POST", f"/api/v3/models/{model_id}/inferences", sent).status in (200, 207)
+
+    # WHEN the evaluator's run explains what is due
+    report = container.explanations().explain_due(model_id, NOW)
+
+    # THEN the other two are explained, the poison one recorded as failed, and the run completes
+    assert (report.explained, report.failed) == (2, 1)
+    # THEN its budget slot stays spent (the endpoint's model ran on its rows): three in all
+    assert container.explanations().budget.spent(model_id, this_hour()) == 3
+    # THEN the next runs never try it again, and explain what comes after it
+    calls = stand_in.endpoints[ENDPOINT].calls
+    assert container.explanations().explain_due(model_id, NOW + timedelta(minutes=5)).failed == 0
+    assert stand_in.endpoints[ENDPOINT].calls == calls
+    assert api("POST", f"/api/v3/models/{model_id}/inferences", [record("ok-3")]).status in (200, 207)
+    assert container.explanations().explain_due(model_id, NOW + timedelta(minutes=10)).explained == 1
+    # THEN asking for its explanation is a 422 with the model's own message, no endpoint call
+    calls = stand_in.endpoints[ENDPOINT].calls
+    failed = api("GET", f"/api/v3/models/{model_id}/inferences/poison/explanation")
+    assert (failed.status, failed.body["field"]) == (422, "partner_inference_id"), failed.body
+    assert "ModelError" not in failed.body["message"] and "Input X contains NaN" in failed.body["message"]
+    assert stand_in.endpoints[ENDPOINT].calls == calls
+    # THEN importance counts the explained ones only
+    window = f"start_time={(NOW - timedelta(days=1)).isoformat()}&end_time={(NOW + timedelta(hours=1)).isoformat()}"
+    importance = api(
+        "GET", f"/api/v3/models/{model_id}/explanations/importance", query=window.replace("+", "%2B")
+    )
+    assert importance.body["outputs"][0]["count"] == 3
+
+
+def test_an_inference_asked_for_that_the_model_fails_on_is_a_422_with_the_reason(
+    api: Call, upload, stand_in: StandInRuntime
+) -> None:
+    # GIVEN an inference the model cannot take, not explained yet
+    model_id = register(api, upload)
+    assert api("POST", f"/api/v3/models/{model_id}/inferences", [record("poison", income=None)]).status in (
+        200,
+        207,
+    )
+    path = f"/api/v3/models/{model_id}/inferences/poison/explanation"
+
+    # WHEN it is asked for, THEN a 422 with the model's message (not a 500), and it is recorded
+    first = api("GET", path)
+    assert (first.status, first.body["field"]) == (422, "partner_inference_id"), first.body
+    assert "Input X contains NaN" in first.body["message"]
+    calls = stand_in.endpoints[ENDPOINT].calls
+    assert api("GET", path).status == 422
+    assert stand_in.endpoints[ENDPOINT].calls == calls
+    # THEN the evaluator's run passes it by
+    assert container.explanations().explain_due(model_id, NOW).explained == 0
+    assert stand_in.endpoints[ENDPOINT].calls == calls
+
+
+def test_values_with_commas_quotes_and_line_breaks_are_explained(
+    api: Call, upload, stand_in: StandInRuntime, churn_model: LogisticRegression
+) -> None:
+    # GIVEN inputs that CSV must quote
+    model_id = register(api, upload)
+    sent = [
+        record("comma", region="no,rth"),
+        record("quote", region='so"uth'),
+        record("break", region="north\nwest"),
+    ]
+    assert api("POST", f"/api/v3/models/{model_id}/inferences", sent).status in (200, 207)
+
+    # WHEN the run explains them
+    report = container.explanations().explain_due(model_id, NOW)
+
+    # THEN all are explained, adding up to scikit-learn's prediction of the row as it was sent
+    assert (report.explained, report.failed) == (3, 0)
+    for sent_record in sent:
+        answer = api(
+            "GET", f"/api/v3/models/{model_id}/inferences/{sent_record['partner_inference_id']}/explanation"
+        )
+        scores = answer.body["explanation"][0]["importance_scores"]
+        total = (
+            sum(s["explanation_value"] for s in scores) + answer.body["expected_value"][0]["expected_value"]
+        )
+        assert total == pytest.approx(own_prediction(churn_model, sent_record), abs=1e-6)
+
+
+def test_a_throttling_endpoint_gives_back_the_budget_and_records_nothing(
+    api: Call, upload, stand_in: StandInRuntime
+) -> None:
+    # GIVEN an endpoint refusing every call
+    model_id = register(api, upload)
+    send(api, model_id, 2, seed=16)
+    stand_in.throttle(ENDPOINT, 100)
+    container.explanations().invoker.sleep = lambda seconds: None
+
+    # WHEN the run fails, THEN nothing is counted in the budget, nothing recorded as failed
+    with pytest.raises(Exception, match="still refused"):
+        container.explanations().explain_due(model_id, NOW)
+    assert container.explanations().budget.spent(model_id, this_hour()) == 0
+    assert container.lake_store().read_area("explanations/failed", model_id) is None
+    # THEN both are explained once the endpoint answers
+    stand_in.endpoints[ENDPOINT].refusals.clear()
+    assert container.explanations().explain_due(model_id, NOW + timedelta(minutes=5)).explained == 2
+
+
+@pytest.mark.parametrize("partner_inference_id", ["a b", "a/b", "ü-é", "a?b"])
+def test_an_inference_id_is_url_decoded(
+    api: Call, upload, stand_in: StandInRuntime, partner_inference_id: str
+) -> None:
+    # GIVEN an inference whose id needs encoding in a path
+    model_id = register(api, upload)
+    assert api("POST", f"/api/v3/models/{model_id}/inferences", [record(partner_inference_id)]).status in (
+        200,
+        207,
+    )
+    # WHEN its explanation is asked for by the encoded id, THEN it is the inference's
+    encoded = quote(partner_inference_id, safe="")
+    answer = api("GET", f"/api/v3/models/{model_id}/inferences/{encoded}/explanation")
+    assert answer.status == 200, answer.body
+    assert answer.body["partner_inference_id"] == partner_inference_id
+
+
+def test_a_reader_reads_stored_explanations_but_only_a_writer_computes_one(
+    api: Call, upload, stand_in: StandInRuntime, tokens
+) -> None:
+    # GIVEN an explained inference and one not explained yet
+    model_id = register(api, upload)
+    sent = [record("explained"), record("not-yet")]
+    assert api("POST", f"/api/v3/models/{model_id}/inferences", sent).status in (200, 207)
+    assert container.explanations().explain_due(model_id, NOW).explained == 2
+    assert api("POST", f"/api/v3/models/{model_id}/inferences", [record("later")]).status in (200, 207)
+    reader = tokens[Role.READER]
+    calls = stand_in.endpoints[ENDPOINT].calls
+
+    # WHEN a reader asks for the stored one, and the importance, THEN it reads them
+    stored = api("GET", f"/api/v3/models/{model_id}/inferences/explained/explanation", token=reader)
+    assert stored.status == 200, stored.body
+    assert api("GET", f"/api/v3/models/{model_id}/explanations/importance", token=reader).status == 200
+    # WHEN a reader asks for one that would call the endpoint, THEN a 403 saying a writer may
+    refused = api("GET", f"/api/v3/models/{model_id}/inferences/later/explanation", token=reader)
+    assert refused.status == 403, refused.body
+    assert "reader" in refused.body["message"] and "writer" in refused.body["message"]
+    assert stand_in.endpoints[ENDPOINT].calls == calls
+    assert container.explanations().budget.spent(model_id, this_hour()) == 2
+    # WHEN a writer asks, THEN it is computed
+    assert api("GET", f"/api/v3/models/{model_id}/inferences/later/explanation").status == 200
+
+
+def test_an_explanation_too_large_for_a_request_is_queued_for_the_next_run(
+    api: Call, upload, stand_in: StandInRuntime
+) -> None:
+    # GIVEN explanations only on demand, and one request allowed fewer endpoint rows than one takes
+    # (20 background rows x 7 coalitions + 1)
+    model_id = register(api, upload)
+    api(
+        "PATCH",
+        f"/api/v3/models/{model_id}/enrichments/explainability",
+        {"config": {"streaming_explainability_enabled": False}},
+    )
+    assert api("POST", f"/api/v3/models/{model_id}/inferences", [record("big")]).status in (200, 207)
+    container.explanations().on_demand_rows = 140
+    path = f"/api/v3/models/{model_id}/inferences/big/explanation"
+
+    # WHEN it is asked for, THEN a 202 saying it is queued for the next run, no endpoint call, no budget
+    queued = api("GET", path)
+    assert queued.status == 202, queued.body
+    assert queued.body["status"] == "queued" and "141 endpoint rows" in queued.body["message"]
+    assert stand_in.endpoints[ENDPOINT].calls == 0
+    assert container.explanations().budget.spent(model_id, this_hour()) == 0
+    assert api("GET", path).status == 202  # asked again: still queued, still no call
+
+    # WHEN the evaluator runs (streaming off), THEN it explains the queued one, and GET reads it
+    report = container.explanations().explain_due(model_id, NOW)
+    assert (report.explained, report.queued) == (1, 1)
+    answer = api("GET", path)
+    assert answer.status == 200 and answer.body["partner_inference_id"] == "big"
+    assert container.explanations().budget.queued(model_id) == []
+
+
+def test_an_endpoint_too_slow_for_a_request_leaves_the_explanation_to_the_next_run(
+    api: Call, upload, stand_in: StandInRuntime, churn_model: LogisticRegression
+) -> None:
+    # GIVEN an endpoint whose every call takes 8 s (on the invoker's clock), and an explanation needing
+    # four calls (50 rows each): more than a request's 20 s
+    model_id = register(api, upload)
+    assert api("POST", f"/api/v3/models/{model_id}/inferences", [record("slow")]).status in (200, 207)
+    now = [0.0]
+
+    def slow(rows: np.ndarray) -> np.ndarray:
+        now[0] += 8.0
+        return churn_model.predict_proba(features(rows))[:, 1]
+
+    stand_in.register(ENDPOINT, slow)
+    explainer = container.explanations()
+    explainer.invoker.monotonic = lambda: now[0]
+    explainer.invoker.max_rows = 50
+
+    # WHEN it is asked for, THEN the calls stop before the time is up and it is queued (a 202)
+    queued = api("GET", f"/api/v3/models/{model_id}/inferences/slow/explanation")
+    assert queued.status == 202, queued.body
+    assert "20 s" in queued.body["message"]
+    assert stand_in.endpoints[ENDPOINT].calls == 2  # the background, then one of three
+    # THEN its slot stays spent (the endpoint's model ran on its rows) and the next run explains it
+    assert explainer.budget.spent(model_id, this_hour()) == 1
+    explainer.invoker.max_rows = 10_000
+    assert explainer.explain_due(model_id, NOW).queued == 1
+    assert api("GET", f"/api/v3/models/{model_id}/inferences/slow/explanation").status == 200

@@ -1,17 +1,21 @@
 """Explainability: an inference's SHAP attributions (Arthur's explanation shape, which arthurai's
-explain_inference reads) and the mean |attribution| per input over a window, for charting importance."""
+explain_inference reads) and the mean |attribution| per input over a window, for charting importance.
+
+Computing an explanation calls the model's endpoint: a reader token reads stored explanations, a
+writer's request may compute one (or have it queued for the evaluator: a 202)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel
 
 from sagewatch.container import explanations
-from sagewatch.services.explanations import check_algorithm
+from sagewatch.services.explanations import Queued, check_algorithm
 
 router = Router()
 
@@ -46,6 +50,14 @@ class Explanation(BaseModel):
     explained_at: datetime
     explanation: list[OutputExplanation]
     expected_value: list[ExpectedValue]
+
+
+class ExplanationQueued(BaseModel):
+    """No explanation yet: it did not fit one request, and the evaluator's next run computes it."""
+
+    partner_inference_id: str
+    status: Literal["queued"] = "queued"
+    message: str
 
 
 class InputImportance(BaseModel):
@@ -84,16 +96,36 @@ class Importance(BaseModel):
 @router.get(
     "/models/<model_id>/inferences/<partner_inference_id>/explanation",
     summary="An inference's SHAP attributions (stored, or computed now within the hourly budget)",
+    description=(
+        "A stored explanation, else (writer tokens only: it calls the model's endpoint) one computed "
+        "now within the hourly budget (429 over it). Work too large for one request is queued for the "
+        "evaluator's next run (202). An inference that could not be explained answers 422 with the reason."
+    ),
     tags=["explainability"],
+    responses={
+        200: {"description": "The explanation", "content": {"application/json": {"model": Explanation}}},
+        202: {
+            "description": "Queued for the evaluator's next run",
+            "content": {"application/json": {"model": ExplanationQueued}},
+        },
+    },
 )
 def inference_explanation(
     model_id: str,
     partner_inference_id: str,
     algorithm: Annotated[str, Query()] = "shap",
-) -> Explanation:
+) -> Response[Explanation | ExplanationQueued]:
     check_algorithm(algorithm)
-    answer: dict[str, Any] = explanations().explain(model_id, partner_inference_id)
-    return Explanation(**answer)
+    answer: dict[str, Any] | Queued = explanations().explain(
+        model_id, partner_inference_id, router.context.get("token")
+    )
+    if isinstance(answer, Queued):
+        return Response(
+            202,
+            content_types.APPLICATION_JSON,
+            ExplanationQueued(partner_inference_id=answer.partner_inference_id, message=answer.message),
+        )
+    return Response(200, content_types.APPLICATION_JSON, Explanation(**answer))
 
 
 @router.get(

@@ -5,7 +5,9 @@
 EndpointInvoker call STAND_INS instead of boto3 (container.use_endpoint_runtime), so everything
 from the rows' CSV to reading the answer is the deployed code path; only the boto3 call is replaced.
 `predict` takes the rows as a 2-D numpy array (float when every column is numeric, else object)
-and returns one number per row, or one row of numbers per row.
+and returns one number per row, or one row of numbers per row. A predict function that raises (or
+rows it cannot read) is answered as SageMaker answers a model's failure: a ModelError (424) carrying
+the model's message.
 """
 
 from __future__ import annotations
@@ -89,9 +91,17 @@ class StandInRuntime:
             raise served.refusals.pop(0)
         if request.get("ContentType", "text/csv") != "text/csv":
             raise _error("ModelError", "the stand-in reads text/csv only", 424)
-        rows = _rows(request["Body"])
-        served.rows += len(rows)
-        predictions = np.asarray(served.predict(rows), dtype=float)
+        try:
+            rows = _rows(request["Body"])
+            served.rows += len(rows)
+            predictions = np.asarray(served.predict(rows), dtype=float)
+        except Exception as error:  # the model's failure, whatever it is, as SageMaker reports it
+            raise _error(
+                "ModelError",
+                f'Received server error (500) from primary with message "{type(error).__name__}: {error}". '
+                f"See the endpoint's logs in account 123456789012 for more information.",
+                424,
+            ) from None
         if served.answer_as == "application/json":
             body = json.dumps({"predictions": predictions.tolist()}).encode()
         else:
@@ -108,7 +118,11 @@ class StandInRuntime:
 
 
 def _rows(body: bytes) -> np.ndarray:
-    table = pacsv.read_csv(io.BytesIO(body), read_options=pacsv.ReadOptions(autogenerate_column_names=True))
+    table = pacsv.read_csv(
+        io.BytesIO(body),
+        read_options=pacsv.ReadOptions(autogenerate_column_names=True),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),  # RFC 4180: a quoted value may hold one
+    )
     numeric = all(pa.types.is_integer(c.type) or pa.types.is_floating(c.type) for c in table.columns)
     columns = [c.to_numpy(zero_copy_only=False) for c in table.columns]
     return np.column_stack(columns).astype(float if numeric else object)

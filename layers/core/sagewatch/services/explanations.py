@@ -1,11 +1,20 @@
 """Explanations: KernelSHAP attributions of sampled inferences, by calling the model's own SageMaker
 endpoint with perturbed rows (sagewatch.metrics.shap), within a budget of explanations per hour.
 
-- `explain_due` (the evaluator, each run): inferences written to the lake since the last run (a
-  ledger item keeps the cursor), sampled by `sample_share`, at most the budget's share of the time
-  since the last run and never past the hour's budget; stops in time, keeping what it finished.
-- `explain` (the API): an inference's stored explanation, else computed now if the budget allows.
+- `explain_due` (the evaluator, each run): first the inferences queued by on-demand requests, then
+  (with `streaming` on) inferences written to the lake since the last run (a ledger item keeps the
+  cursor), sampled by `sample_share`, at most the budget's share of the time since the last run and
+  never past the hour's budget; stops in time, keeping what it finished.
+- `explain` (the API): an inference's stored explanation, else computed now if the budget allows,
+  the caller is a writer (a reader reads stored explanations only) and the work fits a request:
+  at most ON_DEMAND_ROWS endpoint rows and ON_DEMAND_SECONDS, else it is queued (`Queued`, a 202).
 - `importance`: mean |attribution| per input over a window, and per hour or day for charting.
+
+An inference the model fails on (SageMaker's ModelError) or whose row cannot be sent is recorded as
+failed, with the reason, under explanations/failed/model_id=<id>/date=<inference day>/ and never
+tried again (GET answers 422 with the reason); the run goes on. Its budget slot stays spent when the
+endpoint's model was given rows for it, and is given back when not. An endpoint that is down or keeps
+throttling stops the run without recording anything: those inferences are tried again next run.
 
 What is explained: a regression's prediction, a binary classifier's positive-class score, each class's
 score of a multiclass model, named by the model's PREDICTED_VALUE attributes. Stored in the lake at
@@ -19,30 +28,33 @@ metric over the query source "explanation" can watch an input's mean |attributio
 from __future__ import annotations
 
 import math
-import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
+from urllib.parse import unquote
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sagewatch.auth import Role, TokenRecord
 from sagewatch.enrichments import ExplainabilityConfig
-from sagewatch.errors import InvalidInput, NotFound, Throttled, Unsupported
+from sagewatch.errors import Forbidden, InvalidInput, NotFound, Throttled, Unsupported
 from sagewatch.metrics import shap
 from sagewatch.schema import Model, OutputType, Stage
 from sagewatch.services.enrichments import Enrichments
 from sagewatch.stores.endpoints import EndpointMetrics
-from sagewatch.stores.explanations import ExplanationBudget
+from sagewatch.stores.explanations import MAX_QUEUED, ExplanationBudget
 from sagewatch.stores.ingestion import IngestionLedger
-from sagewatch.stores.invocations import EndpointInvoker
+from sagewatch.stores.invocations import EndpointInvoker, OutOfTime, RowsRefused
 from sagewatch.stores.lake import LakeStore
 from sagewatch.stores.models import ModelStore
 
 AREA = "explanations"
+# Inferences that could not be explained, with the reason (beside AREA, out of its query source).
+FAILED_AREA = f"{AREA}/failed"
 PROGRESS_SK = "EXPLANATIONS"
 # A run's time when the caller does not say: half the evaluator Lambda's 10 minutes (infra/monitor.py),
 # the other half left to its alert rules.
@@ -51,6 +63,10 @@ RUN_SECONDS = 300.0
 FIRST_LOOKBACK = timedelta(days=1)
 # Explanations are written to the lake this many at a time (and whatever is done when a run stops).
 WRITE_EVERY = 25
+# What one on-demand request may spend: endpoint rows (15 calls of 10,000 rows; a 30-input model at
+# the default settings needs about 102,000) and seconds from its start, within API Gateway's 29 s.
+ON_DEMAND_ROWS = 150_000
+ON_DEMAND_SECONDS = 20.0
 Interval = Literal["hour", "day"]
 
 
@@ -67,6 +83,8 @@ class ExplainReport:
     new_inferences: int = 0
     sampled: int = 0
     explained: int = 0
+    failed: int = 0
+    queued: int = 0
     over_budget: int = 0
     stopped_for_time: bool = False
     endpoint_calls: int = 0
@@ -89,6 +107,30 @@ class Explainer:
     coalitions: shap.Coalitions
 
 
+class ExplanationFailed(InvalidInput):
+    """The inference could not be explained (the model failed on its rows, or they cannot be sent);
+    the reason is recorded and it is not tried again (HTTP 422)."""
+
+    status: ClassVar[int] = 422
+
+
+@dataclass(frozen=True)
+class Queued:
+    """An on-demand explanation left to the evaluator's next run, and why (the API's 202)."""
+
+    partner_inference_id: str
+    message: str
+    status: str = "queued"
+
+
+@dataclass
+class _Session:
+    """One run's (or request's) explainer, built at the first explanation, and what is not stored yet."""
+
+    explainer: Explainer | None = None
+    done: list[pa.Table] = field(default_factory=list)
+
+
 class Explanations:
     """Explanations of the models' inferences (see the module docstring)."""
 
@@ -102,9 +144,12 @@ class Explanations:
         endpoints: EndpointMetrics,
         budget: ExplanationBudget,
         clock: Callable[[], datetime] = _now,
+        on_demand_rows: int = ON_DEMAND_ROWS,
+        on_demand_seconds: float = ON_DEMAND_SECONDS,
     ) -> None:
         self.models, self.lake, self.ledger, self.enrichments = models, lake, ledger, enrichments
         self.invoker, self.endpoints, self.budget, self.clock = invoker, endpoints, budget, clock
+        self.on_demand_rows, self.on_demand_seconds = on_demand_rows, on_demand_seconds
 
     # -- configuration ------------------------------------------------------------------------------
 
@@ -126,7 +171,9 @@ class Explanations:
             )
         return config, endpoint
 
-    def explainer(self, model: Model, config: ExplainabilityConfig, endpoint: str) -> Explainer:
+    def explainer(
+        self, model: Model, config: ExplainabilityConfig, endpoint: str, deadline: float | None = None
+    ) -> Explainer:
         """Check the endpoint is tagged for sagewatch (and has the variant), sample the background
         from the reference set, and ask the endpoint for the background's predictions."""
         described = self.endpoints.check_monitored(endpoint)
@@ -157,7 +204,7 @@ class Explanations:
         background = [
             complete.column(name).take(pa.array(rows)).to_numpy(zero_copy_only=False) for name in inputs
         ]
-        answers = self.invoker.predict(endpoint, config.variant, background)
+        answers = self.invoker.predict(endpoint, config.variant, background, deadline)
         outputs = _outputs(model, answers.shape[1], endpoint)
         return Explainer(
             model=model,
@@ -172,7 +219,9 @@ class Explanations:
 
     # -- explaining ---------------------------------------------------------------------------------
 
-    def attributions(self, explainer: Explainer, row: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    def attributions(
+        self, explainer: Explainer, row: dict[str, Any], deadline: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """One row's attributions (outputs, inputs) and its predictions f(x) (outputs), from the
         endpoint's answers to every inner coalition's rows plus x itself."""
         x = [row[name] for name in explainer.inputs]
@@ -184,7 +233,7 @@ class Explanations:
             )
             for c, v in zip(columns, x, strict=True)
         ]
-        answers = self.invoker.predict(explainer.endpoint, explainer.variant, columns)
+        answers = self.invoker.predict(explainer.endpoint, explainer.variant, columns, deadline)
         answers = answers[:, [c for c, _ in explainer.outputs]]
         prediction = answers[-1]
         values = shap.coalition_values(answers[:-1], len(explainer.background[0]))
@@ -194,7 +243,11 @@ class Explanations:
         return phi, prediction
 
     def explain_rows(
-        self, explainer: Explainer, rows: list[dict[str, Any]], explained_at: datetime
+        self,
+        explainer: Explainer,
+        rows: list[dict[str, Any]],
+        explained_at: datetime,
+        deadline: float | None = None,
     ) -> pa.Table:
         """The explanation records of `rows` (each with partner_inference_id, inference_timestamp,
         variant and the inputs), one per row and output."""
@@ -210,7 +263,7 @@ class Explanations:
         }
         scores = []
         for row in rows:
-            phi, prediction = self.attributions(explainer, row)
+            phi, prediction = self.attributions(explainer, row, deadline)
             for k, (_, name) in enumerate(explainer.outputs):
                 records["partner_inference_id"].append(row["partner_inference_id"])
                 records["inference_timestamp"].append(row["inference_timestamp"])
@@ -226,16 +279,73 @@ class Explanations:
     def explain_due(
         self, model: Model | str, now: datetime | None = None, seconds: float = RUN_SECONDS
     ) -> ExplainReport:
-        """Explain the inferences due (see the module docstring) within `seconds`; what was done
-        is stored even when the endpoint fails, which then raises."""
-        started = time.monotonic()
+        """Explain the queued inferences, then those due (see the module docstring), within
+        `seconds`; what was done is stored even when the endpoint fails, which then raises."""
+        started = self.invoker.monotonic()
         model = model if isinstance(model, Model) else self.models.get(model)
         now = now or self.clock()
         explainability = self.enrichments.config(model).explainability
         report = ExplainReport(model_id=model.id, enabled=explainability.enabled)
-        if not report.enabled or not explainability.streaming or model.archived:
+        if not report.enabled or model.archived:
+            return report
+        queued = self.budget.queued(model.id)
+        if not queued and not explainability.streaming:
             return report  # streaming off: explanations on demand only
         config, endpoint = self.settings(model)
+        hour = now.replace(minute=0, second=0, microsecond=0)
+        session = _Session()
+        counted = asdict(self.invoker.counts)
+        try:
+            if queued:
+                self._explain_queued(model, config, endpoint, queued, hour, session, report, started, seconds)
+            if explainability.streaming and not report.stopped_for_time:
+                self._explain_stream(model, config, endpoint, now, session, report, started, seconds)
+        finally:
+            self._store(model, session.done)
+            after = asdict(self.invoker.counts)
+            report.endpoint_calls = after["calls"] - counted["calls"]
+            report.endpoint_rows = after["rows"] - counted["rows"]
+            report.retries = after["retries"] - counted["retries"]
+            report.seconds = self.invoker.monotonic() - started
+        return report
+
+    def _explain_queued(
+        self,
+        model: Model,
+        config: ExplainabilityConfig,
+        endpoint: str,
+        queued: list[str],
+        hour: datetime,
+        session: _Session,
+        report: ExplainReport,
+        started: float,
+        seconds: float,
+    ) -> None:
+        """The inferences on-demand requests queued; those handled (or gone) leave the queue."""
+        inputs = [a.name for a in model.by_stage(Stage.PIPELINE_INPUT)]
+        waiting = self._unhandled_ids(model, queued)
+        rows = self._inferences(model, waiting, inputs).sort_by("inference_timestamp").to_pylist()
+        found = {row["partner_inference_id"] for row in rows}
+        gone = [pid for pid in queued if pid not in found]  # handled meanwhile, or no such inference
+        handled = self._work_through(model, config, endpoint, rows, hour, session, report, started, seconds)
+        report.queued = len(handled)
+        self._store(model, session.done)  # before the stream reads what is explained
+        session.done.clear()
+        self.budget.dequeue(model.id, gone + handled)
+
+    def _explain_stream(
+        self,
+        model: Model,
+        config: ExplainabilityConfig,
+        endpoint: str,
+        now: datetime,
+        session: _Session,
+        report: ExplainReport,
+        started: float,
+        seconds: float,
+    ) -> None:
+        """The inferences written since the cursor, sampled and within the budget; the cursor moves
+        past them unless the run stopped for time (an endpoint's failure raises before it moves)."""
         progress = self.ledger.state(model.id, PROGRESS_SK)
         cursor = datetime.fromisoformat(progress["cursor"]) if "cursor" in progress else now - FIRST_LOOKBACK
         seen = set(progress.get("cursor_keys", []))  # S3 times are whole seconds: the cursor second's files
@@ -247,7 +357,7 @@ class Explanations:
         ]
         if not files:
             self.ledger.set_state(model.id, PROGRESS_SK, last_run_at=now.isoformat())
-            return report
+            return
         newest = max(o["LastModified"] for o in files)
         newest_keys = [o["Key"] for o in files if o["LastModified"] == newest]
         newest_keys += sorted(seen) if newest == cursor else []
@@ -267,59 +377,166 @@ class Explanations:
         allowance = min(allowance, config.explanations_per_hour - self.budget.spent(model.id, hour))
         if candidates.num_rows > max(allowance, 0):
             chosen = np.sort(rng.choice(candidates.num_rows, max(allowance, 0), replace=False))
-            report.over_budget = candidates.num_rows - len(chosen)
+            report.over_budget += candidates.num_rows - len(chosen)
             candidates = candidates.take(pa.array(chosen, type=pa.int64()))
         rows = candidates.sort_by("inference_timestamp").to_pylist()
-        done: list[pa.Table] = []
-        counted = asdict(self.invoker.counts)
-        explainer = None
-        try:
-            for row in rows:
-                elapsed = time.monotonic() - started
-                per_row = elapsed / report.explained if report.explained else 0.0
-                if elapsed + 1.5 * per_row > seconds:
-                    report.stopped_for_time = True
-                    break
-                if not self.budget.reserve(model.id, hour, config.explanations_per_hour):
-                    report.over_budget += len(rows) - report.explained
-                    break
-                explainer = explainer or self.explainer(model, config, endpoint)
-                done.append(self.explain_rows(explainer, [row], self.clock()))
-                report.explained += 1
-                if len(done) >= WRITE_EVERY:
-                    self._store(model, done)
-                    done = []
-        finally:
-            self._store(model, done)
-            after = asdict(self.invoker.counts)
-            report.endpoint_calls = after["calls"] - counted["calls"]
-            report.endpoint_rows = after["rows"] - counted["rows"]
-            report.retries = after["retries"] - counted["retries"]
-            report.seconds = time.monotonic() - started
-        if not report.stopped_for_time:  # else the next run reads these files again (explained ids skipped)
+        self._work_through(model, config, endpoint, rows, hour, session, report, started, seconds)
+        if not report.stopped_for_time:  # else the next run reads these files again (handled ids skipped)
             cursor_state = {"cursor": newest.isoformat(), "cursor_keys": newest_keys}
             self.ledger.set_state(model.id, PROGRESS_SK, **cursor_state, last_run_at=now.isoformat())
-        return report
 
-    def explain(self, model_id: str, partner_inference_id: str) -> dict[str, Any]:
-        """The inference's explanation in Arthur's shape: stored, else computed now within the budget."""
-        model = self.models.get(model_id)
-        stored = self._stored(model, partner_inference_id)
-        if stored is None:
-            config, endpoint = self.settings(model)
-            inputs = [a.name for a in model.by_stage(Stage.PIPELINE_INPUT)]
-            row = self._inference(model, partner_inference_id, inputs)
-            now = self.clock()
-            hour = now.replace(minute=0, second=0, microsecond=0)
+    def _work_through(
+        self,
+        model: Model,
+        config: ExplainabilityConfig,
+        endpoint: str,
+        rows: list[dict[str, Any]],
+        hour: datetime,
+        session: _Session,
+        report: ExplainReport,
+        started: float,
+        seconds: float,
+    ) -> list[str]:
+        """Explain `rows` in order, each within the hour's budget, until the time is up; a row that
+        cannot be explained is recorded as failed and passed. The ids handled (explained or failed)."""
+        handled: list[str] = []
+        for row in rows:
+            elapsed = self.invoker.monotonic() - started
+            finished = report.explained + report.failed
+            per_row = elapsed / finished if finished else 0.0
+            if elapsed + 1.5 * per_row > seconds:
+                report.stopped_for_time = True
+                break
             if not self.budget.reserve(model.id, hour, config.explanations_per_hour):
-                raise Throttled(
-                    f"model {model.id} has had its {config.explanations_per_hour} explanations this hour "
-                    f"(explainability.explanations_per_hour): try after {(hour + timedelta(hours=1)).isoformat()}",
-                    field="explainability.explanations_per_hour",
-                )
-            stored = self.explain_rows(self.explainer(model, config, endpoint), [row], now)
-            self._store(model, [stored])
-        return _arthur(stored, [a.name for a in model.by_stage(Stage.PIPELINE_INPUT)])
+                report.over_budget += len(rows) - len(handled)
+                break
+            outcome = self._attempt(model, config, endpoint, row, hour, session, started + seconds)
+            if outcome is None:
+                report.stopped_for_time = True
+                break
+            handled.append(row["partner_inference_id"])
+            if isinstance(outcome, str):
+                report.failed += 1
+                continue
+            session.done.append(outcome)
+            report.explained += 1
+            if len(session.done) >= WRITE_EVERY:
+                self._store(model, session.done)
+                session.done.clear()
+        return handled
+
+    def _attempt(
+        self,
+        model: Model,
+        config: ExplainabilityConfig,
+        endpoint: str,
+        row: dict[str, Any],
+        hour: datetime,
+        session: _Session,
+        deadline: float,
+    ) -> pa.Table | str | None:
+        """Explain one row whose budget slot is reserved: its explanation, or the reason it cannot be
+        explained (recorded as failed), or None when out of time. The slot is given back when the
+        endpoint's model was given no row for it (out of time, or failing before any call); other
+        failures (the endpoint down, throttling, the background refused) propagate."""
+        given = self.invoker.counts.rows
+        try:
+            if session.explainer is None:
+                session.explainer = self.explainer(model, config, endpoint, deadline)
+            return self.explain_rows(session.explainer, [row], self.clock(), deadline)
+        except RowsRefused as refused:
+            if session.explainer is None:  # the background's rows: the endpoint's fault, not the row's
+                self._release_unless_spent(model, hour, given)
+                raise
+            self._release_unless_spent(model, hour, given)
+            self._record_failure(model, row, refused.message, self.invoker.counts.rows - given)
+            return refused.message
+        except OutOfTime:
+            self._release_unless_spent(model, hour, given)
+            return None
+        except Exception:
+            self._release_unless_spent(model, hour, given)
+            raise
+
+    def _release_unless_spent(self, model: Model, hour: datetime, given: int) -> None:
+        if self.invoker.counts.rows == given:
+            self.budget.release(model.id, hour)
+
+    def explain(
+        self, model_id: str, partner_inference_id: str, caller: TokenRecord | None = None
+    ) -> dict[str, Any] | Queued:
+        """The inference's explanation in Arthur's shape: stored, else computed now by a writer's
+        request within the budget and a request's bounds (else Queued); ExplanationFailed when it
+        could not be explained. Path segments are URL-decoded, as the other routes do."""
+        started = self.invoker.monotonic()
+        model = self.models.get(unquote(model_id))
+        partner_inference_id = unquote(partner_inference_id)
+        inputs = [a.name for a in model.by_stage(Stage.PIPELINE_INPUT)]
+        stored = self._stored(model, partner_inference_id)
+        if stored is not None:
+            return _arthur(stored, inputs)
+        failure = self._failure(model, partner_inference_id)
+        if failure is not None:
+            raise ExplanationFailed(
+                f"inference {partner_inference_id!r} could not be explained ({failure['reason']}); "
+                f"recorded at {failure['failed_at'].isoformat()}, it is not tried again",
+                field="partner_inference_id",
+            )
+        config, endpoint = self.settings(model)
+        row = self._inference(model, partner_inference_id, inputs)
+        if partner_inference_id in self.budget.queued(model.id):
+            return Queued(
+                partner_inference_id,
+                f"inference {partner_inference_id!r} is queued: the evaluator's next run explains it",
+            )
+        if caller is not None and not caller.role.allows(Role.WRITER):
+            raise Forbidden(
+                f"inference {partner_inference_id!r} has no stored explanation, and computing one calls "
+                f"endpoint {endpoint!r} (its time is on your bill): a {caller.role.value} token reads "
+                "stored explanations only; a writer token may compute it"
+            )
+        needed = endpoint_rows(len(inputs), config)
+        if needed > self.on_demand_rows:
+            return self._queue(
+                model,
+                partner_inference_id,
+                f"it takes {needed:,} endpoint rows, over the {self.on_demand_rows:,} one request may spend",
+            )
+        hour = self.clock().replace(minute=0, second=0, microsecond=0)
+        if not self.budget.reserve(model.id, hour, config.explanations_per_hour):
+            raise Throttled(
+                f"model {model.id} has had its {config.explanations_per_hour} explanations this hour "
+                f"(explainability.explanations_per_hour): try after {(hour + timedelta(hours=1)).isoformat()}",
+                field="explainability.explanations_per_hour",
+            )
+        deadline = started + self.on_demand_seconds
+        outcome = self._attempt(model, config, endpoint, row, hour, _Session(), deadline)
+        if outcome is None:
+            return self._queue(
+                model,
+                partner_inference_id,
+                f"the endpoint could not answer within the {self.on_demand_seconds:.0f} s one request may take",
+            )
+        if isinstance(outcome, str):
+            raise ExplanationFailed(
+                f"inference {partner_inference_id!r} could not be explained ({outcome}); it is not tried again",
+                field="partner_inference_id",
+            )
+        self._store(model, [outcome])
+        return _arthur(outcome, inputs)
+
+    def _queue(self, model: Model, partner_inference_id: str, why: str) -> Queued:
+        if not self.budget.queue(model.id, partner_inference_id):
+            raise Throttled(
+                f"inference {partner_inference_id!r} cannot be explained now ({why}), and "
+                f"{MAX_QUEUED} others wait for the evaluator already: ask again after its next run",
+                field="partner_inference_id",
+            )
+        return Queued(
+            partner_inference_id,
+            f"inference {partner_inference_id!r} is queued: {why}; the evaluator's next run explains "
+            "it (within explainability.explanations_per_hour): ask again then",
+        )
 
     # -- reading ------------------------------------------------------------------------------------
 
@@ -389,10 +606,12 @@ class Explanations:
             "outputs": outputs,
         }
 
-    def _read(self, model: Model, first: Any, last: Any, columns: list[str] | None = None) -> pa.Table | None:
+    def _read(
+        self, model: Model, first: Any, last: Any, columns: list[str] | None = None, area: str = AREA
+    ) -> pa.Table | None:
         keys = [
             k
-            for k in self.lake.day_keys(f"{AREA}/model_id={model.id}/", first, last)
+            for k in self.lake.day_keys(f"{area}/model_id={model.id}/", first, last)
             if k.endswith(".parquet")
         ]
         tables = [self.lake.read_table(key, columns) for key in keys]
@@ -409,32 +628,86 @@ class Explanations:
         return found.filter(pc.equal(found.column("explained_at"), latest))
 
     def _unexplained(self, model: Model, candidates: pa.Table) -> pa.Table:
+        """The candidates neither explained nor failed already (the days they were made on)."""
         if candidates.num_rows == 0:
             return candidates
         times = candidates.column("inference_timestamp")
-        first, last = pc.min_max(times).values()
-        table = self._read(model, first.as_py().date(), last.as_py().date(), ["partner_inference_id"])
-        if table is None:
+        first, last = (m.as_py().date() for m in pc.min_max(times).values())
+        handled = [
+            table.column("partner_inference_id").combine_chunks()
+            for table in (
+                self._read(model, first, last, ["partner_inference_id"]),
+                self._read(model, first, last, ["partner_inference_id"], FAILED_AREA),
+            )
+            if table is not None
+        ]
+        if not handled:
             return candidates
-        explained = pc.is_in(
-            candidates.column("partner_inference_id"),
-            value_set=table.column("partner_inference_id").combine_chunks(),
-        )
-        return candidates.filter(pc.invert(explained))
+        seen = pc.is_in(candidates.column("partner_inference_id"), value_set=pa.concat_arrays(handled))
+        return candidates.filter(pc.invert(seen))
 
-    def _inference(self, model: Model, partner_inference_id: str, inputs: list[str]) -> dict[str, Any]:
-        """The inference's first write (every day of the lake is read: an on-demand cost)."""
+    def _unhandled_ids(self, model: Model, ids: list[str]) -> list[str]:
+        """Of `ids`, those neither explained nor failed (every day is read)."""
+        handled: set[str] = set()
+        for area in (AREA, FAILED_AREA):
+            table = self._read(model, None, None, ["partner_inference_id"], area)
+            if table is not None:
+                handled |= set(table.column("partner_inference_id").to_pylist())
+        return [pid for pid in ids if pid not in handled]
+
+    def _inferences(self, model: Model, ids: list[str], inputs: list[str]) -> pa.Table:
+        """The first write of each of the inferences `ids` found (the lake is read until all are)."""
         wanted = ["partner_inference_id", "inference_timestamp", "variant", *inputs]
+        found, missing = [], pa.array(ids, pa.string())
         for key in self.lake.keys(f"inferences/model_id={model.id}/"):
+            if len(missing) == 0:
+                break
             if not key.endswith(".parquet"):
                 continue
             table = _with_columns(self.lake.read_table(key, wanted), wanted)
-            found = table.filter(pc.equal(table.column("partner_inference_id"), partner_inference_id))
-            if found.num_rows:
-                return found.slice(0, 1).to_pylist()[0]
-        raise NotFound(
-            f"model {model.id} has no inference {partner_inference_id!r}", field="partner_inference_id"
+            table = _first_of_each_id(table.filter(pc.is_in(table.column("partner_inference_id"), missing)))
+            if table.num_rows:
+                found.append(table)
+                missing = pc.filter(
+                    missing, pc.invert(pc.is_in(missing, table.column("partner_inference_id")))
+                )
+        if not found:
+            return _with_columns(pa.table({"partner_inference_id": pa.array([], pa.string())}), wanted)
+        return pa.concat_tables(found, promote_options="default")
+
+    def _inference(self, model: Model, partner_inference_id: str, inputs: list[str]) -> dict[str, Any]:
+        """The inference's first write (every day of the lake is read: an on-demand cost)."""
+        found = self._inferences(model, [partner_inference_id], inputs)
+        if found.num_rows == 0:
+            raise NotFound(
+                f"model {model.id} has no inference {partner_inference_id!r}", field="partner_inference_id"
+            )
+        return found.slice(0, 1).to_pylist()[0]
+
+    def _failure(self, model: Model, partner_inference_id: str) -> dict[str, Any] | None:
+        """The inference's recorded failure (the latest), or None."""
+        table = self._read(model, None, None, None, FAILED_AREA)
+        if table is None:
+            return None
+        found = table.filter(pc.equal(table.column("partner_inference_id"), partner_inference_id))
+        if found.num_rows == 0:
+            return None
+        return found.sort_by([("failed_at", "descending")]).slice(0, 1).to_pylist()[0]
+
+    def _record_failure(self, model: Model, row: dict[str, Any], reason: str, endpoint_rows: int) -> None:
+        """Store that the row could not be explained, and why, so that it is not tried again."""
+        failure = pa.table(
+            {
+                "partner_inference_id": pa.array([row["partner_inference_id"]], pa.string()),
+                "inference_timestamp": pa.array([row["inference_timestamp"]], pa.timestamp("us", tz="UTC")),
+                "variant": pa.array([row.get("variant")], pa.string()),
+                "failed_at": pa.array([self.clock()], pa.timestamp("us", tz="UTC")),
+                "reason": pa.array([reason], pa.string()),
+                "endpoint_rows": pa.array([endpoint_rows], pa.int64()),
+            }
         )
+        name = f"{self.clock():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
+        self.lake.write_rows(FAILED_AREA, model.id, failure, "inference_timestamp", name)
 
     def _allowance(self, config: ExplainabilityConfig, progress: dict[str, Any], now: datetime) -> int:
         """The budget's share of the time since the last run (the whole hour's on a first run)."""
@@ -448,6 +721,13 @@ class Explanations:
             table = pa.concat_tables(parts, promote_options="default")
             name = f"{self.clock():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
             self.lake.write_rows(AREA, model.id, table, "inference_timestamp", name)
+
+
+def endpoint_rows(inputs: int, config: ExplainabilityConfig) -> int:
+    """Rows one explanation asks the endpoint for, at most: the background's, each inner coalition's
+    over the background, and the row itself."""
+    coalitions = shap.coalitions(inputs, config.nsamples, config.seed)
+    return config.background_rows * (len(coalitions.mask) - 1) + 1
 
 
 def _outputs(model: Model, width: int, endpoint: str) -> list[tuple[int, str]]:

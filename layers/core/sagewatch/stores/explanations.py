@@ -1,8 +1,11 @@
-"""ExplanationBudget: how many explanations a model has had this hour, counted atomically.
+"""ExplanationBudget: how many explanations a model has had this hour, counted atomically, and the
+inferences asked for that wait for the evaluator's next run.
 
 One item per model in the models table, (MODEL#<id>, EXPLANATIONS#BUDGET), holding the hour and its
 count. `reserve` takes one explanation out of the hour's budget by a conditional update, so the
-evaluator's scheduled explanations and the API's on-demand ones never exceed it together.
+evaluator's scheduled explanations and the API's on-demand ones never exceed it together; `release`
+gives it back when the explanation did not happen. Another, (MODEL#<id>, EXPLANATIONS#QUEUE), holds
+a string set of queued partner_inference_ids (at most MAX_QUEUED), added and removed atomically.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ from sagewatch.settings import Settings
 from sagewatch.stores.dynamo import conditional, from_item, to_item
 
 BUDGET_SK = "EXPLANATIONS#BUDGET"
+QUEUE_SK = "EXPLANATIONS#QUEUE"
+# Inferences queued per model at most (an id is ~100 bytes: the item stays far under 400 KB).
+MAX_QUEUED = 100
 
 
 class ExplanationBudget:
@@ -72,3 +78,50 @@ class ExplanationBudget:
         )
         item = from_item(response.get("Item", {}))
         return int(item.get("spent", 0)) if item.get("hour") == hour.isoformat() else 0
+
+    def release(self, model_id: str, hour: datetime) -> None:
+        """Give back one explanation reserved in `hour` (none when the hour has turned meanwhile)."""
+        conditional(
+            self.client.update_item,
+            TableName=self.models_table,
+            Key=to_item({"pk": f"MODEL#{model_id}", "sk": BUDGET_SK}),
+            UpdateExpression="ADD spent :minus_one",
+            ConditionExpression="#hour = :hour AND spent > :zero",
+            ExpressionAttributeNames={"#hour": "hour"},
+            ExpressionAttributeValues=to_item({":minus_one": -1, ":hour": hour.isoformat(), ":zero": 0}),
+        )
+
+    def queue(self, model_id: str, partner_inference_id: str) -> bool:
+        """Queue an inference for the evaluator's next run; False when MAX_QUEUED others wait already."""
+        queued = conditional(
+            self.client.update_item,
+            TableName=self.models_table,
+            Key=to_item({"pk": f"MODEL#{model_id}", "sk": QUEUE_SK}),
+            UpdateExpression="ADD ids :id",
+            ConditionExpression="attribute_not_exists(ids) OR size(ids) < :most OR contains(ids, :one)",
+            ExpressionAttributeValues={
+                ":id": {"SS": [partner_inference_id]},
+                ":one": {"S": partner_inference_id},
+                ":most": {"N": str(MAX_QUEUED)},
+            },
+        )
+        return queued is not None
+
+    def queued(self, model_id: str) -> list[str]:
+        """The inferences queued for the model, sorted."""
+        response = self.client.get_item(
+            TableName=self.models_table,
+            Key=to_item({"pk": f"MODEL#{model_id}", "sk": QUEUE_SK}),
+            ConsistentRead=True,
+        )
+        return sorted(response.get("Item", {}).get("ids", {}).get("SS", []))
+
+    def dequeue(self, model_id: str, partner_inference_ids: list[str]) -> None:
+        """Take inferences off the model's queue (explained, failed, or gone)."""
+        if partner_inference_ids:
+            self.client.update_item(
+                TableName=self.models_table,
+                Key=to_item({"pk": f"MODEL#{model_id}", "sk": QUEUE_SK}),
+                UpdateExpression="DELETE ids :ids",
+                ExpressionAttributeValues={":ids": {"SS": sorted(set(partner_inference_ids))}},
+            )
