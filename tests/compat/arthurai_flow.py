@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from arthurai import ArthurAI
 from arthurai.common.constants import Enrichment, InputType, OutputType
@@ -211,10 +212,14 @@ results["hotspots_found"] = binary.find_hotspots(metric="accuracy", threshold=0.
 # explainability as Arthur runs it (the model's code uploaded) cannot run here; the 400 says what to send
 project = DATA / "explainer_project"
 project.mkdir(exist_ok=True)
-(project / "entrypoint.py").write_text(
-    "import numpy as np\n\ndef predict(x):\n    p = np.full(len(x), 0.5)\n    return np.stack([1 - p, p], axis=1)\n"
+(project / "entrypoint.py").write_text(  # the binary model of data.py: pred_1 from x1 and x2
+    "import numpy as np\n\n"
+    "def predict(x):\n"
+    "    x = np.asarray(x)\n"
+    "    p = 1 / (1 + np.exp(-(1.5 * x[:, 0].astype(float) + x[:, 1].astype(float) - 0.5)))\n"
+    "    return np.stack([1 - p, p], axis=1)\n"
 )
-(project / "requirements.txt").write_text("numpy\n")
+(project / "requirements.txt").write_text(f"numpy=={np.__version__}\n")
 results["explainability_package"] = refused(
     lambda: binary.enable_explainability(
         df=reference.head(50),
