@@ -12,17 +12,28 @@ binary search tree of n keys (c(1) = 0, c(2) = 1).
 The reference's score quantiles (`Detector.quantiles`, the default rule's cutoff among them) are
 out-of-bag: each reference row scored by the trees that did not sample it, as a new inference would
 be. A reference of at most SAMPLE_SIZE rows is in every tree's sample, so its quantiles are
-in-sample, and a quantile of a few hundred scores is noisy: measured on seeded Gaussian data, 0.0 to
-0.3% of new rows like the reference score above the 99.9th percentile from 300 reference rows on,
-up to 2% from 100 to 256 rows.
+in-sample. The cutoff is the 99th percentile (CUTOFF_QUANTILE), not a higher one: the forest splits
+only within the reference's range, so any row beyond it scores about as the most extreme reference
+row does, and a cutoff near the maximum (the 99.9th percentile of a few hundred rows) would be above
+every far outlier. How many reference scores lie above the cutoff (`above_cutoff`, of
+`scored_rows`) is kept with it: the default rule's test (metrics.functions.RateTest) reads the
+share of new rows to expect above it, and its uncertainty, from those two counts.
+
+An input constant in the reference (one number, one category, or null in every row) is never split
+on, so the forest cannot tell a row that differs in it: such a row scores 1.0, as anomalous as a
+score can be (`Encoding.constant`). A reference without any input that varies still gives a
+detector by that rule alone: every other row scores 0.5.
 
 Inputs are the model's PIPELINE_INPUT attributes, encoded as numbers:
-- numeric (INTEGER, FLOAT, TIMESTAMP as epoch microseconds) as their value; null and non-finite
+- numeric (INTEGER, FLOAT, TIMESTAMP as epoch microseconds) as their value (as float64, so an
+  integer past 2^53 is rounded, never refused); null and non-finite
   values as one value below the reference's range (min - span - 1), so they are a value of their
   own: rare in the reference, they are isolated fast; common, they are ordinary;
 - categorical (STRING, BOOLEAN, or `categorical`) as the category's share of the reference's rows,
   null counting as a category of its own: a rare category is near 0 and isolated fast, a category
   the reference never had (or one past the MAX_CATEGORIES most frequent) is 0.
+A value that cannot be read as its input's kind (a column of another type) counts as a null: scoring
+never fails, so it can never stop an ingest.
 
 The trees are flat arrays (feature, threshold, path length) in complete binary tree layout (node i
 has children 2i + 1 and 2i + 2), so scoring is a loop over the depth levels with numpy indexing over
@@ -37,7 +48,7 @@ import functools
 import json
 import math
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -54,9 +65,10 @@ MAX_CATEGORIES = 1000
 QUANTILE_ROWS = 20_000  # reference rows (a seeded sample) the score quantiles are read from
 QUANTILES = (0.5, 0.9, 0.95, 0.99, 0.999, 1.0)
 # The quantile of reference scores above which an inference is "highly anomalous" (the default rule).
-CUTOFF_QUANTILE = 0.999
+CUTOFF_QUANTILE = 0.99
 SCORE_ROWS = 16_384  # rows scored at once (trees x rows indices in memory)
-FORMAT = 1
+FORMAT = 2  # 2: cutoff at the 99th percentile with the reference scores above it; constant inputs
+UNLIKE_CONSTANT = 1.0  # the score of a row whose value differs from an input constant in the reference
 SCORE_COLUMN = "anomaly_score"
 LEDGER_STATE = "ANOMALY_DETECTOR"  # the ledger item noting a model's stored detector and its cutoff
 EULER = 0.5772156649015329
@@ -73,13 +85,16 @@ def average_path_length(n: np.ndarray | int) -> np.ndarray:
 @dataclass(frozen=True)
 class Encoding:
     """How one input becomes a number: `numeric` (nulls as `null_value`), or `frequency` (a category's
-    share of the reference's rows; `null_value` is the nulls' share, unseen categories 0)."""
+    share of the reference's rows; `null_value` is the nulls' share, unseen categories 0).
+    `constant` is the encoded value every reference row has, for an input constant in the reference
+    (None when it varies)."""
 
     name: str
     kind: str  # numeric | frequency
     null_value: float
     categories: tuple[str, ...] = ()
     frequencies: tuple[float, ...] = ()
+    constant: float | None = None
 
     def encode(self, values: pa.Array | pa.ChunkedArray) -> np.ndarray:
         """The column as float64, vectorized."""
@@ -88,7 +103,7 @@ class Encoding:
         if pa.types.is_null(values.type):
             return np.full(len(values), self.null_value)
         if self.kind == "frequency":
-            keys = pc.cast(values, pa.string())
+            keys = _cast(values, pa.string())
             index = pc.index_in(keys, value_set=pa.array(self.categories, pa.string()))
             shares = np.append(np.asarray(self.frequencies, dtype=np.float64), 0.0)
             found = pc.fill_null(index, len(self.categories)).to_numpy(zero_copy_only=False)
@@ -99,12 +114,38 @@ class Encoding:
         numbers[~np.isfinite(numbers)] = self.null_value
         return numbers
 
+    def unlike_constant(self, values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """For an input constant in the reference: whether each row holds another value (a null where
+        the reference had a value, a value where it had only nulls); all False otherwise."""
+        if self.constant is None:
+            return np.zeros(len(values), dtype=bool)
+        if self.kind == "frequency":  # the one category (or null) has share 1; anything else less
+            return self.encode(values) != self.constant
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks()
+        numbers = _numbers(values)
+        present = np.isfinite(numbers)
+        if self.constant == self.null_value:  # every reference value was null
+            return present
+        return ~present | (numbers != self.constant)
+
     def as_dict(self) -> dict[str, Any]:
         """The encoding as stored."""
         found: dict[str, Any] = {"name": self.name, "kind": self.kind, "null_value": self.null_value}
         if self.kind == "frequency":
             found |= {"categories": list(self.categories), "frequencies": list(self.frequencies)}
+        if self.constant is not None:
+            found["constant"] = self.constant
         return found
+
+
+def _cast(values: pa.Array, to: pa.DataType) -> pa.Array:
+    """The values cast lossily (an int64 past 2^53 rounds to the nearest float64); nulls when they
+    cannot be read as `to` at all (a column of another type), so scoring never raises."""
+    try:
+        return pc.cast(values, to, safe=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return pa.nulls(len(values), to)
 
 
 def _numbers(values: pa.Array) -> np.ndarray:
@@ -112,8 +153,8 @@ def _numbers(values: pa.Array) -> np.ndarray:
     if pa.types.is_null(values.type):
         return np.full(len(values), np.nan)
     if pa.types.is_timestamp(values.type):
-        values = pc.cast(values.cast(pa.timestamp("us", tz=values.type.tz)), pa.int64())
-    return pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64, copy=True)
+        values = _cast(values, pa.timestamp("us", tz=values.type.tz)).view(pa.int64())
+    return _cast(values, pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64, copy=True)
 
 
 def is_categorical(attribute: Attribute) -> bool:
@@ -137,7 +178,7 @@ def learn_encoding(attribute: Attribute, values: pa.Array) -> Encoding:
     rows = len(values)
     if is_categorical(attribute):
         present = values.drop_null()
-        keys = pc.cast(present, pa.string()) if len(present) else pa.array([], pa.string())
+        keys = _cast(present, pa.string()).drop_null() if len(present) else pa.array([], pa.string())
         counts = pc.value_counts(keys)
         names = counts.field("values").to_pylist()
         tallies = counts.field("counts").to_numpy(zero_copy_only=False)
@@ -161,6 +202,8 @@ class Detector:
 
     `feature`, `threshold`, `path` are (trees, nodes) arrays in complete binary tree layout:
     `feature` is the input a node splits on (-1 at a leaf), `path` a leaf's depth + c(its rows).
+    `above_cutoff` of the `scored_rows` reference scores the quantiles were read from are above the
+    cutoff.
     """
 
     encodings: tuple[Encoding, ...]
@@ -171,6 +214,9 @@ class Detector:
     reference_rows: int
     seed: int
     quantiles: dict[str, float]
+    above_cutoff: int = 0
+    scored_rows: int = 0
+    version: int = FORMAT
 
     @property
     def depth(self) -> int:
@@ -230,8 +276,13 @@ class Detector:
         return scores
 
     def score(self, table: pa.Table) -> pa.Array:
-        """Each row's anomaly score in (0, 1] (higher: more anomalous), as float64."""
-        return pa.array(self.score_matrix(self.matrix(table)), pa.float64())
+        """Each row's anomaly score in (0, 1] (higher: more anomalous), as float64: the forest's, or
+        UNLIKE_CONSTANT for a row that differs in an input constant in the reference."""
+        scores = self.score_matrix(self.matrix(table))
+        for encoding in self.encodings:
+            if encoding.constant is not None:
+                scores[encoding.unlike_constant(_column(table, encoding.name))] = UNLIKE_CONSTANT
+        return pa.array(scores, pa.float64())
 
     def to_bytes(self) -> bytes:
         """The detector as JSON (arrays as base64 of zlib-compressed little-endian bytes); the same
@@ -244,6 +295,8 @@ class Detector:
             "reference_rows": self.reference_rows,
             "seed": self.seed,
             "quantiles": self.quantiles,
+            "above_cutoff": self.above_cutoff,
+            "scored_rows": self.scored_rows,
             "encodings": [e.as_dict() for e in self.encodings],
             "feature": _pack(self.feature.astype("<i2")),
             "threshold": _pack(self.threshold.astype("<f8")),
@@ -253,7 +306,8 @@ class Detector:
 
     @classmethod
     def from_bytes(cls, body: bytes) -> Detector:
-        """A detector as `to_bytes` wrote it."""
+        """A detector as `to_bytes` wrote it (an earlier format: its counts above the cutoff as
+        `rows_above` reckons them; `version` tells it is to be refitted)."""
         document = json.loads(body)
         trees = document["trees"]
         encodings = tuple(
@@ -263,9 +317,11 @@ class Detector:
                 e["null_value"],
                 tuple(e.get("categories", ())),
                 tuple(e.get("frequencies", ())),
+                e.get("constant"),
             )
             for e in document["encodings"]
         )
+        scored = document.get("scored_rows") or min(document["reference_rows"], QUANTILE_ROWS)
         return cls(
             encodings=encodings,
             feature=_unpack(document["feature"], "<i2").reshape(trees, -1).astype(np.int64),
@@ -275,7 +331,16 @@ class Detector:
             reference_rows=document["reference_rows"],
             seed=document["seed"],
             quantiles=document["quantiles"],
+            above_cutoff=document.get("above_cutoff", rows_above(scored, CUTOFF_QUANTILE)),
+            scored_rows=scored,
+            version=document["format"],
         )
+
+
+def rows_above(rows: int, quantile: float) -> int:
+    """How many of `rows` distinct scores lie above their `quantile` (numpy's linear interpolation:
+    the quantile sits at sorted position quantile * (rows - 1))."""
+    return rows - 1 - math.floor(quantile * (rows - 1))
 
 
 def _pack(values: np.ndarray) -> str:
@@ -317,9 +382,15 @@ def fit_matrix(
     threshold = np.zeros((trees, nodes))
     path = np.zeros((trees, nodes))
     _grow(encoded[samples.ravel()], np.repeat(np.arange(trees), size), depth, rng, feature, threshold, path)
+    low, high = encoded.min(axis=0), encoded.max(axis=0)
+    encodings = tuple(
+        replace(e, constant=float(low[i]) if low[i] == high[i] else None) for i, e in enumerate(encodings)
+    )
     detector = Detector(encodings, feature, threshold, path, size, rows, seed, {})
-    quantiles = _reference_quantiles(detector, encoded, samples, rng)
-    return Detector(encodings, feature, threshold, path, size, rows, seed, quantiles)
+    scores = _reference_scores(detector, encoded, samples, rng)
+    quantiles = {str(q): float(np.quantile(scores, q)) for q in QUANTILES}
+    above = int((scores > quantiles[str(CUTOFF_QUANTILE)]).sum())
+    return Detector(encodings, feature, threshold, path, size, rows, seed, quantiles, above, len(scores))
 
 
 def _grow(
@@ -370,11 +441,11 @@ def _grow(
         position = 2 * position + 1 + right
 
 
-def _reference_quantiles(
+def _reference_scores(
     detector: Detector, encoded: np.ndarray, samples: np.ndarray, rng: np.random.Generator
-) -> dict[str, float]:
-    """QUANTILES of out-of-bag reference scores (each row by the trees that did not sample it; by
-    all trees when every tree did) over a seeded sample of at most QUANTILE_ROWS rows."""
+) -> np.ndarray:
+    """Out-of-bag reference scores (each row by the trees that did not sample it; by all trees when
+    every tree did) of a seeded sample of at most QUANTILE_ROWS rows."""
     rows = encoded.shape[0]
     chosen = (
         np.sort(rng.choice(rows, QUANTILE_ROWS, replace=False)) if rows > QUANTILE_ROWS else np.arange(rows)
@@ -398,7 +469,7 @@ def _reference_quantiles(
             lengths.mean(axis=0),
         )
         scores[part] = 2.0 ** (-mean / normal)
-    return {str(q): float(np.quantile(scores, q)) for q in QUANTILES}
+    return scores
 
 
 def with_scores(inferences: pa.Table, scores: pa.Array | None) -> pa.Table:

@@ -3,6 +3,11 @@
 Definitions (N = rows in the group; labelled = rows whose prediction and ground truth are known):
 - count: N. sum, avg, min, max {property}: over non-null values.
 - rate {property, comparator, value}: rows meeting the condition / N.
+- rateTest {property, comparator, value, share, share_rows}: the one-sided p-value of at least k of
+  the N rows meeting the condition when each meets it with probability `share`: P(X >= k), X
+  binomial (N, share); with share_rows > 0 the share was itself seen in share x share_rows of
+  share_rows rows, its uncertainty Beta(j + 1, share_rows - j + 1) with j = share x share_rows, and
+  X beta-binomial. Exact (`upper_tail`); null for a group without rows.
 - nullRate {property}: null values / N. outOfRangeRate {property}: non-null values outside the
   attribute's [min_range, max_range] / non-null values. newCategoryRate {property}: non-null values
   not among the attribute's categories / non-null values.
@@ -182,6 +187,120 @@ class Rate(Function):
     def finalize(self, states: pa.Table, keys: list[str]) -> pa.Array:
         """Rows meeting the condition over rows."""
         return as_values(ratio(state(states, "hit"), state(states, "n")))
+
+
+@register("rateTest")
+class RateTest(Rate):
+    """rateTest: how surprising a rate is, as the p-value of at least that many rows meeting the
+    condition when each row meets it with probability `share` (known exactly, or seen in `share_rows`
+    rows). Small is surprising: a rule on it is bound "lower"."""
+
+    PARAMETERS = ("property", "comparator", "value", "share", "share_rows")
+
+    def null_share(self) -> tuple[float, float]:
+        """(share, share_rows): the expected share of rows meeting the condition, and the rows it was
+        seen in (0: known exactly); 400 naming the parameter when absent or out of range."""
+        self.parameter("share")
+        return self.number("share", 0.0, 0.0, 1.0), self.number("share_rows", 0.0, 0.0, 1e15)
+
+    def contributions(self, table: pa.Table) -> Contributions:
+        """As rate's, once the parameters are checked."""
+        self.null_share()
+        return super().contributions(table)
+
+    def finalize(self, states: pa.Table, keys: list[str]) -> pa.Array:
+        """The p-value of each group's rows meeting the condition, computed once per group."""
+        share, share_rows = self.null_share()
+        hits, rows = state(states, "hit"), state(states, "n")
+        return as_values(
+            np.array(
+                [
+                    upper_tail(int(k), int(n), share, share_rows) if n > 0 else np.nan
+                    for k, n in zip(hits, rows, strict=True)
+                ],
+                dtype=np.float64,
+            )
+        )
+
+
+def upper_tail(hits: int, rows: int, share: float, share_rows: float = 0.0) -> float:
+    """P(X >= hits) for X the rows, of `rows`, meeting a condition each meets with probability
+    `share`: binomial; beta-binomial when the share was seen in share_rows > 0 rows (the share
+    Beta(a, b), a = share x share_rows + 1, b = share_rows - share x share_rows + 1).
+
+    Exact, without scipy: the pmf terms are summed in log space from `hits` up (above the mean), or
+    from hits - 1 down for 1 - P(X <= hits - 1) (at or below it), in blocks that double, until the
+    rest is negligible: both laws are log-concave, so past the mode the terms fall at least
+    geometrically and the rest is bounded by the last term x r / (1 - r), r the next term's ratio.
+    """
+    if hits <= 0:
+        return 1.0
+    if hits > rows:
+        return 0.0
+    if share_rows > 0:
+        a, b = share * share_rows + 1.0, share_rows - share * share_rows + 1.0
+        mean = rows * a / (a + b)
+
+        def log_pmf(i: int) -> float:
+            return _log_choose(rows, i) + _log_beta(i + a, rows - i + b) - _log_beta(a, b)
+
+        def log_ratio(i: np.ndarray) -> np.ndarray:  # log pmf(i + 1) - log pmf(i)
+            return np.log((rows - i) * (i + a)) - np.log((i + 1) * (rows - i - 1 + b))
+
+    else:
+        if share <= 0.0 or share >= 1.0:
+            return 1.0 if share >= 1.0 else 0.0
+        mean = rows * share
+        odds = math.log(share) - math.log1p(-share)
+
+        def log_pmf(i: int) -> float:
+            return _log_choose(rows, i) + i * math.log(share) + (rows - i) * math.log1p(-share)
+
+        def log_ratio(i: np.ndarray) -> np.ndarray:
+            return np.log(rows - i) - np.log(i + 1) + odds
+
+    if hits > mean:
+        return min(1.0, _sum_terms(hits, rows, 1, log_pmf, log_ratio))
+    return max(0.0, 1.0 - _sum_terms(hits - 1, rows, -1, log_pmf, log_ratio))
+
+
+def _log_choose(n: int, k: int) -> float:
+    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+
+
+def _log_beta(a: float, b: float) -> float:
+    return math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
+
+
+def _sum_terms(
+    start: int,
+    rows: int,
+    step: int,
+    log_pmf: Any,
+    log_ratio: Any,
+) -> float:
+    """pmf(start) + pmf(start + step) + ... to 0 or `rows`, stopped once the rest is below 1e-17 of
+    the sum (the terms falling: log-concavity bounds the rest by a geometric series)."""
+    first = log_pmf(start)
+    total, last, position, size = 1.0, 0.0, start, 1024
+    while True:
+        count = min(size, rows - position if step > 0 else position)
+        if count <= 0:
+            break
+        steps = (
+            np.arange(position, position + count)
+            if step > 0
+            else np.arange(position - 1, position - count - 1, -1)
+        )
+        logs = last + np.cumsum(log_ratio(steps) if step > 0 else -log_ratio(steps))
+        total += float(np.exp(logs).sum())
+        position, last, size = position + step * count, float(logs[-1]), size * 2
+        if not 0 < position < rows:
+            break
+        following = float(log_ratio(np.array([position if step > 0 else position - 1]))[0]) * step
+        if following < 0 and last + following - math.log(-math.expm1(following)) < math.log(total) - 40:
+            break
+    return math.exp(first + math.log(total))
 
 
 @register("nullRate", "outOfRangeRate", "newCategoryRate")
