@@ -1,8 +1,10 @@
 """Anomaly scores on moto through the real API and ingest handler: a detector fitted when the reference
 closes (or, for a dropped reference, at the next ingest) and stored beside it; every inference
 written with its `anomaly_score`; the query API averaging, filtering, binning and rating it; the
-enrichment switched off; and the default "Anomalous inferences" rule, quiet on rows like the
-reference and firing on an hour with planted outliers."""
+enrichment switched off; integers past 2^53 scored, never refused; and the default "Anomalous
+inferences" rule (rateTest's p-value below 0.0001), quiet on hours like the reference whatever their
+size, firing on an hour with planted far outliers from a 300-row reference, and an earlier rule moved
+to its form once."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from scipy.stats import betabinom
 from tests.conftest import Call
 from tests.factories import Clock
 from tests.inputs import capture_call, capture_model, put, register
@@ -24,6 +27,7 @@ from sagewatch.enrichments import AnomalyDetectionConfig, EnrichmentsConfig
 from sagewatch.handlers.ingest import handler
 from sagewatch.local.http_bridge import LocalContext
 from sagewatch.metrics import anomaly
+from sagewatch.services import evaluation
 
 NOW = datetime(2026, 11, 25, 10, 5, tzinfo=UTC)
 FIRST_HOUR = datetime(2026, 11, 25, 9, tzinfo=UTC)
@@ -224,49 +228,113 @@ def anomaly_rules(model_id: str) -> list:
     ]
 
 
+def evaluate_hour(model_id: str, clock: Clock, start: datetime) -> None:
+    clock.moment = start + timedelta(hours=1, minutes=5)
+    report = container.evaluator().evaluate_model(model_id)
+    assert report.errors == []
+
+
 def test_the_default_anomaly_rule_is_quiet_on_rows_like_the_reference_and_fires_on_planted_outliers(
     api: Call, upload
 ) -> None:
-    # GIVEN a model that had its default rules before anomaly detection existed, then a closed reference
+    # GIVEN a model that had its default rules before anomaly detection existed, then a closed
+    # reference of 300 rows (where the old cutoff, the 99.9th percentile, was above far outliers)
     clock = Clock(NOW)
     container.evaluator().clock = clock
     model_id = register(api)
     container.ingestion_ledger().set_state(model_id, "DEFAULT_RULES", created="before anomaly detection")
-    cutoff = with_reference(api, upload, model_id)
+    cutoff = with_reference(api, upload, model_id, count=300)
+    noted = container.ingestion_ledger().state(model_id, anomaly.LEDGER_STATE)
 
-    # WHEN six hours of 50 to 400 inferences like the reference arrive, each evaluated after its hour
-    for hour, count in enumerate((400, 50, 120, 300, 80, 200)):
+    # WHEN hours of 1 to 3,000 inferences like the reference arrive, each evaluated after its hour
+    sizes = (1, 10, 50, 300, 1000, 3000)
+    for hour, count in enumerate(sizes):
         start = FIRST_HOUR + timedelta(hours=hour)
         send(api, model_id, records(count, seed=100 + hour, start=start))
-        clock.moment = start + timedelta(hours=1, minutes=5)
-        report = container.evaluator().evaluate_model(model_id)
-        assert report.errors == []
+        evaluate_hour(model_id, clock, start)
 
-    # THEN the model got the anomaly rule once, on its detector's cutoff, and it never fired
+    # THEN the model got the anomaly rule once: the p-value of the hour's rows above the detector's
+    # cutoff, below 0.0001, the share to expect being the reference's own above it; it never fired
     [rule] = anomaly_rules(model_id)
     assert (rule.name, rule.bound, rule.threshold, rule.lookback_period, rule.is_default) == (
         "Anomalous inferences",
-        "upper",
-        0.1,
+        "lower",
+        0.0001,
         60,
         True,
     )
-    assert rule.metric_parameters == {"cutoff": cutoff}
+    share_rows = int(noted["scored_rows"])
+    assert rule.metric_parameters == {
+        "cutoff": cutoff,
+        "share": int(noted["above_cutoff"]) / share_rows,
+        "share_rows": share_rows,
+    }
+    assert share_rows == 300 and 1 <= int(noted["above_cutoff"]) <= 3
     windows = container.evaluator().rules.windows(model_id, rule.id)
-    assert len(windows) == 6 and {w["decision"] for w in windows} == {"quiet"}
+    assert len(windows) == len(sizes) and {w["decision"] for w in windows} == {"quiet"}
     assert container.evaluator().alerts.list(model_id) == []
 
-    # WHEN the next hour holds 200 such inferences and 60 planted outliers
-    start = FIRST_HOUR + timedelta(hours=6)
-    send(api, model_id, records(260, seed=200, start=start, outliers=60))
-    clock.moment = start + timedelta(hours=1, minutes=5)
-    container.evaluator().evaluate_model(model_id)
+    # WHEN the next hour holds 270 such inferences and 30 planted far outliers
+    start = FIRST_HOUR + timedelta(hours=len(sizes))
+    send(api, model_id, records(300, seed=200, start=start, outliers=30))
+    evaluate_hour(model_id, clock, start)
 
-    # THEN the rule fires on that hour, with the share of anomalous inferences
+    # THEN every outlier is above the cutoff, and the rule fires on that hour with the p-value of
+    # the rows above it (the beta-binomial tail, summed here with scipy)
+    scores = scores_by_id(model_id)
+    assert min(scores[f"200-{i}"] for i in range(270, 300)) > cutoff
+    above = sum(scores[f"200-{i}"] > cutoff for i in range(300))
+    share = int(noted["above_cutoff"]) / share_rows
+    expected = betabinom.sf(above - 1, 300, share * share_rows + 1, share_rows - share * share_rows + 1)
     [alert] = container.evaluator().alerts.list(model_id)
     assert alert.alert_rule_id == rule.id and alert.window_start == start
-    assert alert.metric_value == pytest.approx(60 / 260, abs=0.02)
+    assert alert.metric_value == pytest.approx(expected, rel=1e-3) and alert.metric_value < 1e-4
     assert len(anomaly_rules(model_id)) == 1
+
+
+def test_a_rule_made_in_the_earlier_form_is_moved_to_the_test_once_keeping_the_users_edits(
+    api: Call, upload
+) -> None:
+    # GIVEN a model whose anomaly rule was made in the earlier form (an upper bound of 0.1 on the
+    # rate above the cutoff), its severity since edited by the user
+    container.evaluator().clock = Clock(NOW)
+    model_id = register(api)
+    cutoff = with_reference(api, upload, model_id, count=1000)
+    container.evaluator().evaluate_model(model_id)
+    [rule] = anomaly_rules(model_id)
+    evaluator = container.evaluator()
+    evaluator.rules.put(
+        rule.model_copy(
+            update={
+                "bound": "upper",
+                "threshold": 0.1,
+                "metric_parameters": {"cutoff": 0.7},
+                "severity": "critical",
+                "version": rule.version + 1,
+            }
+        ),
+        expected_version=rule.version,
+    )
+    digest = container.ingestion_ledger().state(model_id, anomaly.LEDGER_STATE)["digest"]
+    container.ingestion_ledger().clear_state(model_id, evaluation.ANOMALY_RULE_STATE)
+    container.ingestion_ledger().set_state(model_id, evaluation.ANOMALY_RULE_STATE, digest=digest, cutoff=0.7)
+
+    # WHEN the model is evaluated
+    evaluator.evaluate_model(model_id)
+
+    # THEN the rule is the test's (bound lower, 0.0001, the detector's parameters), the user's
+    # severity stays
+    [moved] = anomaly_rules(model_id)
+    assert (moved.bound, moved.threshold, moved.severity) == ("lower", 0.0001, "critical")
+    assert moved.metric_parameters is not None and moved.metric_parameters["cutoff"] == cutoff
+
+    # WHEN the user then edits its threshold and the model is evaluated again
+    edited = api("PATCH", f"/api/v3/models/{model_id}/alert_rules/{rule.id}", {"threshold": 0.001})
+    assert edited.status == 200, edited.body
+    evaluator.evaluate_model(model_id)
+
+    # THEN the move happened once: the edit stands
+    assert anomaly_rules(model_id)[0].threshold == 0.001
 
 
 def test_a_new_reference_moves_the_default_rules_cutoff_and_keeps_the_users_edits(api: Call, upload) -> None:
@@ -276,7 +344,7 @@ def test_a_new_reference_moves_the_default_rules_cutoff_and_keeps_the_users_edit
     first_cutoff = with_reference(api, upload, model_id, count=2000)
     container.evaluator().evaluate_model(model_id)
     [rule] = anomaly_rules(model_id)
-    edited = api("PATCH", f"/api/v3/models/{model_id}/alert_rules/{rule.id}", {"threshold": 0.2})
+    edited = api("PATCH", f"/api/v3/models/{model_id}/alert_rules/{rule.id}", {"threshold": 0.001})
     assert edited.status == 200, edited.body
 
     # WHEN the reference is deleted, a smaller one closed, and the model evaluated again
@@ -284,10 +352,75 @@ def test_a_new_reference_moves_the_default_rules_cutoff_and_keeps_the_users_edit
     second_cutoff = with_reference(api, upload, model_id, count=400)
     container.evaluator().evaluate_model(model_id)
 
-    # THEN the rule follows the new detector's cutoff and keeps its threshold
+    # THEN the rule follows the new detector's cutoff and reference count, and keeps its threshold
     [rule] = anomaly_rules(model_id)
     assert second_cutoff != first_cutoff
-    assert (rule.metric_parameters, rule.threshold) == ({"cutoff": second_cutoff}, 0.2)
+    assert rule.metric_parameters is not None
+    assert (rule.metric_parameters["cutoff"], rule.metric_parameters["share_rows"]) == (second_cutoff, 400)
+    assert rule.threshold == 0.001
+
+
+def test_integers_past_2_53_are_scored_and_stored_never_refused(api: Call, upload) -> None:
+    # GIVEN a model with a closed reference
+    model_id = register(api)
+    with_reference(api, upload, model_id, count=300)
+    row = {"age": 30, "income": 1000.0, "region": "north", "predicted_probability": 0.3}
+
+    # WHEN a batch holds one row with age 2^60 and one ordinary row
+    sent = [
+        {
+            "partner_inference_id": "huge",
+            "inference_timestamp": FIRST_HOUR.isoformat(),
+            "inference_data": {**row, "age": 2**60},
+        },
+        {
+            "partner_inference_id": "fine",
+            "inference_timestamp": FIRST_HOUR.isoformat(),
+            "inference_data": row,
+        },
+    ]
+    answer = api("POST", f"/api/v3/models/{model_id}/inferences", sent)
+
+    # THEN both are accepted, stored and scored
+    assert answer.status == 207 and answer.body["counts"] == {"success": 2, "failure": 0, "total": 2}
+    scores = scores_by_id(model_id)
+    assert set(scores) == {"huge", "fine"} and all(0 <= s <= 1 for s in scores.values())
+
+
+def test_a_reference_holding_the_int64_extremes_closes_and_scores(api: Call, upload) -> None:
+    # GIVEN a model whose reference holds the int64 extremes
+    other = register(api)
+    reference = pa.table(churn_rows(100, 0)).set_column(
+        0, "age", pa.array([2**63 - 1, -(2**63), *range(18, 116)], pa.int64())
+    )
+    upload(
+        f"/api/v3/models/{other}/reference_data", {"reference_data": ("r.parquet", parquet_bytes(reference))}
+    )
+
+    # WHEN it is closed and inferences follow
+    closed = api("PATCH", f"/api/v3/models/{other}/reference_data", {"status": "uploaded"})
+    send(api, other, records(20, seed=1, start=FIRST_HOUR))
+
+    # THEN it closed with a detector, and the inferences are stored with scores
+    assert closed.status == 200, closed.body
+    assert len(scores_by_id(other)) == 20 and None not in scores_by_id(other).values()
+
+
+def test_a_capture_file_with_an_integer_past_2_53_is_stored_whole(
+    api: Call, upload, aws: dict[str, str]
+) -> None:
+    # WHEN a Data Capture file holds five calls and one with an input of 2^60
+    capture_id = capture_model()
+    with_reference(api, upload, capture_id, count=300)
+    lines = [capture_call(f"c-{i}", f"{30 + i},1000.0,north", "0.3", f"e-{i}") for i in range(5)]
+    lines.append(capture_call("c-huge", f"{2**60},1000.0,north", "0.3", "e-huge"))
+    put(aws, "\n".join(lines).encode())
+    handler(notifications(aws), LocalContext())
+
+    # THEN all six are stored, scored and counted
+    captured = scores_by_id(capture_id)
+    assert len(captured) == 6 and None not in captured.values()
+    assert container.ingestion_ledger().counts(capture_id)["total"]["inferences_ingested"] == 6
 
 
 def test_files_written_before_scoring_read_as_unscored_rows(api: Call, upload) -> None:

@@ -4,11 +4,13 @@ Default metrics exist for every model without being stored (so they follow its s
 count, the average of each prediction, the performance metric of its output type (accuracyRate or
 rmse), the null rate of each attribute, PSI of each input against the reference, and Input Drift:
 the family-wise p-value of the calibrated drift test over all inputs (one number for the model, so
-one rule and one alert cover every input), and Anomalous Inferences: the share of inferences whose
-`anomaly_score` is above `{{cutoff}}`. Its rule (services.evaluation) sets the cutoff to the model's
-detector's out-of-bag 99.9th percentile of reference scores (sagewatch.metrics.anomaly), so on data
-like the reference about 1 inference in 1,000 is above it; without a rule's value it is
-ANOMALY_CUTOFF. Their ids are stable (uuid5 of model id and name), so rules can point at them.
+one rule and one alert cover every input), and Anomalous Inferences: the p-value (rateTest) of as
+many inferences scoring above `{{cutoff}}` when each does with probability `{{share}}`, a share
+seen in `{{share_rows}}` reference rows. Its rule (services.evaluation) sets them from the model's
+detector (sagewatch.metrics.anomaly): its reference's out-of-bag 99th percentile score, and how many
+of its reference scores are above it; without a rule's values they are ANOMALY_CUTOFF,
+ANOMALY_SHARE and 0 (the share taken as exact). Their ids are stable (uuid5 of model id and name),
+so rules can point at them.
 
 A performance metric's value in a window comes with an interval (`interval`): the metric on FOLDS
 random parts of the window's rows (a seeded permutation dealt round, so parts differ by a row at
@@ -48,6 +50,7 @@ ANOMALOUS_INFERENCES = "Anomalous Inferences"
 # An isolation forest score past which a row is isolated well before an ordinary one (Liu et al.);
 # the default rule replaces it with its detector's calibrated cutoff.
 ANOMALY_CUTOFF = 0.6
+ANOMALY_SHARE = 0.02  # the share of inferences above the cutoff to expect, without a detector's count
 FOLDS = 40
 MIN_FOLDS = 5
 ROWS_PER_FOLD = 5  # labelled rows a part needs, at least: fewer labels, fewer parts
@@ -160,11 +163,13 @@ def default_metrics(model: Model) -> list[Metric]:
             {
                 "select": [
                     {
-                        "function": "rate",
+                        "function": "rateTest",
                         "parameters": {
                             "property": "anomaly_score",
                             "comparator": "gt",
                             "value": "{{cutoff}}",
+                            "share": "{{share}}",
+                            "share_rows": "{{share_rows}}",
                         },
                     }
                 ]
@@ -172,7 +177,15 @@ def default_metrics(model: Model) -> list[Metric]:
             "model_input_data_metric",
         )
         metrics.append(
-            anomalous.model_copy(update={"parameters": [{"name": "cutoff", "default": ANOMALY_CUTOFF}]})
+            anomalous.model_copy(
+                update={
+                    "parameters": [
+                        {"name": "cutoff", "default": ANOMALY_CUTOFF},
+                        {"name": "share", "default": ANOMALY_SHARE},
+                        {"name": "share_rows", "default": 0},
+                    ]
+                }
+            )
         )
     return metrics
 

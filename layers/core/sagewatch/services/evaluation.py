@@ -31,12 +31,15 @@ DEFAULT_DRIFT_LOOKBACK_MINUTES = 60
 # below it with probability at most 0.0001, at most 0.017 false alerts a model-week in expectation;
 # the margin is for a reference that sits off its population by chance (docs/alerting.md).
 DRIFT_FALSE_ALARM_RATE = 0.0001
-# The default anomaly rule fires when more than this share of an hour's inferences score above the
-# detector's cutoff, which about 1 in 1,000 inferences like the reference does: a window of n >= 10
-# such inferences crosses it with probability below 2e-4 (two or more above the cutoff), a window of
-# fewer than 10 with probability about n / 1,000 (one above it).
-ANOMALOUS_SHARE = 0.1
+# The default anomaly rule's threshold on its metric's p-value (rateTest: as many of an hour's
+# inferences above the detector's cutoff, when each is with the share its reference had above it,
+# that share's uncertainty included): the drift rule's false-alarm rate, so an hour like the
+# reference alarms with probability at most 0.0001 whatever its size (docs/enrichments.md).
+ANOMALY_FALSE_ALARM_RATE = DRIFT_FALSE_ALARM_RATE
 ANOMALY_RULE_STATE = "DEFAULT_ANOMALY_RULE"  # the detector (digest) the default anomaly rule follows
+# The default anomaly rule's form; a rule made in an earlier form (an upper bound of 0.1 on the rate
+# above the cutoff) is moved to this one once.
+ANOMALY_RULE_FORM = "rateTest"
 
 
 @dataclass
@@ -417,16 +420,18 @@ class Evaluator:
         self.ledger.set_state(model.id, "DEFAULT_RULES", created="yes")
 
     def _ensure_anomaly_rule(self, model: Model, now: datetime) -> None:
-        """The rule "Anomalous inferences": more than ANOMALOUS_SHARE of an hour's inferences above the
-        detector's cutoff (its reference's out-of-bag 99.9th percentile score). Created once the
-        model's detector exists (its own ledger state, so models that had their default rules before
-        get it too); when the detector is refitted (a new reference) the rule's cutoff follows it and
-        the rest of the rule, as the user left it, stays; a deleted rule stays deleted."""
+        """The rule "Anomalous inferences": the p-value of an hour's inferences above the detector's
+        cutoff (its reference's out-of-bag 99th percentile score) below ANOMALY_FALSE_ALARM_RATE.
+        Created once the model's detector exists (its own ledger state, so models that had their
+        default rules before get it too); when the detector is refitted (a new reference) the rule's
+        parameters follow it and the rest of the rule, as the user left it, stays; a rule made in an
+        earlier form gets this form's bound and threshold once; a deleted rule stays deleted."""
         detector = self.ledger.state(model.id, anomaly.LEDGER_STATE)
         if detector.get("cutoff") is None:
             return
         calibrated = self.ledger.state(model.id, ANOMALY_RULE_STATE)
-        if calibrated.get("digest") == detector["digest"]:
+        current = calibrated.get("form") == ANOMALY_RULE_FORM
+        if calibrated.get("digest") == detector["digest"] and current:
             return
         metric = next(
             (m for m in catalog.default_metrics(model) if m.name == catalog.ANOMALOUS_INFERENCES), None
@@ -434,7 +439,7 @@ class Evaluator:
         if metric is None:
             return
         rule_id = str(uuid.uuid5(ALERTS, f"{model.id}/default/{metric.id}"))
-        cutoff = float(detector["cutoff"])
+        parameters = anomaly_rule_parameters(detector)
         if not calibrated:
             self.rules.put(
                 Rule(
@@ -443,9 +448,9 @@ class Evaluator:
                     name="Anomalous inferences",
                     metric_id=metric.id,
                     metric_name=metric.name,
-                    metric_parameters={"cutoff": cutoff},
-                    bound="upper",
-                    threshold=ANOMALOUS_SHARE,
+                    metric_parameters=parameters,
+                    bound="lower",
+                    threshold=ANOMALY_FALSE_ALARM_RATE,
                     severity="warning",
                     lookback_period=DEFAULT_DRIFT_LOOKBACK_MINUTES,
                     is_default=True,
@@ -455,12 +460,31 @@ class Evaluator:
         else:
             with contextlib.suppress(NotFound, ConcurrentUpdate):
                 rule = self.rules.get(model.id, rule_id)
-                parameters = {**(rule.metric_parameters or {}), "cutoff": cutoff}
-                self.rules.put(
-                    rule.model_copy(update={"metric_parameters": parameters, "version": rule.version + 1}),
-                    expected_version=rule.version,
-                )
-        self.ledger.set_state(model.id, ANOMALY_RULE_STATE, digest=detector["digest"], cutoff=cutoff)
+                update: dict[str, Any] = {
+                    "metric_parameters": {**(rule.metric_parameters or {}), **parameters},
+                    "version": rule.version + 1,
+                }
+                if not current:  # a threshold on the old rate means nothing on a p-value
+                    update |= {"bound": "lower", "threshold": ANOMALY_FALSE_ALARM_RATE}
+                self.rules.put(rule.model_copy(update=update), expected_version=rule.version)
+        self.ledger.set_state(
+            model.id,
+            ANOMALY_RULE_STATE,
+            digest=detector["digest"],
+            cutoff=parameters["cutoff"],
+            form=ANOMALY_RULE_FORM,
+        )
+
+
+def anomaly_rule_parameters(detector: dict[str, Any]) -> dict[str, Any]:
+    """The default anomaly rule's metric parameters from a detector's ledger note: its cutoff, and
+    the share of its reference scores above it with how many scores that share was read from (for a
+    detector noted before those counts were, as anomaly.rows_above reckons them)."""
+    scored = int(detector.get("scored_rows") or min(int(detector["reference_rows"]), anomaly.QUANTILE_ROWS))
+    above = detector.get("above_cutoff")
+    if above is None:
+        above = anomaly.rows_above(scored, float(detector.get("cutoff_quantile", 0.999)))
+    return {"cutoff": float(detector["cutoff"]), "share": int(above) / scored, "share_rows": scored}
 
 
 @dataclass

@@ -22,6 +22,7 @@ replaced reference is never scored against after its detector is.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import uuid
 from collections import Counter
@@ -58,6 +59,11 @@ from sagewatch.stores.objects import SourceObjects
 from sagewatch.streams import CHUNK_BYTES, Lines, chain, in_parallel, is_ground_truth
 from sagewatch.tables import inference_schema, labelling
 from sagewatch.values import has_problem, identifier_problems
+
+logger = logging.getLogger(__name__)
+# What a detector that cannot be read, fitted or applied raises; AWS's errors are not among them (a
+# failed call is retried).
+SCORING_DEFECTS = (ValueError, TypeError, KeyError, IndexError, ArithmeticError, pa.ArrowException)
 
 DROP_KINDS = ("inferences", "ground_truth", "reference")
 DROP_BATCH_ROWS = 100_000
@@ -165,6 +171,8 @@ class Detectors:
             digest=hashlib.sha256(body).hexdigest()[:32],
             cutoff=detector.cutoff,
             cutoff_quantile=anomaly.CUTOFF_QUANTILE,
+            above_cutoff=detector.above_cutoff,
+            scored_rows=detector.scored_rows,
             reference_rows=detector.reference_rows,
             fitted_at=_now().isoformat(),
         )
@@ -172,8 +180,8 @@ class Detectors:
 
     def for_scoring(self, model: Model) -> Detector | None:
         """The detector to score the model's new inferences with: None when anomaly detection is off
-        or there is no reference; fitted now when the reference has none yet (one HEAD when the
-        cached one is current, a GET when it was replaced)."""
+        or there is no reference; fitted now when the reference has none yet, or one stored in an
+        earlier format (one HEAD when the cached one is current, a GET when it was replaced)."""
         if not self.enabled(model):
             return None
         etag = self.lake.detector_etag(model.id)
@@ -187,6 +195,8 @@ class Detectors:
             return None
         body, etag = found
         detector = Detector.from_bytes(body)
+        if detector.version < anomaly.FORMAT:
+            return self.fit(model)
         self._loaded[model.id] = (etag, detector)
         return detector
 
@@ -773,11 +783,18 @@ class SourceWriter:
             self.tally[f"{rejected_as}_rejected"] += len(rejected) if rejected_rows is None else rejected_rows
 
     def scores(self, inferences: pa.Table) -> pa.Array | None:
-        """The rows' anomaly scores, or None without a detector."""
-        if not self.looked_for_detector and self.find_detector is not None:
-            self.detector = self.find_detector()
-            self.looked_for_detector = True
-        return self.detector.score(inferences) if self.detector is not None else None
+        """The rows' anomaly scores, or None without a detector. Scoring never fails an ingest: a
+        detector that cannot be read or fitted (a defect, not AWS) leaves the rows unscored (null),
+        logged, rather than sink rows already written (a capture file's earlier parts) or a request."""
+        try:
+            if not self.looked_for_detector and self.find_detector is not None:
+                self.looked_for_detector = True
+                self.detector = self.find_detector()
+            return self.detector.score(inferences) if self.detector is not None else None
+        except SCORING_DEFECTS:
+            logger.exception("anomaly scores left null", extra={"model_id": self.model.id})
+            self.detector = None
+            return None
 
     def counts(self) -> SourceCounts:
         """What the source produced so far, as the ledger counts it."""
