@@ -749,9 +749,11 @@ def _outputs(model: Model, width: int, endpoint: str) -> list[tuple[int, str]]:
 
 
 def _with_columns(table: pa.Table, columns: list[str]) -> pa.Table:
+    """The table's `columns`, those it lacks (files written before an attribute existed) as nulls of
+    the null type, which concatenation promotes to the other files' type."""
     for name in columns:
         if name not in table.column_names:
-            table = table.append_column(name, pa.nulls(table.num_rows, pa.string()))
+            table = table.append_column(name, pa.nulls(table.num_rows))
     return table.select(columns)
 
 
