@@ -74,6 +74,8 @@ def test_explainability_uses_the_models_endpoint_and_translates_arthurs_settings
         "streaming_explainability_enabled": False,
         "python_version": "3.8",
         "model_server_cpu": "2",
+        "model_server_num_cpus": "2",
+        "inference_consumer_thread_pool_size": 5,
     }
     changed = api(
         "PATCH", ENRICHMENTS.format(model_id) + "/explainability", {"enabled": True, "config": config}
@@ -132,6 +134,26 @@ def test_what_cannot_be_honoured_is_a_400_that_says_what_to_send(api: Call) -> N
     assert (config_false.status, config_false.body["field"]) == (400, "hotspots.config")
     seed = api("PATCH", path, {"explainability": {"config": {"seed": 10**30}}})
     assert (seed.status, seed.body["field"]) == (400, "explainability.config.seed")
+    for setting, value in (
+        ("explanations_per_hour", True),
+        ("explanations_per_hour", "60"),
+        ("streaming", "yes"),
+    ):
+        loose = api("PATCH", path, {"explainability": {"config": {setting: value}}})
+        assert (loose.status, loose.body["field"]) == (400, f"explainability.config.{setting}"), (
+            setting,
+            value,
+        )
+    # errors name the setting as sent: Arthur's name, or both names of one setting
+    arthur = api("PATCH", path, {"explainability": {"config": {"explanation_nsamples": -1}}})
+    assert (arthur.status, arthur.body["field"]) == (400, "explainability.config.explanation_nsamples")
+    share = api("PATCH", path, {"explainability": {"config": {"inference_consumer_score_percent": "half"}}})
+    assert (share.status, share.body["field"]) == (
+        400,
+        "explainability.config.inference_consumer_score_percent",
+    )
+    twice = api("PATCH", path, {"explainability": {"config": {"nsamples": 100, "explanation_nsamples": 200}}})
+    assert (twice.status, twice.body["field"]) == (400, "explainability.config.explanation_nsamples")
     # nothing refused changed anything
     assert api("GET", path).body["explainability"]["enabled"] is False
     assert api("GET", path + "/sentiment").status == 404

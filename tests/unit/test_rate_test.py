@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy.stats import betabinom, binom
 
-from sagewatch.metrics.functions import upper_tail
+from sagewatch.metrics.functions import MAX_SHARE_ROWS, upper_tail
 
 ROWS = (1, 2, 7, 50, 300, 1000, 10_000, 1_000_000)
 SHARES = (0.0, 1e-6, 0.001, 0.01, 0.02, 0.1, 0.5, 0.9, 0.999, 1.0)
@@ -76,3 +76,11 @@ def test_a_share_seen_in_few_rows_makes_the_same_count_less_surprising() -> None
     seen = [upper_tail(33, 300, 0.01, rows) for rows in (10_000, 1000, 300, 100)]
     assert exact < seen[0] < seen[1] < seen[2] < seen[3]
     assert seen[2] < 1e-4 < seen[3]
+
+
+def test_at_the_largest_share_rows_the_tail_is_the_binomials() -> None:
+    # GIVEN a share seen in MAX_SHARE_ROWS rows: all but known, so the beta-binomial is the binomial
+    for hits, rows in ((5, 300), (1, 2), (40, 1000)):
+        ours = upper_tail(hits, rows, 0.01, MAX_SHARE_ROWS)
+        # THEN it agrees with scipy's binomial tail to the share's own uncertainty (n / share_rows)
+        assert ours == pytest.approx(binom.sf(hits - 1, rows, 0.01), rel=1e-3), (hits, rows)

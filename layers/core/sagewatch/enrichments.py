@@ -90,22 +90,13 @@ class EnrichmentsConfig(BaseModel):
     hotspots: HotspotsConfig = Field(default_factory=HotspotsConfig)
 
 
-# Arthur's explainability settings that size Arthur's own model servers: nothing to run here, so
-# they are accepted and ignored (an SDK sends some of them on every update).
+# Arthur's explainability settings that size Arthur's own model servers (and those prefixed
+# ARTHUR_SERVER_PREFIXES): nothing to run here, so they are accepted and ignored (an SDK sends some
+# of them on every update).
 ARTHUR_SERVER_SETTINGS = frozenset(
-    {
-        "python_version",
-        "sdk_version",
-        "model_server_cpu",
-        "model_server_memory",
-        "model_server_max_replicas",
-        "inference_consumer_cpu",
-        "inference_consumer_memory",
-        "inference_consumer_thread_pool_size",
-        "shap_expected_values",
-        "service_account_id",
-    }
+    {"python_version", "sdk_version", "shap_expected_values", "service_account_id"}
 )
+ARTHUR_SERVER_PREFIXES = ("model_server_", "inference_consumer_")
 # Arthur's names for settings sagewatch has under its own names.
 ARTHUR_ALIASES = {
     "explanation_nsamples": "nsamples",
@@ -134,6 +125,7 @@ def apply_changes(
     if uploaded_files:
         raise Unsupported(UPLOADED_MODEL, field="explainability.config.project_directory")
     updated = current.model_dump()
+    sent_as: dict[str, str] = {}  # explainability settings by sagewatch's name: the name the client used
     for name, change in changes.items():
         if name not in ENRICHMENTS:
             raise InvalidInput(f"no enrichment {name!r}: one of {', '.join(ENRICHMENTS)}", field=str(name))
@@ -152,17 +144,19 @@ def apply_changes(
         if "enabled" in change:
             section["enabled"] = change["enabled"]
         if name == "explainability":
-            section.update(_explainability_settings(config))
+            settings, sent_as = _explainability_settings(config)
+            section.update(settings)
         elif config:
             raise InvalidInput(f"{name} has no settings but enabled", field=f"{name}.config")
         updated[name] = section
     try:
-        result = EnrichmentsConfig.model_validate(updated)
+        result = EnrichmentsConfig.model_validate(updated, strict=True)  # "60" is not a number here
     except ValidationError as error:
         first = error.errors()[0]
+        section, *rest = [str(p) for p in first["loc"]]
+        setting = sent_as.get(rest[0], rest[0]) if rest else ""
         raise InvalidInput(
-            f"{first['msg']}",
-            field=".".join(str(p) for p in first["loc"]).replace("explainability.", "explainability.config."),
+            f"{first['msg']}", field=f"{section}.config.{setting}" if setting else section
         ) from None
     explain = result.explainability
     if explain.enabled and not (explain.endpoint_name or model_endpoint):
@@ -174,13 +168,17 @@ def apply_changes(
     return result
 
 
-def _explainability_settings(config: dict[str, Any]) -> dict[str, Any]:
-    """Arthur's and sagewatch's explainability settings, under sagewatch's names."""
+def _explainability_settings(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Arthur's and sagewatch's explainability settings under sagewatch's names, and the name each
+    was sent as (errors name what the client sent)."""
     if "project_directory" in config or "user_predict_function_import_path" in config:
         raise Unsupported(UPLOADED_MODEL, field="explainability.config.user_predict_function_import_path")
     settings: dict[str, Any] = {}
+    sent_as: dict[str, str] = {}
     for key, value in config.items():
-        if key in ARTHUR_SERVER_SETTINGS:
+        if key not in ARTHUR_ALIASES and (
+            key in ARTHUR_SERVER_SETTINGS or key.startswith(ARTHUR_SERVER_PREFIXES)
+        ):
             continue
         if key == "explanation_algo":
             if str(value).lower() != "shap":
@@ -197,8 +195,22 @@ def _explainability_settings(config: dict[str, Any]) -> dict[str, Any]:
                 f"{', '.join(sorted(set(ExplainabilityConfig.model_fields) - {'enabled'}))}",
                 field=f"explainability.config.{key}",
             )
-        settings[name] = value  # validated with the whole config (Arthur sends the share as a string)
-    return settings
+        if name in settings:
+            raise InvalidInput(
+                f"{sent_as[name]!r} and {key!r} are the same setting: send one",
+                field=f"explainability.config.{key}",
+            )
+        if key == "inference_consumer_score_percent" and isinstance(value, str):
+            value = _number(value, key)  # Arthur sends the share as a string
+        settings[name], sent_as[name] = value, key  # validated with the whole config
+    return settings, sent_as
+
+
+def _number(text: str, key: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise InvalidInput(f"{text!r} is not a number", field=f"explainability.config.{key}") from None
 
 
 def arthur_view(

@@ -189,6 +189,9 @@ class Rate(Function):
         return as_values(ratio(state(states, "hit"), state(states, "n")))
 
 
+MAX_SHARE_ROWS = 1e7  # rateTest's share_rows: exact to about 1e-9 up to here (checked against mpmath)
+
+
 @register("rateTest")
 class RateTest(Rate):
     """rateTest: how surprising a rate is, as the p-value of at least that many rows meeting the
@@ -201,7 +204,8 @@ class RateTest(Rate):
         """(share, share_rows): the expected share of rows meeting the condition, and the rows it was
         seen in (0: known exactly); 400 naming the parameter when absent or out of range."""
         self.parameter("share")
-        return self.number("share", 0.0, 0.0, 1.0), self.number("share_rows", 0.0, 0.0, 1e15)
+        # past MAX_SHARE_ROWS the log-gamma differences lose digits, and the share is as good as exact
+        return self.number("share", 0.0, 0.0, 1.0), self.number("share_rows", 0.0, 0.0, MAX_SHARE_ROWS)
 
     def contributions(self, table: pa.Table) -> Contributions:
         """As rate's, once the parameters are checked."""
