@@ -538,7 +538,7 @@ def test_an_explanation_too_large_for_a_request_is_queued_for_the_next_run(
     assert (report.explained, report.queued) == (1, 1)
     answer = api("GET", path)
     assert answer.status == 200 and answer.body["partner_inference_id"] == "big"
-    assert container.explanations().budget.queued(model_id) == []
+    assert container.explanations().budget.queued(model_id) == {}
 
 
 def test_an_endpoint_too_slow_for_a_request_leaves_the_explanation_to_the_next_run(
@@ -569,3 +569,124 @@ def test_an_endpoint_too_slow_for_a_request_leaves_the_explanation_to_the_next_r
     explainer.invoker.max_rows = 10_000
     assert explainer.explain_due(model_id, NOW).queued == 1
     assert api("GET", f"/api/v3/models/{model_id}/inferences/slow/explanation").status == 200
+
+
+def test_an_inference_is_looked_for_in_its_last_week_unless_its_day_is_named(
+    api: Call, upload, stand_in: StandInRuntime, tokens, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN one inference a day over the last ten days, each in a file of its own
+    model_id = register(api, upload)
+    for back in range(10):
+        sent = record(f"day-{back}")
+        sent["inference_timestamp"] = (NOW - timedelta(days=back, minutes=20)).isoformat()
+        assert api("POST", f"/api/v3/models/{model_id}/inferences", [sent]).status in (200, 207)
+    lake = container.explanations().lake
+    read: list[str] = []
+    reading = lake.read_table
+    monkeypatch.setattr(
+        lake, "read_table", lambda key, columns=None: read.append(key) or reading(key, columns)
+    )
+    reader = tokens[Role.READER]
+
+    # WHEN a reader asks for an id never sent
+    missing = api("GET", f"/api/v3/models/{model_id}/inferences/never-sent/explanation", token=reader)
+    # THEN a 404 saying how far back it looked and how to name the day, after one read per day of 7
+    assert missing.status == 404, missing.body
+    assert "last 7 days" in missing.body["message"] and "inference_date=" in missing.body["message"]
+    assert len(read) == 7 and all("inferences/" in key for key in read)
+
+    # WHEN the newest one is asked for, THEN its file is found first: its ids, then its row
+    read.clear()
+    assert api("GET", f"/api/v3/models/{model_id}/inferences/day-0/explanation").status == 200
+    assert [key.split("/")[2] for key in read[:2]] == [f"date={(NOW - timedelta(minutes=20)).date()}"] * 2
+    # THEN a reader's later ask reads its file and its day's explanation files only
+    read.clear()
+    stored = api("GET", f"/api/v3/models/{model_id}/inferences/day-0/explanation", token=reader)
+    assert stored.status == 200 and len(read) == 4  # ids and row of the inference, of the explanation
+
+    # WHEN one ten days old is asked for, THEN a 404, until its day is named
+    old_day = (NOW - timedelta(days=9, minutes=20)).date()
+    assert api("GET", f"/api/v3/models/{model_id}/inferences/day-9/explanation").status == 404
+    named = api(
+        "GET", f"/api/v3/models/{model_id}/inferences/day-9/explanation", query=f"inference_date={old_day}"
+    )
+    assert named.status == 200, named.body
+    assert named.body["partner_inference_id"] == "day-9"
+
+
+def test_a_model_failing_on_every_call_is_the_endpoints_fault_not_the_inferences(
+    api: Call, upload, stand_in: StandInRuntime, churn_model: LogisticRegression
+) -> None:
+    # GIVEN an endpoint that answers the background, then fails every call (its container sick)
+    healthy = [True]
+    answered = [0]
+
+    def sick(rows: np.ndarray) -> np.ndarray:
+        answered[0] += 1
+        if answered[0] > 1 and not healthy[0]:
+            raise RuntimeError("CUDA out of memory")
+        return churn_model.predict_proba(features(rows))[:, 1]
+
+    stand_in.register(ENDPOINT, sick)
+    healthy[0] = False
+    model_id = register(api, upload)
+    sent = [record(f"i{k}") for k in range(10)]
+    assert api("POST", f"/api/v3/models/{model_id}/inferences", sent).status in (200, 207)
+
+    # WHEN the run comes, THEN it stops with a 503 saying the endpoint is failing, records nothing,
+    # and spends no budget
+    with pytest.raises(Exception, match="the endpoint is failing") as failure:
+        container.explanations().explain_due(model_id, NOW)
+    assert failure.value.status == 503
+    assert container.lake_store().read_area("explanations/failed", model_id) is None
+    assert container.explanations().budget.spent(model_id, this_hour()) == 0
+    # THEN an on-demand ask (its background answered, then its rows failed on) is a 503, recording nothing
+    answered[0] = 0
+    asked = api("GET", f"/api/v3/models/{model_id}/inferences/i3/explanation")
+    assert asked.status == 503, asked.body
+    assert container.lake_store().read_area("explanations/failed", model_id) is None
+
+    # WHEN the endpoint recovers, THEN the next run explains all ten
+    healthy[0] = True
+    assert container.explanations().explain_due(model_id, NOW + timedelta(minutes=5)).explained == 10
+    assert api("GET", f"/api/v3/models/{model_id}/inferences/i3/explanation").status == 200
+
+
+def test_a_background_the_model_fails_on_is_a_400_that_spends_no_budget(
+    api: Call, upload, stand_in: StandInRuntime
+) -> None:
+    # GIVEN a model failing on every row (it expects other columns), and a budget of 2 an hour
+    def wrong_columns(rows: np.ndarray) -> np.ndarray:
+        raise ValueError("expects 4 columns")
+
+    stand_in.register(ENDPOINT, wrong_columns)
+    model_id = register(api, upload, per_hour=2)
+    assert api("POST", f"/api/v3/models/{model_id}/inferences", [record("i0")]).status in (200, 207)
+
+    # WHEN it is asked for more often than the budget allows
+    answers = [api("GET", f"/api/v3/models/{model_id}/inferences/i0/explanation") for _ in range(4)]
+
+    # THEN each is the 400 with the model's message (never a 429), the budget untouched
+    assert [a.status for a in answers] == [400] * 4
+    assert all("expects 4 columns" in a.body["message"] for a in answers)
+    assert container.explanations().budget.spent(model_id, this_hour()) == 0
+
+
+def test_a_row_too_large_to_send_is_failed_before_any_call(
+    api: Call, upload, stand_in: StandInRuntime
+) -> None:
+    # GIVEN requests to the endpoint limited to 1,000 bytes, and an inference whose row is larger
+    model_id = register(api, upload)
+    sent = [record("huge", region="n" * 2_000), record("ok")]
+    assert api("POST", f"/api/v3/models/{model_id}/inferences", sent).status in (200, 207)
+    container.explanations().invoker.max_bytes = 1_000
+
+    # WHEN it is asked for, THEN a 422 saying it is too large, with no endpoint call and no budget
+    answer = api("GET", f"/api/v3/models/{model_id}/inferences/huge/explanation")
+    assert (answer.status, answer.body["field"]) == (422, "partner_inference_id"), answer.body
+    assert "too large to send" in answer.body["message"]
+    assert stand_in.endpoints[ENDPOINT].calls == 0
+    assert container.explanations().budget.spent(model_id, this_hour()) == 0
+    # THEN the run passes it by and explains the other
+    report = container.explanations().explain_due(model_id, NOW)
+    assert (report.explained, report.failed) == (1, 0)

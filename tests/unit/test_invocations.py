@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from sagewatch.local.endpoints import StandInRuntime
-from sagewatch.stores.invocations import EndpointInvoker, OutOfTime, RowsRefused, encode_rows
+from sagewatch.stores.invocations import EndpointInvoker, ModelFailed, OutOfTime, RowsRefused, encode_rows
 
 
 def test_values_needing_quotes_are_quoted_and_read_back_whole() -> None:
@@ -60,9 +60,10 @@ def test_a_comma_in_a_value_reaches_the_model_whole() -> None:
 
 def test_a_row_too_large_to_send_is_the_rows_fault() -> None:
     invoker = EndpointInvoker(StandInRuntime(), max_bytes=10)
-    with pytest.raises(RowsRefused, match="too large to send"):
+    with pytest.raises(RowsRefused, match="too large to send") as refused:
         invoker.predict("any", None, [np.array(["x" * 20], dtype=object)])
     assert invoker.counts.calls == 0
+    assert not isinstance(refused.value, ModelFailed)  # certainly the row's: never the model's
 
 
 def test_a_failing_model_is_a_model_error_counted_as_rows_given() -> None:
@@ -80,8 +81,8 @@ def test_a_failing_model_is_a_model_error_counted_as_rows_given() -> None:
     assert raw.value.response["Error"]["Code"] == "ModelError"
     assert raw.value.response["ResponseMetadata"]["HTTPStatusCode"] == 424
     assert "Input X contains NaN" in raw.value.response["Error"]["Message"]
-    # THEN the invoker says the rows were refused, not retried, and counts them as given to the model
-    with pytest.raises(RowsRefused, match="Input X contains NaN"):
+    # THEN the invoker says the model failed on the rows, not retried, and counts them as given to it
+    with pytest.raises(ModelFailed, match="Input X contains NaN"):
         invoker.predict("broken", None, [np.array([1.0, 2.0])])
     assert (invoker.counts.calls, invoker.counts.rows, invoker.counts.retries) == (1, 2, 0)
 

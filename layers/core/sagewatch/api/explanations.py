@@ -6,7 +6,7 @@ writer's request may compute one (or have it queued for the evaluator: a 202).""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response, content_types
@@ -15,7 +15,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel
 
 from sagewatch.container import explanations
-from sagewatch.services.explanations import Queued, check_algorithm
+from sagewatch.services.explanations import LOOKUP_DAYS, Queued, check_algorithm
 
 router = Router()
 
@@ -99,7 +99,9 @@ class Importance(BaseModel):
     description=(
         "A stored explanation, else (writer tokens only: it calls the model's endpoint) one computed "
         "now within the hourly budget (429 over it). Work too large for one request is queued for the "
-        "evaluator's next run (202). An inference that could not be explained answers 422 with the reason."
+        "evaluator's next run (202). An inference that could not be explained answers 422 with the reason. "
+        f"The inference is looked for in its last {LOOKUP_DAYS} days (UTC, newest first; 404 when not there): name an "
+        "older one's day with inference_date (the UTC day of its inference_timestamp)."
     ),
     tags=["explainability"],
     responses={
@@ -114,10 +116,11 @@ def inference_explanation(
     model_id: str,
     partner_inference_id: str,
     algorithm: Annotated[str, Query()] = "shap",
+    inference_date: Annotated[date | None, Query()] = None,
 ) -> Response[Explanation | ExplanationQueued]:
     check_algorithm(algorithm)
     answer: dict[str, Any] | Queued = explanations().explain(
-        model_id, partner_inference_id, router.context.get("token")
+        model_id, partner_inference_id, router.context.get("token"), inference_date
     )
     if isinstance(answer, Queued):
         return Response(

@@ -10,11 +10,20 @@ endpoint with perturbed rows (sagewatch.metrics.shap), within a budget of explan
   at most ON_DEMAND_ROWS endpoint rows and ON_DEMAND_SECONDS, else it is queued (`Queued`, a 202).
 - `importance`: mean |attribution| per input over a window, and per hour or day for charting.
 
-An inference the model fails on (SageMaker's ModelError) or whose row cannot be sent is recorded as
-failed, with the reason, under explanations/failed/model_id=<id>/date=<inference day>/ and never
-tried again (GET answers 422 with the reason); the run goes on. Its budget slot stays spent when the
-endpoint's model was given rows for it, and is given back when not. An endpoint that is down or keeps
-throttling stops the run without recording anything: those inferences are tried again next run.
+An inference is found by its id in its UTC day's files when the caller names the day, else in the
+last LOOKUP_DAYS days, newest first, within LOOKUP_SECONDS: each file's partner_inference_id column is
+read first (LOOKUP_READERS files at a time), the whole row only from the file holding it. Its stored
+or failed explanation is looked for in that day's files only (they are stored by inference day).
+
+An inference is recorded as failed, with the reason, under explanations/failed/model_id=<id>/
+date=<inference day>/ and never tried again (GET answers 422 with the reason) when its own row is
+over the request limit as CSV (checked before any call: no budget spent), or when the model fails on
+its rows (SageMaker's ModelError) and then answers a control row (the background's first, which it
+answered before): the failure is the row's, its budget slot stays spent, and the run goes on. When
+the control fails too, the endpoint is failing, not the row: nothing is recorded, the slot is given
+back, and the run stops (EndpointFailing, a 503); so does a background the model fails on (the slot
+given back, a 400). An endpoint that is down or keeps throttling stops the run without recording
+anything: those inferences are tried again next run.
 
 What is explained: a regression's prediction, a binary classifier's positive-class score, each class's
 score of a multiclass model, named by the model's PREDICTED_VALUE attributes. Stored in the lake at
@@ -28,10 +37,12 @@ metric over the query source "explanation" can watch an input's mean |attributio
 from __future__ import annotations
 
 import math
+import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar, Literal
 from urllib.parse import unquote
 
@@ -41,14 +52,21 @@ import pyarrow.compute as pc
 
 from sagewatch.auth import Role, TokenRecord
 from sagewatch.enrichments import ExplainabilityConfig
-from sagewatch.errors import Forbidden, InvalidInput, NotFound, Throttled, Unsupported
+from sagewatch.errors import Forbidden, InvalidInput, NotFound, SagewatchError, Throttled, Unsupported
 from sagewatch.metrics import shap
 from sagewatch.schema import Model, OutputType, Stage
 from sagewatch.services.enrichments import Enrichments
 from sagewatch.stores.endpoints import EndpointMetrics
 from sagewatch.stores.explanations import MAX_QUEUED, ExplanationBudget
 from sagewatch.stores.ingestion import IngestionLedger
-from sagewatch.stores.invocations import EndpointInvoker, OutOfTime, RowsRefused
+from sagewatch.stores.invocations import (
+    FIELD,
+    EndpointInvoker,
+    ModelFailed,
+    OutOfTime,
+    RowsRefused,
+    encode_rows,
+)
 from sagewatch.stores.lake import LakeStore
 from sagewatch.stores.models import ModelStore
 
@@ -67,6 +85,12 @@ WRITE_EVERY = 25
 # the default settings needs about 102,000) and seconds from its start, within API Gateway's 29 s.
 ON_DEMAND_ROWS = 150_000
 ON_DEMAND_SECONDS = 20.0
+# Finding an inference by its id when its day is not named: its last LOOKUP_DAYS UTC days (today's
+# first), and never past LOOKUP_SECONDS of a request (half its time: the rest is the explanation's).
+# Files are read LOOKUP_READERS at a time, their partner_inference_id column first.
+LOOKUP_DAYS = 7
+LOOKUP_SECONDS = 10.0
+LOOKUP_READERS = 16
 Interval = Literal["hour", "day"]
 
 
@@ -114,6 +138,22 @@ class ExplanationFailed(InvalidInput):
     status: ClassVar[int] = 422
 
 
+class EndpointFailing(SagewatchError):
+    """The model failed on a row and on a control row it had answered before: the endpoint is
+    failing, not the row; nothing is recorded and it is tried again later (HTTP 503)."""
+
+    status: ClassVar[int] = 503
+
+
+@dataclass(frozen=True)
+class Found:
+    """Rows of the ids looked for, and how far the lookup went (a NotFound says so)."""
+
+    rows: pa.Table | None
+    days: list[date]  # the days fully searched, newest first
+    out_of_time: bool = False
+
+
 @dataclass(frozen=True)
 class Queued:
     """An on-demand explanation left to the evaluator's next run, and why (the API's 202)."""
@@ -146,10 +186,12 @@ class Explanations:
         clock: Callable[[], datetime] = _now,
         on_demand_rows: int = ON_DEMAND_ROWS,
         on_demand_seconds: float = ON_DEMAND_SECONDS,
+        lookup_seconds: float = LOOKUP_SECONDS,
     ) -> None:
         self.models, self.lake, self.ledger, self.enrichments = models, lake, ledger, enrichments
         self.invoker, self.endpoints, self.budget, self.clock = invoker, endpoints, budget, clock
         self.on_demand_rows, self.on_demand_seconds = on_demand_rows, on_demand_seconds
+        self.lookup_seconds = lookup_seconds
 
     # -- configuration ------------------------------------------------------------------------------
 
@@ -314,24 +356,36 @@ class Explanations:
         model: Model,
         config: ExplainabilityConfig,
         endpoint: str,
-        queued: list[str],
+        queued: dict[str, date],
         hour: datetime,
         session: _Session,
         report: ExplainReport,
         started: float,
         seconds: float,
     ) -> None:
-        """The inferences on-demand requests queued; those handled (or gone) leave the queue."""
+        """The inferences on-demand requests queued (each read from its day's files); those handled,
+        handled meanwhile, or not in their day leave the queue."""
         inputs = [a.name for a in model.by_stage(Stage.PIPELINE_INPUT)]
-        waiting = self._unhandled_ids(model, queued)
-        rows = self._inferences(model, waiting, inputs).sort_by("inference_timestamp").to_pylist()
-        found = {row["partner_inference_id"] for row in rows}
-        gone = [pid for pid in queued if pid not in found]  # handled meanwhile, or no such inference
+        deadline = time.monotonic() + max(seconds - (self.invoker.monotonic() - started), 0.0)
+        parts, searched = [], set()
+        for day in sorted(set(queued.values()), reverse=True):
+            ids = [pid for pid, queued_day in queued.items() if queued_day == day]
+            found = self._find_inferences(model, ids, [day], inputs, deadline)
+            if found.out_of_time:
+                break
+            searched.add(day)
+            if found.rows is not None:
+                parts.append(found.rows)
+        candidates = pa.concat_tables(parts, promote_options="default") if parts else None
+        waiting = self._unexplained(model, candidates) if candidates is not None else None
+        rows = waiting.sort_by("inference_timestamp").to_pylist() if waiting is not None else []
+        unhandled = {row["partner_inference_id"] for row in rows}
+        gone = {pid: day for pid, day in queued.items() if day in searched and pid not in unhandled}
         handled = self._work_through(model, config, endpoint, rows, hour, session, report, started, seconds)
         report.queued = len(handled)
         self._store(model, session.done)  # before the stream reads what is explained
         session.done.clear()
-        self.budget.dequeue(model.id, gone + handled)
+        self.budget.dequeue(model.id, {**gone, **{pid: queued[pid] for pid in handled}})
 
     def _explain_stream(
         self,
@@ -436,18 +490,42 @@ class Explanations:
         deadline: float,
     ) -> pa.Table | str | None:
         """Explain one row whose budget slot is reserved: its explanation, or the reason it cannot be
-        explained (recorded as failed), or None when out of time. The slot is given back when the
-        endpoint's model was given no row for it (out of time, or failing before any call); other
-        failures (the endpoint down, throttling, the background refused) propagate."""
+        explained (recorded as failed, see the module docstring), or None when out of time. The slot
+        is given back when the row is too large to send, when nothing was explained for want of a
+        background, when the endpoint is failing, and when the model was given no row for it;
+        failures that are not the row's propagate."""
         given = self.invoker.counts.rows
-        try:
-            if session.explainer is None:
+        inputs = [a.name for a in model.by_stage(Stage.PIPELINE_INPUT)]
+        too_large = self._too_large(inputs, row)
+        if too_large is not None:
+            self.budget.release(model.id, hour)
+            self._record_failure(model, row, too_large, 0)
+            return too_large
+        if session.explainer is None:
+            try:
                 session.explainer = self.explainer(model, config, endpoint, deadline)
-            return self.explain_rows(session.explainer, [row], self.clock(), deadline)
-        except RowsRefused as refused:
-            if session.explainer is None:  # the background's rows: the endpoint's fault, not the row's
-                self._release_unless_spent(model, hour, given)
+            except Exception:
+                self.budget.release(model.id, hour)  # the background's failure: nothing was explained
                 raise
+        try:
+            return self.explain_rows(session.explainer, [row], self.clock(), deadline)
+        except ModelFailed as refused:
+            failed_on = self.invoker.counts.rows - given
+            answers = self._answers_control(session.explainer, deadline)
+            if answers is None:  # no time left to tell: tried again later, nothing recorded
+                return None
+            if not answers:
+                self.budget.release(model.id, hour)
+                raise EndpointFailing(
+                    f"the model behind endpoint {endpoint!r} failed on inference "
+                    f"{row['partner_inference_id']!r} and then on a row it had answered before "
+                    f"({refused.message}): the endpoint is failing, not the inference; nothing is "
+                    "recorded and it is tried again later",
+                    field=FIELD,
+                ) from None
+            self._record_failure(model, row, refused.message, failed_on)
+            return refused.message
+        except RowsRefused as refused:
             self._release_unless_spent(model, hour, given)
             self._record_failure(model, row, refused.message, self.invoker.counts.rows - given)
             return refused.message
@@ -458,32 +536,63 @@ class Explanations:
             self._release_unless_spent(model, hour, given)
             raise
 
+    def _answers_control(self, explainer: Explainer, deadline: float) -> bool | None:
+        """Whether the model still answers the background's first row (answered before): a failure
+        on a row is the row's only then. None when out of time to ask."""
+        control = [column[:1] for column in explainer.background]
+        try:
+            self.invoker.predict(explainer.endpoint, explainer.variant, control, deadline)
+        except ModelFailed:
+            return False
+        except OutOfTime:
+            return None
+        return True
+
+    def _too_large(self, inputs: list[str], row: dict[str, Any]) -> str | None:
+        """Why the row cannot be sent (its own CSV is over the invoker's request limit), or None."""
+        body, _ = encode_rows([np.array([row[name]], dtype=object) for name in inputs])
+        if len(body) <= self.invoker.max_bytes:
+            return None
+        return (
+            f"its row is {len(body):,} bytes as CSV, over the {self.invoker.max_bytes:,} bytes one "
+            "request to the endpoint may carry: too large to send"
+        )
+
     def _release_unless_spent(self, model: Model, hour: datetime, given: int) -> None:
         if self.invoker.counts.rows == given:
             self.budget.release(model.id, hour)
 
     def explain(
-        self, model_id: str, partner_inference_id: str, caller: TokenRecord | None = None
+        self,
+        model_id: str,
+        partner_inference_id: str,
+        caller: TokenRecord | None = None,
+        inference_date: date | None = None,
     ) -> dict[str, Any] | Queued:
         """The inference's explanation in Arthur's shape: stored, else computed now by a writer's
         request within the budget and a request's bounds (else Queued); ExplanationFailed when it
-        could not be explained. Path segments are URL-decoded, as the other routes do."""
+        could not be explained. The inference is looked for on `inference_date` (UTC) when given,
+        else in its last LOOKUP_DAYS days (see the module docstring). Path segments are URL-decoded,
+        as the other routes do."""
         started = self.invoker.monotonic()
         model = self.models.get(unquote(model_id))
         partner_inference_id = unquote(partner_inference_id)
         inputs = [a.name for a in model.by_stage(Stage.PIPELINE_INPUT)]
-        stored = self._stored(model, partner_inference_id)
+        lookup_deadline = time.monotonic() + self.lookup_seconds
+        row = self._inference(model, partner_inference_id, inputs, inference_date, lookup_deadline)
+        day = row["inference_timestamp"].astimezone(UTC).date()
+        stored = self._latest(model, AREA, partner_inference_id, day, "explained_at", lookup_deadline)
         if stored is not None:
             return _arthur(stored, inputs)
-        failure = self._failure(model, partner_inference_id)
-        if failure is not None:
+        failed = self._latest(model, FAILED_AREA, partner_inference_id, day, "failed_at", lookup_deadline)
+        if failed is not None:
+            failure = failed.to_pylist()[0]
             raise ExplanationFailed(
                 f"inference {partner_inference_id!r} could not be explained ({failure['reason']}); "
                 f"recorded at {failure['failed_at'].isoformat()}, it is not tried again",
                 field="partner_inference_id",
             )
         config, endpoint = self.settings(model)
-        row = self._inference(model, partner_inference_id, inputs)
         if partner_inference_id in self.budget.queued(model.id):
             return Queued(
                 partner_inference_id,
@@ -500,6 +609,7 @@ class Explanations:
             return self._queue(
                 model,
                 partner_inference_id,
+                day,
                 f"it takes {needed:,} endpoint rows, over the {self.on_demand_rows:,} one request may spend",
             )
         hour = self.clock().replace(minute=0, second=0, microsecond=0)
@@ -515,6 +625,7 @@ class Explanations:
             return self._queue(
                 model,
                 partner_inference_id,
+                day,
                 f"the endpoint could not answer within the {self.on_demand_seconds:.0f} s one request may take",
             )
         if isinstance(outcome, str):
@@ -525,8 +636,8 @@ class Explanations:
         self._store(model, [outcome])
         return _arthur(outcome, inputs)
 
-    def _queue(self, model: Model, partner_inference_id: str, why: str) -> Queued:
-        if not self.budget.queue(model.id, partner_inference_id):
+    def _queue(self, model: Model, partner_inference_id: str, day: date, why: str) -> Queued:
+        if not self.budget.queue(model.id, partner_inference_id, day):
             raise Throttled(
                 f"inference {partner_inference_id!r} cannot be explained now ({why}), and "
                 f"{MAX_QUEUED} others wait for the evaluator already: ask again after its next run",
@@ -617,16 +728,6 @@ class Explanations:
         tables = [self.lake.read_table(key, columns) for key in keys]
         return pa.concat_tables(tables, promote_options="default") if tables else None
 
-    def _stored(self, model: Model, partner_inference_id: str) -> pa.Table | None:
-        table = self._read(model, None, None)
-        if table is None:
-            return None
-        found = table.filter(pc.equal(table.column("partner_inference_id"), partner_inference_id))
-        if found.num_rows == 0:
-            return None
-        latest = pc.max(found.column("explained_at"))
-        return found.filter(pc.equal(found.column("explained_at"), latest))
-
     def _unexplained(self, model: Model, candidates: pa.Table) -> pa.Table:
         """The candidates neither explained nor failed already (the days they were made on)."""
         if candidates.num_rows == 0:
@@ -646,53 +747,110 @@ class Explanations:
         seen = pc.is_in(candidates.column("partner_inference_id"), value_set=pa.concat_arrays(handled))
         return candidates.filter(pc.invert(seen))
 
-    def _unhandled_ids(self, model: Model, ids: list[str]) -> list[str]:
-        """Of `ids`, those neither explained nor failed (every day is read)."""
-        handled: set[str] = set()
-        for area in (AREA, FAILED_AREA):
-            table = self._read(model, None, None, ["partner_inference_id"], area)
-            if table is not None:
-                handled |= set(table.column("partner_inference_id").to_pylist())
-        return [pid for pid in ids if pid not in handled]
+    def _inference(
+        self, model: Model, partner_inference_id: str, inputs: list[str], day: date | None, deadline: float
+    ) -> dict[str, Any]:
+        """The inference's first write, looked for on `day` or its last LOOKUP_DAYS days; NotFound
+        saying how far the lookup went and how to name the day."""
+        today = self.clock().date()
+        days = [day] if day else [today - timedelta(days=back) for back in range(LOOKUP_DAYS)]
+        found = self._find_inferences(model, [partner_inference_id], days, inputs, deadline)
+        if found.rows is not None and found.rows.num_rows:
+            return found.rows.slice(0, 1).to_pylist()[0]
+        if day is not None:
+            where = f"on {day.isoformat()} (UTC)"
+            hint = "the day of its inference_timestamp in UTC"
+        else:
+            where = f"in its last {LOOKUP_DAYS} days ({days[-1].isoformat()} to {today.isoformat()}, UTC)"
+            hint = "an older inference is found by naming its day"
+        if found.out_of_time:
+            searched = f"back to {found.days[-1].isoformat()}" if found.days else "not one whole day"
+            where += f": the {self.lookup_seconds:.0f} s a lookup may take searched {searched}"
+        raise NotFound(
+            f"model {model.id} has no inference {partner_inference_id!r} {where}; "
+            f"ask with ?inference_date=YYYY-MM-DD ({hint})",
+            field="partner_inference_id",
+        )
 
-    def _inferences(self, model: Model, ids: list[str], inputs: list[str]) -> pa.Table:
-        """The first write of each of the inferences `ids` found (the lake is read until all are)."""
+    def _find_inferences(
+        self, model: Model, ids: list[str], days: list[date], inputs: list[str], deadline: float
+    ) -> Found:
+        """The first write of each of `ids` in the inference files of `days` (in that order)."""
         wanted = ["partner_inference_id", "inference_timestamp", "variant", *inputs]
-        found, missing = [], pa.array(ids, pa.string())
-        for key in self.lake.keys(f"inferences/model_id={model.id}/"):
-            if len(missing) == 0:
+        found = self._find(model, "inferences", ids, days, wanted, deadline)
+        if found.rows is None:
+            return found
+        return Found(_first_of_each_id(found.rows), found.days, found.out_of_time)
+
+    def _latest(
+        self, model: Model, area: str, partner_inference_id: str, day: date, by: str, deadline: float
+    ) -> pa.Table | None:
+        """The inference's latest rows (by `by`) of the explanation `area` on its day, or None."""
+        found = self._find(model, area, [partner_inference_id], [day], None, deadline).rows
+        if found is None or found.num_rows == 0:
+            return None
+        return found.filter(pc.equal(found.column(by), pc.max(found.column(by))))
+
+    def _find(
+        self,
+        model: Model,
+        area: str,
+        ids: list[str],
+        days: list[date],
+        columns: list[str] | None,
+        deadline: float,
+    ) -> Found:
+        """Rows of `ids` in `area`'s files of `days`, day by day until all are found: each file's
+        partner_inference_id column, then the `columns` of the files holding one (key order), read
+        LOOKUP_READERS at a time; stops when `deadline` (time.monotonic) passes."""
+        missing, parts, searched = set(ids), [], []
+        for day in days:
+            if not missing:
                 break
-            if not key.endswith(".parquet"):
-                continue
-            table = _with_columns(self.lake.read_table(key, wanted), wanted)
-            table = _first_of_each_id(table.filter(pc.is_in(table.column("partner_inference_id"), missing)))
-            if table.num_rows:
-                found.append(table)
-                missing = pc.filter(
-                    missing, pc.invert(pc.is_in(missing, table.column("partner_inference_id")))
-                )
-        if not found:
-            return _with_columns(pa.table({"partner_inference_id": pa.array([], pa.string())}), wanted)
-        return pa.concat_tables(found, promote_options="default")
+            keys = [
+                k
+                for k in self.lake.keys(f"{area}/model_id={model.id}/date={day.isoformat()}/")
+                if k.endswith(".parquet")
+            ]
+            looked_for = pa.array(sorted(missing), pa.string())
+            id_columns = self._read_files(keys, ["partner_inference_id"], deadline)
+            if id_columns is None:
+                return Found(_concat(parts), searched, out_of_time=True)
+            holding = [
+                k
+                for k, table in zip(keys, id_columns, strict=True)
+                if table.num_rows and pc.any(pc.is_in(table.column(0), looked_for)).as_py()
+            ]
+            tables = self._read_files(holding, columns, deadline)
+            if tables is None:
+                return Found(_concat(parts), searched, out_of_time=True)
+            for table in tables:
+                table = table if columns is None else _with_columns(table, columns)
+                table = table.filter(pc.is_in(table.column("partner_inference_id"), looked_for))
+                parts.append(table)
+                missing -= set(table.column("partner_inference_id").to_pylist())
+            searched.append(day)
+        return Found(_concat(parts), searched)
 
-    def _inference(self, model: Model, partner_inference_id: str, inputs: list[str]) -> dict[str, Any]:
-        """The inference's first write (every day of the lake is read: an on-demand cost)."""
-        found = self._inferences(model, [partner_inference_id], inputs)
-        if found.num_rows == 0:
-            raise NotFound(
-                f"model {model.id} has no inference {partner_inference_id!r}", field="partner_inference_id"
-            )
-        return found.slice(0, 1).to_pylist()[0]
-
-    def _failure(self, model: Model, partner_inference_id: str) -> dict[str, Any] | None:
-        """The inference's recorded failure (the latest), or None."""
-        table = self._read(model, None, None, None, FAILED_AREA)
-        if table is None:
-            return None
-        found = table.filter(pc.equal(table.column("partner_inference_id"), partner_inference_id))
-        if found.num_rows == 0:
-            return None
-        return found.sort_by([("failed_at", "descending")]).slice(0, 1).to_pylist()[0]
+    def _read_files(
+        self, keys: list[str], columns: list[str] | None, deadline: float
+    ) -> list[pa.Table] | None:
+        """The lake files `keys` (their `columns`), LOOKUP_READERS at a time; None when `deadline`
+        (time.monotonic) passes first (reads not begun are dropped)."""
+        if not keys:
+            return []
+        pool = ThreadPoolExecutor(min(LOOKUP_READERS, len(keys)))
+        try:
+            futures = [pool.submit(self.lake.read_table, key, columns) for key in keys]
+            done, pending = wait(futures, max(deadline - time.monotonic(), 0.0), FIRST_EXCEPTION)
+            for future in done:
+                if future.exception() is not None:
+                    raise future.exception()
+            if pending:
+                return None
+            return [future.result() for future in futures]
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def _record_failure(self, model: Model, row: dict[str, Any], reason: str, endpoint_rows: int) -> None:
         """Store that the row could not be explained, and why, so that it is not tried again."""
@@ -755,6 +913,10 @@ def _with_columns(table: pa.Table, columns: list[str]) -> pa.Table:
         if name not in table.column_names:
             table = table.append_column(name, pa.nulls(table.num_rows))
     return table.select(columns)
+
+
+def _concat(parts: list[pa.Table]) -> pa.Table | None:
+    return pa.concat_tables(parts, promote_options="default") if parts else None
 
 
 def _first_of_each_id(table: pa.Table) -> pa.Table:

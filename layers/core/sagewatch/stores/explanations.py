@@ -5,12 +5,13 @@ One item per model in the models table, (MODEL#<id>, EXPLANATIONS#BUDGET), holdi
 count. `reserve` takes one explanation out of the hour's budget by a conditional update, so the
 evaluator's scheduled explanations and the API's on-demand ones never exceed it together; `release`
 gives it back when the explanation did not happen. Another, (MODEL#<id>, EXPLANATIONS#QUEUE), holds
-a string set of queued partner_inference_ids (at most MAX_QUEUED), added and removed atomically.
+a string set of queued inferences (at most MAX_QUEUED), added and removed atomically, each as
+"<inference day>/<partner_inference_id>" so the evaluator reads that day's files only.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sagewatch import aws
@@ -91,8 +92,10 @@ class ExplanationBudget:
             ExpressionAttributeValues=to_item({":minus_one": -1, ":hour": hour.isoformat(), ":zero": 0}),
         )
 
-    def queue(self, model_id: str, partner_inference_id: str) -> bool:
-        """Queue an inference for the evaluator's next run; False when MAX_QUEUED others wait already."""
+    def queue(self, model_id: str, partner_inference_id: str, day: date) -> bool:
+        """Queue an inference (of UTC `day`) for the evaluator's next run; False when MAX_QUEUED
+        others wait already."""
+        entry = _entry(partner_inference_id, day)
         queued = conditional(
             self.client.update_item,
             TableName=self.models_table,
@@ -100,28 +103,35 @@ class ExplanationBudget:
             UpdateExpression="ADD ids :id",
             ConditionExpression="attribute_not_exists(ids) OR size(ids) < :most OR contains(ids, :one)",
             ExpressionAttributeValues={
-                ":id": {"SS": [partner_inference_id]},
-                ":one": {"S": partner_inference_id},
+                ":id": {"SS": [entry]},
+                ":one": {"S": entry},
                 ":most": {"N": str(MAX_QUEUED)},
             },
         )
         return queued is not None
 
-    def queued(self, model_id: str) -> list[str]:
-        """The inferences queued for the model, sorted."""
+    def queued(self, model_id: str) -> dict[str, date]:
+        """The inferences queued for the model and their days, by partner_inference_id."""
         response = self.client.get_item(
             TableName=self.models_table,
             Key=to_item({"pk": f"MODEL#{model_id}", "sk": QUEUE_SK}),
             ConsistentRead=True,
         )
-        return sorted(response.get("Item", {}).get("ids", {}).get("SS", []))
+        entries = sorted(response.get("Item", {}).get("ids", {}).get("SS", []))
+        return {entry[11:]: date.fromisoformat(entry[:10]) for entry in entries}
 
-    def dequeue(self, model_id: str, partner_inference_ids: list[str]) -> None:
-        """Take inferences off the model's queue (explained, failed, or gone)."""
-        if partner_inference_ids:
+    def dequeue(self, model_id: str, inferences: dict[str, date]) -> None:
+        """Take inferences (partner_inference_id: day, as `queued` gives) off the model's queue."""
+        if inferences:
             self.client.update_item(
                 TableName=self.models_table,
                 Key=to_item({"pk": f"MODEL#{model_id}", "sk": QUEUE_SK}),
                 UpdateExpression="DELETE ids :ids",
-                ExpressionAttributeValues={":ids": {"SS": sorted(set(partner_inference_ids))}},
+                ExpressionAttributeValues={
+                    ":ids": {"SS": sorted({_entry(pid, day) for pid, day in inferences.items()})}
+                },
             )
+
+
+def _entry(partner_inference_id: str, day: date) -> str:
+    return f"{day.isoformat()}/{partner_inference_id}"

@@ -12,8 +12,9 @@ limit (MAX_REQUEST_BYTES) and MAX_ROWS_PER_REQUEST rows. Answers read (`read_pre
 Throttling (ThrottlingException, 429), a model not ready yet and 5xx are retried here with
 exponential backoff and jitter, up to `attempts` calls; sagewatch.aws gives this client no botocore
 retries of its own, so a call is never retried at two levels. botocore's refusals become sagewatch's
-errors naming `explainability.endpoint_name`; the rows' own fault (the model failed on them,
-SageMaker's ModelError, or a row too large to send) is RowsRefused, and a caller's deadline that
+errors naming `explainability.endpoint_name`; rows the endpoint refused (a row too large to send is
+RowsRefused; the model failing on them, SageMaker's ModelError, is its subclass ModelFailed, which
+may be the rows' fault or the container's: the caller tells them apart), and a caller's deadline that
 the next call or wait would pass is OutOfTime.
 """
 
@@ -63,6 +64,10 @@ NEEDS_QUOTES = r'[",\r\n]'
 class RowsRefused(InvalidInput):
     """The rows' own fault, not the endpoint's: the model failed on them (ModelError), or one is too
     large to send. Explaining other rows may still work."""
+
+
+class ModelFailed(RowsRefused):
+    """SageMaker's ModelError: the model's container failed on the rows (their fault, or its own)."""
 
 
 class OutOfTime(SagewatchError):
@@ -278,7 +283,7 @@ def _refusal(error: ClientError, endpoint: str, variant: str | None, attempts: i
         field = "explainability.variant" if variant and "variant" in message.lower() else FIELD
         return InvalidInput(f"endpoint {endpoint!r} refused the call: {message}", field=field)
     if code == "ModelError":
-        return RowsRefused(
+        return ModelFailed(
             f"the model behind endpoint {endpoint!r} failed on sagewatch's rows ({message}): it must take "
             "text/csv rows of the model's inputs in position order",
             field=FIELD,
