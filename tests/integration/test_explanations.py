@@ -3,7 +3,9 @@ code path up to the boto3 call), a tagged endpoint in moto's SageMaker, the real
 Explanations add up to the model's own predictions, importance is charted and watched by a rule,
 throttling is retried, and the hourly budget holds. An inference the model fails on is recorded and
 passed by; ids are URL-decoded; only a writer computes one on demand; work too large or too slow for
-a request is queued for the evaluator's next run."""
+a request is queued for the evaluator's next run. An inference is looked for in its last week unless
+its day is named; a model failing on every call is the endpoint's fault (nothing recorded), a
+background it fails on and a row too large to send spend no budget."""
 
 from __future__ import annotations
 

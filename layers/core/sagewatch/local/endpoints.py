@@ -1,9 +1,11 @@
 """Local mode's and the tests' SageMaker endpoints: Python predict functions behind sagemaker-runtime's
 `invoke_endpoint` (moto cannot run a model).
 
-`STAND_INS.register(endpoint_name, predict)` serves an endpoint; `sagewatch local` makes
-EndpointInvoker call STAND_INS instead of boto3 (container.use_endpoint_runtime), so everything
-from the rows' CSV to reading the answer is the deployed code path; only the boto3 call is replaced.
+`STAND_INS.register(endpoint_name, predict)` serves an endpoint; LocalRuntime (`sagewatch local`,
+the demo) makes EndpointInvoker call STAND_INS instead of boto3 (container.use_endpoint_runtime), so
+everything from the rows' CSV to reading the answer is the deployed code path; only the boto3 call is
+replaced. STAND_INS is in-process: only code running in the process that started LocalRuntime (the
+demo, or one's own script: docs/enrichments.md, "Local mode and tests") can register a model.
 `predict` takes the rows as a 2-D numpy array (float when every column is numeric, else object)
 and returns one number per row, or one row of numbers per row. A predict function that raises (or
 rows it cannot read) is answered as SageMaker answers a model's failure: a ModelError (424) carrying
@@ -135,5 +137,5 @@ def _error(code: str, message: str, status: int) -> ClientError:
     )
 
 
-# The process's stand-ins: `sagewatch local` (and the demo, in the same process) register here.
+# The process's stand-ins: code in the process running LocalRuntime (the demo, one's script) registers here.
 STAND_INS = StandInRuntime()
