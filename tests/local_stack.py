@@ -19,6 +19,9 @@ import pytest
 SAGEWATCH = [sys.executable, "-m", "sagewatch.client.cli"]
 
 
+SERVED_ENDPOINT = "churn-endpoint"  # tests/endpoint_model.py's predict, served by the local stack
+
+
 def clean_env() -> dict[str, str]:
     """The caller's environment without AWS settings, as on a laptop with no AWS configured."""
     return {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SAGEWATCH_"))}
@@ -41,6 +44,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             str(state_dir),
             "--evaluate-every",
             "3",
+            "--serve-endpoint",
+            f"{SERVED_ENDPOINT}=tests.endpoint_model:predict",
         ],
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -10,10 +10,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from tests import factories
 from tests.inputs import capture_call, records
-from tests.local_stack import cli, http, run_cli
+from tests.local_stack import SERVED_ENDPOINT, cli, http, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -516,6 +517,62 @@ def test_variants_and_compare_on_the_command_line(stack: dict[str, Any]) -> None
     as_json = json.loads(cli(stack, "compare", "e2e-shadow", "--challenger", "ShadowVariant", "--json"))
     accuracy = next(m for m in as_json["metrics"] if m["metric"] == "accuracy")
     assert (accuracy["champion"], accuracy["challenger"]) == (40 / 60, 58 / 60)
+
+
+def test_a_served_endpoint_explains_an_inference_over_http(stack: dict[str, Any]) -> None:
+    import uuid
+
+    from tests.endpoint_model import predict
+
+    # GIVEN a model served by the endpoint the stack serves (--serve-endpoint), with reference data
+    body = {**factories.binary_probability("e2e-explained"), "sagemaker": {"endpoint_name": SERVED_ENDPOINT}}
+    status, model = http(stack, "POST", "/api/v3/models", stack["token"], body)
+    assert status == 201, model
+    sent = records(20, seed=21)
+    assert http(stack, "POST", f"/api/v3/models/{model['id']}/inferences", stack["token"], sent)[0] == 207
+    reference = [{**r["inference_data"], **r["ground_truth_data"]} for r in records(200, seed=22)]
+    boundary = uuid.uuid4().hex
+    form = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="reference_data"; filename="r.json"\r\n\r\n'
+        f"{json.dumps(reference)}\r\n--{boundary}--\r\n"
+    ).encode()
+    request = urllib.request.Request(
+        f"{stack['api_url']}/api/v3/models/{model['id']}/reference_data",
+        data=form,
+        method="POST",
+        headers={
+            "Authorization": f"Bearer {stack['token']}",
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 207
+
+    # WHEN explainability is turned on (the endpoint exists, tagged) and an explanation is asked for
+    status, changed = http(
+        stack,
+        "PATCH",
+        f"/api/v3/models/{model['id']}/enrichments/explainability",
+        stack["token"],
+        {"enabled": True, "config": {"streaming": False, "background_rows": 20}},
+    )
+    assert status == 202, changed
+    first = sent[0]
+    status, explained = http(
+        stack,
+        "GET",
+        f"/api/v3/models/{model['id']}/inferences/{first['partner_inference_id']}/explanation"
+        f"?inference_date={first['inference_timestamp'][:10]}",
+        stack["token"],
+    )
+
+    # THEN the attributions add up to what the served function predicts for the row
+    assert status == 200, explained
+    scores = explained["explanation"][0]["importance_scores"]
+    data = first["inference_data"]
+    own = predict(np.array([[data["age"], data["income"], data["region"]]], dtype=object))[0]
+    total = sum(s["explanation_value"] for s in scores) + explained["expected_value"][0]["expected_value"]
+    assert total == pytest.approx(own, abs=1e-6)
 
 
 def test_ctrl_c_stops_cleanly_and_removes_local_json(stack: dict[str, Any]) -> None:

@@ -77,3 +77,19 @@ def test_a_taken_port_is_one_line_naming_the_option(
 def test_a_command_group_without_its_action_shows_its_own_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["models"]) == 2
     assert "show a model by id or partner_model_id" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("spec", "says"),
+    [
+        ("churn-endpoint", "NAME=MODULE:FUNCTION"),
+        ("churn-endpoint=no_such_module_here:predict", "No module named"),
+        ("churn-endpoint=tests.endpoint_model", "module:function"),
+        ("churn-endpoint=tests.endpoint_model:no_such", "has no function"),
+    ],
+)
+def test_a_served_endpoint_that_cannot_be_loaded_is_one_line_before_anything_starts(
+    capsys: pytest.CaptureFixture[str], spec: str, says: str
+) -> None:
+    err = one_line_refusal(capsys, ["local", "--serve-endpoint", spec, "--state-dir", "/nonexistent/x"])
+    assert says in err

@@ -17,8 +17,9 @@ from sagewatch import __version__, container
 from sagewatch.auth import Role
 from sagewatch.client import SageWatch, SageWatchError
 from sagewatch.client.demo import run_demo
-from sagewatch.errors import ModelNotFound, SagewatchError
+from sagewatch.errors import InvalidInput, ModelNotFound, SagewatchError
 from sagewatch.handlers.openapi import openapi_document
+from sagewatch.local.endpoints import Predict, load_predict, serve
 from sagewatch.local.runtime import LocalRuntime, LocalStack, StateFileError
 from sagewatch.resources import DECLARATION
 from sagewatch.services.evaluation import as_dict
@@ -77,6 +78,14 @@ def _parser() -> argparse.ArgumentParser:
         default=300,
         metavar="SECONDS",
         help="how often the evaluator runs, as the EventBridge schedule does (0: never)",
+    )
+    local.add_argument(
+        "--serve-endpoint",
+        action="append",
+        default=[],
+        metavar="NAME=MODULE:FUNCTION",
+        help="serve a Python predict function (rows as a 2-D array in, one score per row out) as the "
+        "SageMaker endpoint NAME, tagged for sagewatch, so explanations can call it; repeatable",
     )
     local.set_defaults(run=_local)
 
@@ -205,6 +214,7 @@ def _out(
 
 
 def _local(args: argparse.Namespace) -> int:
+    served = [_endpoint_spec(spec) for spec in args.serve_endpoint]  # refused before anything starts
     runtime = LocalRuntime(
         state_dir=args.state_dir,
         api_port=args.port,
@@ -214,6 +224,8 @@ def _local(args: argparse.Namespace) -> int:
         lambda_imports=True,  # the handlers find only what the Lambda layers ship
     )
     stack = runtime.start()
+    for name, predict in served:
+        serve(name, predict)
     # SIGTERM stops as cleanly as Ctrl-C does.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     print(f"sagewatch local is running\n  dashboard: {stack.api_url}/ (sign in with the token)")
@@ -228,6 +240,17 @@ def _local(args: argparse.Namespace) -> int:
         runtime.stop()
         print("sagewatch local stopped", flush=True)
     return 0
+
+
+def _endpoint_spec(spec: str) -> tuple[str, Predict]:
+    """NAME=MODULE:FUNCTION as the endpoint's name and its imported predict function."""
+    name, _, function = spec.partition("=")
+    if not name or not function:
+        raise InvalidInput(f"--serve-endpoint {spec!r}: give NAME=MODULE:FUNCTION")
+    try:
+        return name, load_predict(function)
+    except (ImportError, ValueError) as error:
+        raise InvalidInput(f"--serve-endpoint {spec!r}: {error}") from None
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -14,8 +14,12 @@ the model's message.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import io
 import json
+import os
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +30,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
+
+from sagewatch import aws
+from sagewatch.stores.endpoints import MONITORED_TAG
 
 Predict = Callable[[np.ndarray], Any]
 
@@ -139,3 +146,50 @@ def _error(code: str, message: str, status: int) -> ClientError:
 
 # The process's stand-ins: code in the process running LocalRuntime (the demo, one's script) registers here.
 STAND_INS = StandInRuntime()
+
+
+def load_predict(spec: str) -> Predict:
+    """The predict function `module:function` names, imported now (from the current directory too,
+    as `python -m` would): its imports happen here, not inside a handler that Lambda's limits bind."""
+    module_name, _, function_name = spec.partition(":")
+    if not module_name or not function_name:
+        raise ValueError(f"{spec!r}: name the predict function as module:function")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    predict = getattr(importlib.import_module(module_name), function_name, None)
+    if not callable(predict):
+        raise ValueError(f"{spec!r}: {module_name} has no function {function_name}")
+    return predict
+
+
+def serve(endpoint_name: str, predict: Predict, variants: tuple[str, ...] = ("AllTraffic",)) -> None:
+    """Serve `predict` as the SageMaker endpoint `endpoint_name` of the local stack: registered with
+    STAND_INS, and the endpoint made in the emulator (each variant one instance) with the tag
+    sagewatch:monitored=true, so explainability may name it."""
+    STAND_INS.register(endpoint_name, predict, variants=variants)
+    sagemaker = aws.client("sagemaker")
+    with contextlib.suppress(ClientError):  # served again (a restart): the endpoint exists
+        sagemaker.describe_endpoint(EndpointName=endpoint_name)
+        return
+    sagemaker.create_model(
+        ModelName=f"{endpoint_name}-model",
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/sagewatch-local",
+        PrimaryContainer={"Image": "sagewatch-local-stand-in"},
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=f"{endpoint_name}-config",
+        ProductionVariants=[
+            {
+                "VariantName": variant,
+                "ModelName": f"{endpoint_name}-model",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+            }
+            for variant in variants
+        ],
+    )
+    sagemaker.create_endpoint(
+        EndpointName=endpoint_name,
+        EndpointConfigName=f"{endpoint_name}-config",
+        Tags=[{"Key": MONITORED_TAG, "Value": "true"}],
+    )
