@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -34,9 +33,10 @@ import pyarrow as pa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "layers" / "core"))
 
+from binary_model import binary_model  # noqa: E402
 from sagewatch.metrics import anomaly  # noqa: E402
 from sagewatch.metrics.functions import upper_tail  # noqa: E402
-from sagewatch.schema import Model, ModelSpec, check_spec  # noqa: E402
+from sagewatch.schema import Model  # noqa: E402
 
 SIZES = (100, 300, 1000, 10_000)
 HOURS = (1, 10, 100, 1000, 10_000)
@@ -46,26 +46,7 @@ POOL = 50_000
 
 def model(inputs: dict[str, str]) -> Model:
     """A binary model whose inputs are `inputs` (name: value type)."""
-    attributes = [{"name": n, "stage": "PIPELINE_INPUT", "value_type": t} for n, t in inputs.items()]
-    attributes += [
-        {"name": "score", "stage": "PREDICTED_VALUE", "value_type": "FLOAT"},
-        {
-            "name": "label",
-            "stage": "GROUND_TRUTH",
-            "value_type": "INTEGER",
-            "categorical": True,
-            "categories": ["0", "1"],
-        },
-    ]
-    body = {
-        "partner_model_id": "bench",
-        "output_type": "BINARY",
-        "attributes": attributes,
-        "pred_to_ground_truth_map": {"score": 1},
-    }
-    spec = check_spec(ModelSpec.model_validate(body))
-    now = datetime.now(UTC)
-    return Model(**spec.model_dump(), id="bench", created_at=now, updated_at=now)
+    return binary_model([{"name": n, "value_type": t} for n, t in inputs.items()])
 
 
 def churn(rows: int, seed: int) -> pa.Table:

@@ -32,40 +32,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "layers" / "core"))
 
+from binary_model import binary_model  # noqa: E402
+
 FEATURES = [f"f{i}" for i in range(8)]
 CATEGORIES = {"plan": ["basic", "plus", "pro"], "region": ["north", "south", "east", "west"]}
 
 
 def model():
-    from sagewatch.schema import Model, ModelSpec, check_spec
-
-    attributes = [{"name": n, "stage": "PIPELINE_INPUT", "value_type": "FLOAT"} for n in FEATURES]
-    attributes += [
-        {"name": n, "stage": "PIPELINE_INPUT", "value_type": "STRING", "categorical": True, "categories": c}
+    inputs = [{"name": n, "value_type": "FLOAT"} for n in FEATURES]
+    inputs += [
+        {"name": n, "value_type": "STRING", "categorical": True, "categories": c}
         for n, c in CATEGORIES.items()
     ]
-    attributes += [
-        {"name": "score", "stage": "PREDICTED_VALUE", "value_type": "FLOAT"},
-        {
-            "name": "label",
-            "stage": "GROUND_TRUTH",
-            "value_type": "INTEGER",
-            "categorical": True,
-            "categories": ["0", "1"],
-        },
-    ]
-    spec = check_spec(
-        ModelSpec.model_validate(
-            {
-                "partner_model_id": "bench",
-                "output_type": "BINARY",
-                "attributes": attributes,
-                "pred_to_ground_truth_map": {"score": 1},
-            }
-        )
-    )
-    now = datetime.now(UTC)
-    return Model(**spec.model_dump(), id="bench", created_at=now, updated_at=now)
+    return binary_model(inputs)
 
 
 def generate(path: Path, rows: int, seed: int = 1) -> int:

@@ -14,49 +14,29 @@ from __future__ import annotations
 import argparse
 import resource
 import time
-from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
 
+from binary_model import binary_model
 from sagewatch.metrics import hotspots
-from sagewatch.schema import Model, ModelSpec, check_spec
+from sagewatch.schema import Model
 
 NUMBERS, CATEGORIES = 24, 6
 
 
 def model() -> Model:
-    inputs = [{"name": f"x{i}", "stage": "PIPELINE_INPUT", "value_type": "FLOAT"} for i in range(NUMBERS)]
+    inputs = [{"name": f"x{i}", "value_type": "FLOAT"} for i in range(NUMBERS)]
     inputs += [
         {
             "name": f"c{i}",
-            "stage": "PIPELINE_INPUT",
             "value_type": "STRING",
             "categorical": True,
             "categories": [f"v{k}" for k in range(12)],
         }
         for i in range(CATEGORIES)
     ]
-    spec = ModelSpec.model_validate(
-        {
-            "partner_model_id": "bench",
-            "output_type": "BINARY",
-            "attributes": [
-                *inputs,
-                {"name": "score", "stage": "PREDICTED_VALUE", "value_type": "FLOAT"},
-                {
-                    "name": "label",
-                    "stage": "GROUND_TRUTH",
-                    "value_type": "INTEGER",
-                    "categorical": True,
-                    "categories": ["0", "1"],
-                },
-            ],
-            "pred_to_ground_truth_map": {"score": 1},
-        }
-    )
-    now = datetime.now(UTC)
-    return Model(**check_spec(spec).model_dump(), id="bench", created_at=now, updated_at=now)
+    return binary_model(inputs)
 
 
 def window(rows: int, seed: int = 0) -> tuple[pa.Table, np.ndarray]:

@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +30,8 @@ import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "layers" / "core"))
+
+from binary_model import binary_model  # noqa: E402
 
 NUMERIC = [f"n{i}" for i in range(15)]
 CATEGORICAL = [f"c{i}" for i in range(5)]
@@ -61,41 +62,12 @@ def generate(rows: int, seed: int, shifted: bool) -> pa.Table:
 
 
 def model():
-    from sagewatch.schema import Model, ModelSpec, check_spec
-
-    attributes = [{"name": n, "stage": "PIPELINE_INPUT", "value_type": "FLOAT"} for n in NUMERIC]
-    attributes += [
-        {
-            "name": n,
-            "stage": "PIPELINE_INPUT",
-            "value_type": "STRING",
-            "categorical": True,
-            "categories": [f"{n}_{k}" for k in range(6)],
-        }
+    inputs = [{"name": n, "value_type": "FLOAT"} for n in NUMERIC]
+    inputs += [
+        {"name": n, "value_type": "STRING", "categorical": True, "categories": [f"{n}_{k}" for k in range(6)]}
         for n in CATEGORICAL
     ]
-    attributes += [
-        {"name": "score", "stage": "PREDICTED_VALUE", "value_type": "FLOAT"},
-        {
-            "name": "label",
-            "stage": "GROUND_TRUTH",
-            "value_type": "INTEGER",
-            "categorical": True,
-            "categories": ["0", "1"],
-        },
-    ]
-    spec = check_spec(
-        ModelSpec.model_validate(
-            {
-                "partner_model_id": "bench",
-                "output_type": "BINARY",
-                "attributes": attributes,
-                "pred_to_ground_truth_map": {"score": 1},
-            }
-        )
-    )
-    now = datetime.now(UTC)
-    return Model(**spec.model_dump(), id="bench", created_at=now, updated_at=now)
+    return binary_model(inputs)
 
 
 def sagewatch_drift(reference: pa.Table, target: pa.Table) -> tuple[float, dict[str, dict[str, float]]]:

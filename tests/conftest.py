@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from sagewatch.local.http_bridge import LocalContext, proxy_event
 from sagewatch.local.lambda_limits import LambdaImports, api_limits
 from sagewatch.local.provision import provision
 from sagewatch.settings import environment_for, physical_names
+from tests.forms import multipart
 
 TIERS = ("unit", "integration", "infra", "e2e", "compat")
 TESTS = Path(__file__).resolve().parent
@@ -105,20 +105,6 @@ def api(aws: dict[str, str], tokens: dict[Role, str]) -> Call:
         )
 
     return call
-
-
-def multipart(fields: dict[str, tuple[str, bytes] | str]) -> tuple[bytes, str]:
-    boundary = uuid.uuid4().hex
-    chunks = []
-    for name, value in fields.items():
-        if isinstance(value, tuple):
-            filename, data = value
-            head = f'Content-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
-            head += "Content-Type: application/octet-stream\r\n\r\n"
-        else:
-            head, data = f'Content-Disposition: form-data; name="{name}"\r\n\r\n', value.encode()
-        chunks.append(f"--{boundary}\r\n".encode() + head.encode() + data + b"\r\n")
-    return b"".join(chunks) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
 @pytest.fixture

@@ -100,30 +100,3 @@ def capture_call(
             "eventVersion": "0",
         }
     )
-
-
-def tagged_endpoint(name: str, instances: dict[str, int]) -> None:
-    """A SageMaker endpoint in moto, its variants with their instance counts, tagged for sagewatch."""
-    sagemaker = sagewatch_aws.client("sagemaker")
-    sagemaker.create_model(
-        ModelName=f"{name}-model",
-        ExecutionRoleArn="arn:aws:iam::123456789012:role/sm",
-        PrimaryContainer={"Image": "x"},
-    )
-    sagemaker.create_endpoint_config(
-        EndpointConfigName=f"{name}-config",
-        ProductionVariants=[
-            {
-                "VariantName": v,
-                "ModelName": f"{name}-model",
-                "InitialInstanceCount": n,
-                "InstanceType": "ml.m5.large",
-            }
-            for v, n in instances.items()
-        ],
-    )
-    sagemaker.create_endpoint(
-        EndpointName=name,
-        EndpointConfigName=f"{name}-config",
-        Tags=[{"Key": "sagewatch:monitored", "Value": "true"}],
-    )

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from tests.forms import multipart
+
 SAGEWATCH = [sys.executable, "-m", "sagewatch.client.cli"]
 
 
@@ -106,3 +108,16 @@ def cli(stack: dict[str, Any], *args: str) -> str:
     done = run_cli(stack, *args)
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+def upload_reference(stack: dict[str, Any], model_id: str, rows: list[dict[str, Any]]) -> int:
+    """POST reference rows as a JSON file in the form field reference_data; the HTTP status."""
+    body, content_type = multipart({"reference_data": ("r.json", json.dumps(rows).encode())})
+    request = urllib.request.Request(
+        f"{stack['api_url']}/api/v3/models/{model_id}/reference_data",
+        data=body,
+        method="POST",
+        headers={"Authorization": f"Bearer {stack['token']}", "Content-Type": content_type},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.status

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from tests import factories
 from tests.inputs import capture_call, records
-from tests.local_stack import SERVED_ENDPOINT, cli, http, run_cli
+from tests.local_stack import SERVED_ENDPOINT, cli, http, run_cli, upload_reference
 
 pytestmark = pytest.mark.e2e
 
@@ -226,7 +226,6 @@ def test_a_batch_sent_by_file_closed_then_labelled_by_a_parquet_drop(stack: dict
 
 
 def test_a_daily_series_by_region_and_psi_from_reference_over_http(stack: dict[str, Any]) -> None:
-    import uuid
 
     # GIVEN a model with two days of inferences, one region a day, and a reference set
     status, model = http(
@@ -242,22 +241,7 @@ def test_a_daily_series_by_region_and_psi_from_reference_over_http(stack: dict[s
     )
     assert (status, sent["counts"]["failure"]) == (207, 0)
     reference = [{**r["inference_data"], **r["ground_truth_data"]} for r in records(300, seed=8)]
-    boundary = uuid.uuid4().hex
-    form = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="reference_data"; filename="r.json"\r\n\r\n'
-        f"{json.dumps(reference)}\r\n--{boundary}--\r\n"
-    ).encode()
-    request = urllib.request.Request(
-        f"{stack['api_url']}/api/v3/models/{model['id']}/reference_data",
-        data=form,
-        method="POST",
-        headers={
-            "Authorization": f"Bearer {stack['token']}",
-            "Content-Type": f"multipart/form-data; boundary={boundary}",
-        },
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        assert response.status == 207
+    assert upload_reference(stack, model["id"], reference) == 207
 
     # WHEN a daily count by region is queried
     status, series = http(
@@ -307,7 +291,6 @@ def test_a_daily_series_by_region_and_psi_from_reference_over_http(stack: dict[s
 
 
 def test_drift_in_capture_files_raises_an_alert_and_an_email(stack: dict[str, Any]) -> None:
-    import uuid
     from datetime import UTC, datetime, timedelta
 
     import numpy as np
@@ -318,21 +301,7 @@ def test_drift_in_capture_files_raises_an_alert_and_an_email(stack: dict[str, An
     status, model = http(stack, "POST", "/api/v3/models", stack["token"], body)
     assert status == 201, model
     reference = [{**r["inference_data"], **r["ground_truth_data"]} for r in records(500, seed=11)]
-    boundary = uuid.uuid4().hex
-    form = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="reference_data"; filename="r.json"\r\n\r\n'
-        f"{json.dumps(reference)}\r\n--{boundary}--\r\n"
-    ).encode()
-    request = urllib.request.Request(
-        f"{stack['api_url']}/api/v3/models/{model['id']}/reference_data",
-        data=form,
-        method="POST",
-        headers={
-            "Authorization": f"Bearer {stack['token']}",
-            "Content-Type": f"multipart/form-data; boundary={boundary}",
-        },
-    )
-    urllib.request.urlopen(request, timeout=30).close()
+    upload_reference(stack, model["id"], reference)
     _, metrics = http(
         stack, "GET", f"/api/v4/models/{model['id']}/metrics?metric_name=PSI%20income", stack["token"]
     )
@@ -520,7 +489,6 @@ def test_variants_and_compare_on_the_command_line(stack: dict[str, Any]) -> None
 
 
 def test_a_served_endpoint_explains_an_inference_over_http(stack: dict[str, Any]) -> None:
-    import uuid
 
     from tests.endpoint_model import predict
 
@@ -531,22 +499,7 @@ def test_a_served_endpoint_explains_an_inference_over_http(stack: dict[str, Any]
     sent = records(20, seed=21)
     assert http(stack, "POST", f"/api/v3/models/{model['id']}/inferences", stack["token"], sent)[0] == 207
     reference = [{**r["inference_data"], **r["ground_truth_data"]} for r in records(200, seed=22)]
-    boundary = uuid.uuid4().hex
-    form = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="reference_data"; filename="r.json"\r\n\r\n'
-        f"{json.dumps(reference)}\r\n--{boundary}--\r\n"
-    ).encode()
-    request = urllib.request.Request(
-        f"{stack['api_url']}/api/v3/models/{model['id']}/reference_data",
-        data=form,
-        method="POST",
-        headers={
-            "Authorization": f"Bearer {stack['token']}",
-            "Content-Type": f"multipart/form-data; boundary={boundary}",
-        },
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        assert response.status == 207
+    assert upload_reference(stack, model["id"], reference) == 207
 
     # WHEN explainability is turned on (the endpoint exists, tagged) and an explanation is asked for
     status, changed = http(

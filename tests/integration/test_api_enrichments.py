@@ -10,11 +10,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from tests import factories
-from tests.conftest import Call, multipart
-from tests.inputs import tagged_endpoint
+from tests.conftest import Call
+from tests.forms import multipart
 
 from sagewatch import aws as sagewatch_aws
 from sagewatch.auth import Role
+from sagewatch.local.endpoints import create_endpoint
 
 ENRICHMENTS = "/api/v3/models/{}/enrichments"
 
@@ -64,7 +65,7 @@ def test_the_sdk_form_turns_hotspots_on_and_anomaly_detection_off(api: Call) -> 
 
 def test_explainability_uses_the_models_endpoint_and_translates_arthurs_settings(api: Call) -> None:
     # GIVEN a model served by a SageMaker endpoint its owner tagged for sagewatch
-    tagged_endpoint("churn-endpoint", {"AllTraffic": 1})
+    create_endpoint("churn-endpoint", {"AllTraffic": 1})
     model_id = _model(api, endpoint="churn-endpoint")
     # WHEN explainability is enabled with Arthur's settings (server sizing included)
     config = {
@@ -204,7 +205,7 @@ def test_anomaly_detection_is_ready_once_its_detector_is_fitted_and_follows_the_
 
 def test_an_endpoint_sagewatch_could_not_call_is_refused_when_explainability_is_set(api: Call) -> None:
     # GIVEN a tagged endpoint with one variant, and an endpoint its owner did not tag
-    tagged_endpoint("churn-endpoint", {"AllTraffic": 1})
+    create_endpoint("churn-endpoint", {"AllTraffic": 1})
     sagewatch_aws.client("sagemaker").create_endpoint(
         EndpointName="private-endpoint", EndpointConfigName="churn-endpoint-config"
     )

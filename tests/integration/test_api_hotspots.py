@@ -18,6 +18,7 @@ from sagewatch import container
 from sagewatch.enrichments import EnrichmentsConfig, HotspotsConfig
 from sagewatch.handlers.evaluator import handler as queue_handler
 from sagewatch.local.http_bridge import LocalContext
+from sagewatch.local.pollers import sqs_event
 
 N = 1200
 DAY = "2026-11-25"
@@ -167,18 +168,8 @@ def test_a_window_without_labels_is_refused_by_name(api: Call) -> None:
 
 
 def _evaluate(model_id: str) -> dict:
-    record = {
-        "messageId": "m",
-        "receiptHandle": "r",
-        "body": json.dumps({"model_id": model_id}),
-        "attributes": {},
-        "messageAttributes": {},
-        "md5OfBody": "",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn",
-        "awsRegion": "us-east-1",
-    }
-    return queue_handler({"Records": [record]}, LocalContext())
+    message = {"MessageId": "m", "ReceiptHandle": "r", "Body": json.dumps({"model_id": model_id})}
+    return queue_handler(sqs_event([message], "arn", "us-east-1"), LocalContext())
 
 
 def test_the_schedule_searches_a_closed_labelled_day_once(api: Call, planted: dict) -> None:

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from tests import factories
 from tests.conftest import Call
-from tests.inputs import tagged_endpoint
 
 from sagewatch import aws as sagewatch_aws
 from sagewatch.container import evaluator
+from sagewatch.local.endpoints import create_endpoint
 
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 # per variant, per minute of the last 30: calls, 5xx errors, model latency in microseconds
@@ -20,7 +20,7 @@ TRAFFIC = {"AllTraffic": (100, 0, 20_000), "Challenger": (20, 2, 35_000)}
 
 @pytest.fixture
 def endpoint(api: Call, aws: dict[str, str]) -> str:
-    tagged_endpoint("churn-endpoint", {"AllTraffic": 2, "Challenger": 1})
+    create_endpoint("churn-endpoint", {"AllTraffic": 2, "Challenger": 1})
     cloudwatch = sagewatch_aws.client("cloudwatch")
     for variant, (calls, errors, latency) in TRAFFIC.items():
         dimensions = [

@@ -21,13 +21,12 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from tests import factories
 from tests.conftest import Call
-from tests.inputs import tagged_endpoint
 
 from sagewatch import aws as sagewatch_aws
 from sagewatch import container
 from sagewatch.auth import Role
 from sagewatch.enrichments import EnrichmentsConfig, ExplainabilityConfig
-from sagewatch.local.endpoints import StandInRuntime
+from sagewatch.local.endpoints import StandInRuntime, create_endpoint
 
 ENDPOINT = "churn-endpoint"
 # Five minutes into the current hour: runs "10 minutes later" stay in the budget's hour, which is also
@@ -66,7 +65,7 @@ def churn_model() -> LogisticRegression:
 @pytest.fixture
 def stand_in(aws: dict[str, str], churn_model: LogisticRegression) -> Iterator[StandInRuntime]:
     """The churn model served as ENDPOINT (tagged for sagewatch in moto's SageMaker)."""
-    tagged_endpoint(ENDPOINT, {"AllTraffic": 1})
+    create_endpoint(ENDPOINT, {"AllTraffic": 1})
     runtime = StandInRuntime()
     runtime.register(ENDPOINT, lambda rows: churn_model.predict_proba(features(rows))[:, 1])
     container.use_endpoint_runtime(runtime)

@@ -37,7 +37,7 @@ import pandas as pd
 from sagewatch import aws
 from sagewatch.client import SageWatch
 from sagewatch.handlers.scheduler import schedule
-from sagewatch.local.endpoints import STAND_INS
+from sagewatch.local.endpoints import STAND_INS, create_endpoint
 from sagewatch.local.runtime import LocalRuntime
 
 PARTNER_MODEL_ID = "breast-cancer-classifier"
@@ -299,7 +299,7 @@ def run_demo(
             f"{SHIFTED_FEATURE}"
         )
         s3 = _s3(stack)
-        _create_endpoint(stack)
+        create_endpoint(ENDPOINT_NAME, {CHAMPION: 2, CHALLENGER: 1})  # as SageMaker would have it
         _serve_the_model(client, model["id"])
         for hour in range(hours):
             moment = simulation.hour_start(hour)
@@ -565,33 +565,6 @@ def _champion_and_challenger(
             f"        {v['variant']:<12} {v['instances']} instance(s), {v['invocations'] or 0:.0f} calls in the last hour, "
             f"{(v['error_5xx_rate'] or 0):.1%} 5xx, model latency {v['model_latency_ms'] or 0:.1f} ms"
         )
-
-
-def _create_endpoint(stack: Any) -> None:
-    """The endpoint SageMaker would have, in the emulator: two variants, tagged for sagewatch."""
-    sagemaker = aws.client("sagemaker")
-    sagemaker.create_model(
-        ModelName="breast-cancer",
-        ExecutionRoleArn="arn:aws:iam::123456789012:role/demo",
-        PrimaryContainer={"Image": "demo"},
-    )
-    sagemaker.create_endpoint_config(
-        EndpointConfigName="breast-cancer-config",
-        ProductionVariants=[
-            {
-                "VariantName": name,
-                "ModelName": "breast-cancer",
-                "InitialInstanceCount": count,
-                "InstanceType": "ml.m5.large",
-            }
-            for name, count in ((CHAMPION, 2), (CHALLENGER, 1))
-        ],
-    )
-    sagemaker.create_endpoint(
-        EndpointName=ENDPOINT_NAME,
-        EndpointConfigName="breast-cancer-config",
-        Tags=[{"Key": "sagewatch:monitored", "Value": "true"}],
-    )
 
 
 def _publish_metrics(stack: Any, variant: str, hour: datetime, calls: int) -> None:

@@ -164,13 +164,18 @@ def load_predict(spec: str) -> Predict:
 
 def serve(endpoint_name: str, predict: Predict, variants: tuple[str, ...] = ("AllTraffic",)) -> None:
     """Serve `predict` as the SageMaker endpoint `endpoint_name` of the local stack: registered with
-    STAND_INS, and the endpoint made in the emulator (each variant one instance) with the tag
-    sagewatch:monitored=true, so explainability may name it."""
+    STAND_INS, and the endpoint made in the emulator (each variant one instance) unless it exists."""
     STAND_INS.register(endpoint_name, predict, variants=variants)
-    sagemaker = aws.client("sagemaker")
     with contextlib.suppress(ClientError):  # served again (a restart): the endpoint exists
-        sagemaker.describe_endpoint(EndpointName=endpoint_name)
+        aws.client("sagemaker").describe_endpoint(EndpointName=endpoint_name)
         return
+    create_endpoint(endpoint_name, dict.fromkeys(variants, 1))
+
+
+def create_endpoint(endpoint_name: str, instances: dict[str, int]) -> None:
+    """The SageMaker endpoint `endpoint_name` in the emulator, its variants with their instance
+    counts, tagged sagewatch:monitored=true so sagewatch may describe and call it."""
+    sagemaker = aws.client("sagemaker")
     sagemaker.create_model(
         ModelName=f"{endpoint_name}-model",
         ExecutionRoleArn="arn:aws:iam::123456789012:role/sagewatch-local",
@@ -182,10 +187,10 @@ def serve(endpoint_name: str, predict: Predict, variants: tuple[str, ...] = ("Al
             {
                 "VariantName": variant,
                 "ModelName": f"{endpoint_name}-model",
-                "InitialInstanceCount": 1,
+                "InitialInstanceCount": count,
                 "InstanceType": "ml.m5.large",
             }
-            for variant in variants
+            for variant, count in instances.items()
         ],
     )
     sagemaker.create_endpoint(

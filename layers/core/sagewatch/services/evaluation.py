@@ -402,21 +402,7 @@ class Evaluator:
             return
         drift = [m for m in catalog.default_metrics(model) if m.name == catalog.INPUT_DRIFT]
         for metric in drift:
-            self.rules.put(
-                Rule(
-                    id=str(uuid.uuid5(ALERTS, f"{model.id}/default/{metric.id}")),
-                    model_id=model.id,
-                    name="Input drift",
-                    metric_id=metric.id,
-                    metric_name=metric.name,
-                    bound="lower",
-                    threshold=DRIFT_FALSE_ALARM_RATE,
-                    severity="warning",
-                    lookback_period=DEFAULT_DRIFT_LOOKBACK_MINUTES,
-                    is_default=True,
-                    created_at=now,
-                )
-            )
+            self.rules.put(_default_rule(model, metric, "Input drift", DRIFT_FALSE_ALARM_RATE, now))
         self.ledger.set_state(model.id, "DEFAULT_RULES", created="yes")
 
     def _ensure_anomaly_rule(self, model: Model, now: datetime) -> None:
@@ -438,28 +424,16 @@ class Evaluator:
         )
         if metric is None:
             return
-        rule_id = str(uuid.uuid5(ALERTS, f"{model.id}/default/{metric.id}"))
         parameters = anomaly_rule_parameters(detector)
         if not calibrated:
             self.rules.put(
-                Rule(
-                    id=rule_id,
-                    model_id=model.id,
-                    name="Anomalous inferences",
-                    metric_id=metric.id,
-                    metric_name=metric.name,
-                    metric_parameters=parameters,
-                    bound="lower",
-                    threshold=ANOMALY_FALSE_ALARM_RATE,
-                    severity="warning",
-                    lookback_period=DEFAULT_DRIFT_LOOKBACK_MINUTES,
-                    is_default=True,
-                    created_at=now,
+                _default_rule(
+                    model, metric, "Anomalous inferences", ANOMALY_FALSE_ALARM_RATE, now, parameters
                 )
             )
         else:
             with contextlib.suppress(NotFound, ConcurrentUpdate):
-                rule = self.rules.get(model.id, rule_id)
+                rule = self.rules.get(model.id, _default_rule_id(model, metric))
                 update: dict[str, Any] = {
                     "metric_parameters": {**(rule.metric_parameters or {}), **parameters},
                     "version": rule.version + 1,
@@ -474,6 +448,36 @@ class Evaluator:
             cutoff=parameters["cutoff"],
             form=ANOMALY_RULE_FORM,
         )
+
+
+def _default_rule_id(model: Model, metric: Metric) -> str:
+    """A default rule's id: stable per model and metric, so it is created once."""
+    return str(uuid.uuid5(ALERTS, f"{model.id}/default/{metric.id}"))
+
+
+def _default_rule(
+    model: Model,
+    metric: Metric,
+    name: str,
+    false_alarm_rate: float,
+    now: datetime,
+    parameters: dict[str, Any] | None = None,
+) -> Rule:
+    """A default rule on a p-value metric: a warning below `false_alarm_rate`, on hourly windows."""
+    return Rule(
+        id=_default_rule_id(model, metric),
+        model_id=model.id,
+        name=name,
+        metric_id=metric.id,
+        metric_name=metric.name,
+        metric_parameters=parameters,
+        bound="lower",
+        threshold=false_alarm_rate,
+        severity="warning",
+        lookback_period=DEFAULT_DRIFT_LOOKBACK_MINUTES,
+        is_default=True,
+        created_at=now,
+    )
 
 
 def anomaly_rule_parameters(detector: dict[str, Any]) -> dict[str, Any]:
