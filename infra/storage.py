@@ -22,6 +22,14 @@ LAKE_COLUMNS = {
         ("variant", "string"),
         ("ingested_at", "timestamp"),
     ],
+    # Ground truth is filed in two areas (sagewatch.stores.lake): labels/ by the day of the inference
+    # it labels, ground_truth/ by its own day when that inference was not found as it arrived.
+    "labels": [
+        ("partner_inference_id", "string"),
+        ("ground_truth_timestamp", "timestamp"),
+        ("source", "string"),
+        ("ingested_at", "timestamp"),
+    ],
     "ground_truth": [
         ("partner_inference_id", "string"),
         ("ground_truth_timestamp", "timestamp"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sagewatch import aws as sagewatch_aws
 from sagewatch import container
 from sagewatch.local.pollers import sqs_event
+from sagewatch.stores.lake import GROUND_TRUTH_AREAS
 
 
 def notifications(aws: dict[str, str]) -> dict:
@@ -19,9 +20,14 @@ def notifications(aws: dict[str, str]) -> dict:
 
 
 def lake_rows(area: str, model_id: str) -> list[dict]:
+    """The rows of a model's area; "ground_truth" is all of its ground truth (GROUND_TRUTH_AREAS)."""
     lake = container.lake_store()
+    areas = GROUND_TRUTH_AREAS if area == "ground_truth" else (area,)
     return [
-        row for key in lake.keys(f"{area}/model_id={model_id}/") for row in lake.read_table(key).to_pylist()
+        row
+        for name in areas
+        for key in lake.keys(f"{name}/model_id={model_id}/")
+        for row in lake.read_table(key).to_pylist()
     ]
 
 

@@ -103,7 +103,7 @@ def test_tables_are_retained_on_stack_deletion(template: Template) -> None:
 def test_athena_reads_the_lake_by_partition_projection(template: Template) -> None:
     glue_tables = template.find_resources("AWS::Glue::Table")
     names = {t["Properties"]["TableInput"]["Name"] for t in glue_tables.values()}
-    assert names == {"inferences", "ground_truth"}
+    assert names == {"inferences", "labels", "ground_truth"}
     for table in glue_tables.values():
         parameters = table["Properties"]["TableInput"]["Parameters"]
         assert parameters["projection.enabled"] == "true"

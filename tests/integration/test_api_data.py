@@ -23,6 +23,7 @@ from sagewatch.api import inferences
 from sagewatch.handlers.ingest import handler
 from sagewatch.local.http_bridge import LocalContext, proxy_event
 from sagewatch.services import ingestion
+from sagewatch.stores.lake import GROUND_TRUTH_AREAS
 from sagewatch.tables import latest_ground_truth
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -208,7 +209,7 @@ def test_the_latest_ground_truth_wins(api: Call) -> None:
     )
 
     # THEN both are kept, and the one with the latest timestamp is the label
-    table = container.lake_store().read_area("ground_truth", model_id)
+    table = container.lake_store().read_area(GROUND_TRUTH_AREAS, model_id)
     assert table.num_rows == 2
     assert latest_ground_truth(table).select(["partner_inference_id", "churned"]).to_pylist() == [
         {"partner_inference_id": "x", "churned": 1}

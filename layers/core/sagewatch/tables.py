@@ -9,6 +9,9 @@ Both are resolved when the lake is read, over whole columns, never with a per-ro
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import date
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -108,3 +111,111 @@ def labelling(inferences: pa.Table | None, ground_truth: pa.Table | None) -> dic
         "with_ground_truth": labelled,
         "labelled_ratio": labelled / len(distinct) if len(distinct) else None,
     }
+
+
+# Ids are fingerprinted this many at a time (bounds the per-byte work arrays to a few tens of MB).
+FINGERPRINT_CHUNK = 1 << 18
+_FNV_PRIME = np.uint64(0x100000001B3)
+_LENGTH_SALT = np.uint64(0x9E3779B97F4A7C15)
+# Ids up to this many bytes are hashed as a padded matrix (fast); longer or non-ASCII ones byte by byte.
+PADDED_WIDTH = 128
+
+
+def id_fingerprints(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """32-bit fingerprints of partner_inference_ids (null as ""), computed over whole columns.
+
+    The lake's id index (stores/lake.py) keeps an inference file's fingerprints so ground truth can
+    be filed under the day of the inference it labels without reading the inferences. Equal ids
+    have equal fingerprints; unequal ones rarely do (about n / 2^32 for a day of n ids), and a false
+    match only files a label under one more day, where the join by id ignores it.
+
+    The hash is a polynomial of the UTF-8 bytes modulo 2^64 (base 0x100000001b3, the last byte
+    weighted 1), salted with the length and mixed by splitmix64's finaliser; the upper 32 bits are
+    kept. No loop per id: bytes are weighted by their distance from their id's end and summed per id.
+    """
+    array = pc.fill_null(ids, "")
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    array = array.cast(pa.large_string())
+    fingerprints = np.empty(len(array), dtype=np.uint32)
+    for start in range(0, len(array), FINGERPRINT_CHUNK):
+        part = array.slice(start, FINGERPRINT_CHUNK)
+        fingerprints[start : start + len(part)] = _fingerprint_chunk(part)
+    return fingerprints
+
+
+def _fingerprint_chunk(array: pa.LargeStringArray) -> np.ndarray:
+    lengths = pc.binary_length(array).to_numpy(zero_copy_only=False).astype(np.int64)
+    width = int(lengths.max(initial=0))
+    with np.errstate(over="ignore"):
+        if width <= PADDED_WIDTH and pc.all(pc.string_is_ascii(array)).as_py() is not False:
+            sums = _padded_sums(array, width)
+        else:
+            sums = _summed_bytes(array)
+        mixed = sums ^ (lengths.astype(np.uint64) * _LENGTH_SALT)
+        mixed ^= mixed >> np.uint64(30)
+        mixed *= np.uint64(0xBF58476D1CE4E5B9)
+        mixed ^= mixed >> np.uint64(27)
+        mixed *= np.uint64(0x94D049BB133111EB)
+        mixed ^= mixed >> np.uint64(31)
+    return (mixed >> np.uint64(32)).astype(np.uint32)
+
+
+def _bytes_of(array: pa.LargeStringArray) -> tuple[np.ndarray, np.ndarray]:
+    """An array's offsets (from 0) and the UTF-8 bytes they index."""
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[array.offset : array.offset + len(array) + 1]
+    body = array.buffers()[2]
+    data = np.frombuffer(body, dtype=np.uint8) if body is not None else np.empty(0, np.uint8)
+    return offsets - offsets[0], data[offsets[0] : offsets[-1]]
+
+
+def _padded_sums(array: pa.LargeStringArray, width: int) -> np.ndarray:
+    """The polynomial of ASCII ids, padded on the left with NUL to one width (leading zeros add
+    nothing), by Horner's rule over the columns of an (ids x width) byte matrix."""
+    padded = pc.utf8_lpad(array, width=width, padding="\x00").cast(pa.large_string())
+    _, data = _bytes_of(padded)
+    matrix = data.reshape(len(array), width)
+    sums = np.zeros(len(array), dtype=np.uint64)
+    for column in range(width):  # one pass per byte position, over every id at once
+        sums = sums * _FNV_PRIME + matrix[:, column]
+    return sums
+
+
+def _summed_bytes(array: pa.LargeStringArray) -> np.ndarray:
+    """The polynomial of any ids: each byte weighted by the base to its distance from its id's end,
+    summed per id (a running sum differenced at the offsets)."""
+    offsets, data = _bytes_of(array)
+    lengths = np.diff(offsets)
+    distance = np.repeat(offsets[1:], lengths) - 1 - np.arange(len(data))
+    powers = np.cumprod(np.full(int(lengths.max(initial=0)) + 1, _FNV_PRIME, dtype=np.uint64))
+    powers = np.concatenate([np.ones(1, np.uint64), powers[:-1]])
+    sums = np.concatenate([np.zeros(1, np.uint64), np.cumsum(data.astype(np.uint64) * powers[distance])])
+    return sums[offsets[1:]] - sums[offsets[:-1]]
+
+
+def matched_rows(fingerprints: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Which fingerprints are in a sorted index of fingerprints (a boolean mask)."""
+    if len(index) == 0:
+        return np.zeros(len(fingerprints), dtype=bool)
+    where = np.minimum(np.searchsorted(index, fingerprints), len(index) - 1)
+    return index[where] == fingerprints
+
+
+def label_days(
+    fingerprints: np.ndarray, indexes: Iterable[tuple[date, np.ndarray]]
+) -> dict[date, np.ndarray]:
+    """Where ground truth belongs: for each day whose id index (sorted fingerprints) holds some of the
+    rows' fingerprints, those rows (a mask). Days are taken in the order given, lazily, until every row
+    has been found; a row found on two of them (an id sent again on another day) belongs to both."""
+    found: dict[date, np.ndarray] = {}
+    missing = np.ones(len(fingerprints), dtype=bool)
+    if not missing.any():
+        return found
+    for day, index in indexes:
+        rows = matched_rows(fingerprints, index)
+        if rows.any():
+            found[day] = rows
+            missing &= ~rows
+            if not missing.any():  # stop before the next day's index is read
+                break
+    return found

@@ -53,7 +53,7 @@ from sagewatch.records import (
 )
 from sagewatch.schema import Model
 from sagewatch.stores.ingestion import IngestionLedger, SourceCounts
-from sagewatch.stores.lake import LakeStore, source_digest
+from sagewatch.stores.lake import GROUND_TRUTH_AREAS, LakeStore, source_digest
 from sagewatch.stores.models import ModelStore
 from sagewatch.stores.objects import SourceObjects
 from sagewatch.streams import CHUNK_BYTES, Lines, chain, in_parallel, is_ground_truth
@@ -660,7 +660,7 @@ class Ingestor:
             self.lake.read_area(
                 "inferences", model.id, ["partner_inference_id", "variant", "ingested_at", "source"]
             ),
-            self.lake.read_area("ground_truth", model.id, ["partner_inference_id"]),
+            self.lake.read_area(GROUND_TRUTH_AREAS, model.id, ["partner_inference_id"]),
         )
         return {"counters": stored, **read}
 
@@ -749,6 +749,7 @@ class SourceWriter:
         model_id = self.model.id
         if inferences is not None and inferences.num_rows:
             inferences = with_scores(inferences, self.scores(inferences))
+            self.lake.write_id_index(model_id, inferences, name)  # first: rows written are always indexed
             self.keys += self.lake.write_rows("inferences", model_id, inferences, "inference_timestamp", name)
             self.tally["inferences"] += inferences.num_rows
             self.latest = _later(self.latest, pc.max(inferences.column("inference_timestamp")).as_py())
@@ -764,9 +765,7 @@ class SourceWriter:
                 ):
                     self.batches[value] += count
         if ground_truth is not None and ground_truth.num_rows:
-            self.keys += self.lake.write_rows(
-                "ground_truth", model_id, ground_truth, "ground_truth_timestamp", name
-            )
+            self.keys += self.lake.write_ground_truth(model_id, ground_truth, name)
             self.tally["ground_truth"] += ground_truth.num_rows
             self.latest_label = _later(
                 self.latest_label, pc.max(ground_truth.column("ground_truth_timestamp")).as_py()

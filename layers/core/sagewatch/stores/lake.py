@@ -2,7 +2,12 @@
 
 Layout (DESIGN.md "Storage"):
   inferences/model_id=<id>/date=<YYYY-MM-DD>/<source-digest>-<part>.parquet
+  labels/model_id=<id>/date=<YYYY-MM-DD>/<source-digest>-<part>.parquet
+      ground truth filed under the day of the inference it labels (found through the id index)
   ground_truth/model_id=<id>/date=<YYYY-MM-DD>/<source-digest>-<part>.parquet
+      ground truth whose inference was not found when it arrived, by its ground_truth_timestamp's day
+  inference_ids/model_id=<id>/date=<YYYY-MM-DD>/<source-digest>-<part>.u32
+      the id index: each inference file's sorted id fingerprints (sagewatch.tables.id_fingerprints)
   reference/model_id=<id>/<source-digest>-<part>.parquet
   reference/model_id=<id>/_anomaly/detector.json   the anomaly detector fitted on that reference
   rejected/model_id=<id>/date=<YYYY-MM-DD>/<source-digest>-<part>.jsonl
@@ -18,9 +23,10 @@ import hashlib
 import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -29,10 +35,15 @@ from botocore.exceptions import ClientError
 from sagewatch import aws
 from sagewatch.settings import Settings
 from sagewatch.stores.dynamo import error_code
+from sagewatch.tables import id_fingerprints, label_days
 
 # Objects written at once by one call (S3 takes thousands of PUTs a second per prefix).
 WRITERS = 16
 MISSING = ("NoSuchKey", "404", "NotFound")  # S3's codes for an object that is not there
+# Ground truth is looked for among the inferences of this many days before it (stores/window.py reads
+# what is not found there by the label's own day, from LABELS_EARLY_DAYS before a window on).
+LABEL_SEARCH_DAYS = 30
+GROUND_TRUTH_AREAS = ("labels", "ground_truth")  # where a model's ground truth is: all of it is in both
 
 
 def source_digest(bucket: str, key: str, etag: str) -> str:
@@ -69,27 +80,100 @@ class LakeStore:
         Rows are grouped by one sort (no pass per day) and the objects written WRITERS at a time:
         a request spanning many days costs about days / WRITERS round trips, not days.
         """
+        parts = [
+            (f"{area}/model_id={model_id}/date={day}/{name}.parquet", rows)
+            for day, rows in by_day(table, time_column)
+        ]
+        return self._put_all(parts)
+
+    def _put_all(self, objects: list[tuple[str, pa.Table | bytes]]) -> list[str]:
+        """PUT objects WRITERS at a time (tables as Parquet, encoded in the writing threads); returns
+        their keys."""
+        if not objects:
+            return []
+        client = self.client
+
+        def put(key: str, body: pa.Table | bytes) -> None:
+            client.put_object(
+                Bucket=self.bucket, Key=key, Body=_parquet(body) if isinstance(body, pa.Table) else body
+            )
+
+        with ThreadPoolExecutor(min(WRITERS, len(objects))) as pool:
+            list(pool.map(lambda o: put(*o), objects))
+        return [key for key, _ in objects]
+
+    # -- the id index, and ground truth filed by its inference's day ----------------------------
+
+    def write_id_index(self, model_id: str, inferences: pa.Table, name: str) -> list[str]:
+        """Index an inference part: per day of inference_timestamp, its ids' sorted fingerprints.
+
+        Written before the rows themselves, so rows that exist are always indexed (an index entry
+        whose rows were never written only files a label under one more day)."""
+        objects = [
+            (
+                f"inference_ids/model_id={model_id}/date={day}/{name}.u32",
+                np.unique(id_fingerprints(rows.column("partner_inference_id"))).astype("<u4").tobytes(),
+            )
+            for day, rows in by_day(
+                inferences.select(["partner_inference_id", "inference_timestamp"]), "inference_timestamp"
+            )
+        ]
+        return self._put_all(objects)
+
+    def indexed_days(self, model_id: str) -> list[date]:
+        """The days that have inferences indexed, ascending (one LIST per 1,000 days)."""
+        paginator = self.client.get_paginator("list_objects_v2")
+        prefix = f"inference_ids/model_id={model_id}/"
+        days = []
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, Delimiter="/"):
+            days += [day_of(p["Prefix"]) for p in page.get("CommonPrefixes", [])]
+        return sorted(d for d in days if d is not None)
+
+    def id_index(self, model_id: str, day: date) -> np.ndarray:
+        """The fingerprints of a day's inferences, sorted and unique (every file of the day, read
+        WRITERS at a time)."""
+        keys = self.keys(f"inference_ids/model_id={model_id}/date={day.isoformat()}/")
+        if not keys:
+            return np.empty(0, np.uint32)
+        client = self.client
+        with ThreadPoolExecutor(min(WRITERS, len(keys))) as pool:
+            bodies = list(
+                pool.map(lambda key: client.get_object(Bucket=self.bucket, Key=key)["Body"].read(), keys)
+            )
+        return np.unique(np.concatenate([np.frombuffer(body, dtype="<u4") for body in bodies]))
+
+    def write_ground_truth(self, model_id: str, table: pa.Table, name: str) -> list[str]:
+        """File ground truth under the day of the inference each row labels (labels/); returns the keys.
+
+        The day is found in the id index, among the days from LABEL_SEARCH_DAYS before the rows'
+        earliest ground_truth_timestamp to the day after their latest, newest first, until every row
+        is found. Rows found on no such day go to ground_truth/ by their ground_truth_timestamp's
+        day, where a window looks for them as well (stores/window.py)."""
         if table.num_rows == 0:
             return []
-        days = pc.strftime(table.column(time_column).combine_chunks(), format="%Y-%m-%d")
-        order = pc.sort_indices(days)
-        table, days = table.take(order), days.take(order)
-        runs = pc.run_end_encode(days)
-        ends = runs.run_ends.to_numpy(zero_copy_only=False)
-        starts = [0, *ends[:-1]]
-        parts = [
-            (f"{area}/model_id={model_id}/date={day}/{name}.parquet", table.slice(start, end - start))
-            for day, start, end in zip(runs.values.to_pylist(), starts, ends, strict=True)
+        moments = table.column("ground_truth_timestamp").drop_null()
+        if len(moments) == 0:
+            moments = table.column("ingested_at").drop_null()
+        first = pc.min(moments).as_py().date() - timedelta(days=LABEL_SEARCH_DAYS)
+        last = pc.max(moments).as_py().date() + timedelta(days=1)  # times are held to 1970..2199
+        days = [d for d in reversed(self.indexed_days(model_id)) if first <= d <= last]
+        found = label_days(
+            id_fingerprints(table.column("partner_inference_id")),
+            ((day, self.id_index(model_id, day)) for day in days),
+        )
+        objects = [
+            (f"labels/model_id={model_id}/date={day.isoformat()}/{name}.parquet", table.filter(rows))
+            for day, rows in found.items()
         ]
-        client = self.client
-        with ThreadPoolExecutor(min(WRITERS, len(parts))) as pool:
-            list(
-                pool.map(
-                    lambda part: client.put_object(Bucket=self.bucket, Key=part[0], Body=_parquet(part[1])),
-                    parts,
-                )
-            )
-        return [key for key, _ in parts]
+        keys = self._put_all(objects)
+        labelled = np.zeros(table.num_rows, dtype=bool)
+        for rows in found.values():
+            labelled |= rows
+        if labelled.all():
+            return keys
+        return keys + self.write_rows(
+            "ground_truth", model_id, table.filter(pa.array(~labelled)), "ground_truth_timestamp", name
+        )
 
     def write_reference(self, model_id: str, table: pa.Table, name: str) -> str:
         """Write reference rows as one Parquet object (reference data has no days); returns its key."""
@@ -148,15 +232,19 @@ class LakeStore:
             )
         return len(keys)
 
-    def read_area(self, area: str, model_id: str, columns: list[str] | None = None) -> pa.Table | None:
-        """Every Parquet part of a model's area (inferences, ground_truth, reference), or None.
+    def read_area(
+        self, area: str | tuple[str, ...], model_id: str, columns: list[str] | None = None
+    ) -> pa.Table | None:
+        """Every Parquet part of a model's area (inferences, reference; GROUND_TRUTH_AREAS), or None.
 
         Only the named columns are read. Parts whose schema lacks a column (written before the
         model gained an attribute) get it as nulls.
         """
+        areas = (area,) if isinstance(area, str) else area
         tables = [
             self.read_table(key, columns)
-            for key in self.keys(f"{area}/model_id={model_id}/")
+            for name in areas
+            for key in self.keys(f"{name}/model_id={model_id}/")
             if key.endswith(".parquet")
         ]
         if not tables:
@@ -239,6 +327,22 @@ class LakeStore:
             if day is not None and first is not None and day < first:
                 continue
             yield key
+
+
+def by_day(table: pa.Table, time_column: str) -> list[tuple[str, pa.Table]]:
+    """The rows of each day (YYYY-MM-DD, UTC) of `time_column`, by one sort (no pass per day)."""
+    if table.num_rows == 0:
+        return []
+    days = pc.strftime(table.column(time_column).combine_chunks(), format="%Y-%m-%d")
+    order = pc.sort_indices(days)
+    table, days = table.take(order), days.take(order)
+    runs = pc.run_end_encode(days)
+    ends = runs.run_ends.to_numpy(zero_copy_only=False)
+    starts = [0, *ends[:-1]]
+    return [
+        (day, table.slice(start, end - start))
+        for day, start, end in zip(runs.values.to_pylist(), starts, ends, strict=True)
+    ]
 
 
 def _parquet(table: pa.Table) -> bytes:

@@ -20,9 +20,11 @@ from sagewatch.stores.lake import LakeStore
 from sagewatch.tables import first_writes, latest_ground_truth
 
 IDENTITY = ["partner_inference_id", "variant", "ingested_at", "source"]
-# A window joins the ground truth received from this many days before its first day on: labels
-# arrive after their inferences (or, sent with them, the same day); one sent weeks before its
-# inference is not looked for. The cost then follows the window's age, not the model's history.
+# Ground truth is filed under the day of the inference it labels (labels/) when that inference is
+# found as it arrives (stores/lake.py). The rest (ground_truth/, by the label's own day: labels sent
+# before their inferences, or more than LABEL_SEARCH_DAYS after them, and every label written before
+# labels/ existed) is read from this many days before a window's first day on; one sent weeks
+# before its inference is not looked for.
 LABELS_EARLY_DAYS = 30
 
 
@@ -60,22 +62,21 @@ class LakeWindow:
         )
         kept = first_writes(whole)
         if with_ground_truth:
-            kept = self._join_ground_truth(kept, first)
+            kept = self._join_ground_truth(kept, first, last)
         files = kept.column("__file").to_numpy()
         return [kept.filter(pa.array(files == i)).drop_columns(["__file"]) for i in range(len(parts))]
 
-    def ground_truth(self, first: date | None = None) -> pa.Table | None:
-        """The latest ground truth of each id, from files received since LABELS_EARLY_DAYS before
-        `first` (the window's first day): labels come after their inferences, or shortly before."""
+    def ground_truth(self, first: date | None = None, last: date | None = None) -> pa.Table | None:
+        """The latest ground truth of each id that can label the window's inferences ([first, last];
+        None: every day): what was filed under the window's days (labels/, by the day of the
+        inference each row labels), and what arrived before its inference was found, from
+        LABELS_EARLY_DAYS before `first` on (ground_truth/, by the label's own day). So the labels read
+        follow the window, not how many were ever received."""
         early = timedelta(days=LABELS_EARLY_DAYS)
         since = first - early if first is not None and first > date.min + early else None
         names = [a.name for a in self.model.by_stage(*GROUND_TRUTH_STAGES)]
         columns = ["partner_inference_id", "ground_truth_timestamp", "ingested_at", *names]
-        keys = [
-            k
-            for k in self.lake.day_keys(f"ground_truth/model_id={self.model.id}/", since, None)
-            if k.endswith(".parquet")
-        ]
+        keys = self._keys("labels", first, last) + self._keys("ground_truth", since, None)
         tables = [self.lake.read_table(key, columns) for key in keys]
         if not tables:
             return None
@@ -89,8 +90,8 @@ class LakeWindow:
         """The reference set, `columns` only, one table per file."""
         return [self.lake.read_table(key, columns) for key in self._keys("reference", None, None)]
 
-    def _join_ground_truth(self, inferences: pa.Table, first: date | None) -> pa.Table:
-        truth = self.ground_truth(first)
+    def _join_ground_truth(self, inferences: pa.Table, first: date | None, last: date | None) -> pa.Table:
+        truth = self.ground_truth(first, last)
         names = [a.name for a in self.model.by_stage(*GROUND_TRUTH_STAGES)]
         if truth is None:
             for name in names:
