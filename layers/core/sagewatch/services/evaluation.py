@@ -1,7 +1,8 @@
 """Evaluation: for one model, measure every enabled rule's metric in its due windows, raise alerts,
 and send the notifications still pending (`Evaluator`). The schedule fans out one message per model
 (`fan_out`), so one slow model never delays the rest; a failing rule is logged and reported, the
-others still run.
+others still run. A run's windows share its reads of the lake (sagewatch.alerting.reads): a rule
+looking at hundreds of windows of the same days reads those days once.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sagewatch.alerting import catalog, windows
+from sagewatch.alerting.reads import RunReads
 from sagewatch.alerting.types import Alert, Metric, Rule
 from sagewatch.errors import ConcurrentUpdate, NotFound, SagewatchError
 from sagewatch.metrics import anomaly
@@ -84,7 +86,7 @@ class Evaluator:
         if model.archived:
             return report
         now = self.clock()
-        load = self.loader_for(model)
+        load = RunReads(self.loader_for(model))  # the run's windows share its reads of the lake
         try:
             self.ensure_default_rules(model, load, now)
         except SagewatchError as error:
@@ -122,7 +124,8 @@ class Evaluator:
             rule.labels_needed,
         )
         for key, window, ended in candidates:
-            measured = self.measure(metric, model, load, window, rule.metric_parameters, rule.filters)
+            reads = _window_reads(load, metric, window)
+            measured = self.measure(metric, model, reads, window, rule.metric_parameters, rule.filters)
             decision = windows.decide(
                 value=measured.value,
                 rows=measured.rows,
@@ -148,7 +151,7 @@ class Evaluator:
                 continue
             spread = None
             if decision in ("fire", "suppressed") and needs_truth and _has_interval(metric):
-                spread = catalog.interval(
+                spread = catalog.interval(  # its parts follow the files: all the day's, not `reads`
                     metric, model, load, window, measured, rule.metric_parameters, rule.filters
                 )
                 if spread is None or not spread.excludes(rule.threshold, rule.bound):
@@ -501,6 +504,15 @@ class _RuleState:
     incident_end: datetime | None
     last_decision: str | None
     labels_needed: int | None
+
+
+def _window_reads(load: Loader, metric: Metric, window: catalog.Window) -> Loader:
+    """The loader a window's value is measured through: of a run's reads (RunReads), only the
+    window's inferences when every read of the metric is filtered to the window (a query metric's;
+    a drift metric's base may be other inferences); the loader itself otherwise."""
+    if isinstance(load, RunReads) and not metric.is_drift and window.start and window.end:
+        return load.within(window.start, window.end)
+    return load
 
 
 def _has_interval(metric: Metric) -> bool:

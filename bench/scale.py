@@ -1,0 +1,395 @@
+"""Scale: what a run costs as a model's data grows (issue 18). Named cases, each printing its figures.
+
+    python bench/scale.py --case evaluator                   # the evaluator case below
+    python bench/scale.py --case evaluator --runs 1          # one run (the baseline takes minutes)
+    python bench/scale.py --list                             # the cases
+
+Every case runs in-process under moto (`moto.mock_aws`) with sagewatch's declared resources, and
+prints wall time, peak RSS (sampled while the measured part runs, and the process's high-water mark)
+and the S3 requests it made (GET and LIST, counted by a botocore event hook on the shared client).
+
+evaluator: a binary classifier (3 inputs, a score, a 0/1 label) with `--per-day` inferences a day
+(46 k) over the last `--days` days, in one lake file an hour; each label arrives about 3 days after
+its inference (3 days less up to 12 hours), in one file per hour of arrival; the model waits 3 days
+for labels (alerts_delay_seconds). One accuracy rule (5-minute lookback, below 0.8) and the model's
+default rules (Input drift, Anomalous inferences). An hour of the labelled inferences is wrong half
+the time, so the run raises an alert and reads intervals. Each run is the evaluator Lambda's
+`evaluate_model`, the real Evaluator as the handler builds it (sagewatch.container); between runs the
+clock moves 5 minutes and the labels that arrived meanwhile are written. Target (issue 18): < 30 s
+per run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import os
+import pstats
+import resource
+import statistics
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+from moto import mock_aws
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "layers" / "core"))
+
+from sagewatch import aws, container
+from sagewatch.alerting import catalog
+from sagewatch.alerting.types import Rule
+from sagewatch.local.emulator import serialize_dynamodb_requests
+from sagewatch.local.provision import provision
+from sagewatch.records import reference_rows, rows_from_columns
+from sagewatch.schema import Model, ModelSpec
+from sagewatch.services.ingestion import Source
+from sagewatch.settings import environment_for, physical_names
+
+# -- shared by the cases -----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def moto_stack() -> Iterator[dict[str, str]]:
+    """moto in-process with every declared resource, as the tests' `aws` fixture makes it."""
+    for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        os.environ.pop(key, None)
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1",
+        }
+    )
+    serialize_dynamodb_requests()
+    names = physical_names("bench")
+    os.environ.update(environment_for(names))
+    container.reset()
+    with mock_aws():
+        yield provision(names)
+    container.reset()
+
+
+class S3Calls:
+    """S3 requests made through the shared client, by operation (a botocore before-call hook)."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.on = False
+        aws.client("s3").meta.events.register("before-call.s3", self._count)
+
+    def _count(self, model: object, **_: object) -> None:
+        if self.on:
+            self.counts[getattr(model, "name", "?")] += 1
+
+    @contextlib.contextmanager
+    def counting(self) -> Iterator[Counter[str]]:
+        """Count the requests made inside the block (a fresh Counter)."""
+        self.counts, self.on = Counter(), True
+        try:
+            yield self.counts
+        finally:
+            self.on = False
+
+    @staticmethod
+    def line(counts: Counter[str]) -> str:
+        gets, lists = counts["GetObject"], counts["ListObjectsV2"]
+        others = sum(counts.values()) - gets - lists
+        return f"{gets:,} GET, {lists:,} LIST" + (f", {others:,} other" if others else "")
+
+
+def rss_mb() -> float:
+    """The process's resident set now, in MB (Linux /proc)."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@contextlib.contextmanager
+def peak_rss(every: float = 0.01) -> Iterator[list[float]]:
+    """The highest resident set seen while the block runs (sampled every `every` s), in MB: [peak]."""
+    found = [rss_mb()]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(every):
+            found[0] = max(found[0], rss_mb())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield found
+    finally:
+        done.set()
+        sampler.join()
+        found[0] = max(found[0], rss_mb())
+
+
+def process_peak_mb() -> float:
+    """The process's high-water resident set (setup included), in MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# -- the evaluator case ------------------------------------------------------------------------------
+
+NOW = datetime(2026, 11, 25, 12, 2, tzinfo=UTC)
+LABEL_DELAY = timedelta(days=3)
+LABEL_EARLY = timedelta(hours=12)  # a label arrives up to this much before LABEL_DELAY has passed
+INPUTS = ("age", "income", "region")
+
+
+def _spec() -> ModelSpec:
+    attributes = [
+        {"name": "age", "stage": "PIPELINE_INPUT", "value_type": "INTEGER"},
+        {"name": "income", "stage": "PIPELINE_INPUT", "value_type": "FLOAT"},
+        {
+            "name": "region",
+            "stage": "PIPELINE_INPUT",
+            "value_type": "STRING",
+            "categorical": True,
+            "categories": [{"value": "north"}, {"value": "south"}],
+        },
+        {"name": "score", "stage": "PREDICTED_VALUE", "value_type": "FLOAT"},
+        {
+            "name": "label",
+            "stage": "GROUND_TRUTH",
+            "value_type": "INTEGER",
+            "categorical": True,
+            "categories": [{"value": "0"}, {"value": "1"}],
+        },
+    ]
+    return ModelSpec.model_validate(
+        {
+            "partner_model_id": "scale",
+            "output_type": "BINARY",
+            "attributes": attributes,
+            "pred_to_ground_truth_map": {"score": 1},
+            "alerts_delay_seconds": int(LABEL_DELAY.total_seconds()),
+        }
+    )
+
+
+@dataclass
+class Stream:
+    """The model's inferences (made up front) and their labels, written as they arrive."""
+
+    model: Model
+    ids: np.ndarray
+    times: np.ndarray  # inference times, datetime64[us]
+    labels: np.ndarray
+    arrives: np.ndarray  # each label's arrival, datetime64[us]
+    written_until: np.datetime64 = field(default_factory=lambda: np.datetime64("1970-01-01T00:00", "us"))
+
+
+def _write(model: Model, columns: dict[str, object], now: datetime, inference: bool) -> None:
+    writer = container.ingestor().writer(model, Source(uuid.uuid4().hex, "bench"))
+    count = len(next(iter(columns.values())))  # type: ignore[arg-type]
+    rows = rows_from_columns(
+        {k: pa.array(v) for k, v in columns.items()},
+        count,
+        model,
+        source="bench",
+        now=now,
+        require_inference=inference,
+    )
+    assert rows.failures == 0, rows.problem
+    if inference:
+        writer.add(now.date(), inferences=rows.inferences)
+    else:
+        writer.add(now.date(), ground_truth=rows.ground_truth)
+    writer.finish()
+
+
+def _as_datetimes(values: np.ndarray) -> list[datetime]:
+    return [
+        datetime.fromtimestamp(int(v) / 1e6, tz=UTC) for v in values.astype("datetime64[us]").astype(np.int64)
+    ]
+
+
+def make_stream(model: Model, per_day: int, days: int, seed: int = 0) -> Stream:
+    """Write the reference and `days` days of inferences up to NOW, one file an hour; labels are
+    made up front and written as they arrive (`write_labels`)."""
+    rng = np.random.default_rng(seed)
+    reference = 5_000
+    table, _ = reference_rows(
+        {
+            "age": pa.array(rng.integers(18, 90, reference)),
+            "income": pa.array(rng.normal(0, 1, reference)),
+            "region": pa.array(rng.choice(["north", "south"], reference)),
+            "score": pa.array(rng.random(reference)),
+            "label": pa.array(rng.integers(0, 2, reference)),
+        },
+        reference,
+        model,
+    )
+    writer = container.ingestor().writer(model, Source(uuid.uuid4().hex, "bench"))
+    writer.add(NOW.date(), reference=table)
+    writer.finish()
+
+    start = np.datetime64((NOW - timedelta(days=days)).replace(tzinfo=None), "us")
+    span = int(timedelta(days=days).total_seconds() * 1e6)
+    count = per_day * days
+    times = np.sort(start + rng.integers(0, span, count).astype("timedelta64[us]"))
+    score = rng.random(count)
+    right = rng.random(count) < 0.9
+    # an hour of labelled inferences, ending where labels are arriving now, is wrong half the time
+    now64 = np.datetime64(NOW.replace(tzinfo=None), "us")
+    dip_end = now64 - np.timedelta64(int(LABEL_DELAY.total_seconds()), "s") + np.timedelta64(15, "m")
+    dip = (times >= dip_end - np.timedelta64(60, "m")) & (times < dip_end)
+    right[dip] = rng.random(int(dip.sum())) < 0.5
+    labels = np.where(right, score >= 0.5, score < 0.5).astype(np.int64)
+    early = rng.integers(0, int(LABEL_EARLY.total_seconds() * 1e6), count).astype("timedelta64[us]")
+    arrives = times + np.timedelta64(int(LABEL_DELAY.total_seconds()), "s") - early
+    ids = np.array([f"i{n}" for n in range(count)])
+
+    hours = times.astype("datetime64[h]")
+    bounds = np.flatnonzero(np.diff(hours.astype(np.int64))) + 1
+    for part in np.split(np.arange(count), bounds):
+        hour_end = _as_datetimes(hours[part[:1]] + np.timedelta64(1, "h"))[0]
+        _write(
+            model,
+            {
+                "partner_inference_id": ids[part],
+                "inference_timestamp": _as_datetimes(times[part]),
+                "age": rng.integers(18, 90, len(part)),
+                "income": rng.normal(0, 1, len(part)),
+                "region": rng.choice(["north", "south"], len(part)),
+                "score": score[part],
+            },
+            min(hour_end, NOW),
+            inference=True,
+        )
+    stream = Stream(model, ids, times, labels, arrives)
+    write_labels(stream, NOW, hourly=True)
+    return stream
+
+
+def write_labels(stream: Stream, until: datetime, hourly: bool = False) -> int:
+    """Write the labels that arrived since the last write, up to `until`: one file per hour of
+    arrival (`hourly`), else one file. Returns how many."""
+    end = np.datetime64(until.replace(tzinfo=None), "us")
+    due = np.flatnonzero((stream.arrives > stream.written_until) & (stream.arrives <= end))
+    due = due[np.argsort(stream.arrives[due], kind="stable")]
+    stream.written_until = end
+    if not len(due):
+        return 0
+    hours = stream.arrives[due].astype("datetime64[h]").astype(np.int64)
+    parts = np.split(due, np.flatnonzero(np.diff(hours)) + 1) if hourly else [due]
+    for part in parts:
+        _write(
+            stream.model,
+            {
+                "partner_inference_id": stream.ids[part],
+                "ground_truth_timestamp": _as_datetimes(stream.arrives[part]),
+                "label": stream.labels[part],
+            },
+            _as_datetimes(stream.arrives[part[-1:]])[0],
+            inference=False,
+        )
+    return len(due)
+
+
+def _windows_measured(evaluator: object) -> Callable[[], int]:
+    """Count the evaluator's window measurements from now on (wrapping its `measure`)."""
+    measured = [0]
+    inner = evaluator.measure  # type: ignore[attr-defined]
+
+    def measure(*args: object, **kwargs: object) -> catalog.Measurement:
+        measured[0] += 1
+        return inner(*args, **kwargs)
+
+    evaluator.measure = measure  # type: ignore[attr-defined]
+    return lambda: measured[0]
+
+
+def evaluator_case(arguments: argparse.Namespace) -> None:
+    """The evaluator case (module docstring)."""
+    with moto_stack():
+        started = time.perf_counter()
+        model = container.model_store().create(_spec())
+        stream = make_stream(model, arguments.per_day, arguments.days)
+        accuracy = next(m for m in catalog.default_metrics(model) if m.name == "Accuracy Rate")
+        evaluator = container.evaluator()
+        evaluator.rules.put(
+            Rule(
+                id=uuid.uuid4().hex,
+                model_id=model.id,
+                name="accuracy",
+                metric_id=accuracy.id,
+                bound="lower",
+                threshold=0.8,
+                lookback_period=5,
+                created_at=NOW,
+            )
+        )
+        print(
+            f"evaluator: {len(stream.ids):,} inferences over {arguments.days} days "
+            f"({arguments.per_day:,} a day, a file an hour), labels 3 days late; "
+            f"set up in {time.perf_counter() - started:.0f} s"
+        )
+        calls = S3Calls()
+        measured = _windows_measured(evaluator)
+        seconds = []
+        for run in range(arguments.runs):
+            moment = NOW + timedelta(minutes=5 * run)
+            if run:
+                write_labels(stream, moment)
+            evaluator.clock = lambda moment=moment: moment
+            before = measured()
+            profile = cProfile.Profile() if arguments.profile and run == arguments.runs - 1 else None
+            with calls.counting() as counts, peak_rss() as peak:
+                began = time.perf_counter()
+                if profile:
+                    report = profile.runcall(evaluator.evaluate_model, model.id)
+                else:
+                    report = evaluator.evaluate_model(model.id)
+                seconds.append(time.perf_counter() - began)
+            assert not report.errors, report.errors
+            print(
+                f"  run {run + 1} at {moment:%H:%M}: {seconds[-1]:7.2f} s  peak RSS {peak[0]:5.0f} MB  "
+                f"{measured() - before:4d} windows  {report.rules} rules  {len(report.alerts)} alerts  "
+                f"S3 {S3Calls.line(counts)}"
+            )
+            if profile:
+                pstats.Stats(profile).sort_stats("cumulative").print_stats(40)
+        rules = evaluator.rules.list(model.id)
+        alerts = evaluator.alerts.list(model.id)
+        print(
+            f"evaluator run: median {statistics.median(seconds):.2f} s of {len(seconds)} "
+            f"(target < 30 s); rules {', '.join(r.name for r in rules)}; {len(alerts)} alerts; "
+            f"process peak RSS {process_peak_mb():.0f} MB"
+        )
+
+
+# -- the cases --------------------------------------------------------------------------------------
+
+CASES: dict[str, Callable[[argparse.Namespace], None]] = {"evaluator": evaluator_case}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--case", choices=sorted(CASES), action="append", help="a case to run (repeatable)")
+    parser.add_argument("--list", action="store_true", help="list the cases and stop")
+    parser.add_argument("--runs", type=int, default=3, help="evaluator: runs, 5 minutes apart")
+    parser.add_argument("--per-day", type=int, default=46_000, help="evaluator: inferences a day")
+    parser.add_argument("--days", type=int, default=5, help="evaluator: days of inferences")
+    parser.add_argument("--profile", action="store_true", help="print a profile of the last run")
+    arguments = parser.parse_args()
+    if arguments.list:
+        for name, case in CASES.items():
+            print(f"{name}: {(case.__doc__ or '').strip()}")
+        return
+    for name in arguments.case or list(CASES):
+        CASES[name](arguments)
+
+
+if __name__ == "__main__":
+    main()
