@@ -111,26 +111,46 @@ _OPEN[[ord("]"), ord("}")]] = -1
 
 def too_deep(texts: pa.Array) -> np.ndarray:
     """Per string, whether its JSON nests deeper than MAX_JSON_DEPTH (brackets inside JSON strings
-    do not count); False for nulls. Reads the array's data buffer without copying it."""
-    texts = texts.cast(pa.large_string()) if not pa.types.is_large_string(texts.type) else texts
+    do not count); False for nulls. Reads the array's buffers without copying them."""
     if len(texts) == 0:
         return np.zeros(0, dtype=bool)
-    offsets = np.frombuffer(texts.buffers()[1], dtype=np.int64)[texts.offset : texts.offset + len(texts) + 1]
-    data_buffer = texts.buffers()[2]
+    if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
+        texts = texts.cast(pa.string())
+    data, starts, ends = text_buffers(texts)
+    return segments_too_deep(data, starts, ends)
+
+
+def text_buffers(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A string array's bytes and each string's (start, end) in them, as NumPy views (no copy).
+
+    A null's start and end are equal (Arrow gives nulls empty ranges only by convention, so they
+    are forced empty here)."""
+    wide = pa.types.is_large_string(texts.type) or pa.types.is_large_binary(texts.type)
+    _, offset_buffer, data_buffer = texts.buffers()[:3]
+    offsets = np.frombuffer(offset_buffer, dtype=np.int64 if wide else np.int32)
+    offsets = offsets[texts.offset : texts.offset + len(texts) + 1]
     data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
-    return segments_too_deep(data, offsets[:-1], offsets[1:])
+    starts, ends = offsets[:-1], offsets[1:]
+    if texts.null_count:
+        starts = np.where(texts.is_valid().to_numpy(zero_copy_only=False), starts, ends)
+    return data, starts, ends
 
 
 def segments_too_deep(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """Per segment data[start:end], whether its JSON nests deeper than MAX_JSON_DEPTH.
 
     Vectorized: only segments holding more than MAX_JSON_DEPTH opening brackets can be too deep
-    (a cumulative count of opening brackets says how many each holds), and only those are measured.
+    (the positions of opening brackets, searched for each segment's ends, say how many each holds),
+    and only those are measured.
     """
-    opening = np.concatenate([[0], np.cumsum(_OPEN[data] == 1)])
-    candidates = np.flatnonzero(opening[ends] - opening[starts] > MAX_JSON_DEPTH)
     deep = np.zeros(len(starts), dtype=bool)
-    for index in candidates:
+    if len(starts) == 0:
+        return deep
+    opening = np.flatnonzero((data | 0x20) == ord("{"))  # `[` is 0x5B, `{` 0x7B: nothing else
+    if len(opening) <= MAX_JSON_DEPTH:
+        return deep
+    held = np.searchsorted(opening, ends) - np.searchsorted(opening, starts)
+    for index in np.flatnonzero(held > MAX_JSON_DEPTH):
         deep[index] = depth(data[starts[index] : ends[index]]) > MAX_JSON_DEPTH
     return deep
 

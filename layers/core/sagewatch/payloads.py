@@ -1,11 +1,13 @@
 """Request and response payloads (CSV, JSON, JSON Lines, base64) as rows of values, in bulk.
 
-The payloads of many events are parsed together: CSV bodies are split into lines and read by one
-pyarrow CSV read; JSON bodies are wrapped as `{"v": <body>}` lines and read by one pyarrow JSON
-read, whose inferred type says the shape (instances/predictions lists, feature lists, objects of
-name -> value, scalars), normalised with array kernels. Only when pyarrow cannot read a group in
+The payloads of many events are parsed together: CSV bodies are joined and read by one pyarrow CSV
+read (lines and their events found with NumPy); JSON bodies are written as `{"v": <body>}` lines
+(cut and joined by pyarrow, numbers in mixed lists quoted by a NumPy scan) and read by one pyarrow
+JSON read, whose inferred type says the shape (instances/predictions lists, feature lists, objects
+of name -> value, scalars), normalised with array kernels. Only when pyarrow cannot read a group in
 one go (mixed shapes, invalid JSON) is it split in halves until the culprits are single events,
-which Python's json module then reads. No Python loop runs per inference on the common path.
+which Python's json module then reads. No Python loop runs per inference or per call on the common
+path.
 
 Shapes, per DESIGN.md: a body is `{"instances": [...]}`, `{"predictions": [...]}` (also inputs,
 outputs, data), a bare list, one item, or JSON Lines of those. An item is `{"features": [...]}` or
@@ -28,14 +30,12 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 
-from sagewatch.jsonl import MAX_JSON_DEPTH, too_deep
+from sagewatch.jsonl import MAX_JSON_DEPTH, text_buffers, too_deep
 
 CONTAINER_KEYS = ("instances", "predictions", "inputs", "outputs", "data")
 POSITIONAL_KEYS = ("features", "probabilities", "scores", "values")
 # A `}` or `]` ending a line followed by a line starting a new document: JSON Lines, whatever the label.
 _JSON_LINES = r"[}\]][ \t\r]*\n[ \t\r\n]*[{\[]"
-# A number or boolean standing as a list element (after `[` or `,`, before `,` or `]`).
-_LIST_SCALAR = r"([\[,]\s*)(-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|true|false)(\s*[,\]])"
 
 
 class _MixedShapes(Exception):
@@ -137,38 +137,29 @@ def _scatter(values: pa.Array, kept: np.ndarray) -> pa.Array:
 # -- CSV ---------------------------------------------------------------------------------------------
 
 
-def csv_rows(bodies: pa.Array, events: np.ndarray, names: list[str]) -> Rows:
-    """One row a non-blank line; values by position into `names`."""
+def csv_rows(
+    bodies: pa.Array, events: np.ndarray, names: list[str], numbers: dict[str, pa.DataType] | None = None
+) -> Rows:
+    """One row a non-blank line; values by position into `names`.
+
+    `numbers` names columns whose values may be read as numbers of that type by the CSV reader
+    itself (float64, int64), which saves typing them from text later. If any such value is not
+    a plain finite number of its type, the whole group is read as text instead, so values that
+    need `values.coerce`'s care (and its messages) still get it.
+    """
     if len(bodies) == 0:
         return Rows.empty(names)
-    lines = pc.split_pattern(pc.replace_substring(bodies, "\r", ""), "\n")
-    parent = pc.list_parent_indices(lines).to_numpy()
-    flat = pc.list_flatten(lines)
-    nonblank = pc.not_equal(pc.utf8_length(pc.utf8_trim_whitespace(flat)), 0)
-    flat = flat.filter(nonblank)
-    row_events = events[parent[nonblank.to_numpy(zero_copy_only=False)]]
-    if len(flat) == 0:
+    text, row_events = _csv_text(bodies, events)
+    if len(row_events) == 0:
         return Rows.empty(names)
-    joined = _joined(flat, "\n")
-    invalid: dict[int, int] = {}
-
-    def on_invalid(row: pa_csv.InvalidRow) -> str:
-        invalid[row.number - 1] = row.actual_columns
-        return "skip"
-
     columns = [f"c{i}" for i in range(len(names))]
-    table = pa_csv.read_csv(
-        pa.BufferReader(joined),
-        read_options=pa_csv.ReadOptions(column_names=columns, use_threads=False, block_size=1 << 26),
-        parse_options=pa_csv.ParseOptions(invalid_row_handler=on_invalid, newlines_in_values=False),
-        convert_options=pa_csv.ConvertOptions(
-            column_types={c: pa.string() for c in columns},
-            strings_can_be_null=False,
-            quoted_strings_can_be_null=False,
-        ),
-    )
-    kept = np.ones(len(flat), dtype=bool)
-    problem = np.full(len(flat), None, dtype=object)
+    numeric = {f"c{i}": numbers[n] for i, n in enumerate(names) if numbers and n in numbers}
+    table, invalid = _read_csv(text, columns, numeric) if numeric else (None, {})
+    if table is None:
+        table, invalid = _read_csv(text, columns, {})
+    assert table is not None  # text columns always convert
+    kept = np.ones(len(row_events), dtype=bool)
+    problem = np.full(len(row_events), None, dtype=object)
     for index, found in invalid.items():
         kept[index] = False
         problem[index] = f"expected {len(names)} comma-separated values ({', '.join(names)}), got {found}"
@@ -177,6 +168,106 @@ def csv_rows(bodies: pa.Array, events: np.ndarray, names: list[str]) -> Rows:
         for name, column in zip(names, columns, strict=True)
     }
     return Rows(row_events, values, problem)
+
+
+def _csv_text(bodies: pa.Array, events: np.ndarray) -> tuple[pa.Buffer, np.ndarray]:
+    """The bodies' non-blank lines as one text (carriage returns dropped), and each line's event.
+
+    Lines are found with NumPy over the joined bodies. Empty lines stay (the CSV reader skips them,
+    and numbers its rows without them); only lines of whitespace alone are cut out.
+    """
+    joined = _joined(bodies.cast(pa.string()).fill_null(""), "\n")
+    data = np.frombuffer(joined, dtype=np.uint8)
+    lengths = pc.binary_length(bodies).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    body_starts = np.concatenate([[0], np.cumsum(lengths[:-1] + 1)]).astype(np.int64)
+    returns = np.flatnonzero(data == ord("\r"))
+    if len(returns):
+        data = np.delete(data, returns)
+        body_starts = body_starts - np.searchsorted(returns, body_starts)
+    breaks = np.flatnonzero(data == ord("\n"))
+    starts = np.concatenate([[0], breaks + 1])
+    ends = np.concatenate([breaks, [len(data)]])
+    empty = ends == starts
+    blank = empty.copy()
+    blank[~empty] = _blank(data, starts[~empty], ends[~empty])
+    line_events = events[np.searchsorted(body_starts, starts[~blank], side="right") - 1]
+    spaces = blank & ~empty
+    if spaces.any():
+        data = data[_outside(len(data), starts[spaces], ends[spaces])]
+    return pa.py_buffer(data), line_events
+
+
+def _read_csv(
+    text: pa.Buffer, columns: list[str], numeric: dict[str, pa.DataType]
+) -> tuple[pa.Table | None, dict[int, int]]:
+    """The CSV text read with `numeric` columns as numbers and the others as text, and the rows
+    skipped for a wrong count of values (index among non-empty lines -> count). None when a
+    numeric column holds anything but plain finite numbers."""
+    invalid: dict[int, int] = {}
+
+    def on_invalid(row: pa_csv.InvalidRow) -> str:
+        invalid[row.number - 1] = row.actual_columns
+        return "skip"
+
+    try:
+        table = pa_csv.read_csv(
+            pa.BufferReader(text),
+            read_options=pa_csv.ReadOptions(column_names=columns, use_threads=False, block_size=1 << 26),
+            parse_options=pa_csv.ParseOptions(invalid_row_handler=on_invalid, newlines_in_values=False),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={c: numeric.get(c, pa.string()) for c in columns},
+                null_values=[""],
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        if not numeric:
+            raise
+        return None, {}
+    for column in numeric:
+        values = table.column(column)
+        if pa.types.is_floating(values.type) and pc.any(pc.invert(pc.is_finite(values))).as_py():
+            return None, {}  # NaN and infinities: let coerce read (and word) them
+    return table, invalid
+
+
+def _blank(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Per non-empty segment data[start:end], whether it holds only whitespace (Unicode's, as
+    utf8_trim_whitespace sees it). Only segments starting with a space, a control character or a
+    non-ASCII byte are looked at, with pyarrow."""
+    blank = np.zeros(len(starts), dtype=bool)
+    if len(starts) == 0:
+        return blank
+    first = data[starts]
+    suspicious = np.flatnonzero((first <= 0x20) | (first >= 0x7F))
+    if len(suspicious):
+        texts = slices(data, starts[suspicious], ends[suspicious])
+        trimmed = pc.utf8_length(pc.utf8_trim_whitespace(texts))
+        blank[suspicious] = pc.equal(trimmed, 0).to_numpy(zero_copy_only=False)
+    return blank
+
+
+def _outside(size: int, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Mask of the positions below `size` in none of the sorted, disjoint ranges [start, end)."""
+    step = np.zeros(size + 1, dtype=np.int8)
+    np.add.at(step, starts, 1)
+    np.add.at(step, ends, -1)
+    return np.cumsum(step[:-1], dtype=np.int8) == 0
+
+
+def slices(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> pa.Array:
+    """The texts data[start:end] of sorted, disjoint ranges (cut at ASCII bytes), as one string
+    array: the ranges and the gaps between them read as one array over `data`, then every other
+    entry taken. No Python loop."""
+    if len(starts) == 0:
+        return pa.array([], pa.large_string())
+    bounds = np.empty(2 * len(starts), dtype=np.int64)
+    bounds[0::2], bounds[1::2] = starts, ends
+    alternating = pa.Array.from_buffers(
+        pa.large_string(), len(bounds) - 1, [None, pa.py_buffer(bounds), pa.py_buffer(data)]
+    )
+    return alternating.take(pa.array(np.arange(0, len(bounds), 2), type=pa.int64()))
 
 
 # -- JSON --------------------------------------------------------------------------------------------
@@ -217,11 +308,14 @@ def json_rows(
 
 
 def _documents(bodies: pa.Array, events: np.ndarray, is_lines: np.ndarray) -> tuple[pa.Array, np.ndarray]:
-    """One JSON document per entry: whole bodies, and each non-blank line of JSON Lines bodies."""
+    """One JSON document per entry: whole bodies (line breaks made spaces), and each non-blank line
+    of JSON Lines bodies; a blank document is null. Ordered by event."""
     single = ~is_lines
-    one_line = pc.replace_substring(
-        pc.replace_substring(bodies.filter(pa.array(single)), "\n", " "), "\r", " "
-    )
+    one_line = bodies.cast(pa.string())
+    if not single.all():
+        one_line = one_line.filter(pa.array(single))
+    if _holds_byte(one_line, b"\n\r").any():
+        one_line = pc.replace_substring(pc.replace_substring(one_line, "\n", " "), "\r", " ")
     docs = [one_line]
     doc_events = [events[single]]
     if is_lines.any():
@@ -231,39 +325,222 @@ def _documents(bodies: pa.Array, events: np.ndarray, is_lines: np.ndarray) -> tu
         nonblank = pc.not_equal(pc.utf8_length(flat), 0).to_numpy(zero_copy_only=False)
         docs.append(flat.filter(pa.array(nonblank)))
         doc_events.append(events[is_lines][parent[nonblank]])
-    documents = pa.concat_arrays([d.cast(pa.string()) for d in docs])
-    blank = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(documents)), 0).fill_null(True)
-    documents = pc.if_else(blank, pa.scalar(None, pa.string()), documents)
+    documents = pa.concat_arrays([d.cast(pa.string()) for d in docs]) if len(docs) > 1 else docs[0]
+    data, starts, ends = text_buffers(documents)
+    blank = ends <= starts
+    blank[~blank] = _blank(data, starts[~blank], ends[~blank])
+    if blank.any():
+        documents = pc.if_else(pa.array(blank), pa.scalar(None, pa.string()), documents)
+    if len(docs) == 1:
+        return documents, doc_events[0]
     event_of = np.concatenate(doc_events)
     order = np.argsort(event_of, kind="stable")
     return documents.take(pa.array(order)), event_of[order]
 
 
-def _quote_list_scalars(documents: pa.Array) -> pa.Array:
-    """Numbers and booleans that are list elements, as strings: `[1.5, "a"]` -> `["1.5", "a"]`.
-
-    Feature lists mix numbers with category strings, which pyarrow cannot type. Quoting them lets
-    one read handle the group (values are typed later, by attribute). Inside a JSON string the
-    rewrite can only produce invalid JSON (a string next to a number), never a different valid
-    document, so such a body fails the read and takes the slow path. Two passes, because a match
-    consumes the comma the next element needs.
-    """
-    for _ in range(2):
-        documents = pc.replace_substring_regex(documents, _LIST_SCALAR, r'\1"\2"\3')
-    return documents
+def _holds_byte(texts: pa.Array, wanted: bytes) -> np.ndarray:
+    """Per string, whether it holds any of these (ASCII) bytes; NumPy over the data buffer."""
+    data, starts, ends = text_buffers(texts)
+    found = np.flatnonzero(_any_of(data, wanted))
+    if len(found) == 0:
+        return np.zeros(len(texts), dtype=bool)
+    return np.searchsorted(found, ends) > np.searchsorted(found, starts)
 
 
-def _read_json_lines(documents: pa.Array) -> pa.Table | None:
-    """Documents read as one JSON Lines text `{"v": <document>}`, or None if pyarrow refuses them."""
-    wrapped = pc.binary_join_element_wise('{"v":', documents, "}", "")
-    text = _joined(wrapped, "\n")
-    longest = pc.max(pc.binary_length(wrapped)).as_py() or 0
+def _any_of(data: np.ndarray, wanted: bytes) -> np.ndarray:
+    """Where data holds any of these bytes (comparisons: quicker than np.isin on bytes)."""
+    found = np.zeros(len(data), dtype=bool)
+    for byte in wanted:
+        found |= data == byte
+    return found
+
+
+def _read_json_lines(documents: pa.Array, quote: bool) -> pa.Table | None:
+    """Documents read as one JSON Lines text `{"v": <document>}` (list scalars quoted when `quote`),
+    or None if pyarrow refuses them."""
+    text, longest = _json_text(documents, quote)
     try:
         options = pa_json.ReadOptions(block_size=max(1 << 22, longest + 2))
         table = pa_json.read_json(pa.BufferReader(text), read_options=options)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
     return table if table.num_rows == len(documents) else None
+
+
+def _json_text(documents: pa.Array, quote: bool) -> tuple[pa.Buffer, int]:
+    """The documents (not null, not blank, without line breaks) as lines `{"v":<document>}`, and
+    the longest line's length. Built by cutting the documents' bytes where text goes in and joining
+    the pieces with it (pyarrow's binary_join): no per-document work in Python.
+
+    With `quote`, numbers and booleans that are list elements become strings: `[1.5, "a"]` ->
+    `["1.5", "a"]` (see `list_scalars`). Feature lists mix numbers with category strings, which
+    pyarrow cannot type; quoted, one read handles the group (values are typed later, by attribute).
+    """
+    if len(documents) == 0:
+        return pa.py_buffer(b""), 0
+    data, starts, ends = text_buffers(documents)
+    if len(documents) > 1 and not np.array_equal(starts[1:], ends[:-1]):
+        documents = documents.take(pa.array(np.arange(len(documents)), type=pa.int64()))
+        data, starts, ends = text_buffers(documents)
+    bounds = np.concatenate([starts, ends[-1:]]).astype(np.int64)
+    longest = int((bounds[1:] - bounds[:-1]).max()) + 6
+    # `}\n{"v":` before every document and after the last, then the first 2 and last 5 bytes cut
+    text = insert_before(data[bounds[0] : bounds[-1]], bounds - bounds[0], b'}\n{"v":')
+    text = text.slice(2, len(text) - 7)
+    if not quote:
+        return text, longest
+    # Scalars are quoted in the wrapped text: `:` opens every document and `}` closes it, so no
+    # scalar's context can reach into a neighbouring document.
+    data = np.frombuffer(text, dtype=np.uint8)
+    first, last = list_scalars(data)
+    if len(first) == 0:
+        return text, longest
+    # a quoted scalar holds at least 2 bytes ("1,"), so a line at most doubles
+    return insert_before(data, np.sort(np.concatenate([first, last])), b'"'), 2 * longest
+
+
+def insert_before(data: np.ndarray, positions: np.ndarray, separator: bytes) -> pa.Buffer:
+    """`data` with `separator` inserted before each of the sorted `positions` (0 to len(data)):
+    the bytes cut at the positions, as one binary array over `data`, joined by the separator."""
+    bounds = np.concatenate([[0], positions, [len(data)]]).astype(np.int64)
+    pieces = pa.Array.from_buffers(
+        pa.large_binary(), len(bounds) - 1, [None, pa.py_buffer(bounds), pa.py_buffer(data)]
+    )
+    wrapped = pa.LargeListArray.from_arrays(pa.array([0, len(pieces)], type=pa.int64()), pieces)
+    return pc.binary_join(wrapped, pa.scalar(separator, pa.large_binary()))[0].as_buffer()
+
+
+def _scalar_automaton() -> tuple[np.ndarray, np.ndarray]:
+    r"""A DFA for `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?|true|false`: transitions (state,
+    byte) -> state, with state 0 the start and the last state dead, and the accepting states."""
+    edges: dict[int, dict[bytes, int]] = {
+        0: {b"-": 1, b"0": 2, b"123456789": 3, b"t": 9, b"f": 13},
+        1: {b"0": 2, b"123456789": 3},
+        2: {b".": 4, b"eE": 6},
+        3: {b"0123456789": 3, b".": 4, b"eE": 6},
+        4: {b"0123456789": 5},
+        5: {b"0123456789": 5, b"eE": 6},
+        6: {b"+-": 7, b"0123456789": 8},
+        7: {b"0123456789": 8},
+        8: {b"0123456789": 8},
+        9: {b"r": 10},
+        10: {b"u": 11},
+        11: {b"e": 12},
+        13: {b"a": 14},
+        14: {b"l": 15},
+        15: {b"s": 16},
+        16: {b"e": 17},
+    }
+    dead = 18
+    table = np.full((dead + 1, 256), dead, dtype=np.uint8)
+    for state, moves in edges.items():
+        for characters, target in moves.items():
+            table[state, np.frombuffer(characters, dtype=np.uint8)] = target
+    accepting = np.zeros(dead + 1, dtype=bool)
+    accepting[[2, 3, 5, 8, 12, 17]] = True
+    return table.ravel(), accepting
+
+
+_SCALAR_STEP, _SCALAR_ACCEPTS = _scalar_automaton()
+_SCALAR_REGEX = r"^(?:-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|true|false)$"
+_LONG_SPAN = 40  # spans longer than this are checked by the regex (the automaton steps per byte)
+
+
+def list_scalars(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""(first, end) positions of the list scalars in data: each JSON number, `true` or `false`
+    with `[` or `,` before it and `,` or `]` after it, whitespace (RE2's \s: space, tab, LF, FF,
+    CR) aside.
+
+    This is the rewrite `([\[,]\s*)(<number>|true|false)(\s*[,\]])` -> `\1"\2"\3` applied until
+    nothing matches. Like that regex it ignores JSON strings: inside one, quoting can only produce
+    invalid JSON (a string next to a number), never a different valid document, so such a body
+    fails the read and takes the slow path; outside strings a quoted scalar is never a key (a key
+    is followed by `:`), so valid documents stay valid and invalid ones invalid.
+
+    NumPy throughout: candidates are bytes that can open a scalar right after `[`, `,` or a space;
+    a candidate ends at the next `,`, `]` or space; whitespace is stepped over (a few bytes for
+    all candidates at once, then by runs); then all candidates' bytes go through an automaton
+    together, byte position by byte position.
+    """
+    none = np.zeros(0, dtype=np.int64)
+    if len(data) < 2:
+        return none, none
+    space = _spaces(data)
+    comma = data == _COMMA
+    opens = ((data - _ZERO) < 10) | (data == _MINUS) | (data == _T) | (data == _F)
+    first = np.flatnonzero(opens[1:] & (space[:-1] | comma[:-1] | (data[:-1] == _OPEN)))
+    first += 1
+    stops = np.flatnonzero(space | comma | (data == _CLOSE))
+    if len(first) == 0 or len(stops) == 0:
+        return none, none
+    before = _past_spaces(space, first - 1, -1)
+    found = data[np.maximum(before, 0)]
+    ok = (before >= 0) & ((found == _COMMA) | (found == _OPEN))
+    at = np.searchsorted(stops, first)
+    ok &= at < len(stops)
+    last = stops[np.minimum(at, len(stops) - 1)]
+    after = _past_spaces(space, last, 1)
+    found = data[np.minimum(after, len(data) - 1)]
+    ok &= (after < len(data)) & ((found == _COMMA) | (found == _CLOSE))
+    first, last = first[ok], last[ok]
+    scalar = _scalar_spans(data, first, last)
+    return first[scalar], last[scalar]
+
+
+_ZERO, _MINUS, _T, _F = (np.uint8(ord(c)) for c in "0-tf")
+_COMMA, _OPEN, _CLOSE = (np.uint8(ord(c)) for c in ",[]")
+_STEPS = 4  # whitespace bytes stepped over one at a time before runs are looked up
+
+
+def _spaces(data: np.ndarray) -> np.ndarray:
+    r"""Where data holds RE2's \s: a space, or a control byte 9 to 13 other than 11 (VT)."""
+    return (data == 32) | (((data - np.uint8(9)) < 5) & (data != 11))
+
+
+def _past_spaces(space: np.ndarray, positions: np.ndarray, step: int) -> np.ndarray:
+    """From each position, the first position (going by `step`: -1 down, 1 up) that is not
+    whitespace: -1 or len(space) when the whitespace reaches the end."""
+    found = positions.copy()
+    size = len(space)
+    todo = np.flatnonzero(space[found])
+    for _ in range(_STEPS):  # most scalars have no space or one beside them
+        if len(todo) == 0:
+            return found
+        found[todo] += step
+        todo = todo[(found[todo] >= 0) & (found[todo] < size)]
+        todo = todo[space[found[todo]]]
+    if len(todo):  # longer runs: each run's far end, among all whitespace positions
+        places = np.flatnonzero(space)
+        breaks = places[1:] != places[:-1] + 1
+        if step < 0:
+            edges = places[np.concatenate([[True], breaks])]
+            found[todo] = edges[np.searchsorted(edges, found[todo], side="right") - 1] - 1
+        else:
+            edges = places[np.concatenate([breaks, [True]])]
+            found[todo] = edges[np.searchsorted(edges, found[todo])] + 1
+    return found
+
+
+def _scalar_spans(data: np.ndarray, first: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """Per span data[first:last], whether it is exactly a JSON number, `true` or `false`.
+
+    The spans step through the automaton together, longest first, so step j touches only spans
+    longer than j; the rare span longer than _LONG_SPAN is matched by the regex instead."""
+    lengths = last - first
+    result = np.zeros(len(first), dtype=bool)
+    long = lengths > _LONG_SPAN
+    if long.any():
+        found = pc.match_substring_regex(slices(data, first[long], last[long]), _SCALAR_REGEX)
+        result[long] = found.to_numpy(zero_copy_only=False)
+    short = np.flatnonzero(~long)
+    order = short[np.argsort((_LONG_SPAN - lengths[short]).astype(np.uint8), kind="stable")]
+    begin, size = first[order], lengths[order]
+    state = np.zeros(len(order), dtype=np.int64)
+    alive = np.searchsorted(-size, -np.arange(int(size[0]) if len(size) else 0), side="left")
+    for step, count in enumerate(alive):  # one step per byte position, not per span
+        state[:count] = _SCALAR_STEP[state[:count] * 256 + data[begin[:count] + step]]
+    result[order] = _SCALAR_ACCEPTS[state]
+    return result
 
 
 def _read_documents(
@@ -273,9 +550,8 @@ def _read_documents(
     failure split in halves, down to single documents."""
     if len(documents) == 0:
         return Rows.empty(names)
-    attempts = [lambda: documents, lambda: _quote_list_scalars(documents)]
-    for attempt in attempts[::-1] if quote_first else attempts:
-        table = _read_json_lines(attempt())
+    for quote in (True, False) if quote_first else (False, True):
+        table = _read_json_lines(documents, quote)
         if table is None:
             continue
         try:
