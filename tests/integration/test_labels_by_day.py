@@ -165,3 +165,38 @@ def test_labels_timed_at_the_ends_of_the_accepted_times_are_kept(api: Call) -> N
         answer = api("PATCH", f"/api/v3/models/{model_id}/inferences", rows)
         assert answer.body["counts"] == {"success": 1, "failure": 0, "total": 1}, answer.body
     assert area_days("ground_truth", model_id) == {"1970-01-01", "2199-12-31"}
+
+
+def test_the_status_counts_the_latest_days_of_inferences_and_reads_no_others(api: Call) -> None:
+    # GIVEN ten days of three inferences, each day's first labelled, and one duplicate on the last day
+    model_id = register(api)
+    for offset in range(10):
+        day = DAY + timedelta(days=offset)
+        send(api, model_id, [f"{offset}-{i}" for i in range(3)], day)
+        label(api, model_id, {f"{offset}-0": 1}, day + timedelta(hours=1))
+    send(api, model_id, ["9-1"], DAY + timedelta(days=9, hours=2))
+
+    # WHEN the status of the latest three days is asked for
+    read = gets()
+    status = api("GET", f"/api/v3/models/{model_id}/inferences/status?days=3").body
+
+    # THEN it counts those days' inferences, and the ledger's counters the whole history
+    assert (status["counted_from"], status["counted_to"]) == ("2026-11-27", "2026-11-29")
+    assert (status["total"], status["duplicates"], status["with_ground_truth"]) == (9, 1, 3)
+    assert status["inferences"]["ingested"] == 31 and status["ground_truth"]["ingested"] == 10
+    # AND it read no older day's inferences or labels
+    data = [k for k in read if k.startswith(("inferences/", "labels/", "ground_truth/"))]
+    assert data and {str(day_of(k)) for k in data} <= {"2026-11-27", "2026-11-28", "2026-11-29"}
+
+    # AND by default it counts the latest seven days
+    status = api("GET", f"/api/v3/models/{model_id}/inferences/status").body
+    assert (status["counted_from"], status["total"], status["with_ground_truth"]) == ("2026-11-23", 21, 7)
+
+
+def test_the_status_of_a_model_without_inferences_and_a_bad_day_count(api: Call) -> None:
+    model_id = register(api)
+    status = api("GET", f"/api/v3/models/{model_id}/inferences/status").body
+    assert (status["counted_from"], status["total"], status["labelled_ratio"]) == (None, 0, None)
+    for days in ("0", "91", "seven"):
+        answer = api("GET", f"/api/v3/models/{model_id}/inferences/status?days={days}")
+        assert answer.status == 400 and "days" in answer.body["message"], answer.body

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -9,6 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, Field
 
 from sagewatch.container import ingestor, registry
+from sagewatch.services.ingestion import MAX_STATUS_DAYS, STATUS_DAYS
 from sagewatch.services.registry import IdType
 
 router = Router()
@@ -31,10 +33,19 @@ class SourceStatus(BaseModel):
 
 
 class IngestionStatus(SourceStatus):
-    """Counters kept at ingestion, and what the lake holds once duplicates are resolved."""
+    """Counters kept at ingestion (the whole history), and what the lake holds over its latest days
+    of inferences once duplicates are resolved (`counted_from` .. `counted_to`)."""
 
     model_id: str
-    total: int = Field(description="distinct inferences (partner_inference_id), the first write of each")
+    counted_from: date | None = Field(
+        description="first day (UTC) of inferences that total .. labelled_ratio count"
+    )
+    counted_to: date | None = Field(
+        description="last day (UTC) of inferences that total .. labelled_ratio count"
+    )
+    total: int = Field(
+        description="distinct inferences (partner_inference_id, variant), the first write of each"
+    )
     duplicates: int = Field(description="inferences written again under an id already present (ignored)")
     with_ground_truth: int = Field(description="distinct inferences that have ground truth")
     labelled_ratio: float | None = Field(description="with_ground_truth / total")
@@ -58,15 +69,28 @@ def _status(stored: dict[str, Any]) -> SourceStatus:
     summary="Ingestion counts of a model: ingested and rejected rows, files, latest inference time",
     tags=["ingestion"],
 )
-def inference_status(model_id: str, id_type: Annotated[IdType, Query()] = "id") -> IngestionStatus:
+def inference_status(
+    model_id: str,
+    id_type: Annotated[IdType, Query()] = "id",
+    days: Annotated[
+        int,
+        Query(
+            ge=1,
+            le=MAX_STATUS_DAYS,
+            description="the latest days with inferences that total, duplicates and labelled count",
+        ),
+    ] = STATUS_DAYS,
+) -> IngestionStatus:
     model = registry().find(model_id, id_type)
-    read = ingestor().status(model)
+    read = ingestor().status(model, days)
     stored = read["counters"]
     total = _status(stored["total"])
     return IngestionStatus(
         model_id=model.id,
         inferences=total.inferences,
         ground_truth=total.ground_truth,
+        counted_from=read["counted_from"],
+        counted_to=read["counted_to"],
         total=read["distinct"],
         duplicates=read["duplicates"],
         with_ground_truth=read["with_ground_truth"],

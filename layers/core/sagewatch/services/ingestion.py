@@ -53,9 +53,10 @@ from sagewatch.records import (
 )
 from sagewatch.schema import Model
 from sagewatch.stores.ingestion import IngestionLedger, SourceCounts
-from sagewatch.stores.lake import GROUND_TRUTH_AREAS, LakeStore, source_digest
+from sagewatch.stores.lake import LakeStore, source_digest
 from sagewatch.stores.models import ModelStore
 from sagewatch.stores.objects import SourceObjects
+from sagewatch.stores.window import LakeWindow
 from sagewatch.streams import CHUNK_BYTES, Lines, chain, in_parallel, is_ground_truth
 from sagewatch.tables import inference_schema, labelling
 from sagewatch.values import has_problem, identifier_problems
@@ -68,6 +69,10 @@ SCORING_DEFECTS = (ValueError, TypeError, KeyError, IndexError, ArithmeticError,
 DROP_KINDS = ("inferences", "ground_truth", "reference")
 DROP_BATCH_ROWS = 100_000
 MAX_RECORDS = 100_000
+# The status counts distinct and labelled inferences over this many of the latest days with
+# inferences by default (at most MAX_STATUS_DAYS): the ledger's counters cover the whole history.
+STATUS_DAYS = 7
+MAX_STATUS_DAYS = 90
 # A compressed upload may inflate; past this it belongs in the capture bucket, not in one request.
 MAX_INFLATED_BYTES = 64 * 1024 * 1024
 UPLOAD_URL_SECONDS = 3600
@@ -652,17 +657,22 @@ class Ingestor:
         """The model's rejected rows with their reasons, newest day first."""
         return self.lake.rejected(self.models.get(model_id).id)
 
-    def status(self, model: Model) -> dict[str, Any]:
-        """Counters kept at ingestion (total and by variant), and what the lake holds once
-        duplicates are resolved (distinct inferences, duplicates, labelled)."""
+    def status(self, model: Model, days: int = STATUS_DAYS) -> dict[str, Any]:
+        """Counters kept at ingestion over the whole history (total and by variant, from the ledger),
+        and what the lake holds over its latest `days` days of inferences once duplicates are resolved
+        (distinct inferences, duplicates, labelled): read like a window of those days, so the cost
+        follows `days`, not the model's history."""
         stored = self.ledger.counts(model.id)
+        recent = self.lake.days("inferences", model.id)[-days:]
+        if not recent:
+            return {"counters": stored, "counted_from": None, "counted_to": None, **labelling(None, None)}
+        first, last = recent[0], recent[-1]
+        identity = ["partner_inference_id", "variant", "ingested_at", "source"]
         read = labelling(
-            self.lake.read_area(
-                "inferences", model.id, ["partner_inference_id", "variant", "ingested_at", "source"]
-            ),
-            self.lake.read_area(GROUND_TRUTH_AREAS, model.id, ["partner_inference_id"]),
+            self.lake.read_area("inferences", model.id, identity, first, last),
+            LakeWindow(self.lake, model).ground_truth(first, last),
         )
-        return {"counters": stored, **read}
+        return {"counters": stored, "counted_from": first, "counted_to": last, **read}
 
     def unrouted(self) -> list[dict[str, Any]]:
         """Files kept aside because no model claims them."""

@@ -120,10 +120,10 @@ class LakeStore:
         ]
         return self._put_all(objects)
 
-    def indexed_days(self, model_id: str) -> list[date]:
-        """The days that have inferences indexed, ascending (one LIST per 1,000 days)."""
+    def days(self, area: str, model_id: str) -> list[date]:
+        """The days a model's area has folders for, ascending (one LIST per 1,000 days)."""
         paginator = self.client.get_paginator("list_objects_v2")
-        prefix = f"inference_ids/model_id={model_id}/"
+        prefix = f"{area}/model_id={model_id}/"
         days = []
         for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, Delimiter="/"):
             days += [day_of(p["Prefix"]) for p in page.get("CommonPrefixes", [])]
@@ -156,7 +156,7 @@ class LakeStore:
             moments = table.column("ingested_at").drop_null()
         first = pc.min(moments).as_py().date() - timedelta(days=LABEL_SEARCH_DAYS)
         last = pc.max(moments).as_py().date() + timedelta(days=1)  # times are held to 1970..2199
-        days = [d for d in reversed(self.indexed_days(model_id)) if first <= d <= last]
+        days = [d for d in reversed(self.days("inference_ids", model_id)) if first <= d <= last]
         found = label_days(
             id_fingerprints(table.column("partner_inference_id")),
             ((day, self.id_index(model_id, day)) for day in days),
@@ -233,9 +233,15 @@ class LakeStore:
         return len(keys)
 
     def read_area(
-        self, area: str | tuple[str, ...], model_id: str, columns: list[str] | None = None
+        self,
+        area: str | tuple[str, ...],
+        model_id: str,
+        columns: list[str] | None = None,
+        first: date | None = None,
+        last: date | None = None,
     ) -> pa.Table | None:
-        """Every Parquet part of a model's area (inferences, reference; GROUND_TRUTH_AREAS), or None.
+        """Every Parquet part of a model's area (inferences, reference; GROUND_TRUTH_AREAS), or None;
+        with `first` / `last`, only the parts of those days (only they are listed).
 
         Only the named columns are read. Parts whose schema lacks a column (written before the
         model gained an attribute) get it as nulls.
@@ -244,7 +250,7 @@ class LakeStore:
         tables = [
             self.read_table(key, columns)
             for name in areas
-            for key in self.keys(f"{name}/model_id={model_id}/")
+            for key in self.day_keys(f"{name}/model_id={model_id}/", first, last)
             if key.endswith(".parquet")
         ]
         if not tables:
