@@ -214,9 +214,10 @@ def _as_datetimes(values: np.ndarray) -> list[datetime]:
     ]
 
 
-def make_stream(model: Model, per_day: int, days: int, seed: int = 0) -> Stream:
+def make_stream(model: Model, per_day: int, days: int, quick: bool = False, seed: int = 0) -> Stream:
     """Write the reference and `days` days of inferences up to NOW, one file an hour; labels are
-    made up front and written as they arrive (`write_labels`)."""
+    made up front and written as they arrive (`write_labels`): about 3 days late, an hour of them
+    wrong half the time; `quick`, within 10 minutes, all of them wrong half the time."""
     rng = np.random.default_rng(seed)
     reference = 5_000
     table, _ = reference_rows(
@@ -244,10 +245,13 @@ def make_stream(model: Model, per_day: int, days: int, seed: int = 0) -> Stream:
     now64 = np.datetime64(NOW.replace(tzinfo=None), "us")
     dip_end = now64 - np.timedelta64(int(LABEL_DELAY.total_seconds()), "s") + np.timedelta64(15, "m")
     dip = (times >= dip_end - np.timedelta64(60, "m")) & (times < dip_end)
-    right[dip] = rng.random(int(dip.sum())) < 0.5
+    right[dip | quick] = rng.random(int((dip | quick).sum())) < 0.5
     labels = np.where(right, score >= 0.5, score < 0.5).astype(np.int64)
-    early = rng.integers(0, int(LABEL_EARLY.total_seconds() * 1e6), count).astype("timedelta64[us]")
-    arrives = times + np.timedelta64(int(LABEL_DELAY.total_seconds()), "s") - early
+    if quick:
+        arrives = times + rng.integers(0, 600 * 10**6, count).astype("timedelta64[us]")
+    else:
+        early = rng.integers(0, int(LABEL_EARLY.total_seconds() * 1e6), count).astype("timedelta64[us]")
+        arrives = times + np.timedelta64(int(LABEL_DELAY.total_seconds()), "s") - early
     ids = np.array([f"i{n}" for n in range(count)])
 
     hours = times.astype("datetime64[h]")
@@ -310,12 +314,39 @@ def _windows_measured(evaluator: object) -> Callable[[], int]:
     return lambda: measured[0]
 
 
+@contextlib.contextmanager
+def _intervals_read() -> Iterator[Callable[[], int]]:
+    """Count the intervals the evaluator reads inside the block (catalog.interval wrapped)."""
+    read = [0]
+    inner = catalog.interval
+
+    def interval(*args: object, **kwargs: object) -> catalog.Interval | None:
+        read[0] += 1
+        return inner(*args, **kwargs)  # type: ignore[arg-type]
+
+    catalog.interval = interval  # type: ignore[assignment]
+    try:
+        yield lambda: read[0]
+    finally:
+        catalog.interval = inner  # type: ignore[assignment]
+
+
 def evaluator_case(arguments: argparse.Namespace) -> None:
-    """The evaluator case (module docstring)."""
-    with moto_stack():
+    """Labels about 3 days late (module docstring): each run looks at 865 windows, a few labelled."""
+    _evaluator_runs(arguments, quick=False)
+
+
+def evaluator_alerting_case(arguments: argparse.Namespace) -> None:
+    """The evaluator case with every label arriving within 10 minutes, all hours wrong half the time:
+    the first run finds 860 windows labelled and crossing, and reads an interval for each."""
+    _evaluator_runs(arguments, quick=True)
+
+
+def _evaluator_runs(arguments: argparse.Namespace, quick: bool) -> None:
+    with moto_stack(), _intervals_read() as intervals:
         started = time.perf_counter()
         model = container.model_store().create(_spec())
-        stream = make_stream(model, arguments.per_day, arguments.days)
+        stream = make_stream(model, arguments.per_day, arguments.days, quick)
         accuracy = next(m for m in catalog.default_metrics(model) if m.name == "Accuracy Rate")
         evaluator = container.evaluator()
         evaluator.rules.put(
@@ -331,9 +362,9 @@ def evaluator_case(arguments: argparse.Namespace) -> None:
             )
         )
         print(
-            f"evaluator: {len(stream.ids):,} inferences over {arguments.days} days "
-            f"({arguments.per_day:,} a day, a file an hour), labels 3 days late; "
-            f"set up in {time.perf_counter() - started:.0f} s"
+            f"evaluator{'-alerting' if quick else ''}: {len(stream.ids):,} inferences over "
+            f"{arguments.days} days ({arguments.per_day:,} a day, a file an hour), labels "
+            f"{'within 10 minutes' if quick else '3 days late'}; set up in {time.perf_counter() - started:.0f} s"
         )
         calls = S3Calls()
         measured = _windows_measured(evaluator)
@@ -343,7 +374,7 @@ def evaluator_case(arguments: argparse.Namespace) -> None:
             if run:
                 write_labels(stream, moment)
             evaluator.clock = lambda moment=moment: moment
-            before = measured()
+            before, spread = measured(), intervals()
             profile = cProfile.Profile() if arguments.profile and run == arguments.runs - 1 else None
             with calls.counting() as counts, peak_rss() as peak:
                 began = time.perf_counter()
@@ -355,7 +386,8 @@ def evaluator_case(arguments: argparse.Namespace) -> None:
             assert not report.errors, report.errors
             print(
                 f"  run {run + 1} at {moment:%H:%M}: {seconds[-1]:7.2f} s  peak RSS {peak[0]:5.0f} MB  "
-                f"{measured() - before:4d} windows  {report.rules} rules  {len(report.alerts)} alerts  "
+                f"{measured() - before:4d} windows  {intervals() - spread:4d} intervals  "
+                f"{report.rules} rules  {len(report.alerts)} alerts  "
                 f"S3 {S3Calls.line(counts)}"
             )
             if profile:
@@ -371,7 +403,10 @@ def evaluator_case(arguments: argparse.Namespace) -> None:
 
 # -- the cases --------------------------------------------------------------------------------------
 
-CASES: dict[str, Callable[[argparse.Namespace], None]] = {"evaluator": evaluator_case}
+CASES: dict[str, Callable[[argparse.Namespace], None]] = {
+    "evaluator": evaluator_case,
+    "evaluator-alerting": evaluator_alerting_case,
+}
 
 
 def main() -> None:

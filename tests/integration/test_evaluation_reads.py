@@ -46,8 +46,9 @@ def model_waiting_for_labels() -> Model:
     return model
 
 
-def write(model: Model, columns: dict, inference: bool) -> None:
-    writer = ingestor().writer(model, Source(uuid.uuid4().hex, "test"))
+def write(model: Model, columns: dict, inference: bool, name: str | None = None) -> None:
+    """Rows ingested as one source; its lake files are named after `name` (else a random digest)."""
+    writer = ingestor().writer(model, Source(name or uuid.uuid4().hex, "test"))
     count = len(next(iter(columns.values())))
     rows = rows_from_columns(
         {k: pa.array(v) for k, v in columns.items()},
@@ -65,13 +66,14 @@ def write(model: Model, columns: dict, inference: bool) -> None:
 
 
 def lake_data(model: Model, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Three inference files spread over every window (rows on window bounds, one window empty),
-    then labels for all but a few of them: wrong 60% of the time before WRONG_UNTIL, 10% after."""
+    """Four inference files: the first (in the lake's order) of the last half hour only, three
+    spread over every window (rows on window bounds, one window empty); then labels for all but a
+    few: wrong 60% of the time before WRONG_UNTIL, 10% after."""
     times, ids, probability = [], [], []
-    for part in range(3):
-        minutes = rng.uniform(0, 132, 400)
+    for part in range(4):
+        minutes = rng.uniform(100, 132, 100) if part == 0 else rng.uniform(0, 132, 400)
         minutes = minutes[(minutes < 70) | (minutes >= 75)]  # 09:00-09:05 holds no inference
-        minutes = np.concatenate([minutes, [10.0, 15.0, 40.0]])  # on windows' starts
+        minutes = np.concatenate([minutes, [10.0, 15.0, 40.0] if part else []])  # on windows' starts
         stamps = [FIRST + timedelta(minutes=float(m)) for m in minutes]
         names = [f"f{part}-{i}" for i in range(len(stamps))]
         p = rng.random(len(stamps))
@@ -86,6 +88,7 @@ def lake_data(model: Model, rng: np.random.Generator) -> dict[str, np.ndarray]:
                 "predicted_probability": p,
             },
             inference=True,
+            name=f"{part}-inferences",  # the lake lists them in this order
         )
         times += stamps
         ids += names
@@ -133,7 +136,7 @@ def recorded_measurements() -> list[tuple[catalog.Window, catalog.Measurement]]:
 
 
 def test_a_run_measures_each_window_as_measuring_it_alone_does(clock: Clock) -> None:
-    # GIVEN two hours of inferences in three files, mostly labelled, and a 5-minute accuracy rule
+    # GIVEN two hours of inferences in four files, mostly labelled, and a 5-minute accuracy rule
     model = model_waiting_for_labels()
     data = lake_data(model, np.random.default_rng(7))
     _, metric = accuracy_rule(model)
@@ -194,6 +197,6 @@ def test_a_run_reads_each_lake_file_once(clock: Clock) -> None:
         for key in lake.keys(f"{area}/model_id={model.id}/")
         if key.endswith(".parquet")
     ]
-    assert len([f for f in files if f.startswith("inferences/")]) == 3
+    assert len([f for f in files if f.startswith("inferences/")]) == 4
     assert set(gets) == set(files)
     assert set(gets.values()) == {1}

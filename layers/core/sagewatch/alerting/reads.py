@@ -12,8 +12,9 @@ is a loader of the same reads that gives, of the inference files, each one's row
 start <= inference_timestamp < end, in the file's order (a sorted index of each file's times, made
 once, searched per window), leaving out the files with none: the rows the window's filter keeps, so
 a window's measurement costs its own rows, not its day's. A file with no row in the window adds
-nothing to any partial aggregate, so the value is the same; an interval, whose parts are seeded by
-each file's place among the day's files, is read through the run's loader itself.
+nothing to any partial aggregate, so the value is the same. An interval's parts are seeded by each
+file's place among the day's files and its rows in the window, so for an interval each file keeps
+its place (`keep_places`: an empty table where the window has none of its rows).
 """
 
 from __future__ import annotations
@@ -56,8 +57,9 @@ class _Read:
                 self._index.append((times[order], order))
         return self._index
 
-    def between(self, start: datetime, end: datetime) -> list[pa.Table]:
-        """Each table's rows with start <= time < end, in the table's order; tables with none left out."""
+    def between(self, start: datetime, end: datetime, keep_places: bool = False) -> list[pa.Table]:
+        """Each table's rows with start <= time < end, in the table's order; tables with none left
+        out, or with `keep_places` given as empty tables (each table stays at its place)."""
         found = []
         bounds: dict[pa.DataType, list[int]] = {}  # [start, end) in each time type's unit
         for table, indexed in zip(self.tables, self.index(), strict=True):
@@ -69,7 +71,7 @@ class _Read:
             if kind not in bounds:
                 bounds[kind] = [pa.scalar(moment, kind).cast(pa.int64()).as_py() for moment in (start, end)]
             first, last = np.searchsorted(times, bounds[kind], side="left")
-            if first == last:
+            if first == last and not keep_places:
                 continue
             if first == 0 and last == len(times):
                 found.append(table)
@@ -95,16 +97,17 @@ class RunReads:
         """The loader's tables for these arguments, read once per run."""
         return list(self._read(source, columns, first, last, truth).tables)
 
-    def within(self, start: datetime, end: datetime) -> Loader:
-        """A loader of the same reads giving, of inferences, only the rows in [start, end), files
-        without any left out (module docstring). For reads that filter every inference to that
-        window and compute nothing per file: a query metric's value, not its interval."""
+    def within(self, start: datetime, end: datetime, keep_places: bool = False) -> Loader:
+        """A loader of the same reads giving, of inferences, only the rows in [start, end) (module
+        docstring): files without any left out, or with `keep_places` kept as empty tables (for
+        what is computed per file at its place, such as an interval's parts). For reads that filter
+        every inference to that window: a query metric's."""
 
         def load(
             source: Source, columns: list[str], first: date | None, last: date | None, truth: bool
         ) -> list[pa.Table]:
             read = self._read(source, columns, first, last, truth)
-            return read.between(start, end) if source == "inference" else list(read.tables)
+            return read.between(start, end, keep_places) if source == "inference" else list(read.tables)
 
         return load
 

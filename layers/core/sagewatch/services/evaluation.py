@@ -124,8 +124,14 @@ class Evaluator:
             rule.labels_needed,
         )
         for key, window, ended in candidates:
-            reads = _window_reads(load, metric, window)
-            measured = self.measure(metric, model, reads, window, rule.metric_parameters, rule.filters)
+            measured = self.measure(
+                metric,
+                model,
+                _window_reads(load, metric, window),
+                window,
+                rule.metric_parameters,
+                rule.filters,
+            )
             decision = windows.decide(
                 value=measured.value,
                 rows=measured.rows,
@@ -151,8 +157,14 @@ class Evaluator:
                 continue
             spread = None
             if decision in ("fire", "suppressed") and needs_truth and _has_interval(metric):
-                spread = catalog.interval(  # its parts follow the files: all the day's, not `reads`
-                    metric, model, load, window, measured, rule.metric_parameters, rule.filters
+                spread = catalog.interval(  # its parts are seeded by each file's place: kept
+                    metric,
+                    model,
+                    _window_reads(load, metric, window, keep_places=True),
+                    window,
+                    measured,
+                    rule.metric_parameters,
+                    rule.filters,
                 )
                 if spread is None or not spread.excludes(rule.threshold, rule.bound):
                     decision = "uncertain"  # looked at again when more of the window is labelled
@@ -506,12 +518,13 @@ class _RuleState:
     labels_needed: int | None
 
 
-def _window_reads(load: Loader, metric: Metric, window: catalog.Window) -> Loader:
-    """The loader a window's value is measured through: of a run's reads (RunReads), only the
-    window's inferences when every read of the metric is filtered to the window (a query metric's;
-    a drift metric's base may be other inferences); the loader itself otherwise."""
+def _window_reads(load: Loader, metric: Metric, window: catalog.Window, keep_places: bool = False) -> Loader:
+    """The loader a window is measured through: of a run's reads (RunReads), only the window's
+    inferences when every read of the metric is filtered to the window (a query metric's; a drift
+    metric's base may be other inferences); the loader itself otherwise. `keep_places`: for an
+    interval, every file at its place (RunReads.within)."""
     if isinstance(load, RunReads) and not metric.is_drift and window.start and window.end:
-        return load.within(window.start, window.end)
+        return load.within(window.start, window.end, keep_places)
     return load
 
 
