@@ -85,6 +85,9 @@ def test_a_windows_rows_are_those_its_filter_keeps_in_file_order() -> None:
     assert [t.column("n").to_pylist() for t in found] == [e for e in expected if e]
     assert [t.column("n").to_pylist() for t in found] == [[0, 1, 5, 6], [200, 202]]
 
+    # AND the index it searched counts in what the run keeps (16 bytes a row)
+    assert reads.kept_bytes == sum(f.nbytes for f in files) + 16 * sum(f.num_rows for f in files)
+
 
 def test_other_sources_and_files_without_times_pass_through_a_window_whole() -> None:
     # GIVEN a day whose file has no time column, and the reference

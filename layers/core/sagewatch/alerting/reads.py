@@ -5,16 +5,17 @@ a 5-minute lookback, 865 windows, most of them on the same few days. Every windo
 loader for its day's files, so without this a run reads the same files hundreds of times.
 
 `RunReads` is a Loader that passes each distinct read (source, columns, days, with ground truth) to
-the lake once and keeps the tables for the run's later windows; past `budget_bytes` of kept tables
-it forgets the least recently used reads, so a run holds about the days its rules are at, not the
-model's history (a rule's windows come oldest first, day after day). `RunReads.within(start, end)`
-is a loader of the same reads that gives, of the inference files, each one's rows with
-start <= inference_timestamp < end, in the file's order (a sorted index of each file's times, made
-once, searched per window), leaving out the files with none: the rows the window's filter keeps, so
-a window's measurement costs its own rows, not its day's. A file with no row in the window adds
-nothing to any partial aggregate, so the value is the same. An interval's parts are seeded by each
-file's place among the day's files and its rows in the window, so for an interval each file keeps
-its place (`keep_places`: an empty table where the window has none of its rows).
+the lake once and keeps the tables for the run's later windows; past `budget_bytes` kept (tables
+and their time indexes) it forgets the least recently used reads, so a run holds about the days
+its rules are at, not the model's history (a rule's windows come oldest first, day after day).
+
+`RunReads.within(start, end)` is a loader of the same reads that gives, of the inference files,
+each one's rows with start <= inference_timestamp < end, in the file's order (a sorted index of
+each file's times, made once, searched per window), leaving out the files with none: the rows the
+window's filter keeps, so a window's measurement costs its own rows, not its day's. A file with no
+row in the window adds nothing to any partial aggregate, so the value is the same. An interval's
+parts are seeded by each file's place among the day's files and its rows in the window, so for an
+interval each file keeps its place (`keep_places`: an empty table where the window has none).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ import pyarrow.compute as pc
 
 from sagewatch.metrics.query import Loader, Source
 
-# Arrow bytes of tables a run keeps: a few days of a busy model; an evaluator Lambda has 3,008 MB.
+# Bytes of tables (and their time indexes) a run keeps: a few days of a busy model; an evaluator
+# Lambda has 3,008 MB.
 BUDGET_BYTES = 768 * 2**20
 TIME = "inference_timestamp"
 ReadKey = tuple[Source, tuple[str, ...], date | None, date | None, bool]
@@ -39,8 +41,14 @@ class _Read:
 
     def __init__(self, tables: list[pa.Table]) -> None:
         self.tables = tables
-        self.nbytes = sum(t.nbytes for t in tables)
+        self.table_bytes = sum(t.nbytes for t in tables)
         self._index: list[tuple[np.ndarray, np.ndarray] | None] | None = None
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held: the tables' Arrow buffers and, once made, their time index."""
+        made = [part for part in self._index or [] if part is not None]
+        return self.table_bytes + sum(times.nbytes + order.nbytes for times, order in made)
 
     def index(self) -> list[tuple[np.ndarray, np.ndarray] | None]:
         """Per table: its times as int64 (in the column's unit) sorted, and the row of each; None for
@@ -113,7 +121,7 @@ class RunReads:
 
     @property
     def kept_bytes(self) -> int:
-        """Arrow bytes of the tables kept now."""
+        """Bytes kept now: the tables read and their time indexes."""
         return sum(read.nbytes for read in self.kept.values())
 
     def _read(
