@@ -28,9 +28,9 @@ from sagewatch.records import label_problems
 from sagewatch.schema import Attribute, Model, Stage, ValueType
 from sagewatch.tables import TIMESTAMP, ground_truth_schema, inference_schema
 from sagewatch.values import (
+    ARROW_TYPES,
     TIME_RANGE_TEXT,
     coerce,
-    first_problem,
     has_problem,
     identifier_problems,
     in_time_range,
@@ -144,61 +144,56 @@ def parse_capture(
     outputs = pc.struct_field(data, "endpointOutput")
     inference_time = pc.struct_field(metadata, "inferenceTime")
     timestamps, bad_time = coerce(inference_time, ValueType.TIMESTAMP)
-    problems = _event_problems(
-        len(lines.table),
-        [
-            (event_id.is_null(), "eventMetadata.eventId is missing"),
-            (bad_time, "eventMetadata.inferenceTime is not an ISO 8601 time"),
-            (timestamps.is_null(), "eventMetadata.inferenceTime is missing"),  # absent or blank
-            (
-                timestamps.is_valid().to_numpy(zero_copy_only=False) & ~in_time_range(timestamps),
-                f"eventMetadata.inferenceTime is outside {TIME_RANGE_TEXT}",
-            ),
-            (pc.struct_field(inputs, "data").is_null(), "captureData.endpointInput.data is missing"),
-            (pc.struct_field(outputs, "data").is_null(), "captureData.endpointOutput.data is missing"),
-        ],
+    problems = _Problems(len(lines.table))
+    problems.add(event_id.is_null(), "eventMetadata.eventId is missing")
+    problems.add(bad_time, "eventMetadata.inferenceTime is not an ISO 8601 time")
+    problems.add(timestamps.is_null(), "eventMetadata.inferenceTime is missing")  # absent or blank
+    problems.add(
+        timestamps.is_valid().to_numpy(zero_copy_only=False) & ~in_time_range(timestamps),
+        f"eventMetadata.inferenceTime is outside {TIME_RANGE_TEXT}",
     )
+    problems.add(pc.struct_field(inputs, "data").is_null(), "captureData.endpointInput.data is missing")
+    problems.add(pc.struct_field(outputs, "data").is_null(), "captureData.endpointOutput.data is missing")
     # An empty inferenceId is no inferenceId; the id used must be usable (not blank, no control characters).
     inference_id = pc.struct_field(metadata, "inferenceId")
     blank = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(inference_id)), 0)
     inference_id = pc.if_else(blank, pa.scalar(None, pa.string()), inference_id)
     base_id = pc.coalesce(inference_id, event_id)
-    problems = first_problem([problems, identifier_problems(base_id, "partner_inference_id")])
+    problems.add_reasons(identifier_problems(base_id, "partner_inference_id"))
     input_attributes = model.by_stage(Stage.PIPELINE_INPUT)
     output_attributes = model.by_stage(Stage.PREDICTED_VALUE)
     sent = _side_rows(inputs, input_attributes, "endpointInput", problems)
     answered = _side_rows(outputs, output_attributes, "endpointOutput", problems)
     sent_count = np.bincount(sent.event, minlength=len(problems))
     answered_count = np.bincount(answered.event, minlength=len(problems))
-    _flag(
-        problems,
+    problems.add(
         sent_count != answered_count,
         lambda e: f"the request holds {sent_count[e]} inferences but the response {answered_count[e]}",
     )
-    _flag(problems, sent_count == 0, lambda e: "the request holds no inference")
+    problems.add(sent_count == 0, "the request holds no inference")
 
     partner_ids, index = _partner_ids(base_id, sent.event, sent_count)
     _flag_repeated_calls(problems, base_id)
     rejected = _event_rejections(lines, event_id, problems, sent.event, index, sent_count)
 
     # Events without a problem have as many response rows as request rows: they pair by position.
-    paired = ~has_problem(problems)
+    paired = ~problems.bad
     sent_rows = np.flatnonzero(paired[sent.event])
     sent, answered = sent.take(sent_rows), answered.take(np.flatnonzero(paired[answered.event]))
     partner_ids, index = partner_ids.take(pa.array(sent_rows, type=pa.int64())), index[sent_rows]
-    typed, typed_problems = typed_columns(sent.columns, input_attributes, sent.count)
-    typed_out, typed_out_problems = typed_columns(answered.columns, output_attributes, answered.count)
-    typed.update(typed_out)
-    row_problem = first_problem([sent.problem, answered.problem, typed_problems, typed_out_problems])
+    typed = {**sent.columns, **answered.columns}
+    row_problem = _Problems(sent.count)
+    for reasons in (sent.problem, answered.problem, sent.value_problem, answered.value_problem):
+        row_problem.add_reasons(reasons)
     rejected += _row_rejections(lines, event_id, sent.event, index, sent_count, row_problem)
 
-    keep = pa.array(np.flatnonzero(~has_problem(row_problem)), type=pa.int64())
+    keep = pa.array(np.flatnonzero(~row_problem.bad), type=pa.int64())
     columns = {
         "partner_inference_id": partner_ids.take(keep),
         "inference_timestamp": timestamps.take(pa.array(sent.event, type=pa.int64()).take(keep)),
         "batch_id": pa.nulls(len(keep), pa.string()),
-        "source": pa.array([source] * len(keep), pa.string()),
-        "variant": pa.array([variant] * len(keep), pa.string()),
+        "source": pa.repeat(pa.scalar(source, pa.string()), len(keep)),
+        "variant": pa.repeat(pa.scalar(variant, pa.string()), len(keep)),
         "ingested_at": _repeat(ingested_at or datetime.now(UTC), len(keep)),
     }
     return Parsed(_table(columns, typed, keep, inference_schema(model)), rejected)
@@ -222,41 +217,36 @@ def parse_ground_truth(
     lines = read_jsonl(buffer, GROUND_TRUTH_SCHEMA, first_line)
     truth = lines.table.column("groundTruthData").combine_chunks()
     event_id = pc.struct_field(lines.table.column("eventMetadata").combine_chunks(), "eventId")
-    problems = _event_problems(
-        len(lines.table),
-        [
-            (event_id.is_null(), "eventMetadata.eventId is missing"),
-            (pc.struct_field(truth, "data").is_null(), "groundTruthData.data is missing"),
-        ],
-    )
-    problems = first_problem([problems, identifier_problems(event_id, "partner_inference_id")])
+    problems = _Problems(len(lines.table))
+    problems.add(event_id.is_null(), "eventMetadata.eventId is missing")
+    problems.add(pc.struct_field(truth, "data").is_null(), "groundTruthData.data is missing")
+    problems.add_reasons(identifier_problems(event_id, "partner_inference_id"))
     attributes = model.by_stage(Stage.GROUND_TRUTH, Stage.GROUND_TRUTH_CLASS)
     rows = _side_rows(truth, attributes, "groundTruthData", problems)
     count = np.bincount(rows.event, minlength=len(problems))
-    _flag(problems, count == 0, lambda e: "groundTruthData holds no value")
+    problems.add(count == 0, "groundTruthData holds no value")
     partner_ids, index = _partner_ids(event_id, rows.event, count)
     rejected = _event_rejections(lines, event_id, problems, rows.event, index, count)
 
-    usable = np.flatnonzero(~has_problem(problems)[rows.event])
+    usable = np.flatnonzero(~problems.bad[rows.event])
     rows, index = rows.take(usable), index[usable]
     partner_ids = partner_ids.take(pa.array(usable, type=pa.int64()))
-    typed, typed_problems = typed_columns(rows.columns, attributes, rows.count)
+    typed = rows.columns
     labelled = np.zeros(rows.count, dtype=bool)
     for values in typed.values():
         labelled |= values.is_valid().to_numpy(zero_copy_only=False)
-    no_label = np.where(
-        labelled, None, f"groundTruthData holds no value of {', '.join(a.name for a in attributes)}"
-    ).astype(object)
-    row_problem = first_problem(
-        [rows.problem, typed_problems, label_problems(model, typed, rows.count), no_label]
-    )
+    row_problem = _Problems(rows.count)
+    row_problem.add_reasons(rows.problem)
+    row_problem.add_reasons(rows.value_problem)
+    row_problem.add_reasons(label_problems(model, typed, rows.count))
+    row_problem.add(~labelled, f"groundTruthData holds no value of {', '.join(a.name for a in attributes)}")
     rejected += _row_rejections(lines, event_id, rows.event, index, count, row_problem)
 
-    keep = pa.array(np.flatnonzero(~has_problem(row_problem)), type=pa.int64())
+    keep = pa.array(np.flatnonzero(~row_problem.bad), type=pa.int64())
     columns = {
         "partner_inference_id": partner_ids.take(keep),
         "ground_truth_timestamp": _repeat(received_at, len(keep)),
-        "source": pa.array([source] * len(keep), pa.string()),
+        "source": pa.repeat(pa.scalar(source, pa.string()), len(keep)),
         "ingested_at": _repeat(ingested_at or datetime.now(UTC), len(keep)),
     }
     return Parsed(_table(columns, typed, keep, ground_truth_schema(model)), rejected)
@@ -266,41 +256,78 @@ def _repeat(moment: datetime, count: int) -> pa.Array:
     return pa.array([moment], TIMESTAMP).take(pa.array(np.zeros(count, dtype=np.int64)))
 
 
-def _flag_repeated_calls(problems: np.ndarray, base_id: pa.Array) -> None:
+class _Problems:
+    """Per event (or row), the first reason found against it (None where there is none), and a
+    mask of those that have one: checks ask the mask, not the reasons (a comparison per Python
+    object)."""
+
+    def __init__(self, count: int) -> None:
+        self.reason = np.full(count, None, dtype=object)
+        self.bad = np.zeros(count, dtype=bool)
+
+    def __len__(self) -> int:
+        return len(self.bad)
+
+    def add(self, failed: Any, reason: str | Callable[[int], str]) -> None:
+        """Give those that fail a check (and have no reason yet) the check's reason: a text, or a
+        function of the position, called for each newly failed one."""
+        mask = failed if isinstance(failed, np.ndarray) else failed.to_numpy(zero_copy_only=False)
+        new = mask.astype(bool) & ~self.bad
+        if not new.any():
+            return
+        if callable(reason):
+            for position in np.flatnonzero(new):
+                self.reason[position] = reason(position)
+        else:
+            self.reason[new] = reason
+        self.bad |= new
+
+    def add_reasons(self, reasons: np.ndarray | None) -> None:
+        """Take reasons found elsewhere (an object array of reasons and Nones) where none is yet."""
+        if reasons is not None:
+            self.add_masked(has_problem(reasons), reasons)
+
+    def add_masked(self, failed: np.ndarray, reasons: np.ndarray) -> None:
+        """Take reasons[i] where failed[i] and no reason is yet."""
+        new = failed & ~self.bad
+        self.reason[new] = reasons[new]
+        self.bad |= new
+
+
+def _flag_repeated_calls(problems: _Problems, base_id: pa.Array) -> None:
     """A call whose id (inferenceId, else eventId) an earlier line of the buffer used is refused:
     within a file the first one is kept, as within a REST request."""
-    positions = np.flatnonzero(~has_problem(problems))
+    positions = np.flatnonzero(~problems.bad)
     if len(positions) < 2:
         return
     encoded = base_id.take(pa.array(positions)).dictionary_encode().indices.to_numpy(zero_copy_only=False)
     _, first = np.unique(encoded, return_index=True)
     repeated = np.ones(len(positions), dtype=bool)
     repeated[first] = False
-    problems[positions[repeated]] = REPEATED_IN_FILE
-
-
-def _flag(problems: np.ndarray, check_failed: np.ndarray, reason: Any) -> None:
-    """Give events that fail a check (and have no problem yet) the check's reason."""
-    for event in np.flatnonzero(check_failed & ~has_problem(problems)):
-        problems[event] = reason(event)
+    if repeated.any():
+        mask = np.zeros(len(problems), dtype=bool)
+        mask[positions[repeated]] = True
+        problems.add(mask, REPEATED_IN_FILE)
 
 
 def _event_rejections(
     lines: Any,
     event_id: pa.Array,
-    problems: np.ndarray,
+    problems: _Problems,
     row_event: np.ndarray,
     index: np.ndarray,
     count: np.ndarray,
 ) -> list[dict[str, Any]]:
     """Rejections for broken lines and for every inference of an event that has a problem."""
     rejected = [_reject(line, None, None, reason) for line, reason in lines.broken]
-    failed_rows = np.flatnonzero(has_problem(problems)[row_event])
-    rejected += _row_rejections(
-        lines, event_id, row_event[failed_rows], index[failed_rows], count, problems[row_event[failed_rows]]
-    )
-    for event in np.flatnonzero(has_problem(problems) & (count == 0)):
-        rejected.append(_reject(lines.line[event], event_id[event].as_py(), None, problems[event]))
+    if not problems.bad.any():
+        return rejected
+    failed_rows = np.flatnonzero(problems.bad[row_event])
+    failed = _Problems(len(failed_rows))
+    failed.add_masked(np.ones(len(failed_rows), dtype=bool), problems.reason[row_event[failed_rows]])
+    rejected += _row_rejections(lines, event_id, row_event[failed_rows], index[failed_rows], count, failed)
+    for event in np.flatnonzero(problems.bad & (count == 0)):
+        rejected.append(_reject(lines.line[event], event_id[event].as_py(), None, problems.reason[event]))
     return rejected
 
 
@@ -310,15 +337,15 @@ def _row_rejections(
     row_event: np.ndarray,
     index: np.ndarray,
     count: np.ndarray,
-    reasons: np.ndarray,
+    problems: _Problems,
 ) -> list[dict[str, Any]]:
-    bad = np.flatnonzero(has_problem(reasons))
+    bad = np.flatnonzero(problems.bad)
     return [
         _reject(
             lines.line[row_event[r]],
             event_id[int(row_event[r])].as_py(),
             int(index[r]) if count[row_event[r]] > 1 else None,
-            reasons[r],
+            problems.reason[r],
         )
         for r in bad
     ]
@@ -344,17 +371,9 @@ def _reject(line: Any, event_id: str | None, index: int | None, reason: str) -> 
     }
 
 
-def _event_problems(events: int, checks: list[tuple[Any, str]]) -> np.ndarray:
-    """Per event, the first failed check's reason (None when all pass)."""
-    problems = np.full(events, None, dtype=object)
-    for failed, reason in checks:
-        mask = failed if isinstance(failed, np.ndarray) else failed.to_numpy(zero_copy_only=False)
-        problems[mask.astype(bool) & ~has_problem(problems)] = reason
-    return problems
-
-
-def _side_rows(side: pa.StructArray, attributes: list[Attribute], label: str, problems: np.ndarray) -> Rows:
-    """Rows of one side (request, response or ground truth) of every event, parsed by content kind."""
+def _side_rows(side: pa.StructArray, attributes: list[Attribute], label: str, problems: _Problems) -> Rows:
+    """Rows of one side (request, response or ground truth) of every event, parsed by content kind
+    and typed by attribute (`value_problem` says why a row's value is not of its type)."""
     names = [a.name for a in attributes]
     mixed_lists = len({a.value_type is ValueType.STRING for a in attributes}) > 1
     events = np.arange(len(side))
@@ -366,37 +385,54 @@ def _side_rows(side: pa.StructArray, attributes: list[Attribute], label: str, pr
         else pa.nulls(len(side), pa.string())
     )
     known = pc.is_in(encoding, value_set=pa.array(["CSV", "JSON", "BASE64"])).to_numpy(zero_copy_only=False)
-    unknown_encoding = ~known & encoding.is_valid().to_numpy(zero_copy_only=False) & ~has_problem(problems)
-    problems[unknown_encoding] = f"{label}.encoding is not CSV, JSON or BASE64"
+    problems.add(
+        ~known & encoding.is_valid().to_numpy(zero_copy_only=False),
+        f"{label}.encoding is not CSV, JSON or BASE64",
+    )
     is_base64 = pc.equal(encoding, "BASE64").fill_null(False).to_numpy(zero_copy_only=False)
     if is_base64.any():
         decoded, broken = decode_base64(bodies.filter(pa.array(is_base64)))
-        positions = np.flatnonzero(is_base64)
-        problems[positions[broken & ~has_problem(problems[positions])]] = f"{label}.data is not valid base64"
+        not_base64 = np.zeros(len(side), dtype=bool)
+        not_base64[np.flatnonzero(is_base64)[broken]] = True
+        problems.add(not_base64, f"{label}.data is not valid base64")
         bodies = _replace(bodies, is_base64, decoded)
     kinds = _kinds(content_type, encoding, bodies)
-    unknown = (kinds == "") & ~has_problem(problems)
-    problems[unknown] = f"{label}: unsupported observedContentType (expected CSV or JSON)"
-    usable = ~has_problem(problems)
-    as_csv = usable & (kinds == "csv")
-    as_json = usable & (kinds != "csv") & (kinds != "")
+    problems.add(kinds == _UNKNOWN, f"{label}: unsupported observedContentType (expected CSV or JSON)")
+    usable = ~problems.bad
+    as_csv = usable & (kinds == _CSV)
+    as_json = usable & (kinds >= _JSON)
+    numbers = {a.name: ARROW_TYPES[a.value_type] for a in attributes if a.value_type in _CSV_NUMBERS}
     parts = [
-        csv_rows(bodies.filter(pa.array(as_csv)), events[as_csv], names),
+        csv_rows(bodies.filter(pa.array(as_csv)), events[as_csv], names, numbers),
         json_rows(
             bodies.filter(pa.array(as_json)),
             events[as_json],
             names,
-            lines=(kinds == "jsonlines")[as_json],
+            lines=(kinds == _JSON_LINES)[as_json],
             mixed_lists=mixed_lists,
         ),
     ]
-    rows = merge(parts, names)
+    rows = merge([_typed(part, attributes) if part.count else part for part in parts], names)
+    if rows.count == 0:
+        rows = _typed(rows, attributes)
     flagged = has_problem(rows.problem)
-    rows.problem[flagged] = [f"{label}: {p}" for p in rows.problem[flagged]]
+    if flagged.any():
+        rows.problem[flagged] = [f"{label}: {p}" for p in rows.problem[flagged]]
     for event, reason in rows.event_problems.items():
-        if problems[event] is None:
-            problems[event] = f"{label}: {reason}"
+        if not problems.bad[event]:
+            problems.reason[event], problems.bad[event] = f"{label}: {reason}", True
     return rows
+
+
+_UNKNOWN, _CSV, _JSON, _JSON_LINES = range(4)  # content kinds, as small integers
+_KIND_CODES = {None: _UNKNOWN, "csv": _CSV, "json": _JSON, "jsonlines": _JSON_LINES}
+_CSV_NUMBERS = (ValueType.FLOAT, ValueType.INTEGER)  # read as numbers by the CSV reader when plain
+
+
+def _typed(rows: Rows, attributes: list[Attribute]) -> Rows:
+    """The rows with each attribute's values typed (values.typed_columns) and why a value is not."""
+    typed, problem = typed_columns(rows.columns, attributes, rows.count)
+    return Rows(rows.event, typed, rows.problem, rows.event_problems, problem)
 
 
 def _replace(bodies: pa.Array, mask: np.ndarray, replacement: pa.Array) -> pa.Array:
@@ -407,22 +443,29 @@ def _replace(bodies: pa.Array, mask: np.ndarray, replacement: pa.Array) -> pa.Ar
 
 
 def _kinds(content_type: pa.Array, encoding: pa.Array, bodies: pa.Array) -> np.ndarray:
-    """'csv' | 'json' | 'jsonlines' | '' per event; bodies of unknown type are sniffed."""
-    keys = pc.binary_join_element_wise(
-        content_type.cast(pa.string()).fill_null(""), encoding.cast(pa.string()).fill_null(""), "\t"
-    )
-    encoded = keys.dictionary_encode()
+    """_CSV, _JSON, _JSON_LINES or _UNKNOWN per event; bodies of unknown type are sniffed. Each
+    distinct (content type, encoding) pair is looked at once."""
+    types = content_type.cast(pa.string()).fill_null("").dictionary_encode()
+    encodings = encoding.cast(pa.string()).fill_null("").dictionary_encode()
+    width = max(len(encodings.dictionary), 1)
+    pairs = types.indices.to_numpy(zero_copy_only=False).astype(
+        np.int64
+    ) * width + encodings.indices.to_numpy(zero_copy_only=False)
+    distinct, which = np.unique(pairs, return_inverse=True)
+    type_names, encoding_names = types.dictionary.to_pylist(), encodings.dictionary.to_pylist()
     lookup = np.array(
-        [content_kind(*key.split("\t")) or "" for key in encoded.dictionary.to_pylist()] or [""], dtype=object
+        [_KIND_CODES[content_kind(type_names[p // width], encoding_names[p % width])] for p in distinct]
+        or [_UNKNOWN],
+        dtype=np.int8,
     )
-    kinds = lookup[encoded.indices.to_numpy(zero_copy_only=False)]
-    undecided = kinds == ""
+    kinds = lookup[which.reshape(-1)] if len(pairs) else np.zeros(0, dtype=np.int8)
+    undecided = kinds == _UNKNOWN
     if undecided.any():
         starts_json = (
             pc.match_substring_regex(bodies, r"^\s*[\[{]").fill_null(False).to_numpy(zero_copy_only=False)
         )
-        kinds[undecided & starts_json] = "json"
-        kinds[undecided & ~starts_json & bodies.is_valid().to_numpy(zero_copy_only=False)] = "csv"
+        kinds[undecided & starts_json] = _JSON
+        kinds[undecided & ~starts_json & bodies.is_valid().to_numpy(zero_copy_only=False)] = _CSV
     return kinds
 
 
@@ -431,6 +474,8 @@ def _partner_ids(base: pa.Array, row_event: np.ndarray, count: np.ndarray) -> tu
     starts = np.concatenate([[0], np.cumsum(count)[:-1]]) if len(count) else np.zeros(0, dtype=np.int64)
     index = np.arange(len(row_event)) - starts[row_event] if len(row_event) else np.zeros(0, dtype=np.int64)
     ids = base.take(pa.array(row_event, type=pa.int64()))
-    several = pa.array(count[row_event] > 1) if len(row_event) else pa.array([], pa.bool_())
-    suffixed = pc.binary_join_element_wise(ids, pa.array(index.astype(str)), "_")
-    return pc.if_else(several, suffixed, ids), index
+    several = count[row_event] > 1
+    if not several.any():
+        return ids, index
+    suffixed = pc.binary_join_element_wise(ids, pa.array(index, type=pa.int64()).cast(pa.string()), "_")
+    return pc.if_else(pa.array(several), suffixed, ids), index

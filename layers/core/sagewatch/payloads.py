@@ -46,15 +46,18 @@ class _MixedShapes(Exception):
 class Rows:
     """Rows parsed from the payloads of events.
 
-    `event` is each row's event index (non-decreasing), `columns` the raw values by name (untyped:
-    text from CSV, JSON's own types), `problem` None or why the row is rejected. `event_problems`
-    holds events whose body could not be read at all (they have no rows).
+    `event` is each row's event index (non-decreasing), `columns` the values by name (raw as
+    parsed: text from CSV, or numbers the CSV reader could read, JSON's own types; or typed, once
+    a caller has typed them), `problem` None or why the row is rejected. `event_problems` holds
+    events whose body could not be read at all (they have no rows). `value_problem`, once the
+    values are typed, says per row why a value is not of its type.
     """
 
     event: np.ndarray
     columns: dict[str, pa.Array]
     problem: np.ndarray
     event_problems: dict[int, str] = field(default_factory=dict)
+    value_problem: np.ndarray | None = None
 
     @property
     def count(self) -> int:
@@ -75,11 +78,13 @@ class Rows:
 
     def take(self, indices: np.ndarray) -> Rows:
         """The rows at these indices (events that failed whole are kept)."""
+        positions = pa.array(indices, type=pa.int64())
         return Rows(
             self.event[indices],
-            {n: c.take(pa.array(indices, type=pa.int64())) for n, c in self.columns.items()},
+            {n: c.take(positions) for n, c in self.columns.items()},
             self.problem[indices],
             dict(self.event_problems),
+            None if self.value_problem is None else self.value_problem[indices],
         )
 
 
@@ -94,6 +99,8 @@ def merge(parts: list[Rows], names: list[str]) -> Rows:
         rows = Rows.empty(names)
         rows.event_problems = problems
         return rows
+    if len(filled) == 1 and len(parts) == 1:
+        return filled[0]
     event = np.concatenate([p.event for p in filled])
     columns = {}
     for name in names:
@@ -101,7 +108,15 @@ def merge(parts: list[Rows], names: list[str]) -> Rows:
         common = _common_type([c.type for c in chunks])
         columns[name] = pa.concat_arrays([c if c.type == common else _as(c, common) for c in chunks])
     problem = np.concatenate([p.problem for p in filled])
-    return Rows(event, columns, problem, problems).take(np.argsort(event, kind="stable"))
+    value_problem = None
+    if any(p.value_problem is not None for p in filled):
+        value_problem = np.concatenate(
+            [p.value_problem if p.value_problem is not None else np.full(p.count, None) for p in filled]
+        )
+    rows = Rows(event, columns, problem, problems, value_problem)
+    if len(filled) == 1 or np.all(event[1:] >= event[:-1]):
+        return rows
+    return rows.take(np.argsort(event, kind="stable"))
 
 
 def _common_type(types: list[pa.DataType]) -> pa.DataType:
@@ -457,28 +472,26 @@ def list_scalars(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     fails the read and takes the slow path; outside strings a quoted scalar is never a key (a key
     is followed by `:`), so valid documents stay valid and invalid ones invalid.
 
-    NumPy throughout: candidates are bytes that can open a scalar right after `[`, `,` or a space;
-    a candidate ends at the next `,`, `]` or space; whitespace is stepped over (a few bytes for
-    all candidates at once, then by runs); then all candidates' bytes go through an automaton
-    together, byte position by byte position.
+    NumPy throughout: candidates are the texts between neighbouring delimiters (`[`, `]`, `,`,
+    whitespace) that open like a scalar; whitespace around them is stepped over (a few bytes for
+    all candidates at once, then by runs) to find their context; then all candidates' bytes go
+    through an automaton together, byte position by byte position.
     """
     none = np.zeros(0, dtype=np.int64)
-    if len(data) < 2:
-        return none, none
     space = _spaces(data)
-    comma = data == _COMMA
-    opens = ((data - _ZERO) < 10) | (data == _MINUS) | (data == _T) | (data == _F)
-    first = np.flatnonzero(opens[1:] & (space[:-1] | comma[:-1] | (data[:-1] == _OPEN)))
-    first += 1
-    stops = np.flatnonzero(space | comma | (data == _CLOSE))
-    if len(first) == 0 or len(stops) == 0:
+    places = np.flatnonzero(space | (data == _COMMA) | (data == _OPEN) | (data == _CLOSE))
+    if len(places) < 2:
         return none, none
+    # the text between two neighbouring delimiters, when it opens like a scalar
+    first, last = places[:-1] + 1, places[1:]
+    opening = data[first]
+    candidate = (last > first) & (
+        ((opening - _ZERO) < 10) | (opening == _MINUS) | (opening == _T) | (opening == _F)
+    )
+    first, last = first[candidate], last[candidate]
     before = _past_spaces(space, first - 1, -1)
     found = data[np.maximum(before, 0)]
     ok = (before >= 0) & ((found == _COMMA) | (found == _OPEN))
-    at = np.searchsorted(stops, first)
-    ok &= at < len(stops)
-    last = stops[np.minimum(at, len(stops) - 1)]
     after = _past_spaces(space, last, 1)
     found = data[np.minimum(after, len(data) - 1)]
     ok &= (after < len(data)) & ((found == _COMMA) | (found == _CLOSE))
