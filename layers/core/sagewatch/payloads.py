@@ -179,7 +179,9 @@ def csv_rows(
         kept[index] = False
         problem[index] = f"expected {len(names)} comma-separated values ({', '.join(names)}), got {found}"
     values = {
-        name: _scatter(table.column(column).combine_chunks(), kept)
+        name: table.column(column).combine_chunks()
+        if not invalid
+        else _scatter(table.column(column).combine_chunks(), kept)
         for name, column in zip(names, columns, strict=True)
     }
     return Rows(row_events, values, problem)
@@ -302,11 +304,17 @@ def json_rows(
     """
     if len(bodies) == 0:
         return Rows.empty(names)
-    looks_like_lines = (
-        pc.match_substring_regex(bodies, _JSON_LINES).fill_null(False).to_numpy(zero_copy_only=False)
-    )
+    bodies = bodies.cast(pa.string())
+    breaks = _holds_byte(bodies, b"\n\r")
+    looks_like_lines = np.zeros(len(bodies), dtype=bool)
+    if breaks.any():  # the regex runs only on bodies holding a line break
+        looks_like_lines[breaks] = (
+            pc.match_substring_regex(bodies.filter(pa.array(breaks)), _JSON_LINES)
+            .fill_null(False)
+            .to_numpy(zero_copy_only=False)
+        )
     is_lines = looks_like_lines if lines is None else (lines | looks_like_lines)
-    documents, doc_events = _documents(bodies, events, is_lines)
+    documents, doc_events = _documents(bodies, events, is_lines, breaks)
     missing = documents.is_null().to_numpy(zero_copy_only=False)
     deep = too_deep(documents)
     parts = []
@@ -322,14 +330,15 @@ def json_rows(
     return merge(parts, names)
 
 
-def _documents(bodies: pa.Array, events: np.ndarray, is_lines: np.ndarray) -> tuple[pa.Array, np.ndarray]:
-    """One JSON document per entry: whole bodies (line breaks made spaces), and each non-blank line
-    of JSON Lines bodies; a blank document is null. Ordered by event."""
+def _documents(
+    bodies: pa.Array, events: np.ndarray, is_lines: np.ndarray, breaks: np.ndarray
+) -> tuple[pa.Array, np.ndarray]:
+    """One JSON document per entry: whole bodies (line breaks, where `breaks` says a body holds
+    some, made spaces), and each non-blank line of JSON Lines bodies; a blank document is null.
+    Ordered by event."""
     single = ~is_lines
-    one_line = bodies.cast(pa.string())
-    if not single.all():
-        one_line = one_line.filter(pa.array(single))
-    if _holds_byte(one_line, b"\n\r").any():
+    one_line = bodies if single.all() else bodies.filter(pa.array(single))
+    if (breaks & single).any():
         one_line = pc.replace_substring(pc.replace_substring(one_line, "\n", " "), "\r", " ")
     docs = [one_line]
     doc_events = [events[single]]
@@ -356,9 +365,13 @@ def _documents(bodies: pa.Array, events: np.ndarray, is_lines: np.ndarray) -> tu
 def _holds_byte(texts: pa.Array, wanted: bytes) -> np.ndarray:
     """Per string, whether it holds any of these (ASCII) bytes; NumPy over the data buffer."""
     data, starts, ends = text_buffers(texts)
-    found = np.flatnonzero(_any_of(data, wanted))
-    if len(found) == 0:
+    if len(texts) == 0:
+        return np.zeros(0, dtype=bool)
+    data = data[int(starts.min()) : int(ends.max())]
+    found = _any_of(data, wanted)
+    if not found.any():
         return np.zeros(len(texts), dtype=bool)
+    found = np.flatnonzero(found) + int(starts.min())
     return np.searchsorted(found, ends) > np.searchsorted(found, starts)
 
 
@@ -676,6 +689,8 @@ def _item_values(items: pa.Array, names: list[str]) -> tuple[dict[str, pa.Array]
         problem[wrong] = [
             f"expected {len(names)} values ({', '.join(names)}), got {n}" for n in lengths[wrong]
         ]
+        if right.all():
+            return {name: pc.list_element(items, index) for index, name in enumerate(names)}, problem
         kept = items.filter(pa.array(right))
         return {
             name: _scatter(pc.list_element(kept, index), right) if len(kept) else pa.nulls(len(items))
