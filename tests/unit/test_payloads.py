@@ -122,12 +122,14 @@ def test_csv_numbers_read_as_numbers_only_when_all_are_plain() -> None:
     names = ["age", "income"]
     numbers = {"age": pa.int64(), "income": pa.float64()}
     clean = payloads.csv_rows(pa.array(["1,2.5\n", " 3 ,\n"]), np.arange(2), names, numbers)
+    assert clean.clean == {"age", "income"}
     assert clean.columns["age"].type == pa.int64()
     assert clean.columns["age"].to_pylist() == [1, 3]
     assert clean.columns["income"].to_pylist() == [2.5, None]
     for odd in ("1,inf\n", "1,NaN\n", "1.5,2\n", "x,2\n", '1,""\n'):
         rows = payloads.csv_rows(pa.array([odd]), np.arange(1), names, numbers)
         assert rows.columns["age"].type == pa.string(), odd  # left to values.coerce, with its messages
+        assert rows.clean == frozenset()
         assert [rows.columns[n][0].as_py() for n in names] == next(csv.reader(io.StringIO(odd)))
 
 

@@ -430,8 +430,11 @@ _CSV_NUMBERS = (ValueType.FLOAT, ValueType.INTEGER)  # read as numbers by the CS
 
 
 def _typed(rows: Rows, attributes: list[Attribute]) -> Rows:
-    """The rows with each attribute's values typed (values.typed_columns) and why a value is not."""
-    typed, problem = typed_columns(rows.columns, attributes, rows.count)
+    """The rows with each attribute's values typed (values.typed_columns) and why a value is not.
+    Columns the reader already typed clean (`Rows.clean`) are what coerce would return: kept."""
+    rest = [a for a in attributes if a.name not in rows.clean]
+    typed, problem = typed_columns(rows.columns, rest, rows.count)
+    typed.update({a.name: rows.columns[a.name] for a in attributes if a.name in rows.clean})
     return Rows(rows.event, typed, rows.problem, rows.event_problems, problem)
 
 

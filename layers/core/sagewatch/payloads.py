@@ -50,7 +50,8 @@ class Rows:
     parsed: text from CSV, or numbers the CSV reader could read, JSON's own types; or typed, once
     a caller has typed them), `problem` None or why the row is rejected. `event_problems` holds
     events whose body could not be read at all (they have no rows). `value_problem`, once the
-    values are typed, says per row why a value is not of its type.
+    values are typed, says per row why a value is not of its type. `clean` names columns the
+    reader typed itself: every value a finite number of the type asked for (csv_rows' `numbers`).
     """
 
     event: np.ndarray
@@ -58,6 +59,7 @@ class Rows:
     problem: np.ndarray
     event_problems: dict[int, str] = field(default_factory=dict)
     value_problem: np.ndarray | None = None
+    clean: frozenset[str] = frozenset()
 
     @property
     def count(self) -> int:
@@ -85,6 +87,7 @@ class Rows:
             self.problem[indices],
             dict(self.event_problems),
             None if self.value_problem is None else self.value_problem[indices],
+            self.clean,
         )
 
 
@@ -170,6 +173,7 @@ def csv_rows(
     columns = [f"c{i}" for i in range(len(names))]
     numeric = {f"c{i}": numbers[n] for i, n in enumerate(names) if numbers and n in numbers}
     table, invalid = _read_csv(text, columns, numeric) if numeric else (None, {})
+    clean = frozenset(n for n in names if n in (numbers or {})) if table is not None else frozenset()
     if table is None:
         table, invalid = _read_csv(text, columns, {})
     assert table is not None  # text columns always convert
@@ -184,7 +188,7 @@ def csv_rows(
         else _scatter(table.column(column).combine_chunks(), kept)
         for name, column in zip(names, columns, strict=True)
     }
-    return Rows(row_events, values, problem)
+    return Rows(row_events, values, problem, clean=clean)
 
 
 def _csv_text(bodies: pa.Array, events: np.ndarray) -> tuple[pa.Buffer, np.ndarray]:
@@ -197,7 +201,7 @@ def _csv_text(bodies: pa.Array, events: np.ndarray) -> tuple[pa.Buffer, np.ndarr
     data = np.frombuffer(joined, dtype=np.uint8)
     lengths = pc.binary_length(bodies).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
     body_starts = np.concatenate([[0], np.cumsum(lengths[:-1] + 1)]).astype(np.int64)
-    returns = np.flatnonzero(data == ord("\r"))
+    returns = np.flatnonzero(data == ord("\r")) if (data == ord("\r")).any() else np.zeros(0, np.int64)
     if len(returns):
         data = np.delete(data, returns)
         body_starts = body_starts - np.searchsorted(returns, body_starts)
