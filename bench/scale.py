@@ -2,6 +2,7 @@
 
     python bench/scale.py --case evaluator                   # the evaluator case below
     python bench/scale.py --case evaluator --runs 1          # one run (the baseline takes minutes)
+    python bench/scale.py --case reads                       # a window's reads as history grows
     python bench/scale.py --list                             # the cases
 
 Every case runs in-process under moto (`moto.mock_aws`) with sagewatch's declared resources, and
@@ -17,6 +18,15 @@ the time, so the run raises an alert and reads intervals. Each run is the evalua
 `evaluate_model`, the real Evaluator as the handler builds it (sagewatch.container); between runs the
 clock moves 5 minutes and the labels that arrived meanwhile are written. Target (issue 18): < 30 s
 per run.
+
+reads: every default metric of the same model over the latest hour (a window of about 4,600 rows at
+`--reads-per-day` 111 k) with 1 day of history and 10 k labels, with `--history-days` (90) days and
+10 k labels, and then with every one of those 10 M inferences labelled. Here moto runs as a server in
+its own process (in-process moto lists a prefix by walking the whole bucket and keeps every object in
+this process's memory; S3 does neither), so the figures are this process's alone: CPU seconds (best
+of `--repeats`) and peak RSS (the RSS of the process before any data, plus the growth while the
+window is measured). Target (issue 18): the ratios of time and of peak RSS, 90 days / 1 day and
+10 M labels / 10 k, <= 1.2. Setting up 10 M inferences and labels takes about 10 minutes.
 """
 
 from __future__ import annotations
@@ -27,7 +37,9 @@ import cProfile
 import os
 import pstats
 import resource
+import socket
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -53,6 +65,9 @@ from sagewatch.records import reference_rows, rows_from_columns
 from sagewatch.schema import Model, ModelSpec
 from sagewatch.services.ingestion import Source
 from sagewatch.settings import environment_for, physical_names
+from sagewatch.stores.window import lake_loader
+
+CORE = Path(__file__).resolve().parents[1] / "layers" / "core"
 
 # -- shared by the cases -----------------------------------------------------------------------------
 
@@ -214,27 +229,30 @@ def _as_datetimes(values: np.ndarray) -> list[datetime]:
     ]
 
 
-def make_stream(model: Model, per_day: int, days: int, quick: bool = False, seed: int = 0) -> Stream:
-    """Write the reference and `days` days of inferences up to NOW, one file an hour; labels are
-    made up front and written as they arrive (`write_labels`): about 3 days late, an hour of them
-    wrong half the time; `quick`, within 10 minutes, all of them wrong half the time."""
-    rng = np.random.default_rng(seed)
-    reference = 5_000
+def write_reference(model: Model, rng: np.random.Generator, size: int = 5_000) -> None:
+    """The model's reference set: `size` rows like its inferences, labels at random."""
     table, _ = reference_rows(
         {
-            "age": pa.array(rng.integers(18, 90, reference)),
-            "income": pa.array(rng.normal(0, 1, reference)),
-            "region": pa.array(rng.choice(["north", "south"], reference)),
-            "score": pa.array(rng.random(reference)),
-            "label": pa.array(rng.integers(0, 2, reference)),
+            "age": pa.array(rng.integers(18, 90, size)),
+            "income": pa.array(rng.normal(0, 1, size)),
+            "region": pa.array(rng.choice(["north", "south"], size)),
+            "score": pa.array(rng.random(size)),
+            "label": pa.array(rng.integers(0, 2, size)),
         },
-        reference,
+        size,
         model,
     )
     writer = container.ingestor().writer(model, Source(uuid.uuid4().hex, "bench"))
     writer.add(NOW.date(), reference=table)
     writer.finish()
 
+
+def make_stream(model: Model, per_day: int, days: int, quick: bool = False, seed: int = 0) -> Stream:
+    """Write the reference and `days` days of inferences up to NOW, one file an hour; labels are
+    made up front and written as they arrive (`write_labels`): about 3 days late, an hour of them
+    wrong half the time; `quick`, within 10 minutes, all of them wrong half the time."""
+    rng = np.random.default_rng(seed)
+    write_reference(model, rng)
     start = np.datetime64((NOW - timedelta(days=days)).replace(tzinfo=None), "us")
     span = int(timedelta(days=days).total_seconds() * 1e6)
     count = per_day * days
@@ -401,11 +419,167 @@ def _evaluator_runs(arguments: argparse.Namespace, quick: bool) -> None:
         )
 
 
+# -- the reads case ----------------------------------------------------------------------------------
+
+WINDOW = catalog.Window(NOW - timedelta(hours=1), NOW)
+
+
+def write_inferences(model: Model, days: int, per_day: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """`days` days of `per_day` inferences up to NOW, a file an hour; their ids and times."""
+    rng = np.random.default_rng(seed)
+    count = days * per_day
+    start = np.datetime64((NOW - timedelta(days=days)).replace(tzinfo=None), "us")
+    times = np.sort(start + rng.integers(0, int(days * 86_400e6), count).astype("timedelta64[us]"))
+    ids = np.char.add("i", np.arange(count).astype(str))
+    hours = times.astype("datetime64[h]").astype(np.int64)
+    for part in np.split(np.arange(count), np.flatnonzero(np.diff(hours)) + 1):
+        _write(
+            model,
+            {
+                "partner_inference_id": ids[part],
+                "inference_timestamp": _as_datetimes(times[part]),
+                "age": rng.integers(18, 90, len(part)),
+                "income": rng.normal(0, 1, len(part)),
+                "region": rng.choice(["north", "south"], len(part)),
+                "score": rng.random(len(part)),
+            },
+            NOW,
+            inference=True,
+        )
+    return ids, times
+
+
+def write_labels_of(
+    model: Model, ids: np.ndarray, times: np.ndarray, chosen: np.ndarray, seed: int = 0
+) -> None:
+    """Labels of the `chosen` inferences, timed LABEL_DELAY after them, a file per day of arrival."""
+    rng = np.random.default_rng(seed)
+    arrives = times[chosen] + np.timedelta64(int(LABEL_DELAY.total_seconds()), "s")
+    days_of = arrives.astype("datetime64[D]").astype(np.int64)
+    for part in np.split(np.arange(len(chosen)), np.flatnonzero(np.diff(days_of)) + 1):
+        _write(
+            model,
+            {
+                "partner_inference_id": ids[chosen[part]],
+                "ground_truth_timestamp": _as_datetimes(arrives[part]),
+                "label": rng.integers(0, 2, len(part)),
+            },
+            NOW,
+            inference=False,
+        )
+
+
+SERVER = """
+import sys, threading
+from moto.server import ThreadedMotoServer
+from sagewatch.local.emulator import serialize_dynamodb_requests
+serialize_dynamodb_requests()
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=int(sys.argv[1]), verbose=False)
+server.start()
+print("ready", flush=True)
+threading.Event().wait()
+"""
+
+
+@contextlib.contextmanager
+def moto_server_stack() -> Iterator[dict[str, str]]:
+    """sagewatch's declared resources on a moto server in its own process, so this process's CPU time
+    and memory are sagewatch's alone (in-process moto lists a prefix by walking the whole bucket, and
+    holds every object in this process's memory; real S3 does neither)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER, str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(CORE)},
+    )
+    try:
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        os.environ.pop("AWS_PROFILE", None)
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "AWS_REGION": "us-east-1",
+            }
+        )
+        names = physical_names("bench")
+        os.environ.update(environment_for(names))
+        container.reset()
+        yield provision(names)
+    finally:
+        container.reset()
+        os.environ.pop("AWS_ENDPOINT_URL", None)
+        server.terminate()
+        server.wait()
+
+
+def evaluate_window(model: Model) -> list[catalog.Measurement]:
+    """Every default metric of the model over the latest hour, as an evaluator run measures it."""
+    load = lake_loader(container.lake_store(), model)
+    return [catalog.measure(metric, model, load, WINDOW) for metric in catalog.default_metrics(model)]
+
+
+def reads_case(arguments: argparse.Namespace) -> None:
+    """A 1-hour window's evaluation (every default metric) as the history and the labels received grow."""
+    per_day, days, labelled = arguments.reads_per_day, arguments.history_days, 10_000
+    imports = rss_mb()  # what a Lambda process holds before it reads anything
+    figures: dict[str, tuple[float, float]] = {}
+
+    def measure(name: str, model: Model, setup: float) -> None:
+        calls = S3Calls()
+        seconds, engine, growth = [], [], []
+        for _ in range(arguments.repeats):
+            before = rss_mb()
+            with calls.counting() as counts, peak_rss() as peak:
+                began, cpu = time.perf_counter(), time.process_time()
+                measured = evaluate_window(model)
+                seconds.append(time.perf_counter() - began)
+                engine.append(time.process_time() - cpu)
+            growth.append(peak[0] - before)
+        figures[name] = (min(engine), imports + statistics.median(growth))
+        print(
+            f"  {name:34s} (set up in {setup:4.0f} s): {max(m.rows for m in measured):,} rows, "
+            f"{len(measured)} metrics: wall median {statistics.median(seconds):.2f} s, CPU best "
+            f"{figures[name][0]:.2f} s median {statistics.median(engine):.2f} s; RSS +{statistics.median(growth):.0f} MB over {imports:.0f} MB; S3 {S3Calls.line(counts)}"
+        )
+
+    with moto_server_stack():
+        began = time.perf_counter()
+        model = container.model_store().create(_spec())
+        write_reference(model, np.random.default_rng(0))
+        ids, times = write_inferences(model, 1, per_day)
+        write_labels_of(model, ids, times, np.arange(max(0, len(ids) - labelled), len(ids)))
+        measure("1 day, 10 k labels", model, time.perf_counter() - began)
+    with moto_server_stack():
+        began = time.perf_counter()
+        model = container.model_store().create(_spec())
+        write_reference(model, np.random.default_rng(0))
+        ids, times = write_inferences(model, days, per_day)
+        write_labels_of(model, ids, times, np.arange(max(0, len(ids) - labelled), len(ids)))
+        measure(f"{days} days, 10 k labels", model, time.perf_counter() - began)
+        began = time.perf_counter()
+        write_labels_of(model, ids, times, np.arange(max(0, len(ids) - labelled)), seed=1)
+        measure(f"{days} days, {len(ids) / 1e6:.0f} M labels", model, time.perf_counter() - began)
+    (base_s, base_mb), (hist_s, hist_mb), (lab_s, lab_mb) = figures.values()
+    print(
+        f"reads: history ({days} days / 1 day): time {hist_s / base_s:.2f}, peak RSS {hist_mb / base_mb:.2f}; "
+        f"labels ({len(ids) / 1e6:.0f} M / 10 k): time {lab_s / hist_s:.2f}, peak RSS {lab_mb / hist_mb:.2f} "
+        "(target <= 1.2)"
+    )
+
+
 # -- the cases --------------------------------------------------------------------------------------
 
 CASES: dict[str, Callable[[argparse.Namespace], None]] = {
     "evaluator": evaluator_case,
     "evaluator-alerting": evaluator_alerting_case,
+    "reads": reads_case,
 }
 
 
@@ -417,6 +591,9 @@ def main() -> None:
     parser.add_argument("--per-day", type=int, default=46_000, help="evaluator: inferences a day")
     parser.add_argument("--days", type=int, default=5, help="evaluator: days of inferences")
     parser.add_argument("--profile", action="store_true", help="print a profile of the last run")
+    parser.add_argument("--reads-per-day", type=int, default=111_112, help="reads: inferences a day")
+    parser.add_argument("--history-days", type=int, default=90, help="reads: days of history")
+    parser.add_argument("--repeats", type=int, default=7, help="reads: measurements of the window")
     arguments = parser.parse_args()
     if arguments.list:
         for name, case in CASES.items():
