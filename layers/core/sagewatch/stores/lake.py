@@ -6,7 +6,7 @@ Layout (DESIGN.md "Storage"):
       ground truth filed under the day of the inference it labels (found through the id index)
   ground_truth/model_id=<id>/date=<YYYY-MM-DD>/<source-digest>-<part>.parquet
       ground truth whose inference was not found when it arrived, by its ground_truth_timestamp's day
-  inference_ids/model_id=<id>/date=<YYYY-MM-DD>/<source-digest>-<part>.u32
+  inference_ids/model_id=<id>/date=<YYYY-MM-DD>/<source-digest>-<part>.u64
       the id index: each inference file's sorted id fingerprints (sagewatch.tables.id_fingerprints)
   reference/model_id=<id>/<source-digest>-<part>.parquet
   reference/model_id=<id>/_anomaly/detector.json   the anomaly detector fitted on that reference
@@ -111,8 +111,8 @@ class LakeStore:
         whose rows were never written only files a label under one more day)."""
         objects = [
             (
-                f"inference_ids/model_id={model_id}/date={day}/{name}.u32",
-                np.unique(id_fingerprints(rows.column("partner_inference_id"))).astype("<u4").tobytes(),
+                f"inference_ids/model_id={model_id}/date={day}/{name}.u64",
+                np.unique(id_fingerprints(rows.column("partner_inference_id"))).astype("<u8").tobytes(),
             )
             for day, rows in by_day(
                 inferences.select(["partner_inference_id", "inference_timestamp"]), "inference_timestamp"
@@ -134,13 +134,13 @@ class LakeStore:
         WRITERS at a time)."""
         keys = self.keys(f"inference_ids/model_id={model_id}/date={day.isoformat()}/")
         if not keys:
-            return np.empty(0, np.uint32)
+            return np.empty(0, np.uint64)
         client = self.client
         with ThreadPoolExecutor(min(WRITERS, len(keys))) as pool:
             bodies = list(
                 pool.map(lambda key: client.get_object(Bucket=self.bucket, Key=key)["Body"].read(), keys)
             )
-        return np.unique(np.concatenate([np.frombuffer(body, dtype="<u4") for body in bodies]))
+        return np.unique(np.concatenate([np.frombuffer(body, dtype="<u8") for body in bodies]))
 
     def write_ground_truth(self, model_id: str, table: pa.Table, name: str) -> list[str]:
         """File ground truth under the day of the inference each row labels (labels/); returns the keys.
