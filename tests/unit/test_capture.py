@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -276,4 +277,84 @@ def test_ground_truth_of_a_regression_model() -> None:
     parsed = parse_ground_truth(line.encode(), model, source="s", received_at=NOW)
     assert parsed.rows.select(["partner_inference_id", "ground_truth_value"]).to_pylist() == [
         {"partner_inference_id": "r1", "ground_truth_value": 123.5}
+    ]
+
+
+def json_side(body: object) -> dict:
+    return {
+        "captureData.endpointInput.observedContentType": "application/json",
+        "captureData.endpointInput.encoding": "JSON",
+        "captureData.endpointInput.data": body if isinstance(body, str) else json.dumps(body),
+    }
+
+
+def test_a_file_mixing_payload_kinds_keeps_each_call_apart() -> None:
+    """GIVEN one file of CSV calls (with and without a final newline), JSON calls of several shapes,
+    a base64 call, a call whose JSON is malformed, one whose counts disagree and rows with bad values
+    WHEN it is parsed
+    THEN every good call's rows come through in file order, each bad call or row is refused with its
+    line and reason, and its neighbours are untouched."""
+    lines = [
+        capture_line("1,2.5,north\n3,4.5,south", "0.1\n0.2\n", **{"eventMetadata.eventId": "csv"}),
+        capture_line("5,6.5,north\n", "0.3", **{"eventMetadata.eventId": "csv-one"}),
+        capture_line(
+            "",
+            "0.4",
+            **json_side({"instances": [{"features": [7, 8.5, "south"]}]}),
+            **{"eventMetadata.eventId": "features"},
+        ),
+        capture_line(
+            "", "0.5", **json_side('{"instances": [[9, 10.5, "north"]'), **{"eventMetadata.eventId": "broken"}
+        ),
+        capture_line(
+            "",
+            "0.6\n0.7",
+            **json_side([[11, 12.5, "south"], [13, 14.5, "north"]]),
+            **{"eventMetadata.eventId": "bare"},
+        ),
+        capture_line(
+            "",
+            "0.8",
+            **json_side([{"age": 15, "income": 16.5, "region": "south"}]),
+            **{"eventMetadata.eventId": "objects"},
+        ),
+        capture_line(
+            base64.b64encode(b"17,18.5,north").decode(),
+            "0.9",
+            **{"captureData.endpointInput.encoding": "BASE64", "eventMetadata.eventId": "base64"},
+        ),
+        capture_line("19,20.5,south\n21,22.5,north", "0.1", **{"eventMetadata.eventId": "counts"}),
+        capture_line(
+            "sixty,1,north\n23,24.5,south\n25,26.5", "0.2\n0.3\n0.4", **{"eventMetadata.eventId": "rows"}
+        ),
+        capture_line(
+            "",
+            "0.5\n0.6",
+            **json_side({"instances": [[27, "x", "north"], [29, 30.5]]}),
+            **{"eventMetadata.eventId": "json-rows"},
+        ),
+    ]
+    parsed = parse_capture(("\n".join(lines) + "\n").encode(), factories.model_of(), source="s")
+    assert [
+        (r["partner_inference_id"], r["age"], r["income"], r["region"], r["predicted_probability"])
+        for r in parsed.rows.to_pylist()
+    ] == [
+        ("csv_0", 1, 2.5, "north", 0.1),
+        ("csv_1", 3, 4.5, "south", 0.2),
+        ("csv-one", 5, 6.5, "north", 0.3),
+        ("features", 7, 8.5, "south", 0.4),
+        ("bare_0", 11, 12.5, "south", 0.6),
+        ("bare_1", 13, 14.5, "north", 0.7),
+        ("objects", 15, 16.5, "south", 0.8),
+        ("base64", 17, 18.5, "north", 0.9),
+        ("rows_1", 23, 24.5, "south", 0.3),
+    ]
+    assert sorted((r["line"], r["event_id"], r["inference_index"], r["reason"]) for r in parsed.rejected) == [
+        (4, "broken", None, "endpointInput: invalid JSON: Expecting ',' delimiter at character 33"),
+        (8, "counts", 0, "the request holds 2 inferences but the response 1"),
+        (8, "counts", 1, "the request holds 2 inferences but the response 1"),
+        (9, "rows", 0, "age: 'sixty' is not an INTEGER"),
+        (9, "rows", 2, "endpointInput: expected 3 comma-separated values (age, income, region), got 2"),
+        (10, "json-rows", 0, "income: 'x' is not a FLOAT"),
+        (10, "json-rows", 1, "endpointInput: expected 3 values (age, income, region), got 2"),
     ]

@@ -159,3 +159,20 @@ def test_json_rows_of_a_group_with_one_broken_body() -> None:
         for row in ([1, 2.5, "north"], [3, 4.5, "south"], [7, 8.5, "west"], [9, 10.5, "north"])
     ]
     assert rows.problem[4] == "expected 3 values (age, income, region), got 2"
+
+
+def test_json_rows_of_pretty_printed_bodies_and_json_lines() -> None:
+    """GIVEN a pretty-printed body (CRLF line ends), a JSON Lines body and a one-line body
+    WHEN they are read together
+    THEN each gives the rows json.loads finds in it, line by line for JSON Lines."""
+    names = ["age", "income", "region"]
+    pretty = json.dumps({"instances": [[1, 2.5, "north"], [3, 4.5, "south"]]}, indent=2).replace("\n", "\r\n")
+    lines = "\n".join(json.dumps([v]) for v in ([5, 6.5, "east"], [7, 8.5, "west"])) + "\n"
+    single = json.dumps({"instances": [[9, 10.5, "north"]]})
+    rows = payloads.json_rows(pa.array([pretty, lines, single]), np.array([0, 1, 2]), names, mixed_lists=True)
+    assert rows.event.tolist() == [0, 0, 1, 1, 2]
+    assert all(problem is None for problem in rows.problem)
+    values = [[str(rows.columns[n][i].as_py()) for n in names] for i in range(rows.count)]
+    expected = [*json.loads(pretty)["instances"], *(json.loads(line)[0] for line in lines.splitlines())]
+    expected += json.loads(single)["instances"]
+    assert values == [[str(v) for v in row] for row in expected]

@@ -17,8 +17,11 @@ import pyarrow as pa
 import pyarrow.json as pa_json
 
 _WHITESPACE = np.array([9, 10, 13, 32], dtype=np.uint8)
-# Small blocks let pyarrow parse a chunk on several threads; a line never spans blocks.
+# Blocks of 4 MB let pyarrow parse a large buffer on several threads (a line never spans blocks);
+# a buffer up to 16 MB (a chunk of a file, which worker threads already parse side by side) is read
+# as one block, so its table comes in one piece and needs no concatenation.
 _MIN_BLOCK = 1 << 22
+_ONE_BLOCK = 1 << 24
 
 
 @dataclass
@@ -51,7 +54,8 @@ def read_jsonl(buffer: bytes, schema: pa.Schema, first_line: int = 1) -> LineTab
         return LineTable(schema.empty_table(), np.zeros(0, dtype=np.int64), broken)
     longest = int((ends[nonblank] - starts[nonblank]).max())
     options = pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
-    read = pa_json.ReadOptions(block_size=max(_MIN_BLOCK, longest + 2), use_threads=True)
+    block = len(buffer) + 1 if len(buffer) < _ONE_BLOCK else _MIN_BLOCK
+    read = pa_json.ReadOptions(block_size=max(block, longest + 2), use_threads=True)
     whole = pa.py_buffer(buffer)
     pieces: list[tuple[int, pa.Table]] = []  # (index of the first nonblank line, its table)
 
