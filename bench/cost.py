@@ -1,34 +1,41 @@
 """What sagewatch costs to run on AWS: per 10 million inferences ingested and evaluated, a month fixed
-per model, and a month at 1, 10 and 100 requests/s beside an hourly SageMaker Model Monitor schedule.
+per model and per deployment, and a month at 1, 10 and 100 requests/s beside an hourly SageMaker Model
+Monitor schedule. docs/cost.md explains the model and the figures.
 
-    python bench/cost.py            # rates 1, 10, 100 /s; 2 simulated hours of warm-up, 1 measured (minutes)
-    python bench/cost.py --quick    # 1 hour of warm-up, 100 /s measured over half the instances' files
-    python bench/cost.py --rates 1,10 --instances 1 --file-minutes 10 --monitor-minutes 10
+    python bench/cost.py                 # the hour from noon, 3 runs of each scenario (about 40 min)
+    python bench/cost.py --quick         # the hour from 02:00, one run each (about 4 min)
+    python bench/cost.py --rates 1,10 --instances 1 --file-minutes 10 --monitor-minutes 10 --repeat 1
 
-Each scenario runs in-process under moto with sagewatch's declared resources, on the real code paths:
+Each scenario runs in-process under moto with sagewatch's declared resources and the real handlers:
 a binary model of 10 inputs (bench/capture_parse.py's) bound to a SageMaker endpoint, with a
 10,000-row reference (so its default rules, Input drift and Anomalous inferences, exist, and every
-inference is scored for anomalies at ingest). Time is simulated in 5-minute steps: each endpoint
-instance writes one Data Capture file per `--file-minutes` (one inference per request, 60% CSV and
-40% JSON payloads, 30% with an inferenceId, as SageMaker writes them); S3's notification puts it on the
-ingest queue; the queue is received as Lambda's event source does and the real ingest handler is
-called with the message, one invocation per file (files arrive minutes apart); then the scheduler
-fans out and the real evaluator handler runs with the clock at that step. The last simulated hour is
-measured; an idle hour (traffic ended 2 hours before) gives the fixed cost of a model.
+inference is scored for anomalies at ingest). A simulated day (yesterday's date, so every time is
+past): the lake holds the day's inferences up to the measured hour, written straight through the
+ingestor's writer a part per capture file (unmeasured); then, in 5-minute steps, each endpoint
+instance writes a Data Capture file every `--file-minutes` (one inference per request, 60% CSV and
+40% JSON payloads, 30% with an inferenceId), S3's notification puts it on the ingest queue, the queue
+is received as Lambda's event source does and the ingest handler is invoked with the message, one
+invocation per file (files arrive minutes apart); a minute later the scheduler fans out and the
+evaluator handler runs with its clock at that minute. That hour is measured. The evaluator reads the
+day's files (not only the window's), so its cost grows through the day: the hour from noon, half a
+day of files before it, is a day's average. The idle scenario (traffic the day before, none on the
+day) gives the fixed cost of a model.
 
-Measured, per invocation: CPU seconds (time.process_time, every thread, less the CPU moto spends
-serving the request in-process and this script's own counting), in-process wall time, every AWS
-request by service and operation (botocore hooks on every client sagewatch.aws makes), S3 bytes in
-and out, DynamoDB request units from the sizes of the items read and written, bytes logged (the
-Powertools loggers, the EMF metrics and warnings), and the lake's growth in bytes per inference.
+Measured, per invocation: CPU seconds (time.process_time over every thread, less the CPU moto spends
+answering in-process and this script's counting), wall time, every AWS request by service and
+operation (botocore hooks on every client sagewatch.aws makes), S3 bytes in and out, DynamoDB
+request units from the sizes of the items read and written, bytes logged (Powertools loggers, EMF
+metric lines, warnings) and the custom metrics named; and the lake's growth per inference.
 
-Assumed (bench/cost_model.py says each with its source): Lambda bills duration, not CPU, and moto's
-latency is not AWS's, so a billed duration is estimated as the measured CPU plus, for every request,
-a latency per service (S3 30 ms + bytes at 100 MB/s, DynamoDB 8 ms, SQS 20 ms), as if no request
-overlapped with work or another request (an upper estimate; CPU alone is the lower one, printed
-too). One core here is taken as one Graviton core (--cpu-factor scales it). Functions are warm (the
-cold start is measured and priced apart). Every invocation is traced by X-Ray (at < 1 invocation/s
-the default sampling rule's reservoir takes them all) and writes 400 bytes of platform log lines.
+Assumed (bench/cost_model.py, each with its source): Lambda bills duration, not CPU, and moto's
+latency is not AWS's, so each request is held for an assumed latency (S3 30 ms plus its bytes at
+100 MB/s, DynamoDB 8 ms, SQS 20 ms; slept, so requests the code makes at once overlap), and the
+billed duration is estimated as the CPU plus the summed latencies over their measured overlap, as if
+no request overlapped with computing (an upper estimate; CPU alone, the lower bound, is printed
+too). A CPU second here is a CPU second of a Graviton2 core (--cpu-factor scales it). Functions are
+warm (a cold start is measured and priced apart). Every invocation is traced by X-Ray (below one
+invocation a second the default sampling rule's reservoir takes them all) and writes 400 bytes of
+platform log lines (START, END, REPORT).
 """
 
 from __future__ import annotations
