@@ -888,7 +888,7 @@ def report(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument(
         "--rates", default="1,10,100", help="requests (one inference each) a second, comma-separated"
     )
@@ -898,8 +898,9 @@ def main() -> None:
     parser.add_argument(
         "--file-minutes", type=int, default=5, help="minutes between an instance's capture files"
     )
+    parser.add_argument("--hour", type=int, default=12, help="the measured hour's start (o'clock, UTC)")
     parser.add_argument(
-        "--warmup-hours", type=int, default=1, help="hours run in full before the measured one"
+        "--warmup-hours", type=int, default=0, help="hours run in full before the measured one"
     )
     parser.add_argument(
         "--repeat", type=int, default=3, help="runs of each scenario (the median is reported)"
