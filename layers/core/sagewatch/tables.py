@@ -55,39 +55,95 @@ def ground_truth_schema(model: Model) -> pa.Schema:
 
 
 def _first_of_each_id(
-    table: pa.Table, order: list[tuple[str, str]], keys: list[str] | None = None
-) -> pa.Table:
-    """One row per identity (`keys`, default partner_inference_id): the first in the given order."""
-    if table.num_rows == 0:
-        return table
-    keys = keys or ["partner_inference_id"]
-    indices = pc.sort_indices(table, sort_keys=[*((key, "ascending") for key in keys), *order])
+    table: pa.Table, order: list[tuple[str, str]], keys: list[str], fingerprints: np.ndarray
+) -> np.ndarray:
+    """Which rows come first of their identity (`keys`) in the given order: a mask, rows in place.
+
+    Ties in `order` go to the row that comes first in the table. `fingerprints` are the identities'
+    (equal identities have equal fingerprints): only rows whose fingerprint is shared are sorted, so
+    the common case, each id once, costs a sort of integers, not of strings."""
+    kept = np.ones(table.num_rows, dtype=bool)
+    rows = np.flatnonzero(repeated(fingerprints))
+    if len(rows) == 0:
+        return kept
+    order = [(name, direction) for name, direction in order if name in table.column_names]
+    candidates = table.select([*keys, *(name for name, _ in order)]).take(pa.array(rows))
+    indices = pc.sort_indices(candidates, sort_keys=[*((key, "ascending") for key in keys), *order])
     starts = np.ones(len(indices), dtype=bool)
-    if len(indices) > 1:
-        starts[1:] = False
-        for key in keys:  # a row starts an identity where any key differs from the row before
-            values = pc.fill_null(pc.cast(table.column(key).take(indices), pa.string()), "\x00")
-            changed = pc.not_equal(values.slice(1), values.slice(0, len(values) - 1))
-            starts[1:] |= changed.to_numpy(zero_copy_only=False)
-    return table.take(indices.filter(pa.array(starts)))
+    starts[1:] = False
+    for key in keys:  # a row starts an identity where any key differs from the row before
+        values = pc.fill_null(pc.cast(candidates.column(key).take(indices), pa.string()), "\x00")
+        changed = pc.not_equal(values.slice(1), values.slice(0, len(values) - 1))
+        starts[1:] |= changed.to_numpy(zero_copy_only=False)
+    kept[rows] = False
+    kept[rows[indices.to_numpy()[starts]]] = True
+    return kept
 
 
-def first_writes(inferences: pa.Table) -> pa.Table:
-    """Inferences without duplicates: per partner_inference_id and variant, the first written.
+def repeated(fingerprints: np.ndarray) -> np.ndarray:
+    """Which values occur more than once (a mask), by one sort of the integers."""
+    found = np.zeros(len(fingerprints), dtype=bool)
+    if len(fingerprints) < 2:
+        return found
+    order = np.argsort(fingerprints)
+    ordered = fingerprints[order]
+    same = ordered[1:] == ordered[:-1]
+    found[order[1:][same]] = True
+    found[order[:-1][same]] = True
+    return found
+
+
+def inference_prints(id_prints: np.ndarray, variants: pa.Array | pa.ChunkedArray | None = None) -> np.ndarray:
+    """Fingerprints of inferences' identities (partner_inference_id, variant) from their ids'
+    id_fingerprints: equal identities have equal ones."""
+    prints = id_prints.astype(np.uint64) << np.uint64(32)
+    if variants is not None:
+        prints |= id_fingerprints(pc.cast(variants, pa.string())).astype(np.uint64)
+    return prints
+
+
+def first_write_rows(inferences: pa.Table, prints: np.ndarray | None = None) -> np.ndarray:
+    """Which inferences are first writes (a mask, rows in place): per partner_inference_id and
+    variant, the earliest ingested_at, then source, then the row that comes first.
 
     The variant is part of an inference's identity: a SageMaker shadow test captures the same request
     (the same inferenceId) once for the production variant and once for the shadow, and both are
-    kept, so their predictions can be compared pair by pair.
+    kept, so their predictions can be compared pair by pair. `prints`: the rows' inference_prints,
+    when the caller has them.
     """
     keys = ["partner_inference_id", *(["variant"] if "variant" in inferences.column_names else [])]
-    return _first_of_each_id(inferences, [("ingested_at", "ascending"), ("source", "ascending")], keys)
+    if prints is None:
+        prints = inference_prints(
+            id_fingerprints(inferences.column("partner_inference_id")),
+            inferences.column("variant") if "variant" in keys else None,
+        )
+    return _first_of_each_id(
+        inferences, [("ingested_at", "ascending"), ("source", "ascending")], keys, prints
+    )
+
+
+def first_writes(inferences: pa.Table) -> pa.Table:
+    """Inferences without duplicates (first_write_rows), in their order."""
+    return inferences.filter(pa.array(first_write_rows(inferences)))
+
+
+def latest_ground_truth_rows(ground_truth: pa.Table, id_prints: np.ndarray | None = None) -> np.ndarray:
+    """Which ground truth rows are upserted last (a mask, rows in place): per partner_inference_id,
+    the latest ground_truth_timestamp, then the latest written, then the row that comes first.
+    `id_prints`: the ids' id_fingerprints, when the caller has them."""
+    if id_prints is None:
+        id_prints = id_fingerprints(ground_truth.column("partner_inference_id"))
+    return _first_of_each_id(
+        ground_truth,
+        [("ground_truth_timestamp", "descending"), ("ingested_at", "descending")],
+        ["partner_inference_id"],
+        id_prints,
+    )
 
 
 def latest_ground_truth(ground_truth: pa.Table) -> pa.Table:
-    """Ground truth upserted: per partner_inference_id, the latest ground_truth_timestamp (then write)."""
-    return _first_of_each_id(
-        ground_truth, [("ground_truth_timestamp", "descending"), ("ingested_at", "descending")]
-    )
+    """Ground truth upserted (latest_ground_truth_rows), in its order."""
+    return ground_truth.filter(pa.array(latest_ground_truth_rows(ground_truth)))
 
 
 def labelling(inferences: pa.Table | None, ground_truth: pa.Table | None) -> dict[str, int | float | None]:

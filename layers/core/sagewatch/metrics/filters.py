@@ -139,7 +139,10 @@ def apply(table: pa.Table, conditions: list[Condition], types: dict[str, ValueTy
     for index, condition in enumerate(conditions):
         found = mask(table, condition, types, f"{field}[{index}]")
         keep = found if keep is None else pc.and_kleene(keep, found)
-    return table.filter(pc.fill_null(keep, False))
+    keep = pc.fill_null(keep, False)
+    if pc.all(keep).as_py() is not False:  # every row meets them (a window's own day): no copy
+        return table
+    return table.filter(keep)
 
 
 def date_range(
