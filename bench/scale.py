@@ -564,12 +564,15 @@ def reads_case(arguments: argparse.Namespace) -> None:
         write_labels_of(model, ids, times, np.arange(max(0, len(ids) - labelled), len(ids)))
         measure(f"{days} days, 10 k labels", model, time.perf_counter() - began)
         began = time.perf_counter()
-        write_labels_of(model, ids, times, np.arange(max(0, len(ids) - labelled)), seed=1)
-        measure(f"{days} days, {len(ids) / 1e6:.0f} M labels", model, time.perf_counter() - began)
+        # every inference of the days before the window's, so the window's own labels stay the same
+        before = np.flatnonzero(times < np.datetime64(NOW.date().isoformat(), "us"))
+        write_labels_of(model, ids, times, before, seed=1)
+        total = labelled + len(before)
+        measure(f"{days} days, {total / 1e6:.0f} M labels", model, time.perf_counter() - began)
     (base_s, base_mb), (hist_s, hist_mb), (lab_s, lab_mb) = figures.values()
     print(
         f"reads: history ({days} days / 1 day): time {hist_s / base_s:.2f}, peak RSS {hist_mb / base_mb:.2f}; "
-        f"labels ({len(ids) / 1e6:.0f} M / 10 k): time {lab_s / hist_s:.2f}, peak RSS {lab_mb / hist_mb:.2f} "
+        f"labels ({total / 1e6:.0f} M / 10 k): time {lab_s / hist_s:.2f}, peak RSS {lab_mb / hist_mb:.2f} "
         "(target <= 1.2)"
     )
 
