@@ -67,27 +67,20 @@ def index_of(*ids: str) -> np.ndarray:
     return np.unique(id_fingerprints(pa.array(list(ids))))
 
 
-def test_labels_belong_to_the_day_whose_inferences_they_label_and_reading_stops_once_all_are_found() -> None:
-    labels = id_fingerprints(pa.array(["a", "b", "c"]))
-    read: list[date] = []
+def test_labels_belong_to_every_day_whose_inferences_they_label() -> None:
+    labels = id_fingerprints(pa.array(["a", "b", "c", "unknown"]))
     days = {
         date(2026, 3, 5): index_of("c", "z"),
         date(2026, 3, 4): index_of("y"),
         date(2026, 3, 3): index_of("a", "b"),
-        date(2026, 3, 2): index_of("a"),  # never read: every label was found by the day after
+        date(2026, 3, 2): index_of("a"),  # "a" sent again: it belongs here too
     }
-
-    def indexes():
-        for day, index in days.items():
-            read.append(day)
-            yield day, index
-
-    found = label_days(labels, indexes())
+    found = label_days(labels, iter(days.items()))
     assert {day: rows.tolist() for day, rows in found.items()} == {
-        date(2026, 3, 5): [False, False, True],
-        date(2026, 3, 3): [True, True, False],
+        date(2026, 3, 5): [False, False, True, False],
+        date(2026, 3, 3): [True, True, False, False],
+        date(2026, 3, 2): [True, False, False, False],
     }
-    assert read == [date(2026, 3, 5), date(2026, 3, 4), date(2026, 3, 3)]
 
 
 def test_an_id_sent_on_two_days_is_labelled_on_both_and_an_unknown_one_nowhere() -> None:

@@ -162,7 +162,10 @@ IDEMPOTENCY = Table(
     purpose="Powertools idempotency records (replayed S3 events are not counted twice)",
 )
 
-DATA = Bucket("data", purpose="the lake: inferences/, ground_truth/, reference/, rejected/, drops/")
+DATA = Bucket(
+    "data",
+    purpose="the lake: inferences/, labels/, ground_truth/, inference_ids/, reference/, rejected/, drops/",
+)
 CAPTURE = Bucket("capture", purpose="SageMaker Data Capture JSONL written by endpoints")
 
 INGEST_DLQ = Queue("ingest-dlq", visibility_timeout_seconds=60, purpose="S3 events that failed 5 times")

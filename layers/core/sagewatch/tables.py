@@ -94,11 +94,12 @@ def repeated(fingerprints: np.ndarray) -> np.ndarray:
 
 
 def inference_prints(id_prints: np.ndarray, variants: pa.Array | pa.ChunkedArray | None = None) -> np.ndarray:
-    """Fingerprints of inferences' identities (partner_inference_id, variant) from their ids'
-    id_fingerprints: equal identities have equal ones."""
-    prints = id_prints.astype(np.uint64) << np.uint64(32)
+    """Fingerprints of inferences' identities (partner_inference_id, variant): their ids'
+    id_fingerprints xor their variants'. Equal identities have equal ones; for one variant, distinct
+    ids share one exactly when their ids' fingerprints are equal."""
+    prints = id_prints.astype(np.uint64)
     if variants is not None:
-        prints |= id_fingerprints(pc.cast(variants, pa.string())).astype(np.uint64)
+        prints = prints ^ id_fingerprints(pc.cast(variants, pa.string())).astype(np.uint64)
     return prints
 
 
@@ -262,17 +263,12 @@ def label_days(
     fingerprints: np.ndarray, indexes: Iterable[tuple[date, np.ndarray]]
 ) -> dict[date, np.ndarray]:
     """Where ground truth belongs: for each day whose id index (sorted fingerprints) holds some of the
-    rows' fingerprints, those rows (a mask). Days are taken in the order given, lazily, until every row
-    has been found; a row found on two of them (an id sent again on another day) belongs to both."""
+    rows' fingerprints, those rows (a mask). Every day given is searched: a row found on two days
+    (an id sent on both, or a shadow variant's copy after midnight) belongs to both, and a false
+    match can only add a day, never hide the row's own."""
     found: dict[date, np.ndarray] = {}
-    missing = np.ones(len(fingerprints), dtype=bool)
-    if not missing.any():
-        return found
     for day, index in indexes:
         rows = matched_rows(fingerprints, index)
         if rows.any():
             found[day] = rows
-            missing &= ~rows
-            if not missing.any():  # stop before the next day's index is read
-                break
     return found

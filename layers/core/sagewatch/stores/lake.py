@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import OrderedDict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,9 @@ MISSING = ("NoSuchKey", "404", "NotFound")  # S3's codes for an object that is n
 # what is not found there by the label's own day, from LABELS_EARLY_DAYS before a window on).
 LABEL_SEARCH_DAYS = 30
 GROUND_TRUTH_AREAS = ("labels", "ground_truth")  # where a model's ground truth is: all of it is in both
+# Index objects are kept in the process up to this many bytes (named by their source, they never change).
+INDEX_CACHE_BYTES = 256 << 20
+MERGED = "_merged-"  # a day's index objects merged into one: _merged-<count>-<digest>.u64
 
 
 def source_digest(bucket: str, key: str, etag: str) -> str:
@@ -58,6 +62,8 @@ class LakeStore:
     def __init__(self, bucket: str, client: Any = None, page_size: int = 1000) -> None:
         self.bucket = bucket
         self._client = client
+        self._indexes: OrderedDict[str, tuple[frozenset[str], np.ndarray]] = OrderedDict()
+        self._indexed_bytes = 0
         self.page_size = page_size
 
     @classmethod
@@ -129,37 +135,77 @@ class LakeStore:
             days += [day_of(p["Prefix"]) for p in page.get("CommonPrefixes", [])]
         return sorted(d for d in days if d is not None)
 
-    def id_index(self, model_id: str, day: date) -> np.ndarray:
-        """The fingerprints of a day's inferences, sorted and unique (every file of the day, read
-        WRITERS at a time)."""
+    def id_index(self, model_id: str, day: date, merge: bool = False) -> np.ndarray:
+        """The fingerprints of a day's inferences, sorted and unique.
+
+        A day's index is one object per inference file; with `merge` (a day no more files are
+        expected for), those are merged into one (`_merged-...`, naming the objects it holds), so
+        the next search of the day reads one object and only the files written since. Objects are
+        never deleted (a reader may be listing them) and are kept in the process (INDEX_CACHE_BYTES).
+        """
         keys = self.keys(f"inference_ids/model_id={model_id}/date={day.isoformat()}/")
-        if not keys:
-            return np.empty(0, np.uint64)
-        client = self.client
-        with ThreadPoolExecutor(min(WRITERS, len(keys))) as pool:
-            bodies = list(
-                pool.map(lambda key: client.get_object(Bucket=self.bucket, Key=key)["Body"].read(), keys)
-            )
-        return np.unique(np.concatenate([np.frombuffer(body, dtype="<u8") for body in bodies]))
+        merged = [k for k in keys if k.rsplit("/", 1)[1].startswith(MERGED)]
+        covered: frozenset[str] = frozenset()
+        arrays = []
+        if merged:
+            covered, values = self._index_objects([max(merged, key=_merged_count)])[0]
+            arrays.append(values)
+        rest = [k for k in keys if k not in merged and k.rsplit("/", 1)[1] not in covered]
+        arrays += [values for _, values in self._index_objects(rest)]
+        index = np.unique(np.concatenate(arrays)) if arrays else np.empty(0, np.uint64)
+        if merge and len(rest) > (0 if merged else 1):
+            names = sorted(covered | {k.rsplit("/", 1)[1] for k in rest})
+            digest = hashlib.sha256("\n".join(names).encode()).hexdigest()[:16]
+            prefix = f"inference_ids/model_id={model_id}/date={day.isoformat()}/"
+            self._put_all([(f"{prefix}{MERGED}{len(names):08d}-{digest}.u64", _merged_body(names, index))])
+        return index
+
+    def _index_objects(self, keys: list[str]) -> list[tuple[frozenset[str], np.ndarray]]:
+        """Index objects by key (the names a merged one holds, its fingerprints), from the process's
+        cache or read WRITERS at a time."""
+        missing = [k for k in keys if k not in self._indexes]
+        if missing:
+            client = self.client
+            with ThreadPoolExecutor(min(WRITERS, len(missing))) as pool:
+                bodies = pool.map(
+                    lambda k: client.get_object(Bucket=self.bucket, Key=k)["Body"].read(), missing
+                )
+                for key, body in zip(missing, bodies, strict=True):
+                    self._indexes[key] = _read_index(key, body)
+                    self._indexed_bytes += self._indexes[key][1].nbytes
+        for key in keys:
+            self._indexes.move_to_end(key)
+        found = [self._indexes[k] for k in keys]
+        while self._indexed_bytes > INDEX_CACHE_BYTES and len(self._indexes) > 1:
+            _, (_, values) = self._indexes.popitem(last=False)
+            self._indexed_bytes -= values.nbytes
+        return found
 
     def write_ground_truth(self, model_id: str, table: pa.Table, name: str) -> list[str]:
         """File ground truth under the day of the inference each row labels (labels/); returns the keys.
 
-        The day is found in the id index, among the days from LABEL_SEARCH_DAYS before the rows'
-        earliest ground_truth_timestamp to the day after their latest, newest first, until every row
-        is found. Rows found on no such day go to ground_truth/ by their ground_truth_timestamp's
-        day, where a window looks for them as well (stores/window.py)."""
+        The days are found in the id index: every indexed day from LABEL_SEARCH_DAYS before a row's
+        ground_truth_timestamp to the day after is searched (for each day the rows hold), and a row
+        is filed under each day that has its id (an id sent on two days, or for two variants a day
+        apart, labels both). Rows found on no such day go to ground_truth/ by their
+        ground_truth_timestamp's day, where a window looks for them as well (stores/window.py).
+        Days two or more days old are merged into one index object as they are searched."""
         if table.num_rows == 0:
             return []
-        moments = table.column("ground_truth_timestamp").drop_null()
-        if len(moments) == 0:
-            moments = table.column("ingested_at").drop_null()
-        first = pc.min(moments).as_py().date() - timedelta(days=LABEL_SEARCH_DAYS)
-        last = pc.max(moments).as_py().date() + timedelta(days=1)  # times are held to 1970..2199
-        days = [d for d in reversed(self.days("inference_ids", model_id)) if first <= d <= last]
+        moments = table.column("ground_truth_timestamp")
+        if moments.null_count == len(moments):
+            moments = table.column("ingested_at")
+        label_days_of = pc.unique(moments.drop_null().cast(pa.date32())).to_pylist()
+        search, after = timedelta(days=LABEL_SEARCH_DAYS), timedelta(days=1)  # times are held to 1970..2199
+        closed = datetime.now(UTC).date() - timedelta(days=2)
+        days = [
+            d
+            for d in reversed(self.days("inference_ids", model_id))
+            if any(label - search <= d <= label + after for label in label_days_of)
+        ]
         found = label_days(
             id_fingerprints(table.column("partner_inference_id")),
-            ((day, self.id_index(model_id, day)) for day in days),
+            ((day, self.id_index(model_id, day, merge=day <= closed)) for day in days),
         )
         objects = [
             (f"labels/model_id={model_id}/date={day.isoformat()}/{name}.parquet", table.filter(rows))
@@ -349,6 +395,27 @@ def by_day(table: pa.Table, time_column: str) -> list[tuple[str, pa.Table]]:
         (day, table.slice(start, end - start))
         for day, start, end in zip(runs.values.to_pylist(), starts, ends, strict=True)
     ]
+
+
+def _merged_count(key: str) -> int:
+    """How many index objects a merged one holds (from its name)."""
+    return int(key.rsplit("/", 1)[1][len(MERGED) :].split("-", 1)[0])
+
+
+def _merged_body(names: list[str], index: np.ndarray) -> bytes:
+    """A merged index object: the byte length of the names it holds (8 bytes), those names (JSON,
+    padded to 8 bytes), then the fingerprints."""
+    header = json.dumps(names).encode()
+    header += b" " * (-len(header) % 8)
+    return len(header).to_bytes(8, "little") + header + index.astype("<u8").tobytes()
+
+
+def _read_index(key: str, body: bytes) -> tuple[frozenset[str], np.ndarray]:
+    """An index object's fingerprints, with the names of the objects it holds when merged."""
+    if not key.rsplit("/", 1)[1].startswith(MERGED):
+        return frozenset(), np.frombuffer(body, dtype="<u8")
+    length = int.from_bytes(body[:8], "little")
+    return frozenset(json.loads(body[8 : 8 + length])), np.frombuffer(body, dtype="<u8", offset=8 + length)
 
 
 def _parquet(table: pa.Table) -> bytes:
