@@ -263,7 +263,7 @@ def _blank(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray
     first = data[starts]
     suspicious = np.flatnonzero((first <= 0x20) | (first >= 0x7F))
     if len(suspicious):
-        texts = slices(data, starts[suspicious], ends[suspicious])
+        texts = _slices(data, starts[suspicious], ends[suspicious])
         trimmed = pc.utf8_length(pc.utf8_trim_whitespace(texts))
         blank[suspicious] = pc.equal(trimmed, 0).to_numpy(zero_copy_only=False)
     return blank
@@ -277,7 +277,7 @@ def _outside(size: int, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     return np.cumsum(step[:-1], dtype=np.int8) == 0
 
 
-def slices(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> pa.Array:
+def _slices(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> pa.Array:
     """The texts data[start:end] of sorted, disjoint ranges (cut at ASCII bytes), as one string
     array: the ranges and the gaps between them read as one array over `data`, then every other
     entry taken. No Python loop."""
@@ -398,7 +398,7 @@ def _json_text(documents: pa.Array, quote: bool) -> tuple[pa.Buffer, int]:
     the pieces with it (pyarrow's binary_join): no per-document work in Python.
 
     With `quote`, numbers and booleans that are list elements become strings: `[1.5, "a"]` ->
-    `["1.5", "a"]` (see `list_scalars`). Feature lists mix numbers with category strings, which
+    `["1.5", "a"]` (see `_list_scalars`). Feature lists mix numbers with category strings, which
     pyarrow cannot type; quoted, one read handles the group (values are typed later, by attribute).
     """
     if len(documents) == 0:
@@ -410,21 +410,21 @@ def _json_text(documents: pa.Array, quote: bool) -> tuple[pa.Buffer, int]:
     bounds = np.concatenate([starts, ends[-1:]]).astype(np.int64)
     longest = int((bounds[1:] - bounds[:-1]).max()) + 6
     # `}\n{"v":` before every document and after the last, then the first 2 and last 5 bytes cut
-    text = insert_before(data[bounds[0] : bounds[-1]], bounds - bounds[0], b'}\n{"v":')
+    text = _insert_before(data[bounds[0] : bounds[-1]], bounds - bounds[0], b'}\n{"v":')
     text = text.slice(2, len(text) - 7)
     if not quote:
         return text, longest
     # Scalars are quoted in the wrapped text: `:` opens every document and `}` closes it, so no
     # scalar's context can reach into a neighbouring document.
     data = np.frombuffer(text, dtype=np.uint8)
-    first, last = list_scalars(data)
+    first, last = _list_scalars(data)
     if len(first) == 0:
         return text, longest
     # a quoted scalar holds at least 2 bytes ("1,"), so a line at most doubles
-    return insert_before(data, np.sort(np.concatenate([first, last])), b'"'), 2 * longest
+    return _insert_before(data, np.sort(np.concatenate([first, last])), b'"'), 2 * longest
 
 
-def insert_before(data: np.ndarray, positions: np.ndarray, separator: bytes) -> pa.Buffer:
+def _insert_before(data: np.ndarray, positions: np.ndarray, separator: bytes) -> pa.Buffer:
     """`data` with `separator` inserted before each of the sorted `positions` (0 to len(data)):
     the bytes cut at the positions, as one binary array over `data`, joined by the separator."""
     bounds = np.concatenate([[0], positions, [len(data)]]).astype(np.int64)
@@ -471,7 +471,7 @@ _SCALAR_REGEX = r"^(?:-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|true|
 _LONG_SPAN = 40  # spans longer than this are checked by the regex (the automaton steps per byte)
 
 
-def list_scalars(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _list_scalars(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     r"""(first, end) positions of the list scalars in data: each JSON number, `true` or `false`
     with `[` or `,` before it and `,` or `]` after it, whitespace (RE2's \s: space, tab, LF, FF,
     CR) aside.
@@ -553,7 +553,7 @@ def _scalar_spans(data: np.ndarray, first: np.ndarray, last: np.ndarray) -> np.n
     result = np.zeros(len(first), dtype=bool)
     long = lengths > _LONG_SPAN
     if long.any():
-        found = pc.match_substring_regex(slices(data, first[long], last[long]), _SCALAR_REGEX)
+        found = pc.match_substring_regex(_slices(data, first[long], last[long]), _SCALAR_REGEX)
         result[long] = found.to_numpy(zero_copy_only=False)
     short = np.flatnonzero(~long)
     order = short[np.argsort((_LONG_SPAN - lengths[short]).astype(np.uint8), kind="stable")]
