@@ -940,8 +940,18 @@ def main() -> None:
     for repeat in range(arguments.repeat):
         for scenario in scenarios:  # interleaved, so noise hits each alike
             started = time.perf_counter()
-            runs.setdefault(scenario.name, []).append(measure(scenario, arguments, meter))
-            print(f"  run {repeat + 1}, {scenario.name}: {time.perf_counter() - started:.0f} s", flush=True)
+            measured = measure(scenario, arguments, meter)
+            runs.setdefault(scenario.name, []).append(measured)
+            cpu = Counter[str]()
+            for invocation in measured.invocations:
+                cpu[invocation.function] += invocation.cpu
+            hour = usage_of(measured, MODEL_PARTS, arguments.cpu_factor, "estimate")
+            print(
+                f"  run {repeat + 1}, {scenario.name}: {time.perf_counter() - started:.0f} s; the hour: "
+                f"{measured.inferences:,} inferences, CPU ingest {cpu[INGEST]:.1f} s, evaluator "
+                f"{cpu[EVALUATOR]:.1f} s, {dollars(cm.total(cm.cost_items(hour, specs)))}",
+                flush=True,
+            )
     report(arguments, runs, specs)
 
 
