@@ -351,8 +351,10 @@ def test_a_loader_fetches_each_file_once_and_a_small_cache_reads_the_same(aws) -
         set(lake.lake.keys(f"labels/model_id={lake.model.id}/"))
         | set(lake.lake.keys(f"ground_truth/model_id={lake.model.id}/"))
     )
-    # AND a window keeping nothing between reads (a cache of one byte) gives the same tables
+    # AND a window keeping nothing but its resolution between reads (a cache of one byte) gives the
+    # same tables, and still reads the window's labels once
     small = LakeWindow(LakeStore(lake.lake.bucket), lake.model, cache_bytes=1)
+    fetched.clear()
     for (columns, truth), tables in zip(
         (
             (["age"], False),
@@ -366,6 +368,8 @@ def test_a_loader_fetches_each_file_once_and_a_small_cache_reads_the_same(aws) -
         again = small.inferences(columns, DAY.date(), DAY.date(), truth)
         assert [t.to_pylist() for t in again] == [t.to_pylist() for t in tables]
         assert all({"partner_inference_id", *columns} <= set(t.column_names) for t in again)
+    labels_read = [k for k in fetched if k.startswith(("labels/", "ground_truth/"))]
+    assert labels_read and len(labels_read) == len(set(labels_read))
 
 
 def test_a_window_of_no_files_and_a_file_of_no_kept_rows(aws) -> None:

@@ -2,10 +2,10 @@
 ground truth joined. The only part of the metrics engine that touches S3.
 
 Rows come back one table per Parquet file (so partial aggregates are computed per file and merged),
-in the file's order, with partner_inference_id and the columns asked for that the file has (and,
-with ground truth, its columns). Duplicates follow the identity policy (sagewatch.tables): the first write of each
-(partner_inference_id, variant) wins among the window's files, and each inference is joined to its
-latest ground truth.
+in the file's order, with partner_inference_id and the columns asked for (nulls of the window's type
+where a file lacks one another file has) and, with ground truth, its columns. Duplicates follow the
+identity policy (sagewatch.tables): the first write of each (partner_inference_id, variant) wins
+among the window's files, and each inference is joined to its latest ground truth.
 
 A window is resolved once per loader (one API request, one evaluator run), file by file, so memory
 follows one file and the window's fingerprints, not the window's rows:
@@ -14,10 +14,11 @@ follows one file and the window's fingerprints, not the window's rows:
   with their identity columns and resolved exactly;
 - ground truth: the window's labels are read whole (their latest per id), then each file's ids are
   matched to them by fingerprint, each match checked by comparing the ids (IdLookup).
-The result is a mask of kept rows and the ground-truth columns, per file. Queries then read only
-their columns. What a loader keeps (the files' compressed bodies, listings, resolved windows, decoded
-columns) is bounded by CACHE_BYTES, least recently used first out: within its budget each file is
-fetched once and each column decoded once per loader.
+The result is a mask of kept rows and the ground-truth columns, per file; a loader keeps its last
+RESOLVED_WINDOWS. Queries then read only their columns. What else a loader keeps (listings, the
+files' compressed bodies, decoded columns of kept rows) is bounded by CACHE_BYTES: within it each
+file is fetched once and each column decoded once per loader; past it, what the current read uses
+stays and the rest is read again (_Kept).
 """
 
 from __future__ import annotations
@@ -60,34 +61,51 @@ IDENTITY_TYPES = {
 # before its inference is not looked for.
 LABELS_EARLY_DAYS = 30
 # What one loader keeps (module docstring): a 1 M-row day of 8 inputs is about 75 MB of bodies and
-# 110 MB of decoded columns.
-CACHE_BYTES = 256 * 2**20
+# 150 MB of decoded columns, so a 2 M-row window is read once; past that, columns are decoded again
+# (bench/window.py: 3 M rows take 5.6 s of CPU with 512 MB, 10.5 s with 256 MB). The API's Lambda has
+# 1,769 MB, the evaluator's 3,008 MB.
+CACHE_BYTES = 512 * 2**20
 READERS = 8  # files fetched at once
+# Resolved windows a loader keeps (about 24 bytes a row with ground truth), outside CACHE_BYTES:
+# a window is resolved once per loader whatever else it reads.
+RESOLVED_WINDOWS = 4
 
 
 class _Kept:
-    """A cache bounded by bytes, least recently used first out (the newest entry always stays)."""
+    """A cache bounded by bytes. What the current read has not used is let go first, least recently
+    used first; what it has used stays, so a window larger than the budget keeps the part that fits
+    rather than evicting, file after file, what the next read will ask for first. An entry that does
+    not fit is not kept."""
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
-        self.items: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
+        self.items: OrderedDict[Any, tuple[Any, int, int]] = OrderedDict()  # value, size, read
         self.total = 0
+        self.read = 0
+
+    def next_read(self) -> None:
+        """A new read begins: what earlier ones used may be let go."""
+        self.read += 1
 
     def get(self, key: Any) -> Any:
         found = self.items.get(key)
         if found is None:
             return None
+        self.items[key] = (found[0], found[1], self.read)
         self.items.move_to_end(key)
         return found[0]
 
     def put(self, key: Any, value: Any, size: int) -> None:
         if key in self.items:
             self.total -= self.items.pop(key)[1]
-        self.items[key] = (value, size)
-        self.total += size
-        while self.total > self.budget and len(self.items) > 1:
-            _, (_, dropped) = self.items.popitem(last=False)
-            self.total -= dropped
+        while self.total + size > self.budget and self.items:
+            oldest = next(iter(self.items))
+            if self.items[oldest][2] == self.read:  # the rest were used by this read too
+                break
+            self.total -= self.items.pop(oldest)[1]
+        if self.total + size <= self.budget:
+            self.items[key] = (value, size, self.read)
+            self.total += size
 
 
 @dataclass
@@ -100,12 +118,6 @@ class _Resolved:
     id_prints: list[np.ndarray]
     types: dict[str, pa.DataType]
     truth: list[dict[str, pa.ChunkedArray | pa.Array]] | None = None
-
-    @property
-    def nbytes(self) -> int:
-        truth = sum(a.nbytes for columns in self.truth or [] for a in columns.values())
-        masks = sum(m.nbytes for m in self.kept if m is not None)
-        return truth + masks + sum(p.nbytes for p in self.id_prints)
 
 
 class IdLookup:
@@ -154,10 +166,11 @@ class IdLookup:
 class LakeWindow:
     """One model's rows in the lake, read for a window of days (module docstring)."""
 
-    def __init__(self, lake: LakeStore, model: Model, cache_bytes: int = CACHE_BYTES) -> None:
+    def __init__(self, lake: LakeStore, model: Model, cache_bytes: int | None = None) -> None:
         self.lake = lake
         self.model = model
-        self.kept = _Kept(cache_bytes)
+        self.kept = _Kept(CACHE_BYTES if cache_bytes is None else cache_bytes)
+        self.resolutions: OrderedDict[tuple, _Resolved] = OrderedDict()
 
     def _keys(self, area: str, first: date | None, last: date | None) -> list[str]:
         """The window's Parquet files: only its own days are listed (every page of them), once per
@@ -201,6 +214,7 @@ class LakeWindow:
         """One table per file of the window: the first write of each id (in the file's order), its
         partner_inference_id and the columns asked for that the file has, and with_ground_truth, each
         row's latest ground truth."""
+        self.kept.next_read()
         keys = self._keys("inferences", first, last)
         if not keys:
             return []
@@ -233,8 +247,9 @@ class LakeWindow:
 
     def _resolved(self, keys: list[str], window: tuple) -> _Resolved:
         """The window's first writes (module docstring), resolved once per loader."""
-        cached = self.kept.get(("window", window))
+        cached = self.resolutions.get(window)
         if cached is not None:
+            self.resolutions.move_to_end(window)
             return cached
         id_prints, prints, types = [], [], {}
         for file in self._files(keys):
@@ -261,7 +276,9 @@ class LakeWindow:
             id_prints=[p[kept[a:b]] for p, (a, b) in zip(id_prints, itertools.pairwise(bounds), strict=True)],
             types=types,
         )
-        self.kept.put(("window", window), resolved, resolved.nbytes)
+        self.resolutions[window] = resolved
+        while len(self.resolutions) > RESOLVED_WINDOWS:
+            self.resolutions.popitem(last=False)
         return resolved
 
     def _truth(
@@ -294,7 +311,6 @@ class LakeWindow:
                 ids = _kept(file.read(columns=["partner_inference_id"]), resolved.kept[index]).column(0)
                 where = _indices(lookup.rows(ids, resolved.id_prints[index]))
                 resolved.truth.append({name: values.take(where) for name, values in columns.items()})
-        self.kept.put(("window", window), resolved, resolved.nbytes)
         return resolved.truth
 
     def _latest_ground_truth(
@@ -335,6 +351,7 @@ class LakeWindow:
 
     def reference(self, columns: list[str]) -> list[pa.Table]:
         """The reference set, `columns` only, one table per file."""
+        self.kept.next_read()
         return [
             file.read(columns=[c for c in columns if c in file.schema_arrow.names])
             for file in self._files(self._keys("reference", None, None))
