@@ -1,6 +1,6 @@
 """A 1 M-row window: every default metric of a model measured over one busy day (issue 18).
 
-    python bench/window.py                          # this tree's engine, without and with a read cache
+    python bench/window.py                          # this tree's engine, without and with read caches
     python bench/window.py --baseline 315ac19       # the same, beside the engine as of a commit
     python bench/window.py --rows 200000 --runs 1   # smaller, quicker
     python bench/window.py --only "Accuracy Rate"   # one metric (names as catalog.default_metrics)
@@ -17,9 +17,10 @@ Measured: each of the model's default metrics (`catalog.default_metrics`) once, 
 process (time.process_time: every thread, pyarrow's included), wall time, and the peak growth of the
 resident set during the measurement (/proc/self/statm sampled every 5 ms, minus the resident set
 before it), next to the resident set before. moto keeps the lake's objects in this process, so the
-resident set before includes them; the growth is what measuring costs. Two modes, each in a fresh
-process: `plain` (the loader as the API uses it: every metric reads the lake) and `cached` (a
-wrapper keeping each distinct read, as the evaluator's run does). Targets: < 5 s of CPU and
+resident set before includes them; the growth is what measuring costs. Three modes, each in a fresh
+process: `plain` (the loader as the API uses it: every metric reads the lake), `cached` (a
+wrapper keeping each distinct read for good) and `run-reads` (the evaluator run's own wrapper,
+sagewatch.alerting.reads.RunReads, when the tree has it). Targets: < 5 s of CPU and
 < 512 MB of growth for the whole set.
 
 Everything runs in-process under moto (`moto.mock_aws`) with sagewatch's declared resources; moto's
@@ -286,9 +287,9 @@ class Cached:
         return list(self.kept[key])
 
 
-def measure_all(model: Model, cached: bool, only: list[str] | None = None) -> dict[str, Any]:
+def measure_all(model: Model, mode: str, only: list[str] | None = None) -> dict[str, Any]:
     """Every default metric (or those named in `only`) measured once over the day, with a fresh
-    loader (cached or not)."""
+    loader: as it is (plain), wrapped in Cached, or in the evaluator's RunReads (run-reads)."""
     load: Any = lake_loader(container.lake_store(), model)
     calls = [0]
     inner = load
@@ -297,7 +298,12 @@ def measure_all(model: Model, cached: bool, only: list[str] | None = None) -> di
         calls[0] += 1
         return inner(*arguments)
 
-    load = Cached(counted) if cached else counted
+    if mode == "run-reads":  # imported here: older trees (--baseline) have no alerting/reads.py
+        from sagewatch.alerting.reads import RunReads
+
+        load = RunReads(counted)
+    else:
+        load = Cached(counted) if mode == "cached" else counted
     window = catalog.Window(start=DAY, end=DAY + timedelta(days=1))
     values = {}
     for metric in catalog.default_metrics(model):
@@ -325,9 +331,9 @@ def run_mode(arguments: argparse.Namespace) -> dict[str, Any]:
                 started, clock = time.process_time(), time.perf_counter()
                 only = arguments.only.split(",") if arguments.only else None
                 if profile:
-                    result = profile.runcall(measure_all, model, arguments.mode == "cached", only)
+                    result = profile.runcall(measure_all, model, arguments.mode, only)
                 else:
-                    result = measure_all(model, arguments.mode == "cached", only)
+                    result = measure_all(model, arguments.mode, only)
                 cpu.append(time.process_time() - started)
                 wall.append(time.perf_counter() - clock)
             peaks.append(peak[0])
@@ -377,8 +383,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="inferences in the day")
     parser.add_argument("--runs", type=int, default=3, help="measurements of the whole set (median)")
-    parser.add_argument("--mode", choices=["plain", "cached"], help="one mode, in this process")
-    parser.add_argument("--modes", default="plain,cached", help="the modes to run, each in a process")
+    parser.add_argument("--mode", choices=["plain", "cached", "run-reads"], help="one mode, in this process")
+    parser.add_argument(
+        "--modes", default="plain,cached,run-reads", help="the modes to run, each in a process"
+    )
     parser.add_argument("--baseline", help="also run the engine as of this commit (e.g. 315ac19)")
     parser.add_argument("--core", help="the layers/core folder to import sagewatch from")
     parser.add_argument("--cache-mb", type=int, help="a loader's cache (stores/window.py CACHE_BYTES)")
@@ -402,6 +410,9 @@ def main() -> None:
     results = {}
     for label, core in cores:
         for mode in arguments.modes.split(","):
+            if mode == "run-reads" and not (Path(core) / "sagewatch" / "alerting" / "reads.py").exists():
+                print(f"{label}: no alerting/reads.py, no run-reads mode")
+                continue
             command = [
                 sys.executable,
                 __file__,
