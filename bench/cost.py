@@ -808,10 +808,12 @@ def report(
     print(
         "\n== per 10 million inferences ingested and evaluated (a model's hour at the rate, less its idle hour) =="
     )
-    columns, lower = {}, {}
+    columns, lower, ingesting = {}, {}, {}
     for name, measured in busy.items():
         variable = cm.cost_items(hourly(measured).minus(hourly(idle)), specs)
         columns[name] = cm.per_ten_million(variable, measured.inferences)
+        ingest = cm.cost_items(hourly(measured, parts=(INGEST, INGEST_EVENTS)), specs)
+        ingesting[name] = cm.total(cm.per_ten_million(ingest, measured.inferences))
         floor = cm.cost_items(hourly(measured, "cpu").minus(hourly(idle, "cpu")), specs)
         lower[name] = cm.total(cm.per_ten_million(floor, measured.inferences))
     items = sorted(
@@ -827,6 +829,11 @@ def report(
             )
     totals = {name: cm.total(c) for name, c in columns.items()}
     print(f"  {'total':<{width}}" + "".join(f"{dollars(t):>12}" for t in totals.values()))
+    print(f"  {'  of it, ingest':<{width}}" + "".join(f"{dollars(v):>12}" for v in ingesting.values()))
+    print(
+        f"  {'  of it, evaluation':<{width}}"
+        + "".join(f"{dollars(totals[n] - ingesting[n]):>12}" for n in totals)
+    )
     print(
         f"  {'total, billing CPU alone (lower bound)':<{width}}"
         + "".join(f"{dollars(v):>12}" for v in lower.values())
