@@ -55,6 +55,7 @@ import sys
 import threading
 import time
 import uuid
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -222,6 +223,11 @@ class Meter:
 
     def _before(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         context["cost_params"] = params
+        if self.on and "Body" in params:  # before botocore streams it (a file-like object by now)
+            body = params["Body"]
+            context["cost_body"] = (
+                len(body) if isinstance(body, bytes | bytearray | str) else _stream_size(body)
+            )
 
     def _after(self, model: Any, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         if not self.on:
@@ -233,14 +239,14 @@ class Meter:
             tally = self.tallies[self.part]
             tally.requests[(service, operation)] += 1
             if service == "s3":
-                self._s3(tally, operation, params, parsed)
+                self._s3(tally, operation, context.get("cost_body", 0), parsed)
             elif service == "dynamodb":
                 self._dynamodb(tally, operation, params, parsed)
             elif service == "sqs":
                 tally.sqs += 1
             self.meter_cpu += time.thread_time() - started
 
-    def _s3(self, tally: Tally, operation: str, params: dict[str, Any], parsed: dict[str, Any]) -> None:
+    def _s3(self, tally: Tally, operation: str, sent: int, parsed: dict[str, Any]) -> None:
         if operation in S3_FREE:
             return
         if operation in S3_PUT_TIER:
@@ -248,9 +254,7 @@ class Meter:
         else:
             tally.s3_get_tier += 1
         if operation == "PutObject":
-            body = params.get("Body", b"")
-            size = len(body) if isinstance(body, bytes | bytearray | str) else _stream_size(body)
-            tally.s3_bytes_in += size
+            tally.s3_bytes_in += sent
         elif operation == "GetObject":
             tally.s3_bytes_out += int(parsed.get("ContentLength") or 0)
 
@@ -317,6 +321,7 @@ class Meter:
 
 
 def _stream_size(body: Any) -> int:
+    """Bytes from a file-like object's position to its end (0 when it cannot seek)."""
     with contextlib.suppress(AttributeError, OSError):
         position = body.tell()
         body.seek(0, os.SEEK_END)
@@ -801,8 +806,15 @@ def report(
             ingest_cpu = sum(i.cpu for i in by_function.get(INGEST, []))
             print(f"  ingest CPU per million inferences: {ingest_cpu / measured.inferences * 1e6:,.1f} s")
         for part in MODEL_PARTS:
-            if part in measured.tallies and measured.tallies[part].requests:
-                print(f"  {part} requests: {requests_line(measured.tallies, (part,))}")
+            tally = measured.tallies.get(part)
+            if tally is not None and tally.requests:
+                moved = (
+                    f"; S3 {tally.s3_bytes_out / 1e6:,.1f} MB read, {tally.s3_bytes_in / 1e6:,.1f} MB written"
+                )
+                print(
+                    f"  {part} requests: {requests_line(measured.tallies, (part,))}"
+                    + (moved if "s3" in {s for s, _ in tally.requests} else "")
+                )
 
     busy = {name: m for name, m in results.items() if name != "idle"}
     print(
@@ -895,6 +907,8 @@ def report(
 
 
 def main() -> None:
+    # the scheduler and an idle evaluator publish no metric: Powertools warns at each flush
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
     parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument(
         "--rates", default="1,10,100", help="requests (one inference each) a second, comma-separated"
