@@ -169,6 +169,7 @@ S3_PUT_TIER = {
     "CompleteMultipartUpload",
 }
 S3_FREE = {"DeleteObject", "DeleteObjects"}
+PRICED_SERVICES = {"s3", "dynamodb", "sqs"}  # requests priced per request; others are listed apart
 
 
 class Meter:
@@ -816,6 +817,14 @@ def report(
                     + (moved if "s3" in {s for s, _ in tally.requests} else "")
                 )
 
+    unpriced = Counter[tuple[str, str]]()
+    for measured in results.values():
+        for tally in measured.tallies.values():
+            unpriced.update({k: n for k, n in tally.requests.items() if k[0] not in PRICED_SERVICES})
+    if unpriced:  # e.g. Athena, whose price is the bytes a query scans: added to the model when used
+        print(
+            "  requests not priced: " + ", ".join(f"{s} {o} {n:,}" for (s, o), n in sorted(unpriced.items()))
+        )
     busy = {name: m for name, m in results.items() if name != "idle"}
     print(
         "\n== per 10 million inferences ingested and evaluated (a model's hour at the rate, less its idle hour) =="
