@@ -24,6 +24,7 @@ class EvaluateQueue:
         self.queue_name = queue_name
         self._client = client
         self.pause = pause
+        self._queue_url: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> EvaluateQueue:
@@ -33,9 +34,16 @@ class EvaluateQueue:
     def client(self) -> Any:
         return self._client or aws.client("sqs")
 
+    @property
+    def queue_url(self) -> str:
+        """The queue's URL, looked up once per process (a queue's URL never changes)."""
+        if self._queue_url is None:
+            self._queue_url = self.client.get_queue_url(QueueName=self.queue_name)["QueueUrl"]
+        return self._queue_url
+
     def send(self, model_ids: list[str], scheduled_at: datetime) -> list[str]:
         """Queue one message per model; returns the ids still unsent after SEND_ATTEMPTS."""
-        queue_url = self.client.get_queue_url(QueueName=self.queue_name)["QueueUrl"]
+        queue_url = self.queue_url
         moment = scheduled_at.isoformat()
         unsent: list[str] = []
         for start in range(0, len(model_ids), 10):
