@@ -1,0 +1,795 @@
+"""The query API's Query as one SQL statement (Athena's Trino dialect, or DuckDB), with the in-Lambda
+engine's semantics (sagewatch.metrics.query over stores/window.py), for windows one Lambda cannot hold.
+
+The SQL is built as one sqlglot syntax tree (names and user values quoted by sqlglot, never pasted
+into text) and rendered in the dialect asked. It computes what the engine computes before Python:
+1. the window's rows: inference files of the window's days (`date` partitions, from the filter's
+   inference_timestamp bounds), duplicates resolved as sagewatch.tables.first_write_rows does (per
+   partner_inference_id and variant the earliest ingested_at, then source, nulls last, then the
+   earlier file and row: SqlTables.place);
+2. with ground truth, each inference's latest label (sagewatch.tables.latest_ground_truth_rows: the
+   latest ground_truth_timestamp, then the latest ingested_at, then labels/ before ground_truth/,
+   then place) among labels/ of the window's days and ground_truth/ from LABELS_EARLY_DAYS before;
+3. the filter (every comparator of sagewatch.metrics.filters, nulls as the engine treats them);
+4. per group (and extra key: a histogram bin, a confusion matrix cell), each function's *states*:
+   the s_<name>__<op> columns its contributions() give, reduced by SUM, MIN or MAX. Several extra
+   keys are GROUPING SETS of one scan.
+SqlQuery.rows() then merges and finalizes those states with the functions' own code
+(Aggregate.merge, finalize) and assembles, orders and limits the rows as metrics.query.run does,
+so only contributions are translated here. A function not translated raises NotInSql naming it.
+
+Known differences, all ties the lake rarely holds: Athena has no row number within a file, so two
+copies of an id written by one ingest (same ingested_at and source) in one file are told apart by
+DuckDB's file_row_number only; and Athena reads Parquet timestamps at millisecond precision.
+A DuckDB connection running this SQL sets TimeZone to UTC (DUCKDB_SETTINGS).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlglot import exp
+
+from sagewatch.errors import Unsupported
+from sagewatch.metrics import filters
+from sagewatch.metrics.aggregates import Aggregate
+from sagewatch.metrics.filters import Condition
+from sagewatch.metrics.functions import (
+    AUC_BINS,
+    Binary,
+    Count,
+    Distribution,
+    Function,
+    Integrity,
+    Multiclass,
+    Rate,
+    Regression,
+    Summary,
+)
+from sagewatch.metrics.query import (
+    DAILY_SOURCES,
+    DEFAULT_ROW_LIMIT,
+    LabelledCount,
+    Plan,
+    Query,
+    _assemble,
+    _one_row_per_group,
+    _rows,
+)
+from sagewatch.records import reference_schema
+from sagewatch.schema import GROUND_TRUTH_STAGES, Model, OutputType, Stage, ValueType, parse_class_value
+from sagewatch.stores.window import LABELS_EARLY_DAYS
+from sagewatch.tables import TIMESTAMP, ground_truth_schema, inference_schema
+from sagewatch.values import ARROW_TYPES
+
+Dialect = Literal["trino", "duckdb"]
+# What a DuckDB connection runs first: the lake's timestamps are UTC, and so are rounded times.
+DUCKDB_SETTINGS = ("SET TimeZone = 'UTC'",)
+_TIME = exp.DataType.build("TIMESTAMP(6) WITH TIME ZONE", dialect="trino")
+_DOUBLE = exp.DataType.build("DOUBLE")
+_BIGINT = exp.DataType.build("BIGINT")
+_SQL_TYPES = {
+    ValueType.INTEGER: "BIGINT",
+    ValueType.FLOAT: "DOUBLE",
+    ValueType.BOOLEAN: "BOOLEAN",
+    ValueType.STRING: "VARCHAR",
+    ValueType.TIMESTAMP: "TIMESTAMP(6) WITH TIME ZONE",
+}
+_SECONDS = {"minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400}
+# Arrow's floor_temporal counts weeks from the Monday before the epoch (1969-12-29)
+_WEEK_ORIGIN = -3 * 86400
+
+
+class NotInSql(Unsupported):
+    """A query the SQL path does not compute (a function or source not translated): 400 naming it;
+    the caller may run it in-Lambda instead."""
+
+
+@dataclass(frozen=True)
+class SqlTables:
+    """The relations the SQL reads, each with a `date` column ('YYYY-MM-DD', the partition).
+
+    `place`: columns ordering rows as the lake lists them (file, then row), so ties resolve as the
+    engine's: ("$path",) on Athena, ("filename", "file_row_number") over DuckDB's read_parquet.
+    """
+
+    inferences: str  # every inference file of the model (identity + stored attributes)
+    labels: str  # labels/ area (ground truth filed by inference day)
+    ground_truth: str  # ground_truth/ area (by the label's own day)
+    reference: str
+    place: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SqlQuery:
+    """A query's SQL, and how its result table becomes the API's rows."""
+
+    sql: str
+    decode: Callable[[pa.Table], list[dict[str, Any]]] = field(repr=False, compare=False)
+
+    def rows(self, result: pa.Table) -> list[dict[str, Any]]:
+        """The API's answer rows from the SQL's result, as metrics.query.run gives them."""
+        return self.decode(result)
+
+
+# -- expressions ------------------------------------------------------------------------------------
+
+
+def _col(name: str, table: str | None = None) -> exp.Column:
+    return exp.column(name, table=table, quoted=True)
+
+
+def _name(name: str) -> exp.Identifier:
+    return exp.to_identifier(name, quoted=True)
+
+
+def _literal(value: Any, value_type: ValueType) -> exp.Expression:
+    """A typed value as a literal of its column's SQL type."""
+    if value is None:
+        return exp.cast(exp.null(), _SQL_TYPES[value_type], dialect="trino")
+    if value_type is ValueType.BOOLEAN:
+        return exp.Boolean(this=bool(value))
+    if value_type is ValueType.INTEGER:
+        return exp.Literal.number(int(value))
+    if value_type is ValueType.FLOAT:
+        return _double(float(value))
+    if value_type is ValueType.TIMESTAMP:
+        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+        return exp.cast(exp.Literal.string(moment.strftime("%Y-%m-%d %H:%M:%S.%f") + " UTC"), _TIME)
+    return exp.Literal.string(str(value))
+
+
+def _double(value: float) -> exp.Expression:
+    """A finite float as a DOUBLE literal (an exponent keeps Trino from reading a DECIMAL)."""
+    text = repr(float(value))
+    return exp.Literal.number(text if "e" in text else f"{text}e0")
+
+
+def _number(name: str, types: dict[str, ValueType]) -> exp.Expression:
+    """A column as DOUBLE, as sagewatch.metrics.aggregates.numbers reads it (booleans 0/1, times
+    as epoch seconds)."""
+    if types.get(name) is ValueType.TIMESTAMP:
+        return exp.TimeToUnix(this=_col(name))
+    return exp.cast(_col(name), _DOUBLE)
+
+
+def _one_if(condition: exp.Expression) -> exp.Expression:
+    """1 where the condition holds, 0 elsewhere (null as false): aggregates.indicator."""
+    return exp.Case(ifs=[exp.If(this=condition, true=exp.Literal.number(1))], default=exp.Literal.number(0))
+
+
+def _is_null(value: exp.Expression) -> exp.Expression:
+    return exp.Is(this=value, expression=exp.null())
+
+
+def _not_null(value: exp.Expression) -> exp.Expression:
+    return exp.not_(_is_null(value))
+
+
+def _all(conditions: list[exp.Expression]) -> exp.Expression:
+    return exp.and_(*conditions) if conditions else exp.true()
+
+
+_ORDERED: dict[str, type[exp.Binary]] = {
+    "eq": exp.EQ,
+    "ne": exp.NEQ,
+    "lt": exp.LT,
+    "lte": exp.LTE,
+    "gt": exp.GT,
+    "gte": exp.GTE,
+}
+
+
+def condition_sql(condition: Condition, types: dict[str, ValueType], field: str) -> exp.Expression:
+    """A filter condition as SQL that holds where filters.mask is true (a null is false, except
+    that `notin` keeps nulls, as Arrow's is_in gives false for them)."""
+    comparator = filters.comparator_of(condition.comparator, f"{field}.comparator")
+    value_type = types[condition.property]
+    column = _col(condition.property)
+    if comparator == "IsNull":
+        return _is_null(column)
+    if comparator == "NotNull":
+        return _not_null(column)
+    if comparator in ("in", "notin"):
+        values = condition.typed(value_type, f"{field}.value").to_pylist()
+        found = (
+            exp.In(this=column, expressions=[_literal(v, value_type) for v in values])
+            if values
+            else exp.false()
+        )
+        return found if comparator == "in" else exp.or_(_is_null(column), exp.not_(found))
+    if comparator == "like":
+        like = exp.Like(this=column, expression=exp.Literal.string(str(condition.value)))
+        return exp.Escape(this=like, expression=exp.Literal.string("\\"))
+    value = condition.typed(value_type, f"{field}.value")[0].as_py()
+    return _ORDERED[comparator](this=column, expression=_literal(value, value_type))
+
+
+def _rounded(prop: str, interval: str, multiple: int) -> exp.Expression:
+    """pc.floor_temporal(prop, multiple, interval, week_starts_monday=True), as SQL."""
+    column = _col(prop)
+    if multiple == 1:
+        return exp.TimestampTrunc(this=column, unit=exp.var(interval.upper()))
+    if interval in _SECONDS:
+        width = _SECONDS[interval] * multiple
+        origin = _WEEK_ORIGIN if interval == "week" else 0
+        seconds = exp.Sub(this=exp.TimeToUnix(this=column), expression=exp.Literal.number(origin))
+        floored = exp.Mul(
+            this=exp.Floor(this=exp.Div(this=exp.paren(seconds), expression=exp.Literal.number(width))),
+            expression=exp.Literal.number(width),
+        )
+        return exp.UnixToTime(this=exp.Add(this=floored, expression=exp.Literal.number(origin)))
+    if interval == "month":  # Arrow counts months from 1970-01
+        years = exp.Sub(this=exp.Year(this=column), expression=exp.Literal.number(1970))
+        count: exp.Expression = exp.Add(
+            this=exp.Mul(this=exp.paren(years), expression=exp.Literal.number(12)),
+            expression=exp.Sub(this=exp.Month(this=column), expression=exp.Literal.number(1)),
+        )
+        since = 0
+    else:  # and years from year 0
+        count, since = exp.Year(this=column), 1970
+    floored = exp.Sub(
+        this=exp.Mul(
+            this=exp.Floor(
+                this=exp.Div(
+                    this=exp.cast(exp.paren(count), _DOUBLE), expression=exp.Literal.number(multiple)
+                )
+            ),
+            expression=exp.Literal.number(multiple),
+        ),
+        expression=exp.Literal.number(since),
+    )
+    epoch = exp.cast(exp.Literal.string("1970-01-01 00:00:00.000000 UTC"), _TIME)
+    return exp.DateAdd(this=epoch, expression=exp.cast(floored, _BIGINT), unit=exp.var(interval.upper()))
+
+
+# -- functions: their contributions as SQL -------------------------------------------------------
+
+
+@dataclass
+class _States:
+    """An aggregate's contributions as SQL: states (name, merge, per-row value) and an extra key
+    (engine name, per-row value, how its values become the engine's)."""
+
+    states: list[tuple[str, str, exp.Expression]]
+    extra: tuple[str, exp.Expression, Callable[[pa.Array], pa.Array]] | None = None
+
+
+def _int64(values: pa.Array) -> pa.Array:
+    return pc.cast(values, pa.int64())
+
+
+def _states(aggregate: Aggregate, alias: str, plan: Plan) -> _States:
+    """The SQL of an aggregate's contributions(); NotInSql for one not translated."""
+    types, model = plan.types, plan.model
+    one = exp.Literal.number(1)
+    if isinstance(aggregate, LabelledCount):
+        present = [_not_null(_col(name)) for name in aggregate.truths if name in types]
+        return _States([("n", "sum", _one_if(exp.or_(*present)) if present else exp.Literal.number(0))])
+    if not isinstance(aggregate, Function):
+        raise NotInSql(f"{alias} is not computed in SQL", field="select")
+    aggregate.contributions(plan.empty())  # its parameters checked, as the engine does first
+    if type(aggregate) is Count:
+        return _States([("n", "sum", one)])
+    if type(aggregate) is Summary:
+        values = _number(aggregate.property(numeric=True), types)
+        if aggregate.name in ("min", "max"):
+            return _States([("v", aggregate.name, values)])
+        return _States([("v", "sum", values), ("n", "sum", _one_if(_not_null(values)))])
+    if isinstance(aggregate, Rate):  # rate, rateTest: the p-value is finalize()'s
+        condition = Condition(
+            property=aggregate.property(),
+            comparator=aggregate.parameter("comparator"),
+            value=aggregate.parameters.get("value"),
+        )
+        hit = condition_sql(condition, types, f"{aggregate.field}.parameters")
+        return _States([("hit", "sum", _one_if(hit)), ("n", "sum", one)])
+    if type(aggregate) is Integrity:
+        return _integrity(aggregate, types, model)
+    if type(aggregate) is Distribution:
+        return _distribution(aggregate, types)
+    if type(aggregate) is Binary:
+        return _binary(aggregate, types)
+    if type(aggregate) is Multiclass:
+        return _multiclass(aggregate, types, model)
+    if type(aggregate) is Regression:
+        return _regression(aggregate, types)
+    raise NotInSql(f"{aggregate.name} is not computed in SQL", field=aggregate.field)
+
+
+def _integrity(function: Integrity, types: dict[str, ValueType], model: Model) -> _States:
+    name = function.property()
+    column = _col(name)
+    if function.name == "nullRate":
+        return _States([("bad", "sum", _one_if(_is_null(column))), ("n", "sum", exp.Literal.number(1))])
+    attribute = model.attribute(name)
+    if function.name == "outOfRangeRate":
+        numeric = _number(name, types)
+        outside = [
+            exp.LT(this=numeric, expression=_double(attribute.min_range))
+            if attribute.min_range is not None
+            else None,
+            exp.GT(this=numeric, expression=_double(attribute.max_range))
+            if attribute.max_range is not None
+            else None,
+        ]
+        bad = exp.or_(*[c for c in outside if c is not None])
+    else:
+        known = [
+            _literal(parse_class_value(c.value, attribute.value_type), types[name])
+            for c in attribute.categories
+        ]
+        bad = exp.not_(exp.In(this=column, expressions=known))
+    present = _not_null(column)
+    return _States([("bad", "sum", _one_if(exp.and_(present, bad))), ("n", "sum", _one_if(present))])
+
+
+def _distribution(function: Distribution, types: dict[str, ValueType]) -> _States:
+    name = function.property()
+    edges = function._edges()
+    one = exp.Literal.number(1)
+    if edges is None:  # the raw value, turned into the engine's text (pc.cast) by rows()
+        arrow_type = ARROW_TYPES[types[name]]
+        return _States(
+            [("n", "sum", one)],
+            ("__bucket", _col(name), lambda v: pc.cast(pc.cast(v, arrow_type), pa.string())),
+        )
+    value = _number(name, types)
+    # the bin np.searchsorted(edges, x, "right") - 1 clipped to the bins: how many of the inner
+    # edges are <= x, found by a tree of comparisons with the engine's own edges
+    inner = [float(e) for e in edges[1:-1]]
+
+    def tree(low: int, high: int) -> exp.Expression:
+        if low == high:
+            return exp.Literal.number(low)
+        middle = (low + high + 1) // 2
+        return exp.Case(
+            ifs=[
+                exp.If(
+                    this=exp.LT(this=value, expression=_double(inner[middle - 1])), true=tree(low, middle - 1)
+                )
+            ],
+            default=tree(middle, high),
+        )
+
+    bucket = exp.Case(
+        ifs=[exp.If(this=_is_null(value), true=exp.cast(exp.null(), _BIGINT))], default=tree(0, len(inner))
+    )
+    return _States([("n", "sum", one)], ("__bucket", bucket, _int64))
+
+
+def _binary(function: Binary, types: dict[str, ValueType]) -> _States:
+    prediction, truth, positive, threshold = function._setup()
+    score = _number(prediction, types)
+    truth_type = types[truth]
+    positive_value = pa.scalar(positive).cast(ARROW_TYPES[truth_type]).as_py()
+    actual = exp.EQ(this=_col(truth), expression=_literal(positive_value, truth_type))
+    negative = exp.NEQ(this=_col(truth), expression=_literal(positive_value, truth_type))
+    labelled = exp.and_(_not_null(score), _not_null(_col(truth)))
+    if function.name == "auc":
+        scaled = exp.Floor(this=exp.Mul(this=score, expression=exp.Literal.number(AUC_BINS)))
+        clipped = exp.Case(
+            ifs=[
+                exp.If(this=_is_null(score), true=exp.Literal.number(0)),
+                exp.If(
+                    this=exp.LT(this=scaled, expression=exp.Literal.number(0)), true=exp.Literal.number(0)
+                ),
+                exp.If(
+                    this=exp.GT(this=scaled, expression=exp.Literal.number(AUC_BINS - 1)),
+                    true=exp.Literal.number(AUC_BINS - 1),
+                ),
+            ],
+            default=exp.cast(scaled, _BIGINT),
+        )
+        return _States(
+            [
+                ("pos", "sum", _one_if(exp.and_(labelled, actual))),
+                ("neg", "sum", _one_if(exp.and_(labelled, negative))),
+            ],
+            ("__score_bin", clipped, _int64),
+        )
+    predicted = exp.GTE(this=score, expression=_double(threshold))
+    not_predicted = exp.LT(this=score, expression=_double(threshold))
+    cells = {
+        "tp": (predicted, actual),
+        "fp": (predicted, negative),
+        "tn": (not_predicted, negative),
+        "fn": (not_predicted, actual),
+    }
+    return _States([(k, "sum", _one_if(exp.and_(labelled, p, a))) for k, (p, a) in cells.items()])
+
+
+def _first_largest(values: list[exp.Expression]) -> exp.Expression:
+    """The index of the largest of non-null values, the first among equals (np.argmax)."""
+    ifs = []
+    for i, value in enumerate(values[:-1]):
+        beats = [
+            (exp.GT if j < i else exp.GTE)(this=value, expression=other)
+            for j, other in enumerate(values)
+            if j != i
+        ]
+        ifs.append(exp.If(this=exp.and_(*beats), true=exp.Literal.number(i)))
+    return exp.Case(ifs=ifs, default=exp.Literal.number(len(values) - 1)) if ifs else exp.Literal.number(0)
+
+
+def _multiclass(function: Multiclass, types: dict[str, ValueType], model: Model) -> _States:
+    classes = function._classes()
+    scores = [_number(c, types) for c in classes]
+    mapping = model.pred_to_ground_truth_map or {}
+    known = [_not_null(s) for s in scores]
+    if model.ground_truth_form == "class":
+        truth = function.truth_attribute(classes[0])
+        truth_type = types[truth]
+        values = pa.array([mapping[c] for c in classes]).cast(ARROW_TYPES[truth_type]).to_pylist()
+        ifs = []
+        for index, value in enumerate(values):
+            if value not in values[:index]:  # index_in: the first class of a value
+                ifs.append(
+                    exp.If(
+                        this=exp.EQ(this=_col(truth), expression=_literal(value, truth_type)),
+                        true=exp.Literal.number(index),
+                    )
+                )
+        actual = exp.Case(ifs=ifs, default=exp.cast(exp.null(), _BIGINT))
+        labelled = [_not_null(actual)]
+    else:
+        hot = [_number(str(mapping[c]), types) for c in classes]
+        actual = _first_largest(hot)
+        labelled = [_not_null(h) for h in hot]
+    cell = exp.Add(
+        this=exp.Mul(this=exp.paren(actual), expression=exp.Literal.number(len(classes))),
+        expression=exp.paren(_first_largest(scores)),
+    )
+    cell = exp.Case(
+        ifs=[exp.If(this=exp.and_(*known, *labelled), true=cell)], default=exp.cast(exp.null(), _BIGINT)
+    )
+    return _States([("n", "sum", _one_if(_not_null(cell)))], ("__cell", cell, _int64))
+
+
+def _regression(function: Regression, types: dict[str, ValueType]) -> _States:
+    predictions = function.model.by_stage(Stage.PREDICTED_VALUE)
+    explicit = function.parameters.get("predicted_property") and function.parameters.get(
+        "ground_truth_property"
+    )
+    if function.model.output_type is not OutputType.REGRESSION and not explicit:
+        function.contributions(pa.table({}))  # its 400
+    prediction = function.prediction_attribute(predictions[0].name if len(predictions) == 1 else None)
+    truth = function.truth_attribute(prediction)
+    p, y = _number(prediction, types), _number(truth, types)
+    both = exp.and_(_not_null(p), _not_null(y))
+
+    def where_both(value: exp.Expression) -> exp.Expression:
+        return exp.Case(ifs=[exp.If(this=both, true=value)], default=_double(0.0))
+
+    error = exp.paren(exp.Sub(this=p, expression=y))
+    return _States(
+        [
+            ("n", "sum", _one_if(both)),
+            ("se", "sum", where_both(exp.Mul(this=error, expression=error))),
+            ("ae", "sum", where_both(exp.Abs(this=error))),
+            ("y", "sum", where_both(y)),
+            ("yy", "sum", where_both(exp.Mul(this=y, expression=y))),
+        ]
+    )
+
+
+# -- the window's rows ------------------------------------------------------------------------------
+
+
+def _table(name: str) -> exp.Table:
+    return exp.to_table(name, dialect="trino")
+
+
+def _between_days(first: date | None, last: date | None) -> list[exp.Expression]:
+    day = _col("date")
+    found: list[exp.Expression] = []
+    if first is not None:
+        found.append(exp.GTE(this=day, expression=exp.Literal.string(first.isoformat())))
+    if last is not None:
+        found.append(exp.LTE(this=day, expression=exp.Literal.string(last.isoformat())))
+    return found
+
+
+def _ordered(name: str | exp.Expression, descending: bool = False) -> exp.Ordered:
+    this = _col(name) if isinstance(name, str) else name
+    # nulls last whichever the direction, as pc.sort_indices places them
+    return exp.Ordered(this=this, desc=descending, nulls_first=False)
+
+
+def _first_of(partition: list[str], order: list[exp.Ordered], alias: str = "__first") -> exp.Alias:
+    window = exp.Window(
+        this=exp.RowNumber(),
+        partition_by=[_col(p) for p in partition],
+        order=exp.Order(expressions=order),
+    )
+    return exp.alias_(window, alias, quoted=True)
+
+
+def _inference_rows(
+    plan: Plan, tables: SqlTables, first: date | None, last: date | None, ground_truth: bool
+) -> exp.Select:
+    """The window's first writes, joined to their latest ground truth when asked: one row per
+    kept inference, with the columns the query reads."""
+    truths = [a.name for a in plan.model.by_stage(*GROUND_TRUTH_STAGES)]
+    truth_columns = [*truths, "ground_truth_timestamp"] if ground_truth else []
+    wanted = [c for c in dict.fromkeys(["partner_inference_id", *plan.columns()]) if c not in truth_columns]
+    place = [_ordered(p) for p in tables.place]
+    written = (
+        exp.select(
+            *[_col(c) for c in wanted],
+            *[_col(p) for p in tables.place if p not in wanted],
+            _first_of(
+                ["partner_inference_id", "variant"],
+                [_ordered("ingested_at"), _ordered("source"), *place],
+            ),
+        )
+        .from_(_table(tables.inferences))
+        .where(_all(_between_days(first, last)))
+    )
+    places = [exp.alias_(_col(p, "i"), f"__place{n}", quoted=True) for n, p in enumerate(tables.place)]
+    rows = exp.select(*[_col(c, "i") for c in wanted], *places).from_(written.subquery("i"))
+    where = exp.EQ(this=_col("__first", "i"), expression=exp.Literal.number(1))
+    if not ground_truth:
+        return rows.where(where)
+    early = timedelta(days=LABELS_EARLY_DAYS)
+    since = first - early if first is not None and first > date.min + early else None
+    columns = ["partner_inference_id", "ground_truth_timestamp", "ingested_at", *truths]
+
+    def area(name: str, rank: int, days: list[exp.Expression]) -> exp.Select:
+        return (
+            exp.select(
+                *[_col(c) for c in columns],
+                exp.alias_(exp.Literal.number(rank), "__area", quoted=True),
+                *[exp.alias_(_col(p), f"__place{n}", quoted=True) for n, p in enumerate(tables.place)],
+            )
+            .from_(_table(name))
+            .where(_all(days))
+        )
+
+    received = exp.union(
+        area(tables.labels, 0, _between_days(first, last)),
+        area(tables.ground_truth, 1, _between_days(since, None)),
+        distinct=False,
+    )
+    ranked = exp.select(
+        *[_col(c) for c in columns],
+        _first_of(
+            ["partner_inference_id"],
+            [
+                _ordered("ground_truth_timestamp", descending=True),
+                _ordered("ingested_at", descending=True),
+                _ordered("__area"),
+                *[_ordered(f"__place{n}") for n in range(len(tables.place))],
+            ],
+        ),
+    ).from_(received.subquery("received"))
+    latest = (
+        exp.select(*[_col(c) for c in ["partner_inference_id", *truth_columns]])
+        .from_(ranked.subquery("ranked"))
+        .where(exp.EQ(this=_col("__first"), expression=exp.Literal.number(1)))
+    )
+    return (
+        exp.select(*[_col(c, "i") for c in wanted], *places, *[_col(c, "t") for c in truth_columns])
+        .from_(written.subquery("i"))
+        .join(
+            latest.subquery("t"),
+            on=exp.EQ(this=_col("partner_inference_id", "i"), expression=_col("partner_inference_id", "t")),
+            join_type="left",
+        )
+        .where(where)
+    )
+
+
+def _source_rows(plan: Plan, tables: SqlTables, first: date | None, last: date | None) -> exp.Select:
+    """The rows a query reads, before its filter."""
+    source = plan.query.from_
+    if source == "inference":
+        return _inference_rows(plan, tables, first, last, plan.needs_ground_truth)
+    if source == "reference":
+        places = [exp.alias_(_col(p), f"__place{n}", quoted=True) for n, p in enumerate(tables.place)]
+        return exp.select(*[_col(c) for c in plan.columns()], *places).from_(_table(tables.reference))
+    raise NotInSql(f"queries from {source!r} are not computed in SQL", field="from")
+
+
+# -- the query --------------------------------------------------------------------------------------
+
+
+def _aggregates(plan: Plan) -> dict[str, Aggregate]:
+    """The aggregates metrics.query.run computes (labelled_count beside performance functions)."""
+    aggregates: dict[str, Aggregate] = dict(plan.functions)
+    if any(f.needs_ground_truth for f in plan.functions.values()) and "labelled_count" not in aggregates:
+        aggregates["labelled_count"] = LabelledCount(
+            [a.name for a in plan.model.by_stage(*GROUND_TRUTH_STAGES)]
+        )
+    if not aggregates:
+        aggregates["__rows"] = LabelledCount([])
+    return aggregates
+
+
+def query_sql(query: Query, model: Model, tables: SqlTables, dialect: Dialect) -> SqlQuery:
+    """The query as one SQL statement in `dialect`, and the decoding of its result into the rows
+    metrics.query.run gives over the same lake (module docstring)."""
+    plan = Plan(query, model)
+    first, last = filters.date_range(query.filter) if query.from_ in DAILY_SOURCES else (None, None)
+    source = _source_rows(plan, tables, first, last).subquery("w")
+    conditions = [condition_sql(c, plan.types, f"filter[{i}]") for i, c in enumerate(query.filter)]
+    if not plan.functions and not plan.rounded:
+        return _plain(plan, source, conditions, len(tables.place), dialect)
+    keys = [key for key, _ in plan.keys]
+    key_values: list[exp.Expression] = []
+    for key, output in plan.keys:
+        if key.startswith("__round_"):
+            key_values.append(_rounded(*plan.rounded[output]))
+        else:
+            key_values.append(_col(key.removeprefix("__key_")))
+    aggregates = _aggregates(plan)
+    translated = {alias: _states(aggregate, alias, plan) for alias, aggregate in aggregates.items()}
+    keyed = [exp.alias_(value, f"k{n}", quoted=True) for n, value in enumerate(key_values)]
+    reduced: list[exp.Expression] = []
+    extras: list[str] = []
+    for index, found in enumerate(translated.values()):
+        if found.extra is not None:
+            keyed.append(exp.alias_(found.extra[1], f"x{index}", quoted=True))
+            extras.append(f"x{index}")
+        for name, op, value in found.states:
+            keyed.append(exp.alias_(value, f"v{index}_{name}", quoted=True))
+            merge = {"sum": exp.Sum, "min": exp.Min, "max": exp.Max}[op]
+            reduced.append(
+                exp.alias_(merge(this=_col(f"v{index}_{name}")), f"a{index}_s_{name}__{op}", quoted=True)
+            )
+    inner = exp.select(*keyed).from_(source).where(_all(conditions))
+    key_names = [f"k{n}" for n in range(len(keys))]
+    outer = exp.select(*[_col(k) for k in key_names], *[_col(x) for x in extras])
+    if extras and (len(extras) > 1 or any(f.extra is None for f in translated.values())):
+        sets = (
+            [exp.Tuple(expressions=[_col(k) for k in key_names])]
+            if any(f.extra is None for f in translated.values())
+            else []
+        )
+        sets += [exp.Tuple(expressions=[_col(k) for k in [*key_names, x]]) for x in extras]
+        outer = outer.select(
+            exp.alias_(exp.Grouping(expressions=[_col(x) for x in extras]), "__set", quoted=True)
+        )
+        outer = outer.select(*reduced).from_(inner.subquery("r"))
+        outer.set("group", exp.Group(expressions=[exp.GroupingSets(expressions=sets)]))
+    else:
+        outer = outer.select(*reduced).from_(inner.subquery("r"))
+        if key_names or extras:
+            outer = outer.group_by(*[_col(k) for k in [*key_names, *extras]])
+    sql = outer.sql(dialect=dialect)
+
+    def decode(result: pa.Table) -> list[dict[str, Any]]:
+        results: dict[str, pa.Table] = {}
+        for index, (alias, aggregate) in enumerate(aggregates.items()):
+            found = translated[alias]
+            part = result
+            if "__set" in result.column_names:  # this aggregate's grouping set only
+                bits = len(extras)
+                wanted = (1 << bits) - 1
+                if found.extra is not None:
+                    wanted &= ~(1 << (bits - 1 - extras.index(f"x{index}")))
+                part = result.filter(pc.equal(pc.cast(result.column("__set"), pa.int64()), wanted))
+            columns: dict[str, pa.Array | pa.ChunkedArray] = {}
+            for (key, output), name in zip(plan.keys, key_names, strict=True):
+                columns[key] = _typed(part.column(name), _key_type(plan, key, output))
+            if found.extra is not None:
+                columns[found.extra[0]] = found.extra[2](_chunks(part.column(f"x{index}")))
+            for name, op, _ in found.states:
+                columns[f"s_{name}__{op}"] = _typed(part.column(f"a{index}_s_{name}__{op}"), pa.float64())
+            states = aggregate.merge([pa.table(columns)], keys)
+            states = _one_row_per_group(states, keys)
+            results[alias] = states.select(keys).append_column("__value", aggregate.finalize(states, keys))
+        return _assemble(plan, results, keys)
+
+    return SqlQuery(sql=sql, decode=decode)
+
+
+def _plain(
+    plan: Plan, source: exp.Subquery, conditions: list[exp.Expression], places: int, dialect: Dialect
+) -> SqlQuery:
+    """Plain rows: the selected properties, ordered and limited as metrics.query's _rows does (ties,
+    and the rows a limit keeps without an order, in the lake's order: SqlTables.place)."""
+    names = [p for _, p in plan.properties]
+    columns = list(plan.types) if "*" in names else list(dict.fromkeys(names))
+    order: list[exp.Ordered] = []
+    for index, ordering in enumerate(plan.query.order_by):
+        name = ordering.alias or ordering.property
+        prop = dict(plan.properties).get(name, name)
+        if prop not in plan.types or prop not in columns:
+            raise NotInSql(f"cannot order by {name!r}: it is not in the result", field=f"order_by[{index}]")
+        descending = ordering.direction == "desc"  # Python's reversed sort puts nulls first
+        order.append(exp.Ordered(this=_col(prop), desc=descending, nulls_first=descending))
+    order += [_ordered(f"__place{n}") for n in range(places)]
+    select = exp.select(*[_col(c) for c in columns]).from_(source).where(_all(conditions))
+    if order:
+        select = select.order_by(*order)
+    limit = plan.query.limit or (None if plan.query.order_by else DEFAULT_ROW_LIMIT)
+    if limit:
+        select = select.limit(limit)
+    sql = select.sql(dialect=dialect)
+
+    def decode(result: pa.Table) -> list[dict[str, Any]]:
+        typed = pa.table(
+            {
+                c: _typed(result.column(c), ARROW_TYPES[plan.types[c]])
+                for c in columns
+                if c in result.column_names
+            }
+        )
+        return _rows(plan, [typed])
+
+    return SqlQuery(sql=sql, decode=decode)
+
+
+def duckdb_views(model: Model, tables: SqlTables, globs: dict[str, str | None]) -> list[str]:
+    """DuckDB statements making `tables`' relations over local Parquet files of the lake's layout
+    (`<area>/model_id=<id>/date=<day>/<name>.parquet`): `globs` maps inferences, labels,
+    ground_truth and reference to a glob of their files (None: there are none). Every column of the
+    model's schema is there, typed, as in the Glue tables, whether or not a file has it; each row
+    carries `filename` and `file_row_number` (SqlTables.place)."""
+    schemas = {
+        "inferences": inference_schema(model),
+        "labels": ground_truth_schema(model),
+        "ground_truth": ground_truth_schema(model),
+        "reference": reference_schema(model),
+    }
+    statements = list(DUCKDB_SETTINGS)
+    for area, schema in schemas.items():
+        typed = {f.name: _sql_type_of(f.type) for f in schema}
+        typed |= {"date": "VARCHAR", "filename": "VARCHAR", "file_row_number": "BIGINT"}
+        empty = exp.select(
+            *[exp.alias_(exp.cast(exp.null(), t, dialect="duckdb"), n, quoted=True) for n, t in typed.items()]
+        ).where(exp.false())
+        body = empty.sql(dialect="duckdb")
+        glob = globs.get(area)
+        hive = "" if area == "reference" else "'date': VARCHAR, "
+        if glob is not None:
+            files = (
+                f"SELECT * FROM read_parquet({exp.Literal.string(glob).sql(dialect='duckdb')}, "
+                "hive_partitioning = true, union_by_name = true, filename = true, file_row_number = true, "
+                f"hive_types = {{{hive}'model_id': VARCHAR}})"
+            )
+            body = f"{files} UNION ALL BY NAME {body}"
+        name = _table(getattr(tables, area)).sql(dialect="duckdb")
+        statements.append(f"CREATE OR REPLACE VIEW {name} AS {body}")
+    return statements
+
+
+def _sql_type_of(arrow_type: pa.DataType) -> str:
+    return next(t for v, t in _SQL_TYPES.items() if ARROW_TYPES[v] == arrow_type)
+
+
+def _chunks(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
+def _typed(values: pa.Array | pa.ChunkedArray, arrow_type: pa.DataType) -> pa.Array:
+    """A result column as the engine's type (a timestamp as UTC microseconds)."""
+    values = _chunks(values)
+    if values.type == arrow_type:
+        return values
+    if pa.types.is_timestamp(arrow_type) and pa.types.is_timestamp(values.type) and values.type.tz is None:
+        values = pc.assume_timezone(values, "UTC")
+    return pc.cast(values, arrow_type)
+
+
+def _key_type(plan: Plan, key: str, output: str) -> pa.DataType:
+    if key.startswith("__round_"):
+        return TIMESTAMP
+    return ARROW_TYPES[plan.types[key.removeprefix("__key_")]]
+
+
+__all__ = [
+    "DUCKDB_SETTINGS",
+    "NotInSql",
+    "SqlQuery",
+    "SqlTables",
+    "condition_sql",
+    "duckdb_views",
+    "query_sql",
+]

@@ -1,0 +1,515 @@
+"""The query API's SQL (sagewatch.metrics.sql, issue 18) gives the in-Lambda engine's rows: the same
+queries run by metrics.query.run over a lake written under moto, and as DuckDB SQL over the same
+Parquet objects, give equal rows; the Trino SQL parses as Trino and calls only Athena v3 functions."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+from tests import factories
+
+from sagewatch import container
+from sagewatch.metrics.query import Query, run
+from sagewatch.metrics.sql import SqlTables, duckdb_views, query_sql
+from sagewatch.records import reference_schema
+from sagewatch.schema import Model, ModelSpec, Stage
+from sagewatch.stores.window import lake_loader
+from sagewatch.tables import ground_truth_schema, inference_schema
+
+DAY = datetime(2026, 11, 20, tzinfo=UTC)
+DAYS = 3
+TABLES = SqlTables(
+    inferences="inferences",
+    labels="labels",
+    ground_truth="ground_truth",
+    reference="reference",
+    place=("filename", "file_row_number"),
+)
+ATHENA_TABLES = SqlTables(
+    inferences="sagewatch.inferences_m1",
+    labels="sagewatch.labels_m1",
+    ground_truth="sagewatch.ground_truth_m1",
+    reference="sagewatch.reference_m1",
+    place=("$path",),
+)
+
+
+def ranged(body: dict[str, Any]) -> dict[str, Any]:
+    """The body with ranges on age and income (outOfRangeRate, numeric distributions)."""
+    body = factories.edited(body)
+    factories.attribute(body, "age").update(min_range=20, max_range=80)
+    factories.attribute(body, "income").update(min_range=20_000.0, max_range=90_000.0)
+    return body
+
+
+def values_of(model: Model, rng: np.random.Generator, count: int) -> dict[str, list[Any]]:
+    """Random values of a model's stored attributes, some missing."""
+    found: dict[str, list[Any]] = {
+        "age": [int(a) for a in rng.integers(10, 95, count)],
+        "income": [float(v) if rng.random() > 0.15 else None for v in rng.normal(50_000, 15_000, count)],
+        "region": [
+            str(rng.choice(["north", "south", "east"])) if rng.random() > 0.05 else None for _ in range(count)
+        ],
+    }
+    predictions = [a.name for a in model.by_stage(Stage.PREDICTED_VALUE)]
+    if len(predictions) > 1:  # class probabilities, some tied
+        raw = rng.dirichlet(np.ones(len(predictions)), count).round(2)
+        for index, name in enumerate(predictions):
+            found[name] = [float(v) for v in raw[:, index]]
+    elif predictions == ["predicted_value"]:
+        found["predicted_value"] = [float(v) for v in rng.normal(100, 20, count)]
+    else:
+        found[predictions[0]] = [
+            float(v) if rng.random() > 0.05 else None for v in rng.random(count).round(3)
+        ]
+    return found
+
+
+def truth_of(model: Model, rng: np.random.Generator, count: int) -> dict[str, list[Any]]:
+    """Random ground truth of a model's truth attributes, some missing."""
+    names = [a.name for a in model.by_stage(Stage.GROUND_TRUTH, Stage.GROUND_TRUTH_CLASS)]
+    if names == ["churned"]:
+        return {"churned": [int(v) if rng.random() > 0.05 else None for v in rng.integers(0, 2, count)]}
+    if names == ["animal"]:
+        return {"animal": [str(rng.choice(["dog", "cat", "bird"])) for _ in range(count)]}
+    if names == ["ground_truth_value"]:
+        return {"ground_truth_value": [float(v) for v in rng.normal(100, 25, count)]}
+    hot = rng.integers(0, 2, count)
+    return {"gt_0": [int(1 - h) for h in hot], "gt_1": [int(h) for h in hot]}
+
+
+class Lake:
+    """A model's lake written file by file with the project's writers."""
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+        self.lake = container.lake_store()
+        self.files = 0
+        self.label_files = 0
+
+    def inferences(self, rows: list[dict[str, Any]], lacking: tuple[str, ...] = ()) -> None:
+        schema = inference_schema(self.model)
+        table = pa.table(
+            {f.name: pa.array([r.get(f.name) for r in rows], f.type) for f in schema if f.name not in lacking}
+        )
+        name = f"file-{self.files:02d}"
+        self.lake.write_id_index(self.model.id, table, name)
+        self.lake.write_rows("inferences", self.model.id, table, "inference_timestamp", name)
+        self.files += 1
+
+    def ground_truth(self, rows: list[dict[str, Any]]) -> None:
+        schema = ground_truth_schema(self.model)
+        table = pa.table({f.name: pa.array([r.get(f.name) for r in rows], f.type) for f in schema})
+        self.lake.write_ground_truth(self.model.id, table, f"labels-{self.label_files:04d}")
+        self.label_files += 1
+
+
+def make_lake(body: dict[str, Any], seed: int) -> Lake:
+    """Files over DAYS days: ids repeated across and within files and days (ingest ties decided by
+    source, or by the file and row), a shadow variant, a file without the variant column, missing
+    values; labels late, relabelled (a later one wins, one timed earlier but written later loses),
+    one sent before its inference (ground_truth/), one for no inference; a reference set."""
+    rng = np.random.default_rng(seed)
+    model = container.model_store().create(ModelSpec.model_validate(ranged(body)))
+    lake = Lake(model)
+    early = {"partner_inference_id": "r-0", "ground_truth_timestamp": DAY - timedelta(days=2)}
+    lake.ground_truth(
+        [
+            {
+                **early,
+                "ingested_at": early["ground_truth_timestamp"],
+                "source": "labels",
+                **{k: v[0] for k, v in truth_of(model, rng, 1).items()},
+            }
+        ]
+    )
+    ids_seen: list[str] = []
+    for f in range(7):
+        count = int(rng.integers(30, 60))
+        ids = [f"r-{i}" for i in rng.integers(0, 150, count)]
+        ids[0] = "r-0"
+        if f == 5:
+            ids[1] = ids[2]  # one id twice in a file, written by one ingest: the first row wins
+        day = DAY + timedelta(days=int(f % DAYS))
+        values = values_of(model, rng, count)
+        rows = [
+            {
+                "partner_inference_id": i,
+                "inference_timestamp": day + timedelta(minutes=int(rng.integers(0, 24 * 60 + 600))),
+                "batch_id": None,
+                "source": "capture" if f == 5 else str(rng.choice(["capture", "api"])),
+                "variant": "shadow" if f == 3 else "AllTraffic",
+                "ingested_at": DAY + timedelta(hours=6 if f == 5 else int(rng.integers(0, 3))),
+                "anomaly_score": float(rng.random()) if f != 4 else None,
+                **{k: v[n] for k, v in values.items()},
+            }
+            for n, i in enumerate(ids)
+        ]
+        lake.inferences(rows, ("variant",) if f == 1 else ())
+        ids_seen += ids
+    labelled = [*(i for i in sorted(set(ids_seen)) if rng.random() < 0.8), "never-sent"]
+    arrival = DAY + timedelta(days=1, hours=3)
+    truths = truth_of(model, rng, len(labelled))
+    rows = [
+        {
+            "partner_inference_id": i,
+            "ground_truth_timestamp": arrival,
+            "ingested_at": arrival,
+            "source": "labels",
+            **{k: v[n] for k, v in truths.items()},
+        }
+        for n, i in enumerate(labelled)
+    ]
+    lake.ground_truth(rows[: len(rows) // 2])
+    lake.ground_truth(rows[len(rows) // 2 :])
+    again = list(rng.choice(labelled, 30, replace=False))
+    truths = truth_of(model, rng, len(again))
+    lake.ground_truth(
+        [
+            {
+                "partner_inference_id": i,
+                "ground_truth_timestamp": arrival + timedelta(hours=1 if n % 2 else -1),
+                "ingested_at": arrival + timedelta(days=2),
+                "source": "labels",
+                **{k: v[n] for k, v in truths.items()},
+            }
+            for n, i in enumerate(again)
+        ]
+    )
+    schema = reference_schema(model)
+    reference = {**values_of(model, rng, 300), **truth_of(model, rng, 300)}
+    lake.lake.write_reference(
+        model.id, pa.table({f.name: pa.array(reference[f.name], f.type) for f in schema}), "reference"
+    )
+    return lake
+
+
+def downloaded(lake: Lake, root: Path) -> dict[str, str | None]:
+    """The model's lake objects copied to `root` under their keys; a glob per area (None: none)."""
+    globs: dict[str, str | None] = {}
+    for area in ("inferences", "labels", "ground_truth", "reference"):
+        keys = [k for k in lake.lake.keys(f"{area}/model_id={lake.model.id}/") if k.endswith(".parquet")]
+        for key in keys:
+            body = lake.lake.client.get_object(Bucket=lake.lake.bucket, Key=key)["Body"].read()
+            (root / key).parent.mkdir(parents=True, exist_ok=True)
+            (root / key).write_bytes(body)
+        pattern = "*.parquet" if area == "reference" else "*/*.parquet"
+        globs[area] = str(root / area / f"model_id={lake.model.id}" / pattern) if keys else None
+    return globs
+
+
+class Engines:
+    """One lake, queried by the in-Lambda engine and by DuckDB over its Parquet objects."""
+
+    def __init__(self, lake: Lake, root: Path) -> None:
+        self.lake, self.model = lake, lake.model
+        self.connection = duckdb.connect()
+        for statement in duckdb_views(self.model, TABLES, downloaded(lake, root)):
+            self.connection.execute(statement)
+
+    def engine(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        return run(Query.model_validate(body), self.model, lake_loader(self.lake.lake, self.model))
+
+    def sql(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        query = query_sql(Query.model_validate(body), self.model, TABLES, "duckdb")
+        return query.rows(self.connection.sql(query.sql).to_arrow_table())
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal rows, floats to 1e-9 (sums added in another order)."""
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b and type(a) is type(b)
+
+
+def window(first: int = 0, days: int = DAYS) -> list[dict[str, Any]]:
+    return [
+        {
+            "property": "inference_timestamp",
+            "comparator": "gte",
+            "value": (DAY + timedelta(days=first)).isoformat(),
+        },
+        {
+            "property": "inference_timestamp",
+            "comparator": "lt",
+            "value": (DAY + timedelta(days=first + days)).isoformat(),
+        },
+    ]
+
+
+def rounded(interval: str, multiple: int = 1, alias: str = "t") -> dict[str, Any]:
+    return {
+        "function": "roundTimestamp",
+        "alias": alias,
+        "parameters": {"time_interval": interval, "multiple": multiple},
+    }
+
+
+BINARY_QUERIES: dict[str, dict[str, Any]] = {
+    "count": {"select": [{"function": "count"}]},
+    "count of a day's window": {"select": [{"function": "count"}], "filter": window(1, 1)},
+    "count by region and variant": {
+        "select": [{"function": "count"}, {"property": "region"}, {"property": "variant"}],
+        "group_by": [{"property": "region"}, {"property": "variant"}],
+    },
+    "summaries": {
+        "select": [
+            {"function": f, "alias": f"{f}_{p}", "parameters": {"property": p}}
+            for f in ("sum", "avg", "min", "max")
+            for p in ("age", "income", "predicted_probability")
+        ],
+        "filter": window(),
+    },
+    "rates": {
+        "select": [
+            rounded("day"),
+            {
+                "function": "rate",
+                "alias": "rich",
+                "parameters": {"property": "income", "comparator": "gt", "value": 50000},
+            },
+            {
+                "function": "rate",
+                "alias": "not_north",
+                "parameters": {"property": "region", "comparator": "notin", "value": ["north"]},
+            },
+            {
+                "function": "rate",
+                "alias": "n_like",
+                "parameters": {"property": "region", "comparator": "like", "value": "%o%th"},
+            },
+            {
+                "function": "rate",
+                "alias": "shadow",
+                "parameters": {"property": "variant", "comparator": "eq", "value": "shadow"},
+            },
+            {
+                "function": "rateTest",
+                "alias": "test",
+                "parameters": {"property": "age", "comparator": "lte", "value": 40, "share": 0.3},
+            },
+            {
+                "function": "rateTest",
+                "alias": "test_seen",
+                "parameters": {
+                    "property": "age",
+                    "comparator": "lte",
+                    "value": 40,
+                    "share": 0.3,
+                    "share_rows": 500,
+                },
+            },
+        ],
+        "group_by": [{"alias": "t"}],
+        "filter": window(),
+    },
+    "integrity by day": {
+        "select": [
+            rounded("day"),
+            {"function": "nullRate", "alias": "null_income", "parameters": {"property": "income"}},
+            {"function": "nullRate", "alias": "null_region", "parameters": {"property": "region"}},
+            {"function": "outOfRangeRate", "alias": "age_out", "parameters": {"property": "age"}},
+            {"function": "outOfRangeRate", "alias": "income_out", "parameters": {"property": "income"}},
+            {"function": "newCategoryRate", "alias": "new_region", "parameters": {"property": "region"}},
+        ],
+        "group_by": [{"alias": "t"}],
+    },
+    "distributions": {
+        "select": [
+            {"function": "distribution", "alias": "regions", "parameters": {"property": "region"}},
+            {"function": "distribution", "alias": "ages", "parameters": {"property": "age", "num_bins": 7}},
+            {
+                "function": "distribution",
+                "alias": "incomes",
+                "parameters": {"property": "income", "lower": 30000, "upper": 70000, "num_bins": 13},
+            },
+            {"function": "distribution", "alias": "scores", "parameters": {"property": "anomaly_score"}},
+            {"function": "count"},
+        ],
+    },
+    "distribution by variant": {
+        "select": [
+            {"property": "variant"},
+            {
+                "function": "distribution",
+                "alias": "ages",
+                "parameters": {"property": "age", "num_bins": 1000},
+            },
+        ],
+        "group_by": [{"property": "variant"}],
+    },
+    "classification by day": {
+        "select": [
+            rounded("day"),
+            *[
+                {"function": f}
+                for f in (
+                    "accuracyRate",
+                    "balancedAccuracyRate",
+                    "f1",
+                    "precision",
+                    "recall",
+                    "specificity",
+                    "falsePositiveRate",
+                    "falseNegativeRate",
+                    "confusionMatrixRate",
+                    "auc",
+                )
+            ],
+            {"function": "accuracyRate", "alias": "strict", "parameters": {"threshold": 0.8}},
+        ],
+        "group_by": [{"alias": "t"}],
+        "filter": window(),
+    },
+    "auc and counts by region": {
+        "select": [
+            {"property": "region"},
+            {"function": "auc"},
+            {"function": "count"},
+            {"function": "distribution", "alias": "d", "parameters": {"property": "region"}},
+        ],
+        "group_by": [{"property": "region"}],
+        "order_by": [{"alias": "count", "direction": "desc"}, {"property": "region"}],
+        "limit": 2,
+    },
+    "filters on every comparator": {
+        "select": [
+            {"function": "count"},
+            {"function": "avg", "alias": "a", "parameters": {"property": "income"}},
+        ],
+        "filter": [
+            {"property": "age", "comparator": "gte", "value": 20},
+            {"property": "age", "comparator": "lt", "value": "85"},
+            {"property": "income", "comparator": "ne", "value": 1.5},
+            {"property": "region", "comparator": "notin", "value": ["east"]},
+            {"property": "variant", "comparator": "in", "value": ["AllTraffic", "shadow"]},
+            {"property": "predicted_probability", "comparator": "gt", "value": 0.1},
+            {"property": "predicted_probability", "comparator": "lte", "value": 0.95},
+            {
+                "property": "inference_timestamp",
+                "comparator": "gt",
+                "value": (DAY + timedelta(hours=5)).isoformat(),
+            },
+            {"property": "anomaly_score", "comparator": "NotNull"},
+        ],
+    },
+    "nulls kept by notin and IsNull": {
+        "select": [{"function": "count"}],
+        "filter": [{"property": "region", "comparator": "nin", "value": ["north", "south"]}],
+    },
+    "IsNull and like": {
+        "select": [{"function": "count"}, {"property": "variant"}],
+        "group_by": [{"property": "variant"}],
+        "filter": [
+            {"property": "income", "comparator": "IsNull"},
+            {"property": "region", "comparator": "like", "value": "s%"},
+        ],
+    },
+    "eq on a ground truth and its time": {
+        "select": [
+            {"function": "count"},
+            {"function": "avg", "alias": "p", "parameters": {"property": "predicted_probability"}},
+        ],
+        "filter": [
+            {"property": "churned", "comparator": "eq", "value": 1},
+            {
+                "property": "ground_truth_timestamp",
+                "comparator": "gte",
+                "value": (DAY + timedelta(days=1)).isoformat(),
+            },
+        ],
+    },
+    "rounded times": {
+        "select": [rounded("hour", 6, "h6"), rounded("week", 1, "w"), {"function": "count"}],
+        "group_by": [{"alias": "h6"}, {"alias": "w"}],
+    },
+    "rounded by two days, weeks, months, years": {
+        "select": [
+            rounded("day", 2, "d2"),
+            rounded("week", 2, "w2"),
+            rounded("month", 2, "m2"),
+            rounded("year", 3, "y3"),
+            rounded("minute", 90, "m90"),
+            {"function": "count"},
+        ],
+        "group_by": [{"alias": "d2"}, {"alias": "w2"}, {"alias": "m2"}, {"alias": "y3"}, {"alias": "m90"}],
+    },
+    "months and years": {
+        "select": [rounded("month", 1, "m"), rounded("year", 1, "y"), {"function": "count"}],
+        "group_by": [{"alias": "m"}, {"alias": "y"}],
+    },
+    "rows ordered": {
+        "select": [
+            {"property": "partner_inference_id"},
+            {"property": "variant"},
+            {"property": "age", "alias": "years"},
+            {"property": "inference_timestamp"},
+        ],
+        "order_by": [
+            {"property": "inference_timestamp", "direction": "desc"},
+            {"property": "partner_inference_id"},
+        ],
+        "limit": 40,
+    },
+    "rows in the lake's order": {
+        "select": [{"property": "partner_inference_id"}, {"property": "income"}, {"property": "churned"}],
+        "filter": window(1, 2),
+        "limit": 25,
+    },
+    "every column": {
+        "select": [{"property": "*"}],
+        "filter": window(0, 1),
+        "order_by": [{"property": "income"}],
+    },
+    "reference": {
+        "select": [
+            {"function": "count"},
+            {"function": "distribution", "alias": "d", "parameters": {"property": "age"}},
+            {"function": "avg", "alias": "a", "parameters": {"property": "income"}},
+        ],
+        "from": "reference",
+    },
+    "no rows": {
+        "select": [
+            {"function": "count"},
+            {"function": "avg", "alias": "a", "parameters": {"property": "age"}},
+            {"function": "distribution", "alias": "d", "parameters": {"property": "region"}},
+            {"function": "auc"},
+        ],
+        "filter": [{"property": "age", "comparator": "gt", "value": 1000}],
+    },
+    "no rows, grouped": {
+        "select": [{"property": "region"}, {"function": "count"}],
+        "group_by": [{"property": "region"}],
+        "filter": window(10, 1),
+    },
+}
+
+
+def differences(engines: Engines, queries: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The queries whose SQL rows differ from the engine's, with both."""
+    found = {}
+    for name, body in queries.items():
+        expected, got = engines.engine(body), engines.sql(body)
+        if (not expected and not name.startswith("no rows")) or not same(got, expected):
+            found[name] = {"sql": got, "engine": expected}
+    return found
+
+
+def test_duckdb_sql_gives_the_engines_rows_for_a_binary_classifier(aws, tmp_path: Path) -> None:
+    # GIVEN a lake with duplicates, late and repeated labels, nulls, several days and variants
+    engines = Engines(make_lake(factories.binary_probability(), seed=1), tmp_path)
+
+    # WHEN each query runs in-Lambda and as DuckDB SQL over the same Parquet objects
+    # THEN the rows are the same
+    assert differences(engines, BINARY_QUERIES) == {}
