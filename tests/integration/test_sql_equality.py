@@ -5,6 +5,7 @@ Parquet objects, give equal rows; the Trino SQL parses as Trino and calls only A
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,13 +13,21 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import sqlglot
+from sklearn import metrics as skm
+from sqlglot import exp
 from tests import factories
 
 from sagewatch import container
+from sagewatch.errors import InvalidInput
+from sagewatch.metrics import sql as sql_module
 from sagewatch.metrics.query import Query, run
-from sagewatch.metrics.sql import SqlTables, duckdb_views, query_sql
+from sagewatch.metrics.sql import NotInSql, SqlTables, duckdb_views, query_sql
 from sagewatch.records import reference_schema
 from sagewatch.schema import Model, ModelSpec, Stage
+from sagewatch.stores import window as window_module
 from sagewatch.stores.window import lake_loader
 from sagewatch.tables import ground_truth_schema, inference_schema
 
@@ -513,3 +522,213 @@ def test_duckdb_sql_gives_the_engines_rows_for_a_binary_classifier(aws, tmp_path
     # WHEN each query runs in-Lambda and as DuckDB SQL over the same Parquet objects
     # THEN the rows are the same
     assert differences(engines, BINARY_QUERIES) == {}
+
+
+MULTICLASS_QUERIES: dict[str, dict[str, Any]] = {
+    "multiclass metrics": {
+        "select": [
+            {"function": f}
+            for f in ("accuracyRateMulticlass", "precisionMulticlass", "recallMulticlass", "f1Multiclass")
+        ]
+        + [
+            {
+                "function": "f1Multiclass",
+                "alias": "f1_cat",
+                "parameters": {"predicted_property": "probability_cat"},
+            },
+            {"function": "distribution", "alias": "animals", "parameters": {"property": "animal"}},
+        ],
+    },
+    "multiclass by day and region": {
+        "select": [
+            rounded("day"),
+            {"property": "region"},
+            {"function": "accuracyRateMulticlass"},
+            {"function": "count"},
+        ],
+        "group_by": [{"alias": "t"}, {"property": "region"}],
+        "filter": [{"property": "animal", "comparator": "ne", "value": "bird"}],
+    },
+    "binary metrics of one class": {
+        "select": [
+            {"function": "recall", "parameters": {"predicted_property": "probability_dog"}},
+            {"function": "auc", "parameters": {"predicted_property": "probability_dog"}},
+        ],
+    },
+}
+REGRESSION_QUERIES: dict[str, dict[str, Any]] = {
+    "regression errors": {"select": [{"function": "rmse"}, {"function": "mae"}, {"function": "rSquared"}]},
+    "regression by variant and day": {
+        "select": [
+            {"property": "variant"},
+            rounded("day"),
+            {"function": "rmse"},
+            {"function": "avg", "alias": "a", "parameters": {"property": "ground_truth_value"}},
+        ],
+        "group_by": [{"property": "variant"}, {"alias": "t"}],
+        "filter": window(0, 2),
+    },
+    "distribution of predictions": {
+        "select": [
+            {
+                "function": "distribution",
+                "alias": "d",
+                "parameters": {"property": "predicted_value", "lower": 50, "upper": 150, "num_bins": 9},
+            }
+        ],
+    },
+}
+ONE_HOT_QUERIES: dict[str, dict[str, Any]] = {
+    "one-hot classification": {
+        "select": [{"function": f} for f in ("accuracyRate", "f1", "auc", "confusionMatrixRate")]
+        + [{"function": "accuracyRateMulticlass", "alias": "as_classes"}],
+    },
+}
+MODELS = {
+    "binary_probability": BINARY_QUERIES,
+    "multiclass_class_column": MULTICLASS_QUERIES,
+    "regression": REGRESSION_QUERIES,
+    "binary_one_hot": ONE_HOT_QUERIES,
+}
+
+
+@pytest.mark.parametrize("form", [f for f in MODELS if f != "binary_probability"])
+def test_duckdb_sql_gives_the_engines_rows_for_other_models(aws, tmp_path: Path, form: str) -> None:
+    # GIVEN a multiclass, a regression or a one-hot binary model's lake
+    engines = Engines(make_lake(factories.ALL_FORMS[form](), seed=2), tmp_path)
+
+    # WHEN each query runs in-Lambda and as DuckDB SQL, THEN the rows are the same
+    assert differences(engines, MODELS[form]) == {}
+
+
+def test_sql_numbers_match_scikit_learn_over_the_rows_the_sql_itself_reads(aws, tmp_path: Path) -> None:
+    # GIVEN a binary lake, and its window's resolved rows as the SQL reads them (properties only)
+    engines = Engines(make_lake(factories.binary_probability(), seed=3), tmp_path)
+    rows = engines.sql(
+        {
+            "select": [
+                {"property": "partner_inference_id"},
+                {"property": "predicted_probability"},
+                {"property": "churned"},
+            ],
+            "limit": 100_000,
+        }
+    )
+    labelled = [r for r in rows if r["predicted_probability"] is not None and r["churned"] is not None]
+
+    # WHEN the metrics are computed by SQL
+    [found] = engines.sql({"select": [{"function": f} for f in ("auc", "accuracyRate", "f1", "count")]})
+
+    # THEN they are scikit-learn's over those rows (auc within its histogram's bound)
+    truth = [r["churned"] for r in labelled]
+    scores = [r["predicted_probability"] for r in labelled]
+    predicted = [int(s >= 0.5) for s in scores]
+    assert found["count"] == len(rows)
+    assert found["labelled_count"] == len([r for r in rows if r["churned"] is not None])
+    assert found["accuracyRate"] == pytest.approx(skm.accuracy_score(truth, predicted), abs=1e-12)
+    assert found["f1"] == pytest.approx(skm.f1_score(truth, predicted), abs=1e-12)
+    assert found["auc"] == pytest.approx(skm.roc_auc_score(truth, scores), abs=1e-3)
+    # AND the rows are the lake's first writes: one per (id, variant), fewer than were written
+    written = sum(pq.read_table(path).num_rows for path in tmp_path.glob("inferences/*/*/*.parquet"))
+    assert len(rows) < written
+
+
+def test_regression_sql_matches_scikit_learn(aws, tmp_path: Path) -> None:
+    engines = Engines(make_lake(factories.regression(), seed=4), tmp_path)
+    rows = engines.sql(
+        {"select": [{"property": "predicted_value"}, {"property": "ground_truth_value"}], "limit": 100_000}
+    )
+    both = [r for r in rows if r["ground_truth_value"] is not None]
+    [found] = engines.sql({"select": [{"function": "rmse"}, {"function": "mae"}, {"function": "rSquared"}]})
+    y = [r["ground_truth_value"] for r in both]
+    p = [r["predicted_value"] for r in both]
+    assert found["rmse"] == pytest.approx(math.sqrt(skm.mean_squared_error(y, p)), rel=1e-9)
+    assert found["mae"] == pytest.approx(skm.mean_absolute_error(y, p), rel=1e-9)
+    assert found["rSquared"] == pytest.approx(skm.r2_score(y, p), rel=1e-9)
+
+
+# Athena engine v3's functions the SQL may call (https://docs.aws.amazon.com/athena/latest/ug/functions-env3.html):
+# aggregates, window and date functions of Trino that Athena v3 lists.
+ATHENA_V3_FUNCTIONS = {
+    "ABS",
+    "IF",
+    "CAST",
+    "DATE_ADD",
+    "DATE_TRUNC",
+    "FLOOR",
+    "FROM_UNIXTIME",
+    "GROUPING",
+    "MAX",
+    "MIN",
+    "MONTH",
+    "ROW_NUMBER",
+    "SUM",
+    "TO_UNIXTIME",
+    "YEAR",
+}
+
+
+def called_functions(tree: exp.Expression, dialect: str) -> set[str]:
+    """The SQL functions a statement calls, by the name it renders in `dialect` (NAME(...))."""
+    names = set()
+    for node in tree.walk():
+        if isinstance(node, exp.Func):
+            called = re.match(r"([A-Z_][A-Z0-9_]*)\(", node.sql(dialect=dialect).upper())
+            if called:
+                names.add(called.group(1))
+    return names
+
+
+@pytest.mark.parametrize("form", list(MODELS))
+def test_trino_sql_parses_as_trino_and_calls_only_athena_v3_functions(form: str) -> None:
+    model = factories.model_of(ranged(factories.ALL_FORMS[form]()))
+    for name, body in MODELS[form].items():
+        # WHEN a query is rendered for Athena
+        sql = query_sql(Query.model_validate(body), model, ATHENA_TABLES, "trino").sql
+
+        # THEN Trino's grammar reads it back, it reads the Glue tables, and calls nothing Athena lacks
+        tree = sqlglot.parse_one(sql, read="trino")
+        tables = {t.sql(dialect="trino") for t in tree.find_all(exp.Table)}
+        assert tables <= {
+            f"sagewatch.{area}_m1" for area in ("inferences", "labels", "ground_truth", "reference")
+        }
+        assert called_functions(tree, "trino") <= ATHENA_V3_FUNCTIONS, (name, sql)
+        assert tree.sql(dialect="trino") == sql, name
+
+
+def test_a_user_value_is_a_quoted_literal_never_sql(aws) -> None:
+    model = factories.model_of(ranged(factories.binary_probability()))
+    hostile = "x' OR 1=1 --"
+    body = {
+        "select": [{"function": "count"}, {"property": "region"}],
+        "group_by": [{"property": "region"}],
+        "filter": [{"property": "region", "comparator": "in", "value": [hostile, 'a"b']}],
+    }
+    sql = query_sql(Query.model_validate(body), model, ATHENA_TABLES, "trino").sql
+    tree = sqlglot.parse_one(sql, read="trino")
+    literals = {node.this for node in tree.find_all(exp.Literal) if node.is_string}
+    assert {hostile, 'a"b'} <= literals
+    assert not any(isinstance(node, exp.Or) and "1 = 1" in node.sql() for node in tree.walk())
+
+
+def test_what_sql_does_not_compute_is_refused_by_name() -> None:
+    model = factories.model_of(ranged(factories.binary_probability()))
+    with pytest.raises(NotInSql, match="explanation"):
+        query_sql(
+            Query.model_validate({"select": [{"function": "count"}], "from": "explanation"}),
+            model,
+            TABLES,
+            "duckdb",
+        )
+    # AND a bad query is the engine's 400, before any SQL
+    with pytest.raises(InvalidInput, match="treshold"):
+        query_sql(
+            Query.model_validate({"select": [{"function": "f1", "parameters": {"treshold": 0.3}}]}),
+            model,
+            TABLES,
+            "duckdb",
+        )
+
+
+def test_the_labels_read_before_a_window_are_the_engines() -> None:
+    assert sql_module.LABELS_EARLY_DAYS == window_module.LABELS_EARLY_DAYS

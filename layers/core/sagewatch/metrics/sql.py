@@ -63,7 +63,6 @@ from sagewatch.metrics.query import (
 )
 from sagewatch.records import reference_schema
 from sagewatch.schema import GROUND_TRUTH_STAGES, Model, OutputType, Stage, ValueType, parse_class_value
-from sagewatch.stores.window import LABELS_EARLY_DAYS
 from sagewatch.tables import TIMESTAMP, ground_truth_schema, inference_schema
 from sagewatch.values import ARROW_TYPES
 
@@ -80,6 +79,9 @@ _SQL_TYPES = {
     ValueType.STRING: "VARCHAR",
     ValueType.TIMESTAMP: "TIMESTAMP(6) WITH TIME ZONE",
 }
+# Ground truth filed by its own day (ground_truth/) is read from this many days before a window's
+# first day: stores/window.py's LABELS_EARLY_DAYS (core code imports no store; a test holds them equal).
+LABELS_EARLY_DAYS = 30
 _SECONDS = {"minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400}
 # Arrow's floor_temporal counts weeks from the Monday before the epoch (1969-12-29)
 _WEEK_ORIGIN = -3 * 86400
