@@ -23,6 +23,7 @@ from sagewatch.services.monitoring import Monitoring
 from sagewatch.services.registry import Registry
 from sagewatch.services.variants import Variants
 from sagewatch.stores.alerting import AlertStore, MetricStore, NotificationStore, RuleStore
+from sagewatch.stores.catalog import CatalogStore
 from sagewatch.stores.deepchecks import DeepchecksStore
 from sagewatch.stores.endpoints import EndpointMetrics
 from sagewatch.stores.explanations import ExplanationBudget
@@ -74,8 +75,8 @@ def evaluate_queue() -> EvaluateQueue:
 
 @functools.cache
 def registry() -> Registry:
-    """The model registry."""
-    return Registry(model_store())
+    """The model registry (and each model's Glue tables, where the stack has a Glue database)."""
+    return Registry(model_store(), CatalogStore.from_settings())
 
 
 @functools.cache

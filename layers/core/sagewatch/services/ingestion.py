@@ -735,6 +735,7 @@ class SourceWriter:
         self.keys: list[str] = []
         self.tally: Counter[str] = Counter()
         self.batches: Counter[str] = Counter()
+        self.days: Counter[str] = Counter()
         self.latest: datetime | None = None
         self.latest_label: datetime | None = None
         self.earliest: datetime | None = None
@@ -767,6 +768,11 @@ class SourceWriter:
             self.earliest = (
                 first if self.earliest is None or (first and first < self.earliest) else self.earliest
             )
+            days = pc.value_counts(pc.strftime(inferences.column("inference_timestamp"), format="%Y-%m-%d"))
+            for value, count in zip(
+                days.field("values").to_pylist(), days.field("counts").to_pylist(), strict=True
+            ):
+                self.days[value] += count
             batches = inferences.column("batch_id").drop_null()
             if len(batches):
                 counts = pc.value_counts(batches)
@@ -818,6 +824,7 @@ class SourceWriter:
             latest_ground_truth=self.latest_label,
             variant=self.variant,
             batches=dict(self.batches),
+            days=dict(self.days),
         )
 
     def finish(self) -> bool:

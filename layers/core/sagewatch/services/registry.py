@@ -1,4 +1,9 @@
-"""The model registry: models by id or partner_model_id, registered, listed, replaced, archived."""
+"""The model registry: models by id or partner_model_id, registered, listed, replaced, archived.
+
+Each model has Glue tables over its lake areas (sagewatch.stores.catalog), typed from its
+attributes, for Athena: created with the model and updated with its schema. Archiving keeps them:
+an archived model's history stays readable, through Athena as through the API.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +12,20 @@ from urllib.parse import unquote
 
 from sagewatch.paging import pages
 from sagewatch.schema import Model, ModelSpec
+from sagewatch.stores.catalog import CatalogStore
 from sagewatch.stores.models import ModelStore
 
 IdType = Literal["id", "partner_model_id"]
 
 
 class Registry:
-    """What the /models routes (and the Deepchecks door's models) do with the model store."""
+    """What the /models routes (and the Deepchecks door's models) do with the model store.
 
-    def __init__(self, models: ModelStore) -> None:
+    `catalog`: the Glue tables kept beside each model (None where there is no Glue database)."""
+
+    def __init__(self, models: ModelStore, catalog: CatalogStore | None = None) -> None:
         self.models = models
+        self.catalog = catalog
 
     def find(self, model_id: str, id_type: IdType = "id") -> Model:
         """A model by its id or, with id_type=partner_model_id, by the caller's own id for it."""
@@ -26,8 +35,11 @@ class Registry:
         return self.models.get(model_id)
 
     def create(self, spec: ModelSpec) -> Model:
-        """Register a model (its schema checked, its partner_model_id unique)."""
-        return self.models.create(spec)
+        """Register a model (its schema checked, its partner_model_id unique) and its Glue tables."""
+        model = self.models.create(spec)
+        if self.catalog is not None:
+            self.catalog.put(model)
+        return model
 
     def page(self, page: int, page_size: int, include_archived: bool = False) -> dict[str, Any]:
         """One page of models and Arthur's paging fields."""
@@ -35,9 +47,12 @@ class Registry:
         return {"data": chosen, **paging}
 
     def replace(self, model_id: str, spec: ModelSpec, id_type: IdType = "id") -> Model:
-        """Replace a model's schema and settings."""
-        return self.models.replace(self.find(model_id, id_type).id, spec)
+        """Replace a model's schema and settings; its Glue tables take the new columns."""
+        model = self.models.replace(self.find(model_id, id_type).id, spec)
+        if self.catalog is not None:
+            self.catalog.put(model)
+        return model
 
     def archive(self, model_id: str, id_type: IdType = "id") -> None:
-        """Archive a model: it takes no more data, its history stays readable."""
+        """Archive a model: it takes no more data, its history (and its Glue tables) stay readable."""
         self.models.archive(self.find(model_id, id_type).id)

@@ -1,7 +1,9 @@
 """IngestionLedger: per-model ingestion counters, counted once per source; batch and reference states.
 
-Counters live in the models table at (MODEL#<id>, COUNTS), (MODEL#<id>, COUNTS#VARIANT#<v>) and
-(MODEL#<id>, COUNTS#BATCH#<batch_id>). A processed source (file, request) leaves a marker in the
+Counters live in the models table at (MODEL#<id>, COUNTS), (MODEL#<id>, COUNTS#VARIANT#<v>),
+(MODEL#<id>, COUNTS#BATCH#<batch_id>) and, per day of inference_timestamp (the lake's day folders),
+(MODEL#<id>, ROWS#<YYYY-MM>) with one attribute a day (`d01`..`d31`): how many rows a window holds
+is known without reading the lake, from an item a month (a source spanning 1,000 days adds to 33). A processed source (file, request) leaves a marker in the
 idempotency table, written in the same transaction as the counter increments under
 `attribute_not_exists`: replaying an S3 event finds the marker and the transaction (increments
 included) is refused, so nothing is counted twice. Batch and reference-set lifecycles (open,
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sagewatch import aws
@@ -22,6 +24,7 @@ from sagewatch.stores.dynamo import CONDITION_FAILED, conditional, from_item, qu
 
 MARKER_DAYS = 90
 COUNTS_SK = "COUNTS"
+DAY_SK = "ROWS#"  # inferences ingested per day of inference_timestamp: ROWS#<YYYY-MM>, d<DD>
 ROLE_SK = "VARIANT_ROLE#"
 # DynamoDB transactions hold at most 100 items (a marker, totals, a variant, batch counters).
 MAX_TRANSACTION_ITEMS = 100
@@ -50,6 +53,7 @@ class SourceCounts:
     latest_ground_truth: datetime | None = None
     variant: str | None = None
     batches: dict[str, int] = field(default_factory=dict)
+    days: dict[str, int] = field(default_factory=dict)  # inferences per day (YYYY-MM-DD) of their time
 
     def increments(self) -> dict[str, int]:
         """Counter -> amount, files counted per kind that the source carried."""
@@ -87,9 +91,10 @@ class IngestionLedger:
     def record(self, model_id: str, digest: str, counts: SourceCounts) -> bool:
         """Add a source's counts once; False when this source was already counted.
 
-        The marker, totals, variant and the first batches go in one transaction; batch counters
-        past what one transaction holds go in further transactions, each under a marker of its own
-        (`<marker>#batches#<k>`, batches sorted so a replay cuts them the same way). A replay is
+        The marker, totals, variant and the first batch and day counters go in one transaction;
+        counters past what one transaction holds go in further transactions, each under a marker of
+        its own (`<marker>#batches#<k>`, batches then days, each sorted, so a replay cuts them the
+        same way). A replay is
         refused transaction by transaction, so a source interrupted between two of them is
         completed, never counted twice.
         """
@@ -103,6 +108,11 @@ class IngestionLedger:
             self._add(model_id, f"{COUNTS_SK}#BATCH#{batch_id}", {"inferences_ingested": amount})
             for batch_id, amount in sorted(counts.batches.items())
         ]
+        months: dict[str, dict[str, int]] = {}
+        for day, amount in sorted(counts.days.items()):
+            if amount:
+                months.setdefault(day[:7], {})[f"d{day[8:10]}"] = amount
+        updates += [self._add(model_id, f"{DAY_SK}{month}", days) for month, days in months.items()]
         room = MAX_TRANSACTION_ITEMS - len(items)
         counted = self._once(items + updates[:room])
         rest = updates[room:]
@@ -193,6 +203,31 @@ class IngestionLedger:
             else:
                 result["by_batch"][item["sk"].removeprefix(f"{COUNTS_SK}#BATCH#")] = values
         return result
+
+    def rows(self, model_id: str, first: date | None = None, last: date | None = None) -> int:
+        """Inferences ingested on the days [first, last] of inference_timestamp (open ends: every day
+        counted), from the day counters; a model ingested before they existed has more in its total
+        than in its days, and an open window counts that total."""
+        low = f"{DAY_SK}{first.isoformat()[:7] if first else ''}"
+        high = f"{DAY_SK}{last.isoformat()[:7] if last else '~'}"
+        items = query_all(
+            self.client,
+            TableName=self.models_table,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
+            ExpressionAttributeValues=to_item({":pk": f"MODEL#{model_id}", ":low": low, ":high": high}),
+        )
+        start, end = (first or date.min).isoformat(), (last or date.max).isoformat()
+        counted = 0
+        for item in map(from_item, items):
+            month = item["sk"].removeprefix(DAY_SK)
+            counted += sum(
+                int(amount)
+                for name, amount in item.items()
+                if name.startswith("d") and start <= f"{month}-{name[1:]}" <= end
+            )
+        if first is None and last is None:
+            return max(counted, int(self.counts(model_id)["total"].get("inferences_ingested", 0)))
+        return counted
 
     def batch_counts(self, model_id: str, batch_id: str) -> dict[str, Any]:
         """A batch's counters, or {} when nothing of it was counted."""
