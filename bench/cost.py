@@ -88,6 +88,7 @@ from sagewatch.resources import DECLARATION, Table  # noqa: E402
 from sagewatch.schema import Model, ModelSpec  # noqa: E402
 from sagewatch.services.ingestion import Source  # noqa: E402
 from sagewatch.settings import environment_for, physical_names  # noqa: E402
+from sagewatch.stores import partials as stored_partials  # noqa: E402
 
 ENDPOINT = "cost-endpoint"
 VARIANT = "AllTraffic"
@@ -506,6 +507,8 @@ class Simulation:
         self.invocations: list[Invocation] = []
         self.measuring = False
         self.metrics: set[tuple[str, str, tuple[str, ...]]] = set()
+        self.raw = False  # the evaluator measures every window from raw rows (no partials)
+        self.cold = False  # the evaluator's process caches emptied before each run (a cold Lambda)
 
     def invoke(self, function: str, call: Callable[[], Any]) -> Any:
         """Run one invocation, measured when the hour is."""
@@ -589,6 +592,13 @@ class Simulation:
         """The schedule at `now`: the scheduler fans out, the evaluator runs each model's message."""
         for service in (container.evaluator(), container.hotspots(), container.explanations()):
             service.clock = lambda now=now: now
+        container.evaluator().partials = not self.raw
+        if self.cold:  # what a new Lambda container would not have: fingerprints, partials, id indexes
+            for cache in (stored_partials._DAYS, stored_partials._TABLES):
+                cache.items.clear()
+                cache.total = 0
+            container.lake_store()._indexes.clear()
+            container.lake_store()._indexed_bytes = 0
         self.invoke(SCHEDULER, lambda: scheduler_handler.schedule(now))
         arn = f"arn:aws:sqs:us-east-1:123456789012:{self.names['evaluate']}"
         while messages := self.receive("evaluate", EVALUATOR_EVENTS):
@@ -644,6 +654,9 @@ class Simulation:
             self.history(day, warm_from, scenario.rate)
         else:
             self.history(day - timedelta(days=1), measured_from - timedelta(days=1), scenario.rate)
+        # the day's earlier runs, unmeasured: what they leave (default rules, partials of the day's
+        # files so far) is there at the measured hour, as on a model evaluated since midnight
+        self.evaluate(warm_from - timedelta(minutes=4))
         rate = scenario.rate if scenario.busy else 0.0
         inferences = files_bytes = files = lake_before = 0
         now = warm_from
@@ -675,6 +688,7 @@ def measure(scenario: Scenario, arguments: argparse.Namespace, meter: Meter) -> 
     with moto_stack(names) as created:
         model = register_model()
         simulation = Simulation(meter, created, model, arguments.instances, arguments.file_minutes, seed=11)
+        simulation.raw, simulation.cold = arguments.raw, arguments.cold
         day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
         return simulation.run(scenario, day, arguments.hour, arguments.warmup_hours)
 
@@ -944,6 +958,14 @@ def main() -> None:
     parser.add_argument(
         "--quick", action="store_true", help="--hour 2 --repeat 1 (minutes, not half an hour)"
     )
+    parser.add_argument(
+        "--raw", action="store_true", help="the evaluator reads raw rows only (no partial aggregates)"
+    )
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="every evaluator run in a new Lambda container (its process caches emptied first)",
+    )
     arguments = parser.parse_args()
     if arguments.quick:
         arguments.hour, arguments.repeat = 2, 1
@@ -961,7 +983,9 @@ def main() -> None:
         + ", ".join(f"{s.name} {s.architecture} {s.memory_mb} MB" for s in specs.values())
         + f"; evaluations every {STEP.total_seconds() / 60:g} min; {arguments.instances} endpoint instances, "
         f"each writing a capture file every {arguments.file_minutes} min; measured: the hour from "
-        f"{arguments.hour:02d}:00 UTC, the day's earlier hours in the lake"
+        f"{arguments.hour:02d}:00 UTC, the day's earlier hours in the lake; evaluator: "
+        + ("raw rows only" if arguments.raw else "partial aggregates")
+        + (", a cold container each run" if arguments.cold else ", warm")
     )
     meter = Meter({})
     runs: dict[str, list[Measured]] = {}

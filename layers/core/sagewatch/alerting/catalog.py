@@ -35,11 +35,12 @@ from pydantic import ValidationError
 
 from sagewatch.alerting.types import Metric, MetricSpec, MetricType
 from sagewatch.alerting.windows import SCHEDULE_MINUTES
-from sagewatch.errors import InvalidInput, NotFound, invalid_input
+from sagewatch.errors import InvalidInput, NotFound, SagewatchError, invalid_input
 from sagewatch.metrics import filters
 from sagewatch.metrics.drift import DriftQuery, run_drift
 from sagewatch.metrics.filters import Condition
 from sagewatch.metrics.functions import FUNCTIONS
+from sagewatch.metrics.partials import Result, Spec, drift_spec, query_spec
 from sagewatch.metrics.query import Loader, Plan, Query, Select, column_types, fold_values, run
 from sagewatch.schema import GROUND_TRUTH_STAGES, Model, OutputType, Stage
 
@@ -322,6 +323,36 @@ def measure(
     return Measurement(
         None if value is None else float(value), rows[0]["sagewatch_rows"], rows[0].get("labelled_count", 0)
     )
+
+
+def partial_spec(
+    metric: Metric,
+    model: Model,
+    load: Loader,
+    values: dict[str, Any] | None = None,
+    filters: list[dict[str, Any]] | None = None,
+) -> Spec | None:
+    """The metric as a rule measures it (its parameter values and extra filters) from per-file
+    partial aggregates (sagewatch.metrics.partials), or None where only the raw rows can: a variant
+    difference, an endpoint metric, ground truth, group_by, or a query that fails (measure then says
+    why). The window's bounds are not in it: partials are per minute."""
+    if metric.variant_difference is not None or metric.endpoint_metric is not None:
+        return None
+    if needs_ground_truth(metric) or model.is_batch:
+        return None
+    try:
+        query = substitute(metric.query, metric.parameters, values)
+        extra = [Condition(**c) for c in filters or []]
+        if metric.is_drift:
+            return drift_spec(query, model, extra, load)
+        return query_spec(query, model, extra)
+    except (SagewatchError, ValidationError, TypeError):
+        return None
+
+
+def measurement(result: Result) -> Measurement:
+    """A window's result from partials as measure gives it."""
+    return Measurement(result.value, result.rows, 0, result.details)
 
 
 @dataclass(frozen=True)

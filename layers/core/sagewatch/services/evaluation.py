@@ -25,7 +25,9 @@ from sagewatch.stores.alerting import AlertStore, MetricStore, NotificationStore
 from sagewatch.stores.ingestion import IngestionLedger
 from sagewatch.stores.models import ModelStore
 from sagewatch.stores.notify import NotificationFailed, Notifier
+from sagewatch.stores.partials import PartialReads
 from sagewatch.stores.queues import EvaluateQueue
+from sagewatch.stores.window import LakeLoader
 
 ALERTS = uuid.UUID("0f9d7e52-3a43-4f65-8f0b-92c1a1b5e9d4")
 DEFAULT_DRIFT_LOOKBACK_MINUTES = 60
@@ -76,6 +78,9 @@ class Evaluator:
         self.notifications, self.ledger, self.loader_for = notifications, ledger, loader_for
         self.notifier, self.clock = notifier, clock
         self.measure = measure  # catalog.measure, or one that also reads endpoint metrics
+        # Rules whose metrics partials can answer are measured from them (stores/partials.py) when
+        # the loader is the lake's; off, every window is measured from the raw rows.
+        self.partials = True
 
     def evaluate_model(self, model_id: str) -> Report:
         """Run the model's enabled rules (adding default rules once possible); send pending notifications.
@@ -86,7 +91,9 @@ class Evaluator:
         if model.archived:
             return report
         now = self.clock()
-        load = RunReads(self.loader_for(model))  # the run's windows share its reads of the lake
+        base = self.loader_for(model)
+        load = RunReads(base)  # the run's windows share its reads of the lake
+        partials = PartialReads(base.lake, model) if self.partials and isinstance(base, LakeLoader) else None
         try:
             self.ensure_default_rules(model, load, now)
         except SagewatchError as error:
@@ -98,7 +105,7 @@ class Evaluator:
             report.rules += 1
             try:
                 metric = catalog.find_metric(model, rule.metric_id, custom)
-                report.alerts += self.evaluate_rule(model, rule, metric, load, now)
+                report.alerts += self.evaluate_rule(model, rule, metric, load, now, partials)
             except SagewatchError as error:  # a rule that cannot run is reported; the others go on
                 report.errors.append(f"rule {rule.name} ({rule.id}): {error.message}")
         self.send_pending(model, report, now)
@@ -107,13 +114,21 @@ class Evaluator:
     # -- one rule ----------------------------------------------------------------------------
 
     def evaluate_rule(
-        self, model: Model, rule: Rule, metric: Metric, load: Loader, now: datetime
+        self,
+        model: Model,
+        rule: Rule,
+        metric: Metric,
+        load: Loader,
+        now: datetime,
+        partials: PartialReads | None = None,
     ) -> list[str]:
         """Alerts raised for the rule's due windows (ids); a crossing next to the rule's latest
-        incident extends that incident's alert instead."""
+        incident extends that incident's alert instead. With `partials`, the windows its metric's
+        partials can answer are measured from them, all at once."""
         needs_truth = catalog.needs_ground_truth(metric)
         records = {r["window"]: r for r in self.rules.windows(model.id, rule.id)}
         candidates = self._candidates(model, rule, needs_truth, records, now)
+        found = self._from_partials(model, rule, metric, candidates, load, partials)
         raised: list[str] = []
         state = _RuleState(
             rule.last_value,
@@ -124,7 +139,7 @@ class Evaluator:
             rule.labels_needed,
         )
         for key, window, ended in candidates:
-            measured = self.measure(
+            measured = found.get(key) or self.measure(
                 metric,
                 model,
                 _window_reads(load, metric, window),
@@ -226,6 +241,31 @@ class Evaluator:
         with contextlib.suppress(ConcurrentUpdate):
             self.rules.put(updated, expected_version=rule.version)
         return raised
+
+    def _from_partials(
+        self,
+        model: Model,
+        rule: Rule,
+        metric: Metric,
+        candidates: list[tuple[str, catalog.Window, datetime]],
+        load: Loader,
+        partials: PartialReads | None,
+    ) -> dict[str, catalog.Measurement]:
+        """The measurements of the windows partials answer (one pass over their days' partials), by
+        window key; the others are measured from the raw rows."""
+        timed = [(key, window) for key, window, _ in candidates if window.start and window.end]
+        if partials is None or not timed:
+            return {}
+        spec = catalog.partial_spec(metric, model, load, rule.metric_parameters, rule.filters)
+        if spec is None:
+            return {}
+        spans = [(window.start, window.end) for _, window in timed]
+        results = partials.measure(spec, spans)  # type: ignore[arg-type]
+        return {
+            key: catalog.measurement(result)
+            for (key, _), result in zip(timed, results, strict=True)
+            if result is not None
+        }
 
     def _candidates(
         self, model: Model, rule: Rule, needs_truth: bool, records: dict, now: datetime

@@ -368,6 +368,11 @@ def _identity(file: pq.ParquetFile, names: list[str]) -> pa.Table:
     return table.select(names).cast(pa.schema([(name, IDENTITY_TYPES[name]) for name in names]))
 
 
+def identity_columns(file: pq.ParquetFile, names: list[str]) -> pa.Table:
+    """A file's identity columns `names` as the window resolves first writes from them (_identity)."""
+    return _identity(file, names)
+
+
 def _kept(table: pa.Table, mask: np.ndarray | None) -> pa.Table:
     """A file's rows that are first writes (mask None: all of them)."""
     return table if mask is None else table.filter(pa.array(mask))
@@ -379,21 +384,28 @@ def _indices(rows: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(pa.int64(), len(rows), [validity, pa.py_buffer(rows)])
 
 
+class LakeLoader:
+    """The lake as the metrics engines' loader (lake_loader), knowing its lake and model, so an
+    evaluator run can read the lake's partial aggregates beside it (stores/partials.py)."""
+
+    def __init__(self, lake: LakeStore, model: Model) -> None:
+        self.lake, self.model = lake, model
+        self.window = LakeWindow(lake, model)
+
+    def __call__(
+        self, source: Source, columns: list[str], first: date | None, last: date | None, truth: bool
+    ) -> list[pa.Table]:
+        if source == "reference":
+            return self.window.reference(columns)
+        if source == "explanation":
+            return self.window.explanations(columns, first, last)
+        if source == "ground_truth":
+            table = self.window.ground_truth()
+            return [table] if table is not None else []
+        return self.window.inferences(columns, first, last, with_ground_truth=truth)
+
+
 def lake_loader(lake: LakeStore, model: Model) -> Loader:
     """The lake as the metrics engines' loader: one table per Parquet file of the window; a window's
     files are fetched and resolved once per loader (module docstring)."""
-    window = LakeWindow(lake, model)
-
-    def load(
-        source: Source, columns: list[str], first: date | None, last: date | None, truth: bool
-    ) -> list[pa.Table]:
-        if source == "reference":
-            return window.reference(columns)
-        if source == "explanation":
-            return window.explanations(columns, first, last)
-        if source == "ground_truth":
-            table = window.ground_truth()
-            return [table] if table is not None else []
-        return window.inferences(columns, first, last, with_ground_truth=truth)
-
-    return load
+    return LakeLoader(lake, model)

@@ -1,0 +1,432 @@
+"""Partial aggregates persisted per lake file: what an evaluator run reads instead of the day's files.
+
+Layout, beside the lake's inferences (stores/lake.py):
+  partials/model_id=<id>/date=<day>/spec=<spec digest>/<file name>.<version>.<first>-<last>.parquet
+A file's partial is a rule's metric (sagewatch.metrics.partials.Spec) over the file's kept rows, per
+minute of inference_timestamp; <first>-<last> are the minutes of the day (0 to 1439) it has rows in
+("empty" when none), so a window GETs only the partials its minutes overlap, and one LIST of the
+day's partials tells a run which exist.
+
+Kept rows are first writes (sagewatch.tables.first_write_rows) among the day's files, as the raw
+path resolves a one-day window (stores/window.py). A row can only lose to a row with the same id,
+so a file's kept rows depend on itself and on its *partners*: the day's other files sharing an id
+fingerprint with it (from the id index, inference_ids/; read from the file where a file has none).
+A partial's <version> is a digest of the file's ETag and each partner's name and ETag: a file
+rewritten (a replayed source), or a partner landing later, late or concurrently, whatever its
+ingested_at, makes a new version, computed from the file and its partners' rows; a version once
+computed is never wrong, so runs that overlap or land in any order agree.
+
+A run lists the day's inference files (one LIST) and the day's partials (one LIST); the day's id
+fingerprints are kept in the process (`_DAYS`: a warm evaluator fetches only new files' index
+objects), partials read are kept too (`_TABLES`, they never change). A file without a partial of a
+spec's version (a new file, a new rule, a new partner) is read once, its partial stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from botocore.exceptions import ClientError
+
+from sagewatch.metrics.partials import MINUTE, Result, Span, Spec
+from sagewatch.metrics.query import column_types
+from sagewatch.schema import Model
+from sagewatch.stores.dynamo import error_code
+from sagewatch.stores.lake import MISSING, LakeStore
+from sagewatch.stores.window import IDENTITY, identity_columns
+from sagewatch.tables import first_write_rows, id_fingerprints, matched_rows
+from sagewatch.values import ARROW_TYPES
+
+AREA = "partials"
+READERS = 16  # objects fetched or written at once
+# Bytes of id fingerprints kept in the process (12 bytes an inference: a day of 100 requests/s is
+# about 100 MB), and of partials read.
+PRINTS_BYTES = 384 * 2**20
+TABLES_BYTES = 128 * 2**20
+OPENED = 64  # files a run keeps open while making partials (each rule makes those of the same files)
+
+
+@dataclass(frozen=True)
+class LakeFile:
+    """An inference file of a day: its key, name (no folder, no suffix) and ETag."""
+
+    key: str
+    name: str
+    etag: str
+
+
+@dataclass
+class _Prints:
+    """A day's id fingerprints, each with the file holding it, sorted; the files sharing any."""
+
+    files: dict[str, str] = field(default_factory=dict)  # name -> ETag
+    names: list[str] = field(default_factory=list)
+    prints: np.ndarray = field(default_factory=lambda: np.empty(0, np.uint64))
+    owners: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
+    partners: dict[str, set[str]] = field(default_factory=dict)
+
+    @property
+    def nbytes(self) -> int:
+        return self.prints.nbytes + self.owners.nbytes
+
+    def extend(self, files: list[LakeFile], prints: list[np.ndarray]) -> None:
+        """Files with their sorted unique fingerprints: merged in one by one when few (each an
+        insertion), else all sorted again (a cold process: the whole day at once)."""
+        if sum(len(p) for p in prints) * 4 < len(self.prints):
+            for file, found in zip(files, prints, strict=True):
+                self._add(file, found)
+            return
+        for file in files:
+            self.files[file.name] = file.etag
+            self.partners.setdefault(file.name, set())
+            self.names.append(file.name)
+        owners = [
+            np.full(len(p), len(self.names) - len(files) + i, dtype=np.int32) for i, p in enumerate(prints)
+        ]
+        everything = np.concatenate([self.prints, *prints])
+        owned = np.concatenate([self.owners, *owners])
+        order = np.argsort(everything, kind="stable")
+        self.prints, self.owners = everything[order], owned[order]
+        same = np.flatnonzero(self.prints[1:] == self.prints[:-1])
+        if len(same) == 0:
+            return
+        starts = same[np.concatenate([[True], same[1:] != same[:-1] + 1])]  # each run of equal prints
+        ends = np.searchsorted(self.prints, self.prints[starts], side="right")
+        pairs = starts[ends - starts == 2]
+        for a, b in np.unique(np.stack([self.owners[pairs], self.owners[pairs + 1]], axis=1), axis=0):
+            self._pair(int(a), int(b))
+        for start, end in zip(starts[ends - starts > 2], ends[ends - starts > 2], strict=True):  # rare
+            group = np.unique(self.owners[start:end])
+            for a in group:
+                for b in group:
+                    self._pair(int(a), int(b))
+
+    def _pair(self, a: int, b: int) -> None:
+        if a != b:
+            self.partners[self.names[a]].add(self.names[b])
+            self.partners[self.names[b]].add(self.names[a])
+
+    def _add(self, file: LakeFile, prints: np.ndarray) -> None:
+        """One file: its partners (every file holding one of its fingerprints), then its fingerprints
+        inserted in place."""
+        number = len(self.names)
+        self.names.append(file.name)
+        self.files[file.name] = file.etag
+        self.partners.setdefault(file.name, set())
+        low = np.searchsorted(self.prints, prints, side="left")
+        high = np.searchsorted(self.prints, prints, side="right")
+        shared = np.flatnonzero(high > low)
+        if len(shared):
+            counts = (high - low)[shared]
+            at = np.repeat(low[shared] - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
+            for owner in np.unique(self.owners[at + np.arange(int(counts.sum()))]):
+                self._pair(number, int(owner))
+        self.prints = np.insert(self.prints, low, prints)
+        self.owners = np.insert(self.owners, low, np.int32(number))
+
+
+class _Lru:
+    """A process-wide cache bounded by bytes, least recently used out first (threads may share it)."""
+
+    def __init__(self, budget: int, size: Callable[[Any], int]) -> None:
+        self.budget, self.size = budget, size
+        self.items: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
+        self.total = 0
+        self.lock = threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        with self.lock:
+            found = self.items.get(key)
+            if found is None:
+                return None
+            self.items.move_to_end(key)
+            return found[0]
+
+    def put(self, key: Any, value: Any) -> None:
+        size = self.size(value)
+        with self.lock:
+            if key in self.items:
+                self.total -= self.items.pop(key)[1]
+            self.items[key] = (value, size)
+            self.total += size
+            while len(self.items) > 1 and self.total > self.budget:
+                self.total -= self.items.popitem(last=False)[1][1]
+
+
+_DAYS = _Lru(PRINTS_BYTES, lambda found: found.nbytes)  # (bucket, model, day) -> _Prints
+_TABLES = _Lru(TABLES_BYTES, lambda table: table.nbytes)  # (bucket, key) -> a partial
+
+
+@dataclass
+class _Day:
+    """One day as a run sees it: its files, their versions, the partials stored (per spec)."""
+
+    files: list[LakeFile]
+    versions: dict[str, str]
+    stored: dict[tuple[str, str, str], tuple[str, tuple[int, int] | None]]  # (spec, name, version)
+    partners: dict[str, set[str]]
+
+
+class PartialReads:
+    """One evaluator run's partials of one model (module docstring). `computed` counts the partials
+    made in this run, `read` those fetched."""
+
+    def __init__(self, lake: LakeStore, model: Model) -> None:
+        self.lake, self.model = lake, model
+        self.days: dict[date, _Day] = {}
+        self.opened: OrderedDict[str, pq.ParquetFile] = OrderedDict()  # files read this run (OPENED)
+        self.kept: dict[tuple[str, str], np.ndarray] = {}  # (key, version) -> kept rows, this run
+        self.lock = threading.Lock()
+        self.computed = 0
+        self.read = 0
+
+    def measure(self, spec: Spec, windows: list[Span]) -> list[Result | None]:
+        """Each window's result from the partials of its day; None for a window that is not within one
+        day or not on whole minutes (the raw path measures it)."""
+        by_day: dict[date, list[int]] = {}
+        for number, (start, end) in enumerate(windows):
+            whole = all(m.second == 0 and m.microsecond == 0 for m in (start, end))
+            if whole and start < end and start.tzinfo is not None and end.tzinfo is not None:
+                day = start.astimezone(UTC).date()
+                if (end.astimezone(UTC) - timedelta(microseconds=1)).date() == day:
+                    by_day.setdefault(day, []).append(number)
+        results: list[Result | None] = [None] * len(windows)
+        for day, numbers in by_day.items():
+            spans = [windows[n] for n in numbers]
+            first = min(s for s, _ in spans)
+            last = max(e for _, e in spans)
+            tables = self.partials(spec, day, first, last)
+            for number, result in zip(numbers, spec.measure(tables, spans), strict=True):
+                results[number] = result
+        return results
+
+    def partials(self, spec: Spec, day: date, start: datetime, end: datetime) -> list[pa.Table]:
+        """The spec's partials of the day's files with rows in [start, end): made for files without
+        one of their current version."""
+        found = self._day(day)
+        lowest, highest = _minute_of(start, day), _minute_of(end, day)
+        wanted, missing = [], []
+        for file in found.files:
+            stored = found.stored.get((spec.digest, file.name, found.versions[file.name]))
+            if stored is None:
+                missing.append(file)
+            elif stored[1] is not None and stored[1][0] < highest and stored[1][1] >= lowest:
+                wanted.append(stored[0])
+        tables = self._fetch(wanted)
+        for file, (key, table) in zip(missing, self._make(spec, day, found, missing), strict=True):
+            found.stored[(spec.digest, file.name, found.versions[file.name])] = (key, _span(table, day))
+            if table.num_rows:
+                minutes = _span(table, day)
+                if minutes is not None and minutes[0] < highest and minutes[1] >= lowest:
+                    tables.append(table)
+        return tables
+
+    # -- a day: its files, their versions, what is stored ---------------------------------------
+
+    def _prefix(self, area: str, day: date) -> str:
+        return f"{area}/model_id={self.model.id}/date={day.isoformat()}/"
+
+    def _day(self, day: date) -> _Day:
+        if day in self.days:
+            return self.days[day]
+        files = [
+            LakeFile(
+                item["Key"], item["Key"].rsplit("/", 1)[1].removesuffix(".parquet"), item["ETag"].strip('"')
+            )
+            for item in self.lake.objects(self._prefix("inferences", day))
+            if item["Key"].endswith(".parquet")
+        ]
+        prints = self._prints(day, files)
+        versions = {}
+        for file in files:
+            partners = sorted((name, prints.files[name]) for name in prints.partners[file.name])
+            versions[file.name] = hashlib.sha256(repr((file.etag, partners)).encode()).hexdigest()[:16]
+        stored: dict[tuple[str, str, str], tuple[str, tuple[int, int] | None]] = {}
+        for key in self.lake.keys(self._prefix(AREA, day)) if files else []:  # no files: no partials read
+            parsed = _parse(key)
+            if parsed is not None:
+                stored[parsed[0]] = (key, parsed[1])
+        self.days[day] = _Day(files, versions, stored, prints.partners)
+        return self.days[day]
+
+    def _prints(self, day: date, files: list[LakeFile]) -> _Prints:
+        """The day's fingerprints (module docstring), kept in the process and brought up to date: a
+        file gone or rewritten since makes them again from the kept index objects."""
+        cache = (self.lake.bucket, self.model.id, day)
+        found: _Prints | None = _DAYS.get(cache)
+        current = {file.name: file.etag for file in files}
+        if found is None or any(current.get(name) != etag for name, etag in found.files.items()):
+            found = _Prints()
+        new = [file for file in files if file.name not in found.files]
+        if new:
+            found.extend(new, self._file_prints(day, new))
+        _DAYS.put(cache, found)
+        return found
+
+    def _file_prints(self, day: date, files: list[LakeFile]) -> list[np.ndarray]:
+        """Each file's sorted unique id fingerprints: its index object, else its ids."""
+        client = self.lake.client
+
+        def fetch(file: LakeFile) -> np.ndarray:
+            key = f"{self._prefix('inference_ids', day)}{file.name}.u64"
+            try:
+                body = client.get_object(Bucket=self.lake.bucket, Key=key)["Body"].read()
+                return np.frombuffer(body, dtype="<u8").astype(np.uint64)
+            except ClientError as error:
+                if error_code(error) not in MISSING:
+                    raise
+            ids = self.lake.read_table(file.key, ["partner_inference_id"]).column(0)
+            return np.unique(id_fingerprints(ids))
+
+        if not files:
+            return []
+        with ThreadPoolExecutor(min(READERS, len(files))) as pool:
+            return list(pool.map(fetch, files))
+
+    # -- reading and making partials ------------------------------------------------------------
+
+    def _fetch(self, keys: list[str]) -> list[pa.Table]:
+        """Stored partials, from the process's cache or READERS at a time."""
+        found = {key: _TABLES.get((self.lake.bucket, key)) for key in keys}
+        missing = [key for key, table in found.items() if table is None]
+        if missing:
+            client = self.lake.client
+
+            def get(key: str) -> pa.Table:
+                body = client.get_object(Bucket=self.lake.bucket, Key=key)["Body"].read()
+                return pq.read_table(pa.BufferReader(body))
+
+            with ThreadPoolExecutor(min(READERS, len(missing))) as pool:
+                for key, table in zip(missing, pool.map(get, missing), strict=True):
+                    found[key] = table
+                    _TABLES.put((self.lake.bucket, key), table)
+            self.read += len(missing)
+        return [found[key] for key in keys]
+
+    def _make(self, spec: Spec, day: date, found: _Day, files: list[LakeFile]) -> list[tuple[str, pa.Table]]:
+        """The partials of files without one: each file's kept rows reduced, stored (keys and tables)."""
+        if not files:
+            return []
+        by_name = {file.name: file for file in found.files}
+        client = self.lake.client
+
+        def make(file: LakeFile) -> tuple[str, pa.Table]:
+            partners = [
+                by_name[name] for name in sorted(found.partners.get(file.name, ())) if name in by_name
+            ]
+            table = spec.partial(self._kept_rows(file, partners, spec.columns, found.versions[file.name]))
+            minutes = _span(table, day)
+            where = "empty" if minutes is None else f"{minutes[0]:04d}-{minutes[1]:04d}"
+            key = f"{self._prefix(AREA, day)}spec={spec.digest}/{file.name}.{found.versions[file.name]}.{where}.parquet"
+            sink = io.BytesIO()
+            pq.write_table(table, sink, compression="zstd")
+            client.put_object(Bucket=self.lake.bucket, Key=key, Body=sink.getvalue())
+            _TABLES.put((self.lake.bucket, key), table)
+            return key, table
+
+        with ThreadPoolExecutor(min(READERS, len(files))) as pool:
+            made = list(pool.map(make, files))
+        self.computed += len(made)
+        return made
+
+    def _kept_rows(
+        self, file: LakeFile, partners: list[LakeFile], columns: list[str], version: str
+    ) -> pa.Table:
+        """A file's first writes among the day's files (module docstring), `columns` only (nulls of
+        the model's type where the file lacks one)."""
+        parquet = self._open(file.key)
+        present = [c for c in columns if c in parquet.schema_arrow.names]
+        table = parquet.read(columns=present)
+        kept = self.kept.get((file.key, version))
+        if kept is None:
+            kept = self.kept[(file.key, version)] = self._first_writes(file, parquet, partners)
+        if not kept.all():
+            table = table.filter(pa.array(kept))
+        types = _types(self.model)
+        for name in columns:
+            if name not in present:
+                table = table.append_column(name, pa.nulls(table.num_rows, types.get(name, pa.null())))
+        return table
+
+    def _first_writes(self, file: LakeFile, parquet: pq.ParquetFile, partners: list[LakeFile]) -> np.ndarray:
+        """Which of a file's rows are first writes: resolved among its rows and its partners' rows
+        sharing their ids' fingerprints, in the lake's order (as stores/window.py resolves a day)."""
+        own = identity_columns(parquet, IDENTITY)
+        if partners:
+            mine = id_fingerprints(own.column("partner_inference_id"))
+            parts = []
+            ordered = sorted([file, *partners], key=lambda f: f.key)  # the lake's order
+            for other in ordered:
+                if other is file:
+                    parts.append(own)
+                    continue
+                theirs = identity_columns(self._open(other.key), IDENTITY)
+                rows = matched_rows(id_fingerprints(theirs.column("partner_inference_id")), np.unique(mine))
+                parts.append(theirs.filter(pa.array(rows)))
+            start = sum(p.num_rows for p in parts[: ordered.index(file)])
+            return first_write_rows(pa.concat_tables(parts))[start : start + own.num_rows]
+        return first_write_rows(own)
+
+    def _open(self, key: str) -> pq.ParquetFile:
+        """A file of the day, fetched once per run (the last OPENED kept: the run's new files)."""
+        with self.lock:
+            found = self.opened.get(key)
+        if found is None:
+            body = self.lake.client.get_object(Bucket=self.lake.bucket, Key=key)["Body"].read()
+            found = pq.ParquetFile(pa.BufferReader(body))
+            with self.lock:
+                self.opened[key] = found
+                while len(self.opened) > OPENED:
+                    self.opened.popitem(last=False)
+        return found
+
+
+def _types(model: Model) -> dict[str, pa.DataType]:
+    """The lake's type of each inference column a query can name."""
+    return {name: ARROW_TYPES[kind] for name, kind in column_types(model, "inference").items()}
+
+
+def _minute_of(moment: datetime, day: date) -> int:
+    """Minutes from the day's start (UTC) to a moment (may be past the day's last)."""
+    start = datetime.combine(day, time(), UTC)
+    return int((moment - start).total_seconds() // 60)
+
+
+def _span(table: pa.Table, day: date) -> tuple[int, int] | None:
+    """The first and last minute of the day a partial has rows in; None when it has none."""
+    if table.num_rows == 0:
+        return None
+    bounds = pc.min_max(table.column(MINUTE))
+    low, high = bounds["min"].as_py(), bounds["max"].as_py()
+    if low is None:
+        return None
+    return _minute_of(low, day), _minute_of(high, day)
+
+
+def _parse(key: str) -> tuple[tuple[str, str, str], tuple[int, int] | None] | None:
+    """(spec, file name, version) and minutes of a stored partial's key; None for another key."""
+    parts = key.split("/")
+    if len(parts) < 2 or not parts[-2].startswith("spec=") or not parts[-1].endswith(".parquet"):
+        return None
+    pieces = parts[-1].removesuffix(".parquet").rsplit(".", 2)
+    if len(pieces) != 3:
+        return None
+    name, version, where = pieces
+    if where == "empty":
+        return (parts[-2][5:], name, version), None
+    low, _, high = where.partition("-")
+    if not (low.isdigit() and high.isdigit()):
+        return None
+    return (parts[-2][5:], name, version), (int(low), int(high))

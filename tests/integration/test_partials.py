@@ -1,0 +1,318 @@
+"""Windows measured from per-file partial aggregates equal the raw path's, and an independent count,
+over a lake with duplicates within a file and across files, a file landing late with an earlier
+ingested_at, a replayed source and a late file (issue 18: a run's cost follows its new files)."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from tests import factories
+from tests.factories import Clock
+
+from sagewatch import aws as sagewatch_aws
+from sagewatch import container
+from sagewatch.alerting import catalog
+from sagewatch.alerting.reads import RunReads
+from sagewatch.alerting.types import Metric, Rule
+from sagewatch.container import evaluator, ingestor
+from sagewatch.records import reference_rows, rows_from_columns
+from sagewatch.schema import Model, ModelSpec
+from sagewatch.services.ingestion import Source
+from sagewatch.stores.partials import PartialReads
+from sagewatch.stores.window import lake_loader
+
+DAY = datetime(2026, 11, 25, tzinfo=UTC)
+NOW = DAY + timedelta(hours=11, minutes=2)
+
+
+@pytest.fixture
+def clock(aws: dict[str, str]) -> Clock:
+    moment = Clock(NOW)
+    evaluator().clock = moment
+    return moment
+
+
+def new_model(name: str = "churn") -> Model:
+    body = factories.binary_probability(name)
+    model = container.model_store().create(ModelSpec.model_validate(body))
+    rng = np.random.default_rng(1)
+    table, _ = reference_rows(
+        {
+            "age": pa.array(rng.integers(18, 90, 2000)),
+            "income": pa.array(rng.normal(0, 1, 2000)),
+            "region": pa.array(rng.choice(["north", "south"], 2000)),
+            "predicted_probability": pa.array(rng.random(2000)),
+        },
+        2000,
+        model,
+    )
+    writer = ingestor().writer(model, Source(uuid.uuid4().hex, "test"))
+    writer.add(NOW.date(), reference=table)
+    writer.finish()
+    return model
+
+
+class Lake:
+    """Rows written to the lake, and the same rows kept here to resolve by hand."""
+
+    def __init__(self, models: list[Model]) -> None:
+        self.models = models
+        self.rows: list[dict] = []  # every row written, in writing order
+        self.order = 0
+
+    def write(
+        self, name: str, ids: list[str], minutes: np.ndarray, ingested: datetime, seed: int, again: int = 0
+    ) -> None:
+        """One source (lake file `name`) ingested at `ingested`, its first `again` rows written twice
+        in it (the copies later in the file, with other values); rewriting a name replaces its rows."""
+        rng = np.random.default_rng(seed)
+        count = len(ids)
+        columns = {
+            "partner_inference_id": ids,
+            "inference_timestamp": [DAY + timedelta(minutes=float(m)) for m in minutes],
+            "age": rng.integers(18, 90, count),
+            "income": np.where(rng.random(count) < 0.1, np.nan, rng.normal(0.3, 1, count)),
+            "region": rng.choice(["north", "south"], count),
+            "predicted_probability": rng.random(count),
+        }
+        self.rows = [r for r in self.rows if r["file"] != name]
+        for model in self.models:
+            rows = rows_from_columns(
+                {k: pa.array(v, from_pandas=True) for k, v in columns.items()},
+                count,
+                model,
+                source=f"test/{name}",
+                now=ingested,
+                require_inference=True,
+            )
+            assert rows.failures == 0, rows.problem
+            written = rows.inferences
+            if again:  # a file holding an id twice (the lake may: the reader keeps its first)
+                copies = written.slice(0, again)
+                where = copies.schema.get_field_index("predicted_probability")
+                copies = copies.set_column(where, "predicted_probability", pa.array(np.full(again, 0.999)))
+                written = pa.concat_tables([written, copies])
+            writer = ingestor().writer(model, Source(name, f"test/{name}"))
+            writer.add(ingested.date(), inferences=written)
+            writer.finish()
+        names = written.column("partner_inference_id").to_pylist()
+        stamps = written.column("inference_timestamp").to_pylist()
+        probabilities = written.column("predicted_probability").to_pylist()
+        regions = written.column("region").to_pylist()
+        for position, (i, t, p, r) in enumerate(zip(names, stamps, probabilities, regions, strict=True)):
+            self.rows.append(
+                {"file": name, "id": i, "time": t, "p": p, "region": r, "at": ingested, "place": position}
+            )
+
+    def first_writes(self) -> list[dict]:
+        """By hand: per id the row ingested first, then from the source named first, then the row first
+        in its file (one source per file here)."""
+        best: dict[str, dict] = {}
+        for row in self.rows:
+            key = (row["at"], f"test/{row['file']}", row["place"])
+            if row["id"] not in best or key < best[row["id"]][0]:
+                best[row["id"]] = (key, row)
+        return [row for _, row in best.values()]
+
+
+def minutes(rng: np.random.Generator, low: float, high: float, count: int) -> np.ndarray:
+    return np.sort(rng.uniform(low, high, count))
+
+
+def metrics_of(model: Model) -> list[tuple[Metric, dict | None, list | None]]:
+    """Metrics as rules measure them: the default rules' two, an average with a rule's filter, a
+    null rate, the count."""
+    defaults = {m.name: m for m in catalog.default_metrics(model)}
+    return [
+        (defaults[catalog.INPUT_DRIFT], None, None),
+        (defaults[catalog.ANOMALOUS_INFERENCES], {"cutoff": 0.5, "share": 0.3, "share_rows": 500}, None),
+        (
+            defaults["Average predicted_probability"],
+            None,
+            [{"property": "region", "comparator": "eq", "value": "north"}],
+        ),
+        (defaults["Null Rate income"], None, None),
+        (defaults["Inference Count"], None, None),
+    ]
+
+
+def windows() -> list[tuple[datetime, datetime]]:
+    """Aligned hours, 5-minute windows, sliding hours, a window with no rows."""
+    hours = [(DAY + timedelta(hours=h), DAY + timedelta(hours=h + 1)) for h in range(7, 12)]
+    fives = [(DAY + timedelta(minutes=m), DAY + timedelta(minutes=m + 5)) for m in range(470, 620, 5)]
+    sliding = [(DAY + timedelta(minutes=m - 60), DAY + timedelta(minutes=m)) for m in range(500, 700, 5)]
+    return [*hours, *fives, *sliding, (DAY + timedelta(hours=3), DAY + timedelta(hours=4))]
+
+
+def same(value: float | None, expected: float | None) -> bool:
+    """Equal, or within float rounding (sums merged in another order)."""
+    if value is None or expected is None:
+        return value is expected
+    return value == pytest.approx(expected, rel=1e-12, abs=1e-15)
+
+
+def check_equal(model: Model, lake: Lake) -> PartialReads:
+    """Every window of every metric from partials equals the raw path's (RunReads, as the evaluator
+    measures), and the counts and averages equal those of the rows resolved by hand."""
+    reads = PartialReads(container.lake_store(), model)
+    raw = RunReads(lake_loader(container.lake_store(), model))
+    spans = windows()
+    kept = lake.first_writes()
+    for metric, values, filters in metrics_of(model):
+        spec = catalog.partial_spec(metric, model, raw, values, filters)
+        assert spec is not None, metric.name
+        found = reads.measure(spec, spans)
+        for (start, end), result in zip(spans, found, strict=True):
+            window = catalog.Window(start, end)
+            load = raw if metric.is_drift else raw.within(start, end)
+            expected = catalog.measure(metric, model, load, window, values, filters)
+            assert result is not None
+            got = catalog.measurement(result)
+            assert (got.rows, got.labelled) == (expected.rows, expected.labelled), (metric.name, start, end)
+            assert same(got.value, expected.value), (metric.name, start, end, got, expected)
+            assert (got.details is None) == (expected.details is None)
+            for name in expected.details or {}:
+                assert same(got.details[name], expected.details[name]), (name, start, end)
+            inside = [r for r in kept if start <= r["time"] < end]
+            if metric.name == "Inference Count":
+                assert got.rows == len(inside)
+                assert got.value == (len(inside) if inside else got.value)
+            if metric.name.startswith("Average"):
+                north = [r["p"] for r in inside if r["region"] == "north"]
+                assert got.value == (pytest.approx(np.mean(north)) if north else None)
+    return reads
+
+
+def test_partials_equal_the_raw_path_through_duplicates_late_and_replayed_files(clock: Clock) -> None:
+    # GIVEN a model's day: a file with an id written twice in it, and a later file resending some of
+    # its ids (the first write wins)
+    model = new_model()
+    lake = Lake([model])
+    rng = np.random.default_rng(3)
+    a = [f"a{i}" for i in range(300)]
+    lake.write("f1", a, minutes(rng, 420, 600, 300), NOW - timedelta(minutes=60), 1, again=7)
+    b = [f"b{i}" for i in range(300)]
+    lake.write("f2", [*b, *a[:40]], minutes(rng, 450, 650, 340), NOW - timedelta(minutes=50), 2)
+
+    # WHEN windows are measured from partials (made in this run), THEN they equal the raw path's
+    first = check_equal(model, lake)
+    assert first.computed == 2 * 5
+
+    # AND a second run makes none: it reads stored partials only
+    again = check_equal(model, lake)
+    assert again.computed == 0
+
+    # WHEN a file lands late with an earlier ingested_at than f2's (a concurrent ingest), resending
+    # ids of both (so it wins over f2's copies and loses to f1's), THEN values still equal
+    lake.write(
+        "f0",
+        [*b[100:150], *a[250:280], *[f"c{i}" for i in range(100)]],
+        minutes(rng, 400, 640, 180),
+        NOW - timedelta(minutes=55),
+        3,
+    )
+    late = check_equal(model, lake)
+    assert late.computed == 3 * 5  # f0 new; f1 and f2 have a new partner: new versions
+
+    # WHEN f1's source is replayed (its rows rewritten with a later ingested_at, so f2's and f0's
+    # copies of its ids now come first), THEN values still equal
+    lake.write("f1", a, minutes(np.random.default_rng(3), 420, 600, 300), NOW, 1, again=7)
+    check_equal(model, lake)
+
+    # WHEN a late file of an earlier hour lands, sharing no id, THEN only it is made
+    lake.write("f3", [f"d{i}" for i in range(50)], minutes(rng, 425, 470, 50), NOW + timedelta(minutes=1), 4)
+    late_file = check_equal(model, lake)
+    assert late_file.computed == 5
+
+
+def rules_of(model: Model) -> None:
+    """The metrics above as hourly rules, and a sliding one."""
+    for index, (metric, values, filters) in enumerate(metrics_of(model)):
+        evaluator().rules.put(
+            Rule(
+                id=f"{model.id}-rule-{index}",
+                model_id=model.id,
+                name=metric.name,
+                metric_id=metric.id,
+                bound="lower" if metric.is_drift or index == 1 else "upper",
+                threshold={0: 0.5, 1: 0.2, 2: 0.45, 3: 0.05, 4: 100}[index],
+                lookback_period=60 if index != 4 else 5,
+                window_mode="sliding" if index == 2 else "aligned",
+                metric_parameters=values,
+                filters=filters,
+                created_at=NOW,
+            )
+        )
+
+
+def test_an_evaluator_run_decides_as_the_raw_path_and_reads_no_inference_file_twice(clock: Clock) -> None:
+    # GIVEN two models with the same lake files (duplicates within and across files) and rules;
+    # one evaluated from partials, the other from raw rows
+    models = [new_model("churn"), new_model("churn-raw")]
+    lake = Lake(models)
+    rng = np.random.default_rng(5)
+    a = [f"a{i}" for i in range(400)]
+    lake.write("f1", a, minutes(rng, 540, 659, 400), NOW - timedelta(minutes=60), 1, again=5)
+    lake.write("f2", [*a[:50], *[f"b{i}" for i in range(200)]], minutes(rng, 560, 661, 250), NOW, 2)
+    for model in models:
+        rules_of(model)
+    gets: list[Counter[str]] = [Counter()]
+
+    def count(params: dict, **_: object) -> None:
+        gets[-1][params["Key"]] += 1
+
+    s3 = sagewatch_aws.client("s3")
+    s3.meta.events.register("before-parameter-build.s3.GetObject", count)
+    try:
+        for run in range(3):  # WHEN the evaluator runs three times, 5 minutes apart
+            clock.moment = NOW + timedelta(minutes=5 * run)
+            gets.append(Counter())
+            if run == 1:  # a late file lands between the first and second run
+                lake.write(
+                    "f3", [*a[300:320], "z1"], minutes(rng, 545, 600, 21), NOW - timedelta(minutes=65), 3
+                )
+            evaluator().partials = True
+            with_partials = evaluator().evaluate_model(models[0].id)
+            evaluator().partials = False
+            raw = evaluator().evaluate_model(models[1].id)
+            assert with_partials.errors == raw.errors == []
+    finally:
+        s3.meta.events.unregister("before-parameter-build.s3.GetObject", count)
+        evaluator().partials = True
+
+    # THEN each rule saved the same windows: values, rows, decisions
+    for index in range(5):
+        ours = evaluator().rules.windows(models[0].id, f"{models[0].id}-rule-{index}")
+        theirs = evaluator().rules.windows(models[1].id, f"{models[1].id}-rule-{index}")
+        assert len(ours) == len(theirs) > 0
+        for mine, other in zip(
+            sorted(ours, key=lambda r: r["window"]), sorted(theirs, key=lambda r: r["window"]), strict=True
+        ):
+            assert mine["window"] == other["window"]
+            assert (mine["rows"], mine["decision"], mine["fired"]) == (
+                other["rows"],
+                other["decision"],
+                other["fired"],
+            )
+            assert same(mine["value"], other["value"])
+    # AND the same alerts (both the default rules' and these)
+    alerts = [
+        sorted(
+            (a.rule_name, a.window_start, a.windows, a.metric_value) for a in evaluator().alerts.list(m.id)
+        )
+        for m in models
+    ]
+    assert [a[:3] for a in alerts[0]] == [a[:3] for a in alerts[1]], alerts
+    assert all(same(a[3], b[3]) for a, b in zip(*alerts, strict=True))  # floats: to their last bits
+    # AND the partial path read each inference file once in the run that made its partials, and
+    # none in a run without new files
+    prefix = f"inferences/model_id={models[0].id}/"
+    read = [{key: n for key, n in run.items() if key.startswith(prefix)} for run in gets[1:]]
+    assert len(read[0]) == 2 and all(n == 1 for n in read[0].values()), read[0]
+    assert all(n == 1 for n in read[1].values()), read[1]  # the late file, and its partner f1
+    assert read[2] == {}
