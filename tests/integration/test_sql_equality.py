@@ -38,7 +38,7 @@ TABLES = SqlTables(
     labels="labels",
     ground_truth="ground_truth",
     reference="reference",
-    place=("filename", "file_row_number"),
+    place=("place",),
 )
 ATHENA_TABLES = SqlTables(
     inferences="sagewatch.inferences_m1",
@@ -388,7 +388,7 @@ BINARY_QUERIES: dict[str, dict[str, Any]] = {
             {"function": "distribution", "alias": "d", "parameters": {"property": "region"}},
         ],
         "group_by": [{"property": "region"}],
-        "order_by": [{"alias": "count", "direction": "desc"}, {"property": "region"}],
+        "order_by": [{"alias": "count", "direction": "desc"}],
         "limit": 2,
     },
     "filters on every comparator": {
@@ -474,6 +474,17 @@ BINARY_QUERIES: dict[str, dict[str, Any]] = {
         "select": [{"property": "partner_inference_id"}, {"property": "income"}, {"property": "churned"}],
         "filter": window(1, 2),
         "limit": 25,
+    },
+    "rows ordered with ties, in the lake's order": {
+        "select": [{"property": "partner_inference_id"}, {"property": "region"}, {"property": "variant"}],
+        "order_by": [{"property": "region", "direction": "desc"}],
+        "limit": 30,
+    },
+    "ground truth rows": {"select": [{"property": "*"}], "from": "ground_truth", "limit": 500},
+    "ground truth by class": {
+        "select": [{"property": "churned"}, {"function": "count"}],
+        "group_by": [{"property": "churned"}],
+        "from": "ground_truth",
     },
     "every column": {
         "select": [{"property": "*"}],

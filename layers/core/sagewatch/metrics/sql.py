@@ -97,7 +97,8 @@ class SqlTables:
     """The relations the SQL reads, each with a `date` column ('YYYY-MM-DD', the partition).
 
     `place`: columns ordering rows as the lake lists them (file, then row), so ties resolve as the
-    engine's: ("$path",) on Athena, ("filename", "file_row_number") over DuckDB's read_parquet.
+    engine's: ("$path",) on Athena (whose files have no row numbers), ("place",) over duckdb_views.
+    With one column, groups tied by an order_by also keep the engine's order.
     """
 
     inferences: str  # every inference file of the model (identity + stored attributes)
@@ -540,7 +541,27 @@ def _inference_rows(
         return rows.where(where)
     early = timedelta(days=LABELS_EARLY_DAYS)
     since = first - early if first is not None and first > date.min + early else None
+    latest = _latest_truth(tables, truths, (first, last), since)
+    return (
+        exp.select(*[_col(c, "i") for c in wanted], *places, *[_col(c, "t") for c in truth_columns])
+        .from_(written.subquery("i"))
+        .join(
+            latest.subquery("t"),
+            on=exp.EQ(this=_col("partner_inference_id", "i"), expression=_col("partner_inference_id", "t")),
+            join_type="left",
+        )
+        .where(where)
+    )
+
+
+def _latest_truth(
+    tables: SqlTables, truths: list[str], days: tuple[date | None, date | None], since: date | None
+) -> exp.Select:
+    """The latest ground truth of each id (sagewatch.tables.latest_ground_truth_rows) among labels/
+    of `days` and ground_truth/ from `since`: its id, time and truths, and its place (__area:
+    labels/ first, then __place*)."""
     columns = ["partner_inference_id", "ground_truth_timestamp", "ingested_at", *truths]
+    placed = ["__area", *(f"__place{n}" for n in range(len(tables.place)))]
 
     def area(name: str, rank: int, days: list[exp.Expression]) -> exp.Select:
         return (
@@ -554,47 +575,42 @@ def _inference_rows(
         )
 
     received = exp.union(
-        area(tables.labels, 0, _between_days(first, last)),
+        area(tables.labels, 0, _between_days(*days)),
         area(tables.ground_truth, 1, _between_days(since, None)),
         distinct=False,
     )
     ranked = exp.select(
-        *[_col(c) for c in columns],
+        *[_col(c) for c in [*columns, *placed]],
         _first_of(
             ["partner_inference_id"],
             [
                 _ordered("ground_truth_timestamp", descending=True),
                 _ordered("ingested_at", descending=True),
-                _ordered("__area"),
-                *[_ordered(f"__place{n}") for n in range(len(tables.place))],
+                *[_ordered(p) for p in placed],
             ],
         ),
     ).from_(received.subquery("received"))
-    latest = (
-        exp.select(*[_col(c) for c in ["partner_inference_id", *truth_columns]])
+    return (
+        exp.select(*[_col(c) for c in ["partner_inference_id", "ground_truth_timestamp", *truths, *placed]])
         .from_(ranked.subquery("ranked"))
         .where(exp.EQ(this=_col("__first"), expression=exp.Literal.number(1)))
     )
-    return (
-        exp.select(*[_col(c, "i") for c in wanted], *places, *[_col(c, "t") for c in truth_columns])
-        .from_(written.subquery("i"))
-        .join(
-            latest.subquery("t"),
-            on=exp.EQ(this=_col("partner_inference_id", "i"), expression=_col("partner_inference_id", "t")),
-            join_type="left",
-        )
-        .where(where)
-    )
 
 
-def _source_rows(plan: Plan, tables: SqlTables, first: date | None, last: date | None) -> exp.Select:
-    """The rows a query reads, before its filter."""
+def _source_rows(
+    plan: Plan, tables: SqlTables, first: date | None, last: date | None
+) -> tuple[exp.Select, list[str]]:
+    """The rows a query reads, before its filter, and the columns giving their order in the lake."""
     source = plan.query.from_
+    places = [f"__place{n}" for n in range(len(tables.place))]
     if source == "inference":
-        return _inference_rows(plan, tables, first, last, plan.needs_ground_truth)
+        return _inference_rows(plan, tables, first, last, plan.needs_ground_truth), places
     if source == "reference":
-        places = [exp.alias_(_col(p), f"__place{n}", quoted=True) for n, p in enumerate(tables.place)]
-        return exp.select(*[_col(c) for c in plan.columns()], *places).from_(_table(tables.reference))
+        placed = [exp.alias_(_col(p), f"__place{n}", quoted=True) for n, p in enumerate(tables.place)]
+        return exp.select(*[_col(c) for c in plan.columns()], *placed).from_(_table(tables.reference)), places
+    if source == "ground_truth":  # every id's latest, whatever its day (LakeWindow.ground_truth())
+        truths = [a.name for a in plan.model.by_stage(*GROUND_TRUTH_STAGES)]
+        return _latest_truth(tables, truths, (None, None), None), ["__area", *places]
     raise NotInSql(f"queries from {source!r} are not computed in SQL", field="from")
 
 
@@ -618,10 +634,11 @@ def query_sql(query: Query, model: Model, tables: SqlTables, dialect: Dialect) -
     metrics.query.run gives over the same lake (module docstring)."""
     plan = Plan(query, model)
     first, last = filters.date_range(query.filter) if query.from_ in DAILY_SOURCES else (None, None)
-    source = _source_rows(plan, tables, first, last).subquery("w")
+    rows, placed = _source_rows(plan, tables, first, last)
+    source = rows.subquery("w")
     conditions = [condition_sql(c, plan.types, f"filter[{i}]") for i, c in enumerate(query.filter)]
     if not plan.functions and not plan.rounded:
-        return _plain(plan, source, conditions, len(tables.place), dialect)
+        return _plain(plan, source, conditions, placed, dialect)
     keys = [key for key, _ in plan.keys]
     key_values: list[exp.Expression] = []
     for key, output in plan.keys:
@@ -644,6 +661,10 @@ def query_sql(query: Query, model: Model, tables: SqlTables, dialect: Dialect) -
             reduced.append(
                 exp.alias_(merge(this=_col(f"v{index}_{name}")), f"a{index}_s_{name}__{op}", quoted=True)
             )
+    if plan.query.order_by and keys and len(placed) == 1:
+        # groups tied by the order keep the engine's order, their first row's in the lake's order
+        keyed.append(_col(placed[0]))
+        reduced.append(exp.alias_(exp.Min(this=_col(placed[0])), "__first_place", quoted=True))
     inner = exp.select(*keyed).from_(source).where(_all(conditions))
     key_names = [f"k{n}" for n in range(len(keys))]
     outer = exp.select(*[_col(k) for k in key_names], *[_col(x) for x in extras])
@@ -676,6 +697,8 @@ def query_sql(query: Query, model: Model, tables: SqlTables, dialect: Dialect) -
                 if found.extra is not None:
                     wanted &= ~(1 << (bits - 1 - extras.index(f"x{index}")))
                 part = result.filter(pc.equal(pc.cast(result.column("__set"), pa.int64()), wanted))
+            if "__first_place" in part.column_names:
+                part = part.sort_by("__first_place")
             columns: dict[str, pa.Array | pa.ChunkedArray] = {}
             for (key, output), name in zip(plan.keys, key_names, strict=True):
                 columns[key] = _typed(part.column(name), _key_type(plan, key, output))
@@ -692,7 +715,7 @@ def query_sql(query: Query, model: Model, tables: SqlTables, dialect: Dialect) -
 
 
 def _plain(
-    plan: Plan, source: exp.Subquery, conditions: list[exp.Expression], places: int, dialect: Dialect
+    plan: Plan, source: exp.Subquery, conditions: list[exp.Expression], placed: list[str], dialect: Dialect
 ) -> SqlQuery:
     """Plain rows: the selected properties, ordered and limited as metrics.query's _rows does (ties,
     and the rows a limit keeps without an order, in the lake's order: SqlTables.place)."""
@@ -706,7 +729,7 @@ def _plain(
             raise NotInSql(f"cannot order by {name!r}: it is not in the result", field=f"order_by[{index}]")
         descending = ordering.direction == "desc"  # Python's reversed sort puts nulls first
         order.append(exp.Ordered(this=_col(prop), desc=descending, nulls_first=descending))
-    order += [_ordered(f"__place{n}") for n in range(places)]
+    order += [_ordered(p) for p in placed]
     select = exp.select(*[_col(c) for c in columns]).from_(source).where(_all(conditions))
     if order:
         select = select.order_by(*order)
@@ -733,7 +756,8 @@ def duckdb_views(model: Model, tables: SqlTables, globs: dict[str, str | None]) 
     (`<area>/model_id=<id>/date=<day>/<name>.parquet`): `globs` maps inferences, labels,
     ground_truth and reference to a glob of their files (None: there are none). Every column of the
     model's schema is there, typed, as in the Glue tables, whether or not a file has it; each row
-    carries `filename` and `file_row_number` (SqlTables.place)."""
+    carries its `filename`, `file_row_number` and `place` (both as one sortable text:
+    SqlTables.place)."""
     schemas = {
         "inferences": inference_schema(model),
         "labels": ground_truth_schema(model),
@@ -743,7 +767,7 @@ def duckdb_views(model: Model, tables: SqlTables, globs: dict[str, str | None]) 
     statements = list(DUCKDB_SETTINGS)
     for area, schema in schemas.items():
         typed = {f.name: _sql_type_of(f.type) for f in schema}
-        typed |= {"date": "VARCHAR", "filename": "VARCHAR", "file_row_number": "BIGINT"}
+        typed |= {"date": "VARCHAR", "filename": "VARCHAR", "file_row_number": "BIGINT", "place": "VARCHAR"}
         empty = exp.select(
             *[exp.alias_(exp.cast(exp.null(), t, dialect="duckdb"), n, quoted=True) for n, t in typed.items()]
         ).where(exp.false())
@@ -752,7 +776,8 @@ def duckdb_views(model: Model, tables: SqlTables, globs: dict[str, str | None]) 
         hive = "" if area == "reference" else "'date': VARCHAR, "
         if glob is not None:
             files = (
-                f"SELECT * FROM read_parquet({exp.Literal.string(glob).sql(dialect='duckdb')}, "
+                "SELECT *, filename || '#' || lpad(CAST(file_row_number AS VARCHAR), 12, '0') AS place "
+                f"FROM read_parquet({exp.Literal.string(glob).sql(dialect='duckdb')}, "
                 "hive_partitioning = true, union_by_name = true, filename = true, file_row_number = true, "
                 f"hive_types = {{{hive}'model_id': VARCHAR}})"
             )
