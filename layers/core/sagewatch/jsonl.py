@@ -34,7 +34,29 @@ class LineTable:
 
 
 def read_jsonl(buffer: bytes, schema: pa.Schema, first_line: int = 1) -> LineTable:
-    """Read a JSON Lines buffer (blank lines skipped); `first_line` numbers its first line."""
+    """Read a JSON Lines buffer (blank lines skipped); `first_line` numbers its first line.
+
+    Lines of a shape already seen are read by `_read_shaped` (a byte scan, no JSON parser per
+    line); the others, and every line that scan is not sure of, by pyarrow (`_read_any`), which
+    words the reasons broken lines are refused for. Both give the same table for the same line.
+    """
+    shaped = _read_shaped(buffer, schema)
+    if shaped is None:
+        return _read_any(buffer, schema, first_line)
+    table, line, rest = shaped
+    if rest is None:
+        return LineTable(table, line + first_line, [])
+    others = _read_any(rest, schema, first_line)
+    line = np.concatenate([line + first_line, others.line])
+    table = pa.concat_tables([table, others.table.cast(schema)]).combine_chunks()
+    if len(line) > 1 and not np.all(line[1:] > line[:-1]):
+        order = np.argsort(line, kind="stable")
+        table, line = table.take(pa.array(order)), line[order]
+    return LineTable(table, line, others.broken)
+
+
+def _read_any(buffer: bytes, schema: pa.Schema, first_line: int) -> LineTable:
+    """Read a JSON Lines buffer with pyarrow, broken lines isolated by bisection."""
     data = np.frombuffer(buffer, dtype=np.uint8)
     newlines = np.flatnonzero(data == 10)
     starts = np.concatenate([[0], newlines + 1])
@@ -221,3 +243,303 @@ def loads(text: str) -> Any:
 
 
 _LONE_SURROGATE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+# -- lines of a known shape, read by a byte scan -----------------------------------------------------
+#
+# A JSON Lines writer (SageMaker Data Capture, Model Monitor) writes its lines in a few shapes: the
+# same keys in the same order with the same spacing; only the string values differ. The scan finds
+# each line's strings (quotes not escaped, paired within the line), tells keys (a string followed by
+# `:`) from values, and cuts the values' text out: what remains, the line's skeleton, is the same
+# for every line of a shape. Each distinct skeleton is read once, by Python's json module: a line is
+# valid JSON exactly when its skeleton is (its strings' contents being valid: no control character,
+# no invalid escape, UTF-8), and the skeleton says which value of the line (the k-th) each field of
+# the schema holds. Every field's values are then cut out of the buffer for all lines at once,
+# escapes undone. A line the scan is not sure of (a control character other than its line break, a
+# \u escape, an odd count of quotes, a skeleton holding anything but objects and strings, duplicate
+# keys, too deep, or too rare a shape) is read by pyarrow (`_read_any`) as before.
+
+_SIMPLE_ESCAPES = np.zeros(256, dtype=np.uint8)  # an escape's second byte -> the byte it stands for
+_SIMPLE_ESCAPES[np.frombuffer(b'"\\/bfnrt', dtype=np.uint8)] = np.frombuffer(
+    b'"\\/\b\f\n\r\t', dtype=np.uint8
+)
+_QUOTE, _BACKSLASH, _LINE_FEED, _SPACE, _COLON = 34, 92, 10, 32, 58
+_SPACES_AFTER = 4  # spaces between a key and its `:` looked past (more: the line goes to pyarrow)
+_SKELETON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"( *:)?')
+_MAX_SHAPES = 64  # distinct skeletons read per buffer; lines of rarer ones go to pyarrow
+_MAX_SKELETON = 1 << 16  # bytes
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """A schema of objects and strings: the paths of its string fields and of its objects."""
+
+    leaves: tuple[tuple[str, ...], ...]
+    structs: tuple[tuple[str, ...], ...]
+
+
+_LAYOUTS: dict[pa.Schema, _Layout | None] = {}
+
+
+def _layout(schema: pa.Schema) -> _Layout | None:
+    """The schema's layout, or None when it holds other than structs and strings."""
+    if schema not in _LAYOUTS:
+        leaves: list[tuple[str, ...]] = []
+        structs: list[tuple[str, ...]] = []
+        pending = [((f.name,), f.type) for f in schema]
+        plain = True
+        while pending:
+            path, kind = pending.pop(0)
+            if pa.types.is_struct(kind):
+                structs.append(path)
+                pending += [((*path, f.name), f.type) for f in kind]
+            elif pa.types.is_string(kind):
+                leaves.append(path)
+            else:
+                plain = False
+        _LAYOUTS[schema] = _Layout(tuple(leaves), tuple(structs)) if plain and leaves else None
+    return _LAYOUTS[schema]
+
+
+class _NotPlain(ValueError):
+    """A skeleton holding more than objects and strings (or a key twice)."""
+
+
+def _refuse(text: str) -> Any:
+    raise _NotPlain(text)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise _NotPlain("a key twice")
+    return found
+
+
+def _skeleton_places(skeleton: bytes, layout: _Layout) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """For one skeleton: per leaf of the layout, which value of the line holds it (-1: absent); per
+    struct, whether it is present; how many values a line holds. None when the skeleton is not
+    valid JSON of objects and strings with distinct keys, or nests too deep."""
+    if len(skeleton) > _MAX_SKELETON or depth(skeleton) > MAX_JSON_DEPTH:
+        return None
+    pieces, count, last = [], 0, 0
+    for match in _SKELETON_STRING.finditer(skeleton):
+        if match.group(1) is None:  # a value: named by its place in the line
+            pieces += [skeleton[last : match.start()], b'"%d"' % count]
+            count, last = count + 1, match.end()
+    pieces.append(skeleton[last:])
+    try:
+        document = json.loads(
+            b"".join(pieces).decode(),
+            object_pairs_hook=_unique_keys,
+            parse_float=_refuse,
+            parse_int=_refuse,
+            parse_constant=_refuse,
+        )
+    except (ValueError, RecursionError):
+        return None
+    pending = [document]
+    while pending:  # objects and strings only
+        node = pending.pop()
+        if isinstance(node, dict):
+            pending += node.values()
+        elif not isinstance(node, str):
+            return None
+    if not isinstance(document, dict):
+        return None
+    places = np.full(len(layout.leaves), -1, dtype=np.int64)
+    present = np.zeros(len(layout.structs), dtype=bool)
+    for index, path in enumerate(layout.structs + layout.leaves):
+        node: Any = document
+        for name in path:
+            node = node.get(name) if isinstance(node, dict) else None
+        is_struct = index < len(layout.structs)
+        if node is None:
+            continue
+        if isinstance(node, dict) != is_struct:  # pyarrow refuses an object for text and text for one
+            return None
+        if is_struct:
+            present[index] = True
+        else:
+            places[index - len(layout.structs)] = int(node)
+    return places, present, count
+
+
+def _spliced(data: Any, bounds: np.ndarray) -> pa.Buffer:
+    """data[b0:b1] + data[b2:b3] + ... for non-decreasing int32 bounds, in one copy."""
+    alternating = pa.Array.from_buffers(
+        pa.binary(), len(bounds) - 1, [None, pa.py_buffer(bounds), pa.py_buffer(data)]
+    )
+    kept = alternating.take(pa.array(np.arange(0, len(bounds) - 1, 2, dtype=np.int32)))
+    buffers = kept.buffers()
+    used = int(np.frombuffer(buffers[1], dtype=np.int32)[len(kept)])
+    return buffers[2][:used] if buffers[2] is not None else pa.py_buffer(b"")
+
+
+def _read_shaped(buffer: bytes, schema: pa.Schema) -> tuple[pa.Table, np.ndarray, bytes | None] | None:
+    """The lines of `buffer` whose shape the scan knows, as a table with their 0-based line
+    indices, and the other lines as a buffer (the known lines emptied, so every line keeps its
+    number; None when there is none). None when the scan cannot help: a schema of more than objects
+    and strings, text that is not UTF-8, or no line of a known shape."""
+    layout = _layout(schema)
+    if layout is None or not buffer or len(buffer) >= 1 << 31:
+        return None
+    try:  # UTF-8 throughout (checked with SIMD), so any text cut at an ASCII byte is UTF-8
+        pa.Array.from_buffers(
+            pa.binary(),
+            1,
+            [None, pa.py_buffer(np.array([0, len(buffer)], dtype=np.int32)), pa.py_buffer(buffer)],
+        ).cast(pa.string())
+    except pa.ArrowInvalid:
+        return None
+    data = np.frombuffer(buffer, dtype=np.uint8)
+    size = len(data)
+    special = np.flatnonzero((data == _QUOTE) | (data == _BACKSLASH) | (data < 32)).astype(np.int32)
+    kind = data[special]
+    control = kind < 32
+    breaks = special[kind == _LINE_FEED]
+    starts = np.concatenate([[0], breaks + 1])
+    ends = np.concatenate([breaks, [size]])
+    lines = len(starts)
+    unsure = np.zeros(lines, dtype=bool)
+    if len(breaks) != np.count_nonzero(control):  # tabs, carriage returns, ...: only in JSON's spacing
+        odd_bytes = special[control & (kind != _LINE_FEED)]
+        unsure[np.searchsorted(breaks, odd_bytes)] = True
+    quote = kind == _QUOTE
+    backslash = np.flatnonzero(kind == _BACKSLASH)
+    if len(backslash):  # in a run of backslashes the 1st, 3rd, ... start an escape
+        where = special[backslash]
+        run = np.ones(len(where), dtype=bool)
+        run[1:] = where[1:] != where[:-1] + 1
+        if run.all():
+            opening = backslash
+        else:
+            index = np.arange(len(where), dtype=np.int32)
+            opening = backslash[(index - np.maximum.accumulate(np.where(run, index, 0))) % 2 == 0]
+        escapes = special[opening]
+        follows = data[np.minimum(escapes + 1, size - 1)]
+        simple = (_SIMPLE_ESCAPES[follows] != 0) & (escapes + 1 < size)
+        if not simple.all():
+            unsure[np.searchsorted(breaks, escapes[~simple])] = True
+            opening, escapes, follows = opening[simple], escapes[simple], follows[simple]
+        quote[opening[follows == _QUOTE] + 1] = False  # an escaped quote: the next special byte
+    quotes = np.flatnonzero(quote)
+    positions = special[quotes]
+    per_line = np.diff(np.searchsorted(positions, starts), append=len(positions))
+    odd = per_line % 2 == 1
+    if odd.any():  # strings paired within each line: a line with an odd count drops out
+        unsure |= odd
+        keep = ~np.repeat(odd, per_line)
+        quotes, positions = quotes[keep], positions[keep]
+    opens, closes = positions[0::2], positions[1::2]
+    after = closes + 1  # a key is followed by `:` (past a few spaces)
+    if len(after) and after[-1] >= size:
+        after[-1] = size - 1
+    follower = data[after]
+    for _ in range(_SPACES_AFTER):
+        spaced = np.flatnonzero(follower == _SPACE)
+        if len(spaced) == 0:
+            break
+        after[spaced] = np.minimum(after[spaced] + 1, size - 1)
+        follower[spaced] = data[after[spaced]]
+    else:
+        unsure[np.searchsorted(breaks, after[follower == _SPACE])] = True
+    value = np.flatnonzero(follower != _COLON)
+    value_open, value_close = opens[value] + 1, closes[value]
+
+    # each line's skeleton: the buffer without the values' text, cut at line breaks
+    bounds = np.empty(2 * len(value_open) + 2, dtype=np.int32)
+    bounds[0], bounds[-1] = 0, size
+    bounds[1:-1:2], bounds[2:-1:2] = value_open, value_close
+    skeleton = _spliced(data, bounds)
+    skeleton_breaks = np.flatnonzero(np.frombuffer(skeleton, dtype=np.uint8) == _LINE_FEED)
+    offsets = np.concatenate([[0], skeleton_breaks + 1, [skeleton.size]]).astype(np.int32)
+    encoded = pa.Array.from_buffers(pa.binary(), lines, [None, pa.py_buffer(offsets), skeleton])
+    encoded = encoded.dictionary_encode()
+    shape = encoded.indices.to_numpy(zero_copy_only=False)
+    empty = starts == ends
+    first_value = np.searchsorted(value_open, starts)
+    value_count = np.diff(first_value, append=len(value_open))
+    candidate = ~unsure & ~empty
+    frequency = np.bincount(shape[candidate], minlength=len(encoded.dictionary))
+    places = np.full((len(frequency), len(layout.leaves)), -1, dtype=np.int64)
+    present = np.zeros((len(frequency), len(layout.structs)), dtype=bool)
+    held = np.full(len(frequency), -1, dtype=np.int64)
+    for found in np.argsort(-frequency, kind="stable")[:_MAX_SHAPES]:
+        if frequency[found] == 0:
+            break
+        read = _skeleton_places(encoded.dictionary[int(found)].as_py(), layout)
+        if read is not None:
+            places[found], present[found], held[found] = read
+    known = candidate & (value_count == held[shape])
+    taken = np.flatnonzero(known)
+    if len(taken) == 0:
+        return None
+    other = ~known & ~empty
+    rest = None
+    if other.any():  # the other lines kept, the known ones emptied (their line breaks kept)
+        bounds = np.empty(2 * lines, dtype=np.int32)
+        bounds[0::2] = np.where(other, starts, ends)
+        bounds[1::2] = np.minimum(ends + 1, size)
+        rest = _spliced(data, bounds).to_pybytes()
+
+    # every value as one string array over the buffer; each leaf's values taken from it, escapes undone
+    first_value, row_shape = first_value[taken], shape[taken]
+    bounds = np.empty(2 * len(value_open) + 1, dtype=np.int32)
+    bounds[0:-1:2], bounds[1:-1:2], bounds[-1] = value_open, value_close, size
+    values = pa.Array.from_buffers(
+        pa.string(), len(bounds) - 1, [None, pa.py_buffer(bounds), pa.py_buffer(buffer)]
+    )
+    leaves = {}
+    for index, path in enumerate(layout.leaves):
+        place = places[row_shape, index]
+        absent = place < 0
+        picks = 2 * (first_value + place)
+        picked = values.take(pa.array(picks, mask=absent) if absent.any() else pa.array(picks))
+        leaves[path] = _unescaped(picked) if len(backslash) else picked
+    structs = {path: present[row_shape, index] for index, path in enumerate(layout.structs)}
+    columns = [_assembled(field, (field.name,), leaves, structs) for field in schema]
+    return pa.Table.from_arrays(columns, schema=schema), taken, rest
+
+
+def _unescaped(texts: pa.Array) -> pa.Array:
+    """JSON string contents with their (simple, valid) escapes undone: each escape's second byte
+    replaced by what it stands for, its backslash cut. A content never ends inside an escape, so
+    runs of backslashes are paired the same across the contents as within each."""
+    _, offset_buffer, data_buffer = texts.buffers()
+    offsets = np.frombuffer(offset_buffer, dtype=np.int32)[: len(texts) + 1]
+    low = int(offsets[0])
+    data = np.frombuffer(data_buffer, dtype=np.uint8)[low : int(offsets[-1])]
+    backslash = np.flatnonzero(data == _BACKSLASH)
+    if len(backslash) == 0:
+        return texts
+    run = np.ones(len(backslash), dtype=bool)
+    run[1:] = backslash[1:] != backslash[:-1] + 1
+    if run.all():
+        escapes = backslash
+    else:
+        index = np.arange(len(backslash))
+        escapes = backslash[(index - np.maximum.accumulate(np.where(run, index, 0))) % 2 == 0]
+    fixed = data.copy()
+    fixed[escapes + 1] = _SIMPLE_ESCAPES[data[escapes + 1]]
+    bounds = np.empty(2 * len(escapes) + 2, dtype=np.int32)
+    bounds[0], bounds[-1] = 0, len(data)
+    bounds[1:-1:2], bounds[2:-1:2] = escapes, escapes + 1
+    moved = offsets - low
+    moved = (moved - np.searchsorted(escapes, moved)).astype(np.int32)
+    validity = texts.buffers()[0] if texts.null_count else None
+    return pa.Array.from_buffers(
+        pa.string(), len(texts), [validity, pa.py_buffer(moved), _spliced(fixed, bounds)], texts.null_count
+    )
+
+
+def _assembled(
+    field: pa.Field, path: tuple[str, ...], leaves: dict[tuple[str, ...], pa.Array], structs: dict
+) -> pa.Array:
+    """One field's array from the leaves' arrays and the structs' presence."""
+    if not pa.types.is_struct(field.type):
+        return leaves[path]
+    children = [_assembled(child, (*path, child.name), leaves, structs) for child in field.type]
+    present = structs[path]
+    mask = None if present.all() else pa.array(~present)
+    return pa.StructArray.from_arrays(children, fields=list(field.type), mask=mask)
