@@ -648,55 +648,22 @@ def query_sql(query: Query, model: Model, tables: SqlTables, dialect: Dialect) -
             key_values.append(_col(key.removeprefix("__key_")))
     aggregates = _aggregates(plan)
     translated = {alias: _states(aggregate, alias, plan) for alias, aggregate in aggregates.items()}
-    keyed = [exp.alias_(value, f"k{n}", quoted=True) for n, value in enumerate(key_values)]
-    reduced: list[exp.Expression] = []
-    extras: list[str] = []
-    for index, found in enumerate(translated.values()):
-        if found.extra is not None:
-            keyed.append(exp.alias_(found.extra[1], f"x{index}", quoted=True))
-            extras.append(f"x{index}")
-        for name, op, value in found.states:
-            keyed.append(exp.alias_(value, f"v{index}_{name}", quoted=True))
-            merge = {"sum": exp.Sum, "min": exp.Min, "max": exp.Max}[op]
-            reduced.append(
-                exp.alias_(merge(this=_col(f"v{index}_{name}")), f"a{index}_s_{name}__{op}", quoted=True)
-            )
-    if plan.query.order_by and keys and len(placed) == 1:
-        # groups tied by the order keep the engine's order, their first row's in the lake's order
-        keyed.append(_col(placed[0]))
-        reduced.append(exp.alias_(exp.Min(this=_col(placed[0])), "__first_place", quoted=True))
-    inner = exp.select(*keyed).from_(source).where(_all(conditions))
+    first_place = placed[0] if plan.query.order_by and keys and len(placed) == 1 else None
+    outer, sets = _grouped(
+        source,
+        conditions,
+        key_values,
+        [(found.extra[1] if found.extra else None, found.states) for found in translated.values()],
+        first_place,
+    )
     key_names = [f"k{n}" for n in range(len(keys))]
-    outer = exp.select(*[_col(k) for k in key_names], *[_col(x) for x in extras])
-    if extras and (len(extras) > 1 or any(f.extra is None for f in translated.values())):
-        sets = (
-            [exp.Tuple(expressions=[_col(k) for k in key_names])]
-            if any(f.extra is None for f in translated.values())
-            else []
-        )
-        sets += [exp.Tuple(expressions=[_col(k) for k in [*key_names, x]]) for x in extras]
-        outer = outer.select(
-            exp.alias_(exp.Grouping(expressions=[_col(x) for x in extras]), "__set", quoted=True)
-        )
-        outer = outer.select(*reduced).from_(inner.subquery("r"))
-        outer.set("group", exp.Group(expressions=[exp.GroupingSets(expressions=sets)]))
-    else:
-        outer = outer.select(*reduced).from_(inner.subquery("r"))
-        if key_names or extras:
-            outer = outer.group_by(*[_col(k) for k in [*key_names, *extras]])
-    sql = outer.sql(dialect=dialect)
+    sql = _checked(outer.sql(dialect=dialect))
 
     def decode(result: pa.Table) -> list[dict[str, Any]]:
         results: dict[str, pa.Table] = {}
         for index, (alias, aggregate) in enumerate(aggregates.items()):
             found = translated[alias]
-            part = result
-            if "__set" in result.column_names:  # this aggregate's grouping set only
-                bits = len(extras)
-                wanted = (1 << bits) - 1
-                if found.extra is not None:
-                    wanted &= ~(1 << (bits - 1 - extras.index(f"x{index}")))
-                part = result.filter(pc.equal(pc.cast(result.column("__set"), pa.int64()), wanted))
+            part = _part(result, sets[index])
             if "__first_place" in part.column_names:
                 part = part.sort_by("__first_place")
             columns: dict[str, pa.Array | pa.ChunkedArray] = {}
@@ -712,6 +679,81 @@ def query_sql(query: Query, model: Model, tables: SqlTables, dialect: Dialect) -
         return _assemble(plan, results, keys)
 
     return SqlQuery(sql=sql, decode=decode)
+
+
+def _grouped(
+    source: exp.Subquery,
+    conditions: list[exp.Expression],
+    key_values: list[exp.Expression],
+    parts: list[tuple[exp.Expression | None, list[tuple[str, str, exp.Expression]]]],
+    first_place: str | None = None,
+) -> tuple[exp.Select, list[int | None]]:
+    """One scan of the filtered rows reduced per group: output k<n> per key, and per part <i> its
+    extra key x<i> and states a<i>_s_<name>__<op>. Parts with different extra keys are GROUPING SETS
+    (a `__set` column tells their rows apart: the id each part's rows carry, else None); with
+    `first_place`, each group's first place in the lake (`__first_place`)."""
+    keyed = [exp.alias_(value, f"k{n}", quoted=True) for n, value in enumerate(key_values)]
+    reduced: list[exp.Expression] = []
+    extras: list[str] = []
+    for index, (extra, states) in enumerate(parts):
+        if extra is not None:
+            keyed.append(exp.alias_(extra, f"x{index}", quoted=True))
+            extras.append(f"x{index}")
+        for name, op, value in states:
+            keyed.append(exp.alias_(value, f"v{index}_{name}", quoted=True))
+            merge = {"sum": exp.Sum, "min": exp.Min, "max": exp.Max}[op]
+            reduced.append(
+                exp.alias_(merge(this=_col(f"v{index}_{name}")), f"a{index}_s_{name}__{op}", quoted=True)
+            )
+    if first_place is not None:  # groups tied by an order keep the engine's order: their first row's
+        keyed.append(_col(first_place))
+        reduced.append(exp.alias_(exp.Min(this=_col(first_place)), "__first_place", quoted=True))
+    inner = exp.select(*keyed).from_(source).where(_all(conditions))
+    key_names = [f"k{n}" for n in range(len(key_values))]
+    outer = exp.select(*[_col(k) for k in key_names], *[_col(x) for x in extras])
+    plain = any(extra is None for extra, _ in parts)
+    if extras and (len(extras) > 1 or plain):
+        sets = [exp.Tuple(expressions=[_col(k) for k in key_names])] if plain else []
+        sets += [exp.Tuple(expressions=[_col(k) for k in [*key_names, x]]) for x in extras]
+        outer = outer.select(
+            exp.alias_(exp.Grouping(expressions=[_col(x) for x in extras]), "__set", quoted=True)
+        )
+        outer = outer.select(*reduced).from_(inner.subquery("r"))
+        outer.set("group", exp.Group(expressions=[exp.GroupingSets(expressions=sets)]))
+        everything = (1 << len(extras)) - 1  # GROUPING's bit of a column is 1 where it is not grouped
+        ids: list[int | None] = [
+            everything
+            if extra is None
+            else everything & ~(1 << (len(extras) - 1 - extras.index(f"x{index}")))
+            for index, (extra, _) in enumerate(parts)
+        ]
+        return outer, ids
+    outer = outer.select(*reduced).from_(inner.subquery("r"))
+    if key_names or extras:
+        outer = outer.group_by(*[_col(k) for k in [*key_names, *extras]])
+    return outer, [None] * len(parts)
+
+
+def _part(result: pa.Table, set_id: int | None) -> pa.Table:
+    """The result rows of one grouping set (all of them without sets)."""
+    if set_id is None:
+        return result
+    return result.filter(pc.equal(pc.cast(result.column("__set"), pa.int64()), set_id))
+
+
+# Athena refuses a query string longer than this (bytes)
+ATHENA_QUERY_BYTES = 262_144
+
+
+def _checked(sql: str) -> str:
+    """The SQL, refused (NotInSql) when longer than Athena takes."""
+    if len(sql.encode()) > ATHENA_QUERY_BYTES:
+        raise NotInSql(
+            f"the SQL is {len(sql.encode()):,} bytes, past Athena's {ATHENA_QUERY_BYTES:,}: "
+            "fewer bins or functions per query",
+            field="select",
+        )
+    return sql
 
 
 def _plain(
@@ -736,7 +778,7 @@ def _plain(
     limit = plan.query.limit or (None if plan.query.order_by else DEFAULT_ROW_LIMIT)
     if limit:
         select = select.limit(limit)
-    sql = select.sql(dialect=dialect)
+    sql = _checked(select.sql(dialect=dialect))
 
     def decode(result: pa.Table) -> list[dict[str, Any]]:
         typed = pa.table(
