@@ -23,8 +23,10 @@ from tests import factories
 from sagewatch import container
 from sagewatch.errors import InvalidInput
 from sagewatch.metrics import sql as sql_module
+from sagewatch.metrics.drift import DriftQuery, run_drift
+from sagewatch.metrics.functions import FUNCTIONS
 from sagewatch.metrics.query import Query, run
-from sagewatch.metrics.sql import NotInSql, SqlTables, duckdb_views, query_sql
+from sagewatch.metrics.sql import NotInSql, SqlTables, drift_base, drift_sql, duckdb_views, query_sql
 from sagewatch.records import reference_schema
 from sagewatch.schema import Model, ModelSpec, Stage
 from sagewatch.stores import window as window_module
@@ -225,6 +227,15 @@ class Engines:
     def engine(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         return run(Query.model_validate(body), self.model, lake_loader(self.lake.lake, self.model))
 
+    def drift_engine(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        return run_drift(DriftQuery.model_validate(body), self.model, lake_loader(self.lake.lake, self.model))
+
+    def drift_sql(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        request = DriftQuery.model_validate(body)
+        base = drift_base(request, self.model, lake_loader(self.lake.lake, self.model))
+        query = drift_sql(request, self.model, TABLES, "duckdb", base)
+        return query.rows(self.connection.sql(query.sql).to_arrow_table())
+
     def sql(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         query = query_sql(Query.model_validate(body), self.model, TABLES, "duckdb")
         return query.rows(self.connection.sql(query.sql).to_arrow_table())
@@ -369,6 +380,9 @@ BINARY_QUERIES: dict[str, dict[str, Any]] = {
                     "precision",
                     "recall",
                     "specificity",
+                    "sensitivity",
+                    "truePositiveRate",
+                    "trueNegativeRate",
                     "falsePositiveRate",
                     "falseNegativeRate",
                     "confusionMatrixRate",
@@ -376,6 +390,14 @@ BINARY_QUERIES: dict[str, dict[str, Any]] = {
                 )
             ],
             {"function": "accuracyRate", "alias": "strict", "parameters": {"threshold": 0.8}},
+            {
+                "function": "precision",
+                "alias": "named",
+                "parameters": {
+                    "predicted_property": "predicted_probability",
+                    "ground_truth_property": "churned",
+                },
+            },
         ],
         "group_by": [{"alias": "t"}],
         "filter": window(),
@@ -741,5 +763,75 @@ def test_what_sql_does_not_compute_is_refused_by_name() -> None:
         )
 
 
+def test_every_function_is_in_the_matrix_and_computed_in_sql() -> None:
+    # every registered function is run by one of the equality tests above
+    selected = {
+        select.get("function")
+        for queries in MODELS.values()
+        for body in queries.values()
+        for select in body["select"]
+    }
+    assert set(FUNCTIONS) <= selected, sorted(set(FUNCTIONS) - selected)
+
+
 def test_the_labels_read_before_a_window_are_the_engines() -> None:
     assert sql_module.LABELS_EARLY_DAYS == window_module.LABELS_EARLY_DAYS
+
+
+DRIFT_QUERIES: dict[str, dict[str, Any]] = {
+    "psi of every input": {"properties": ["age", "income", "region", "predicted_probability"]},
+    "each statistic": {"properties": ["age", "region"], "metric": "JSDivergence", "num_bins": 7},
+    "kl by day": {"properties": ["income", "region"], "metric": "KLDivergence", "rollup": "day"},
+    "hellinger by hour of one day": {
+        "properties": ["age"],
+        "metric": "HellingerDistance",
+        "rollup": "hour",
+        "target": {"source": "inference", "filter": window(1, 1)},
+    },
+    "hypothesis tests by variant": {
+        "properties": ["age", "region"],
+        "metric": "HypothesisTest",
+        "group_by": [{"property": "variant"}],
+    },
+    "drift scores aggregated": {
+        "properties": ["age", "income", "region"],
+        "metric": "DriftScore",
+        "aggregate": "weighted",
+        "weights": {"age": 2, "income": 1, "region": 1},
+    },
+    "drift tests family-wise, by batch": {
+        "properties": ["income", "region"],
+        "metric": "DriftTest",
+        "aggregate": "family_wise",
+        "rollup": "batch_id",
+    },
+    "a ground truth's drift, filtered": {
+        "properties": ["churned"],
+        "target": {
+            "source": "inference",
+            "filter": [{"property": "region", "comparator": "eq", "value": "north"}],
+        },
+    },
+    "base of inferences, target of another day": {
+        "properties": ["age", "region"],
+        "base": {"source": "inference", "filter": window(0, 1)},
+        "target": {"source": "inference", "filter": window(2, 1)},
+        "rollup": "day",
+    },
+    "no target rows": {"properties": ["age"], "target": {"source": "inference", "filter": window(9, 1)}},
+}
+
+
+def test_drift_sql_gives_the_engines_rows(aws, tmp_path: Path) -> None:
+    # GIVEN a binary lake and its reference
+    engines = Engines(make_lake(factories.binary_probability(), seed=5), tmp_path)
+
+    # WHEN each data_drift request runs in-Lambda and as DuckDB SQL over the same Parquet objects
+    found = {}
+    for name, body in DRIFT_QUERIES.items():
+        expected, got = engines.drift_engine(body), engines.drift_sql(body)
+        if not same(got, expected):
+            found[name] = {"sql": got, "engine": expected}
+
+    # THEN the rows are the same
+    assert found == {}

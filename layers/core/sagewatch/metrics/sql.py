@@ -36,8 +36,11 @@ import pyarrow.compute as pc
 from sqlglot import exp
 
 from sagewatch.errors import Unsupported
-from sagewatch.metrics import filters
+from sagewatch.metrics import drift, filters
 from sagewatch.metrics.aggregates import Aggregate
+from sagewatch.metrics.drift import DriftQuery, binning
+from sagewatch.metrics.drift.calibrated import family_wise
+from sagewatch.metrics.drift.score import aggregate as drift_aggregate
 from sagewatch.metrics.filters import Condition
 from sagewatch.metrics.functions import (
     AUC_BINS,
@@ -55,11 +58,13 @@ from sagewatch.metrics.query import (
     DAILY_SOURCES,
     DEFAULT_ROW_LIMIT,
     LabelledCount,
+    Loader,
     Plan,
     Query,
     _assemble,
     _one_row_per_group,
     _rows,
+    column_types,
 )
 from sagewatch.records import reference_schema
 from sagewatch.schema import GROUND_TRUTH_STAGES, Model, OutputType, Stage, ValueType, parse_class_value
@@ -343,27 +348,26 @@ def _distribution(function: Distribution, types: dict[str, ValueType]) -> _State
             ("__bucket", _col(name), lambda v: pc.cast(pc.cast(v, arrow_type), pa.string())),
         )
     value = _number(name, types)
-    # the bin np.searchsorted(edges, x, "right") - 1 clipped to the bins: how many of the inner
-    # edges are <= x, found by a tree of comparisons with the engine's own edges
-    inner = [float(e) for e in edges[1:-1]]
+    # the bin np.searchsorted(edges, x, "right") - 1 clipped to the bins: how many inner edges are <= x
+    bucket = exp.Case(
+        ifs=[exp.If(this=_is_null(value), true=exp.cast(exp.null(), _BIGINT))],
+        default=_edges_below(value, [float(e) for e in edges[1:-1]]),
+    )
+    return _States([("n", "sum", one)], ("__bucket", bucket, _int64))
+
+
+def _edges_below(value: exp.Expression, edges: list[float]) -> exp.Expression:
+    """How many of the sorted `edges` are <= value (np.searchsorted(edges, value, "right")), by a
+    tree of comparisons with the engine's own edges (exact, and log2(edges) deep)."""
 
     def tree(low: int, high: int) -> exp.Expression:
         if low == high:
             return exp.Literal.number(low)
         middle = (low + high + 1) // 2
-        return exp.Case(
-            ifs=[
-                exp.If(
-                    this=exp.LT(this=value, expression=_double(inner[middle - 1])), true=tree(low, middle - 1)
-                )
-            ],
-            default=tree(middle, high),
-        )
+        below = exp.LT(this=value, expression=_double(edges[middle - 1]))
+        return exp.Case(ifs=[exp.If(this=below, true=tree(low, middle - 1))], default=tree(middle, high))
 
-    bucket = exp.Case(
-        ifs=[exp.If(this=_is_null(value), true=exp.cast(exp.null(), _BIGINT))], default=tree(0, len(inner))
-    )
-    return _States([("n", "sum", one)], ("__bucket", bucket, _int64))
+    return tree(0, len(edges))
 
 
 def _binary(function: Binary, types: dict[str, ValueType]) -> _States:
@@ -681,6 +685,129 @@ def query_sql(query: Query, model: Model, tables: SqlTables, dialect: Dialect) -
     return SqlQuery(sql=sql, decode=decode)
 
 
+def drift_base(request: DriftQuery, model: Model, load: Loader) -> pa.Table:
+    """The base side's rows as the data_drift engine reads them: what drift_sql fits its bins on
+    (a reference is small; read in-Lambda with the window loader)."""
+    types = column_types(model, "inference" if request.base.source == "inference" else "reference")
+    return drift._load(load, request.base, request.properties, types, "base", model)
+
+
+def drift_sql(
+    request: DriftQuery, model: Model, tables: SqlTables, dialect: Dialect, base: pa.Table
+) -> SqlQuery:
+    """The data_drift request's target side as one SQL statement: counts per window (group_by,
+    rollup) and bin of each property, the bins fitted on `base` (drift_base) as the engine fits
+    them; SqlQuery.rows() computes the statistic per window with the engine's code. Thresholds
+    (from the base alone) is not SQL's."""
+    if request.metric == "Thresholds":
+        raise NotInSql("Thresholds is computed from the base alone: run it in-Lambda", field="metric")
+    drift.run_drift(request, model, _base_only(base))  # the engine's own checks (its 400s), no target
+    categorical = {a.name: a.categorical for a in model.attributes}
+    profiles = {
+        p: binning.fit(drift._column(base, p), request.num_bins, categorical.get(p, False))
+        for p in request.properties
+    }
+    for p in request.properties:
+        if request.metric in drift.BINNED_KS and profiles[p].numeric:
+            profiles[p] = binning.fit(drift._column(base, p), binning.KS_BINS, False)
+    groups = [str(g.get("property")) for g in request.group_by]
+    target = request.target
+    wanted = [*request.properties, *groups]
+    wanted += (
+        ["batch_id"] if request.rollup == "batch_id" else ["inference_timestamp"] if request.rollup else []
+    )
+    plan = Plan(
+        Query.model_validate(
+            {
+                "select": [{"property": c} for c in dict.fromkeys(wanted)],
+                "filter": [c.model_dump() for c in target.filter],
+                "from": target.source,
+            }
+        ),
+        model,
+    )
+    first, last = filters.date_range(target.filter) if target.source == "inference" else (None, None)
+    rows, _ = _source_rows(plan, tables, first, last)
+    conditions = [condition_sql(c, plan.types, f"target.filter[{i}]") for i, c in enumerate(target.filter)]
+    key_values = [_col(g) for g in groups]
+    key_types = [ARROW_TYPES[plan.types[g]] for g in groups]
+    if request.rollup == "batch_id":
+        key_values.append(_col("batch_id"))
+        key_types.append(pa.string())
+    elif request.rollup:
+        key_values.append(_rounded("inference_timestamp", request.rollup, 1))
+        key_types.append(TIMESTAMP)
+    parts: list[tuple[exp.Expression | None, list[tuple[str, str, exp.Expression]]]] = []
+    for name in request.properties:
+        profile = profiles[name]
+        if profile.numeric:
+            value = _number(name, plan.types)
+            label: exp.Expression = exp.Case(
+                ifs=[exp.If(this=_is_null(value), true=exp.Literal.number(profile.size))],
+                default=_edges_below(value, [float(e) for e in profile.edges]),
+            )
+        else:  # the raw value, as the engine's text by rows()
+            label = _col(name)
+        parts.append((label, [("n", "sum", exp.Literal.number(1))]))
+    outer, sets = _grouped(rows.subquery("w"), conditions, key_values, parts)
+    sql = _checked(outer.sql(dialect=dialect))
+    keys = [f"k{n}" for n in range(len(key_values))]
+
+    def decode(result: pa.Table) -> list[dict[str, Any]]:
+        windows: dict[tuple, dict[str, Any]] = {}
+        for index, name in enumerate(request.properties):
+            part = _part(result, sets[index])
+            labels = _chunks(part.column(f"x{index}"))
+            if profiles[name].numeric:
+                labels = _int64(labels)
+            else:
+                text = pc.cast(pc.cast(labels, ARROW_TYPES[plan.types[name]]), pa.string())
+                labels = pc.fill_null(text, drift.MISSING)
+            merged = pa.table(
+                {
+                    **{k: _typed(part.column(k), t) for k, t in zip(keys, key_types, strict=True)},
+                    "__bin": labels,
+                    "__n_sum_sum": _int64(_chunks(part.column(f"a{index}_s_n__sum"))),
+                }
+            )
+            base_counts = drift._base_counts(profiles[name], drift._column(base, name))
+            for group, counts in drift._per_group(merged, keys).items():
+                window = windows.setdefault(group, drift._labels(group, groups, request.rollup))
+                window[name] = drift._value(request.metric, profiles[name], base_counts, counts)
+        return _drift_rows(request, groups, windows)
+
+    return SqlQuery(sql=sql, decode=decode)
+
+
+def _base_only(base: pa.Table) -> Loader:
+    """A loader giving the base at its first read (the base's) and no rows after (the target's)."""
+    served = [base]
+
+    def load(*_: Any) -> list[pa.Table]:
+        return [served.pop()] if served else []
+
+    return load
+
+
+def _drift_rows(
+    request: DriftQuery, groups: list[str], windows: dict[tuple, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The data_drift answer from each window's values, as sagewatch.metrics.drift.run_drift ends."""
+    if not windows:
+        empty = {**{p: None for p in request.properties}, "reason": "the target window has no rows"}
+        return [empty | ({"aggregate": None} if request.aggregate else {})]
+    if request.aggregate:
+        for window in windows.values():
+            scores = {p: window.get(p) for p in request.properties}
+            window["aggregate"] = (
+                family_wise(list(scores.values()))
+                if request.aggregate == "family_wise"
+                else drift_aggregate(scores, request.aggregate, request.weights)
+            )
+    rows = sorted(windows.values(), key=lambda r: tuple(str(r.get(k)) for k in [*groups, "rollup"] if k))
+    return [drift._clean(r) for r in rows]
+
+
 def _grouped(
     source: exp.Subquery,
     conditions: list[exp.Expression],
@@ -859,6 +986,8 @@ __all__ = [
     "SqlQuery",
     "SqlTables",
     "condition_sql",
+    "drift_base",
+    "drift_sql",
     "duckdb_views",
     "query_sql",
 ]
