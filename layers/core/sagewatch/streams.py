@@ -16,8 +16,6 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-import numpy as np
-
 CHUNK_BYTES = 8 * 1024 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
 # A Data Capture line holds at most a 6 MB request and a 6 MB response, base64: 16 MB.
@@ -120,19 +118,19 @@ def whole_lines(
             if too_long is not None:
                 too_long.append(line)
             piece, carry, line = piece[piece.find(b"\n") + 1 :], b"", line + 1
-        buffer = carry + piece
-        cut = buffer.rfind(b"\n") + 1
+        cut = piece.rfind(b"\n") + 1
         if cut == 0:
-            carry = buffer
+            carry = carry + piece
             if len(carry) > max_line:
                 if too_long is not None:
                     too_long.append(line)
                 carry, skipping = b"", True
             continue
-        carry = buffer[cut:]
-        whole = buffer[:cut]
+        # one copy at most: the carried bytes and the piece up to its last line end, joined
+        whole = piece if cut == len(piece) and not carry else b"".join((carry, memoryview(piece)[:cut]))
+        carry = piece[cut:]
         yield line, whole
-        line += int(np.count_nonzero(np.frombuffer(whole, dtype=np.uint8) == 10))
+        line += whole.count(b"\n")
     if skipping:
         return
     if len(carry) > max_line:
