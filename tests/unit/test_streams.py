@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import random
+import time
+from collections.abc import Iterator
 
 import pytest
 
-from sagewatch.streams import whole_lines
+from sagewatch.streams import in_parallel, whole_lines
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -41,3 +43,25 @@ def test_a_line_longer_than_the_limit_is_skipped_with_its_number() -> None:
     assert b"".join(buffer for _, buffer in found) == b"a\nb\nc\n"
     numbered = stream.split(b"\n")  # the lines after the long one keep their numbers
     assert all(buffer.split(b"\n")[0] == numbered[n - 1] for n, buffer in found)
+
+
+def test_in_parallel_keeps_the_order_and_at_most_workers_plus_one_items_in_flight() -> None:
+    """GIVEN 30 items mapped on 2 workers, taking longer the earlier they come
+    WHEN the results are read one by one
+    THEN they come in the items' order, and at most 3 items are in flight (taken, not yet read)."""
+    taken: list[int] = []
+
+    def items() -> Iterator[int]:
+        for item in range(30):
+            taken.append(item)
+            yield item
+
+    def slow_double(item: int) -> int:
+        time.sleep((30 - item) / 10_000)
+        return 2 * item
+
+    results = []
+    for result in in_parallel(slow_double, items(), workers=2):
+        results.append(result)
+        assert len(taken) - len(results) <= 2
+    assert results == [2 * item for item in range(30)]
