@@ -729,6 +729,25 @@ def test_trino_sql_parses_as_trino_and_calls_only_athena_v3_functions(form: str)
         assert tree.sql(dialect="trino") == sql, name
 
 
+def test_every_float_in_the_trino_sql_is_a_double_literal() -> None:
+    # GIVEN numeric bins over negative and positive edges, and a negative filter value
+    model = factories.model_of(ranged(factories.binary_probability()))
+    body = {
+        "select": [
+            {"function": "distribution", "parameters": {"property": "income", "lower": -3.3, "upper": 0.1}},
+            {"function": "rate", "parameters": {"property": "income", "comparator": "gt", "value": -0.25}},
+        ]
+    }
+    sql = query_sql(Query.model_validate(body), model, ATHENA_TABLES, "trino").sql
+
+    # THEN no fraction is written without an exponent (Trino would read it as a DECIMAL)
+    tree = sqlglot.parse_one(sql, read="trino")
+    numbers = [node.this for node in tree.find_all(exp.Literal) if not node.is_string]
+    fractions = [n for n in numbers if "." in n or "e" in n]
+    assert fractions and all("e" in n for n in fractions), fractions
+    assert "-0.25e0" in sql and len(re.findall(r"< -\d+\.\d+e0", sql)) >= 5
+
+
 def test_a_user_value_is_a_quoted_literal_never_sql(aws) -> None:
     model = factories.model_of(ranged(factories.binary_probability()))
     hostile = "x' OR 1=1 --"

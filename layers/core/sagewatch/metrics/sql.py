@@ -26,6 +26,7 @@ A DuckDB connection running this SQL sets TimeZone to UTC (DUCKDB_SETTINGS).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -154,6 +155,8 @@ def _literal(value: Any, value_type: ValueType) -> exp.Expression:
 
 def _double(value: float) -> exp.Expression:
     """A finite float as a DOUBLE literal (an exponent keeps Trino from reading a DECIMAL)."""
+    if math.copysign(1.0, value) < 0:  # sqlglot would read "-x" as -(x) and drop the exponent
+        return exp.Neg(this=_double(-value))
     text = repr(float(value))
     return exp.Literal.number(text if "e" in text else f"{text}e0")
 
