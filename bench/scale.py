@@ -3,6 +3,7 @@
     python bench/scale.py --case evaluator                   # the evaluator case below
     python bench/scale.py --case evaluator --runs 1          # one run (the baseline takes minutes)
     python bench/scale.py --case reads                       # a window's reads as history grows
+    python bench/scale.py --case drift30                     # a 30-day drift query over 100 M rows, as SQL
     python bench/scale.py --list                             # the cases
 
 Every case runs in-process under moto (`moto.mock_aws`) with sagewatch's declared resources, and
@@ -27,6 +28,14 @@ this process's memory; S3 does neither), so the figures are this process's alone
 of `--repeats`) and peak RSS (the RSS of the process before any data, plus the growth while the
 window is measured). Target (issue 18): the ratios of time and of peak RSS, 90 days / 1 day and
 10 M labels / 10 k, <= 1.2. Setting up 10 M inferences and labels takes about 10 minutes.
+
+drift30: the data_drift request a 30-day window past the API's Lambda runs on Athena (PSI of age,
+income, region and score per day against the reference; sagewatch.metrics.sql.drift_sql) over 100 M
+rows, simulated: `--drift-sample` rows (1 M) written a file a day by the lake's writer; Athena's bytes
+scanned are the compressed bytes per row of the columns the Trino SQL reads (Parquet metadata) x 100 M,
+priced at $5 per TB; the time is DuckDB's over the sample (median of `--repeats`), scaled linearly to
+100 M rows on this machine (Athena spreads a scan over many workers; its time is not measured here).
+The in-Lambda engine runs over the same sample beside it and must give the same rows.
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
+import math
 import os
 import pstats
 import resource
@@ -41,6 +51,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -50,8 +61,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
+import sqlglot
 from moto import mock_aws
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "layers" / "core"))
@@ -61,11 +75,14 @@ from sagewatch.alerting import catalog
 from sagewatch.alerting.types import Rule
 from sagewatch.local.emulator import serialize_dynamodb_requests
 from sagewatch.local.provision import provision
+from sagewatch.metrics.drift import DriftQuery, run_drift
+from sagewatch.metrics.sql import SqlTables, drift_base, drift_sql, duckdb_views
 from sagewatch.records import reference_rows, rows_from_columns
 from sagewatch.schema import Model, ModelSpec
 from sagewatch.services.ingestion import Source
 from sagewatch.settings import environment_for, physical_names
 from sagewatch.stores.window import lake_loader
+from sagewatch.tables import inference_schema
 
 CORE = Path(__file__).resolve().parents[1] / "layers" / "core"
 
@@ -577,12 +594,180 @@ def reads_case(arguments: argparse.Namespace) -> None:
     )
 
 
+# -- the drift30 case --------------------------------------------------------------------------------
+
+DRIFT_DAYS = 30
+DRIFT_ROWS = 100_000_000
+# Athena's price: $5 per TB of data scanned, each query billed at least 10 MB
+# (https://aws.amazon.com/athena/pricing/, us-east-1)
+ATHENA_DOLLARS_PER_TB = 5.0
+ATHENA_MINIMUM_BYTES = 10 * 10**6
+
+
+def write_drift_days(model: Model, rows: int, seed: int = 0) -> None:
+    """`rows` inferences over the DRIFT_DAYS days before NOW, one lake file a day (the lake's own
+    writer: zstd Parquet under inferences/model_id=/date=/), inputs drifting slowly day by day."""
+    rng = np.random.default_rng(seed)
+    lake = container.lake_store()
+    schema = inference_schema(model)
+    per_day = rows // DRIFT_DAYS
+    start = np.datetime64((NOW - timedelta(days=DRIFT_DAYS)).date().isoformat(), "us")
+    for day in range(DRIFT_DAYS):
+        moments = (
+            start
+            + np.timedelta64(day, "D")
+            + rng.integers(0, 86_400_000_000, per_day).astype("timedelta64[us]")
+        )
+        shift = day / DRIFT_DAYS
+        columns = {
+            # SageMaker's inference ids are UUIDs: random text, which Parquet barely compresses
+            "partner_inference_id": np.array([uuid.UUID(bytes=rng.bytes(16)).hex for _ in range(per_day)]),
+            "inference_timestamp": np.sort(moments),
+            "batch_id": None,
+            "source": "capture",
+            "variant": "AllTraffic",
+            "ingested_at": np.full(per_day, start + np.timedelta64(day + 1, "D")),  # one ingest a file
+            "age": rng.integers(18, 90, per_day) + np.int64(10 * shift),
+            "income": rng.normal(shift, 1, per_day),
+            "region": rng.choice(["north", "south"], per_day, p=[0.5 + 0.3 * shift, 0.5 - 0.3 * shift]),
+            "score": rng.random(per_day),
+            "anomaly_score": rng.random(per_day),
+        }
+        table = pa.table(
+            {
+                f.name: pa.nulls(per_day, f.type)
+                if columns[f.name] is None
+                else pa.array(
+                    np.full(per_day, columns[f.name]) if isinstance(columns[f.name], str) else columns[f.name]
+                ).cast(f.type)
+                for f in schema
+            }
+        )
+        lake.write_rows("inferences", model.id, table, "inference_timestamp", f"day-{day:02d}")
+
+
+def column_bytes(bodies: list[bytes], columns: set[str]) -> tuple[dict[str, int], int]:
+    """Compressed bytes of each of `columns` over Parquet files (what Athena scans), and their rows."""
+    found: Counter[str] = Counter()
+    rows = 0
+    for body in bodies:
+        metadata = pq.ParquetFile(pa.BufferReader(body)).metadata
+        rows += metadata.num_rows
+        for group in range(metadata.num_row_groups):
+            for index in range(metadata.num_columns):
+                chunk = metadata.row_group(group).column(index)
+                if chunk.path_in_schema in columns:
+                    found[chunk.path_in_schema] += chunk.total_compressed_size
+    return dict(found), rows
+
+
+def same_rows(a: object, b: object) -> bool:
+    """Equal answers, floats to 1e-9."""
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_rows(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_rows(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def drift30_case(arguments: argparse.Namespace) -> None:
+    """A 30-day drift query (PSI of 4 properties per day against the reference) over 100 M rows as
+    Athena runs it: the bytes it scans (the lake's measured bytes per row of the columns its SQL
+    reads, x 100 M), their price, and DuckDB's time over a sample of the lake, scaled to 100 M rows."""
+    sample = arguments.drift_sample
+    request = DriftQuery.model_validate(
+        {
+            "properties": ["age", "income", "region", "score"],
+            "metric": "PSI",
+            "rollup": "day",
+            "target": {
+                "source": "inference",
+                "filter": [
+                    {
+                        "property": "inference_timestamp",
+                        "comparator": "gte",
+                        "value": (NOW - timedelta(days=DRIFT_DAYS)).date().isoformat(),
+                    },
+                    {"property": "inference_timestamp", "comparator": "lt", "value": NOW.date().isoformat()},
+                ],
+            },
+        }
+    )
+    with moto_stack(), tempfile.TemporaryDirectory() as root:
+        began = time.perf_counter()
+        model = container.model_store().create(_spec())
+        write_reference(model, np.random.default_rng(0))
+        write_drift_days(model, sample)
+        lake = container.lake_store()
+        keys = [k for k in lake.keys(f"inferences/model_id={model.id}/") if k.endswith(".parquet")]
+        bodies = [lake.client.get_object(Bucket=lake.bucket, Key=k)["Body"].read() for k in keys]
+        print(f"drift30: {len(keys)} files, {sample:,} rows written in {time.perf_counter() - began:.1f} s")
+
+        base = drift_base(request, model, lake_loader(lake, model))
+        athena = SqlTables(
+            "sagewatch.inferences",
+            "sagewatch.labels",
+            "sagewatch.ground_truth",
+            "sagewatch.reference",
+            ("$path",),
+        )
+        trino = drift_sql(request, model, athena, "trino", base).sql
+        read = {c.name for c in sqlglot.parse_one(trino, read="trino").find_all(sqlglot.exp.Column)}
+        sizes, rows = column_bytes(bodies, read & set(inference_schema(model).names))
+        per_row = sum(sizes.values()) / rows
+        scanned = max(per_row * DRIFT_ROWS, ATHENA_MINIMUM_BYTES)
+        print(
+            f"  Trino SQL: {len(trino.encode()):,} bytes; inference columns it reads: {', '.join(sorted(sizes))}"
+        )
+        print(
+            "  bytes per row of those columns (zstd Parquet, "
+            f"{rows // len(keys):,}-row files): {per_row:.2f} ("
+            + ", ".join(f"{name} {size / rows:.2f}" for name, size in sorted(sizes.items()))
+            + ")"
+        )
+        print(
+            f"  Athena over {DRIFT_ROWS / 1e6:.0f} M rows: {scanned / 1e9:.2f} GB scanned, "
+            f"${scanned / 1e12 * ATHENA_DOLLARS_PER_TB:.4f} a query at ${ATHENA_DOLLARS_PER_TB:.0f}/TB"
+        )
+
+        for key, body in zip(keys, bodies, strict=True):
+            (Path(root) / key).parent.mkdir(parents=True, exist_ok=True)
+            (Path(root) / key).write_bytes(body)
+        globs = {"inferences": str(Path(root) / "inferences" / f"model_id={model.id}" / "*" / "*.parquet")}
+        local = SqlTables("inferences", "labels", "ground_truth", "reference", ("place",))
+        connection = duckdb.connect()
+        for statement in duckdb_views(model, local, globs):
+            connection.execute(statement)
+        planned = drift_sql(request, model, local, "duckdb", base)
+        seconds = []
+        for _ in range(arguments.repeats):
+            began = time.perf_counter()
+            answer = planned.rows(connection.sql(planned.sql).to_arrow_table())
+            seconds.append(time.perf_counter() - began)
+        took = statistics.median(seconds)
+        print(
+            f"  DuckDB over the sample ({os.cpu_count()} cores): median {took:.2f} s of {len(seconds)} "
+            f"(min {min(seconds):.2f}), {sample / took / 1e6:.2f} M rows/s -> {DRIFT_ROWS / 1e6:.0f} M rows: "
+            f"{took * DRIFT_ROWS / sample:.0f} s"
+        )
+        began = time.perf_counter()
+        with peak_rss() as peak:
+            engine = run_drift(request, model, lake_loader(lake, model))
+        print(
+            f"  in-Lambda engine over the sample: {time.perf_counter() - began:.2f} s, peak RSS "
+            f"{peak[0]:.0f} MB; {len(engine)} windows, same as the SQL's: {same_rows(answer, engine)}"
+        )
+
+
 # -- the cases --------------------------------------------------------------------------------------
 
 CASES: dict[str, Callable[[argparse.Namespace], None]] = {
     "evaluator": evaluator_case,
     "evaluator-alerting": evaluator_alerting_case,
     "reads": reads_case,
+    "drift30": drift30_case,
 }
 
 
@@ -597,6 +782,7 @@ def main() -> None:
     parser.add_argument("--reads-per-day", type=int, default=111_112, help="reads: inferences a day")
     parser.add_argument("--history-days", type=int, default=90, help="reads: days of history")
     parser.add_argument("--repeats", type=int, default=7, help="reads: measurements of the window")
+    parser.add_argument("--drift-sample", type=int, default=1_000_000, help="drift30: rows written")
     arguments = parser.parse_args()
     if arguments.list:
         for name, case in CASES.items():
