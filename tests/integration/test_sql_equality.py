@@ -215,6 +215,11 @@ def downloaded(lake: Lake, root: Path) -> dict[str, str | None]:
     return globs
 
 
+def lowered(result: pa.Table) -> pa.Table:
+    """A result as Athena names its columns: lower-cased."""
+    return result.rename_columns([name.lower() for name in result.column_names])
+
+
 class Engines:
     """One lake, queried by the in-Lambda engine and by DuckDB over its Parquet objects."""
 
@@ -234,11 +239,11 @@ class Engines:
         request = DriftQuery.model_validate(body)
         base = drift_base(request, self.model, lake_loader(self.lake.lake, self.model))
         query = drift_sql(request, self.model, TABLES, "duckdb", base)
-        return query.rows(self.connection.sql(query.sql).to_arrow_table())
+        return query.rows(lowered(self.connection.sql(query.sql).to_arrow_table()))
 
     def sql(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         query = query_sql(Query.model_validate(body), self.model, TABLES, "duckdb")
-        return query.rows(self.connection.sql(query.sql).to_arrow_table())
+        return query.rows(lowered(self.connection.sql(query.sql).to_arrow_table()))
 
 
 def same(a: Any, b: Any) -> bool:

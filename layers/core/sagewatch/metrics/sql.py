@@ -16,12 +16,16 @@ into text) and rendered in the dialect asked. It computes what the engine comput
    keys are GROUPING SETS of one scan.
 SqlQuery.rows() then merges and finalizes those states with the functions' own code
 (Aggregate.merge, finalize) and assembles, orders and limits the rows as metrics.query.run does,
-so only contributions are translated here. A function not translated raises NotInSql naming it.
+so only contributions are translated here. Every registered function is; what is not (queries
+from explanations, drift Thresholds, SQL past Athena's 256 KB) raises NotInSql naming it.
+drift_sql does the same for the data_drift API: the target's counts per window and bin in SQL,
+the bins fitted on the base (read in-Lambda) and the statistics computed by the drift engine's code.
 
 Known differences, all ties the lake rarely holds: Athena has no row number within a file, so two
-copies of an id written by one ingest (same ingested_at and source) in one file are told apart by
-DuckDB's file_row_number only; and Athena reads Parquet timestamps at millisecond precision.
-A DuckDB connection running this SQL sets TimeZone to UTC (DUCKDB_SETTINGS).
+copies of an id written by one ingest (same ingested_at and source) in one file, and rows tied by a
+query's order_by within one file, are told apart by DuckDB's file_row_number only; and Athena reads
+Parquet timestamps at millisecond precision. A DuckDB connection running this SQL sets TimeZone to
+UTC (DUCKDB_SETTINGS; duckdb_views makes the relations over local lake files).
 """
 
 from __future__ import annotations
@@ -68,7 +72,7 @@ from sagewatch.metrics.query import (
     column_types,
 )
 from sagewatch.records import reference_schema
-from sagewatch.schema import GROUND_TRUTH_STAGES, Model, OutputType, Stage, ValueType, parse_class_value
+from sagewatch.schema import GROUND_TRUTH_STAGES, Model, Stage, ValueType, parse_class_value
 from sagewatch.tables import TIMESTAMP, ground_truth_schema, inference_schema
 from sagewatch.values import ARROW_TYPES
 
@@ -131,10 +135,6 @@ class SqlQuery:
 
 def _col(name: str, table: str | None = None) -> exp.Column:
     return exp.column(name, table=table, quoted=True)
-
-
-def _name(name: str) -> exp.Identifier:
-    return exp.to_identifier(name, quoted=True)
 
 
 def _literal(value: Any, value_type: ValueType) -> exp.Expression:
@@ -462,12 +462,7 @@ def _multiclass(function: Multiclass, types: dict[str, ValueType], model: Model)
 
 
 def _regression(function: Regression, types: dict[str, ValueType]) -> _States:
-    predictions = function.model.by_stage(Stage.PREDICTED_VALUE)
-    explicit = function.parameters.get("predicted_property") and function.parameters.get(
-        "ground_truth_property"
-    )
-    if function.model.output_type is not OutputType.REGRESSION and not explicit:
-        function.contributions(pa.table({}))  # its 400
+    predictions = function.model.by_stage(Stage.PREDICTED_VALUE)  # checked by _states' contributions()
     prediction = function.prediction_attribute(predictions[0].name if len(predictions) == 1 else None)
     truth = function.truth_attribute(prediction)
     p, y = _number(prediction, types), _number(truth, types)
@@ -674,8 +669,8 @@ def query_sql(query: Query, model: Model, tables: SqlTables, dialect: Dialect) -
             if "__first_place" in part.column_names:
                 part = part.sort_by("__first_place")
             columns: dict[str, pa.Array | pa.ChunkedArray] = {}
-            for (key, output), name in zip(plan.keys, key_names, strict=True):
-                columns[key] = _typed(part.column(name), _key_type(plan, key, output))
+            for (key, _), name in zip(plan.keys, key_names, strict=True):
+                columns[key] = _typed(part.column(name), _key_type(plan, key))
             if found.extra is not None:
                 columns[found.extra[0]] = found.extra[2](_chunks(part.column(f"x{index}")))
             for name, op, _ in found.states:
@@ -902,7 +897,9 @@ def _plain(
         descending = ordering.direction == "desc"  # Python's reversed sort puts nulls first
         order.append(exp.Ordered(this=_col(prop), desc=descending, nulls_first=descending))
     order += [_ordered(p) for p in placed]
-    select = exp.select(*[_col(c) for c in columns]).from_(source).where(_all(conditions))
+    # output names of our own: Athena gives its column names lower-cased
+    outputs = [exp.alias_(_col(c), f"c{n}", quoted=True) for n, c in enumerate(columns)]
+    select = exp.select(*outputs).from_(source).where(_all(conditions))
     if order:
         select = select.order_by(*order)
     limit = plan.query.limit or (None if plan.query.order_by else DEFAULT_ROW_LIMIT)
@@ -912,11 +909,7 @@ def _plain(
 
     def decode(result: pa.Table) -> list[dict[str, Any]]:
         typed = pa.table(
-            {
-                c: _typed(result.column(c), ARROW_TYPES[plan.types[c]])
-                for c in columns
-                if c in result.column_names
-            }
+            {c: _typed(result.column(f"c{n}"), ARROW_TYPES[plan.types[c]]) for n, c in enumerate(columns)}
         )
         return _rows(plan, [typed])
 
@@ -977,7 +970,7 @@ def _typed(values: pa.Array | pa.ChunkedArray, arrow_type: pa.DataType) -> pa.Ar
     return pc.cast(values, arrow_type)
 
 
-def _key_type(plan: Plan, key: str, output: str) -> pa.DataType:
+def _key_type(plan: Plan, key: str) -> pa.DataType:
     if key.startswith("__round_"):
         return TIMESTAMP
     return ARROW_TYPES[plan.types[key.removeprefix("__key_")]]
