@@ -3,6 +3,7 @@
     python bench/capture_parse.py                 # 1,000,000 inferences per file (about 330 MB of JSONL)
     python bench/capture_parse.py --rows 200000   # quicker
     python bench/capture_parse.py --gigabyte      # also: peak RSS while ingesting a 1 GB file in chunks
+    python bench/capture_parse.py --stages        # also: CPU per 8 MB chunk, stage by stage
 
 Three files of the same inferences, by payload kind: every call CSV, every call JSON
 (`{"instances": [{"features": [...]}]}` answered with `{"predictions": [{"score": ...}]}`), and the
@@ -14,7 +15,9 @@ Each figure is measured in its own process (the median of --repeat runs, interle
 peak RSS. Then, on the mixed file, the cost of anomaly scoring at ingest: parse_capture with every
 chunk's rows scored by an isolation forest fitted on 10,000 reference rows like the file's
 (sagewatch.metrics.anomaly), as the ingestor writes them; the detector's fit time on those 10,000
-rows; and its scoring throughput on parsed rows alone.
+rows; and its scoring throughput on parsed rows alone. With --stages, where one thread's CPU goes in
+an 8 MB chunk of each file: the envelope, the payloads, the typing of values, beside pyarrow's JSON
+read and the naive parser on the same chunk (minimum and median of interleaved runs).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
@@ -122,28 +126,33 @@ def generate(path: Path, rows: int, seed: int = 1, kind: str = "mixed") -> int:
 
 def naive(path: Path) -> int:
     """What one writes first: json.loads per line, csv / json per payload, a dict per inference."""
+    with path.open() as lines:
+        return naive_lines(lines)
+
+
+def naive_lines(lines: Iterable[str]) -> int:
+    """The naive parser over lines of text: how many rows it makes."""
     names = FEATURES + list(CATEGORIES)
     rows = []
-    with path.open() as lines:
-        for line in lines:
-            event = json.loads(line)
-            sent, answer = event["captureData"]["endpointInput"], event["captureData"]["endpointOutput"]
-            if sent["encoding"] == "CSV":
-                inputs = list(csv.reader(io.StringIO(sent["data"])))
-                outputs = [float(v) for v in answer["data"].split()]
-            else:
-                inputs = [i["features"] for i in json.loads(sent["data"])["instances"]]
-                outputs = [p["score"] for p in json.loads(answer["data"])["predictions"]]
-            base = event["eventMetadata"].get("inferenceId") or event["eventMetadata"]["eventId"]
-            when = datetime.fromisoformat(event["eventMetadata"]["inferenceTime"])
-            for index, (values, score) in enumerate(zip(inputs, outputs, strict=True)):
-                row = {n: (float(v) if n in FEATURES else v) for n, v in zip(names, values, strict=True)}
-                row.update(
-                    partner_inference_id=base if len(inputs) == 1 else f"{base}_{index}",
-                    inference_timestamp=when,
-                    score=score,
-                )
-                rows.append(row)
+    for line in lines:
+        event = json.loads(line)
+        sent, answer = event["captureData"]["endpointInput"], event["captureData"]["endpointOutput"]
+        if sent["encoding"] == "CSV":
+            inputs = list(csv.reader(io.StringIO(sent["data"])))
+            outputs = [float(v) for v in answer["data"].split()]
+        else:
+            inputs = [i["features"] for i in json.loads(sent["data"])["instances"]]
+            outputs = [p["score"] for p in json.loads(answer["data"])["predictions"]]
+        base = event["eventMetadata"].get("inferenceId") or event["eventMetadata"]["eventId"]
+        when = datetime.fromisoformat(event["eventMetadata"]["inferenceTime"])
+        for index, (values, score) in enumerate(zip(inputs, outputs, strict=True)):
+            row = {n: (float(v) if n in FEATURES else v) for n, v in zip(names, values, strict=True)}
+            row.update(
+                partner_inference_id=base if len(inputs) == 1 else f"{base}_{index}",
+                inference_timestamp=when,
+                score=score,
+            )
+            rows.append(row)
     return len(rows)
 
 
@@ -302,12 +311,87 @@ def print_kind(kind: str, results: dict[str, Figure]) -> tuple[float, float]:
     return ratio, cpu_ratio
 
 
+STAGES = {  # (module, function) -> label: the stages of parse_capture timed in --stages
+    ("sagewatch.capture", "read_jsonl"): "envelope (jsonl.read_jsonl)",
+    ("sagewatch.capture", "csv_rows"): "CSV payloads, both sides (csv_rows)",
+    ("sagewatch.capture", "json_rows"): "JSON payloads, both sides (json_rows)",
+    ("sagewatch.payloads", "_json_text"): "  of which wrapping and quoting (_json_text)",
+    ("sagewatch.capture", "_typed"): "typing values (capture._typed)",
+}
+
+
+def stage_figures(path: Path, repeat: int = 5) -> dict[str, list[float]]:
+    """CPU seconds per 8 MB chunk (3 whole chunks of the file, one thread) by stage of parse_capture,
+    beside pyarrow's JSON read of the chunk and the naive parser, the three interleaved."""
+    import functools
+    import importlib
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.json as pa_json
+
+    from sagewatch.capture import CAPTURE_SCHEMA, parse_capture
+    from sagewatch.streams import CHUNK_BYTES, whole_lines
+
+    pc.equal(pa.array([1]), 1)
+    spent: dict[str, float] = {}
+
+    def timed(function, label):
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            started = time.process_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[label] = spent.get(label, 0.0) + time.process_time() - started
+
+        return wrapper
+
+    for (module, name), label in STAGES.items():
+        setattr(
+            importlib.import_module(module),
+            name,
+            timed(getattr(importlib.import_module(module), name), label),
+        )
+    the_model = model()
+    with path.open("rb") as data:
+        chunks = list(whole_lines(iter(lambda: data.read(CHUNK_BYTES), b"")))[1:4]
+    options = pa_json.ParseOptions(explicit_schema=CAPTURE_SCHEMA, unexpected_field_behavior="ignore")
+    found: dict[str, list[float]] = {}
+    for _ in range(repeat):
+        spent.clear()
+        started = time.process_time()
+        for first, chunk in chunks:
+            parse_capture(chunk, the_model, source="bench", first_line=first)
+        spent["parse_capture, in all"] = time.process_time() - started
+        for label, seconds in spent.items():
+            found.setdefault(label, []).append(seconds / len(chunks))
+        started = time.process_time()
+        for _, chunk in chunks:
+            pa_json.read_json(pa.BufferReader(chunk), parse_options=options)
+        found.setdefault("pyarrow.json.read_json of the chunk", []).append(
+            (time.process_time() - started) / len(chunks)
+        )
+        started = time.process_time()
+        for _, chunk in chunks:
+            naive_lines(chunk.decode().splitlines())
+        found.setdefault("naive parser", []).append((time.process_time() - started) / len(chunks))
+    return found
+
+
+def print_stages(kind: str, found: dict[str, list[float]]) -> None:
+    print(f"{kind}: CPU per 8 MB chunk, one thread (minimum / median of interleaved runs)")
+    for label, seconds in found.items():
+        print(f"  {label:<50} {min(seconds) * 1e3:6.1f} / {statistics.median(seconds) * 1e3:6.1f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each figure (medians are printed)")
     parser.add_argument("--gigabyte", action="store_true", help="also measure peak RSS on a 1 GB file")
     parser.add_argument("--kinds", default="csv,json,mixed", help="payload files to measure")
+    parser.add_argument("--stages", action="store_true", help="also: CPU per 8 MB chunk by stage")
     args = parser.parse_args()
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start")
     ratios = {}
@@ -321,6 +405,8 @@ def main() -> None:
                 f"{kind} payloads: {inferences:,} inferences, {size_mb:,.0f} MB (medians of {args.repeat} runs)"
             )
             ratios[kind] = print_kind(kind, kind_figures(path, args.repeat))
+            if args.stages:
+                print_stages(kind, stage_figures(path))
         print(
             "ours / naive: "
             + ", ".join(f"{kind} {wall:.2f}x (CPU {cpu:.2f}x)" for kind, (wall, cpu) in ratios.items())
