@@ -16,10 +16,14 @@ instance writes a Data Capture file every `--file-minutes` (one inference per re
 40% JSON payloads, 30% with an inferenceId), S3's notification puts it on the ingest queue, the queue
 is received as Lambda's event source does and the ingest handler is invoked with the message, one
 invocation per file (files arrive minutes apart); a minute later the scheduler fans out and the
-evaluator handler runs with its clock at that minute. That hour is measured. The evaluator reads the
-day's files (not only the window's), so its cost grows through the day: the hour from noon, half a
-day of files before it, is a day's average. The idle scenario (traffic the day before, none on the
-day) gives the fixed cost of a model.
+evaluator handler runs with its clock at that minute. That hour is measured. Before it, the evaluator
+runs once unmeasured, as the day's earlier runs would have: its default rules exist and each earlier
+file has its partial aggregates (stores/partials.py), so a measured run makes those of its new files
+and reads the partials of its windows. With --raw every window is measured from the raw rows, which
+reads the day's files (not only the window's), so that cost grows through the day: the hour from
+noon, half a day of files before it, is a day's average. --cold empties the evaluator's process
+caches (id fingerprints, partials, id indexes) before each run, as a new Lambda container would
+start. The idle scenario (traffic the day before, none on the day) gives the fixed cost of a model.
 
 Measured, per invocation: CPU seconds (time.process_time over every thread, less the CPU moto spends
 answering in-process and this script's counting), wall time, every AWS request by service and
