@@ -23,6 +23,7 @@ from sagewatch.container import evaluator, ingestor
 from sagewatch.records import reference_rows, rows_from_columns
 from sagewatch.schema import Model, ModelSpec
 from sagewatch.services.ingestion import Source
+from sagewatch.stores import partials as stored_partials
 from sagewatch.stores.partials import PartialReads
 from sagewatch.stores.window import lake_loader
 
@@ -316,3 +317,48 @@ def test_an_evaluator_run_decides_as_the_raw_path_and_reads_no_inference_file_tw
     assert len(read[0]) == 2 and all(n == 1 for n in read[0].values()), read[0]
     assert all(n == 1 for n in read[1].values()), read[1]  # the late file, and its partner f1
     assert read[2] == {}
+
+
+def test_a_new_process_reads_the_days_fingerprints_from_block_objects(
+    clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a day of six files (ids resent across them), their fingerprints written as a block by a
+    # run once two files were in none
+    monkeypatch.setattr(stored_partials, "BLOCK_FILES", 2)
+    model = new_model()
+    lake = Lake([model])
+    rng = np.random.default_rng(9)
+    for n in range(6):
+        ids = [f"{n}-{i}" for i in range(80)] + ([f"{n - 1}-{i}" for i in range(10)] if n else [])
+        lake.write(
+            f"f{n}",
+            ids,
+            minutes(rng, 480 + 15 * n, 540 + 15 * n, len(ids)),
+            NOW - timedelta(minutes=60 - n),
+            n,
+        )
+    check_equal(model, lake)
+    lake_keys = container.lake_store().keys(f"partials/model_id={model.id}/")
+    assert len([k for k in lake_keys if "/prints-" in k]) == 1
+
+    # WHEN a new process (its caches empty) measures after a file lands that resends ids of f5
+    for cache in (stored_partials._DAYS, stored_partials._TABLES):
+        cache.items.clear()
+        cache.total = 0
+    lake.write("f6", [*(f"5-{i}" for i in range(20)), "new"], minutes(rng, 600, 620, 21), NOW, 6)
+    gets: Counter[str] = Counter()
+
+    def count(params: dict, **_: object) -> None:
+        gets[params["Key"].split("/")[0]] += 1
+
+    s3 = sagewatch_aws.client("s3")
+    s3.meta.events.register("before-parameter-build.s3.GetObject", count)
+    try:
+        reads = check_equal(model, lake)  # THEN values still equal the raw path's
+    finally:
+        s3.meta.events.unregister("before-parameter-build.s3.GetObject", count)
+
+    # AND it read the block and one index object (the new file's), not one per file; f6 and its
+    # partner f5 have new partials
+    assert gets["inference_ids"] == 1
+    assert reads.computed == 2 * 5

@@ -18,14 +18,20 @@ computed is never wrong, so runs that overlap or land in any order agree.
 
 A run lists the day's inference files (one LIST) and the day's partials (one LIST); the day's id
 fingerprints are kept in the process (`_DAYS`: a warm evaluator fetches only new files' index
-objects), partials read are kept too (`_TABLES`, they never change). A file without a partial of a
-spec's version (a new file, a new rule, a new partner) is read once, its partial stored.
+objects), partials read are kept too (`_TABLES`, they never change). A process without them (a new
+Lambda container) reads the day's block objects instead of one index object a file:
+  partials/model_id=<id>/date=<day>/prints-<files>-<digest>.u64
+each the fingerprints of BLOCK_FILES files or more (with their names and ETags), written by a run
+once that many files are in no block it knows; a block entry whose file has another ETag now is
+left out. A file without a partial of a spec's version (a new file, a new rule, a new partner) is
+read once, its partial stored.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -55,6 +61,10 @@ READERS = 16  # objects fetched or written at once
 # about 100 MB), and of partials read.
 PRINTS_BYTES = 384 * 2**20
 TABLES_BYTES = 128 * 2**20
+# Files a block object of fingerprints holds at least (two instances' 5-minute files of an hour): a
+# new process reads a day's fingerprints in about files / BLOCK_FILES GETs, not one a file.
+BLOCK_FILES = 24
+BLOCK = "prints-"
 OPENED = 64  # files a run keeps open while making partials (each rule makes those of the same files)
 
 
@@ -76,6 +86,8 @@ class _Prints:
     prints: np.ndarray = field(default_factory=lambda: np.empty(0, np.uint64))
     owners: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
     partners: dict[str, set[str]] = field(default_factory=dict)
+    blocked: set[str] = field(default_factory=set)  # files in a block object known here
+    blocks: set[str] = field(default_factory=set)  # block objects read or written here
 
     @property
     def nbytes(self) -> int:
@@ -112,6 +124,15 @@ class _Prints:
             for a in group:
                 for b in group:
                     self._pair(int(a), int(b))
+
+    def of_files(self, names: list[str]) -> list[np.ndarray]:
+        """Each named file's sorted fingerprints (one pass over the day's)."""
+        numbers = {name: number for number, name in enumerate(self.names)}
+        wanted = np.array([numbers[name] for name in names], dtype=np.int32)
+        rows = np.flatnonzero(np.isin(self.owners, wanted))
+        order = rows[np.argsort(self.owners[rows], kind="stable")]  # by file, each file's sorted
+        owners = self.owners[order]
+        return [self.prints[order[owners == number]] for number in wanted]
 
     def _pair(self, a: int, b: int) -> None:
         if a != b:
@@ -248,32 +269,89 @@ class PartialReads:
             for item in self.lake.objects(self._prefix("inferences", day))
             if item["Key"].endswith(".parquet")
         ]
-        prints = self._prints(day, files)
+        listed = self.lake.keys(self._prefix(AREA, day)) if files else []  # no files: no partials read
+        blocks = [key for key in listed if key.rsplit("/", 1)[1].startswith(BLOCK)]
+        prints = self._prints(day, files, blocks)
         versions = {}
         for file in files:
             partners = sorted((name, prints.files[name]) for name in prints.partners[file.name])
             versions[file.name] = hashlib.sha256(repr((file.etag, partners)).encode()).hexdigest()[:16]
         stored: dict[tuple[str, str, str], tuple[str, tuple[int, int] | None]] = {}
-        for key in self.lake.keys(self._prefix(AREA, day)) if files else []:  # no files: no partials read
+        for key in listed:
             parsed = _parse(key)
             if parsed is not None:
                 stored[parsed[0]] = (key, parsed[1])
         self.days[day] = _Day(files, versions, stored, prints.partners)
         return self.days[day]
 
-    def _prints(self, day: date, files: list[LakeFile]) -> _Prints:
+    def _prints(self, day: date, files: list[LakeFile], blocks: list[str]) -> _Prints:
         """The day's fingerprints (module docstring), kept in the process and brought up to date: a
-        file gone or rewritten since makes them again from the kept index objects."""
+        file gone or rewritten since makes them again. A process without them reads the day's block
+        objects (each the fingerprints of BLOCK_FILES files or more), then the index objects of the
+        files in none; once BLOCK_FILES files are in no block known here, it writes one of them."""
         cache = (self.lake.bucket, self.model.id, day)
         found: _Prints | None = _DAYS.get(cache)
         current = {file.name: file.etag for file in files}
         if found is None or any(current.get(name) != etag for name, etag in found.files.items()):
             found = _Prints()
+        unread = [key for key in blocks if key not in found.blocks]
+        if unread and len(found.files) < len(files):
+            by_name = {file.name: file for file in files}
+            for key, entries in zip(unread, self._read_blocks(unread), strict=True):
+                found.blocks.add(key)
+                usable = [
+                    (by_name[name], prints)
+                    for name, etag, prints in entries
+                    if current.get(name) == etag and name not in found.files
+                ]
+                found.blocked |= {name for name, etag, _ in entries if current.get(name) == etag}
+                if usable:
+                    found.extend([file for file, _ in usable], [prints for _, prints in usable])
         new = [file for file in files if file.name not in found.files]
         if new:
             found.extend(new, self._file_prints(day, new))
+        loose = [file for file in files if file.name not in found.blocked]
+        if len(loose) >= BLOCK_FILES:
+            self._write_block(day, found, loose)
         _DAYS.put(cache, found)
         return found
+
+    def _read_blocks(self, keys: list[str]) -> list[list[tuple[str, str, np.ndarray]]]:
+        """Block objects' (name, ETag, sorted fingerprints) of each file they hold; [] for one gone."""
+        client = self.lake.client
+
+        def read(key: str) -> list[tuple[str, str, np.ndarray]]:
+            try:
+                body = client.get_object(Bucket=self.lake.bucket, Key=key)["Body"].read()
+            except ClientError as error:
+                if error_code(error) in MISSING:
+                    return []
+                raise
+            length = int.from_bytes(body[:8], "little")
+            header = json.loads(body[8 : 8 + length])
+            prints = np.frombuffer(body, dtype="<u8", offset=8 + length).astype(np.uint64)
+            bounds = np.cumsum([0, *(count for _, _, count in header)])
+            return [
+                (name, etag, prints[bounds[n] : bounds[n + 1]]) for n, (name, etag, _) in enumerate(header)
+            ]
+
+        with ThreadPoolExecutor(min(READERS, len(keys))) as pool:
+            return list(pool.map(read, keys))
+
+    def _write_block(self, day: date, found: _Prints, files: list[LakeFile]) -> None:
+        """A block object of these files' fingerprints: a header (8 bytes of length, then JSON
+        [name, ETag, count] per file, padded to 8 bytes), then the fingerprints, file after file."""
+        prints = found.of_files([file.name for file in files])
+        header = json.dumps(
+            [[file.name, file.etag, len(p)] for file, p in zip(files, prints, strict=True)]
+        ).encode()
+        header += b" " * (-len(header) % 8)
+        digest = hashlib.sha256(header).hexdigest()[:16]
+        key = f"{self._prefix(AREA, day)}{BLOCK}{len(files):06d}-{digest}.u64"
+        body = len(header).to_bytes(8, "little") + header + np.concatenate(prints).astype("<u8").tobytes()
+        self.lake.client.put_object(Bucket=self.lake.bucket, Key=key, Body=body)
+        found.blocks.add(key)
+        found.blocked |= {file.name for file in files}
 
     def _file_prints(self, day: date, files: list[LakeFile]) -> list[np.ndarray]:
         """Each file's sorted unique id fingerprints: its index object, else its ids."""
