@@ -78,6 +78,7 @@ class ApiStack(cdk.Stack):
         self.api_function.grant_objects(storage.data, write=True, delete=True)
         self.api_function.grant_endpoint_reads()  # /models/{id}/endpoint, endpoint metrics
         self.api_function.grant_endpoint_invocations(storage.data)  # an inference explained on demand
+        storage.grant_queries(function)  # windows past the query API's limit run in Athena
 
         access_logs = logs.LogGroup(
             self,

@@ -1,4 +1,10 @@
-"""The storage stack: the tables, the data lake, and Glue/Athena over the lake."""
+"""The storage stack: the tables, the data lake, and Glue/Athena over the lake.
+
+The Glue database holds three tables over every model's identity columns (LAKE_COLUMNS, partition
+projection on model_id and date: ad hoc queries across models) and, created at run time by the api
+function (sagewatch.stores.catalog), a table per model and area carrying every attribute, typed,
+which the query API runs windows past its limit on (sagewatch.services.monitoring.SQL_ROWS).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,19 @@ import aws_cdk as cdk
 from aws_cdk import aws_athena as athena
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_glue as glue
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
+from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from infra import declared
 from sagewatch.resources import DECLARATION
+from sagewatch.stores.athena import WORKGROUP_ENV
+from sagewatch.stores.catalog import AREAS, DATABASE_ENV
+
+DATABASE = "sagewatch"  # the Glue database (sagewatch.stores.catalog names its tables in it)
+WORKGROUP = "sagewatch"  # the Athena workgroup (results location and encryption enforced)
 
 # Columns every lake row has, whatever the model (attributes vary per model and are read by name).
 LAKE_COLUMNS = {
@@ -63,7 +77,72 @@ class StorageStack(cdk.Stack):
         """Environment variables naming the storage resources for sagewatch's settings."""
         names = {t.env_var: self.tables[t.name].table_name for t in DECLARATION.tables}
         names[DECLARATION.bucket("data").env_var] = self.data.bucket_name
+        names[DATABASE_ENV] = DATABASE
+        names[WORKGROUP_ENV] = WORKGROUP
         return names
+
+    def grant_queries(self, function: lambda_.IFunction) -> None:
+        """Let a function run the query API's SQL: keep each model's Glue tables (create, update,
+        delete, read), run queries in the workgroup, write and read its results, and let Athena
+        read the lake with the function's credentials (GetObject and ListBucket: grant_objects)."""
+        region, account, partition = self.region, self.account, self.partition
+        glue_arn = f"arn:{partition}:glue:{region}:{account}"
+        model_tables = [f"{glue_arn}:table/{DATABASE}/{area}__*" for area in AREAS]
+        statements = [
+            iam.PolicyStatement(
+                actions=[
+                    "glue:GetDatabase",
+                    "glue:GetTable",
+                    "glue:CreateTable",
+                    "glue:UpdateTable",
+                    "glue:DeleteTable",
+                ],
+                resources=[f"{glue_arn}:catalog", f"{glue_arn}:database/{DATABASE}", *model_tables],
+            ),
+            iam.PolicyStatement(
+                actions=[
+                    "athena:StartQueryExecution",
+                    "athena:GetQueryExecution",
+                    "athena:GetQueryResults",
+                    "athena:StopQueryExecution",
+                ],
+                resources=[f"arn:{partition}:athena:{region}:{account}:workgroup/{WORKGROUP}"],
+            ),
+            iam.PolicyStatement(
+                actions=["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"],
+                resources=[self.athena_results.bucket_arn],
+            ),
+            iam.PolicyStatement(
+                actions=[
+                    "s3:GetObject",
+                    "s3:PutObject",
+                    "s3:AbortMultipartUpload",
+                    "s3:ListMultipartUploadParts",
+                ],
+                resources=[self.athena_results.arn_for_objects("*")],
+            ),
+            iam.PolicyStatement(actions=["s3:GetBucketLocation"], resources=[self.data.bucket_arn]),
+        ]
+        for statement in statements:
+            function.add_to_role_policy(statement)
+        if function.role is not None:
+            NagSuppressions.add_resource_suppressions(
+                function.role,
+                [
+                    NagPackSuppression(
+                        id="AwsSolutions-IAM5",
+                        reason="Glue tables of the sagewatch database named <area>__<model> (one per model "
+                        "and lake area, created as models are registered: sagewatch.stores.catalog); "
+                        "the actions are listed, never wildcards.",
+                        applies_to=[
+                            {
+                                "regex": f"/^Resource::arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:table/{DATABASE}/[a-z_]+__\\*$/"
+                            }
+                        ],
+                    )
+                ],
+                apply_to_children=True,
+            )
 
     def _catalog(self) -> None:
         """A Glue database and tables with partition projection (model_id, date) and an Athena workgroup."""
@@ -72,7 +151,7 @@ class StorageStack(cdk.Stack):
             "lake-database",
             catalog_id=self.account,
             database_input=glue.CfnDatabase.DatabaseInputProperty(
-                name="sagewatch", description="sagewatch's lake"
+                name=DATABASE, description="sagewatch's lake"
             ),
         )
         for area, columns in LAKE_COLUMNS.items():
@@ -81,7 +160,7 @@ class StorageStack(cdk.Stack):
                 self,
                 f"{area}-table-glue",
                 catalog_id=self.account,
-                database_name="sagewatch",
+                database_name=DATABASE,
                 table_input=glue.CfnTable.TableInputProperty(
                     name=area,
                     table_type="EXTERNAL_TABLE",
@@ -121,11 +200,16 @@ class StorageStack(cdk.Stack):
         athena.CfnWorkGroup(
             self,
             "workgroup",
-            name="sagewatch",
+            name=WORKGROUP,
+            description="sagewatch: the query API's windows past what its Lambda holds, and ad hoc queries",
             recursive_delete_option=True,
             work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(
                 enforce_work_group_configuration=True,
                 publish_cloud_watch_metrics_enabled=True,
+                # the Trino dialect sagewatch.metrics.sql writes (Athena engine version 3)
+                engine_version=athena.CfnWorkGroup.EngineVersionProperty(
+                    selected_engine_version="Athena engine version 3"
+                ),
                 result_configuration=athena.CfnWorkGroup.ResultConfigurationProperty(
                     output_location=f"s3://{self.athena_results.bucket_name}/",
                     encryption_configuration=athena.CfnWorkGroup.EncryptionConfigurationProperty(

@@ -23,6 +23,7 @@ from sagewatch.services.monitoring import Monitoring
 from sagewatch.services.registry import Registry
 from sagewatch.services.variants import Variants
 from sagewatch.stores.alerting import AlertStore, MetricStore, NotificationStore, RuleStore
+from sagewatch.stores.athena import AthenaEngine
 from sagewatch.stores.catalog import CatalogStore
 from sagewatch.stores.deepchecks import DeepchecksStore
 from sagewatch.stores.endpoints import EndpointMetrics
@@ -105,6 +106,7 @@ def monitoring() -> Monitoring:
         NotificationStore.from_settings(),
         measure=endpoints().measure_metric,
         ledger=ingestion_ledger(),
+        sql=AthenaEngine.from_settings(),  # local mode puts DuckDB here (sagewatch.local.runtime)
     )
 
 

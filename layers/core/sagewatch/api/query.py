@@ -1,9 +1,17 @@
-"""The query and data_drift APIs (Arthur's shapes), over the model's lake."""
+"""The query and data_drift APIs (Arthur's shapes), over the model's lake.
+
+A query whose window is past what the API's Lambda holds runs as SQL (Athena; DuckDB locally:
+services/monitoring.SQL_ROWS). One that has not finished within SQL_WAIT_SECONDS answers 202 with
+its query id and the URL to poll: GET answers 202 while it runs, 200 with the rows once done, and
+Athena's reason as a 400 (the query), 409 (cancelled) or 502 (Athena) when it failed.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import BaseModel
@@ -11,6 +19,7 @@ from pydantic import BaseModel
 from sagewatch.container import monitoring
 from sagewatch.metrics.drift import DriftQuery
 from sagewatch.metrics.query import Query
+from sagewatch.services.monitoring import SQL_ROWS, SQL_WAIT_SECONDS, Pending
 
 router = Router()
 
@@ -21,13 +30,60 @@ class QueryResult(BaseModel):
     query_result: list[dict[str, Any]]
 
 
+class QueryRunning(BaseModel):
+    """A query still running: GET `poll` until it answers 200 with the rows."""
+
+    query_id: str
+    status: str
+    poll: str
+    message: str
+
+
+_ANSWERS = {
+    200: {"description": "The rows", "content": {"application/json": {"model": QueryResult}}},
+    202: {
+        "description": f"Still running after {SQL_WAIT_SECONDS:.0f} s: GET `poll` until it answers 200",
+        "content": {"application/json": {"model": QueryRunning}},
+    },
+}
+
+
+def _answer(model_id: str, found: list[dict[str, Any]] | Pending) -> Response[QueryResult | QueryRunning]:
+    if isinstance(found, Pending):
+        poll = f"/api/v3/models/{quote(model_id, safe='')}/inferences/query/{found.query_id}"
+        running = QueryRunning(
+            query_id=found.query_id,
+            status=found.state,
+            poll=poll,
+            message="the window is past what one request holds: the query runs in Athena; GET poll for its rows",
+        )
+        return Response(202, content_types.APPLICATION_JSON, running, headers={"Location": poll})
+    return Response(200, content_types.APPLICATION_JSON, QueryResult(query_result=found))
+
+
 @router.post(
     "/models/<model_id>/inferences/query",
     summary="Query inferences, reference or ground truth: functions, filters, group_by, time series",
+    description=(
+        f"A window of more than {SQL_ROWS:,} rows (counted at ingestion) runs in Athena with the same "
+        f"results; one still running after {SQL_WAIT_SECONDS:.0f} s answers 202 with a query id to poll."
+    ),
     tags=["metrics"],
+    responses=_ANSWERS,
 )
-def query(model_id: str, body: Annotated[Query, Body()]) -> QueryResult:
-    return QueryResult(query_result=monitoring().query(model_id, body))
+def query(model_id: str, body: Annotated[Query, Body()]) -> Response[QueryResult | QueryRunning]:
+    return _answer(model_id, monitoring().query(model_id, body))
+
+
+@router.get(
+    "/models/<model_id>/inferences/query/<query_id>",
+    summary="A query left running (202): 202 while it runs, 200 with its rows once done",
+    description="A failed query answers with Athena's reason: 400 (the query), 409 (cancelled), 502 (Athena).",
+    tags=["metrics"],
+    responses=_ANSWERS,
+)
+def query_result(model_id: str, query_id: str) -> Response[QueryResult | QueryRunning]:
+    return _answer(model_id, monitoring().query_result(model_id, query_id))
 
 
 @router.post(

@@ -19,6 +19,7 @@ import io
 import json
 import os
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Iterator, Mapping
@@ -34,6 +35,8 @@ from sagewatch.schema import ClassValue, ModelSpec
 if TYPE_CHECKING:
     import pandas as pd
 
+# How long query() waits for a query the API runs in Athena (202, polled) before giving up.
+QUERY_WAIT_SECONDS = 900.0
 IDENTITY = ("partner_inference_id", "inference_timestamp", "batch_id", "ground_truth_timestamp")
 
 
@@ -357,13 +360,33 @@ class SageWatch:
 
     # -- metrics -----------------------------------------------------------------------------
 
-    def query(self, model_id: str, body: Mapping[str, Any]) -> pd.DataFrame:
-        """Run a query (Arthur's query body) over a model's data; the rows as a DataFrame."""
+    def query(self, model_id: str, body: Mapping[str, Any], wait: float = QUERY_WAIT_SECONDS) -> pd.DataFrame:
+        """Run a query (Arthur's query body) over a model's data; the rows as a DataFrame. A window
+        the API runs in Athena may answer 202 (still running): its poll URL is followed until the
+        rows come, for at most `wait` seconds (then SageWatchError 408 names the query id)."""
         import pandas as pd
 
-        return pd.DataFrame(
-            self.request("POST", model_path(model_id, "/inferences/query"), dict(body))["query_result"]
-        )
+        answer = self.request("POST", model_path(model_id, "/inferences/query"), dict(body))
+        return pd.DataFrame(self.wait_for_query(answer, wait)["query_result"])
+
+    def wait_for_query(self, answer: dict[str, Any], wait: float = QUERY_WAIT_SECONDS) -> dict[str, Any]:
+        """A query's answer once it has rows: a 202's `poll` URL is asked again (every 1 s, growing
+        to 5 s) until it answers them, for at most `wait` seconds."""
+        deadline = time.monotonic() + wait
+        pause = 1.0
+        while "query_result" not in answer and "poll" in answer:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise SageWatchError(
+                    408,
+                    f"query {answer['query_id']} still running after {wait:.0f} s: "
+                    f"GET {answer['poll']} later, or call wait_for_query again",
+                    answer,
+                )
+            time.sleep(min(pause, left))
+            pause = min(pause * 1.5, 5.0)
+            answer = self.request("GET", answer["poll"])
+        return answer
 
     def data_drift(self, model_id: str, body: Mapping[str, Any]) -> pd.DataFrame:
         """Run a data_drift query over a model's data; the rows as a DataFrame."""

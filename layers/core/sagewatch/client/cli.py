@@ -73,6 +73,13 @@ def _parser() -> argparse.ArgumentParser:
     local.add_argument("--state-dir", default=".sagewatch", help="where local.json is written")
     local.add_argument("--region", default="us-east-1")
     local.add_argument(
+        "--sql-rows",
+        type=int,
+        default=None,
+        metavar="ROWS",
+        help="queries over windows of more rows run in DuckDB, Athena's stand-in (default: the deployed limit)",
+    )
+    local.add_argument(
         "--evaluate-every",
         type=float,
         default=300,
@@ -222,6 +229,7 @@ def _local(args: argparse.Namespace) -> int:
         region=args.region,
         evaluate_every_seconds=args.evaluate_every or None,
         lambda_imports=True,  # the handlers find only what the Lambda layers ship
+        sql_rows=args.sql_rows,
     )
     stack = runtime.start()
     for name, predict in served:

@@ -25,9 +25,10 @@ LAMBDA_PAYLOAD_BYTES = 6_291_556
 # API Gateway's integration timeout (the api function's own timeout too).
 API_TIMEOUT_SECONDS = 29.0
 REQUIREMENTS = Path(__file__).resolve().parents[3] / "deps" / "requirements.txt"
-# The Lambda Python runtime brings these; the local emulator (moto) needs its own, so they stay.
+# The Lambda Python runtime brings these; the local emulator needs its own, so they stay: moto
+# stands in for AWS, and DuckDB for Athena (sagewatch.local.sql), called from inside the handler.
 RUNTIME_PROVIDED = ("boto3",)
-EMULATOR = ("moto",)
+EMULATOR = ("moto", "duckdb")
 # Never in the layer, whatever is installed: what a data scientist's venv has and a Lambda has not.
 ALWAYS_MISSING = frozenset({"pandas", "scipy", "sklearn", "matplotlib"})
 # The test runner's own modules stay: they are around the handler, never called from it.

@@ -27,6 +27,7 @@ from sagewatch.local.http_bridge import make_server
 from sagewatch.local.lambda_limits import LambdaImports, api_limits
 from sagewatch.local.pollers import evaluate_poller, ingest_poller, schedule_timer
 from sagewatch.local.provision import provision
+from sagewatch.local.sql import DuckdbEngine
 from sagewatch.local.workers import PeriodicWorker
 from sagewatch.resources import DECLARATION
 from sagewatch.settings import environment_for, physical_names
@@ -48,6 +49,17 @@ def local_environment(aws_endpoint_url: str, region: str, names: dict[str, str])
         ALLOW_PRIVATE_ENV: "allow",  # webhooks to the user's own machine and network (never link-local)
         **environment_for(names),
     }
+
+
+def use_duckdb(sql_rows: int | None = None) -> DuckdbEngine:
+    """Make DuckDB the query API's SQL engine (Athena's stand-in) in this process's container; with
+    `sql_rows`, windows past that many rows go to it (else the deployed limit)."""
+    engine = DuckdbEngine(container.lake_store())
+    watched = container.monitoring()
+    watched.sql = engine
+    if sql_rows is not None:
+        watched.sql_rows = sql_rows
+    return engine
 
 
 class StateFileError(ValueError):
@@ -114,9 +126,12 @@ class LocalRuntime:
         poll_interval_seconds: float = 1.0,
         evaluate_every_seconds: float | None = DECLARATION.schedules[0].rate_minutes * 60,
         lambda_imports: bool = False,
+        sql_rows: int | None = None,
     ) -> None:
         """lambda_imports: make this process lack what a Lambda lacks (pandas, scipy, ...), as
-        `sagewatch local` does; the demo, which simulates an endpoint with pandas, does not."""
+        `sagewatch local` does; the demo, which simulates an endpoint with pandas, does not.
+        sql_rows: queries over windows past this many rows run in DuckDB (Athena's stand-in);
+        None: the deployed limit (services/monitoring.SQL_ROWS)."""
         self.state_dir = Path(state_dir)
         self.api_port = api_port
         self.aws_port = aws_port
@@ -127,6 +142,7 @@ class LocalRuntime:
         self.poll_interval_seconds = poll_interval_seconds
         self.evaluate_every_seconds = evaluate_every_seconds
         self.imports = LambdaImports() if lambda_imports else None
+        self.sql_rows = sql_rows
         self._hidden: dict[str, object] = {}
         self.stack: LocalStack | None = None
         self._stopping = threading.Event()
@@ -155,6 +171,7 @@ class LocalRuntime:
         container.reset()
         container.use_endpoint_runtime(STAND_INS)  # moto runs no model: endpoints are Python functions
         created = provision(names)
+        use_duckdb(self.sql_rows)
         _, token = container.token_store().create(Role.ADMIN, description="created by sagewatch local")
         aws.client("ses").verify_email_identity(
             EmailAddress=sender_address()

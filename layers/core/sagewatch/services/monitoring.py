@@ -10,9 +10,11 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal, Protocol
 
+import pyarrow as pa
 from pydantic import BaseModel, Field, ValidationError
 
 from sagewatch.alerting import catalog
@@ -35,11 +37,15 @@ from sagewatch.errors import (
     SagewatchError,
     invalid_input,
 )
+from sagewatch.metrics import filters
 from sagewatch.metrics.drift import DriftQuery, run_drift
-from sagewatch.metrics.query import Loader, Query, run
+from sagewatch.metrics.filters import Condition
+from sagewatch.metrics.query import DAILY_SOURCES, Loader, Plan, Query, run
+from sagewatch.metrics.sql import SqlQuery, SqlTables, query_sql
 from sagewatch.paging import pages
 from sagewatch.schema import Model
 from sagewatch.stores.alerting import AlertStore, MetricStore, NotificationStore, RuleStore
+from sagewatch.stores.athena import Execution, failure, tag, tagged
 from sagewatch.stores.ingestion import IngestionLedger
 from sagewatch.stores.lake import LakeStore
 from sagewatch.stores.models import ModelStore
@@ -49,6 +55,57 @@ from sagewatch.webhooks import check_destination
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+# A query whose window holds more rows than this (the ledger's day counters) runs as SQL (Athena
+# deployed, DuckDB locally) instead of in the API's Lambda (1,769 MB, 29 s). stores/window.py keeps
+# a 2 M-row window of 8 inputs in its 512 MB cache and reads it once; bench/window.py measures 1 M
+# rows at 1.8 s of CPU and 321 MB, 3 M rows at 5.6 s and 710 MB (columns decoded again past the
+# cache): past 2 M a wider model, or ground truth joined in, nears the function's memory and time.
+SQL_ROWS = 2_000_000
+# How long a request waits for its SQL before answering 202 with the query's id to poll: API
+# Gateway stops waiting at 29 s; the rest is for reading and decoding the result.
+SQL_WAIT_SECONDS = 20.0
+SQL_SOURCES = ("inference", "reference")  # what metrics.sql computes (not ground_truth, explanation)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A query still running in the SQL engine: poll its id."""
+
+    query_id: str
+    state: str
+
+
+class SqlEngine(Protocol):
+    """Where windows past SQL_ROWS run: Athena (stores/athena.AthenaEngine) or, in local mode,
+    DuckDB (sagewatch.local.sql)."""
+
+    dialect: Literal["trino", "duckdb"]
+
+    def tables(self, model: Model, check: bool = True) -> SqlTables:
+        """The relations a model's SQL reads (with `check`, made ready for it first)."""
+        ...
+
+    def queryable(self, model: Model) -> bool:
+        """Whether the model's lake can be read by SQL at all."""
+        ...
+
+    def start(self, sql: str, model: Model, first: date | None, last: date | None) -> str:
+        """Start a query over the model's days [first, last]; its id."""
+        ...
+
+    def execution(self, query_id: str) -> Execution:
+        """A query's state and text (NotFound for an id the engine does not know)."""
+        ...
+
+    def wait(self, query_id: str, seconds: float) -> Execution:
+        """A query's state once finished, or after `seconds`."""
+        ...
+
+    def results(self, query_id: str) -> pa.Table:
+        """A succeeded query's result."""
+        ...
 
 
 class MetricPage(BaseModel):
@@ -121,8 +178,11 @@ class Monitoring:
         notifications: NotificationStore,
         measure: Callable[..., catalog.Measurement] = catalog.measure,
         ledger: IngestionLedger | None = None,
+        sql: SqlEngine | None = None,
     ) -> None:
         self.models, self.lake, self.ledger = models, lake, ledger
+        self.sql = sql  # where windows past SQL_ROWS run (None: every window runs here)
+        self.sql_rows, self.sql_wait = SQL_ROWS, SQL_WAIT_SECONDS
         self.metrics, self.rules, self.alerts, self.notifications = metrics, rules, alerts, notifications
         self.measure = measure  # catalog.measure, or one that also reads endpoint metrics
 
@@ -132,10 +192,85 @@ class Monitoring:
         """The model's lake as the engines' loader."""
         return lake_loader(self.lake, model)
 
-    def query(self, model_id: str, body: Query) -> list[dict[str, Any]]:
-        """Arthur's query: functions, filters, group_by, time series."""
+    def query(self, model_id: str, body: Query) -> list[dict[str, Any]] | Pending:
+        """Arthur's query: functions, filters, group_by, time series. A window past `sql_rows` runs
+        in the SQL engine; one that has not finished within SQL_WAIT_SECONDS is Pending."""
         model = self.models.get(model_id)
-        return run(body, model, self.loader(model))
+        plan = Plan(body, model)  # checked before anything is read or started
+        first, last = filters.date_range(body.filter) if body.from_ in DAILY_SOURCES else (None, None)
+        if self.sql is None or not self._past_limit(model, plan, first, last):
+            return run(body, model, self.loader(model))
+        engine = self.sql
+        body = self._bounded(model, body, first, last)
+        first, last = filters.date_range(body.filter) if body.from_ in DAILY_SOURCES else (None, None)
+        planned = query_sql(body, model, engine.tables(model), engine.dialect)
+        what = {"kind": "query", "model_id": model.id, "body": body.model_dump(mode="json", by_alias=True)}
+        query_id = engine.start(tag(planned.sql, what), model, first, last)
+        return self._answer(engine.wait(query_id, self.sql_wait), planned)
+
+    def _bounded(self, model: Model, body: Query, first: date | None, last: date | None) -> Query:
+        """An inference query open at either end, bounded by the days the model's inferences span
+        (the ledger's earliest and latest): the same rows, but the SQL names its days, so Athena
+        lists those partitions and not every projected day from 1970 to 2199. (As in any window with
+        a first day, labels left in ground_truth/ more than LABELS_EARLY_DAYS before it, sent a month
+        before any inference, are not looked for.)"""
+        if body.from_ not in DAILY_SOURCES or self.ledger is None or (first and last):
+            return body
+        total = self.ledger.counts(model.id)["total"]
+        earliest, latest = (
+            total.get("earliest_inferences_timestamp"),
+            total.get("latest_inferences_timestamp"),
+        )
+        added = []
+        if first is None and earliest:
+            start = datetime.fromisoformat(earliest).astimezone(UTC).date()
+            added.append(
+                Condition(property="inference_timestamp", comparator="gte", value=f"{start}T00:00:00Z")
+            )
+        if last is None and latest:
+            end = datetime.fromisoformat(latest).astimezone(UTC).date() + timedelta(days=1)
+            added.append(Condition(property="inference_timestamp", comparator="lt", value=f"{end}T00:00:00Z"))
+        return body.model_copy(update={"filter": [*body.filter, *added]}) if added else body
+
+    def window_rows(self, model: Model, source: str, first: date | None, last: date | None) -> int:
+        """How many rows a query's window holds, from the ingestion ledger's counters (no lake read)."""
+        if self.ledger is None:
+            return 0
+        if source == "inference":
+            return self.ledger.rows(model.id, first, last)
+        if source == "reference":
+            return int(self.ledger.counts(model.id)["total"].get("reference_ingested", 0))
+        return 0
+
+    def _past_limit(self, model: Model, plan: Plan, first: date | None, last: date | None) -> bool:
+        source = plan.query.from_
+        if self.sql is None or source not in SQL_SOURCES or not self.sql.queryable(model):
+            return False
+        return self.window_rows(model, source, first, last) > self.sql_rows
+
+    def query_result(self, model_id: str, query_id: str) -> list[dict[str, Any]] | Pending:
+        """A query left running (Pending): its rows once done, Pending while it runs, its failure
+        as the error Athena's reason says (stores/athena.failure)."""
+        model = self.models.get(model_id)
+        if self.sql is None:
+            raise NotFound(
+                f"no query {query_id!r}: queries run as SQL only in a deployed stack", field="query_id"
+            )
+        engine = self.sql
+        found = engine.execution(query_id)
+        what = tagged(found.sql)
+        if what is None or what.get("model_id") != model.id or what.get("kind") != "query":
+            raise NotFound(f"no query {query_id!r} of model {model_id!r}", field="query_id")
+        body = Query.model_validate(what["body"])
+        planned = query_sql(body, model, engine.tables(model, check=False), engine.dialect)
+        return self._answer(found, planned)
+
+    def _answer(self, found: Execution, planned: SqlQuery) -> list[dict[str, Any]] | Pending:
+        if not found.done:
+            return Pending(found.query_id, found.state)
+        if found.state != "SUCCEEDED":
+            raise failure(found)
+        return planned.rows(self.sql.results(found.query_id) if self.sql else pa.table({}))
 
     def drift(self, model_id: str, body: DriftQuery) -> list[dict[str, Any]]:
         """Arthur's data_drift: drift per property between a base and target windows."""

@@ -16,6 +16,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -23,13 +24,18 @@ import pyarrow.compute as pc
 from botocore.exceptions import ClientError
 
 from sagewatch import aws
-from sagewatch.errors import NotFound
+from sagewatch.errors import Conflict, InvalidInput, NotFound, SagewatchError
+from sagewatch.metrics.sql import SqlTables
+from sagewatch.schema import Model
+from sagewatch.settings import Settings
+from sagewatch.stores.catalog import CatalogStore, queryable
 from sagewatch.stores.dynamo import error_code
 
 # The environment variable naming the Athena workgroup (set by the storage stack on every function).
 WORKGROUP_ENV = "SAGEWATCH_ATHENA_WORKGROUP"
 State = Literal["QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"]
 FINISHED = ("SUCCEEDED", "FAILED", "CANCELLED")
+USER_ERROR = 2  # AthenaError.ErrorCategory of a query Athena refuses as written (1: system, 3: other)
 _TAG = re.compile(r"/\* sagewatch:([A-Za-z0-9+/=]+) \*/\s*$")
 # Athena's result types (ResultSetMetadata.ColumnInfo.Type) as Arrow types; others stay text.
 _TYPES: dict[str, pa.DataType] = {
@@ -191,3 +197,63 @@ def _timestamps(text: pa.Array) -> pa.Array:
     """Athena's timestamp text ('YYYY-MM-DD HH:MM:SS[.fff]') as UTC microseconds."""
     iso = pc.replace_substring(text, " ", "T", max_replacements=1)
     return iso.cast(pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC"))
+
+
+class QueryFailed(SagewatchError):
+    """Athena could not run a query for reasons of its own (HTTP 502): the message says which."""
+
+    status = 502
+
+
+def failure(execution: Execution) -> SagewatchError:
+    """The error a failed or cancelled query answers with: a query Athena refused as the user's
+    (ErrorCategory 2) is a 400, a cancelled one a 409, any other failure a 502, each with Athena's reason."""
+    reason = execution.reason or "no reason given"
+    if execution.state == "CANCELLED":
+        return Conflict(f"query {execution.query_id} was cancelled: {reason}", field="query_id")
+    if execution.category == USER_ERROR:
+        return InvalidInput(f"Athena refused the query: {reason}", field="query")
+    return QueryFailed(f"Athena could not run query {execution.query_id}: {reason}")
+
+
+class AthenaEngine:
+    """The SQL engine of a deployed stack: Athena over each model's Glue tables (stores/catalog.py),
+    which are brought to the model's current schema before its first query."""
+
+    dialect: Literal["trino"] = "trino"
+
+    def __init__(self, athena: AthenaStore, catalog: CatalogStore) -> None:
+        self.athena, self.catalog = athena, catalog
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> AthenaEngine | None:
+        """The stack's engine, or None without a workgroup and a Glue database (local mode, tests)."""
+        athena, catalog = AthenaStore.from_settings(), CatalogStore.from_settings(settings)
+        return cls(athena, catalog) if athena is not None and catalog is not None else None
+
+    def tables(self, model: Model, check: bool = True) -> SqlTables:
+        """The model's relations (with `check`, its tables made current first); rows are placed by
+        the file they come from ("$path"), as the lake lists them."""
+        if check and not self.catalog.current(model):
+            self.catalog.put(model)
+        return SqlTables(**self.catalog.relations(model.id), place=("$path",))
+
+    def queryable(self, model: Model) -> bool:
+        """Whether the model can have tables (stores/catalog.py: no attribute named `date`)."""
+        return queryable(model)
+
+    def start(self, sql: str, model: Model, first: date | None, last: date | None) -> str:
+        """Start the query (its days are in its SQL: Athena prunes the partitions itself)."""
+        return self.athena.start(sql)
+
+    def execution(self, query_id: str) -> Execution:
+        """The query's state."""
+        return self.athena.execution(query_id)
+
+    def wait(self, query_id: str, seconds: float) -> Execution:
+        """The query's state once finished, or after `seconds`."""
+        return self.athena.wait(query_id, seconds)
+
+    def results(self, query_id: str) -> pa.Table:
+        """A succeeded query's result."""
+        return self.athena.results(query_id)

@@ -1,0 +1,177 @@
+"""Queries over windows past the API's limit (services/monitoring.SQL_ROWS) through the real handler:
+run in DuckDB in local mode (where SQL really runs) and in Athena (moto: canned results) with the
+202-and-poll flow, they answer the rows the in-Lambda engine answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from tests import athena as moto_athena
+from tests import factories
+from tests.conftest import Call
+from tests.inputs import records, register
+
+from sagewatch import aws as sagewatch_aws
+from sagewatch import container
+from sagewatch.local.runtime import use_duckdb
+from sagewatch.local.sql import TABLES, DuckdbEngine
+from sagewatch.metrics import filters
+from sagewatch.metrics.query import Query
+from sagewatch.metrics.sql import query_sql
+from sagewatch.stores import catalog
+from sagewatch.stores.athena import WORKGROUP_ENV
+
+LIMIT = 100  # rows: the tests' windows are past it
+QUERIES: list[dict[str, Any]] = [
+    {
+        "select": [
+            {
+                "function": "roundTimestamp",
+                "alias": "day",
+                "parameters": {"property": "inference_timestamp", "time_interval": "day"},
+            },
+            {"property": "region"},
+            {"function": "accuracyRate"},
+            {"function": "count"},
+        ],
+        "group_by": [{"alias": "day"}, {"property": "region"}],
+    },
+    {
+        "select": [{"function": "avg", "alias": "mean_age", "parameters": {"property": "age"}}],
+        "filter": [
+            {"property": "inference_timestamp", "comparator": "gte", "value": "2026-11-26T00:00:00Z"},
+            {"property": "region", "comparator": "eq", "value": "south"},
+        ],
+    },
+    {
+        "select": [{"property": "partner_inference_id"}, {"property": "income"}, {"property": "churned"}],
+        "order_by": [{"property": "income", "direction": "desc"}],
+        "limit": 7,
+    },
+]
+
+
+def _lake(api: Call) -> str:
+    model_id = register(api)
+    sent = records(300, seed=5)
+    assert api("POST", f"/api/v3/models/{model_id}/inferences", sent).body["counts"]["failure"] == 0
+    # a resend of ten ids (first writes kept) and late labels for some
+    assert api("POST", f"/api/v3/models/{model_id}/inferences", sent[:10]).status == 207
+    labels = [
+        {"partner_inference_id": r["partner_inference_id"], "ground_truth_data": {"churned": 1}}
+        for r in sent[50:80]
+    ]
+    assert api("PATCH", f"/api/v3/models/{model_id}/inferences", labels).status in (200, 207)
+    return model_id
+
+
+def _in_lambda(api: Call, model_id: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+    watched = container.monitoring()
+    engine, watched.sql = watched.sql, None
+    try:
+        answer = api("POST", f"/api/v3/models/{model_id}/inferences/query", body)
+    finally:
+        watched.sql = engine
+    assert answer.status == 200, answer.body
+    return answer.body["query_result"]
+
+
+def test_a_window_past_the_limit_runs_in_duckdb_locally_with_the_in_lambda_rows(api: Call) -> None:
+    model_id = _lake(api)
+    engine = use_duckdb(LIMIT)
+    for body in QUERIES:
+        expected = _in_lambda(api, model_id, body)
+        assert expected  # something to compare
+        before = len(engine.finished)
+        answer = api("POST", f"/api/v3/models/{model_id}/inferences/query", body)
+        assert answer.status == 200, answer.body
+        assert len(engine.finished) == before + 1  # DuckDB answered
+        assert answer.body["query_result"] == expected
+        # the poll route reads a finished query's rows again
+        polled = api("GET", f"/api/v3/models/{model_id}/inferences/query/{engine.finished[-1]}")
+        assert polled.status == 200 and polled.body["query_result"] == expected
+
+
+def test_a_window_within_the_limit_stays_in_the_lambda(api: Call) -> None:
+    model_id = _lake(api)
+    engine = use_duckdb(10_000)
+    assert api("POST", f"/api/v3/models/{model_id}/inferences/query", QUERIES[1]).status == 200
+    assert engine.finished == []
+
+
+@pytest.fixture
+def athena(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch):
+    """The deployed engine: a Glue database and workgroup in moto, named in the environment."""
+    moto_athena.create_stack()
+    monkeypatch.setenv(catalog.DATABASE_ENV, moto_athena.DATABASE)
+    monkeypatch.setenv(WORKGROUP_ENV, moto_athena.WORKGROUP)
+    container.reset()
+    watched = container.monitoring()
+    watched.sql_rows, watched.sql_wait = LIMIT, 0.3
+    yield watched.sql
+    moto_athena.finish_immediately()
+
+
+def _duckdb_result(model_id: str, body: dict[str, Any]):
+    """The result table the query's SQL gives over the lake's files (DuckDB: moto runs no SQL)."""
+    model = container.model_store().get(model_id)
+    query = Query.model_validate(body)
+    engine = DuckdbEngine(container.lake_store())
+    first, last = filters.date_range(query.filter)
+    query_id = engine.start(query_sql(query, model, TABLES, "duckdb").sql, model, first, last)
+    return engine.results(query_id)
+
+
+def test_athena_answers_202_then_the_poll_answers_the_in_lambda_rows(api: Call, athena) -> None:
+    model_id = _lake(api)
+    body = QUERIES[0]
+    expected = _in_lambda(api, model_id, body)
+    moto_athena.keep_running(10_000)
+    answer = api("POST", f"/api/v3/models/{model_id}/inferences/query", body)
+    assert answer.status == 202, answer.body
+    query_id = answer.body["query_id"]
+    poll = f"/api/v3/models/{model_id}/inferences/query/{query_id}"
+    assert answer.body["poll"] == poll
+    assert api("GET", poll).status == 202
+
+    # what Athena was asked: Trino SQL over the model's Glue tables, the files' paths as their order
+    sql = sagewatch_aws.client("athena").get_query_execution(QueryExecutionId=query_id)["QueryExecution"]
+    key = catalog.model_key(model_id)
+    assert f'"{moto_athena.DATABASE}"."inferences__{key}"' in sql["Query"]
+    assert '"$path"' in sql["Query"] and sql["WorkGroup"] == moto_athena.WORKGROUP
+    # no time filter: the days the model's inferences span are named, so only they are listed
+    assert """"date" >= '2026-11-25'""" in sql["Query"] and """"date" <= '2026-11-26'""" in sql["Query"]
+    assert sagewatch_aws.client("glue").get_table(DatabaseName=moto_athena.DATABASE, Name=f"labels__{key}")
+
+    moto_athena.queue_result(_duckdb_result(model_id, body))
+    moto_athena.finish_immediately()
+    done = api("GET", poll)
+    assert done.status == 200, done.body
+    assert done.body["query_result"] == expected
+
+
+def test_a_failed_athena_query_answers_its_reason_and_other_models_do_not_see_it(api: Call, athena) -> None:
+    model_id = _lake(api)
+    other = register(api, factories.binary_probability("other"))
+    moto_athena.keep_running(10_000)
+    answer = api("POST", f"/api/v3/models/{model_id}/inferences/query", QUERIES[1])
+    assert answer.status == 202
+    query_id = answer.body["query_id"]
+    assert api("GET", f"/api/v3/models/{other}/inferences/query/{query_id}").status == 404
+    moto_athena.fail(query_id)
+    failed = api("GET", f"/api/v3/models/{model_id}/inferences/query/{query_id}")
+    assert failed.status == 502
+    assert query_id in failed.body["message"] and "Athena could not run" in failed.body["message"]
+
+
+def test_a_model_with_a_date_attribute_stays_in_the_lambda(api: Call) -> None:
+    body = factories.binary_probability("dated")
+    body["attributes"].append({"name": "date", "stage": "NON_INPUT_DATA", "value_type": "STRING"})
+    model_id = register(api, body)
+    sent = [{**r, "inference_data": {**r["inference_data"], "date": "x"}} for r in records(150, seed=6)]
+    assert api("POST", f"/api/v3/models/{model_id}/inferences", sent).body["counts"]["failure"] == 0
+    engine = use_duckdb(LIMIT)
+    answer = api("POST", f"/api/v3/models/{model_id}/inferences/query", QUERIES[0])
+    assert answer.status == 200 and sum(r["count"] for r in answer.body["query_result"]) == 150
+    assert engine.finished == []
