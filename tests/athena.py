@@ -63,17 +63,6 @@ def athena_type(data_type: pa.DataType) -> str:
     return ATHENA_TYPES[data_type]
 
 
-def athena_type(data_type: pa.DataType) -> str:
-    """The type Athena names in a result's metadata for a column of this Arrow type."""
-    if pa.types.is_timestamp(data_type):
-        return "timestamp(3)"
-    if pa.types.is_integer(data_type):
-        return "bigint"
-    if pa.types.is_floating(data_type) or pa.types.is_decimal(data_type):
-        return "double"
-    return ATHENA_TYPES[data_type]
-
-
 def queue_result(table: pa.Table) -> None:
     """The next query's result is `table` (header row first, as Athena answers a SELECT)."""
     types = [athena_type(f.type) for f in table.schema]
