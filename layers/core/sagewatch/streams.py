@@ -26,8 +26,7 @@ R = TypeVar("R")
 
 def in_parallel(function: Callable[[T], R], items: Iterable[T], workers: int | None = None) -> Iterator[R]:
     """function(item) for each item, in order, `workers` at a time (pyarrow's kernels release the
-    GIL). At most `workers` + 1 items are in flight, which keeps memory bounded: while the caller
-    handles a result and the next item is made, every worker still has an item to work on."""
+    GIL). At most `workers` items are in flight, which keeps memory bounded."""
     workers = workers or min(4, os.cpu_count() or 1)
     if workers == 1:
         yield from map(function, items)
@@ -36,7 +35,7 @@ def in_parallel(function: Callable[[T], R], items: Iterable[T], workers: int | N
         pending: deque[Future[R]] = deque()
         for item in items:
             pending.append(pool.submit(function, item))
-            if len(pending) > workers:
+            if len(pending) >= workers:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
