@@ -859,3 +859,33 @@ def test_drift_sql_gives_the_engines_rows(aws, tmp_path: Path) -> None:
 
     # THEN the rows are the same
     assert found == {}
+
+
+def test_a_lake_without_labels_or_reference_gives_the_engines_rows(aws, tmp_path: Path) -> None:
+    # GIVEN inferences only: no labels, no reference (their relations are empty, typed)
+    model = container.model_store().create(ModelSpec.model_validate(ranged(factories.binary_probability())))
+    lake = Lake(model)
+    rng = np.random.default_rng(6)
+    values = values_of(model, rng, 40)
+    lake.inferences(
+        [
+            {
+                "partner_inference_id": f"r-{n % 30}",
+                "inference_timestamp": DAY + timedelta(minutes=n),
+                "source": "capture",
+                "variant": "AllTraffic",
+                "ingested_at": DAY + timedelta(hours=n // 30),
+                **{k: v[n] for k, v in values.items()},
+            }
+            for n in range(40)
+        ]
+    )
+    engines = Engines(lake, tmp_path)
+    queries = {
+        "accuracy": {"select": [{"function": "accuracyRate"}, {"function": "count"}, {"function": "auc"}]},
+        "rows": {"select": [{"property": "*"}], "order_by": [{"property": "inference_timestamp"}]},
+        "no rows, reference": {"select": [{"function": "count"}], "from": "reference"},
+    }
+
+    # WHEN the queries run both ways, THEN the rows are the same
+    assert differences(engines, queries) == {}
