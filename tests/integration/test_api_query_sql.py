@@ -4,8 +4,11 @@ run in DuckDB in local mode (where SQL really runs) and in Athena (moto: canned 
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from tests import athena as moto_athena
 from tests import factories
@@ -17,10 +20,12 @@ from sagewatch import container
 from sagewatch.local.runtime import use_duckdb
 from sagewatch.local.sql import TABLES, DuckdbEngine
 from sagewatch.metrics import filters
+from sagewatch.metrics.drift import DriftQuery
 from sagewatch.metrics.query import Query
-from sagewatch.metrics.sql import query_sql
+from sagewatch.metrics.sql import drift_base, drift_sql, query_sql
 from sagewatch.stores import catalog
 from sagewatch.stores.athena import WORKGROUP_ENV
+from sagewatch.stores.window import lake_loader
 
 LIMIT = 100  # rows: the tests' windows are past it
 QUERIES: list[dict[str, Any]] = [
@@ -175,3 +180,88 @@ def test_a_model_with_a_date_attribute_stays_in_the_lambda(api: Call) -> None:
     answer = api("POST", f"/api/v3/models/{model_id}/inferences/query", QUERIES[0])
     assert answer.status == 200 and sum(r["count"] for r in answer.body["query_result"]) == 150
     assert engine.finished == []
+
+
+DRIFTS: list[dict[str, Any]] = [
+    {
+        "properties": ["income", "age", "region"],
+        "metric": "PSI",
+        "num_bins": 10,
+        "base": {"source": "reference"},
+        "target": {
+            "source": "inference",
+            "filter": [{"property": "region", "comparator": "eq", "value": "north"}],
+        },
+    },
+    {
+        "properties": ["income"],
+        "metric": "KLDivergence",
+        "base": {"source": "reference"},
+        "target": {"source": "inference"},
+        "group_by": [{"property": "region"}],
+        "rollup": "day",
+    },
+]
+
+
+def _with_reference(api: Call, upload) -> str:
+    model_id = _lake(api)
+    reference = records(400, seed=2)
+    table = pa.Table.from_pylist([{**r["inference_data"], **r["ground_truth_data"]} for r in reference])
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    path = f"/api/v3/models/{model_id}/reference_data"
+    assert upload(path, {"reference_data": ("r.parquet", sink.getvalue())}).status == 207
+    return model_id
+
+
+def test_a_drift_target_past_the_limit_is_counted_in_duckdb_with_the_in_lambda_values(
+    api: Call, upload
+) -> None:
+    model_id = _with_reference(api, upload)
+    engine = use_duckdb(LIMIT)
+    for body in DRIFTS:
+        path = f"/api/v3/models/{model_id}/inferences/query/data_drift"
+        watched = container.monitoring()
+        watched.sql = None
+        expected = api("POST", path, body)
+        watched.sql = engine
+        assert expected.status == 200, expected.body
+        before = len(engine.finished)
+        answer = api("POST", path, body)
+        assert answer.status == 200, answer.body
+        assert len(engine.finished) == before + 1
+        got, want = answer.body["query_result"], expected.body["query_result"]
+        assert [sorted(row) for row in got] == [sorted(row) for row in want]
+        for row, wanted in zip(got, want, strict=True):
+            assert row == {k: pytest.approx(v) if isinstance(v, float) else v for k, v in wanted.items()}
+
+
+def test_an_athena_drift_answers_202_then_the_in_lambda_values(api: Call, upload, athena) -> None:
+    model_id = _with_reference(api, upload)
+    body = DRIFTS[1]
+    path = f"/api/v3/models/{model_id}/inferences/query/data_drift"
+    watched = container.monitoring()
+    engine, watched.sql = watched.sql, None
+    expected = api("POST", path, body).body["query_result"]
+    watched.sql = engine
+    moto_athena.keep_running(10_000)
+    answer = api("POST", path, body)
+    assert answer.status == 202, answer.body
+    poll = answer.body["poll"]
+    assert api("GET", poll).status == 202
+
+    # the result Athena would give: the same request's DuckDB SQL over the lake's files
+    model = container.model_store().get(model_id)
+    request = DriftQuery.model_validate(body)
+    base = drift_base(request, model, lake_loader(container.lake_store(), model))
+    duckdb = DuckdbEngine(container.lake_store())
+    query_id = duckdb.start(drift_sql(request, model, TABLES, "duckdb", base).sql, model, None, None)
+    moto_athena.queue_result(duckdb.results(query_id))
+    moto_athena.finish_immediately()
+    done = api("GET", poll)
+    assert done.status == 200, done.body
+    got = done.body["query_result"]
+    assert [sorted(row) for row in got] == [sorted(row) for row in expected]
+    for row, wanted in zip(got, expected, strict=True):
+        assert row == {k: pytest.approx(v) if isinstance(v, float) else v for k, v in wanted.items()}

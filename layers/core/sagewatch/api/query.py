@@ -1,7 +1,7 @@
 """The query and data_drift APIs (Arthur's shapes), over the model's lake.
 
-A query whose window is past what the API's Lambda holds runs as SQL (Athena; DuckDB locally:
-services/monitoring.SQL_ROWS). One that has not finished within SQL_WAIT_SECONDS answers 202 with
+A query (or a data_drift target) whose window is past what the API's Lambda holds runs as SQL
+(Athena; DuckDB locally: services/monitoring.SQL_ROWS). One that has not finished within SQL_WAIT_SECONDS answers 202 with
 its query id and the URL to poll: GET answers 202 while it runs, 200 with the rows once done, and
 Athena's reason as a 400 (the query), 409 (cancelled) or 502 (Athena) when it failed.
 """
@@ -89,7 +89,13 @@ def query_result(model_id: str, query_id: str) -> Response[QueryResult | QueryRu
 @router.post(
     "/models/<model_id>/inferences/query/data_drift",
     summary="Data drift per property between a base (reference) and target windows",
+    description=(
+        f"A target window of more than {SQL_ROWS:,} rows is counted per bin in Athena (the bins fitted "
+        f"on the base as always); one still running after {SQL_WAIT_SECONDS:.0f} s answers 202 with a "
+        "query id to poll."
+    ),
     tags=["metrics"],
+    responses=_ANSWERS,
 )
-def data_drift(model_id: str, body: Annotated[DriftQuery, Body()]) -> QueryResult:
-    return QueryResult(query_result=monitoring().drift(model_id, body))
+def data_drift(model_id: str, body: Annotated[DriftQuery, Body()]) -> Response[QueryResult | QueryRunning]:
+    return _answer(model_id, monitoring().drift(model_id, body))

@@ -388,12 +388,15 @@ class SageWatch:
             answer = self.request("GET", answer["poll"])
         return answer
 
-    def data_drift(self, model_id: str, body: Mapping[str, Any]) -> pd.DataFrame:
-        """Run a data_drift query over a model's data; the rows as a DataFrame."""
+    def data_drift(
+        self, model_id: str, body: Mapping[str, Any], wait: float = QUERY_WAIT_SECONDS
+    ) -> pd.DataFrame:
+        """Run a data_drift query over a model's data; the rows as a DataFrame (a 202 waited for, as
+        query() does)."""
         import pandas as pd
 
         answer = self.request("POST", model_path(model_id, "/inferences/query/data_drift"), dict(body))
-        return pd.DataFrame(answer["query_result"])
+        return pd.DataFrame(self.wait_for_query(answer, wait)["query_result"])
 
     def create_metric(
         self, model_id: str, name: str, query: Mapping[str, Any], data_drift: bool = False, **fields: Any

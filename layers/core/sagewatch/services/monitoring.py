@@ -41,7 +41,7 @@ from sagewatch.metrics import filters
 from sagewatch.metrics.drift import DriftQuery, run_drift
 from sagewatch.metrics.filters import Condition
 from sagewatch.metrics.query import DAILY_SOURCES, Loader, Plan, Query, run
-from sagewatch.metrics.sql import SqlQuery, SqlTables, query_sql
+from sagewatch.metrics.sql import SqlQuery, SqlTables, drift_base, drift_sql, query_sql
 from sagewatch.paging import pages
 from sagewatch.schema import Model
 from sagewatch.stores.alerting import AlertStore, MetricStore, NotificationStore, RuleStore
@@ -214,8 +214,17 @@ class Monitoring:
         lists those partitions and not every projected day from 1970 to 2199. (As in any window with
         a first day, labels left in ground_truth/ more than LABELS_EARLY_DAYS before it, sent a month
         before any inference, are not looked for.)"""
-        if body.from_ not in DAILY_SOURCES or self.ledger is None or (first and last):
+        if body.from_ not in DAILY_SOURCES:
             return body
+        added = self._bounded_filter(model, body.filter, first, last)
+        return body.model_copy(update={"filter": added}) if added else body
+
+    def _bounded_filter(
+        self, model: Model, conditions: list[Condition], first: date | None, last: date | None
+    ) -> list[Condition]:
+        """`conditions` with the bounds _bounded adds, or [] when none is added."""
+        if self.ledger is None or (first and last):
+            return []
         total = self.ledger.counts(model.id)["total"]
         earliest, latest = (
             total.get("earliest_inferences_timestamp"),
@@ -230,7 +239,7 @@ class Monitoring:
         if last is None and latest:
             end = datetime.fromisoformat(latest).astimezone(UTC).date() + timedelta(days=1)
             added.append(Condition(property="inference_timestamp", comparator="lt", value=f"{end}T00:00:00Z"))
-        return body.model_copy(update={"filter": [*body.filter, *added]}) if added else body
+        return [*conditions, *added] if added else []
 
     def window_rows(self, model: Model, source: str, first: date | None, last: date | None) -> int:
         """How many rows a query's window holds, from the ingestion ledger's counters (no lake read)."""
@@ -259,11 +268,18 @@ class Monitoring:
         engine = self.sql
         found = engine.execution(query_id)
         what = tagged(found.sql)
-        if what is None or what.get("model_id") != model.id or what.get("kind") != "query":
+        if what is None or what.get("model_id") != model.id or what.get("kind") not in ("query", "drift"):
             raise NotFound(f"no query {query_id!r} of model {model_id!r}", field="query_id")
-        body = Query.model_validate(what["body"])
-        planned = query_sql(body, model, engine.tables(model, check=False), engine.dialect)
-        return self._answer(found, planned)
+        tables = engine.tables(model, check=False)
+        if not found.done:
+            return Pending(found.query_id, found.state)
+        if what["kind"] == "drift":
+            return self._answer(
+                found, self._drift_sql(DriftQuery.model_validate(what["body"]), model, tables)
+            )
+        return self._answer(
+            found, query_sql(Query.model_validate(what["body"]), model, tables, engine.dialect)
+        )
 
     def _answer(self, found: Execution, planned: SqlQuery) -> list[dict[str, Any]] | Pending:
         if not found.done:
@@ -272,10 +288,36 @@ class Monitoring:
             raise failure(found)
         return planned.rows(self.sql.results(found.query_id) if self.sql else pa.table({}))
 
-    def drift(self, model_id: str, body: DriftQuery) -> list[dict[str, Any]]:
-        """Arthur's data_drift: drift per property between a base and target windows."""
+    def drift(self, model_id: str, body: DriftQuery) -> list[dict[str, Any]] | Pending:
+        """Arthur's data_drift: drift per property between a base and target windows. A target
+        window past `sql_rows` is counted per bin in the SQL engine (the base, a reference or a
+        window, is read here to fit the bins: metrics.sql.drift_base); Pending as query()."""
         model = self.models.get(model_id)
-        return run_drift(body, model, self.loader(model))
+        target = body.target
+        first, last = filters.date_range(target.filter) if target.source == "inference" else (None, None)
+        if (
+            self.sql is None
+            or body.metric == "Thresholds"  # from the base alone
+            or not self.sql.queryable(model)
+            or self.window_rows(model, target.source, first, last) <= self.sql_rows
+        ):
+            return run_drift(body, model, self.loader(model))
+        engine = self.sql
+        bounded = (
+            self._bounded_filter(model, target.filter, first, last) if target.source == "inference" else []
+        )
+        body = body.model_copy(
+            update={"target": target.model_copy(update={"filter": bounded or target.filter})}
+        )
+        planned = self._drift_sql(body, model, engine.tables(model))
+        first, last = filters.date_range(body.target.filter) if target.source == "inference" else (None, None)
+        what = {"kind": "drift", "model_id": model.id, "body": body.model_dump(mode="json")}
+        query_id = engine.start(tag(planned.sql, what), model, first, last)
+        return self._answer(engine.wait(query_id, self.sql_wait), planned)
+
+    def _drift_sql(self, body: DriftQuery, model: Model, tables: SqlTables) -> SqlQuery:
+        base = drift_base(body, model, self.loader(model))
+        return drift_sql(body, model, tables, self.sql.dialect if self.sql else "trino", base)
 
     # -- metrics ------------------------------------------------------------------------------------
 
