@@ -35,6 +35,7 @@ import cProfile
 import json
 import os
 import pstats
+import socket
 import statistics
 import subprocess
 import sys
@@ -57,10 +58,10 @@ sys.path.insert(
 
 import numpy as np
 import pyarrow as pa
-from moto import mock_aws
 
 from sagewatch import container
 from sagewatch.alerting import catalog
+from sagewatch.alerting.types import Rule
 from sagewatch.local.emulator import serialize_dynamodb_requests
 from sagewatch.local.provision import provision
 from sagewatch.records import reference_rows, rows_from_columns
@@ -103,6 +104,8 @@ def moto_stack() -> Iterator[dict[str, str]]:
     names = physical_names("bench")
     os.environ.update(environment_for(names))
     container.reset()
+    from moto import mock_aws  # here: a --lambdas measuring process never imports moto
+
     with mock_aws():
         yield provision(names)
     container.reset()
@@ -359,6 +362,338 @@ def run_mode(arguments: argparse.Namespace) -> dict[str, Any]:
         }
 
 
+# -- --lambdas: the deployed functions' runs over the day, moto in its own process -------------------
+
+SERVER = """
+import sys, threading
+from moto.server import ThreadedMotoServer
+from sagewatch.local.emulator import serialize_dynamodb_requests
+serialize_dynamodb_requests()
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=int(sys.argv[1]), verbose=False)
+server.start()
+print("ready", flush=True)
+threading.Event().wait()
+"""
+# The RSS of a fresh interpreter before and after importing a module (a Lambda's cold start).
+FOOTPRINT = """
+import importlib, os, sys
+def rss():
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+bare = rss()
+importlib.import_module(sys.argv[1])
+print(bare, rss())
+"""
+# The functions as infra/ declares them (infra/monitor.py, infra/api.py): MB of memory.
+EVALUATOR_MB, API_MB = 3008, 1769
+ATHENA = {"database": "sagewatch", "workgroup": "sagewatch", "results": "bench-athena-results"}
+ACCURACY_RULE_MINUTES = 24 * 60  # a performance rule whose window is the whole day
+
+
+def process_rss_mb(pid: int) -> float:
+    """Another process's resident set, in MB (Linux /proc)."""
+    with open(f"/proc/{pid}/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@contextlib.contextmanager
+def moto_server() -> Iterator[subprocess.Popen]:
+    """sagewatch's declared resources (and an Athena workgroup and Glue database, as infra/storage.py
+    makes) on a moto server in its own process (as bench/scale.py --case reads): the processes
+    measuring hold only what a Lambda would, moto's objects (S3's, in AWS) are in the server's RSS."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER, str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "PYTHONPATH": _CORE},
+    )
+    try:
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        os.environ.pop("AWS_PROFILE", None)
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "AWS_REGION": "us-east-1",
+            }
+        )
+        names = physical_names("bench")
+        os.environ.update(environment_for(names))
+        container.reset()
+        provision(names)
+        athena_stack()
+        container.reset()
+        yield server
+    finally:
+        container.reset()
+        os.environ.pop("AWS_ENDPOINT_URL", None)
+        server.terminate()
+        server.wait()
+
+
+def athena_stack() -> None:
+    """The Glue database, results bucket and workgroup the api function's query route uses; their
+    names in the environment (moto's Athena answers every query at once, with no rows)."""
+    from sagewatch import aws  # here: trees before the Athena route (--core) need none of this
+    from sagewatch.stores.athena import WORKGROUP_ENV
+    from sagewatch.stores.catalog import DATABASE_ENV
+
+    aws.client("glue").create_database(DatabaseInput={"Name": ATHENA["database"]})
+    aws.client("s3").create_bucket(Bucket=ATHENA["results"])
+    aws.client("athena").create_work_group(
+        Name=ATHENA["workgroup"],
+        Configuration={
+            "ResultConfiguration": {"OutputLocation": f"s3://{ATHENA['results']}/"},
+            "EnforceWorkGroupConfiguration": True,
+        },
+    )
+    os.environ.update({DATABASE_ENV: ATHENA["database"], WORKGROUP_ENV: ATHENA["workgroup"]})
+
+
+@contextlib.contextmanager
+def peaks(every: float = 0.005) -> Iterator[dict[str, float]]:
+    """The highest resident set and pyarrow allocation seen while the block runs, in MB."""
+    found = {"rss": rss_mb(), "arrow": pa.total_allocated_bytes() / 2**20}
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(every):
+            found["rss"] = max(found["rss"], rss_mb())
+            found["arrow"] = max(found["arrow"], pa.total_allocated_bytes() / 2**20)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield found
+    finally:
+        done.set()
+        sampler.join()
+        found["rss"] = max(found["rss"], rss_mb())
+
+
+def footprint(module: str, repeats: int = 3) -> dict[str, float]:
+    """A fresh interpreter's RSS bare and once `module` is imported (median of `repeats`), in MB."""
+    bare, loaded = [], []
+    for _ in range(repeats):
+        done = subprocess.run(
+            [sys.executable, "-c", FOOTPRINT, module],
+            check=True,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": _CORE},
+        )
+        first, second = done.stdout.split()[-2:]
+        bare.append(float(first))
+        loaded.append(float(second))
+    return {"bare_mb": statistics.median(bare), "imported_mb": statistics.median(loaded)}
+
+
+def evaluator_runs(model: Model, fire: bool) -> dict[str, Any]:
+    """The evaluator function's work for the model (its handler's evaluate_record, as an evaluate
+    message runs it): just after the day ends (a container's first run: every partial of the day
+    made), then 5 minutes later in the same process (a warm container: the partials stored)."""
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    from sagewatch.handlers import evaluator as handler
+    from sagewatch.services import evaluation
+
+    made: list[Any] = []
+
+    class Counted(evaluation.PartialReads):  # type: ignore[misc,valid-type]
+        def __init__(self, *arguments: Any) -> None:
+            super().__init__(*arguments)
+            made.append(self)
+
+    evaluation.PartialReads = Counted
+    evaluating = container.evaluator()
+    measure, raw = evaluating.measure, [0]
+
+    def counted(*arguments: Any, **named: Any) -> catalog.Measurement:
+        raw[0] += 1
+        return measure(*arguments, **named)
+
+    evaluating.measure = counted
+    record = SQSRecord({"messageId": "bench", "body": json.dumps({"model_id": model.id})})
+    runs = []
+    for now in (DAY + timedelta(days=1, minutes=2), DAY + timedelta(days=1, minutes=7)):
+        evaluating.clock = lambda now=now: now
+        raw[0], made[:] = 0, []
+        before = rss_mb()
+        with peaks() as peak:
+            started, clock = time.process_time(), time.perf_counter()
+            report = handler.evaluate_record(record)
+            cpu, wall = time.process_time() - started, time.perf_counter() - clock
+        windows = {
+            rule.name: [
+                (w["window"], w.get("rows"), w.get("labelled"), w.get("value"), w.get("decision"))
+                for w in evaluating.rules.windows(model.id, rule.id)
+                if w.get("rows")
+            ]
+            for rule in evaluating.rules.list(model.id)
+        }
+        runs.append(
+            {
+                "now": now.isoformat(),
+                "cpu_s": cpu,
+                "wall_s": wall,
+                "rss_before_mb": before,
+                "rss_peak_mb": peak["rss"],
+                "rss_growth_mb": peak["rss"] - before,
+                "arrow_peak_mb": peak["arrow"],
+                "rules": report.rules,
+                "errors": report.errors,
+                "alerts": len(report.alerts),
+                "raw_windows": raw[0],
+                "partials_made": sum(p.computed for p in made),
+                "partials_read": sum(p.read for p in made),
+                "windows_with_rows": windows,
+            }
+        )
+    return {"runs": runs}
+
+
+def api_query(model: Model, in_lambda: bool) -> dict[str, Any]:
+    """The query API's answer to a query over the day (count, accuracy, average score): the route the
+    api function takes (the SQL engine past its row limit, else the in-Lambda engine), or with
+    `in_lambda` the in-Lambda engine whatever the window's size (what the route spares)."""
+    from sagewatch.metrics.query import Query
+
+    watching = container.monitoring()
+    started_sql: list[str] = []
+    if in_lambda:
+        watching.sql = None
+    elif watching.sql is not None:
+        start = watching.sql.start
+
+        def recorded(*arguments: Any) -> str:
+            started_sql.append(arguments[0])
+            return start(*arguments)
+
+        watching.sql.start = recorded  # type: ignore[method-assign]
+    body = Query.model_validate(
+        {
+            "select": [
+                {"function": "count"},
+                {"function": "accuracyRate"},
+                {"function": "avg", "parameters": {"property": "score"}},
+            ],
+            "from": "inference",
+            "filter": [
+                {"property": "inference_timestamp", "comparator": "gte", "value": DAY.isoformat()},
+                {
+                    "property": "inference_timestamp",
+                    "comparator": "lt",
+                    "value": (DAY + timedelta(days=1)).isoformat(),
+                },
+            ],
+        }
+    )
+    before = rss_mb()
+    with peaks() as peak:
+        started, clock = time.process_time(), time.perf_counter()
+        answer = watching.query(model.id, body)
+        cpu, wall = time.process_time() - started, time.perf_counter() - clock
+    return {
+        "route": "sql" if started_sql else "in-lambda",
+        "sql_rows_limit": watching.sql_rows,
+        "cpu_s": cpu,
+        "wall_s": wall,
+        "rss_before_mb": before,
+        "rss_peak_mb": peak["rss"],
+        "rss_growth_mb": peak["rss"] - before,
+        "arrow_peak_mb": peak["arrow"],
+        "answer": answer if isinstance(answer, list) else repr(answer),
+    }
+
+
+def lambda_part(arguments: argparse.Namespace) -> dict[str, Any]:
+    """One measurement of --lambdas, in this (fresh) process, against the moto server the
+    environment names."""
+    container.reset()
+    model = container.model_store().get(arguments.model_id)
+    if arguments.part == "evaluator":
+        return evaluator_runs(model, arguments.fire)
+    return api_query(model, in_lambda=arguments.part == "query-in-lambda")
+
+
+def lambdas_case(arguments: argparse.Namespace) -> None:
+    """--lambdas: the day written to a moto server, then each function's work in a fresh process."""
+    with moto_server() as server:
+        began = time.perf_counter()
+        # the day's window is measured once 80 % of it is labelled (85 % are), not 3 days later
+        model = container.model_store().create(spec().model_copy(update={"alerts_delay_labels_ratio": 0.8}))
+        made = make_lake(model, arguments.rows)
+        accuracy = next(m for m in catalog.default_metrics(model) if m.name == "Accuracy Rate")
+        container.monitoring().rules.put(
+            Rule(
+                id=str(uuid.uuid4()),
+                model_id=model.id,
+                name="Accuracy over the day",
+                metric_id=accuracy.id,
+                metric_name=accuracy.name,
+                bound="lower",
+                threshold=0.9 if arguments.fire else 0.5,  # the day's accuracy is about 0.85
+                lookback_period=ACCURACY_RULE_MINUTES,
+                created_at=DAY,
+            )
+        )
+        setup = time.perf_counter() - began
+        moto_mb = process_rss_mb(server.pid)
+        print(
+            f"lambdas: {made['inferences']:,} inferences in {HOURS} files ({made['labelled']:,} labelled), "
+            f"set up in {setup:.0f} s on a moto server holding {moto_mb:,.0f} MB of RSS",
+            flush=True,
+        )
+        figures: dict[str, Any] = {"made": made, "setup_s": setup, "moto_rss_mb": moto_mb}
+        for module in ("sagewatch.handlers.evaluator", "sagewatch.handlers.api"):
+            figures[module] = footprint(module)
+            print(
+                f"  {module}: a fresh interpreter {figures[module]['bare_mb']:.0f} MB, "
+                f"{figures[module]['imported_mb']:.0f} MB with it imported",
+                flush=True,
+            )
+        for number, part in enumerate(arguments.parts.split(",")):
+            command = [sys.executable, __file__, "--part", part, "--model-id", model.id, "--core", _CORE]
+            if arguments.fire:
+                command.append("--fire")
+            done = subprocess.run(command, capture_output=True, text=True, env={**os.environ})
+            if done.returncode:
+                print(f"  {part}: failed\n{done.stderr[-4000:]}", flush=True)
+                continue
+            figures[f"{part} {number}"] = found = json.loads(done.stdout.strip().splitlines()[-1])
+            function = "sagewatch.handlers.evaluator" if part == "evaluator" else "sagewatch.handlers.api"
+            declared = EVALUATOR_MB if part == "evaluator" else API_MB
+            imported = figures[function]["imported_mb"]
+            for number, run in enumerate(found.get("runs", [found])):
+                need = imported + run["rss_growth_mb"]
+                name = f"{part} run {number + 1}" if part == "evaluator" else f"{part} ({run['route']})"
+                print(
+                    f"  {name:<26} CPU {run['cpu_s']:6.1f} s  wall {run['wall_s']:6.1f} s  "
+                    f"RSS {run['rss_before_mb']:.0f} MB before, growth {run['rss_growth_mb']:6.0f} MB "
+                    f"(pyarrow at most {run['arrow_peak_mb']:.0f} MB); with the handler's import "
+                    f"{need:,.0f} MB of {declared:,} MB declared: {'fits' if need < declared else 'DOES NOT FIT'}",
+                    flush=True,
+                )
+                if part == "evaluator":
+                    print(
+                        f"    {run['rules']} rules, {run['raw_windows']} windows from raw rows, partials "
+                        f"made {run['partials_made']}, read {run['partials_read']}, errors {run['errors']}",
+                        flush=True,
+                    )
+                    for rule, seen in run["windows_with_rows"].items():
+                        print(f"    {rule}: {seen[-3:]}", flush=True)
+                else:
+                    print(f"    answer {run['answer']}", flush=True)
+        if arguments.json_out:
+            Path(arguments.json_out).write_text(json.dumps(figures, default=str, indent=1))
+
+
 def baseline_core(ref: str) -> str:
     """The layers/core of a commit, extracted to a temporary folder (git archive: no checkout)."""
     target = Path(tempfile.mkdtemp(prefix="sagewatch-baseline-"))
@@ -393,7 +728,28 @@ def main() -> None:
     parser.add_argument("--only", help="measure only these default metrics (names, comma-separated)")
     parser.add_argument("--profile", action="store_true", help="profile the first run (to stderr)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON (with --mode)")
+    parser.add_argument(
+        "--lambdas",
+        action="store_true",
+        help="the evaluator's run and the API's query over the day, each in a fresh process, moto apart",
+    )
+    parser.add_argument(
+        "--parts",
+        default="evaluator,evaluator,query,query-in-lambda",
+        help="with --lambdas: what to measure, each in a fresh process (a second evaluator: a new "
+        "container finding the partials stored)",
+    )
+    parser.add_argument("--fire", action="store_true", help="with --lambdas: the accuracy rule fires")
+    parser.add_argument("--json-out", help="with --lambdas: the figures to this file")
+    parser.add_argument("--part", help=argparse.SUPPRESS)  # one --lambdas measurement (internal)
+    parser.add_argument("--model-id", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
+    if arguments.part:
+        print(json.dumps(lambda_part(arguments), default=str))
+        return
+    if arguments.lambdas:
+        lambdas_case(arguments)
+        return
     if arguments.cache_mb is not None:
         window_module.CACHE_BYTES = arguments.cache_mb * 2**20
     if arguments.mode:
