@@ -39,12 +39,15 @@ class QueryRunning(BaseModel):
     message: str
 
 
-_ANSWERS = {
+_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+_ANSWERS: dict[int, dict[str, Any]] = {
     200: {"description": "The rows", "content": {"application/json": {"model": QueryResult}}},
     202: {
         "description": f"Still running after {SQL_WAIT_SECONDS:.0f} s: GET `poll` until it answers 200",
         "content": {"application/json": {"model": QueryRunning}},
     },
+    409: {"description": "the query was cancelled in Athena", "content": _ERROR},
+    502: {"description": "Athena could not run the query: its reason", "content": _ERROR},
 }
 
 
