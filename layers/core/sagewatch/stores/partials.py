@@ -210,6 +210,7 @@ class PartialReads:
         self.opened: OrderedDict[str, pq.ParquetFile] = OrderedDict()  # files read this run (OPENED)
         self.kept: dict[tuple[str, str], np.ndarray] = {}  # (key, version) -> kept rows, this run
         self.lock = threading.Lock()
+        self.fetching: dict[str, threading.Lock] = {}
         self.computed = 0
         self.read = 0
 
@@ -459,15 +460,17 @@ class PartialReads:
 
     def _open(self, key: str) -> pq.ParquetFile:
         """A file of the day, fetched once per run (the last OPENED kept: the run's new files)."""
-        with self.lock:
+        with self.lock:  # one fetch per key: threads making partials of partners wait for it
+            fetching = self.fetching.setdefault(key, threading.Lock())
+        with fetching:
             found = self.opened.get(key)
-        if found is None:
-            body = self.lake.client.get_object(Bucket=self.lake.bucket, Key=key)["Body"].read()
-            found = pq.ParquetFile(pa.BufferReader(body))
-            with self.lock:
-                self.opened[key] = found
-                while len(self.opened) > OPENED:
-                    self.opened.popitem(last=False)
+            if found is None:
+                body = self.lake.client.get_object(Bucket=self.lake.bucket, Key=key)["Body"].read()
+                found = pq.ParquetFile(pa.BufferReader(body))
+                with self.lock:
+                    self.opened[key] = found
+                    while len(self.opened) > OPENED:
+                        self.opened.popitem(last=False)
         return found
 
 
