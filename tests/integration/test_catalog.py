@@ -12,7 +12,9 @@ from tests.conftest import Call
 from tests.inputs import records, register
 
 from sagewatch import aws as sagewatch_aws
+from sagewatch import container
 from sagewatch.stores import catalog
+from sagewatch.stores.athena import AthenaEngine, AthenaStore
 
 DATABASE = "sagewatch"
 # Parquet's physical/logical types as Hive's, written out here (not taken from the code under test).
@@ -117,3 +119,20 @@ def test_drop_removes_a_models_tables_and_odd_ids_get_distinct_names(glue, aws: 
     assert names == {f"{area}__{catalog.model_key('A/b')}" for area in catalog.AREAS}
     assert not store.current(plain)
     store.drop(plain.id)  # nothing left to drop: no error
+
+
+def test_glue_refusing_does_not_refuse_the_model_and_the_first_query_makes_its_tables(
+    api: Call, aws: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(catalog.DATABASE_ENV, DATABASE)  # named, but not there yet: Glue refuses
+    model_id = register(api)
+    glue = sagewatch_aws.client("glue")
+    glue.create_database(DatabaseInput={"Name": DATABASE})
+    assert glue.get_tables(DatabaseName=DATABASE)["TableList"] == []
+    engine = AthenaEngine(AthenaStore("sagewatch"), catalog.CatalogStore(DATABASE, aws["data"]))
+    tables = engine.tables(container.model_store().get(model_id))
+    key = catalog.model_key(model_id)
+    assert tables.inferences == f'"{DATABASE}"."inferences__{key}"'
+    assert {t["Name"] for t in glue.get_tables(DatabaseName=DATABASE)["TableList"]} == {
+        f"{area}__{key}" for area in catalog.AREAS
+    }

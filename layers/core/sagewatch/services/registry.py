@@ -7,8 +7,11 @@ an archived model's history stays readable, through Athena as through the API.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Literal
 from urllib.parse import unquote
+
+from botocore.exceptions import ClientError
 
 from sagewatch.paging import pages
 from sagewatch.schema import Model, ModelSpec
@@ -16,6 +19,7 @@ from sagewatch.stores.catalog import CatalogStore
 from sagewatch.stores.models import ModelStore
 
 IdType = Literal["id", "partner_model_id"]
+logger = logging.getLogger(__name__)
 
 
 class Registry:
@@ -37,8 +41,7 @@ class Registry:
     def create(self, spec: ModelSpec) -> Model:
         """Register a model (its schema checked, its partner_model_id unique) and its Glue tables."""
         model = self.models.create(spec)
-        if self.catalog is not None:
-            self.catalog.put(model)
+        self._tables(model)
         return model
 
     def page(self, page: int, page_size: int, include_archived: bool = False) -> dict[str, Any]:
@@ -49,9 +52,19 @@ class Registry:
     def replace(self, model_id: str, spec: ModelSpec, id_type: IdType = "id") -> Model:
         """Replace a model's schema and settings; its Glue tables take the new columns."""
         model = self.models.replace(self.find(model_id, id_type).id, spec)
-        if self.catalog is not None:
-            self.catalog.put(model)
+        self._tables(model)
         return model
+
+    def _tables(self, model: Model) -> None:
+        """Bring the model's Glue tables to its schema. Glue refusing does not undo the model: the
+        first query that needs the tables makes them (stores/athena.AthenaEngine.tables), so it is
+        logged, not answered."""
+        if self.catalog is None:
+            return
+        try:
+            self.catalog.put(model)
+        except ClientError:
+            logger.exception("the model's Glue tables were not written", extra={"model_id": model.id})
 
     def archive(self, model_id: str, id_type: IdType = "id") -> None:
         """Archive a model: it takes no more data, its history (and its Glue tables) stay readable."""
