@@ -384,6 +384,7 @@ def _evaluator_runs(arguments: argparse.Namespace, quick: bool) -> None:
         stream = make_stream(model, arguments.per_day, arguments.days, quick)
         accuracy = next(m for m in catalog.default_metrics(model) if m.name == "Accuracy Rate")
         evaluator = container.evaluator()
+        evaluator.partials = not arguments.raw  # the default rules' windows from partials, or raw rows
         evaluator.rules.put(
             Rule(
                 id=uuid.uuid4().hex,
@@ -432,6 +433,7 @@ def _evaluator_runs(arguments: argparse.Namespace, quick: bool) -> None:
         print(
             f"evaluator run: median {statistics.median(seconds):.2f} s of {len(seconds)} "
             f"(target < 30 s); rules {', '.join(r.name for r in rules)}; {len(alerts)} alerts; "
+            f"{'raw rows only' if arguments.raw else 'partials where they answer'}; "
             f"process peak RSS {process_peak_mb():.0f} MB"
         )
 
@@ -779,6 +781,9 @@ def main() -> None:
     parser.add_argument("--per-day", type=int, default=46_000, help="evaluator: inferences a day")
     parser.add_argument("--days", type=int, default=5, help="evaluator: days of inferences")
     parser.add_argument("--profile", action="store_true", help="print a profile of the last run")
+    parser.add_argument(
+        "--raw", action="store_true", help="evaluator: every window from raw rows (no partials)"
+    )
     parser.add_argument("--reads-per-day", type=int, default=111_112, help="reads: inferences a day")
     parser.add_argument("--history-days", type=int, default=90, help="reads: days of history")
     parser.add_argument("--repeats", type=int, default=7, help="reads: measurements of the window")
