@@ -22,7 +22,8 @@ from sagewatch.local.sql import TABLES, DuckdbEngine
 from sagewatch.metrics import filters
 from sagewatch.metrics.drift import DriftQuery
 from sagewatch.metrics.query import Query
-from sagewatch.metrics.sql import drift_base, drift_sql, query_sql
+from sagewatch.metrics.sql import NotInSql, drift_base, drift_sql, query_sql
+from sagewatch.services import monitoring as monitoring_module
 from sagewatch.stores import catalog
 from sagewatch.stores.athena import WORKGROUP_ENV
 from sagewatch.stores.window import lake_loader
@@ -265,3 +266,19 @@ def test_an_athena_drift_answers_202_then_the_in_lambda_values(api: Call, upload
     assert [sorted(row) for row in got] == [sorted(row) for row in expected]
     for row, wanted in zip(got, expected, strict=True):
         assert row == {k: pytest.approx(v) if isinstance(v, float) else v for k, v in wanted.items()}
+
+
+def test_a_query_sql_cannot_express_runs_in_the_lambda_as_before(
+    api: Call, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model_id = _lake(api)
+    expected = _in_lambda(api, model_id, QUERIES[0])
+    engine = use_duckdb(LIMIT)
+
+    def untranslated(*arguments: Any) -> None:
+        raise NotInSql("a function metrics.sql does not translate yet", field="select")
+
+    monkeypatch.setattr(monitoring_module, "query_sql", untranslated)
+    answer = api("POST", f"/api/v3/models/{model_id}/inferences/query", QUERIES[0])
+    assert answer.status == 200 and answer.body["query_result"] == expected
+    assert engine.finished == []

@@ -41,7 +41,7 @@ from sagewatch.metrics import filters
 from sagewatch.metrics.drift import DriftQuery, run_drift
 from sagewatch.metrics.filters import Condition
 from sagewatch.metrics.query import DAILY_SOURCES, Loader, Plan, Query, run
-from sagewatch.metrics.sql import SqlQuery, SqlTables, drift_base, drift_sql, query_sql
+from sagewatch.metrics.sql import NotInSql, SqlQuery, SqlTables, drift_base, drift_sql, query_sql
 from sagewatch.paging import pages
 from sagewatch.schema import Model
 from sagewatch.stores.alerting import AlertStore, MetricStore, NotificationStore, RuleStore
@@ -201,9 +201,13 @@ class Monitoring:
         if self.sql is None or not self._past_limit(model, plan, first, last):
             return run(body, model, self.loader(model))
         engine = self.sql
-        body = self._bounded(model, body, first, last)
-        first, last = filters.date_range(body.filter) if body.from_ in DAILY_SOURCES else (None, None)
-        planned = query_sql(body, model, engine.tables(model), engine.dialect)
+        bounded = self._bounded(model, body, first, last)
+        first, last = filters.date_range(bounded.filter) if body.from_ in DAILY_SOURCES else (None, None)
+        try:
+            planned = query_sql(bounded, model, engine.tables(model), engine.dialect)
+        except NotInSql:  # a function SQL does not compute: here, as before there was SQL
+            return run(body, model, self.loader(model))
+        body = bounded
         what = {"kind": "query", "model_id": model.id, "body": body.model_dump(mode="json", by_alias=True)}
         query_id = engine.start(tag(planned.sql, what), model, first, last)
         return self._answer(engine.wait(query_id, self.sql_wait), planned)
@@ -270,9 +274,9 @@ class Monitoring:
         what = tagged(found.sql)
         if what is None or what.get("model_id") != model.id or what.get("kind") not in ("query", "drift"):
             raise NotFound(f"no query {query_id!r} of model {model_id!r}", field="query_id")
-        tables = engine.tables(model, check=False)
         if not found.done:
             return Pending(found.query_id, found.state)
+        tables = engine.tables(model, check=False)
         if what["kind"] == "drift":
             return self._answer(
                 found, self._drift_sql(DriftQuery.model_validate(what["body"]), model, tables)
@@ -309,7 +313,10 @@ class Monitoring:
         body = body.model_copy(
             update={"target": target.model_copy(update={"filter": bounded or target.filter})}
         )
-        planned = self._drift_sql(body, model, engine.tables(model))
+        try:
+            planned = self._drift_sql(body, model, engine.tables(model))
+        except NotInSql:  # as query()
+            return run_drift(body, model, self.loader(model))
         first, last = filters.date_range(body.target.filter) if target.source == "inference" else (None, None)
         what = {"kind": "drift", "model_id": model.id, "body": body.model_dump(mode="json")}
         query_id = engine.start(tag(planned.sql, what), model, first, last)
