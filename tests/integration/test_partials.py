@@ -105,9 +105,21 @@ class Lake:
         stamps = written.column("inference_timestamp").to_pylist()
         probabilities = written.column("predicted_probability").to_pylist()
         regions = written.column("region").to_pylist()
-        for position, (i, t, p, r) in enumerate(zip(names, stamps, probabilities, regions, strict=True)):
+        ages = written.column("age").to_pylist()
+        for position, (i, t, p, r, age) in enumerate(
+            zip(names, stamps, probabilities, regions, ages, strict=True)
+        ):
             self.rows.append(
-                {"file": name, "id": i, "time": t, "p": p, "region": r, "at": ingested, "place": position}
+                {
+                    "file": name,
+                    "id": i,
+                    "time": t,
+                    "p": p,
+                    "region": r,
+                    "age": age,
+                    "at": ingested,
+                    "place": position,
+                }
             )
 
     def first_writes(self) -> list[dict]:
@@ -229,6 +241,58 @@ def test_partials_equal_the_raw_path_through_duplicates_late_and_replayed_files(
     lake.write("f3", [f"d{i}" for i in range(50)], minutes(rng, 425, 470, 50), NOW + timedelta(minutes=1), 4)
     late_file = check_equal(model, lake)
     assert late_file.computed == 5
+
+
+@pytest.mark.parametrize(
+    ("function", "edit", "bad"),
+    [
+        (
+            "outOfRangeRate",
+            {"age": {"min_range": 50, "max_range": 60}},
+            lambda row: not 50 <= row["age"] <= 60,
+        ),
+        (
+            "newCategoryRate",
+            {"region": {"categories": [{"value": "north"}]}},
+            lambda row: row["region"] != "north",
+        ),
+    ],
+)
+def test_an_edit_of_a_range_or_categories_makes_new_partials(
+    clock: Clock, function: str, edit: dict, bad
+) -> None:
+    # GIVEN a model whose age range is 18 to 90 and regions north and south, and an hour of its rows
+    body = factories.binary_probability("edited")
+    factories.attribute(body, "age").update(min_range=18, max_range=90)
+    factories.attribute(body, "region").update(categories=[{"value": "north"}, {"value": "south"}])
+    model = container.model_store().create(ModelSpec.model_validate(body))
+    lake = Lake([model])
+    rng = np.random.default_rng(5)
+    lake.write(
+        "f1", [f"e{i}" for i in range(400)], minutes(rng, 600, 660, 400), NOW - timedelta(minutes=30), 5
+    )
+    span = (DAY + timedelta(hours=10), DAY + timedelta(hours=11))
+    inside = [r for r in lake.first_writes() if span[0] <= r["time"] < span[1]]
+    column = next(iter(edit))
+    null_rate = next(m for m in catalog.default_metrics(model) if m.name == f"Null Rate {column}")
+    query = {"select": [{"function": function, "parameters": {"property": column}}]}
+    metric = null_rate.model_copy(update={"name": f"{function} {column}", "query": query})
+
+    def measured(current: Model) -> float | None:
+        spec = catalog.partial_spec(metric, current, RunReads(lake_loader(container.lake_store(), current)))
+        assert spec is not None
+        [result] = PartialReads(container.lake_store(), current).measure(spec, [span])
+        return catalog.measurement(result).value
+
+    assert measured(model) == 0.0  # every value within the range, every region known
+
+    # WHEN the range or the categories are edited (no type changes), THEN the partials follow: the
+    # share of the hour's values now outside, counted by hand
+    for name, changes in edit.items():
+        factories.attribute(body, name).update(changes)
+    edited = container.model_store().replace(model.id, ModelSpec.model_validate(body))
+    assert measured(edited) == pytest.approx(sum(map(bad, inside)) / len(inside))
+    assert 0 < sum(map(bad, inside)) < len(inside)
 
 
 def rules_of(model: Model) -> None:

@@ -197,10 +197,25 @@ def _number(value: Any, alias: str) -> float | None:
     return None if value is None else float(value)
 
 
-def _schema(model: Model, columns: list[str]) -> list[tuple[str, str]]:
-    """The types of the columns a spec reads (a type change makes other partials)."""
+# What of a model its functions read besides the columns' types (ranges, categories, bins of each
+# attribute, the threshold and the maps of a classifier): an edit of any makes other partials.
+COMPUTED_FROM = {
+    "attributes",
+    "output_type",
+    "classifier_threshold",
+    "pred_to_ground_truth_map",
+    "positive_predicted_attribute",
+}
+
+
+def _schema(model: Model, columns: list[str]) -> list[Any]:
+    """What a spec's values depend on in the model: the types of the columns it reads and every
+    attribute's definition (a range or category edit changes outOfRangeRate, newCategoryRate, ...)."""
     types = column_types(model, "inference")
-    return [(name, str(ARROW_TYPES[types[name]])) for name in columns if name in types]
+    return [
+        [(name, str(ARROW_TYPES[types[name]])) for name in columns if name in types],
+        model.model_dump(mode="json", include=COMPUTED_FROM),
+    ]
 
 
 def query_spec(query: dict[str, Any], model: Model, extra: list[Condition]) -> QuerySpec:
