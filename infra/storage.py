@@ -24,6 +24,10 @@ from sagewatch.stores.athena import WORKGROUP_ENV
 from sagewatch.stores.catalog import AREAS, DATABASE_ENV
 
 DATABASE = "sagewatch"  # the Glue database (sagewatch.stores.catalog names its tables in it)
+# Partial aggregates (stores/partials.py) are derived from the lake and only read by evaluator runs
+# for windows within a day, at most MAX_CATCH_UP lookbacks back: one older than this is made again
+# from the lake's files if a run ever asks for it.
+PARTIALS_KEPT_DAYS = 14
 WORKGROUP = "sagewatch"  # the Athena workgroup (results location and encryption enforced)
 
 # Columns every lake row has, whatever the model (attributes vary per model and are read by name).
@@ -65,6 +69,11 @@ class StorageStack(cdk.Stack):
             lifecycle=[
                 s3.LifecycleRule(id="rejected-rows", prefix="rejected/", expiration=cdk.Duration.days(90)),
                 s3.LifecycleRule(id="ingested-drops", prefix="drops/", expiration=cdk.Duration.days(30)),
+                s3.LifecycleRule(
+                    id="partial-aggregates",
+                    prefix="partials/",
+                    expiration=cdk.Duration.days(PARTIALS_KEPT_DAYS),
+                ),
                 s3.LifecycleRule(id="old-versions", noncurrent_version_expiration=cdk.Duration.days(30)),
             ],
         )

@@ -79,7 +79,7 @@ def test_buckets_are_encrypted_private_tls_only_and_logged(
     assert len(versioned) == len(logged)
 
 
-def test_lake_data_is_retained_and_expires_only_rejected_rows_drops_and_old_versions(
+def test_lake_data_is_retained_and_expires_only_rejected_rows_drops_partials_and_old_versions(
     template: Template,
 ) -> None:
     buckets = template.find_resources(
@@ -88,9 +88,12 @@ def test_lake_data_is_retained_and_expires_only_rejected_rows_drops_and_old_vers
     (data,) = buckets.values()
     assert data["DeletionPolicy"] == "Retain"
     rules = {r["Id"]: r for r in data["Properties"]["LifecycleConfiguration"]["Rules"]}
-    assert set(rules) == {"rejected-rows", "ingested-drops", "old-versions"}
+    assert set(rules) == {"rejected-rows", "ingested-drops", "partial-aggregates", "old-versions"}
     assert rules["rejected-rows"]["Prefix"] == "rejected/"
     assert rules["ingested-drops"]["Prefix"] == "drops/"
+    # partial aggregates are made again from the lake when asked for: kept two weeks
+    assert rules["partial-aggregates"]["Prefix"] == "partials/"
+    assert rules["partial-aggregates"]["ExpirationInDays"] == 14
     # inferences/ and ground_truth/ never expire: no current-version expiry without a prefix
     assert "ExpirationInDays" not in rules["old-versions"]
 

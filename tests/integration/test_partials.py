@@ -426,3 +426,27 @@ def test_a_new_process_reads_the_days_fingerprints_from_block_objects(
     # partner f5 have new partials
     assert gets["inference_ids"] == 1
     assert reads.computed == 2 * 5
+
+
+def test_partials_expired_by_the_lakes_lifecycle_are_made_again(clock: Clock) -> None:
+    # GIVEN a day measured from partials, then every partial object gone (the bucket expires
+    # partials/ after two weeks) and a new process (its caches empty)
+    model = new_model()
+    lake = Lake([model])
+    rng = np.random.default_rng(11)
+    lake.write(
+        "f1", [f"a{i}" for i in range(200)], minutes(rng, 420, 600, 200), NOW - timedelta(minutes=40), 1
+    )
+    lake.write(
+        "f2", [f"b{i}" for i in range(200)], minutes(rng, 450, 650, 200), NOW - timedelta(minutes=30), 2
+    )
+    assert check_equal(model, lake).computed == 2 * 5
+    store = container.lake_store()
+    assert store.delete_prefix(f"partials/model_id={model.id}/") > 0
+    for cache in (stored_partials._DAYS, stored_partials._TABLES):
+        cache.items.clear()
+        cache.total = 0
+
+    # WHEN the windows are measured again, THEN each file's partials are made again from the lake
+    # and the values still equal the raw path's
+    assert check_equal(model, lake).computed == 2 * 5
