@@ -7,6 +7,7 @@ import io
 
 import pyarrow.parquet as pq
 import pytest
+from botocore.exceptions import ClientError
 from tests import factories
 from tests.conftest import Call
 from tests.inputs import records, register
@@ -136,3 +137,33 @@ def test_glue_refusing_does_not_refuse_the_model_and_the_first_query_makes_its_t
     assert {t["Name"] for t in glue.get_tables(DatabaseName=DATABASE)["TableList"]} == {
         f"{area}__{key}" for area in catalog.AREAS
     }
+
+
+def test_a_table_glue_refused_at_registration_is_made_by_the_first_query(
+    api: Call, glue, aws: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Glue refusing one area (a throttle) still makes the others, and the first query makes it."""
+    container.reset()
+    store = container.registry().catalog
+    assert store is not None
+    real = store.client.create_table
+
+    def throttled(**arguments):
+        if arguments["TableInput"]["Name"].startswith("labels__"):
+            raise ClientError(
+                {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "CreateTable"
+            )
+        return real(**arguments)
+
+    monkeypatch.setattr(store.client, "create_table", throttled)
+    model_id = register(api)
+    monkeypatch.setattr(store.client, "create_table", real)
+    key = catalog.model_key(model_id)
+    names = {t["Name"] for t in glue.get_tables(DatabaseName=DATABASE)["TableList"]}
+    assert names == {f"{area}__{key}" for area in ("inferences", "ground_truth", "reference")}
+    model = container.model_store().get(model_id)
+    assert not store.current(model)
+    AthenaEngine(AthenaStore("sagewatch"), store).tables(model)  # what a query past the limit does
+    names = {t["Name"] for t in glue.get_tables(DatabaseName=DATABASE)["TableList"]}
+    assert names == {f"{area}__{key}" for area in catalog.AREAS}
+    assert store.current(model)

@@ -149,18 +149,28 @@ class CatalogStore:
         }
 
     def put(self, model: Model) -> None:
-        """Create the model's tables, or update them to its current schema."""
+        """Create the model's tables, or update them to its current schema. Every area is tried even
+        when Glue refuses one (a throttle, a limit), so one refusal leaves no other table stale; the
+        first refusal is raised after them (`current` then says False, and the next query retries)."""
         if not queryable(model):
             self.drop(model.id)
             return
+        refused: list[ClientError] = []
         for area in AREAS:
-            table = self.table_input(model, area)
             try:
-                self.client.create_table(DatabaseName=self.database, TableInput=table)
+                self._put_table(self.table_input(model, area))
             except ClientError as error:
-                if error_code(error) != "AlreadyExistsException":
-                    raise
-                self.client.update_table(DatabaseName=self.database, TableInput=table)
+                refused.append(error)
+        if refused:
+            raise refused[0]
+
+    def _put_table(self, table: dict[str, Any]) -> None:
+        try:
+            self.client.create_table(DatabaseName=self.database, TableInput=table)
+        except ClientError as error:
+            if error_code(error) != "AlreadyExistsException":
+                raise
+            self.client.update_table(DatabaseName=self.database, TableInput=table)
 
     def drop(self, model_id: str) -> None:
         """Delete the model's tables (those that exist)."""
@@ -172,16 +182,20 @@ class CatalogStore:
                     raise
 
     def current(self, model: Model) -> bool:
-        """Whether the model's tables follow its current version (one GetTable of its inferences)."""
-        try:
-            table = self.client.get_table(
-                DatabaseName=self.database, Name=table_name(model.id, "inferences")
-            )["Table"]
-        except ClientError as error:
-            if error_code(error) == "EntityNotFoundException":
+        """Whether every one of the model's tables exists and follows its current version (a GetTable
+        per area, stopping at the first that does not: one refused at registration is made again)."""
+        for area in AREAS:
+            try:
+                table = self.client.get_table(DatabaseName=self.database, Name=table_name(model.id, area))[
+                    "Table"
+                ]
+            except ClientError as error:
+                if error_code(error) == "EntityNotFoundException":
+                    return False
+                raise
+            if table.get("Parameters", {}).get(VERSION_PARAMETER) != str(model.version):
                 return False
-            raise
-        return table.get("Parameters", {}).get(VERSION_PARAMETER) == str(model.version)
+        return True
 
     def columns(self, model_id: str, area: str) -> list[tuple[str, str]] | None:
         """A table's columns (name, type) as Glue holds them, partitions last; None without the table."""
