@@ -5,11 +5,14 @@ run in DuckDB in local mode (where SQL really runs) and in Athena (moto: canned 
 from __future__ import annotations
 
 import io
+import random
+import uuid
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from botocore.exceptions import ClientError
 from tests import athena as moto_athena
 from tests import factories
 from tests.conftest import Call
@@ -282,3 +285,133 @@ def test_a_query_sql_cannot_express_runs_in_the_lambda_as_before(
     answer = api("POST", f"/api/v3/models/{model_id}/inferences/query", QUERIES[0])
     assert answer.status == 200 and answer.body["query_result"] == expected
     assert engine.finished == []
+
+
+def test_glue_refusing_the_tables_at_query_time_runs_the_query_in_the_lambda(
+    api: Call, athena, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model_id = _lake(api)
+    expected = _in_lambda(api, model_id, QUERIES[0])
+    glue = athena.catalog.client
+    for table in glue.get_tables(DatabaseName=moto_athena.DATABASE)["TableList"]:
+        glue.delete_table(DatabaseName=moto_athena.DATABASE, Name=table["Name"])
+
+    def refused(**arguments: Any) -> None:
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "CreateTable")
+
+    monkeypatch.setattr(glue, "create_table", refused)
+    answer = api("POST", f"/api/v3/models/{model_id}/inferences/query", QUERIES[0])
+    assert answer.status == 200, answer.body
+    assert answer.body["query_result"] == expected
+    assert sagewatch_aws.client("athena").list_query_executions()["QueryExecutionIds"] == []
+
+
+def test_athena_refusing_to_start_a_query_runs_it_in_the_lambda(
+    api: Call, athena, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model_id = _lake(api)
+    expected = _in_lambda(api, model_id, QUERIES[1])
+
+    def refused(**arguments: Any) -> None:
+        raise ClientError(
+            {"Error": {"Code": "InvalidRequestException", "Message": "query string too long"}},
+            "StartQueryExecution",
+        )
+
+    monkeypatch.setattr(athena.athena.client, "start_query_execution", refused)
+    answer = api("POST", f"/api/v3/models/{model_id}/inferences/query", QUERIES[1])
+    assert answer.status == 200, answer.body
+    assert answer.body["query_result"] == expected
+
+
+def test_sql_past_athenas_limit_once_tagged_runs_in_the_lambda(api: Call) -> None:
+    """SQL under Athena's 262,144 bytes, which the request's tag (its filter values again) would
+    carry past it: the query runs in the Lambda, with the same rows."""
+    model_id = _lake(api)
+    values = [uuid.UUID(int=random.Random(n).getrandbits(128)).hex for n in range(6_000)]
+    body = {
+        "select": [{"function": "count"}],
+        "filter": [{"property": "region", "comparator": "nin", "value": values}],
+    }
+    model = container.model_store().get(model_id)
+    sql = query_sql(Query.model_validate(body), model, TABLES, "duckdb").sql
+    assert 200_000 < len(sql.encode()) < 262_144  # SQL alone would be sent
+    expected = _in_lambda(api, model_id, body)
+    engine = use_duckdb(LIMIT)
+    answer = api("POST", f"/api/v3/models/{model_id}/inferences/query", body)
+    assert answer.status == 200, answer.body
+    assert answer.body["query_result"] == expected == [{"count": 300}]
+    assert engine.finished == []
+
+
+def test_a_poll_after_the_schema_changed_answers_409_never_rows_of_another_plan(api: Call) -> None:
+    body = factories.binary_probability()
+    model_id = register(api, body)
+    assert api("POST", f"/api/v3/models/{model_id}/inferences", records(150, seed=1)).status in (200, 207)
+    engine = use_duckdb(LIMIT)
+    query = {"select": [{"property": "*"}], "order_by": [{"property": "partner_inference_id"}], "limit": 2}
+    first = api("POST", f"/api/v3/models/{model_id}/inferences/query", query)
+    assert first.status == 200, first.body
+    poll = f"/api/v3/models/{model_id}/inferences/query/{engine.finished[-1]}"
+    assert api("GET", poll).body == first.body
+    edited = factories.edited(body)
+    edited["attributes"].insert(0, {"name": "aaa", "stage": "PIPELINE_INPUT", "value_type": "STRING"})
+    for position, attribute in enumerate(a for a in edited["attributes"] if a["stage"] == "PIPELINE_INPUT"):
+        attribute["position"] = position
+    assert api("PUT", f"/api/v3/models/{model_id}", edited).status == 200
+    polled = api("GET", poll)
+    assert polled.status == 409, polled.body
+    assert "schema changed" in polled.body["message"] and "run the query again" in polled.body["message"]
+    # a model edit its plan does not read (tags) leaves the answer readable
+    again = api("POST", f"/api/v3/models/{model_id}/inferences/query", query)
+    poll = f"/api/v3/models/{model_id}/inferences/query/{engine.finished[-1]}"
+    assert api("PUT", f"/api/v3/models/{model_id}", {**edited, "tags": ["new"]}).status == 200
+    assert api("GET", poll).body == again.body
+
+
+def test_a_drift_poll_after_the_reference_changed_answers_409(api: Call, upload) -> None:
+    model_id = _with_reference(api, upload)
+    engine = use_duckdb(LIMIT)
+    path = f"/api/v3/models/{model_id}/inferences/query/data_drift"
+    first = api("POST", path, DRIFTS[0])
+    assert first.status == 200, first.body
+    poll = f"/api/v3/models/{model_id}/inferences/query/{engine.finished[-1]}"
+    assert api("GET", poll).body == first.body  # the same base: the same answer
+    reference = records(400, seed=9, shift=500.0)
+    table = pa.Table.from_pylist([{**r["inference_data"], **r["ground_truth_data"]} for r in reference])
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    assert (
+        upload(
+            f"/api/v3/models/{model_id}/reference_data", {"reference_data": ("r.parquet", sink.getvalue())}
+        ).status
+        == 207
+    )
+    polled = api("GET", poll)
+    assert polled.status == 409, polled.body
+    assert "base changed" in polled.body["message"] and "run the query again" in polled.body["message"]
+
+
+def test_a_result_past_what_the_api_reads_back_answers_413(
+    api: Call, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model_id = _lake(api)
+    monkeypatch.setattr(monitoring_module, "SQL_RESULT_ROWS", 20)
+    engine = use_duckdb(LIMIT)
+    path = f"/api/v3/models/{model_id}/inferences/query"
+    rows = {
+        "select": [{"property": "partner_inference_id"}, {"property": "income"}],
+        "order_by": [{"property": "income"}],
+    }
+    for body in (rows, {**rows, "limit": 25}):  # no limit, or a limit past the bound
+        answer = api("POST", path, body)
+        assert answer.status == 413, answer.body
+        assert answer.body["message"].startswith("the answer is larger than a Lambda can return")
+        assert engine.execution(engine.finished[-1]).sql.split("\n/*")[0].endswith("LIMIT 21")
+        assert api("GET", f"{path}/{engine.finished[-1]}").status == 413
+    grouped = {"select": [{"property": "age"}, {"function": "count"}], "group_by": [{"property": "age"}]}
+    assert api("POST", path, grouped).status == 413  # more than 20 ages: more groups than it reads
+    for body in ({**rows, "limit": 20}, QUERIES[2], QUERIES[0]):  # within it: the in-Lambda rows
+        answer = api("POST", path, body)
+        assert answer.status == 200, answer.body
+        assert answer.body["query_result"] == _in_lambda(api, model_id, body)

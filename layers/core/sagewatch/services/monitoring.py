@@ -7,6 +7,8 @@ monitors into metrics and rules) and the routes share one path. Reads are paged 
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import re
 import uuid
 from collections.abc import Callable
@@ -15,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 from pydantic import BaseModel, Field, ValidationError
 
 from sagewatch.alerting import catalog
@@ -30,27 +33,39 @@ from sagewatch.alerting.types import (
 )
 from sagewatch.auth import Role, TokenRecord
 from sagewatch.errors import (
+    Conflict,
     Forbidden,
     InvalidInput,
     NotFound,
     NothingToCompare,
     SagewatchError,
+    TooLarge,
     invalid_input,
 )
 from sagewatch.metrics import filters
 from sagewatch.metrics.drift import DriftQuery, run_drift
 from sagewatch.metrics.filters import Condition
 from sagewatch.metrics.query import DAILY_SOURCES, Loader, Plan, Query, run
-from sagewatch.metrics.sql import NotInSql, SqlQuery, SqlTables, drift_base, drift_sql, query_sql
+from sagewatch.metrics.sql import (
+    ATHENA_QUERY_BYTES,
+    NotInSql,
+    SqlQuery,
+    SqlTables,
+    drift_base,
+    drift_sql,
+    query_sql,
+)
 from sagewatch.paging import pages
 from sagewatch.schema import Model
 from sagewatch.stores.alerting import AlertStore, MetricStore, NotificationStore, RuleStore
-from sagewatch.stores.athena import Execution, failure, tag, tagged
+from sagewatch.stores.athena import Execution, SqlUnavailable, failure, tag, tagged
 from sagewatch.stores.ingestion import IngestionLedger
 from sagewatch.stores.lake import LakeStore
 from sagewatch.stores.models import ModelStore
 from sagewatch.stores.window import lake_loader
 from sagewatch.webhooks import check_destination
+
+logger = logging.getLogger(__name__)
 
 
 def _now() -> datetime:
@@ -67,6 +82,27 @@ SQL_ROWS = 2_000_000
 # Gateway stops waiting at 29 s; the rest is for reading and decoding the result.
 SQL_WAIT_SECONDS = 20.0
 SQL_SOURCES = ("inference", "reference")  # what metrics.sql computes (not ground_truth, explanation)
+# At most this many result rows are read back from the SQL engine (its SQL is limited to one more, to
+# tell a result past it, answered 413 as an answer past Lambda's 6 MB is): GetQueryResults reads
+# 1,000 rows a call, so 50 calls, which fit in what is left of a request's 29 s after its 20 s wait.
+SQL_RESULT_ROWS = 50_000
+_LIMIT = re.compile(r"\sLIMIT (\d+)$")
+# Model fields a query's plan does not read: editing them leaves a running query's answer as it was.
+_UNPLANNED = {
+    "id",
+    "partner_model_id",
+    "display_name",
+    "description",
+    "sagemaker",
+    "alerts_delay_seconds",
+    "alerts_delay_labels_ratio",
+    "tags",
+    "status",
+    "archived",
+    "created_at",
+    "updated_at",
+    "version",
+}
 
 
 @dataclass(frozen=True)
@@ -205,12 +241,43 @@ class Monitoring:
         first, last = filters.date_range(bounded.filter) if body.from_ in DAILY_SOURCES else (None, None)
         try:
             planned = query_sql(bounded, model, engine.tables(model), engine.dialect)
-        except NotInSql:  # a function SQL does not compute: here, as before there was SQL
+        except (NotInSql, SqlUnavailable) as error:  # here, as before there was SQL
+            logger.info("query run in the Lambda: %s", error.message, extra={"model_id": model.id})
             return run(body, model, self.loader(model))
-        body = bounded
-        what = {"kind": "query", "model_id": model.id, "body": body.model_dump(mode="json", by_alias=True)}
-        query_id = engine.start(tag(planned.sql, what), model, first, last)
-        return self._answer(engine.wait(query_id, self.sql_wait), planned)
+        what = {
+            "kind": "query",
+            "model_id": model.id,
+            "body": bounded.model_dump(mode="json", by_alias=True),
+            "schema": schema_digest(model),
+            "rows": SQL_RESULT_ROWS,
+        }
+        query_id = self._start(planned, what, model, first, last)
+        if query_id is None:
+            return run(body, model, self.loader(model))
+        return self._answer(engine.wait(query_id, self.sql_wait), planned, SQL_RESULT_ROWS)
+
+    def _start(
+        self, planned: SqlQuery, what: dict[str, Any], model: Model, first: date | None, last: date | None
+    ) -> str | None:
+        """Start the planned SQL, its result limited to what["rows"] + 1 and tagged with `what`; its
+        id, or None (logged) when the text is past Athena's limit or the engine refuses it: the
+        caller runs the request in the Lambda, as one SQL cannot express."""
+        assert self.sql is not None
+        text = tag(limited(planned.sql, what["rows"] + 1), what)
+        size = len(text.encode())
+        if size > ATHENA_QUERY_BYTES:
+            logger.info(
+                "query run in the Lambda: its SQL is %d bytes with its tag, past Athena's %d",
+                size,
+                ATHENA_QUERY_BYTES,
+                extra={"model_id": model.id},
+            )
+            return None
+        try:
+            return self.sql.start(text, model, first, last)
+        except SqlUnavailable as error:
+            logger.info("query run in the Lambda: %s", error.message, extra={"model_id": model.id})
+            return None
 
     def _bounded(self, model: Model, body: Query, first: date | None, last: date | None) -> Query:
         """An inference query open at either end, bounded by the days the model's inferences span
@@ -276,21 +343,38 @@ class Monitoring:
             raise NotFound(f"no query {query_id!r} of model {model_id!r}", field="query_id")
         if not found.done:
             return Pending(found.query_id, found.state)
+        rerun = f"run the query again for an answer over the model as it is now (query {query_id})"
+        if what.get("schema") != schema_digest(model):
+            raise Conflict(f"the model's schema changed since its query started: {rerun}", field="query_id")
         tables = engine.tables(model, check=False)
+        rows = int(what.get("rows", SQL_RESULT_ROWS))
         if what["kind"] == "drift":
-            return self._answer(
-                found, self._drift_sql(DriftQuery.model_validate(what["body"]), model, tables)
-            )
+            try:
+                planned, base = self._drift_sql(DriftQuery.model_validate(what["body"]), model, tables)
+            except NothingToCompare:
+                base = None
+            if base != what.get("base"):
+                raise Conflict(f"the drift's base changed since its query started: {rerun}", field="query_id")
+            return self._answer(found, planned, rows)
         return self._answer(
-            found, query_sql(Query.model_validate(what["body"]), model, tables, engine.dialect)
+            found, query_sql(Query.model_validate(what["body"]), model, tables, engine.dialect), rows
         )
 
-    def _answer(self, found: Execution, planned: SqlQuery) -> list[dict[str, Any]] | Pending:
+    def _answer(self, found: Execution, planned: SqlQuery, rows: int) -> list[dict[str, Any]] | Pending:
+        """The rows of a finished query (its failure as an error; TooLarge past `rows` result rows)."""
         if not found.done:
             return Pending(found.query_id, found.state)
         if found.state != "SUCCEEDED":
             raise failure(found)
-        return planned.rows(self.sql.results(found.query_id) if self.sql else pa.table({}))
+        result = self.sql.results(found.query_id) if self.sql else pa.table({})
+        if result.num_rows > rows:
+            raise TooLarge(
+                f"the answer is larger than a Lambda can return: the query's result has more than "
+                f"{rows:,} rows (groups; in data_drift, windows times bins of each property): ask for "
+                "less (a limit, fewer groups or properties, a coarser rollup or a narrower window)",
+                field="body",
+            )
+        return planned.rows(result)
 
     def drift(self, model_id: str, body: DriftQuery) -> list[dict[str, Any]] | Pending:
         """Arthur's data_drift: drift per property between a base and target windows. A target
@@ -314,17 +398,29 @@ class Monitoring:
             update={"target": target.model_copy(update={"filter": bounded or target.filter})}
         )
         try:
-            planned = self._drift_sql(body, model, engine.tables(model))
-        except NotInSql:  # as query()
+            planned, base = self._drift_sql(body, model, engine.tables(model))
+        except (NotInSql, SqlUnavailable) as error:  # as query()
+            logger.info("data_drift run in the Lambda: %s", error.message, extra={"model_id": model.id})
             return run_drift(body, model, self.loader(model))
         first, last = filters.date_range(body.target.filter) if target.source == "inference" else (None, None)
-        what = {"kind": "drift", "model_id": model.id, "body": body.model_dump(mode="json")}
-        query_id = engine.start(tag(planned.sql, what), model, first, last)
-        return self._answer(engine.wait(query_id, self.sql_wait), planned)
+        what = {
+            "kind": "drift",
+            "model_id": model.id,
+            "body": body.model_dump(mode="json"),
+            "schema": schema_digest(model),
+            "base": base,
+            "rows": SQL_RESULT_ROWS,
+        }
+        query_id = self._start(planned, what, model, first, last)
+        if query_id is None:
+            return run_drift(body, model, self.loader(model))
+        return self._answer(engine.wait(query_id, self.sql_wait), planned, SQL_RESULT_ROWS)
 
-    def _drift_sql(self, body: DriftQuery, model: Model, tables: SqlTables) -> SqlQuery:
+    def _drift_sql(self, body: DriftQuery, model: Model, tables: SqlTables) -> tuple[SqlQuery, str]:
+        """The request's SQL (bins fitted on its base, read here) and the base's digest."""
         base = drift_base(body, model, self.loader(model))
-        return drift_sql(body, model, tables, self.sql.dialect if self.sql else "trino", base)
+        planned = drift_sql(body, model, tables, self.sql.dialect if self.sql else "trino", base)
+        return planned, table_digest(base)
 
     # -- metrics ------------------------------------------------------------------------------------
 
@@ -567,6 +663,34 @@ class Monitoring:
         """Delete a configuration the caller may change."""
         _may_change(self.notifications.get(config_id), caller)
         self.notifications.delete(config_id)
+
+
+def schema_digest(model: Model) -> str:
+    """A digest of what a query's plan reads of the model (its attributes, outputs, mapping): a
+    poll answers only over the schema its query was planned on."""
+    planned = model.model_dump_json(exclude=_UNPLANNED)
+    return hashlib.sha256(planned.encode()).hexdigest()[:16]
+
+
+def table_digest(table: pa.Table) -> str:
+    """A digest of a table's values (written as uncompressed Parquet, which stores valid values
+    only): a drift's base as its poll reads it again, to tell whether it changed."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(
+        table.combine_chunks(), sink, compression="none", use_dictionary=False, write_statistics=False
+    )
+    return hashlib.sha256(sink.getvalue()).hexdigest()[:16]
+
+
+def limited(sql: str, rows: int) -> str:
+    """The SQL with at most `rows` result rows: its own LIMIT kept when smaller, else set to `rows`
+    (the statement's last clause, as sqlglot writes it)."""
+    found = _LIMIT.search(sql)
+    if found is None:
+        return f"{sql} LIMIT {rows}"
+    if int(found.group(1)) <= rows:
+        return sql
+    return f"{sql[: found.start(1)]}{rows}"
 
 
 def _view(rule: Rule, alerts: list[Alert]) -> RuleView:

@@ -3,8 +3,10 @@
 The workgroup (infra/storage.py) enforces its results location and encryption, so a query names
 neither. Results are read with GetQueryResults, page after page (1,000 rows each), and typed from
 the result's column metadata into a pyarrow table: what sagewatch.metrics.sql turns into the API's
-rows. A query's text carries a tag (`tag`) that names what it answers, so a later poll of its id
-(another Lambda invocation) knows how to read it without any stored state.
+rows. A query's text carries a tag (`tag`: JSON, compressed, base64) that names what it answers, so
+a later poll of its id (another Lambda invocation) knows how to read it without any stored state.
+Glue or Athena refusing what sagewatch asks of them (a table, a query's text) is SqlUnavailable:
+the caller runs the query in the Lambda instead.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import os
 import re
 import time
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -36,7 +39,8 @@ WORKGROUP_ENV = "SAGEWATCH_ATHENA_WORKGROUP"
 State = Literal["QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"]
 FINISHED = ("SUCCEEDED", "FAILED", "CANCELLED")
 USER_ERROR = 2  # AthenaError.ErrorCategory of a query Athena refuses as written (1: system, 3: other)
-_TAG = re.compile(r"/\* sagewatch:([A-Za-z0-9+/=]+) \*/\s*$")
+# `sagewatch:z:` tags are zlib-compressed (a request's filter values shrink to a fraction)
+_TAG = re.compile(r"/\* sagewatch:(z:)?([A-Za-z0-9+/=]+) \*/\s*$")
 # Athena's result types (ResultSetMetadata.ColumnInfo.Type) as Arrow types; others stay text.
 _TYPES: dict[str, pa.DataType] = {
     "boolean": pa.bool_(),
@@ -69,9 +73,9 @@ class Execution:
 
 
 def tag(sql: str, what: Mapping[str, Any]) -> str:
-    """The SQL with `what` (JSON) appended as a trailing comment: read back by `tagged`."""
-    payload = base64.b64encode(json.dumps(what, separators=(",", ":")).encode()).decode()
-    return f"{sql}\n/* sagewatch:{payload} */"
+    """The SQL with `what` (JSON, zlib, base64) appended as a trailing comment: read back by `tagged`."""
+    packed = zlib.compress(json.dumps(what, separators=(",", ":")).encode(), 9)
+    return f"{sql}\n/* sagewatch:z:{base64.b64encode(packed).decode()} */"
 
 
 def tagged(sql: str) -> dict[str, Any] | None:
@@ -79,7 +83,13 @@ def tagged(sql: str) -> dict[str, Any] | None:
     found = _TAG.search(sql)
     if found is None:
         return None
-    return json.loads(base64.b64decode(found.group(1)))
+    payload = base64.b64decode(found.group(2))
+    return json.loads(zlib.decompress(payload) if found.group(1) else payload)
+
+
+class SqlUnavailable(SagewatchError):
+    """Glue or Athena refused what a query needs (its tables, its text): the caller runs the query
+    in the Lambda instead (the message says what was refused)."""
 
 
 class AthenaStore:
@@ -109,10 +119,15 @@ class AthenaStore:
         return self._client or aws.client("athena")
 
     def start(self, sql: str) -> str:
-        """Start a query; its execution id."""
-        return self.client.start_query_execution(QueryString=sql, WorkGroup=self.workgroup)[
-            "QueryExecutionId"
-        ]
+        """Start a query; its execution id. SqlUnavailable when Athena refuses the request (its
+        InvalidRequestException: a text past its limits, say)."""
+        try:
+            found = self.client.start_query_execution(QueryString=sql, WorkGroup=self.workgroup)
+        except ClientError as error:
+            if error_code(error) != "InvalidRequestException":
+                raise
+            raise SqlUnavailable(f"Athena refused to start the query: {error}") from None
+        return found["QueryExecutionId"]
 
     def execution(self, query_id: str) -> Execution:
         """A query's state; NotFound for an id Athena does not know, or of another workgroup."""
@@ -232,10 +247,13 @@ class AthenaEngine:
         return cls(athena, catalog) if athena is not None and catalog is not None else None
 
     def tables(self, model: Model, check: bool = True) -> SqlTables:
-        """The model's relations (with `check`, its tables made current first); rows are placed by
-        the file they come from ("$path"), as the lake lists them."""
-        if check and not self.catalog.current(model):
-            self.catalog.put(model)
+        """The model's relations (with `check`, its tables made current first: SqlUnavailable when
+        Glue refuses); rows are placed by the file they come from ("$path"), as the lake lists them."""
+        try:
+            if check and not self.catalog.current(model):
+                self.catalog.put(model)
+        except ClientError as error:
+            raise SqlUnavailable(f"Glue refused the model's tables: {error}") from None
         return SqlTables(**self.catalog.relations(model.id), place=("$path",))
 
     def queryable(self, model: Model) -> bool:
