@@ -13,6 +13,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 import sqlglot
@@ -26,7 +27,16 @@ from sagewatch.metrics import sql as sql_module
 from sagewatch.metrics.drift import DriftQuery, run_drift
 from sagewatch.metrics.functions import FUNCTIONS
 from sagewatch.metrics.query import Query, run
-from sagewatch.metrics.sql import NotInSql, SqlTables, drift_base, drift_sql, duckdb_views, query_sql
+from sagewatch.metrics.sql import (
+    DUCKDB_PLACE,
+    NotInSql,
+    SqlTables,
+    drift_base,
+    drift_sql,
+    duckdb_views,
+    like_pattern,
+    query_sql,
+)
 from sagewatch.records import reference_schema
 from sagewatch.schema import Model, ModelSpec, Stage
 from sagewatch.stores import window as window_module
@@ -40,7 +50,7 @@ TABLES = SqlTables(
     labels="labels",
     ground_truth="ground_truth",
     reference="reference",
-    place=("place",),
+    place=(DUCKDB_PLACE,),
 )
 ATHENA_TABLES = SqlTables(
     inferences="sagewatch.inferences_m1",
@@ -889,3 +899,298 @@ def test_a_lake_without_labels_or_reference_gives_the_engines_rows(aws, tmp_path
 
     # WHEN the queries run both ways, THEN the rows are the same
     assert differences(engines, queries) == {}
+
+
+# Attribute names the SQL path could mistake for columns of its own: a folder of the lake's layout
+# (model_id=<id>/), DuckDB's reader columns, the names the SQL gave its own columns before they
+# took a `$`, a row query's output names, a keyword in another case.
+ODD_NAMES = {
+    "model_id": "STRING",
+    "filename": "STRING",
+    "file_row_number": "INTEGER",
+    "file_index": "INTEGER",
+    "place": "STRING",
+    "__first": "FLOAT",
+    "__place0": "STRING",
+    "__area": "INTEGER",
+    "c0": "STRING",
+    "k0": "STRING",
+    "Select": "FLOAT",
+}
+
+
+def odd_body() -> dict[str, Any]:
+    """binary_probability() with an input of each ODD_NAMES name."""
+    body = factories.binary_probability()
+    body["attributes"] += [
+        {"name": name, "stage": "PIPELINE_INPUT", "value_type": kind} for name, kind in ODD_NAMES.items()
+    ]
+    for position, attribute in enumerate(a for a in body["attributes"] if a["stage"] == "PIPELINE_INPUT"):
+        attribute["position"] = position
+    return body
+
+
+def odd_values(n: int, count: int) -> dict[str, Any]:
+    """Row n's values of the ODD_NAMES inputs, ordered unlike the lake (the place a name would give
+    if it were read as the SQL's own column is not the row's)."""
+    return {
+        "model_id": f"other-{n % 3}",
+        "filename": f"zz-{(count - n) % 4}.parquet",
+        "file_row_number": count - n,
+        "file_index": n % 2,
+        "place": f"p{(count - n) % 5}",
+        "__first": None if n % 6 == 0 else (n % 4) / 3,
+        "__place0": f"q{(n * 7) % 5}",
+        "__area": n % 3,
+        "c0": None if n % 9 == 0 else f"c{n % 4}",
+        "k0": f"k{n % 2}",
+        "Select": n / 7,
+    }
+
+
+def odd_lake() -> Lake:
+    """Three files over two days (an id twice in a file, ids again in later files), labels,
+    a reference: every row with values under ODD_NAMES' names."""
+    rng = np.random.default_rng(7)
+    model = container.model_store().create(ModelSpec.model_validate(odd_body()))
+    lake = Lake(model)
+    for f in range(3):
+        count = 40
+        ids = [f"r-{i}" for i in rng.integers(0, 70, count)]
+        ids[5] = ids[4]  # written twice by one ingest: the row first in the file wins
+        values = values_of(model, rng, count)
+        lake.inferences(
+            [
+                {
+                    "partner_inference_id": i,
+                    "inference_timestamp": DAY + timedelta(days=f % 2, minutes=int(rng.integers(0, 600))),
+                    "source": "capture",
+                    "variant": "AllTraffic",
+                    "ingested_at": DAY,
+                    **{k: v[n] for k, v in values.items()},
+                    **odd_values(n, count),
+                }
+                for n, i in enumerate(ids)
+            ]
+        )
+    truths = truth_of(model, rng, 70)
+    lake.ground_truth(
+        [
+            {
+                "partner_inference_id": f"r-{n}",
+                "ground_truth_timestamp": DAY + timedelta(days=1),
+                "ingested_at": DAY + timedelta(days=1),
+                "source": "labels",
+                **{k: v[n] for k, v in truths.items()},
+            }
+            for n in range(70)
+        ]
+    )
+    reference = {**values_of(model, rng, 50), **truth_of(model, rng, 50)}
+    reference |= {k: [odd_values(n, 50)[k] for n in range(50)] for k in ODD_NAMES}
+    schema = reference_schema(model)
+    lake.lake.write_reference(
+        model.id, pa.table({f.name: pa.array(reference[f.name], f.type) for f in schema}), "reference"
+    )
+    return lake
+
+
+def odd_queries() -> dict[str, dict[str, Any]]:
+    every = [{"property": "partner_inference_id"}, *({"property": n} for n in ODD_NAMES)]
+    queries: dict[str, dict[str, Any]] = {
+        f"count by {name}": {
+            "select": [{"function": "count"}, {"function": "accuracyRate"}, {"property": name}],
+            "group_by": [{"property": name}],
+        }
+        for name in ODD_NAMES
+    }
+    queries |= {
+        f"filtered on {name}": {
+            "select": [{"function": "count"}],
+            "filter": [{"property": name, "comparator": "ne", "value": odd_values(1, 40)[name]}],
+        }
+        for name in ODD_NAMES
+    }
+    queries |= {
+        "rows in the lake's order": {"select": every, "limit": 50},
+        "rows ordered by c0, ties in the lake's order": {
+            "select": [{"property": "partner_inference_id"}, {"property": "c0"}, {"property": "k0"}],
+            "order_by": [{"property": "c0", "direction": "desc"}],
+            "limit": 45,
+        },
+        "rows ordered by file_row_number": {
+            "select": [{"property": "file_row_number"}, {"property": "partner_inference_id"}],
+            "order_by": [{"property": "file_row_number"}],
+            "limit": 30,
+        },
+        "groups ordered by count, ties in the lake's order": {
+            "select": [{"property": "place"}, {"function": "count"}],
+            "group_by": [{"property": "place"}],
+            "order_by": [{"alias": "count", "direction": "desc"}],
+        },
+        "every column": {"select": [{"property": "*"}], "filter": window(1, 1)},
+        "reference rows": {"select": every[1:], "from": "reference", "limit": 20},
+        "distributions": {
+            "select": [
+                {"function": "distribution", "alias": "model_id", "parameters": {"property": "model_id"}},
+                {
+                    "function": "distribution",
+                    "alias": "file_row_number",
+                    "parameters": {"property": "file_row_number", "lower": 0, "upper": 40, "num_bins": 8},
+                },
+            ]
+        },
+    }
+    return queries
+
+
+def test_any_attribute_name_reads_its_own_column_in_duckdb(aws, tmp_path: Path) -> None:
+    # GIVEN a model whose inputs are named as the lake's folders, DuckDB's reader columns and the
+    # SQL's own columns, its lake in the lake's layout (folders model_id=<id>/date=<day>/)
+    engines = Engines(odd_lake(), tmp_path)
+
+    # WHEN queries group, filter and order by them, in-Lambda and as DuckDB SQL
+    # THEN the rows are the same
+    assert differences(engines, odd_queries()) == {}
+    # AND so are data_drift's against the reference
+    drift = {"properties": ["model_id", "filename", "file_row_number", "place", "__first"]}
+    assert same(engines.drift_sql(drift), engines.drift_engine(drift))
+
+
+def test_a_place_column_named_as_an_attribute_is_refused() -> None:
+    # GIVEN relations whose place columns are `filename` and `file_row_number`, and a model with an
+    # attribute of one of those names (in another case)
+    body = factories.binary_probability()
+    body["attributes"].insert(0, {"name": "FileName", "stage": "PIPELINE_INPUT", "value_type": "STRING"})
+    for position, attribute in enumerate(a for a in body["attributes"] if a["stage"] == "PIPELINE_INPUT"):
+        attribute["position"] = position
+    model = factories.model_of(body)
+    tables = SqlTables("i", "l", "g", "r", place=("filename", "file_row_number"))
+
+    # WHEN a query is rendered, THEN it is not SQL's (it runs in-Lambda): its place would be the attribute
+    with pytest.raises(NotInSql, match=r"'filename'"):
+        query_sql(Query.model_validate({"select": [{"function": "count"}]}), model, tables, "duckdb")
+
+
+# Text with SQL's and Arrow's special characters, and like patterns over it (issue 18's probe)
+ODD_TEXT = [
+    "it's",
+    'a"b',
+    "back\\slash",
+    "100%",
+    "a_b",
+    "ünïcødé 日本",
+    "line\nbreak",
+    "tab\there",
+    "end\\",
+    "%",
+    "_",
+    "\\a",
+    "MiXeD",
+    "mixed",
+    "",
+    "-- comment",
+]
+LIKE_PATTERNS = [
+    "%\\%",
+    "%\\_%",
+    "a_b",
+    "%\\",
+    "\\a%",
+    "\\a",
+    "%\\a",
+    "back\\s%",
+    "%k\\s%",
+    "%'%",
+    '%"%',
+    "line%",
+    "%break",
+    "%.%",
+    "[a-z]%",
+    "MiXeD",
+    "%日本",
+    "_nïcødé%",
+    "%\\\\%",
+    "\\\\%",
+    "end\\\\",
+    "e%\\",
+    "%_\\",
+    "a*b",
+    "",
+    "%",
+    "__",
+]
+
+
+def test_like_patterns_match_what_the_engine_matches(aws, tmp_path: Path) -> None:
+    # GIVEN a lake whose region values have quotes, backslashes, wildcards, line breaks, non-ASCII
+    model = container.model_store().create(ModelSpec.model_validate(factories.binary_probability()))
+    lake = Lake(model)
+    rng = np.random.default_rng(8)
+    values = values_of(model, rng, 3 * len(ODD_TEXT))
+    lake.inferences(
+        [
+            {
+                "partner_inference_id": f"r-{n}",
+                "inference_timestamp": DAY + timedelta(minutes=n),
+                "source": "capture",
+                "variant": "AllTraffic",
+                "ingested_at": DAY,
+                **{k: v[n] for k, v in values.items()},
+                "region": ODD_TEXT[n % len(ODD_TEXT)],
+            }
+            for n in range(3 * len(ODD_TEXT))
+        ]
+    )
+    engines = Engines(lake, tmp_path)
+    queries = {
+        repr(p): {
+            "select": [
+                {"function": "count"},
+                {
+                    "function": "rate",
+                    "alias": "share",
+                    "parameters": {"property": "region", "comparator": "like", "value": p},
+                },
+            ],
+            "filter": [{"property": "region", "comparator": "like", "value": p}],
+        }
+        for p in LIKE_PATTERNS
+    }
+
+    # WHEN each pattern filters in-Lambda and in DuckDB SQL, THEN the counts are the same
+    found = {}
+    for name, body in queries.items():
+        expected, got = engines.engine(body), engines.sql(body)
+        if not same(got, expected):
+            found[name] = {"sql": got, "engine": expected}
+    assert found == {}
+    # AND the patterns did tell rows apart (the test is not of empty answers)
+    counts = {engines.engine(body)[0]["count"] for body in queries.values()}
+    assert len(counts) > 5
+
+
+def test_random_like_patterns_match_arrows_in_duckdb_and_escape_only_what_trino_takes() -> None:
+    # GIVEN random texts and patterns of letters, wildcards, backslashes, a line break, non-ASCII
+    rng = np.random.default_rng(9)
+    alphabet = ["a", "b", "%", "_", "\\", "\n", "ü", "."]
+
+    def text(longest: int) -> str:
+        return "".join(rng.choice(alphabet, int(rng.integers(0, longest + 1))))
+
+    texts = pa.table({"v": sorted({text(5) for _ in range(2000)})})
+    connection = duckdb.connect()
+    connection.register("texts", texts)
+    wrong = []
+    for _ in range(1500):
+        pattern = text(6)
+        like = like_pattern(pattern)
+        # WHEN DuckDB matches the SQL pattern, THEN it matches what pc.match_like (the engine) matches
+        found = connection.sql(
+            "SELECT v LIKE ? ESCAPE '\\' AS m FROM texts ORDER BY v", params=[like]
+        ).to_arrow_table()
+        if found["m"].to_pylist() != pc.match_like(texts["v"], pattern).to_pylist():
+            wrong.append((pattern, like))
+        # AND an escape precedes only %, _ or itself (Trino refuses any other) and never ends it
+        assert re.fullmatch(r"([^\\]|\\[%_\\])*", like), (pattern, like)
+    assert wrong == []

@@ -31,6 +31,7 @@ UTC (DUCKDB_SETTINGS; duckdb_views makes the relations over local lake files).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -107,8 +108,10 @@ class SqlTables:
     """The relations the SQL reads, each with a `date` column ('YYYY-MM-DD', the partition).
 
     `place`: columns ordering rows as the lake lists them (file, then row), so ties resolve as the
-    engine's: ("$path",) on Athena (whose files have no row numbers), ("place",) over duckdb_views.
-    With one column, groups tied by an order_by also keep the engine's order.
+    engine's: ("$path",) on Athena (whose files have no row numbers), (DUCKDB_PLACE,) over
+    duckdb_views. With one column, groups tied by an order_by also keep the engine's order. Names
+    the SQL gives columns of its own start with `$`, which no attribute's name has
+    (schema.ATTRIBUTE_NAME), so any attribute name reads its own column.
     """
 
     inferences: str  # every inference file of the model (identity + stored attributes)
@@ -215,10 +218,46 @@ def condition_sql(condition: Condition, types: dict[str, ValueType], field: str)
         )
         return found if comparator == "in" else exp.or_(_is_null(column), exp.not_(found))
     if comparator == "like":
-        like = exp.Like(this=column, expression=exp.Literal.string(str(condition.value)))
+        like = exp.Like(this=column, expression=exp.Literal.string(like_pattern(str(condition.value))))
         return exp.Escape(this=like, expression=exp.Literal.string("\\"))
     value = condition.typed(value_type, f"{field}.value")[0].as_py()
     return _ORDERED[comparator](this=column, expression=_literal(value, value_type))
+
+
+# Patterns pc.match_like runs as a plain search (Arrow's MatchLike, scalar_string_ascii.cc): the
+# text between the wildcards then has no escapes, a backslash is itself.
+_LIKE_CONTAINS = re.compile(r"%+([^%_]*[^\\%_])?%+")
+_LIKE_STARTS = re.compile(r"([^%_]*[^\\%_])?%+")
+_LIKE_ENDS = re.compile(r"%+([^%_]*)")
+
+
+def like_pattern(pattern: str) -> str:
+    """Arrow's match_like `pattern` as the SQL LIKE pattern (ESCAPE '\\') matching the same text in
+    Trino and DuckDB. Arrow reads `%text%`, `text%` (text without wildcards, not ending in a
+    backslash) and `%text` (text without wildcards) as a search for `text` as written; any other
+    pattern as a regex in which a backslash makes the next character plain (`\\a` is `a`) and a
+    final one is dropped. The SQL pattern escapes only `%`, `_` and the backslash, the escapes both
+    engines read alike (Trino refuses any other)."""
+    for form, before, after in ((_LIKE_CONTAINS, "%", "%"), (_LIKE_STARTS, "", "%"), (_LIKE_ENDS, "%", "")):
+        found = form.fullmatch(pattern)
+        if found:
+            return before + _like_plain(found.group(1) or "") + after
+    parts: list[str] = []
+    escaped = False
+    for character in pattern:
+        if escaped or character not in "\\%_":
+            parts.append(_like_plain(character))
+            escaped = False
+        elif character == "\\":
+            escaped = True
+        else:  # a wildcard
+            parts.append(character)
+    return "".join(parts)
+
+
+def _like_plain(text: str) -> str:
+    """`text` matched as written in a LIKE pattern with ESCAPE '\\'."""
+    return re.sub(r"([\\%_])", r"\\\1", text)
 
 
 def _rounded(prop: str, interval: str, multiple: int) -> exp.Expression:
@@ -506,7 +545,7 @@ def _ordered(name: str | exp.Expression, descending: bool = False) -> exp.Ordere
     return exp.Ordered(this=this, desc=descending, nulls_first=False)
 
 
-def _first_of(partition: list[str], order: list[exp.Ordered], alias: str = "__first") -> exp.Alias:
+def _first_of(partition: list[str], order: list[exp.Ordered], alias: str = "$first") -> exp.Alias:
     window = exp.Window(
         this=exp.RowNumber(),
         partition_by=[_col(p) for p in partition],
@@ -536,9 +575,9 @@ def _inference_rows(
         .from_(_table(tables.inferences))
         .where(_all(_between_days(first, last)))
     )
-    places = [exp.alias_(_col(p, "i"), f"__place{n}", quoted=True) for n, p in enumerate(tables.place)]
+    places = [exp.alias_(_col(p, "i"), f"$place{n}", quoted=True) for n, p in enumerate(tables.place)]
     rows = exp.select(*[_col(c, "i") for c in wanted], *places).from_(written.subquery("i"))
-    where = exp.EQ(this=_col("__first", "i"), expression=exp.Literal.number(1))
+    where = exp.EQ(this=_col("$first", "i"), expression=exp.Literal.number(1))
     if not ground_truth:
         return rows.where(where)
     early = timedelta(days=LABELS_EARLY_DAYS)
@@ -560,17 +599,17 @@ def _latest_truth(
     tables: SqlTables, truths: list[str], days: tuple[date | None, date | None], since: date | None
 ) -> exp.Select:
     """The latest ground truth of each id (sagewatch.tables.latest_ground_truth_rows) among labels/
-    of `days` and ground_truth/ from `since`: its id, time and truths, and its place (__area:
-    labels/ first, then __place*)."""
+    of `days` and ground_truth/ from `since`: its id, time and truths, and its place ($area:
+    labels/ first, then $place*)."""
     columns = ["partner_inference_id", "ground_truth_timestamp", "ingested_at", *truths]
-    placed = ["__area", *(f"__place{n}" for n in range(len(tables.place)))]
+    placed = ["$area", *(f"$place{n}" for n in range(len(tables.place)))]
 
     def area(name: str, rank: int, days: list[exp.Expression]) -> exp.Select:
         return (
             exp.select(
                 *[_col(c) for c in columns],
-                exp.alias_(exp.Literal.number(rank), "__area", quoted=True),
-                *[exp.alias_(_col(p), f"__place{n}", quoted=True) for n, p in enumerate(tables.place)],
+                exp.alias_(exp.Literal.number(rank), "$area", quoted=True),
+                *[exp.alias_(_col(p), f"$place{n}", quoted=True) for n, p in enumerate(tables.place)],
             )
             .from_(_table(name))
             .where(_all(days))
@@ -595,24 +634,29 @@ def _latest_truth(
     return (
         exp.select(*[_col(c) for c in ["partner_inference_id", "ground_truth_timestamp", *truths, *placed]])
         .from_(ranked.subquery("ranked"))
-        .where(exp.EQ(this=_col("__first"), expression=exp.Literal.number(1)))
+        .where(exp.EQ(this=_col("$first"), expression=exp.Literal.number(1)))
     )
 
 
 def _source_rows(
     plan: Plan, tables: SqlTables, first: date | None, last: date | None
 ) -> tuple[exp.Select, list[str]]:
-    """The rows a query reads, before its filter, and the columns giving their order in the lake."""
+    """The rows a query reads, before its filter, and the columns giving their order in the lake
+    (NotInSql when a place column has an attribute's name: it would be read as the other)."""
+    names = {n.lower() for n in plan.types}
+    for place in tables.place:
+        if place.lower() in names:
+            raise NotInSql(f"the attribute {place!r} has the name of the lake's place column", field="from")
     source = plan.query.from_
-    places = [f"__place{n}" for n in range(len(tables.place))]
+    places = [f"$place{n}" for n in range(len(tables.place))]
     if source == "inference":
         return _inference_rows(plan, tables, first, last, plan.needs_ground_truth), places
     if source == "reference":
-        placed = [exp.alias_(_col(p), f"__place{n}", quoted=True) for n, p in enumerate(tables.place)]
+        placed = [exp.alias_(_col(p), f"$place{n}", quoted=True) for n, p in enumerate(tables.place)]
         return exp.select(*[_col(c) for c in plan.columns()], *placed).from_(_table(tables.reference)), places
     if source == "ground_truth":  # every id's latest, whatever its day (LakeWindow.ground_truth())
         truths = [a.name for a in plan.model.by_stage(*GROUND_TRUTH_STAGES)]
-        return _latest_truth(tables, truths, (None, None), None), ["__area", *places]
+        return _latest_truth(tables, truths, (None, None), None), ["$area", *places]
     raise NotInSql(f"queries from {source!r} are not computed in SQL", field="from")
 
 
@@ -888,6 +932,8 @@ def _plain(
     and the rows a limit keeps without an order, in the lake's order: SqlTables.place)."""
     names = [p for _, p in plan.properties]
     columns = list(plan.types) if "*" in names else list(dict.fromkeys(names))
+    # output names of our own: Athena gives its column names lower-cased
+    outputs = {c: f"c{n}" for n, c in enumerate(columns)}
     order: list[exp.Ordered] = []
     for index, ordering in enumerate(plan.query.order_by):
         name = ordering.alias or ordering.property
@@ -895,11 +941,11 @@ def _plain(
         if prop not in plan.types or prop not in columns:
             raise NotInSql(f"cannot order by {name!r}: it is not in the result", field=f"order_by[{index}]")
         descending = ordering.direction == "desc"  # Python's reversed sort puts nulls first
-        order.append(exp.Ordered(this=_col(prop), desc=descending, nulls_first=descending))
+        # by its output name: ORDER BY reads an output's name before a column's (an attribute `c0`)
+        order.append(exp.Ordered(this=_col(outputs[prop]), desc=descending, nulls_first=descending))
     order += [_ordered(p) for p in placed]
-    # output names of our own: Athena gives its column names lower-cased
-    outputs = [exp.alias_(_col(c), f"c{n}", quoted=True) for n, c in enumerate(columns)]
-    select = exp.select(*outputs).from_(source).where(_all(conditions))
+    select = exp.select(*[exp.alias_(_col(c), o, quoted=True) for c, o in outputs.items()])
+    select = select.from_(source).where(_all(conditions))
     if order:
         select = select.order_by(*order)
     limit = plan.query.limit or (None if plan.query.order_by else DEFAULT_ROW_LIMIT)
@@ -918,38 +964,80 @@ def _plain(
 
 def duckdb_views(model: Model, tables: SqlTables, globs: dict[str, str | None]) -> list[str]:
     """DuckDB statements making `tables`' relations over local Parquet files of the lake's layout
-    (`<area>/model_id=<id>/date=<day>/<name>.parquet`): `globs` maps inferences, labels,
-    ground_truth and reference to a glob of their files (None: there are none). Every column of the
-    model's schema is there, typed, as in the Glue tables, whether or not a file has it; each row
-    carries its `filename`, `file_row_number` and `place` (both as one sortable text:
-    SqlTables.place)."""
+    (`<area>/.../date=<day>/<name>.parquet`): `globs` maps inferences, labels, ground_truth and
+    reference to a glob of their files (None: there are none). Every column of the model's schema is
+    there, typed, as in the Glue tables, whether or not a file has it, with the day of its file's
+    folder as `date` and its place in the lake (`tables.place`: DUCKDB_PLACE). Any attribute name
+    reads its own column: each file column is read under a name of ours (read_parquet's `schema`
+    map by name) so none takes the name of the reader's virtual `filename`, `file_row_number` and
+    `file_index`, no folder name becomes a column (no hive partitioning: a folder `model_id=` is
+    not an attribute `model_id`), and the columns of our own start with `$`."""
     schemas = {
         "inferences": inference_schema(model),
         "labels": ground_truth_schema(model),
         "ground_truth": ground_truth_schema(model),
         "reference": reference_schema(model),
     }
+    unknown = [p for p in tables.place if p not in _LAKE_PLACES]
+    if unknown:
+        raise ValueError(f"duckdb_views gives no place column {unknown}: only {sorted(_LAKE_PLACES)}")
     statements = list(DUCKDB_SETTINGS)
     for area, schema in schemas.items():
         typed = {f.name: _sql_type_of(f.type) for f in schema}
-        typed |= {"date": "VARCHAR", "filename": "VARCHAR", "file_row_number": "BIGINT", "place": "VARCHAR"}
-        empty = exp.select(
-            *[exp.alias_(exp.cast(exp.null(), t, dialect="duckdb"), n, quoted=True) for n, t in typed.items()]
-        ).where(exp.false())
-        body = empty.sql(dialect="duckdb")
+        days = (
+            "NULL"
+            if area == "reference"
+            else f"NULLIF(regexp_extract(filename, {_quoted(_DAY_OF_PATH)}, 1), '')"
+        )
+        lake = {"date": (days, "VARCHAR"), **{p: _LAKE_PLACES[p] for p in tables.place}}
         glob = globs.get(area)
-        hive = "" if area == "reference" else "'date': VARCHAR, "
-        if glob is not None:
-            files = (
-                "SELECT *, filename || '#' || lpad(CAST(file_row_number AS VARCHAR), 12, '0') AS place "
-                f"FROM read_parquet({exp.Literal.string(glob).sql(dialect='duckdb')}, "
-                "hive_partitioning = true, union_by_name = true, filename = true, file_row_number = true, "
-                f"hive_types = {{{hive}'model_id': VARCHAR}})"
+        if glob is None:
+            outputs = [f"CAST(NULL AS {_duckdb_type(t)}) AS {_name(n)}" for n, t in typed.items()]
+            outputs += [f"CAST(NULL AS {t}) AS {_name(n)}" for n, (_, t) in lake.items()]
+            body = f"SELECT {', '.join(outputs)} WHERE FALSE"
+        else:
+            renamed = {n: f"$c{i}" for i, n in enumerate(typed)}
+            fields = ", ".join(
+                f"{_quoted(n)}: {{'name': {_quoted(renamed[n])}, 'type': {_quoted(_duckdb_type(t))}, "
+                "'default_value': NULL}"
+                for n, t in typed.items()
             )
-            body = f"{files} UNION ALL BY NAME {body}"
+            outputs = [f"{_name(renamed[n])} AS {_name(n)}" for n in typed]
+            outputs += [f"CAST({value} AS {t}) AS {_name(n)}" for n, (value, t) in lake.items()]
+            body = (
+                f"SELECT {', '.join(outputs)} FROM read_parquet({_quoted(glob)}, "
+                f"hive_partitioning = false, schema = MAP {{{fields}}})"
+            )
         name = _table(getattr(tables, area)).sql(dialect="duckdb")
         statements.append(f"CREATE OR REPLACE VIEW {name} AS {body}")
     return statements
+
+
+# The column duckdb_views gives each row's place in the lake (SqlTables.place): its file's path and
+# its row in the file, as one text sorting as the lake lists them.
+DUCKDB_PLACE = "$place"
+# The place columns duckdb_views can give (read_parquet's virtual columns): DUCKDB_PLACE, or the
+# file and row apart (`filename`, `file_row_number`: as an attribute of those names would be read,
+# a relation naming them is for a model without such attributes)
+_LAKE_PLACES = {
+    DUCKDB_PLACE: ("filename || '#' || lpad(CAST(file_row_number AS VARCHAR), 12, '0')", "VARCHAR"),
+    "filename": ("filename", "VARCHAR"),
+    "file_row_number": ("file_row_number", "BIGINT"),
+}
+# A lake file's day: its folder `date=<YYYY-MM-DD>/` (sagewatch.stores.lake)
+_DAY_OF_PATH = r"/date=([0-9]{4}-[0-9]{2}-[0-9]{2})/[^/]*$"
+
+
+def _quoted(text: str) -> str:
+    return exp.Literal.string(text).sql(dialect="duckdb")
+
+
+def _name(name: str) -> str:
+    return exp.to_identifier(name, quoted=True).sql(dialect="duckdb")
+
+
+def _duckdb_type(sql_type: str) -> str:
+    return exp.DataType.build(sql_type, dialect="trino").sql(dialect="duckdb")
 
 
 def _sql_type_of(arrow_type: pa.DataType) -> str:
@@ -977,6 +1065,7 @@ def _key_type(plan: Plan, key: str) -> pa.DataType:
 
 
 __all__ = [
+    "DUCKDB_PLACE",
     "DUCKDB_SETTINGS",
     "NotInSql",
     "SqlQuery",
@@ -985,5 +1074,6 @@ __all__ = [
     "drift_base",
     "drift_sql",
     "duckdb_views",
+    "like_pattern",
     "query_sql",
 ]
