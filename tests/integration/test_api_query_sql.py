@@ -5,9 +5,11 @@ run in DuckDB in local mode (where SQL really runs) and in Athena (moto: canned 
 from __future__ import annotations
 
 import io
+import json
 import random
 import uuid
 from typing import Any
+from urllib.parse import urljoin
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -20,6 +22,9 @@ from tests.inputs import records, register
 
 from sagewatch import aws as sagewatch_aws
 from sagewatch import container
+from sagewatch.auth import Role
+from sagewatch.handlers.api import handler
+from sagewatch.local.http_bridge import LocalContext, proxy_event
 from sagewatch.local.runtime import use_duckdb
 from sagewatch.local.sql import TABLES, DuckdbEngine
 from sagewatch.metrics import filters
@@ -132,17 +137,31 @@ def _duckdb_result(model_id: str, body: dict[str, Any]):
     return engine.results(query_id)
 
 
-def test_athena_answers_202_then_the_poll_answers_the_in_lambda_rows(api: Call, athena) -> None:
+def _sent(tokens: dict[Role, str], method: str, path: str, body: Any = None) -> tuple[dict[str, Any], str]:
+    """The handler's raw answer to a writer's request, and its Location header."""
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {tokens[Role.WRITER]}"}
+    raw = b"" if body is None else json.dumps(body).encode()
+    answer = handler(proxy_event(method, path, headers, raw), LocalContext())
+    found = {**(answer.get("headers") or {}), **(answer.get("multiValueHeaders") or {})}
+    location = found.get("Location", "")
+    return answer, location[0] if isinstance(location, list) else location
+
+
+def test_athena_answers_202_then_the_poll_answers_the_in_lambda_rows(api: Call, athena, tokens) -> None:
     model_id = _lake(api)
     body = QUERIES[0]
     expected = _in_lambda(api, model_id, body)
     moto_athena.keep_running(10_000)
-    answer = api("POST", f"/api/v3/models/{model_id}/inferences/query", body)
-    assert answer.status == 202, answer.body
-    query_id = answer.body["query_id"]
+    answer, location = _sent(tokens, "POST", f"/api/v3/models/{model_id}/inferences/query", body)
+    assert answer["statusCode"] == 202, answer
+    query_id = json.loads(answer["body"])["query_id"]
     poll = f"/api/v3/models/{model_id}/inferences/query/{query_id}"
-    assert answer.body["poll"] == poll
-    assert api("GET", poll).status == 202
+    assert json.loads(answer["body"])["poll"] == poll
+    # Location is relative to the URL called: a stage or base path in front of the API stays
+    stage = "https://api.example.com/prod"
+    assert urljoin(f"{stage}/api/v3/models/{model_id}/inferences/query", location) == f"{stage}{poll}"
+    polled, location = _sent(tokens, "GET", poll)
+    assert polled["statusCode"] == 202 and urljoin(f"{stage}{poll}", location) == f"{stage}{poll}"
 
     # what Athena was asked: Trino SQL over the model's Glue tables, the files' paths as their order
     sql = sagewatch_aws.client("athena").get_query_execution(QueryExecutionId=query_id)["QueryExecution"]
@@ -241,7 +260,7 @@ def test_a_drift_target_past_the_limit_is_counted_in_duckdb_with_the_in_lambda_v
             assert row == {k: pytest.approx(v) if isinstance(v, float) else v for k, v in wanted.items()}
 
 
-def test_an_athena_drift_answers_202_then_the_in_lambda_values(api: Call, upload, athena) -> None:
+def test_an_athena_drift_answers_202_then_the_in_lambda_values(api: Call, upload, athena, tokens) -> None:
     model_id = _with_reference(api, upload)
     body = DRIFTS[1]
     path = f"/api/v3/models/{model_id}/inferences/query/data_drift"
@@ -250,9 +269,11 @@ def test_an_athena_drift_answers_202_then_the_in_lambda_values(api: Call, upload
     expected = api("POST", path, body).body["query_result"]
     watched.sql = engine
     moto_athena.keep_running(10_000)
-    answer = api("POST", path, body)
-    assert answer.status == 202, answer.body
-    poll = answer.body["poll"]
+    answer, location = _sent(tokens, "POST", path, body)
+    assert answer["statusCode"] == 202, answer
+    poll = json.loads(answer["body"])["poll"]
+    assert poll == f"/api/v3/models/{model_id}/inferences/query/{json.loads(answer['body'])['query_id']}"
+    assert urljoin(f"https://api.example.com/prod{path}", location) == f"https://api.example.com/prod{poll}"
     assert api("GET", poll).status == 202
 
     # the result Athena would give: the same request's DuckDB SQL over the lake's files

@@ -8,6 +8,7 @@ Athena's reason as a 400 (the query), 409 (cancelled) or 502 (Athena) when it fa
 
 from __future__ import annotations
 
+import posixpath
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -19,7 +20,7 @@ from pydantic import BaseModel
 from sagewatch.container import monitoring
 from sagewatch.metrics.drift import DriftQuery
 from sagewatch.metrics.query import Query
-from sagewatch.services.monitoring import SQL_ROWS, SQL_WAIT_SECONDS, Pending
+from sagewatch.services.monitoring import SQL_RESULT_ROWS, SQL_ROWS, SQL_WAIT_SECONDS, Pending
 
 router = Router()
 
@@ -43,24 +44,50 @@ _ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
 _ANSWERS: dict[int, dict[str, Any]] = {
     200: {"description": "The rows", "content": {"application/json": {"model": QueryResult}}},
     202: {
-        "description": f"Still running after {SQL_WAIT_SECONDS:.0f} s: GET `poll` until it answers 200",
+        "description": (
+            f"Still running after {SQL_WAIT_SECONDS:.0f} s: GET `poll` (or the Location header, relative "
+            "to the request's URL) until it answers 200"
+        ),
         "content": {"application/json": {"model": QueryRunning}},
     },
-    409: {"description": "the query was cancelled in Athena", "content": _ERROR},
+    409: {
+        "description": (
+            "the query was cancelled in Athena, or (a poll) the model's schema or the drift's base "
+            "changed since it started: run it again"
+        ),
+        "content": _ERROR,
+    },
+    413: {
+        "description": f"the result is past what one answer holds ({SQL_RESULT_ROWS:,} result rows, or 6 MB)",
+        "content": _ERROR,
+    },
     502: {"description": "Athena could not run the query: its reason", "content": _ERROR},
 }
 
 
+def poll_paths(path: str, model_id: str, query_id: str) -> tuple[str, str]:
+    """A running query's poll path, from the path of the request that answers 202 (so any prefix
+    the API routes under stays), and the same as a reference relative to that request's URL (the
+    Location header: a client resolving it against the URL it called keeps any stage or base path
+    in front of the API, which the Lambda's event does not always show)."""
+    head, found, _ = path.rpartition("/inferences/query")
+    if not found:  # not a query route's path: the API's own
+        head = f"/api/v3/models/{quote(model_id, safe='')}"
+    poll = f"{head}/inferences/query/{quote(query_id, safe='')}"
+    relative = posixpath.relpath(poll, posixpath.dirname(path)) if found else poll
+    return poll, relative
+
+
 def _answer(model_id: str, found: list[dict[str, Any]] | Pending) -> Response[QueryResult | QueryRunning]:
     if isinstance(found, Pending):
-        poll = f"/api/v3/models/{quote(model_id, safe='')}/inferences/query/{found.query_id}"
+        poll, location = poll_paths(router.current_event.path, model_id, found.query_id)
         running = QueryRunning(
             query_id=found.query_id,
             status=found.state,
             poll=poll,
             message="the window is past what one request holds: the query runs in Athena; GET poll for its rows",
         )
-        return Response(202, content_types.APPLICATION_JSON, running, headers={"Location": poll})
+        return Response(202, content_types.APPLICATION_JSON, running, headers={"Location": location})
     return Response(200, content_types.APPLICATION_JSON, QueryResult(query_result=found))
 
 
