@@ -564,3 +564,34 @@ def emulated_s3(demo: dict) -> Any:
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
+
+
+def test_a_query_the_api_runs_in_athena_is_polled_until_its_rows_come(page: Page, demo: dict) -> None:
+    """A model's 24-hour count answered 202 (a window past what the api function holds, still
+    running in Athena): the page GETs the 202's Location, relative to the call's URL, until 200."""
+    model = model_of(demo)
+    query = f"/api/v3/models/{model['id']}/inferences/query"
+    polled: list[str] = []
+
+    def running(route: Any) -> None:
+        if route.request.method != "POST" or "count" not in (route.request.post_data or ""):
+            route.fallback()
+            return
+        body = {"query_id": "q-1", "status": "RUNNING", "poll": f"{query}/q-1", "message": "running"}
+        route.fulfill(status=202, headers={"Location": "query/q-1"}, json=body)
+
+    def poll(route: Any) -> None:
+        polled.append(route.request.url)
+        if len(polled) < 3:
+            route.fulfill(
+                status=202, headers={"Location": "q-1"}, json={"query_id": "q-1", "status": "RUNNING"}
+            )
+        else:
+            route.fulfill(status=200, json={"query_result": [{"count": 4242}]})
+
+    page.page.route(f"**{query}", running)
+    page.page.route(f"**{query}/q-1", poll)
+    tab = page.open("#/models")
+    card = tab.locator(f'.card[data-model-id="{model["id"]}"]')
+    assert card.locator(".inferences-24h").inner_text() == "4,242"
+    assert polled == [f"{page.url}{query}/q-1"] * 3

@@ -56,8 +56,18 @@ class ApiError extends Error {
   }
 }
 
-/** One call of the REST API with the session's token; a 401 shows the sign-in page. */
+/** One call of the REST API with the session's token; a 401 shows the sign-in page. A query the API
+ * runs in Athena (202 with a Location) is polled until it answers its rows. */
 async function api(method, path, body) {
+  const { response, parsed } = await send(method, path, body);
+  const poll = response.headers.get("Location");
+  if (response.status === 202 && poll && parsed && parsed.query_id) {
+    return waitForQuery(new URL(poll, response.url).href, parsed.query_id);
+  }
+  return parsed;
+}
+
+async function send(method, path, body) {
   const headers = { Authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY) || ""}` };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(path, {
@@ -74,7 +84,25 @@ async function api(method, path, body) {
     throw new ApiError(401, parsed);
   }
   if (!response.ok) throw new ApiError(response.status, parsed);
-  return parsed;
+  return { response, parsed };
+}
+
+const QUERY_WAIT_MS = 15 * 60 * 1000;  // as the Python client: a query may run in Athena this long
+
+/** GET a running query's poll URL (its Location, relative to the call that answered 202) until it
+ * answers 200 with its rows: every 0.5 s, growing to 5 s, for at most QUERY_WAIT_MS. */
+async function waitForQuery(url, queryId) {
+  const deadline = Date.now() + QUERY_WAIT_MS;
+  let pause = 500;
+  while (Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, pause));
+    pause = Math.min(pause * 1.5, 5000);
+    const { response, parsed } = await send("GET", url);
+    if (response.status !== 202) return parsed;
+    const next = response.headers.get("Location");
+    if (next) url = new URL(next, response.url).href;
+  }
+  throw new ApiError(408, { message: `query ${queryId} still running after 15 minutes: reload the page later` });
 }
 
 // -- the address: page, id and parameters ---------------------------------------------------------------
