@@ -4,6 +4,8 @@ ingested_at, a replayed source and a late file (issue 18: a run's cost follows i
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -450,3 +452,60 @@ def test_partials_expired_by_the_lakes_lifecycle_are_made_again(clock: Clock) ->
     # WHEN the windows are measured again, THEN each file's partials are made again from the lake
     # and the values still equal the raw path's
     assert check_equal(model, lake).computed == 2 * 5
+
+
+def test_a_days_first_writes_are_resolved_once_with_each_file_decoded_once_and_two_at_a_time(
+    clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a day of eight files, each resending ids of every earlier file (every file a partner of
+    # all others), some ids twice within a file, and a run keeping no file's body (a 10 M-row day's
+    # bodies past what a run keeps)
+    monkeypatch.setattr(stored_partials, "OPENED_BYTES", 1)
+    model = new_model()
+    lake = Lake([model])
+    rng = np.random.default_rng(13)
+    for n in range(8):
+        ids = [f"{n}-{i}" for i in range(60)] + [f"{m}-{i}" for m in range(n) for i in range(n, n + 4)]
+        lake.write(
+            f"f{n}",
+            ids,
+            minutes(rng, 420 + 10 * n, 600 + 10 * n, len(ids)),
+            NOW - timedelta(minutes=60 - 5 * (n % 3)),  # a later file may be ingested first
+            n,
+            again=3,
+        )
+    decoded = [0]
+    running = [0, 0]  # decodes now, most at once
+    lock = threading.Lock()
+
+    def decoding(function):
+        def decode(*arguments, **named):
+            with lock:
+                running[0] += 1
+                running[1] = max(running)
+            try:
+                time.sleep(0.02)  # long enough for other threads to start theirs
+                return function(*arguments, **named)
+            finally:
+                with lock:
+                    running[0] -= 1
+
+        return decode
+
+    identity = stored_partials.identity_columns
+
+    def counted(file, names):
+        decoded[0] += 1
+        return identity(file, names)
+
+    monkeypatch.setattr(stored_partials, "identity_columns", decoding(counted))
+    monkeypatch.setattr(PartialReads, "_kept_rows", decoding(PartialReads._kept_rows))
+
+    # WHEN windows are measured from partials, THEN they equal the raw path's and a count by hand
+    reads = check_equal(model, lake)
+    assert reads.computed == 8 * 5
+
+    # AND each file's identity columns were decoded once in the run (not once per file and partner),
+    # and never more than two files decoded at once
+    assert decoded[0] == 8
+    assert running[1] == stored_partials.DECODERS == 2

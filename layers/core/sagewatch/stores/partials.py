@@ -52,7 +52,7 @@ from sagewatch.schema import Model
 from sagewatch.stores.dynamo import error_code
 from sagewatch.stores.lake import MISSING, LakeStore
 from sagewatch.stores.window import IDENTITY, identity_columns
-from sagewatch.tables import first_write_rows, id_fingerprints, matched_rows
+from sagewatch.tables import first_write_rows, id_fingerprints, inference_prints, matched_rows, repeated
 from sagewatch.values import ARROW_TYPES
 
 AREA = "partials"
@@ -65,7 +65,13 @@ TABLES_BYTES = 128 * 2**20
 # new process reads a day's fingerprints in about files / BLOCK_FILES GETs, not one a file.
 BLOCK_FILES = 24
 BLOCK = "prints-"
-OPENED = 64  # files a run keeps open while making partials (each rule makes those of the same files)
+# Making partials: files decoded at once (an evaluator of 3,008 MB has 2 vCPUs; each decode of a
+# 10 M-row day's file holds a few hundred MB), threads fetching, decoding or storing them, and bytes
+# of files' bodies a run keeps (each rule makes the partials of the same files; a day of 10 M rows
+# is about 720 MB of them).
+DECODERS = 2
+MAKERS = 4
+OPENED_BYTES = 256 * 2**20
 
 
 @dataclass(frozen=True)
@@ -198,6 +204,7 @@ class _Day:
     versions: dict[str, str]
     stored: dict[tuple[str, str, str], tuple[str, tuple[int, int] | None]]  # (spec, name, version)
     partners: dict[str, set[str]]
+    shared: np.ndarray  # id fingerprints in more than one file, sorted
 
 
 class PartialReads:
@@ -207,8 +214,10 @@ class PartialReads:
     def __init__(self, lake: LakeStore, model: Model) -> None:
         self.lake, self.model = lake, model
         self.days: dict[date, _Day] = {}
-        self.opened: OrderedDict[str, pq.ParquetFile] = OrderedDict()  # files read this run (OPENED)
-        self.kept: dict[tuple[str, str], np.ndarray] = {}  # (key, version) -> kept rows, this run
+        # files read this run, with their bodies' bytes (OPENED_BYTES)
+        self.opened: OrderedDict[str, tuple[pq.ParquetFile, int]] = OrderedDict()
+        self.opened_bytes = 0
+        self.kept: dict[tuple[str, str], np.ndarray | None] = {}  # (key, version) -> kept rows (None: all)
         self.lock = threading.Lock()
         self.fetching: dict[str, threading.Lock] = {}
         self.computed = 0
@@ -282,7 +291,8 @@ class PartialReads:
             parsed = _parse(key)
             if parsed is not None:
                 stored[parsed[0]] = (key, parsed[1])
-        self.days[day] = _Day(files, versions, stored, prints.partners)
+        same = prints.prints[1:] == prints.prints[:-1]  # each file's fingerprints are unique
+        self.days[day] = _Day(files, versions, stored, prints.partners, np.unique(prints.prints[1:][same]))
         return self.days[day]
 
     def _prints(self, day: date, files: list[LakeFile], blocks: list[str]) -> _Prints:
@@ -395,43 +405,43 @@ class PartialReads:
         return [found[key] for key in keys]
 
     def _make(self, spec: Spec, day: date, found: _Day, files: list[LakeFile]) -> list[tuple[str, pa.Table]]:
-        """The partials of files without one: each file's kept rows reduced, stored (keys and tables)."""
+        """The partials of files without one: each file's kept rows reduced, stored (keys and tables).
+        At most DECODERS files are decoded at once (MAKERS threads: the others fetch or store)."""
         if not files:
             return []
-        by_name = {file.name: file for file in found.files}
+        self._resolve(found, files)
         client = self.lake.client
+        decoding = threading.Semaphore(DECODERS)
 
         def make(file: LakeFile) -> tuple[str, pa.Table]:
-            partners = [
-                by_name[name] for name in sorted(found.partners.get(file.name, ())) if name in by_name
-            ]
-            table = spec.partial(self._kept_rows(file, partners, spec.columns, found.versions[file.name]))
+            parquet = self._open(file.key)
+            with decoding:
+                kept = self.kept[(file.key, found.versions[file.name])]
+                table = spec.partial(self._kept_rows(parquet, spec.columns, kept))
+                sink = io.BytesIO()
+                pq.write_table(table, sink, compression="zstd")
             minutes = _span(table, day)
             where = "empty" if minutes is None else f"{minutes[0]:04d}-{minutes[1]:04d}"
             key = f"{self._prefix(AREA, day)}spec={spec.digest}/{file.name}.{found.versions[file.name]}.{where}.parquet"
-            sink = io.BytesIO()
-            pq.write_table(table, sink, compression="zstd")
             client.put_object(Bucket=self.lake.bucket, Key=key, Body=sink.getvalue())
             _TABLES.put((self.lake.bucket, key), table)
             return key, table
 
-        with ThreadPoolExecutor(min(READERS, len(files))) as pool:
-            made = list(pool.map(make, files))
-        self.computed += len(made)
-        return made
+        # the files opened last (resolving their first writes) first: their bodies are still kept
+        order = sorted(range(len(files)), key=lambda n: files[n].key, reverse=True)
+        made: list[tuple[str, pa.Table] | None] = [None] * len(files)
+        with ThreadPoolExecutor(min(MAKERS, len(files))) as pool:
+            for number, result in zip(order, pool.map(lambda n: make(files[n]), order), strict=True):
+                made[number] = result
+        self.computed += len(files)
+        return [result for result in made if result is not None]
 
-    def _kept_rows(
-        self, file: LakeFile, partners: list[LakeFile], columns: list[str], version: str
-    ) -> pa.Table:
-        """A file's first writes among the day's files (module docstring), `columns` only (nulls of
-        the model's type where the file lacks one)."""
-        parquet = self._open(file.key)
+    def _kept_rows(self, parquet: pq.ParquetFile, columns: list[str], kept: np.ndarray | None) -> pa.Table:
+        """A file's first writes (`kept`, None: every row), `columns` only (nulls of the model's type
+        where the file lacks one)."""
         present = [c for c in columns if c in parquet.schema_arrow.names]
         table = parquet.read(columns=present)
-        kept = self.kept.get((file.key, version))
-        if kept is None:
-            kept = self.kept[(file.key, version)] = self._first_writes(file, parquet, partners)
-        if not kept.all():
+        if kept is not None:
             table = table.filter(pa.array(kept))
         types = _types(self.model)
         for name in columns:
@@ -439,39 +449,71 @@ class PartialReads:
                 table = table.append_column(name, pa.nulls(table.num_rows, types.get(name, pa.null())))
         return table
 
-    def _first_writes(self, file: LakeFile, parquet: pq.ParquetFile, partners: list[LakeFile]) -> np.ndarray:
-        """Which of a file's rows are first writes: resolved among its rows and its partners' rows
-        sharing their ids' fingerprints, in the lake's order (as stores/window.py resolves a day)."""
-        own = identity_columns(parquet, IDENTITY)
-        if partners:
-            mine = id_fingerprints(own.column("partner_inference_id"))
-            parts = []
-            ordered = sorted([file, *partners], key=lambda f: f.key)  # the lake's order
-            for other in ordered:
-                if other is file:
-                    parts.append(own)
-                    continue
-                theirs = identity_columns(self._open(other.key), IDENTITY)
-                rows = matched_rows(id_fingerprints(theirs.column("partner_inference_id")), np.unique(mine))
-                parts.append(theirs.filter(pa.array(rows)))
-            start = sum(p.num_rows for p in parts[: ordered.index(file)])
-            return first_write_rows(pa.concat_tables(parts))[start : start + own.num_rows]
-        return first_write_rows(own)
+    def _resolve(self, found: _Day, files: list[LakeFile]) -> None:
+        """The first writes of `files` among the day's files (module docstring), resolved at once and
+        kept per (key, version) for the run: each file's identity columns decoded once (it and its
+        partners, DECODERS at a time), only the rows that may lose kept (an id fingerprint another
+        file has, or an identity twice in the file), those resolved together in the lake's order."""
+        wanted = [file for file in files if (file.key, found.versions[file.name]) not in self.kept]
+        if not wanted:
+            return
+        by_name = {file.name: file for file in found.files}
+        involved = {file.key: file for file in wanted}
+        for file in wanted:
+            for name in found.partners.get(file.name, ()):
+                if name in by_name:
+                    involved[by_name[name].key] = by_name[name]
+        ordered = [involved[key] for key in sorted(involved)]  # the lake's order
+        shared = found.shared
+        decoding = threading.Semaphore(DECODERS)
+
+        def candidates(file: LakeFile) -> tuple[int, np.ndarray, pa.Table, np.ndarray]:
+            parquet = self._open(file.key)
+            with decoding:
+                identity = identity_columns(parquet, IDENTITY)
+                ids = id_fingerprints(identity.column("partner_inference_id"))
+                prints = inference_prints(ids, identity.column("variant"))
+                rows = np.flatnonzero(matched_rows(ids, shared) | repeated(prints))
+                return identity.num_rows, rows, identity.take(pa.array(rows)), prints[rows]
+
+        with ThreadPoolExecutor(min(MAKERS, len(ordered))) as pool:
+            parts = list(pool.map(candidates, ordered))
+        tables = [table for _, _, table, _ in parts if table.num_rows]
+        resolved = (
+            first_write_rows(pa.concat_tables(tables), np.concatenate([p for _, _, _, p in parts]))
+            if tables
+            else np.empty(0, dtype=bool)
+        )
+        bounds = np.cumsum([0, *(len(rows) for _, rows, _, _ in parts)])
+        keys = {file.key for file in wanted}
+        for file, (count, rows, _, _), low, high in zip(ordered, parts, bounds[:-1], bounds[1:], strict=True):
+            if file.key in keys:
+                lost = rows[~resolved[low:high]]
+                kept = None
+                if len(lost):
+                    kept = np.ones(count, dtype=bool)
+                    kept[lost] = False
+                self.kept[(file.key, found.versions[file.name])] = kept
 
     def _open(self, key: str) -> pq.ParquetFile:
-        """A file of the day, fetched once per run (the last OPENED kept: the run's new files)."""
-        with self.lock:  # one fetch per key: threads making partials of partners wait for it
+        """A file of the day, fetched once per run while kept (OPENED_BYTES of bodies, the least
+        recently used out first)."""
+        with self.lock:  # one fetch per key: threads opening the same file wait for it
             fetching = self.fetching.setdefault(key, threading.Lock())
         with fetching:
-            found = self.opened.get(key)
-            if found is None:
-                body = self.lake.client.get_object(Bucket=self.lake.bucket, Key=key)["Body"].read()
-                found = pq.ParquetFile(pa.BufferReader(body))
-                with self.lock:
-                    self.opened[key] = found
-                    while len(self.opened) > OPENED:
-                        self.opened.popitem(last=False)
-        return found
+            with self.lock:
+                found = self.opened.get(key)
+                if found is not None:
+                    self.opened.move_to_end(key)
+                    return found[0]
+            body = self.lake.client.get_object(Bucket=self.lake.bucket, Key=key)["Body"].read()
+            parquet = pq.ParquetFile(pa.BufferReader(body))
+            with self.lock:
+                self.opened[key] = (parquet, len(body))
+                self.opened_bytes += len(body)
+                while len(self.opened) > 1 and self.opened_bytes > OPENED_BYTES:
+                    self.opened_bytes -= self.opened.popitem(last=False)[1][1]
+        return parquet
 
 
 def _types(model: Model) -> dict[str, pa.DataType]:
