@@ -330,7 +330,8 @@ class Monitoring:
 
     def query_result(self, model_id: str, query_id: str) -> list[dict[str, Any]] | Pending:
         """A query left running (Pending): its rows once done, Pending while it runs, its failure
-        as the error Athena's reason says (stores/athena.failure)."""
+        as the error Athena's reason says (stores/athena.failure); Conflict (run it again) when the
+        model's schema or the drift's base is not the one its tag names (the answer would mix them)."""
         model = self.models.get(model_id)
         if self.sql is None:
             raise NotFound(
@@ -349,12 +350,13 @@ class Monitoring:
         tables = engine.tables(model, check=False)
         rows = int(what.get("rows", SQL_RESULT_ROWS))
         if what["kind"] == "drift":
+            changed = Conflict(f"the drift's base changed since its query started: {rerun}", field="query_id")
             try:
                 planned, base = self._drift_sql(DriftQuery.model_validate(what["body"]), model, tables)
-            except NothingToCompare:
-                base = None
+            except NothingToCompare:  # the base is gone (its reference deleted)
+                raise changed from None
             if base != what.get("base"):
-                raise Conflict(f"the drift's base changed since its query started: {rerun}", field="query_id")
+                raise changed
             return self._answer(found, planned, rows)
         return self._answer(
             found, query_sql(Query.model_validate(what["body"]), model, tables, engine.dialect), rows
