@@ -1194,3 +1194,15 @@ def test_random_like_patterns_match_arrows_in_duckdb_and_escape_only_what_trino_
         # AND an escape precedes only %, _ or itself (Trino refuses any other) and never ends it
         assert re.fullmatch(r"([^\\]|\\[%_\\])*", like), (pattern, like)
     assert wrong == []
+
+
+def test_trino_sql_of_odd_names_parses_and_calls_only_athena_v3_functions() -> None:
+    model = factories.model_of(odd_body())
+    for name, body in odd_queries().items():
+        # WHEN a query on inputs named as DuckDB's columns or the SQL's former own is rendered for Athena
+        sql = query_sql(Query.model_validate(body), model, ATHENA_TABLES, "trino").sql
+
+        # THEN Trino's grammar reads it back, and it calls nothing Athena lacks
+        tree = sqlglot.parse_one(sql, read="trino")
+        assert tree.sql(dialect="trino") == sql, name
+        assert called_functions(tree, "trino") <= ATHENA_V3_FUNCTIONS, (name, sql)

@@ -30,6 +30,7 @@ UTC (DUCKDB_SETTINGS; duckdb_views makes the relations over local lake files).
 
 from __future__ import annotations
 
+import glob
 import math
 import re
 from collections.abc import Callable
@@ -965,9 +966,10 @@ def _plain(
 def duckdb_views(model: Model, tables: SqlTables, globs: dict[str, str | None]) -> list[str]:
     """DuckDB statements making `tables`' relations over local Parquet files of the lake's layout
     (`<area>/.../date=<day>/<name>.parquet`): `globs` maps inferences, labels, ground_truth and
-    reference to a glob of their files (None: there are none). Every column of the model's schema is
-    there, typed, as in the Glue tables, whether or not a file has it, with the day of its file's
-    folder as `date` and its place in the lake (`tables.place`: DUCKDB_PLACE). Any attribute name
+    reference to a glob of their files (None: there are none), read in the order S3 lists keys
+    (sorted). Every column of the model's schema is there, typed, as in the Glue tables, whether or
+    not a file has it, with the day of its file's folder as `date` and its place in the lake
+    (`tables.place`: DUCKDB_PLACE). Any attribute name
     reads its own column: each file column is read under a name of ours (read_parquet's `schema`
     map by name) so none takes the name of the reader's virtual `filename`, `file_row_number` and
     `file_index`, no folder name becomes a column (no hive partitioning: a folder `model_id=` is
@@ -990,8 +992,11 @@ def duckdb_views(model: Model, tables: SqlTables, globs: dict[str, str | None]) 
             else f"NULLIF(regexp_extract(filename, {_quoted(_DAY_OF_PATH)}, 1), '')"
         )
         lake = {"date": (days, "VARCHAR"), **{p: _LAKE_PLACES[p] for p in tables.place}}
-        glob = globs.get(area)
-        if glob is None:
+        pattern = globs.get(area)
+        # the files listed here, sorted, so file_index follows the lake's order (DuckDB's own
+        # expansion of a glob need not be sorted)
+        files = sorted(glob.glob(pattern)) if pattern is not None else []
+        if not files:
             outputs = [f"CAST(NULL AS {_duckdb_type(t)}) AS {_name(n)}" for n, t in typed.items()]
             outputs += [f"CAST(NULL AS {t}) AS {_name(n)}" for n, (_, t) in lake.items()]
             body = f"SELECT {', '.join(outputs)} WHERE FALSE"
@@ -1005,7 +1010,7 @@ def duckdb_views(model: Model, tables: SqlTables, globs: dict[str, str | None]) 
             outputs = [f"{_name(renamed[n])} AS {_name(n)}" for n in typed]
             outputs += [f"CAST({value} AS {t}) AS {_name(n)}" for n, (value, t) in lake.items()]
             body = (
-                f"SELECT {', '.join(outputs)} FROM read_parquet({_quoted(glob)}, "
+                f"SELECT {', '.join(outputs)} FROM read_parquet([{', '.join(map(_quoted, files))}], "
                 f"hive_partitioning = false, schema = MAP {{{fields}}})"
             )
         name = _table(getattr(tables, area)).sql(dialect="duckdb")
@@ -1013,14 +1018,14 @@ def duckdb_views(model: Model, tables: SqlTables, globs: dict[str, str | None]) 
     return statements
 
 
-# The column duckdb_views gives each row's place in the lake (SqlTables.place): its file's path and
-# its row in the file, as one text sorting as the lake lists them.
+# The column duckdb_views gives each row's place in the lake (SqlTables.place): its file's index in
+# the sorted list of files and its row in the file, as one BIGINT (a file holds < 2**32 rows).
 DUCKDB_PLACE = "$place"
 # The place columns duckdb_views can give (read_parquet's virtual columns): DUCKDB_PLACE, or the
 # file and row apart (`filename`, `file_row_number`: as an attribute of those names would be read,
 # a relation naming them is for a model without such attributes)
 _LAKE_PLACES = {
-    DUCKDB_PLACE: ("filename || '#' || lpad(CAST(file_row_number AS VARCHAR), 12, '0')", "VARCHAR"),
+    DUCKDB_PLACE: ("CAST(file_index AS BIGINT) * 4294967296 + file_row_number", "BIGINT"),
     "filename": ("filename", "VARCHAR"),
     "file_row_number": ("file_row_number", "BIGINT"),
 }
