@@ -309,7 +309,7 @@ def test_a_query_sql_cannot_express_runs_in_the_lambda_as_before(
 
 
 def test_glue_refusing_the_tables_at_query_time_runs_the_query_in_the_lambda(
-    api: Call, athena, monkeypatch: pytest.MonkeyPatch
+    api: Call, athena, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     model_id = _lake(api)
     expected = _in_lambda(api, model_id, QUERIES[0])
@@ -325,6 +325,8 @@ def test_glue_refusing_the_tables_at_query_time_runs_the_query_in_the_lambda(
     assert answer.status == 200, answer.body
     assert answer.body["query_result"] == expected
     assert sagewatch_aws.client("athena").list_query_executions()["QueryExecutionIds"] == []
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("run in the Lambda: Glue refused" in m and "AccessDenied" in m for m in warned), warned
 
 
 def test_athena_refusing_to_start_a_query_runs_it_in_the_lambda(

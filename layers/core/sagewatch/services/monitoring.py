@@ -242,7 +242,7 @@ class Monitoring:
         try:
             planned = query_sql(bounded, model, engine.tables(model), engine.dialect)
         except (NotInSql, SqlUnavailable) as error:  # here, as before there was SQL
-            logger.info("query run in the Lambda: %s", error.message, extra={"model_id": model.id})
+            _fallback("query", error, model)
             return run(body, model, self.loader(model))
         what = {
             "kind": "query",
@@ -265,9 +265,11 @@ class Monitoring:
         assert self.sql is not None
         text = tag(limited(planned.sql, what["rows"] + 1), what)
         size = len(text.encode())
+        kind = "data_drift" if what["kind"] == "drift" else "query"
         if size > ATHENA_QUERY_BYTES:
             logger.info(
-                "query run in the Lambda: its SQL is %d bytes with its tag, past Athena's %d",
+                "%s run in the Lambda: its SQL is %d bytes with its tag, past Athena's %d",
+                kind,
                 size,
                 ATHENA_QUERY_BYTES,
                 extra={"model_id": model.id},
@@ -276,7 +278,7 @@ class Monitoring:
         try:
             return self.sql.start(text, model, first, last)
         except SqlUnavailable as error:
-            logger.info("query run in the Lambda: %s", error.message, extra={"model_id": model.id})
+            _fallback(kind, error, model)
             return None
 
     def _bounded(self, model: Model, body: Query, first: date | None, last: date | None) -> Query:
@@ -402,7 +404,7 @@ class Monitoring:
         try:
             planned, base = self._drift_sql(body, model, engine.tables(model))
         except (NotInSql, SqlUnavailable) as error:  # as query()
-            logger.info("data_drift run in the Lambda: %s", error.message, extra={"model_id": model.id})
+            _fallback("data_drift", error, model)
             return run_drift(body, model, self.loader(model))
         first, last = filters.date_range(body.target.filter) if target.source == "inference" else (None, None)
         what = {
@@ -665,6 +667,13 @@ class Monitoring:
         """Delete a configuration the caller may change."""
         _may_change(self.notifications.get(config_id), caller)
         self.notifications.delete(config_id)
+
+
+def _fallback(kind: str, error: SagewatchError, model: Model) -> None:
+    """Log a request run in the Lambda instead of SQL: a warning when Glue or Athena refused (an
+    operator's matter: permissions, limits), else information (SQL does not express it)."""
+    level = logging.WARNING if isinstance(error, SqlUnavailable) else logging.INFO
+    logger.log(level, "%s run in the Lambda: %s", kind, error.message, extra={"model_id": model.id})
 
 
 def schema_digest(model: Model) -> str:
