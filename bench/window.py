@@ -4,6 +4,7 @@
     python bench/window.py --baseline 315ac19       # the same, beside the engine as of a commit
     python bench/window.py --rows 200000 --runs 1   # smaller, quicker
     python bench/window.py --only "Accuracy Rate"   # one metric (names as catalog.default_metrics)
+    python bench/window.py --lambdas --rows 10000000  # the deployed functions' work over the day
 
 The model is a binary classifier with 8 inputs (5 numeric, 3 categorical, some nulls), a score and a
 0/1 label. One day of `--rows` inferences arrives in 24 files, one an hour, as capture ingestion
@@ -23,7 +24,17 @@ wrapper keeping each distinct read for good) and `run-reads` (the evaluator run'
 sagewatch.alerting.reads.RunReads, when the tree has it). Targets: < 5 s of CPU and
 < 512 MB of growth for the whole set.
 
-Everything runs in-process under moto (`moto.mock_aws`) with sagewatch's declared resources; moto's
+`--lambdas` measures what the deployed functions do with such a day, moto running as a server in its
+own process (so a measuring process holds only what a Lambda container would): the evaluator
+function's handler (evaluate_record) with the model's default rules (from per-file partials) and an
+accuracy rule over the whole day (from raw rows), in a new container with no partials stored, 5
+minutes later in the same one, then in a new one finding them stored; and the query API's answer
+over the day (the route it takes past its row limit, and the in-Lambda engine's on the same
+window). Each reports CPU, wall, peak RSS (overall and per stage: each rule, its partials, its
+raw-row windows) and pyarrow's peak allocation, beside the handler module's import footprint in a
+fresh interpreter and the function's declared memory (docs/scale.md has the figures).
+
+Otherwise everything runs in-process under moto (`moto.mock_aws`) with sagewatch's declared resources; moto's
 own work (serving every GET) is part of the CPU time, so `--profile` prints where it goes.
 """
 
