@@ -14,7 +14,10 @@ fingerprint with it (from the id index, inference_ids/; read from the file where
 A partial's <version> is a digest of the file's ETag and each partner's name and ETag: a file
 rewritten (a replayed source), or a partner landing later, late or concurrently, whatever its
 ingested_at, makes a new version, computed from the file and its partners' rows; a version once
-computed is never wrong, so runs that overlap or land in any order agree.
+computed is never wrong, so runs that overlap or land in any order agree. A run resolves the first
+writes of every file it makes partials of at once: each file and partner's identity columns decoded
+once, the rows that may lose (an id fingerprint another file has, or an identity twice in the file)
+resolved together in the lake's order, as the raw path resolves a window.
 
 A run lists the day's inference files (one LIST) and the day's partials (one LIST); the day's id
 fingerprints are kept in the process (`_DAYS`: a warm evaluator fetches only new files' index
