@@ -510,7 +510,10 @@ class PartialReads:
                     self.opened.move_to_end(key)
                     return found[0]
             body = self.lake.client.get_object(Bucket=self.lake.bucket, Key=key)["Body"].read()
-            parquet = pq.ParquetFile(pa.BufferReader(body))
+            # pre_buffer off: a body in memory gains nothing from it, and pyarrow's read-range cache
+            # is not safe when threads read the same ParquetFile (ArrowInvalid "ReadRangeCache did
+            # not find matching cache entry", seen with partners' partials made at once)
+            parquet = pq.ParquetFile(pa.BufferReader(body), pre_buffer=False)
             with self.lock:
                 self.opened[key] = (parquet, len(body))
                 self.opened_bytes += len(body)
