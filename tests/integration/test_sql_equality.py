@@ -20,9 +20,11 @@ import sqlglot
 from sklearn import metrics as skm
 from sqlglot import exp
 from tests import factories
+from tests.inputs import register
 
 from sagewatch import container
 from sagewatch.errors import InvalidInput
+from sagewatch.local.runtime import use_duckdb
 from sagewatch.metrics import sql as sql_module
 from sagewatch.metrics.drift import DriftQuery, run_drift
 from sagewatch.metrics.functions import FUNCTIONS
@@ -1206,3 +1208,52 @@ def test_trino_sql_of_odd_names_parses_and_calls_only_athena_v3_functions() -> N
         tree = sqlglot.parse_one(sql, read="trino")
         assert tree.sql(dialect="trino") == sql, name
         assert called_functions(tree, "trino") <= ATHENA_V3_FUNCTIONS, (name, sql)
+
+
+def test_local_duckdb_answers_queries_on_odd_names_as_the_engine(api) -> None:
+    # GIVEN a model registered through the API with inputs named as the lake's folder, DuckDB's
+    # reader columns and the SQL's own columns, its inferences sent through the API
+    model_id = register(api, odd_body())
+    sent = [
+        {
+            "partner_inference_id": f"id-{n % 150}",
+            "inference_timestamp": f"2026-11-25T{n % 24:02d}:{n % 60:02d}:00Z",
+            "inference_data": {
+                "age": 20 + n % 50,
+                "income": 1000.0 + n,
+                "region": ["north", "south"][n % 2],
+                "predicted_probability": (n % 10) / 10,
+                **odd_values(n, 200),
+            },
+            "ground_truth_data": {"churned": n % 2},
+        }
+        for n in range(200)
+    ]
+    assert api("POST", f"/api/v3/models/{model_id}/inferences", sent).status in (200, 207)
+    engine = use_duckdb(50)  # local mode's SQL engine for windows past 50 rows
+    watched = container.monitoring()
+    queries = [
+        {"select": [{"function": "count"}, {"property": "place"}], "group_by": [{"property": "place"}]},
+        {
+            "select": [{"property": "partner_inference_id"}, *({"property": n} for n in ODD_NAMES)],
+            "order_by": [{"property": "file_row_number"}],
+            "limit": 20,
+        },
+        {
+            "select": [{"function": "count"}, {"function": "accuracyRate"}],
+            "filter": [{"property": "model_id", "comparator": "ne", "value": "other-1"}],
+        },
+        {"select": [{"property": "filename"}, {"property": "partner_inference_id"}], "limit": 30},
+    ]
+    for body in queries:
+        # WHEN the query runs in the Lambda and, past the limit, in local mode's DuckDB
+        watched.sql = None
+        expected = api("POST", f"/api/v3/models/{model_id}/inferences/query", body)
+        watched.sql = engine
+        ran = len(engine.finished)
+        got = api("POST", f"/api/v3/models/{model_id}/inferences/query", body)
+
+        # THEN DuckDB ran it and answered the engine's rows
+        assert len(engine.finished) == ran + 1, body
+        assert (got.status, got.body) == (expected.status, expected.body), body
+        assert expected.status == 200 and expected.body["query_result"], body

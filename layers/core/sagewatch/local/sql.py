@@ -22,7 +22,7 @@ import duckdb
 import pyarrow as pa
 
 from sagewatch.errors import NotFound
-from sagewatch.metrics.sql import SqlTables, duckdb_views
+from sagewatch.metrics.sql import DUCKDB_PLACE, SqlTables, duckdb_views
 from sagewatch.schema import Model
 from sagewatch.stores.athena import USER_ERROR, Execution
 from sagewatch.stores.catalog import queryable
@@ -35,7 +35,7 @@ TABLES = SqlTables(
     labels="labels",
     ground_truth="ground_truth",
     reference="reference",
-    place=("filename", "file_row_number"),
+    place=(DUCKDB_PLACE,),
 )
 
 
