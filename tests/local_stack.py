@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,31 +30,13 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SAGEWATCH_"))}
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    state_dir = tmp_path_factory.mktemp("state")
+def start_local(state_dir: Path, *options: str) -> Iterator[dict[str, Any]]:
+    """`sagewatch local` on free ports with its state in `state_dir` and `options`, as a generator
+    for a fixture: its process, state_dir and local.json once it is up; killed after."""
     # A file, not a pipe: an unread pipe fills up with the stack's logs and blocks it.
     log = (state_dir / "stack.log").open("w")
-    process = subprocess.Popen(
-        [
-            *SAGEWATCH,
-            "local",
-            "--port",
-            "0",
-            "--aws-port",
-            "0",
-            "--state-dir",
-            str(state_dir),
-            "--evaluate-every",
-            "3",
-            "--serve-endpoint",
-            f"{SERVED_ENDPOINT}=tests.endpoint_model:predict",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=clean_env(),
-    )
+    command = [*SAGEWATCH, "local", "--port", "0", "--aws-port", "0", "--state-dir", str(state_dir), *options]
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True, env=clean_env())
     state = state_dir / "local.json"
     deadline = time.monotonic() + 60
     while not state.exists():
@@ -65,6 +48,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     yield {"process": process, "state_dir": state_dir, **info}
     if process.poll() is None:
         process.kill()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    yield from start_local(
+        tmp_path_factory.mktemp("state"),
+        "--evaluate-every",
+        "3",
+        "--serve-endpoint",
+        f"{SERVED_ENDPOINT}=tests.endpoint_model:predict",
+    )
 
 
 def http(

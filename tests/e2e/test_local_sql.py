@@ -5,15 +5,13 @@ same lake (read here from the stack's S3 by metrics.query.run)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from tests import factories
 from tests.inputs import records
-from tests.local_stack import SAGEWATCH, clean_env, http
+from tests.local_stack import http, start_local
 
 from sagewatch import aws as sagewatch_aws
 from sagewatch.local.runtime import LocalStack
@@ -42,20 +40,7 @@ QUERY = {
 
 @pytest.fixture(scope="module")
 def small_limit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    state_dir = tmp_path_factory.mktemp("state")
-    log = (state_dir / "stack.log").open("w")
-    command = [*SAGEWATCH, "local", "--port", "0", "--aws-port", "0", "--state-dir", str(state_dir)]
-    command += ["--evaluate-every", "0", "--sql-rows", "100"]
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True, env=clean_env())
-    state = state_dir / "local.json"
-    deadline = time.monotonic() + 60
-    while not state.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"sagewatch local did not start:\n{(state_dir / 'stack.log').read_text()}")
-        time.sleep(0.1)
-    yield {"process": process, "state_dir": state_dir, **json.loads(state.read_text())}
-    process.kill()
+    yield from start_local(tmp_path_factory.mktemp("state"), "--evaluate-every", "0", "--sql-rows", "100")
 
 
 def test_a_window_past_the_limit_answers_the_in_lambda_rows(
