@@ -4,6 +4,7 @@ run in DuckDB in local mode (where SQL really runs) and in Athena (moto: canned 
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import random
@@ -30,10 +31,10 @@ from sagewatch.local.sql import TABLES, DuckdbEngine
 from sagewatch.metrics import filters
 from sagewatch.metrics.drift import DriftQuery
 from sagewatch.metrics.query import Query
-from sagewatch.metrics.sql import NotInSql, drift_base, drift_sql, query_sql
+from sagewatch.metrics.sql import NotInSql, drift_base, drift_bins, drift_sql, query_sql
 from sagewatch.services import monitoring as monitoring_module
 from sagewatch.stores import catalog
-from sagewatch.stores.athena import WORKGROUP_ENV
+from sagewatch.stores.athena import WORKGROUP_ENV, tag, tagged
 from sagewatch.stores.window import lake_loader
 
 LIMIT = 100  # rows: the tests' windows are past it
@@ -281,7 +282,8 @@ def test_an_athena_drift_answers_202_then_the_in_lambda_values(api: Call, upload
     request = DriftQuery.model_validate(body)
     base = drift_base(request, model, lake_loader(container.lake_store(), model))
     duckdb = DuckdbEngine(container.lake_store())
-    query_id = duckdb.start(drift_sql(request, model, TABLES, "duckdb", base).sql, model, None, None)
+    bins = drift_bins(request, model, base)
+    query_id = duckdb.start(drift_sql(request, model, TABLES, "duckdb", bins).sql, model, None, None)
     moto_athena.queue_result(duckdb.results(query_id))
     moto_athena.finish_immediately()
     done = api("GET", poll)
@@ -392,27 +394,78 @@ def test_a_poll_after_the_schema_changed_answers_409_never_rows_of_another_plan(
     assert api("GET", poll).body == again.body
 
 
-def test_a_drift_poll_after_the_reference_changed_answers_409(api: Call, upload) -> None:
+def _replace_reference(upload, model_id: str, shift: float) -> None:
+    reference = records(400, seed=9, shift=shift)
+    table = pa.Table.from_pylist([{**r["inference_data"], **r["ground_truth_data"]} for r in reference])
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    path = f"/api/v3/models/{model_id}/reference_data"
+    assert upload(path, {"reference_data": ("r.parquet", sink.getvalue())}).status == 207
+
+
+def test_a_drift_poll_answers_over_the_reference_its_query_started_with(api: Call, upload) -> None:
     model_id = _with_reference(api, upload)
     engine = use_duckdb(LIMIT)
     path = f"/api/v3/models/{model_id}/inferences/query/data_drift"
     first = api("POST", path, DRIFTS[0])
     assert first.status == 200, first.body
     poll = f"/api/v3/models/{model_id}/inferences/query/{engine.finished[-1]}"
-    assert api("GET", poll).body == first.body  # the same base: the same answer
-    reference = records(400, seed=9, shift=500.0)
-    table = pa.Table.from_pylist([{**r["inference_data"], **r["ground_truth_data"]} for r in reference])
-    sink = io.BytesIO()
-    pq.write_table(table, sink)
-    assert (
-        upload(
-            f"/api/v3/models/{model_id}/reference_data", {"reference_data": ("r.parquet", sink.getvalue())}
-        ).status
-        == 207
-    )
+    assert api("GET", poll).body == first.body
+    _replace_reference(upload, model_id, shift=500.0)
+    now = api("POST", path, DRIFTS[0])
+    assert now.status == 200 and now.body != first.body  # the base did change
     polled = api("GET", poll)
+    assert polled.status == 200, polled.body
+    assert polled.body == first.body  # the answer of the query as it started
+
+
+def test_a_drift_poll_with_an_open_base_window_is_not_moved_by_rows_sent_since(api: Call) -> None:
+    model_id = _lake(api)  # 300 rows, every region
+    engine = use_duckdb(LIMIT)
+    body = {
+        "properties": ["income", "age"],
+        "metric": "PSI",
+        "num_bins": 10,
+        "base": {
+            "source": "inference",
+            "filter": [{"property": "region", "comparator": "eq", "value": "north"}],
+        },
+        "target": {"source": "inference"},
+    }
+    path = f"/api/v3/models/{model_id}/inferences/query/data_drift"
+    first = api("POST", path, body)
+    assert first.status == 200, first.body
+    assert [row["income"] for row in first.body["query_result"]] != [None]
+    poll = f"/api/v3/models/{model_id}/inferences/query/{engine.finished[-1]}"
+    sent = [
+        {**r, "inference_data": {**r["inference_data"], "region": "north"}}
+        for r in records(200, seed=21, shift=300.0)
+    ]
+    assert api("POST", f"/api/v3/models/{model_id}/inferences", sent).body["counts"]["failure"] == 0
+    watched = container.monitoring()
+    engine_now, watched.sql = watched.sql, None
+    moved = api("POST", path, body)
+    watched.sql = engine_now
+    assert moved.status == 200 and moved.body != first.body  # the open base window did change
+    polled = api("GET", poll)
+    assert polled.status == 200, polled.body
+    assert polled.body == first.body
+
+
+def test_a_drift_poll_of_a_query_tagged_without_bins_answers_409(api: Call, upload) -> None:
+    model_id = _with_reference(api, upload)
+    engine = use_duckdb(LIMIT)
+    path = f"/api/v3/models/{model_id}/inferences/query/data_drift"
+    assert api("POST", path, DRIFTS[0]).status == 200
+    query_id = engine.finished[-1]
+    found = engine.execution(query_id)
+    what = tagged(found.sql)
+    del what["bins"]  # as the text of a query started before bins were kept
+    text = tag(found.sql[: found.sql.rindex("\n/* sagewatch:")], what)
+    engine._done[query_id] = (dataclasses.replace(found, sql=text), engine.results(query_id))
+    polled = api("GET", f"/api/v3/models/{model_id}/inferences/query/{query_id}")
     assert polled.status == 409, polled.body
-    assert "base changed" in polled.body["message"] and "run the query again" in polled.body["message"]
+    assert "run the query again" in polled.body["message"]
 
 
 def test_a_result_past_what_the_api_reads_back_answers_413(

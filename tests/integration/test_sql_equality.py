@@ -4,6 +4,7 @@ Parquet objects, give equal rows; the Trino SQL parses as Trino and calls only A
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from datetime import UTC, datetime, timedelta
@@ -31,9 +32,11 @@ from sagewatch.metrics.functions import FUNCTIONS
 from sagewatch.metrics.query import Query, run
 from sagewatch.metrics.sql import (
     DUCKDB_PLACE,
+    DriftBins,
     NotInSql,
     SqlTables,
     drift_base,
+    drift_bins,
     drift_sql,
     duckdb_views,
     like_pattern,
@@ -250,7 +253,9 @@ class Engines:
     def drift_sql(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         request = DriftQuery.model_validate(body)
         base = drift_base(request, self.model, lake_loader(self.lake.lake, self.model))
-        query = drift_sql(request, self.model, TABLES, "duckdb", base)
+        # the bins as a poll reads them back from the query's tag: through JSON text
+        bins = DriftBins.from_json(json.loads(json.dumps(drift_bins(request, self.model, base).to_json())))
+        query = drift_sql(request, self.model, TABLES, "duckdb", bins)
         return query.rows(lowered(self.connection.sql(query.sql).to_arrow_table()))
 
     def sql(self, body: dict[str, Any]) -> list[dict[str, Any]]:

@@ -52,8 +52,8 @@ _ANSWERS: dict[int, dict[str, Any]] = {
     },
     409: {
         "description": (
-            "the query was cancelled in Athena, or (a poll) the model's schema or the drift's base "
-            "changed since it started: run it again"
+            "the query was cancelled in Athena, or (a poll) the model's schema changed since it "
+            "started: run it again"
         ),
         "content": _ERROR,
     },

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlglot import exp
@@ -735,24 +736,73 @@ def drift_base(request: DriftQuery, model: Model, load: Loader) -> pa.Table:
     return drift._load(load, request.base, request.properties, types, "base", model)
 
 
-def drift_sql(
-    request: DriftQuery, model: Model, tables: SqlTables, dialect: Dialect, base: pa.Table
-) -> SqlQuery:
-    """The data_drift request's target side as one SQL statement: counts per window (group_by,
-    rollup) and bin of each property, the bins fitted on `base` (drift_base) as the engine fits
-    them; SqlQuery.rows() computes the statistic per window with the engine's code. Thresholds
-    (from the base alone) is not SQL's."""
+@dataclass(frozen=True)
+class DriftBins:
+    """What a data_drift request's answer takes from its base: each property's bins (fitted as the
+    engine fits them) and the base's count per bin. Held as JSON in the query's tag, so a poll
+    answers over the base as it was when the query started, without reading it again (an open
+    inference window, or a reference replaced since, would give other counts)."""
+
+    profiles: dict[str, binning.Profile]
+    counts: dict[str, dict[int | str, float]]
+
+    def to_json(self) -> dict[str, Any]:
+        """The bins as JSON values: edges as floats (exact through JSON), counts as [label, count]
+        pairs (a numeric property's labels are bin indexes, a categorical one's text)."""
+        return {
+            name: {
+                "numeric": profile.numeric,
+                "edges": [float(e) for e in profile.edges] if profile.edges is not None else None,
+                "categories": list(profile.categories),
+                "counts": [[label, count] for label, count in self.counts[name].items()],
+            }
+            for name, profile in self.profiles.items()
+        }
+
+    @classmethod
+    def from_json(cls, found: dict[str, Any]) -> DriftBins:
+        """The bins to_json wrote."""
+        profiles = {
+            name: binning.Profile(
+                bool(held["numeric"]),
+                np.array(held["edges"], dtype=np.float64) if held["edges"] is not None else None,
+                tuple(held["categories"]),
+            )
+            for name, held in found.items()
+        }
+        counts = {
+            name: {label: float(count) for label, count in held["counts"]} for name, held in found.items()
+        }
+        return cls(profiles, counts)
+
+
+def drift_bins(request: DriftQuery, model: Model, base: pa.Table) -> DriftBins:
+    """The request's bins and base counts from its base's rows (drift_base), after the engine's own
+    checks of the request (its 400s)."""
     if request.metric == "Thresholds":
         raise NotInSql("Thresholds is computed from the base alone: run it in-Lambda", field="metric")
-    drift.run_drift(request, model, _base_only(base))  # the engine's own checks (its 400s), no target
+    drift.run_drift(request, model, _base_only(base))  # the engine's own checks, no target
     categorical = {a.name: a.categorical for a in model.attributes}
-    profiles = {
-        p: binning.fit(drift._column(base, p), request.num_bins, categorical.get(p, False))
-        for p in request.properties
-    }
+    profiles = {}
     for p in request.properties:
-        if request.metric in drift.BINNED_KS and profiles[p].numeric:
-            profiles[p] = binning.fit(drift._column(base, p), binning.KS_BINS, False)
+        profile = binning.fit(drift._column(base, p), request.num_bins, categorical.get(p, False))
+        if request.metric in drift.BINNED_KS and profile.numeric:
+            profile = binning.fit(drift._column(base, p), binning.KS_BINS, False)
+        profiles[p] = profile
+    counts = {p: drift._base_counts(profiles[p], drift._column(base, p)) for p in request.properties}
+    return DriftBins(profiles, counts)
+
+
+def drift_sql(
+    request: DriftQuery, model: Model, tables: SqlTables, dialect: Dialect, bins: DriftBins
+) -> SqlQuery:
+    """The data_drift request's target side as one SQL statement: counts per window (group_by,
+    rollup) and bin of each property, in the bins drift_bins fitted on the base; SqlQuery.rows()
+    computes the statistic per window with the engine's code. Thresholds (from the base alone) is
+    not SQL's."""
+    if request.metric == "Thresholds":
+        raise NotInSql("Thresholds is computed from the base alone: run it in-Lambda", field="metric")
+    profiles = bins.profiles
     groups = [str(g.get("property")) for g in request.group_by]
     target = request.target
     wanted = [*request.properties, *groups]
@@ -813,10 +863,9 @@ def drift_sql(
                     "__n_sum_sum": _int64(_chunks(part.column(f"a{index}_s_n__sum"))),
                 }
             )
-            base_counts = drift._base_counts(profiles[name], drift._column(base, name))
             for group, counts in drift._per_group(merged, keys).items():
                 window = windows.setdefault(group, drift._labels(group, groups, request.rollup))
-                window[name] = drift._value(request.metric, profiles[name], base_counts, counts)
+                window[name] = drift._value(request.metric, profiles[name], bins.counts[name], counts)
         return _drift_rows(request, groups, windows)
 
     return SqlQuery(sql=sql, decode=decode)
@@ -1072,11 +1121,13 @@ def _key_type(plan: Plan, key: str) -> pa.DataType:
 __all__ = [
     "DUCKDB_PLACE",
     "DUCKDB_SETTINGS",
+    "DriftBins",
     "NotInSql",
     "SqlQuery",
     "SqlTables",
     "condition_sql",
     "drift_base",
+    "drift_bins",
     "drift_sql",
     "duckdb_views",
     "like_pattern",

@@ -17,7 +17,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 from pydantic import BaseModel, Field, ValidationError
 
 from sagewatch.alerting import catalog
@@ -48,10 +47,12 @@ from sagewatch.metrics.filters import Condition
 from sagewatch.metrics.query import DAILY_SOURCES, Loader, Plan, Query, run
 from sagewatch.metrics.sql import (
     ATHENA_QUERY_BYTES,
+    DriftBins,
     NotInSql,
     SqlQuery,
     SqlTables,
     drift_base,
+    drift_bins,
     drift_sql,
     query_sql,
 )
@@ -333,7 +334,9 @@ class Monitoring:
     def query_result(self, model_id: str, query_id: str) -> list[dict[str, Any]] | Pending:
         """A query left running (Pending): its rows once done, Pending while it runs, its failure
         as the error Athena's reason says (stores/athena.failure); Conflict (run it again) when the
-        model's schema or the drift's base is not the one its tag names (the answer would mix them)."""
+        model's schema is not the one its tag names (the answer would mix them). A drift answers over
+        its base as it was when it started: its bins and base counts are in its tag (DriftBins), so a
+        base that changed since (new rows in an open window, a reference replaced) is not read."""
         model = self.models.get(model_id)
         if self.sql is None:
             raise NotFound(
@@ -352,14 +355,11 @@ class Monitoring:
         tables = engine.tables(model, check=False)
         rows = int(what.get("rows", SQL_RESULT_ROWS))
         if what["kind"] == "drift":
-            changed = Conflict(f"the drift's base changed since its query started: {rerun}", field="query_id")
-            try:
-                planned, base = self._drift_sql(DriftQuery.model_validate(what["body"]), model, tables)
-            except NothingToCompare:  # the base is gone (its reference deleted)
-                raise changed from None
-            if base != what.get("base"):
-                raise changed
-            return self._answer(found, planned, rows)
+            if "bins" not in what:  # started by a version that kept no bins: its base is not known
+                raise Conflict(f"the query was started by an earlier version: {rerun}", field="query_id")
+            request = DriftQuery.model_validate(what["body"])
+            bins = DriftBins.from_json(what["bins"])
+            return self._answer(found, drift_sql(request, model, tables, engine.dialect, bins), rows)
         return self._answer(
             found, query_sql(Query.model_validate(what["body"]), model, tables, engine.dialect), rows
         )
@@ -402,7 +402,8 @@ class Monitoring:
             update={"target": target.model_copy(update={"filter": bounded or target.filter})}
         )
         try:
-            planned, base = self._drift_sql(body, model, engine.tables(model))
+            bins = drift_bins(body, model, drift_base(body, model, self.loader(model)))
+            planned = drift_sql(body, model, engine.tables(model), engine.dialect, bins)
         except (NotInSql, SqlUnavailable) as error:  # as query()
             _fallback("data_drift", error, model)
             return run_drift(body, model, self.loader(model))
@@ -412,19 +413,13 @@ class Monitoring:
             "model_id": model.id,
             "body": body.model_dump(mode="json"),
             "schema": schema_digest(model),
-            "base": base,
+            "bins": bins.to_json(),
             "rows": SQL_RESULT_ROWS,
         }
         query_id = self._start(planned, what, model, first, last)
         if query_id is None:
             return run_drift(body, model, self.loader(model))
         return self._answer(engine.wait(query_id, self.sql_wait), planned, SQL_RESULT_ROWS)
-
-    def _drift_sql(self, body: DriftQuery, model: Model, tables: SqlTables) -> tuple[SqlQuery, str]:
-        """The request's SQL (bins fitted on its base, read here) and the base's digest."""
-        base = drift_base(body, model, self.loader(model))
-        planned = drift_sql(body, model, tables, self.sql.dialect if self.sql else "trino", base)
-        return planned, table_digest(base)
 
     # -- metrics ------------------------------------------------------------------------------------
 
@@ -681,16 +676,6 @@ def schema_digest(model: Model) -> str:
     poll answers only over the schema its query was planned on."""
     planned = model.model_dump_json(exclude=_UNPLANNED)
     return hashlib.sha256(planned.encode()).hexdigest()[:16]
-
-
-def table_digest(table: pa.Table) -> str:
-    """A digest of a table's values (written as uncompressed Parquet, which stores valid values
-    only): a drift's base as its poll reads it again, to tell whether it changed."""
-    sink = pa.BufferOutputStream()
-    pq.write_table(
-        table.combine_chunks(), sink, compression="none", use_dictionary=False, write_statistics=False
-    )
-    return hashlib.sha256(sink.getvalue()).hexdigest()[:16]
 
 
 def limited(sql: str, rows: int) -> str:
