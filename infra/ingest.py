@@ -11,7 +11,7 @@ from constructs import Construct
 from infra import declared
 from infra.functions import SagewatchFunction
 from infra.layers import layer
-from infra.storage import StorageStack
+from infra.storage import DELETE_MARKERS, OLD_VERSIONS, StorageStack, history_rules
 from sagewatch.resources import DECLARATION
 
 # The SQS event source's floor is 2; 5 ingest functions of 3 GB fit a new account's quota of 10
@@ -30,7 +30,10 @@ class IngestStack(cdk.Stack):
         if existing:
             self.capture: s3.IBucket = s3.Bucket.from_bucket_name(self, "capture-bucket", existing)
         else:
-            self.capture = declared.bucket(self, "capture", storage.access_logs)
+            # capture files are ingested within minutes; kept as long as the lake keeps what they hold
+            history = history_rules(storage.retention_days, ("",))
+            lifecycle = [*history, OLD_VERSIONS, DELETE_MARKERS] if history else None
+            self.capture = declared.bucket(self, "capture", storage.access_logs, lifecycle=lifecycle)
         self.queues = declared.queues(self, ("ingest", "ingest-dlq"))
         data = s3.Bucket.from_bucket_attributes(
             self, "data", bucket_arn=storage.data.bucket_arn, bucket_name=storage.data.bucket_name

@@ -28,6 +28,11 @@ DATABASE = "sagewatch"  # the Glue database (sagewatch.stores.catalog names its 
 # for windows within a day, at most MAX_CATCH_UP lookbacks back: one older than this is made again
 # from the lake's files if a run ever asks for it.
 PARTIALS_KEPT_DAYS = 14
+# With the context value retentionDays (`cdk deploy -c retentionDays=400`), what a model's history is
+# made of expires that many days after it was written: its inferences and their id indexes, and its
+# ground truth (labels/, ground_truth/). Without it, history is kept for ever. The reference set,
+# the ledger's counters and alerts are kept either way.
+RETAINED_AREAS = ("inferences/", "inference_ids/", "labels/", "ground_truth/")
 WORKGROUP = "sagewatch"  # the Athena workgroup (results location and encryption enforced)
 
 # Columns every lake row has, whatever the model (attributes vary per model and are read by name).
@@ -57,9 +62,45 @@ LAKE_COLUMNS = {
 }
 
 
+def retention_days(value: object) -> int | None:
+    """The context value retentionDays as a number of days (None: not set, history kept for ever);
+    anything but a whole number of days from 1 on stops the synthesis, naming the value."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(
+            f"the context value retentionDays must be a whole number of days, 1 or more: got {value!r}"
+        )
+    return int(text)
+
+
+def history_rules(days: int | None, prefixes: tuple[str, ...]) -> list[s3.LifecycleRule]:
+    """Lifecycle rules expiring each prefix `days` after its objects were written (none when None)."""
+    if days is None:
+        return []
+    return [
+        s3.LifecycleRule(
+            id=f"history-{prefix.strip('/').replace('_', '-') or 'all'}",
+            prefix=prefix,
+            expiration=cdk.Duration.days(days),
+        )
+        for prefix in prefixes
+    ]
+
+
+# A versioned bucket's expired object leaves a delete marker once its old version is gone: removed,
+# so listings do not wade through them.
+DELETE_MARKERS = s3.LifecycleRule(id="expired-delete-markers", expired_object_delete_marker=True)
+OLD_VERSIONS = s3.LifecycleRule(id="old-versions", noncurrent_version_expiration=cdk.Duration.days(30))
+
+
 class StorageStack(cdk.Stack):
+    """Context: retentionDays (how long a model's inferences and ground truth are kept; RETAINED_AREAS)."""
+
     def __init__(self, scope: Construct, construct_id: str, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        self.retention_days = retention_days(self.node.try_get_context("retentionDays"))
         self.tables: dict[str, dynamodb.Table] = {t.name: declared.table(self, t) for t in DECLARATION.tables}
         self.access_logs = declared.access_log_bucket(self)
         self.data = declared.bucket(
@@ -74,7 +115,9 @@ class StorageStack(cdk.Stack):
                     prefix="partials/",
                     expiration=cdk.Duration.days(PARTIALS_KEPT_DAYS),
                 ),
-                s3.LifecycleRule(id="old-versions", noncurrent_version_expiration=cdk.Duration.days(30)),
+                *history_rules(self.retention_days, RETAINED_AREAS),
+                OLD_VERSIONS,
+                DELETE_MARKERS,
             ],
         )
         self._catalog()

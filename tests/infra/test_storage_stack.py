@@ -88,14 +88,26 @@ def test_lake_data_is_retained_and_expires_only_rejected_rows_drops_partials_and
     (data,) = buckets.values()
     assert data["DeletionPolicy"] == "Retain"
     rules = {r["Id"]: r for r in data["Properties"]["LifecycleConfiguration"]["Rules"]}
-    assert set(rules) == {"rejected-rows", "ingested-drops", "partial-aggregates", "old-versions"}
+    assert set(rules) == {
+        "rejected-rows",
+        "ingested-drops",
+        "partial-aggregates",
+        "old-versions",
+        "expired-delete-markers",
+    }
     assert rules["rejected-rows"]["Prefix"] == "rejected/"
     assert rules["ingested-drops"]["Prefix"] == "drops/"
     # partial aggregates are made again from the lake when asked for: kept two weeks
     assert rules["partial-aggregates"]["Prefix"] == "partials/"
     assert rules["partial-aggregates"]["ExpirationInDays"] == 14
-    # inferences/ and ground_truth/ never expire: no current-version expiry without a prefix
+    # inferences/ and ground_truth/ never expire without retentionDays: no current-version expiry
+    # without a prefix
     assert "ExpirationInDays" not in rules["old-versions"]
+    assert rules["expired-delete-markers"] == {
+        "Id": "expired-delete-markers",
+        "ExpiredObjectDeleteMarker": True,
+        "Status": "Enabled",
+    }
 
 
 def test_tables_are_retained_on_stack_deletion(template: Template) -> None:

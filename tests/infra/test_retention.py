@@ -1,0 +1,72 @@
+"""retentionDays: a deployment that keeps a model's history a stated number of days."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from aws_cdk.assertions import Template
+from cfnlint.api import lint_file
+from infra.storage import RETAINED_AREAS
+from tests.infra.synthesis import synthesize
+
+
+def _rules(template: Template, log_prefix: str) -> dict[str, dict]:
+    buckets = template.find_resources(
+        "AWS::S3::Bucket", {"Properties": {"LoggingConfiguration": {"LogFilePrefix": log_prefix}}}
+    )
+    (bucket,) = buckets.values()
+    return {r["Id"]: r for r in bucket["Properties"]["LifecycleConfiguration"]["Rules"]}
+
+
+@pytest.fixture(scope="module")
+def kept_400_days(tmp_path_factory: pytest.TempPathFactory):
+    return synthesize(tmp_path_factory.mktemp("cdk.out"), retentionDays="400")
+
+
+def test_history_expires_after_the_retention_and_nothing_else_changes(kept_400_days) -> None:
+    rules = _rules(kept_400_days.template("storage"), "data/")
+    expiring = {r["Prefix"]: r["ExpirationInDays"] for r in rules.values() if r["Id"].startswith("history-")}
+    assert expiring == {
+        "inferences/": 400,
+        "inference_ids/": 400,
+        "labels/": 400,
+        "ground_truth/": 400,
+    }
+    assert set(expiring) == set(RETAINED_AREAS)
+    # the reference set and what expires on its own schedule are as without the setting
+    assert not any(r.get("Prefix", "").startswith("reference") for r in rules.values())
+    assert rules["partial-aggregates"]["ExpirationInDays"] == 14
+    assert rules["rejected-rows"]["ExpirationInDays"] == 90
+
+
+def test_the_capture_bucket_sagewatch_made_keeps_capture_files_as_long(kept_400_days) -> None:
+    rules = _rules(kept_400_days.template("ingest"), "capture/")
+    assert rules["history-all"]["ExpirationInDays"] == 400
+    assert rules["history-all"].get("Prefix") in (None, "")
+    assert rules["old-versions"]["NoncurrentVersionExpiration"]["NoncurrentDays"] == 30
+    assert rules["expired-delete-markers"]["ExpiredObjectDeleteMarker"] is True
+
+
+def test_without_the_setting_history_is_kept(templates: dict[str, Template]) -> None:
+    rules = _rules(templates["storage"], "data/")
+    assert not [r for r in rules.values() if r["Id"].startswith("history-")]
+    capture = templates["ingest"].find_resources(
+        "AWS::S3::Bucket", {"Properties": {"LoggingConfiguration": {"LogFilePrefix": "capture/"}}}
+    )
+    (bucket,) = capture.values()
+    assert "LifecycleConfiguration" not in bucket["Properties"]
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "ten", "1.5", "30d"])
+def test_a_retention_that_is_not_a_number_of_days_stops_the_synthesis(tmp_path: Path, value: str) -> None:
+    with pytest.raises(
+        ValueError, match=f"retentionDays must be a whole number of days, 1 or more: got '{value}'"
+    ):
+        synthesize(tmp_path, retentionDays=value)
+
+
+@pytest.mark.parametrize("short", ["storage", "ingest"])
+def test_the_retained_stacks_pass_cfn_lint(kept_400_days, short: str) -> None:
+    matches = lint_file(kept_400_days.template_file(short))
+    assert [f"{m.rule.id} {m.message}" for m in matches if m.rule.severity == "error"] == []
