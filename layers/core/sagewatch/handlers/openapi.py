@@ -64,14 +64,16 @@ def _error_responses(method: str) -> dict[str, Any]:
 
 
 def with_error_responses(document: dict[str, Any]) -> dict[str, Any]:
-    """The document with sagewatch's error responses in place of Powertools' 422."""
+    """The document with sagewatch's error responses in place of Powertools' 422 (a route that
+    describes an error of its own, as the query routes do their 202, 409 and 413, keeps it)."""
     for operations in document.get("paths", {}).values():
         for method, operation in operations.items():
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)
             if "204" in responses:  # no content means no body, whatever Powertools infers
                 responses["204"].pop("content", None)
-            responses.update(_error_responses(method))
+            for status, response in _error_responses(method).items():  # a route's own says more
+                responses.setdefault(status, response)
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     schemas.pop("HTTPValidationError", None)  # Powertools' 422 body, answered by no route
     schemas["Error"] = ERROR_SCHEMA
