@@ -491,3 +491,33 @@ def test_a_result_past_what_the_api_reads_back_answers_413(
         answer = api("POST", path, body)
         assert answer.status == 200, answer.body
         assert answer.body["query_result"] == _in_lambda(api, model_id, body)
+
+
+def test_a_top_n_of_more_groups_than_the_api_reads_back_answers_the_in_lambda_rows(
+    api: Call, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a window past the in-Lambda limit with more ages than the API reads back from SQL
+    model_id = _lake(api)
+    monkeypatch.setattr(monitoring_module, "SQL_RESULT_ROWS", 20)
+    engine = use_duckdb(LIMIT)
+    path = f"/api/v3/models/{model_id}/inferences/query"
+    top = {
+        "select": [{"property": "age"}, {"function": "count", "alias": "n"}],
+        "group_by": [{"property": "age"}],
+        "order_by": [{"alias": "n", "direction": "desc"}, {"property": "age"}],
+    }
+    assert len(_in_lambda(api, model_id, {**top, "limit": 100_000})) > 21
+    first_ages = {key: value for key, value in top.items() if key != "order_by"}
+    for body in ({**top, "limit": 5}, {**top, "limit": 20}, {**first_ages, "limit": 7}):
+        # WHEN the top groups are asked (up to as many as the API reads), or the first by their text
+        answer = api("POST", path, body)
+
+        # THEN DuckDB answers the in-Lambda rows: its SQL orders and limits the groups itself
+        assert answer.status == 200, answer.body
+        assert answer.body["query_result"] == _in_lambda(api, model_id, body)
+        assert engine.execution(engine.finished[-1]).sql.split("\n/*")[0].endswith(f"LIMIT {body['limit']}")
+    for body in (top, {**top, "limit": 21}):
+        # AND without a limit, or with one past what the API reads, it answers 413 as before
+        answer = api("POST", path, body)
+        assert answer.status == 413, answer.body
+        assert engine.execution(engine.finished[-1]).sql.split("\n/*")[0].endswith("LIMIT 21")

@@ -4,6 +4,7 @@ Parquet objects, give equal rows; the Trino SQL parses as Trino and calls only A
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -26,10 +27,11 @@ from tests.inputs import register
 from sagewatch import container
 from sagewatch.errors import InvalidInput
 from sagewatch.local.runtime import use_duckdb
+from sagewatch.metrics import filters
 from sagewatch.metrics import sql as sql_module
 from sagewatch.metrics.drift import DriftQuery, run_drift
 from sagewatch.metrics.functions import FUNCTIONS
-from sagewatch.metrics.query import Query, run
+from sagewatch.metrics.query import Plan, Query, run
 from sagewatch.metrics.sql import (
     DUCKDB_PLACE,
     DriftBins,
@@ -707,6 +709,7 @@ def test_regression_sql_matches_scikit_learn(aws, tmp_path: Path) -> None:
 ATHENA_V3_FUNCTIONS = {
     "ABS",
     "IF",
+    "IS_NAN",
     "CAST",
     "DATE_ADD",
     "DATE_TRUNC",
@@ -1262,3 +1265,289 @@ def test_local_duckdb_answers_queries_on_odd_names_as_the_engine(api) -> None:
         assert len(engine.finished) == ran + 1, body
         assert (got.status, got.body) == (expected.status, expected.body), body
         assert expected.status == 200 and expected.body["query_result"], body
+
+
+# -- top-N: a grouped query's order_by and limit computed in SQL -----------------------------------
+
+TOP_GROUPS = 300  # region values: many more groups than any query's limit
+# incomes whose sums are exact in any order (small dyadic fractions), so the engine's and SQL's
+# averages are the same numbers and tie where they should; -0.0 beside 0.0 (equal in Python)
+EXACT_INCOMES = [None, -1.0, -0.0, 0.0, 0.5, 1.0, 2.5, 4.0, 100.0]
+
+
+def top_body() -> dict[str, Any]:
+    """binary_probability() (ranges on age and income) with a boolean input `member`."""
+    body = ranged(factories.binary_probability())
+    body["attributes"].append(
+        {"name": "member", "stage": "PIPELINE_INPUT", "value_type": "BOOLEAN", "position": 3}
+    )
+    return body
+
+
+def top_lake(incomes: list[float | None], seed: int) -> Lake:
+    """Four files over DAYS days of ~TOP_GROUPS regions (counts tied, a null region), incomes from
+    `incomes`; every 41st region without incomes (null avg, sum, min, max), every 43rd with zeros
+    only (-0.0 and 0.0: tied at 0), one with NaN incomes (its sum read as 0, as aggregates.state
+    reads a NaN sum); ages whose text orders unlike their numbers (5, 100); a boolean, and
+    probabilities rounded to 2 places (tied min and max)."""
+    rng = np.random.default_rng(seed)
+    model = container.model_store().create(ModelSpec.model_validate(top_body()))
+    lake = Lake(model)
+    ages = [5, 9, *range(18, 31), 100, 101]
+    for f in range(4):
+        count = 500
+        groups = rng.integers(0, TOP_GROUPS, count)
+        rows = []
+        for n, group in enumerate(groups):
+            region = None if rng.random() < 0.03 else f"g{group:03d}"
+            income = incomes[int(rng.integers(0, len(incomes)))]
+            if group % 41 == 0:
+                income = None
+            elif group % 43 == 1:
+                income = [0.0, -0.0][n % 2]
+            elif group == 7 and n % 5 == 0:
+                income = math.nan
+            rows.append(
+                {
+                    "partner_inference_id": f"t-{f}-{n}",
+                    "inference_timestamp": DAY
+                    + timedelta(days=f % DAYS, minutes=int(rng.integers(0, 24 * 60))),
+                    "source": "capture",
+                    "variant": "AllTraffic",
+                    "ingested_at": DAY,
+                    "age": ages[int(rng.integers(0, len(ages)))],
+                    "income": income,
+                    "region": region,
+                    "member": None if n % 17 == 0 else bool(rng.random() < 0.5),
+                    "predicted_probability": float(round(rng.random(), 2)),
+                }
+            )
+        lake.inferences(rows)
+    return lake
+
+
+# the region whose incomes have a NaN, left out where the engines read a NaN otherwise (DuckDB's
+# max is NaN and its NaN > 1 true, Arrow's max skips it and its NaN > 1 is false)
+WITHOUT_NAN = [{"property": "region", "comparator": "ne", "value": "g007"}]
+
+
+def by_region(
+    *functions: dict[str, Any], order: list[dict[str, Any]], limit: int, where: list[dict[str, Any]] = ()
+) -> dict[str, Any]:
+    return {
+        "select": [{"property": "region"}, {"function": "count", "alias": "n"}, *functions],
+        "group_by": [{"property": "region"}],
+        "order_by": order,
+        "limit": limit,
+        "filter": list(where),
+    }
+
+
+def of_income(function: str, alias: str, prop: str = "income") -> dict[str, Any]:
+    return {"function": function, "alias": alias, "parameters": {"property": prop}}
+
+
+TOP_QUERIES: dict[str, dict[str, Any]] = {
+    "top 10 by count, ties at the cut": by_region(order=[{"alias": "n", "direction": "desc"}], limit=10),
+    "bottom 12 by count": by_region(order=[{"alias": "n"}], limit=12),
+    "top 20 by avg, nulls first": by_region(
+        of_income("avg", "a"), order=[{"alias": "a", "direction": "desc"}], limit=20
+    ),
+    "bottom 25 by avg, negatives and zeros": by_region(
+        of_income("avg", "a"), order=[{"alias": "a"}], limit=25
+    ),
+    "by avg then count": by_region(
+        of_income("avg", "a"), order=[{"alias": "a"}, {"alias": "n", "direction": "desc"}], limit=40
+    ),
+    "top 15 by sum": by_region(of_income("sum", "s"), order=[{"alias": "s", "direction": "desc"}], limit=15),
+    "bottom 15 by min": by_region(
+        of_income("min", "lo", "predicted_probability"), order=[{"alias": "lo"}], limit=15
+    ),
+    "top 15 by max, nulls first": by_region(
+        of_income("max", "hi"), order=[{"alias": "hi", "direction": "desc"}], limit=15, where=WITHOUT_NAN
+    ),
+    "top 10 by rate and null rate": by_region(
+        {
+            "function": "rate",
+            "alias": "rich",
+            "parameters": {"property": "income", "comparator": "gt", "value": 1.0},
+        },
+        of_income("nullRate", "missing"),
+        order=[{"alias": "rich", "direction": "desc"}, {"alias": "missing"}],
+        limit=10,
+        where=WITHOUT_NAN,
+    ),
+    "a key then a function": {
+        "select": [{"property": "age"}, {"property": "region"}, {"function": "count", "alias": "n"}],
+        "group_by": [{"property": "age"}, {"property": "region"}],
+        "order_by": [{"property": "age", "direction": "desc"}, {"alias": "n", "direction": "desc"}],
+        "limit": 30,
+    },
+    "a function then a key": by_region(
+        order=[{"alias": "n", "direction": "desc"}, {"property": "region", "direction": "desc"}], limit=10
+    ),
+    "by region under another name, the null first": {
+        "select": [rounded("day"), {"property": "region", "alias": "r"}],
+        "group_by": [{"alias": "t"}, {"property": "region"}],
+        "order_by": [{"alias": "r", "direction": "desc"}, {"alias": "t"}],
+        "limit": 5,
+    },
+    "hours then count": {
+        "select": [rounded("hour"), {"property": "member"}, {"function": "count", "alias": "n"}],
+        "group_by": [{"alias": "t"}, {"property": "member"}],
+        "order_by": [{"alias": "t", "direction": "desc"}, {"alias": "n"}],
+        "limit": 9,
+    },
+    "rounded times alone": {
+        "select": [rounded("hour", 3)],
+        "group_by": [{"alias": "t"}],
+        "order_by": [{"alias": "t"}],
+        "limit": 4,
+    },
+    "no order: regions' text": {
+        "select": [{"property": "region"}, {"function": "count"}],
+        "group_by": [{"property": "region"}],
+        "limit": 10,
+    },
+    "no order: ages' text": {
+        "select": [{"property": "age"}, {"property": "member"}, {"function": "count"}],
+        "group_by": [{"property": "age"}, {"property": "member"}],
+        "limit": 7,
+    },
+    "no order: hours": {
+        "select": [rounded("hour"), {"function": "count"}],
+        "group_by": [{"alias": "t"}],
+        "limit": 6,
+    },
+}
+# not ordered in SQL: a float key's text (Python's differs from SQL's), a p-value, a distribution
+NOT_PUSHED: dict[str, dict[str, Any]] = {
+    "no order: incomes' text": {
+        "select": [{"property": "income"}, {"function": "count"}],
+        "group_by": [{"property": "income"}],
+        # not 0.0 and -0.0: one group in DuckDB, two in Arrow
+        "filter": [{"property": "income", "comparator": "ne", "value": 0.0}],
+        "limit": 3,
+    },
+    "top 5 by a p-value": by_region(
+        {
+            "function": "rateTest",
+            "alias": "p",
+            "parameters": {"property": "income", "comparator": "gt", "value": 1.0, "share": 0.4},
+        },
+        order=[{"alias": "p"}],
+        limit=5,
+    ),
+    "top 5 beside a distribution": by_region(
+        {"function": "distribution", "alias": "d", "parameters": {"property": "age"}},
+        order=[{"alias": "n", "direction": "desc"}],
+        limit=5,
+    ),
+}
+
+
+def ends_with_limit(sql: str, limit: int) -> bool:
+    return bool(re.search(rf"\sORDER BY .*\sLIMIT {limit}$", sql))
+
+
+def first_places(engines: Engines, body: dict[str, Any]) -> dict[tuple, int]:
+    """Each group's first row among the window's rows in the lake's order, as the engine reads them
+    (its loader, filter and keys), by its key values as the answer gives them."""
+    query = Query.model_validate(body)
+    plan = Plan(query, engines.model)
+    tables = lake_loader(engines.lake.lake, engines.model)(query.from_, plan.columns(), None, None, False)
+    rows = pa.concat_tables(
+        [filters.apply(t, query.filter, plan.types, "filter") for t in tables], promote_options="default"
+    )
+    keyed = plan.with_keys(rows)
+    places: dict[tuple, int] = {}
+    for place, key in enumerate(zip(*(keyed.column(k).to_pylist() for k, _ in plan.keys), strict=True)):
+        places.setdefault(tuple(v.isoformat() if isinstance(v, datetime) else v for v in key), place)
+    return places
+
+
+def top_of(engines: Engines, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The query's answer as its order_by and limit define it over every group's values (the
+    engine's, without the limit): ordered by each item (nulls last ascending, first descending),
+    groups tied in the lake's order (their first row's), then cut."""
+    rows = engines.engine({**body, "limit": 100_000})
+    places = first_places(engines, body)
+    outputs = [output for _, output in Plan(Query.model_validate(body), engines.model).keys]
+    rows.sort(key=lambda r: places[tuple(r[o] for o in outputs)])
+    for item in reversed(body["order_by"]):
+        name = item.get("alias") or item["property"]
+        rows.sort(key=lambda r, n=name: (r[n] is None, r[n]), reverse=item.get("direction") == "desc")
+    return rows[: body["limit"]]
+
+
+def order_values(body: dict[str, Any], rows: list[dict[str, Any]]) -> list[tuple]:
+    return [tuple(r[i.get("alias") or i["property"]] for i in body["order_by"]) for r in rows]
+
+
+def test_a_grouped_top_n_is_ordered_and_limited_in_sql_as_defined(aws, tmp_path: Path) -> None:
+    # GIVEN a lake of ~300 regions: counts tied, nulls, a NaN, -0.0 beside 0.0, sums exact in any order
+    engines = Engines(top_lake(EXACT_INCOMES, seed=11), tmp_path)
+    model = engines.model
+    for name, body in (TOP_QUERIES | NOT_PUSHED).items():
+        # WHEN a top-N runs as DuckDB SQL
+        got = engines.sql(body)
+
+        # THEN it answers the groups its order_by and limit keep of every group, ties in the lake's
+        # order; the engine's answer has the same order values (its ties are in the order Arrow's
+        # group_by gives groups: their first row's, but for its hash table's collisions)
+        if body.get("order_by"):
+            assert same(got, top_of(engines, body)), name
+            assert same(order_values(body, got), order_values(body, engines.engine(body))), name
+        else:
+            assert same(got, engines.engine(body)), name
+    for name, body in TOP_QUERIES.items():
+        # AND the SQL orders and limits the groups itself: `limit` rows of many more
+        sql = query_sql(Query.model_validate(body), model, TABLES, "duckdb").sql
+        assert ends_with_limit(sql, body["limit"]), name
+        assert engines.connection.sql(sql).to_arrow_table().num_rows == body["limit"], name
+        every = engines.engine({**body, "limit": 100_000})
+        assert len(every) > 3 * body["limit"] or name.startswith("rounded"), name
+        # AND the Trino SQL of it parses and calls only Athena's functions
+        trino = query_sql(Query.model_validate(body), model, ATHENA_TABLES, "trino").sql
+        tree = sqlglot.parse_one(trino, read="trino")
+        assert tree.sql(dialect="trino") == trino and ends_with_limit(trino, body["limit"]), name
+        assert called_functions(tree, "trino") <= ATHENA_V3_FUNCTIONS, (name, trino)
+    for name, body in NOT_PUSHED.items():  # what SQL cannot order as Python does is cut in Python
+        sql = query_sql(Query.model_validate(body), model, TABLES, "duckdb").sql
+        assert not ends_with_limit(sql, body["limit"]), name
+    # AND the data had what the cut must get right: ties at it, nulls, zeros and negatives
+    counts = order_values(
+        TOP_QUERIES["top 10 by count, ties at the cut"],
+        engines.engine({**TOP_QUERIES["top 10 by count, ties at the cut"], "limit": 100_000}),
+    )
+    assert counts[9] == counts[10]
+    averages = [
+        a
+        for (a,) in order_values(
+            TOP_QUERIES["top 20 by avg, nulls first"],
+            engines.engine({**TOP_QUERIES["top 20 by avg, nulls first"], "limit": 100_000}),
+        )
+    ]
+    assert 3 <= averages.count(None) < 20 and averages.count(0.0) >= 2
+    assert min(a for a in averages if a is not None) < 0
+
+
+def test_a_pushed_limit_keeps_the_groups_python_keeps_of_every_group(aws, tmp_path: Path) -> None:
+    # GIVEN incomes whose sums depend on the order they are added in (0.1 + 0.2 != 0.2 + 0.1 in the
+    # last bit), and DuckDB adding them in one order in every run (one thread)
+    engines = Engines(top_lake([0.1, 0.2, 0.3, 0.7, None], seed=12), tmp_path)
+    engines.connection.execute("SET threads = 1")
+    averages = [
+        r["a"]
+        for r in engines.sql({**TOP_QUERIES["bottom 25 by avg, negatives and zeros"], "limit": 100_000})
+    ]
+    assert any(
+        a != b and abs(a - b) < 1e-12 for a, b in itertools.pairwise(a for a in averages if a is not None)
+    )
+    for name, body in TOP_QUERIES.items():
+        # WHEN a top-N's groups are cut by SQL, and by Python over every group SQL returns
+        cut = engines.sql(body)
+        every = engines.sql({**body, "limit": 100_000})
+
+        # THEN they are the same rows, exactly: SQL orders the very values Python orders
+        assert cut == every[: body["limit"]], name

@@ -13,7 +13,9 @@ into text) and rendered in the dialect asked. It computes what the engine comput
 3. the filter (every comparator of sagewatch.metrics.filters, nulls as the engine treats them);
 4. per group (and extra key: a histogram bin, a confusion matrix cell), each function's *states*:
    the s_<name>__<op> columns its contributions() give, reduced by SUM, MIN or MAX. Several extra
-   keys are GROUPING SETS of one scan.
+   keys are GROUPING SETS of one scan;
+5. a grouped query's order_by and limit, when SQL orders its groups as Python does (_top): a top-N
+   returns its N groups, however many there are.
 SqlQuery.rows() then merges and finalizes those states with the functions' own code
 (Aggregate.merge, finalize) and assembles, orders and limits the rows as metrics.query.run does,
 so only contributions are translated here. Every registered function is; what is not (queries
@@ -33,6 +35,7 @@ from __future__ import annotations
 import glob
 import math
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -705,6 +708,8 @@ def query_sql(query: Query, model: Model, tables: SqlTables, dialect: Dialect) -
         first_place,
     )
     key_names = [f"k{n}" for n in range(len(keys))]
+    if all(found.extra is None for found in translated.values()):  # one result row per group
+        outer = _top(plan, outer, list(aggregates.items()), first_place is not None)
     sql = _checked(outer.sql(dialect=dialect))
 
     def decode(result: pa.Table) -> list[dict[str, Any]]:
@@ -721,12 +726,141 @@ def query_sql(query: Query, model: Model, tables: SqlTables, dialect: Dialect) -
                 columns[found.extra[0]] = found.extra[2](_chunks(part.column(f"x{index}")))
             for name, op, _ in found.states:
                 columns[f"s_{name}__{op}"] = _typed(part.column(f"a{index}_s_{name}__{op}"), pa.float64())
+            placed_once = found.extra is None and "__first_place" in part.column_names
+            if placed_once:  # one row per group: its place rides through merge as an extra key
+                columns["__first_place"] = part.column("__first_place")
             states = aggregate.merge([pa.table(columns)], keys)
+            if placed_once:  # in the groups' order (Arrow's group_by need not keep it)
+                states = states.sort_by("__first_place").drop_columns(["__first_place"])
             states = _one_row_per_group(states, keys)
             results[alias] = states.select(keys).append_column("__value", aggregate.finalize(states, keys))
         return _assemble(plan, results, keys)
 
     return SqlQuery(sql=sql, decode=decode)
+
+
+def _top(
+    plan: Plan, grouped: exp.Select, aggregates: list[tuple[str, Aggregate]], placed: bool
+) -> exp.Select:
+    """The groups a limited query keeps, ordered and limited in SQL (so a top-N over more groups
+    than the service reads back answers), or `grouped` as it is when SQL cannot order them as
+    metrics.query's _order_and_limit does.
+
+    With an order_by, each item is SQL's when it names a group key or a function whose value is one
+    exact operation on its states (_finalized), in the same direction and null placement, then the
+    groups' first place in the lake (`placed`: __first_place) for ties, the order decode gives them.
+    No margin of groups past the limit is asked: the values SQL orders are the states it returns,
+    which decode merges as they are (one row per group: a sum of one value is itself) and finalizes
+    by the same IEEE operation, so SQL's order is Python's; where SQL compares otherwise (NaN, -0.0)
+    the value is compared as Python compares it (_comparable). An engine may add a group's floats
+    in another order than the Lambda does, or than its last run: the answer is ordered by this
+    run's values, as without a limit, and a margin would not change that. It would make a limit
+    near the rows the service reads back (services.monitoring.SQL_RESULT_ROWS) answer 413.
+    Without an order_by, the engine orders groups by the text of their keys, nulls last: in SQL for
+    keys whose text orders as their values (strings, booleans, timestamps: ISO text of one time
+    zone) or as SQL's text (integers); not for floats (Python's and SQL's text of a float differ)."""
+    limit = plan.query.limit
+    if not limit or not plan.keys:
+        return grouped
+    keys = {output: (key, f"k{n}") for n, (key, output) in enumerate(plan.keys)}
+    order: list[exp.Ordered] = []
+    if plan.query.order_by:
+        if not placed:  # ties would be cut in no known order
+            return grouped
+        finalized = {
+            alias: (index, a) for index, (alias, a) in enumerate(aggregates) if not alias.startswith("__")
+        }
+        for ordering in plan.query.order_by:
+            name = ordering.alias or ordering.property or ""
+            name = name if name in keys or name in finalized else dict(plan.properties).get(name, name)
+            if name in keys:
+                key, column = keys[name]
+                value = _col(column)
+                value = _comparable(value) if pa.types.is_floating(_key_type(plan, key)) else value
+            elif name in finalized:
+                value = _finalized(*finalized[name])
+            else:
+                value = None
+            if value is None:
+                return grouped
+            descending = ordering.direction == "desc"  # Python's reversed sort puts nulls first
+            order.append(exp.Ordered(this=value, desc=descending, nulls_first=descending))
+        order.append(_ordered("__first_place"))
+    else:
+        for key, column in keys.values():
+            key_type = _key_type(plan, key)
+            if pa.types.is_integer(key_type):
+                order.append(_ordered(exp.cast(_col(column), "VARCHAR")))
+            elif (
+                pa.types.is_string(key_type)
+                or pa.types.is_boolean(key_type)
+                or pa.types.is_timestamp(key_type)
+            ):
+                order.append(_ordered(column))
+            else:
+                return grouped
+    return exp.select(exp.Star()).from_(grouped.subquery("g")).order_by(*order).limit(limit)
+
+
+def _finalized(index: int, aggregate: Aggregate) -> exp.Expression | None:
+    """The aggregate's value (its finalize()) from its states in _grouped's output, as SQL; None
+    for one whose value is not one exact operation on them (a p-value, a confusion-matrix rate).
+    Counts are never null, NaN or -0.0; a sum of values is read as aggregates.state reads it."""
+
+    def state(name: str, op: str = "sum") -> exp.Expression:
+        return _col(f"a{index}_s_{name}__{op}")
+
+    def over(total: exp.Expression, count: exp.Expression) -> exp.Expression:  # aggregates.ratio
+        share = exp.Div(this=exp.cast(total, _DOUBLE), expression=exp.cast(count, _DOUBLE))
+        return _where_counted(count, share)
+
+    if isinstance(aggregate, LabelledCount) or type(aggregate) is Count:
+        return state("n")
+    if type(aggregate) is Summary:
+        if aggregate.name in ("min", "max"):
+            return _comparable(state("v", aggregate.name))
+        if aggregate.name == "avg":
+            return _comparable(over(_summed(state("v")), state("n")))
+        return _comparable(_where_counted(state("n"), _summed(state("v"))))
+    if type(aggregate) is Rate:
+        return over(state("hit"), state("n"))
+    if type(aggregate) is Integrity:
+        return over(state("bad"), state("n"))
+    return None
+
+
+def _where_counted(count: exp.Expression, value: exp.Expression) -> exp.Expression:
+    """`value` where `count` > 0, else null (NaN in finalize, null in the answer)."""
+    return exp.Case(ifs=[exp.If(this=exp.GT(this=count, expression=exp.Literal.number(0)), true=value)])
+
+
+def _summed(value: exp.Expression) -> exp.Expression:
+    """A DOUBLE sum state as aggregates.state gives it to finalize (np.nan_to_num): NaN (values
+    with a NaN, or inf and -inf) as 0, an infinity as the largest float of its sign."""
+    largest = _double(sys.float_info.max)
+    return exp.Case(
+        ifs=[
+            exp.If(this=exp.IsNan(this=value.copy()), true=_double(0.0)),
+            exp.If(this=exp.GT(this=value.copy(), expression=largest), true=largest.copy()),
+            exp.If(
+                this=exp.LT(this=value.copy(), expression=exp.Neg(this=largest.copy())),
+                true=exp.Neg(this=largest.copy()),
+            ),
+        ],
+        default=value,
+    )
+
+
+def _comparable(value: exp.Expression) -> exp.Expression:
+    """A DOUBLE value ordered as Python orders it in the answer: NaN as null (the answer has no
+    NaN), -0.0 as 0.0 (equal in Python, so tied)."""
+    return exp.Case(
+        ifs=[
+            exp.If(this=exp.IsNan(this=value.copy()), true=exp.null()),
+            exp.If(this=exp.EQ(this=value.copy(), expression=_double(0.0)), true=_double(0.0)),
+        ],
+        default=value,
+    )
 
 
 def drift_base(request: DriftQuery, model: Model, load: Loader) -> pa.Table:
