@@ -24,8 +24,9 @@ drift_sql does the same for the data_drift API: the target's counts per window a
 the bins fitted on the base (read in-Lambda) and the statistics computed by the drift engine's code.
 
 Known differences, all ties the lake rarely holds: Athena has no row number within a file, so two
-copies of an id written by one ingest (same ingested_at and source) in one file, and rows tied by a
-query's order_by within one file, are told apart by DuckDB's file_row_number only; and Athena reads
+copies of an id written by one ingest (same ingested_at and source) in one file, and rows or groups
+tied by a query's order_by within one file (and so which of them a limit keeps), are told apart by
+DuckDB's file_row_number only; and Athena reads
 Parquet timestamps at millisecond precision. A DuckDB connection running this SQL sets TimeZone to
 UTC (DUCKDB_SETTINGS; duckdb_views makes the relations over local lake files).
 """
@@ -894,19 +895,41 @@ class DriftBins:
         }
 
     @classmethod
-    def from_json(cls, found: dict[str, Any]) -> DriftBins:
-        """The bins to_json wrote."""
-        profiles = {
-            name: binning.Profile(
-                bool(held["numeric"]),
-                np.array(held["edges"], dtype=np.float64) if held["edges"] is not None else None,
-                tuple(held["categories"]),
-            )
-            for name, held in found.items()
-        }
-        counts = {
-            name: {label: float(count) for label, count in held["counts"]} for name, held in found.items()
-        }
+    def from_json(cls, found: Any) -> DriftBins:
+        """The bins to_json wrote; ValueError for anything else (the tag is read back from the text
+        of a query in the workgroup, which anyone who may start queries there could have written):
+        a numeric property's labels are indexes of its bins, a categorical one's text, each count a
+        finite number from 0, so the statistics computed over them cannot fail."""
+        if not isinstance(found, dict):
+            raise ValueError("the bins are not an object")
+        profiles: dict[str, binning.Profile] = {}
+        counts: dict[str, dict[int | str, float]] = {}
+        for name, held in found.items():
+            try:
+                numeric, edges, categories, pairs = (
+                    held["numeric"],
+                    held["edges"],
+                    held["categories"],
+                    held["counts"],
+                )
+                edges = None if edges is None else np.array(edges, dtype=np.float64)
+                profile = binning.Profile(numeric, edges, tuple(categories))
+                labels = [label for label, _ in pairs]
+                values = np.array([count for _, count in pairs], dtype=np.float64)
+            except (KeyError, TypeError, ValueError) as error:
+                raise ValueError(f"{name!r}: not the bins to_json writes ({error!r})") from None
+            if numeric is True:  # edges rising (np.unique's), labels bin indexes and the missing bin's
+                valid = edges is not None and edges.ndim == 1 and bool(np.all(np.diff(edges) > 0))
+                valid = valid and not np.isnan(edges).any()
+                valid = valid and all(type(x) is int and 0 <= x <= profile.size for x in labels)
+            else:  # categories and labels as text
+                valid = numeric is False and edges is None
+                valid = valid and all(type(x) is str for x in [*categories, *labels])
+            valid = valid and len(set(labels)) == len(labels)
+            if not (valid and bool(np.all(np.isfinite(values) & (values >= 0)))):
+                raise ValueError(f"{name!r}: not the bins to_json writes")
+            profiles[name] = profile
+            counts[name] = dict(zip(labels, values.tolist(), strict=True))
         return cls(profiles, counts)
 
 

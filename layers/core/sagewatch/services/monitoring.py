@@ -11,6 +11,7 @@ import hashlib
 import logging
 import re
 import uuid
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -344,7 +345,7 @@ class Monitoring:
             )
         engine = self.sql
         found = engine.execution(query_id)
-        what = tagged(found.sql)
+        what = _tag(found.sql)
         if what is None or what.get("model_id") != model.id or what.get("kind") not in ("query", "drift"):
             raise NotFound(f"no query {query_id!r} of model {model_id!r}", field="query_id")
         if not found.done:
@@ -352,17 +353,21 @@ class Monitoring:
         rerun = f"run the query again for an answer over the model as it is now (query {query_id})"
         if what.get("schema") != schema_digest(model):
             raise Conflict(f"the model's schema changed since its query started: {rerun}", field="query_id")
+        if what["kind"] == "drift" and "bins" not in what:  # a version that kept no bins: base unknown
+            raise Conflict(f"the query was started by an earlier version: {rerun}", field="query_id")
         tables = engine.tables(model, check=False)
-        rows = int(what.get("rows", SQL_RESULT_ROWS))
-        if what["kind"] == "drift":
-            if "bins" not in what:  # started by a version that kept no bins: its base is not known
-                raise Conflict(f"the query was started by an earlier version: {rerun}", field="query_id")
-            request = DriftQuery.model_validate(what["body"])
-            bins = DriftBins.from_json(what["bins"])
-            return self._answer(found, drift_sql(request, model, tables, engine.dialect, bins), rows)
-        return self._answer(
-            found, query_sql(Query.model_validate(what["body"]), model, tables, engine.dialect), rows
-        )
+        try:  # the tag's request as this version plans it (a tag it did not write: a 409, not a 500)
+            rows = int(what.get("rows", SQL_RESULT_ROWS))
+            if what["kind"] == "drift":
+                request = DriftQuery.model_validate(what["body"])
+                planned = drift_sql(request, model, tables, engine.dialect, DriftBins.from_json(what["bins"]))
+            else:
+                planned = query_sql(Query.model_validate(what["body"]), model, tables, engine.dialect)
+        except (KeyError, TypeError, ValueError, SagewatchError) as error:  # ValidationError is a ValueError
+            raise Conflict(
+                f"the query's tag is not one this version reads ({error}): {rerun}", field="query_id"
+            ) from None
+        return self._answer(found, planned, rows)
 
     def _answer(self, found: Execution, planned: SqlQuery, rows: int) -> list[dict[str, Any]] | Pending:
         """The rows of a finished query (its failure as an error; TooLarge past `rows` result rows)."""
@@ -676,6 +681,16 @@ def schema_digest(model: Model) -> str:
     poll answers only over the schema its query was planned on."""
     planned = model.model_dump_json(exclude=_UNPLANNED)
     return hashlib.sha256(planned.encode()).hexdigest()[:16]
+
+
+def _tag(sql: str) -> dict[str, Any] | None:
+    """A query text's tag (stores/athena.tagged), or None: no tag, or one sagewatch does not write
+    (not base64, zlib or a JSON object: anyone who may start queries in the workgroup writes its text)."""
+    try:
+        what = tagged(sql)
+    except (ValueError, zlib.error):  # binascii.Error, UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return None
+    return what if isinstance(what, dict) else None
 
 
 def limited(sql: str, rows: int) -> str:
