@@ -52,7 +52,6 @@ import logging
 import os
 import platform
 import random
-import resource
 import statistics
 import subprocess
 import sys
@@ -71,7 +70,6 @@ from urllib.parse import urlsplit
 import numpy as np
 import pyarrow as pa
 from botocore.handlers import BUILTIN_HANDLERS
-from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
 
 import cost_model as cm
@@ -83,16 +81,15 @@ from sagewatch import aws, container  # noqa: E402
 from sagewatch.handlers import evaluator as evaluator_handler  # noqa: E402
 from sagewatch.handlers import ingest as ingest_handler  # noqa: E402
 from sagewatch.handlers import scheduler as scheduler_handler  # noqa: E402
-from sagewatch.local.emulator import serialize_dynamodb_requests  # noqa: E402
 from sagewatch.local.http_bridge import LocalContext  # noqa: E402
 from sagewatch.local.pollers import sqs_event  # noqa: E402
-from sagewatch.local.provision import provision  # noqa: E402
 from sagewatch.records import reference_rows, rows_from_columns  # noqa: E402
 from sagewatch.resources import DECLARATION, Table  # noqa: E402
 from sagewatch.schema import Model, ModelSpec  # noqa: E402
 from sagewatch.services.ingestion import Source  # noqa: E402
-from sagewatch.settings import environment_for, physical_names  # noqa: E402
+from sagewatch.settings import physical_names  # noqa: E402
 from sagewatch.stores import partials as stored_partials  # noqa: E402
+from support import moto_stack, process_peak_mb  # noqa: E402
 
 ENDPOINT = "cost-endpoint"
 VARIANT = "AllTraffic"
@@ -362,27 +359,6 @@ def logs_counted() -> Iterator[ByteCount]:
 
 
 # -- the simulated deployment ----------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def moto_stack(names: dict[str, str]) -> Iterator[dict[str, str]]:
-    """moto in-process with every declared resource (as the tests' `aws` fixture makes it)."""
-    for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-        os.environ.pop(key, None)
-    os.environ.update(
-        {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_REGION": "us-east-1",
-        }
-    )
-    serialize_dynamodb_requests()
-    os.environ.update(environment_for(names))
-    container.reset()
-    with mock_aws():
-        yield provision(names)
-    container.reset()
 
 
 def register_model() -> Model:
@@ -729,11 +705,6 @@ def usage_of(measured: Measured, parts: tuple[str, ...], cpu_factor: float, boun
 
 
 MODEL_PARTS = (INGEST, INGEST_EVENTS, EVALUATOR, EVALUATOR_EVENTS)
-
-
-def process_peak_mb() -> float:
-    """The process's high-water resident set, in MB (Linux reports KB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def cold_start() -> dict[str, float]:

@@ -46,13 +46,11 @@ import cProfile
 import math
 import os
 import pstats
-import resource
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections import Counter
@@ -66,14 +64,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlglot
-from moto import mock_aws
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "layers" / "core"))
 
 from sagewatch import aws, container
 from sagewatch.alerting import catalog
 from sagewatch.alerting.types import Rule
-from sagewatch.local.emulator import serialize_dynamodb_requests
 from sagewatch.local.provision import provision
 from sagewatch.metrics.drift import DriftQuery, run_drift
 from sagewatch.metrics.sql import SqlTables, drift_base, drift_sql, duckdb_views
@@ -83,32 +79,11 @@ from sagewatch.services.ingestion import Source
 from sagewatch.settings import environment_for, physical_names
 from sagewatch.stores.window import lake_loader
 from sagewatch.tables import inference_schema
+from support import moto_stack, peak_rss, process_peak_mb, rss_mb
 
 CORE = Path(__file__).resolve().parents[1] / "layers" / "core"
 
 # -- shared by the cases -----------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def moto_stack() -> Iterator[dict[str, str]]:
-    """moto in-process with every declared resource, as the tests' `aws` fixture makes it."""
-    for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-        os.environ.pop(key, None)
-    os.environ.update(
-        {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_REGION": "us-east-1",
-        }
-    )
-    serialize_dynamodb_requests()
-    names = physical_names("bench")
-    os.environ.update(environment_for(names))
-    container.reset()
-    with mock_aws():
-        yield provision(names)
-    container.reset()
 
 
 class S3Calls:
@@ -137,37 +112,6 @@ class S3Calls:
         gets, lists = counts["GetObject"], counts["ListObjectsV2"]
         others = sum(counts.values()) - gets - lists
         return f"{gets:,} GET, {lists:,} LIST" + (f", {others:,} other" if others else "")
-
-
-def rss_mb() -> float:
-    """The process's resident set now, in MB (Linux /proc)."""
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-@contextlib.contextmanager
-def peak_rss(every: float = 0.01) -> Iterator[list[float]]:
-    """The highest resident set seen while the block runs (sampled every `every` s), in MB: [peak]."""
-    found = [rss_mb()]
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.wait(every):
-            found[0] = max(found[0], rss_mb())
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    try:
-        yield found
-    finally:
-        done.set()
-        sampler.join()
-        found[0] = max(found[0], rss_mb())
-
-
-def process_peak_mb() -> float:
-    """The process's high-water resident set (setup included), in MB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # -- the evaluator case ------------------------------------------------------------------------------

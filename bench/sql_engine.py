@@ -30,7 +30,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "layers" / "core"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.window import DAY, make_lake, moto_stack, peak_rss, rss_mb, spec
+from bench.window import DAY, make_lake, spec
 
 from sagewatch import container
 from sagewatch.local.sql import TABLES, DuckdbEngine
@@ -38,6 +38,7 @@ from sagewatch.metrics import filters
 from sagewatch.metrics.query import Query, run
 from sagewatch.metrics.sql import query_sql
 from sagewatch.stores.window import lake_loader
+from support import moto_stack, peak_rss, rss_mb
 
 QUERY = {
     "select": [

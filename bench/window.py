@@ -73,7 +73,6 @@ import pyarrow as pa
 from sagewatch import container
 from sagewatch.alerting import catalog
 from sagewatch.alerting.types import Rule
-from sagewatch.local.emulator import serialize_dynamodb_requests
 from sagewatch.local.provision import provision
 from sagewatch.records import reference_rows, rows_from_columns
 from sagewatch.schema import Model, ModelSpec
@@ -81,6 +80,7 @@ from sagewatch.services.ingestion import Source
 from sagewatch.settings import environment_for, physical_names
 from sagewatch.stores import window as window_module
 from sagewatch.stores.window import lake_loader
+from support import moto_stack, peak_rss, process_rss_mb, rss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 _CORE = sys.path[0]  # the layers/core sagewatch is imported from
@@ -96,56 +96,6 @@ CATEGORIES = {
     "channel": ["web", "ios", "android", "partner", "store", "phone"],
 }
 NUMERIC = {"age": "INTEGER", "income": "FLOAT", "tenure": "FLOAT", "balance": "FLOAT", "visits": "INTEGER"}
-
-
-@contextlib.contextmanager
-def moto_stack() -> Iterator[dict[str, str]]:
-    """moto in-process with every declared resource (as bench/scale.py and the tests' fixture)."""
-    for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-        os.environ.pop(key, None)
-    os.environ.update(
-        {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_REGION": "us-east-1",
-        }
-    )
-    serialize_dynamodb_requests()
-    names = physical_names("bench")
-    os.environ.update(environment_for(names))
-    container.reset()
-    from moto import mock_aws  # here: a --lambdas measuring process never imports moto
-
-    with mock_aws():
-        yield provision(names)
-    container.reset()
-
-
-def rss_mb() -> float:
-    """The process's resident set now, in MB (Linux /proc)."""
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-@contextlib.contextmanager
-def peak_rss(every: float = 0.005) -> Iterator[list[float]]:
-    """The highest resident set seen while the block runs (sampled every `every` s), in MB: [peak]."""
-    found = [rss_mb()]
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.wait(every):
-            found[0] = max(found[0], rss_mb())
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    try:
-        yield found
-    finally:
-        done.set()
-        sampler.join()
-        found[0] = max(found[0], rss_mb())
 
 
 def spec() -> ModelSpec:
@@ -399,12 +349,6 @@ print(bare, rss())
 EVALUATOR_MB, API_MB = 3008, 1769
 ATHENA = {"database": "sagewatch", "workgroup": "sagewatch", "results": "bench-athena-results"}
 ACCURACY_RULE_MINUTES = 24 * 60  # a performance rule whose window is the whole day
-
-
-def process_rss_mb(pid: int) -> float:
-    """Another process's resident set, in MB (Linux /proc)."""
-    with open(f"/proc/{pid}/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 @contextlib.contextmanager
