@@ -16,8 +16,20 @@ from sagewatch.stores.endpoints import MONITORED_TAG
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def tracing_on(value: object) -> bool:
+    """The context value tracing (X-Ray active tracing of every function): on unless false; anything
+    but true or false stops the synthesis, naming the value."""
+    if value is None or value == "":
+        return True
+    text = str(value).strip().lower()
+    if text not in ("true", "false"):
+        raise ValueError(f"the context value tracing must be true or false: got {value!r}")
+    return text == "true"
+
+
 class SagewatchFunction(Construct):
-    """functions/<name>/handler.py as a Lambda with the deps and core layers."""
+    """functions/<name>/handler.py as a Lambda with the deps and core layers. Context: tracing
+    (`false`: no X-Ray traces, which cost $5 a million past the free tier)."""
 
     def __init__(
         self,
@@ -32,6 +44,7 @@ class SagewatchFunction(Construct):
         description: str = "",
     ) -> None:
         super().__init__(scope, construct_id)
+        traced = tracing_on(self.node.try_get_context("tracing"))
         self.log_group = logs.LogGroup(
             self, "logs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=cdk.RemovalPolicy.DESTROY
         )
@@ -60,7 +73,7 @@ class SagewatchFunction(Construct):
             memory_size=memory_mb,
             timeout=timeout,
             role=self.role,
-            tracing=lambda_.Tracing.ACTIVE,
+            tracing=lambda_.Tracing.ACTIVE if traced else lambda_.Tracing.DISABLED,
             log_group=self.log_group,
             description=description or f"sagewatch {name}",
             environment={
@@ -68,6 +81,7 @@ class SagewatchFunction(Construct):
                 "POWERTOOLS_SERVICE_NAME": f"sagewatch-{name}",
                 "POWERTOOLS_METRICS_NAMESPACE": "sagewatch",
                 "POWERTOOLS_LOG_LEVEL": "INFO",
+                **({} if traced else {"POWERTOOLS_TRACE_DISABLED": "true"}),
             },
         )
 
