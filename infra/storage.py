@@ -8,6 +8,8 @@ which the query API runs windows past its limit on (sagewatch.services.monitorin
 
 from __future__ import annotations
 
+import re
+
 import aws_cdk as cdk
 from aws_cdk import aws_athena as athena
 from aws_cdk import aws_dynamodb as dynamodb
@@ -68,7 +70,7 @@ def retention_days(value: object) -> int | None:
     if value is None or value == "":
         return None
     text = str(value).strip()
-    if not text.isdigit() or int(text) < 1:
+    if not re.fullmatch(r"[0-9]+", text) or int(text) < 1:  # ASCII digits: str.isdigit takes "²", "٣"
         raise ValueError(
             f"the context value retentionDays must be a whole number of days, 1 or more: got {value!r}"
         )

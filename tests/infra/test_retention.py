@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
-from aws_cdk.assertions import Template
+from aws_cdk.assertions import Annotations, Match, Template
 from cfnlint.api import lint_file
-from infra.storage import RETAINED_AREAS
+from infra.storage import RETAINED_AREAS, retention_days
 from tests.infra.synthesis import synthesize
 
 
@@ -58,15 +59,40 @@ def test_without_the_setting_history_is_kept(templates: dict[str, Template]) -> 
     assert "LifecycleConfiguration" not in bucket["Properties"]
 
 
-@pytest.mark.parametrize("value", ["0", "-5", "ten", "1.5", "30d"])
+@pytest.mark.parametrize("value", ["0", "-5", "ten", "1.5", "30d", "1e3", "true", "+5", "²", "٣", "3\n4"])
 def test_a_retention_that_is_not_a_number_of_days_stops_the_synthesis(tmp_path: Path, value: str) -> None:
     with pytest.raises(
-        ValueError, match=f"retentionDays must be a whole number of days, 1 or more: got '{value}'"
+        ValueError, match=re.escape(f"retentionDays must be a whole number of days, 1 or more: got {value!r}")
     ):
         synthesize(tmp_path, retentionDays=value)
+
+
+@pytest.mark.parametrize(("value", "days"), [(" 30 ", 30), ("0365", 365), (90, 90), ("", None), (None, None)])
+def test_a_retention_as_typed_or_as_a_json_number_in_cdk_json(value: object, days: int | None) -> None:
+    """`-c retentionDays=" 30 "`, or cdk.json's `"retentionDays": 90` (a number, not text)."""
+    assert retention_days(value) == days
+
+
+def test_a_json_number_in_cdk_json_synthesizes_its_rules(tmp_path: Path) -> None:
+    rules = _rules(synthesize(tmp_path, retentionDays=90, nag="false").template("storage"), "data/")  # type: ignore[arg-type]
+    assert rules["history-inferences"]["ExpirationInDays"] == 90
+
+
+@pytest.mark.parametrize("value", [True, 90.0, [90]])
+def test_a_json_value_that_is_not_a_whole_number_stops_the_synthesis(value: object) -> None:
+    with pytest.raises(ValueError, match="retentionDays must be a whole number of days, 1 or more"):
+        retention_days(value)
 
 
 @pytest.mark.parametrize("short", ["storage", "ingest"])
 def test_the_retained_stacks_pass_cfn_lint(kept_400_days, short: str) -> None:
     matches = lint_file(kept_400_days.template_file(short))
     assert [f"{m.rule.id} {m.message}" for m in matches if m.rule.severity == "error"] == []
+
+
+@pytest.mark.parametrize("short", ["storage", "ingest"])
+def test_the_retained_stacks_pass_cdk_nag(kept_400_days, short: str) -> None:
+    errors = Annotations.from_stack(kept_400_days.stack(short)).find_error(
+        "*", Match.string_like_regexp("AwsSolutions-.*")
+    )
+    assert [f"{e.id}: {str(e.entry.data)[:120]}" for e in errors] == []
