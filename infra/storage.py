@@ -249,7 +249,12 @@ class StorageStack(cdk.Stack):
             self,
             "athena-results",
             self.access_logs,
-            lifecycle=[s3.LifecycleRule(id="old-results", expiration=cdk.Duration.days(30))],
+            # results hold the rows queries answered: their old versions go too (the bucket is versioned)
+            lifecycle=[
+                s3.LifecycleRule(id="old-results", expiration=cdk.Duration.days(30)),
+                OLD_VERSIONS,
+                DELETE_MARKERS,
+            ],
         )
         athena.CfnWorkGroup(
             self,

@@ -96,3 +96,30 @@ def test_the_retained_stacks_pass_cdk_nag(kept_400_days, short: str) -> None:
         "*", Match.string_like_regexp("AwsSolutions-.*")
     )
     assert [f"{e.id}: {str(e.entry.data)[:120]}" for e in errors] == []
+
+
+def _expiring_without_old_versions(template: Template) -> list[str]:
+    """Versioned buckets whose objects expire while their old versions (the data itself) are kept."""
+    found = []
+    for name, bucket in template.find_resources("AWS::S3::Bucket").items():
+        properties = bucket["Properties"]
+        if properties.get("VersioningConfiguration", {}).get("Status") != "Enabled":
+            continue
+        rules = properties.get("LifecycleConfiguration", {}).get("Rules", [])
+        expiring = any("ExpirationInDays" in r for r in rules)
+        whole = [r for r in rules if not r.get("Prefix") and "Filter" not in r]  # every object
+        if expiring and not any("NoncurrentVersionExpiration" in r for r in whole):
+            found.append(name)
+        elif expiring and not any(r.get("ExpiredObjectDeleteMarker") for r in whole):
+            found.append(f"{name} (delete markers)")
+    return found
+
+
+@pytest.mark.parametrize("short", ["storage", "ingest", "api", "monitor"])
+def test_what_expires_leaves_no_old_version_behind(
+    templates: dict[str, Template], kept_400_days, short: str
+) -> None:
+    """An expired object of a versioned bucket stays as its old version until that expires too: the
+    Athena results (rows a query answered) as much as the lake's history."""
+    assert _expiring_without_old_versions(templates[short]) == []
+    assert _expiring_without_old_versions(kept_400_days.template(short)) == []
