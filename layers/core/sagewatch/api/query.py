@@ -53,12 +53,15 @@ _ANSWERS: dict[int, dict[str, Any]] = {
     409: {
         "description": (
             "the query was cancelled in Athena, or (a poll) the model's schema changed since it "
-            "started: run it again"
+            "started, or an earlier version of sagewatch started it: run it again"
         ),
         "content": _ERROR,
     },
     413: {
-        "description": f"the result is past what one answer holds ({SQL_RESULT_ROWS:,} result rows, or 6 MB)",
+        "description": (
+            f"the result is past what one answer holds ({SQL_RESULT_ROWS:,} result rows, or 6 MB), or "
+            "(a POST) the request body past 6 MB"
+        ),
         "content": _ERROR,
     },
     502: {"description": "Athena could not run the query: its reason", "content": _ERROR},
