@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import math
+import random
+import string
 from typing import Any
 
 import pyarrow as pa
@@ -21,8 +24,9 @@ from tests.inputs import records, register
 from sagewatch import container
 from sagewatch.local.runtime import use_duckdb
 from sagewatch.local.sql import TABLES, DuckdbEngine
-from sagewatch.metrics.drift import DriftQuery
-from sagewatch.metrics.sql import ATHENA_QUERY_BYTES, drift_base, drift_bins, drift_sql
+from sagewatch.metrics import drift
+from sagewatch.metrics.drift import DriftQuery, binning
+from sagewatch.metrics.sql import ATHENA_QUERY_BYTES, DriftBins, drift_base, drift_bins, drift_sql
 from sagewatch.stores.athena import tag, tagged
 from sagewatch.stores.window import lake_loader
 
@@ -158,16 +162,16 @@ FORGED: list[Any] = [
     [],
     {"flag": "x"},
     {"flag": {"numeric": True}},
-    {"flag": {"numeric": True, "edges": ["a"], "categories": [], "counts": []}},
-    {"flag": {"numeric": True, "edges": [1.0, 0.0], "categories": [], "counts": [[0, 1]]}},
-    {"flag": {"numeric": False, "edges": None, "categories": [], "counts": [[1, 2, 3]]}},
-    {"flag": {"numeric": False, "edges": None, "categories": [], "counts": [["true", "many"]]}},
-    {"flag": {"numeric": False, "edges": None, "categories": [], "counts": [[["a"], 1]]}},
-    {"flag": {"numeric": False, "edges": None, "categories": [{}], "counts": []}},
-    {"flag": {"numeric": False, "edges": None, "categories": [], "counts": [[1, 2.0], ["true", 1.0]]}},
-    {"flag": {"numeric": False, "edges": None, "categories": [], "counts": [["true", -5.0]]}},
-    {"flag": {"numeric": True, "edges": [0.5], "categories": [], "counts": [[7, 2.0]]}},  # no bin 7
-    {"flag": {"numeric": True, "edges": [0.5], "categories": [], "counts": [[True, 2.0]]}},
+    {"flag": {"numeric": True, "edges": ["a"], "counts": []}},
+    {"flag": {"numeric": True, "edges": [1.0, 0.0], "counts": [[0, 1]]}},
+    {"flag": {"numeric": False, "edges": None, "counts": [[1, 2, 3]]}},
+    {"flag": {"numeric": False, "edges": None, "counts": [["true", "many"]]}},
+    {"flag": {"numeric": False, "edges": None, "counts": [[["a"], 1]]}},
+    {"flag": {"numeric": False, "edges": None, "counts": []}},  # a base has rows
+    {"flag": {"numeric": False, "edges": None, "counts": [[1, 2.0], ["true", 1.0]]}},
+    {"flag": {"numeric": False, "edges": None, "counts": [["true", -5.0]]}},
+    {"flag": {"numeric": True, "edges": [0.5], "counts": [[7, 2.0]]}},  # no bin 7
+    {"flag": {"numeric": True, "edges": [0.5], "counts": [[True, 2.0]]}},
     {},  # no property's bins
 ]
 
@@ -261,3 +265,75 @@ def test_ks_bins_past_athenas_limit_once_tagged_answer_the_in_lambda_values(api:
     assert answer.status == 200, answer.body
     assert engine.finished == []  # not in DuckDB
     _same(answer.body["query_result"], expected)
+
+
+def test_a_categorical_property_of_many_categories_is_counted_in_sql(api: Call, upload) -> None:
+    """15,000 categories in the base: the tag holds each once (its base count; the categories are
+    the counted labels), so SQL and tag stay within Athena's limit and the target is counted in SQL
+    with the in-Lambda values (each category twice put the tag past it: the Lambda read the target)."""
+    body = factories.binary_probability("cities")
+    body["attributes"].append({"name": "city", "stage": "NON_INPUT_DATA", "value_type": "STRING"})
+    model_id = register(api, body)
+    rng = random.Random(7)
+    cities = ["".join(rng.choices(string.ascii_lowercase, k=10)) for _ in range(15_000)]
+    sent = records(300, seed=5)
+    for index, row in enumerate(sent):
+        row["inference_data"]["city"] = cities[index * 37 % len(cities)] if index % 5 else "elsewhere"
+    assert api("POST", f"/api/v3/models/{model_id}/inferences", sent).body["counts"]["failure"] == 0
+    rows = [{**r["inference_data"], **r["ground_truth_data"]} for r in records(len(cities), seed=2)]
+    reference = pa.Table.from_pylist([{**row, "city": city} for row, city in zip(rows, cities, strict=True)])
+    sink = io.BytesIO()
+    pq.write_table(reference, sink)
+    path = f"/api/v3/models/{model_id}/reference_data"
+    assert upload(path, {"reference_data": ("r.parquet", sink.getvalue())}).status == 207
+    engine = use_duckdb(LIMIT)
+    for metric in ("PSI", "HypothesisTest", "DriftTest"):
+        request = {
+            "properties": ["city"],
+            "metric": metric,
+            "base": {"source": "reference"},
+            "target": {"source": "inference"},
+            "group_by": [{"property": "region"}],
+        }
+        expected = _in_lambda(api, model_id, request)
+        before = len(engine.finished)
+        answer = api("POST", _path(model_id), request)
+        assert answer.status == 200, answer.body
+        assert len(engine.finished) == before + 1  # counted in DuckDB
+        _same(answer.body["query_result"], expected)
+        polled = api("GET", f"/api/v3/models/{model_id}/inferences/query/{engine.finished[-1]}")
+        assert polled.status == 200 and polled.body == answer.body
+
+
+def test_bins_read_back_from_json_are_the_bins_fitted() -> None:
+    """Categories (not written: the counted labels but the missing values') and edges come back as
+    binning.fit made them, booleans and integers as their text, a property never sent as no bins."""
+    base = pa.table(
+        {
+            "flag": pa.array([True, False, None, True]),
+            "tier": pa.array([3, 1, 1, None]),
+            "word": pa.array(["b", None, "a", "a"]),
+            "income": pa.array([1.5, None, 2.5, 9.0]),
+            "blank": pa.nulls(4, pa.float64()),
+        }
+    )
+    categorical = {"tier": True}
+    profiles = {
+        name: binning.fit(base.column(name).combine_chunks(), 3, categorical.get(name, False))
+        for name in base.column_names
+    }
+    counts = {
+        name: drift._base_counts(profiles[name], base.column(name).combine_chunks()) for name in profiles
+    }
+    read = DriftBins.from_json(json.loads(json.dumps(DriftBins(profiles, counts).to_json())))
+    assert read.counts == counts
+    for name, profile in profiles.items():
+        back = read.profiles[name]
+        assert (back.numeric, back.categories, back.size) == (
+            profile.numeric,
+            profile.categories,
+            profile.size,
+        )
+        assert back.edges is None if profile.edges is None else back.edges.tolist() == profile.edges.tolist()
+    assert read.profiles["flag"].categories == ("false", "true")
+    assert read.profiles["tier"].categories == ("1", "3")

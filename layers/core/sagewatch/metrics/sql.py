@@ -883,12 +883,13 @@ class DriftBins:
 
     def to_json(self) -> dict[str, Any]:
         """The bins as JSON values: edges as floats (exact through JSON), counts as [label, count]
-        pairs (a numeric property's labels are bin indexes, a categorical one's text)."""
+        pairs (a numeric property's labels are bin indexes, a categorical one's text). A categorical
+        property's categories are its labels but the missing values' (binning.fit, _base_counts), so
+        they are not written twice (a property of many categories: its tag nearly halves)."""
         return {
             name: {
                 "numeric": profile.numeric,
                 "edges": [float(e) for e in profile.edges] if profile.edges is not None else None,
-                "categories": list(profile.categories),
                 "counts": [[label, count] for label, count in self.counts[name].items()],
             }
             for name, profile in self.profiles.items()
@@ -906,14 +907,8 @@ class DriftBins:
         counts: dict[str, dict[int | str, float]] = {}
         for name, held in found.items():
             try:
-                numeric, edges, categories, pairs = (
-                    held["numeric"],
-                    held["edges"],
-                    held["categories"],
-                    held["counts"],
-                )
+                numeric, edges, pairs = held["numeric"], held["edges"], held["counts"]
                 edges = None if edges is None else np.array(edges, dtype=np.float64)
-                profile = binning.Profile(numeric, edges, tuple(categories))
                 labels = [label for label, _ in pairs]
                 values = np.array([count for _, count in pairs], dtype=np.float64)
             except (KeyError, TypeError, ValueError) as error:
@@ -921,11 +916,12 @@ class DriftBins:
             if numeric is True:  # edges rising (np.unique's), labels bin indexes and the missing bin's
                 valid = edges is not None and edges.ndim == 1 and bool(np.all(np.diff(edges) > 0))
                 valid = valid and not np.isnan(edges).any()
+                profile = binning.Profile(True, edges)
                 valid = valid and all(type(x) is int and 0 <= x <= profile.size for x in labels)
-            else:  # categories and labels as text
-                valid = numeric is False and edges is None
-                valid = valid and all(type(x) is str for x in [*categories, *labels])
-            valid = valid and len(set(labels)) == len(labels)
+            else:  # labels as text: the categories, and the missing values'
+                valid = numeric is False and edges is None and all(type(x) is str for x in labels)
+                profile = binning.Profile(False, categories=tuple(sorted(set(labels) - {drift.MISSING})))
+            valid = valid and 0 < len(set(labels)) == len(labels)  # a base has rows (NothingToCompare)
             if not (valid and bool(np.all(np.isfinite(values) & (values >= 0)))):
                 raise ValueError(f"{name!r}: not the bins to_json writes")
             profiles[name] = profile
