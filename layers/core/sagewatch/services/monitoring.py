@@ -335,9 +335,12 @@ class Monitoring:
     def query_result(self, model_id: str, query_id: str) -> list[dict[str, Any]] | Pending:
         """A query left running (Pending): its rows once done, Pending while it runs, its failure
         as the error Athena's reason says (stores/athena.failure); Conflict (run it again) when the
-        model's schema is not the one its tag names (the answer would mix them). A drift answers over
-        its base as it was when it started: its bins and base counts are in its tag (DriftBins), so a
-        base that changed since (new rows in an open window, a reference replaced) is not read."""
+        model's schema is not the one its tag names (the answer would mix them), or its tag is not
+        one this version reads (an earlier version's, or one sagewatch did not write: anyone who may
+        start queries in the workgroup writes their text); NotFound when it has no tag of the model's.
+        A drift answers over its base as it was when it started: its bins and base counts are in its
+        tag (DriftBins), so a base that changed since (new rows in an open window, a reference
+        replaced) is not read."""
         model = self.models.get(model_id)
         if self.sql is None:
             raise NotFound(
