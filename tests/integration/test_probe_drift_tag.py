@@ -6,12 +6,14 @@ tag is past Athena's limit answers the in-Lambda values."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import io
 import json
 import math
 import random
 import string
+import zlib
 from typing import Any
 
 import pyarrow as pa
@@ -27,6 +29,7 @@ from sagewatch.local.sql import TABLES, DuckdbEngine
 from sagewatch.metrics import drift
 from sagewatch.metrics.drift import DriftQuery, binning
 from sagewatch.metrics.sql import ATHENA_QUERY_BYTES, DriftBins, drift_base, drift_bins, drift_sql
+from sagewatch.services import monitoring as monitoring_module
 from sagewatch.stores.athena import tag, tagged
 from sagewatch.stores.window import lake_loader
 
@@ -233,6 +236,44 @@ def test_a_poll_of_a_query_with_a_broken_tag_answers_404_not_500(api: Call, uplo
     _rewrite(engine, query_id, f"{found.sql[: found.sql.rindex(chr(10) + '/* sagewatch:')]}\n{tail}")
     polled = api("GET", f"/api/v3/models/{model_id}/inferences/query/{query_id}")
     assert polled.status == 404, polled.body
+
+
+def test_a_poll_of_a_tag_that_inflates_to_hundreds_of_mb_answers_404(api: Call, upload) -> None:
+    """A tag of 64 KB of zlib text that would inflate to 64 MB (no tag sagewatch writes): refused as
+    it inflates, not read into memory."""
+    model_id = _lake(api, upload)
+    engine = use_duckdb(LIMIT)
+    assert api("POST", _path(model_id), CATEGORIES).status == 200
+    query_id = engine.finished[-1]
+    bomb = zlib.compress(b'{"a": "' + b" " * (64 * 2**20) + b'"}', 9)
+    assert len(bomb) < 100_000
+    found = engine.execution(query_id)
+    untagged = found.sql[: found.sql.rindex("\n/* sagewatch:")]
+    _rewrite(engine, query_id, f"{untagged}\n/* sagewatch:z:{base64.b64encode(bomb).decode()} */")
+    with pytest.raises(ValueError, match="inflates past"):
+        tagged(engine.execution(query_id).sql)
+    polled = api("GET", f"/api/v3/models/{model_id}/inferences/query/{query_id}")
+    assert polled.status == 404, polled.body
+
+
+def test_a_tag_cannot_raise_the_rows_a_poll_reads_back(
+    api: Call, upload, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tag naming more result rows than the service reads back still answers 413 past its bound."""
+    model_id = _lake(api, upload)
+    engine = use_duckdb(LIMIT)
+    query = {
+        "select": [{"property": "partner_inference_id"}],
+        "order_by": [{"property": "partner_inference_id"}],
+    }
+    path = f"/api/v3/models/{model_id}/inferences/query"
+    assert api("POST", path, {**query, "limit": 30}).status == 200
+    query_id = engine.finished[-1]
+    what = tagged(engine.execution(query_id).sql)
+    _retag(engine, query_id, {**what, "rows": 10**9})
+    monkeypatch.setattr(monitoring_module, "SQL_RESULT_ROWS", 20)
+    polled = api("GET", f"{path}/{query_id}")
+    assert polled.status == 413, polled.body
 
 
 def test_ks_bins_past_athenas_limit_once_tagged_answer_the_in_lambda_values(api: Call, upload) -> None:

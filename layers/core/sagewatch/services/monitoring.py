@@ -360,7 +360,7 @@ class Monitoring:
             raise Conflict(f"the query was started by an earlier version: {rerun}", field="query_id")
         tables = engine.tables(model, check=False)
         try:  # the tag's request as this version plans it (a tag it did not write: a 409, not a 500)
-            rows = int(what.get("rows", SQL_RESULT_ROWS))
+            rows = min(int(what.get("rows", SQL_RESULT_ROWS)), SQL_RESULT_ROWS)  # never past ours
             if what["kind"] == "drift":
                 request = DriftQuery.model_validate(what["body"])
                 planned = drift_sql(request, model, tables, engine.dialect, DriftBins.from_json(what["bins"]))

@@ -39,6 +39,9 @@ WORKGROUP_ENV = "SAGEWATCH_ATHENA_WORKGROUP"
 State = Literal["QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"]
 FINISHED = ("SUCCEEDED", "FAILED", "CANCELLED")
 USER_ERROR = 2  # AthenaError.ErrorCategory of a query Athena refuses as written (1: system, 3: other)
+# A tag's JSON is at most this long: Athena keeps at most 262,144 bytes of a query's text, and a tag
+# compresses its JSON, so a few times that leaves room for what zlib saves.
+MAX_TAG_BYTES = 4 * 2**20
 # `sagewatch:z:` tags are zlib-compressed (a request's filter values shrink to a fraction)
 _TAG = re.compile(r"/\* sagewatch:(z:)?([A-Za-z0-9+/=]+) \*/\s*$")
 # Athena's result types (ResultSetMetadata.ColumnInfo.Type) as Arrow types; others stay text.
@@ -79,12 +82,19 @@ def tag(sql: str, what: Mapping[str, Any]) -> str:
 
 
 def tagged(sql: str) -> dict[str, Any] | None:
-    """What a query's text was tagged with, or None (not a sagewatch query)."""
+    """What a query's text was tagged with, or None (not a sagewatch query). A tag is at most what
+    Athena keeps of a query's text, so one that inflates past MAX_TAG_BYTES was not written here:
+    ValueError, as for any tag that does not read back (never a few hundred MB inflated)."""
     found = _TAG.search(sql)
     if found is None:
         return None
     payload = base64.b64decode(found.group(2))
-    return json.loads(zlib.decompress(payload) if found.group(1) else payload)
+    if found.group(1):
+        inflating = zlib.decompressobj()
+        payload = inflating.decompress(payload, MAX_TAG_BYTES)
+        if inflating.unconsumed_tail:
+            raise ValueError(f"the query's tag inflates past {MAX_TAG_BYTES:,} bytes")
+    return json.loads(payload)
 
 
 class SqlUnavailable(SagewatchError):
