@@ -121,7 +121,8 @@ def _counters(model_id: str) -> dict[str, Any]:
 
 
 def _distinct(api: Call, model_id: str) -> tuple[int, int]:
-    status = api("GET", f"/api/v3/models/{model_id}/inferences/status").body
+    # every day the examples wrote (up to 8): the status reads the latest 7 by default
+    status = api("GET", f"/api/v3/models/{model_id}/inferences/status?days=90").body
     count = api("POST", f"/api/v3/models/{model_id}/inferences/query", {"select": [{"function": "count"}]})
     return status["total"], count.body["query_result"][0]["count"]
 
