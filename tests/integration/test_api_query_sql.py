@@ -108,6 +108,84 @@ def test_a_window_past_the_limit_runs_in_duckdb_locally_with_the_in_lambda_rows(
         assert polled.status == 200 and polled.body["query_result"] == expected
 
 
+GROUND_TRUTH_QUERIES: list[dict[str, Any]] = [
+    {
+        "select": [{"property": "churned"}, {"function": "count"}],
+        "group_by": [{"property": "churned"}],
+        "from": "ground_truth",
+    },
+    {
+        "select": [{"property": "*"}],
+        "filter": [
+            {"property": "partner_inference_id", "comparator": "in", "value": ["5-0", "5-1", "e-0", "e-9"]}
+        ],
+        "order_by": [{"property": "partner_inference_id"}],
+        "from": "ground_truth",
+    },
+]
+
+
+def test_a_ground_truth_query_past_the_limit_runs_in_duckdb_over_the_label_days(api: Call) -> None:
+    # GIVEN labels of 300 inferences of 2026-11-25 and 26 (labels/, by their inference's day), ten
+    # labels of 2026-11-20 sent before their inferences (ground_truth/, by their own day), one of
+    # them labelled twice more on 2026-11-21, the later label sent first
+    model_id = _lake(api)
+    early = [
+        {
+            "partner_inference_id": f"e-{n}",
+            "ground_truth_timestamp": "2026-11-20T08:00:00Z",
+            "ground_truth_data": {"churned": n % 2},
+        }
+        for n in range(10)
+    ]
+    assert api("PATCH", f"/api/v3/models/{model_id}/inferences", early).status in (200, 207)
+    late = [
+        {**{k: v for k, v in r.items() if k != "ground_truth_data"}, "partner_inference_id": f"e-{n}"}
+        for n, r in enumerate(records(10, seed=9))
+    ]
+    assert api("POST", f"/api/v3/models/{model_id}/inferences", late).status in (200, 207)
+    for hour, churned in ((12, 1), (11, 0)):
+        relabel = {
+            "partner_inference_id": "e-0",
+            "ground_truth_timestamp": f"2026-11-21T{hour}:00:00Z",
+            "ground_truth_data": {"churned": churned},
+        }
+        assert api("PATCH", f"/api/v3/models/{model_id}/inferences", [relabel]).status in (200, 207)
+    engine = use_duckdb(LIMIT)
+    for body in GROUND_TRUTH_QUERIES:
+        expected = _in_lambda(api, model_id, body)
+        assert expected
+
+        # WHEN the query runs past the limit
+        before = len(engine.finished)
+        answer = api("POST", f"/api/v3/models/{model_id}/inferences/query", body)
+
+        # THEN DuckDB answered the in-Lambda rows, and the poll route answers them again
+        assert answer.status == 200, answer.body
+        assert len(engine.finished) == before + 1
+        assert answer.body["query_result"] == expected
+        polled = api("GET", f"/api/v3/models/{model_id}/inferences/query/{engine.finished[-1]}")
+        assert polled.status == 200 and polled.body["query_result"] == expected
+
+        # and its SQL read each label area between the first and last day it has files on
+        sql = engine.execution(engine.finished[-1]).sql
+        labels = """FROM labels WHERE "date" >= '2026-11-25' AND "date" <= '2026-11-26'"""
+        received = """FROM ground_truth WHERE "date" >= '2026-11-20' AND "date" <= '2026-11-21'"""
+        assert labels in sql and received in sql, sql
+    latest = {r["partner_inference_id"]: r for r in expected}
+    assert latest["e-0"]["churned"] == 1 and latest["e-9"]["churned"] == 1  # the later label; an early one
+
+
+def test_a_ground_truth_query_without_label_files_answers_in_the_lambda(api: Call) -> None:
+    model_id = register(api)
+    sent = [{k: v for k, v in r.items() if k != "ground_truth_data"} for r in records(150, seed=6)]
+    assert api("POST", f"/api/v3/models/{model_id}/inferences", sent).body["counts"]["failure"] == 0
+    engine = use_duckdb(-1)  # every window past the limit
+    answer = api("POST", f"/api/v3/models/{model_id}/inferences/query", GROUND_TRUTH_QUERIES[0])
+    assert answer.status == 200 and answer.body["query_result"] == []
+    assert engine.finished == []
+
+
 def test_a_window_within_the_limit_stays_in_the_lambda(api: Call) -> None:
     model_id = _lake(api)
     engine = use_duckdb(10_000)

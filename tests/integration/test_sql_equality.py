@@ -35,6 +35,7 @@ from sagewatch.metrics.query import Plan, Query, run
 from sagewatch.metrics.sql import (
     DUCKDB_PLACE,
     DriftBins,
+    LabelDays,
     NotInSql,
     SqlTables,
     drift_base,
@@ -260,8 +261,8 @@ class Engines:
         query = drift_sql(request, self.model, TABLES, "duckdb", bins)
         return query.rows(lowered(self.connection.sql(query.sql).to_arrow_table()))
 
-    def sql(self, body: dict[str, Any]) -> list[dict[str, Any]]:
-        query = query_sql(Query.model_validate(body), self.model, TABLES, "duckdb")
+    def sql(self, body: dict[str, Any], label_days: LabelDays | None = None) -> list[dict[str, Any]]:
+        query = query_sql(Query.model_validate(body), self.model, TABLES, "duckdb", label_days)
         return query.rows(lowered(self.connection.sql(query.sql).to_arrow_table()))
 
 
@@ -909,6 +910,188 @@ def test_a_lake_without_labels_or_reference_gives_the_engines_rows(aws, tmp_path
 
     # WHEN the queries run both ways, THEN the rows are the same
     assert differences(engines, queries) == {}
+
+
+def label_lake() -> Lake:
+    """A binary model's labels on many days of both areas: labels sent before their inferences
+    (ground_truth/, by their own day: 60 days and 1 day before, and 5 days after, one for an id
+    never sent), labels of inferences of DAYS days (labels/, by the inference's day), relabels (a
+    later one wins, one timed earlier but written later loses), missing labels."""
+    rng = np.random.default_rng(7)
+    model = container.model_store().create(ModelSpec.model_validate(factories.binary_probability()))
+    lake = Lake(model)
+
+    def labels(ids: list[str], moment: datetime, written: datetime) -> None:
+        lake.ground_truth(
+            [
+                {
+                    "partner_inference_id": i,
+                    "ground_truth_timestamp": moment + timedelta(minutes=n),
+                    "ingested_at": written,
+                    "source": "labels",
+                    "churned": None if rng.random() < 0.05 else int(rng.integers(0, 2)),
+                }
+                for n, i in enumerate(ids)
+            ]
+        )
+
+    early = [f"late-{n}" for n in range(12)]
+    labels(early[:6], DAY - timedelta(days=60), DAY - timedelta(days=60))
+    labels(early[6:], DAY - timedelta(days=1), DAY - timedelta(days=1))
+    ids = [f"i-{n}" for n in range(90)]
+    for f, day in enumerate(DAY + timedelta(days=d) for d in range(DAYS)):
+        sent = [*ids[f * 30 : (f + 1) * 30], *early[f * 4 : (f + 1) * 4]]
+        values = values_of(model, rng, len(sent))
+        lake.inferences(
+            [
+                {
+                    "partner_inference_id": i,
+                    "inference_timestamp": day + timedelta(minutes=n),
+                    "source": "api",
+                    "variant": "AllTraffic",
+                    "ingested_at": day,
+                    **{k: v[n] for k, v in values.items()},
+                }
+                for n, i in enumerate(sent)
+            ]
+        )
+    arrival = DAY + timedelta(days=DAYS, hours=2)
+    labels(ids[:70], arrival, arrival)
+    labels([*ids[:10], *early[:3]], arrival + timedelta(hours=5), arrival + timedelta(days=1))  # win
+    labels(ids[10:20], arrival - timedelta(hours=5), arrival + timedelta(days=1))  # timed earlier: lose
+    labels(["never-sent"], DAY + timedelta(days=5), DAY + timedelta(days=5))
+    return lake
+
+
+GROUND_TRUTH_QUERIES: dict[str, dict[str, Any]] = {
+    "count": {"select": [{"function": "count"}], "from": "ground_truth"},
+    "by label": {
+        "select": [{"property": "churned"}, {"function": "count"}],
+        "group_by": [{"property": "churned"}],
+        "from": "ground_truth",
+    },
+    "filtered by label and time": {
+        "select": [
+            {"function": "count"},
+            {"function": "max", "alias": "m", "parameters": {"property": "churned"}},
+        ],
+        "filter": [
+            {"property": "churned", "comparator": "NotNull"},
+            {
+                "property": "ground_truth_timestamp",
+                "comparator": "gte",
+                "value": (DAY - timedelta(days=2)).isoformat(),
+            },
+        ],
+        "from": "ground_truth",
+    },
+    "relabelled ids": {
+        "select": [
+            {"property": "partner_inference_id"},
+            {"property": "churned"},
+            {"property": "ground_truth_timestamp"},
+        ],
+        "filter": [
+            {
+                "property": "partner_inference_id",
+                "comparator": "in",
+                "value": [f"i-{n}" for n in range(0, 25, 3)],
+            }
+        ],
+        "from": "ground_truth",
+    },
+    "labels sent before their inferences": {
+        "select": [{"property": "*"}],
+        "filter": [{"property": "partner_inference_id", "comparator": "like", "value": "late-%"}],
+        "order_by": [{"property": "ground_truth_timestamp"}],
+        "from": "ground_truth",
+    },
+    "every label row": {"select": [{"property": "*"}], "from": "ground_truth", "limit": 500},
+    "by day of label": {
+        "select": [
+            {
+                "function": "roundTimestamp",
+                "alias": "t",
+                "parameters": {"property": "ground_truth_timestamp", "time_interval": "day"},
+            },
+            {"function": "count"},
+        ],
+        "group_by": [{"alias": "t"}],
+        "from": "ground_truth",
+    },
+}
+
+
+def test_ground_truth_sql_over_the_label_days_gives_the_engines_rows(aws, tmp_path: Path) -> None:
+    # GIVEN labels on several days of both areas, ground_truth/ 60 days before the inferences
+    lake = label_lake()
+    engines = Engines(lake, tmp_path)
+    days = LabelDays.of(
+        lake.lake.days("labels", lake.model.id), lake.lake.days("ground_truth", lake.model.id)
+    )
+    start = DAY.date()
+    assert days == LabelDays(
+        (start, start + timedelta(days=DAYS - 1)),
+        (start - timedelta(days=60), start + timedelta(days=5)),
+    )
+
+    # WHEN each ground_truth query runs in-Lambda and as DuckDB SQL bounded by those days
+    found = {}
+    for name, body in GROUND_TRUTH_QUERIES.items():
+        expected, got = engines.engine(body), engines.sql(body, days)
+        if not expected or not same(got, expected):
+            found[name] = {"sql": got, "engine": expected}
+
+    # THEN the rows are the same
+    assert found == {}
+    # and they are every id's latest label: 70 sent ids, 12 sent before their inference, one never
+    # sent; the 13 relabelled later hold their later label, the 10 relabelled as earlier do not
+    arrival = DAY + timedelta(days=DAYS, hours=2)
+
+    def counted(*conditions: dict[str, Any]) -> int:
+        body = {"select": [{"function": "count"}], "filter": list(conditions), "from": "ground_truth"}
+        return engines.sql(body, days)[0]["count"]
+
+    assert counted() == 83
+    later = {"property": "ground_truth_timestamp", "comparator": "gte"}
+    before_never_sent = {
+        "property": "ground_truth_timestamp",
+        "comparator": "lt",
+        "value": (DAY + timedelta(days=5)).isoformat(),
+    }
+    assert counted({**later, "value": (arrival + timedelta(hours=5)).isoformat()}, before_never_sent) == 13
+    earlier = {"property": "ground_truth_timestamp", "comparator": "lt", "value": arrival.isoformat()}
+    assert counted(earlier, {"property": "partner_inference_id", "comparator": "like", "value": "i-%"}) == 0
+
+
+def test_ground_truth_sql_bounds_the_date_of_each_label_area_it_reads() -> None:
+    model = factories.model_of(factories.binary_probability())
+    body = Query.model_validate(GROUND_TRUTH_QUERIES["by label"])
+    start = DAY.date()
+    both = LabelDays(
+        (start, start + timedelta(days=2)), (start - timedelta(days=60), start + timedelta(days=5))
+    )
+    # the days as a poll reads them back from the query's tag: through JSON text
+    assert LabelDays.from_json(json.loads(json.dumps(both.to_json()))) == both
+    for days in (both, LabelDays(None, both.ground_truth), LabelDays(both.labels, None)):
+        # WHEN a ground_truth query is rendered for Athena over the label days
+        sql = query_sql(body, model, ATHENA_TABLES, "trino", days).sql
+        tree = sqlglot.parse_one(sql, read="trino")
+
+        # THEN each area with files is read between its first and last day, one without is not read
+        read = {}
+        for select in tree.find_all(exp.Select):
+            source = select.args.get("from") or select.args.get("from_")
+            if source is not None and isinstance(source.this, exp.Table):
+                read[source.this.sql(dialect="trino")] = select.args["where"].this.sql(dialect="trino")
+        spans = {"sagewatch.labels_m1": days.labels, "sagewatch.ground_truth_m1": days.ground_truth}
+        assert read == {
+            table: f"\"date\" >= '{first}' AND \"date\" <= '{last}'"
+            for table, span in spans.items()
+            if span is not None
+            for first, last in [span]
+        }, sql
+        assert called_functions(tree, "trino") <= ATHENA_V3_FUNCTIONS
 
 
 # Attribute names the SQL path could mistake for columns of its own: a folder of the lake's layout

@@ -1,7 +1,8 @@
 """Local mode's SQL engine: DuckDB in place of Athena, over the window's Parquet files in moto's S3.
 
 A query's files (inferences and labels of its days, ground_truth/ from LABELS_EARLY_DAYS before,
-the reference) are fetched from the lake bucket into a temporary folder laid out as the lake
+the reference; every file of a query without days, as one from ground_truth) are fetched from the
+lake bucket into a temporary folder laid out as the lake
 (`<area>/model_id=<id>/date=<day>/<name>.parquet`, so files sort as the lake lists them), and
 DuckDB reads them through sagewatch.metrics.sql's views (no DuckDB extension: it reads local
 files). A query runs to its end when started, so local mode never answers 202; its result and

@@ -10,6 +10,8 @@ into text) and rendered in the dialect asked. It computes what the engine comput
 2. with ground truth, each inference's latest label (sagewatch.tables.latest_ground_truth_rows: the
    latest ground_truth_timestamp, then the latest ingested_at, then labels/ before ground_truth/,
    then place) among labels/ of the window's days and ground_truth/ from LABELS_EARLY_DAYS before;
+   a ground_truth query reads every id's latest label among both areas, on the days they hold
+   files (LabelDays);
 3. the filter (every comparator of sagewatch.metrics.filters, nulls as the engine treats them);
 4. per group (and extra key: a histogram bin, a confusion matrix cell), each function's *states*:
    the s_<name>__<op> columns its contributions() give, reduced by SUM, MIN or MAX. Several extra
@@ -125,6 +127,50 @@ class SqlTables:
     ground_truth: str  # ground_truth/ area (by the label's own day)
     reference: str
     place: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LabelDays:
+    """The first and last days each label area (labels/, ground_truth/) has files on, None for an
+    area with none (not read): a ground_truth query's SQL bounds each area's `date` by them, so
+    Athena lists those days of its projected partitions, not every day of its range, and reads
+    every label the in-Lambda engine reads."""
+
+    labels: tuple[date, date] | None
+    ground_truth: tuple[date, date] | None
+
+    @classmethod
+    def of(cls, labels: list[date], ground_truth: list[date]) -> LabelDays:
+        """The spans of each area's days (LakeStore.days)."""
+        return cls(
+            (min(labels), max(labels)) if labels else None,
+            (min(ground_truth), max(ground_truth)) if ground_truth else None,
+        )
+
+    @property
+    def empty(self) -> bool:
+        """Whether neither area has a file."""
+        return self.labels is None and self.ground_truth is None
+
+    def to_json(self) -> dict[str, list[str] | None]:
+        """The spans as a query's tag keeps them (ISO days)."""
+        return {
+            name: None if span is None else [day.isoformat() for day in span]
+            for name, span in (("labels", self.labels), ("ground_truth", self.ground_truth))
+        }
+
+    @classmethod
+    def from_json(cls, found: Any) -> LabelDays:
+        """The spans from to_json's form (ValueError, KeyError or TypeError for another)."""
+        spans = []
+        for name in ("labels", "ground_truth"):
+            span = found[name]
+            if span is None:
+                spans.append(None)
+                continue
+            first, last = (date.fromisoformat(day) for day in span)
+            spans.append((first, last))
+        return cls(*spans)
 
 
 @dataclass(frozen=True)
@@ -588,7 +634,7 @@ def _inference_rows(
         return rows.where(where)
     early = timedelta(days=LABELS_EARLY_DAYS)
     since = first - early if first is not None and first > date.min + early else None
-    latest = _latest_truth(tables, truths, (first, last), since)
+    latest = _latest_truth(tables, truths, _between_days(first, last), _between_days(since, None))
     return (
         exp.select(*[_col(c, "i") for c in wanted], *places, *[_col(c, "t") for c in truth_columns])
         .from_(written.subquery("i"))
@@ -602,11 +648,14 @@ def _inference_rows(
 
 
 def _latest_truth(
-    tables: SqlTables, truths: list[str], days: tuple[date | None, date | None], since: date | None
+    tables: SqlTables,
+    truths: list[str],
+    labels: list[exp.Expression] | None,
+    ground_truth: list[exp.Expression] | None,
 ) -> exp.Select:
-    """The latest ground truth of each id (sagewatch.tables.latest_ground_truth_rows) among labels/
-    of `days` and ground_truth/ from `since`: its id, time and truths, and its place ($area:
-    labels/ first, then $place*)."""
+    """The latest ground truth of each id (sagewatch.tables.latest_ground_truth_rows) among the rows
+    of labels/ and ground_truth/ where their conditions (on `date`) hold, an area whose conditions
+    are None not read: its id, time and truths, and its place ($area: labels/ first, then $place*)."""
     columns = ["partner_inference_id", "ground_truth_timestamp", "ingested_at", *truths]
     placed = ["$area", *(f"$place{n}" for n in range(len(tables.place)))]
 
@@ -621,11 +670,12 @@ def _latest_truth(
             .where(_all(days))
         )
 
-    received = exp.union(
-        area(tables.labels, 0, _between_days(*days)),
-        area(tables.ground_truth, 1, _between_days(since, None)),
-        distinct=False,
-    )
+    read = [
+        area(name, rank, days)
+        for rank, (name, days) in enumerate(((tables.labels, labels), (tables.ground_truth, ground_truth)))
+        if days is not None
+    ] or [area(tables.labels, 0, [exp.false()])]  # neither area: no rows
+    received: exp.Expression = read[0] if len(read) == 1 else exp.union(*read, distinct=False)
     ranked = exp.select(
         *[_col(c) for c in [*columns, *placed]],
         _first_of(
@@ -645,10 +695,11 @@ def _latest_truth(
 
 
 def _source_rows(
-    plan: Plan, tables: SqlTables, first: date | None, last: date | None
+    plan: Plan, tables: SqlTables, first: date | None, last: date | None, label_days: LabelDays | None = None
 ) -> tuple[exp.Select, list[str]]:
     """The rows a query reads, before its filter, and the columns giving their order in the lake
-    (NotInSql when a place column has an attribute's name: it would be read as the other)."""
+    (NotInSql when a place column has an attribute's name: it would be read as the other). Ground
+    truth is read from the days `label_days` names (None: every day)."""
     names = {n.lower() for n in plan.types}
     for place in tables.place:
         if place.lower() in names:
@@ -662,7 +713,14 @@ def _source_rows(
         return exp.select(*[_col(c) for c in plan.columns()], *placed).from_(_table(tables.reference)), places
     if source == "ground_truth":  # every id's latest, whatever its day (LakeWindow.ground_truth())
         truths = [a.name for a in plan.model.by_stage(*GROUND_TRUTH_STAGES)]
-        return _latest_truth(tables, truths, (None, None), None), ["$area", *places]
+        labels: list[exp.Expression] | None = []
+        received: list[exp.Expression] | None = []
+        if label_days is not None:
+            labels, received = (
+                None if span is None else _between_days(*span)
+                for span in (label_days.labels, label_days.ground_truth)
+            )
+        return _latest_truth(tables, truths, labels, received), ["$area", *places]
     raise NotInSql(f"queries from {source!r} are not computed in SQL", field="from")
 
 
@@ -681,12 +739,16 @@ def _aggregates(plan: Plan) -> dict[str, Aggregate]:
     return aggregates
 
 
-def query_sql(query: Query, model: Model, tables: SqlTables, dialect: Dialect) -> SqlQuery:
+def query_sql(
+    query: Query, model: Model, tables: SqlTables, dialect: Dialect, label_days: LabelDays | None = None
+) -> SqlQuery:
     """The query as one SQL statement in `dialect`, and the decoding of its result into the rows
-    metrics.query.run gives over the same lake (module docstring)."""
+    metrics.query.run gives over the same lake (module docstring). A ground_truth query reads the
+    days `label_days` names (None: every day, which Athena's projection enumerates from 1970 on);
+    its result decodes the same either way."""
     plan = Plan(query, model)
     first, last = filters.date_range(query.filter) if query.from_ in DAILY_SOURCES else (None, None)
-    rows, placed = _source_rows(plan, tables, first, last)
+    rows, placed = _source_rows(plan, tables, first, last, label_days)
     source = rows.subquery("w")
     conditions = [condition_sql(c, plan.types, f"filter[{i}]") for i, c in enumerate(query.filter)]
     if not plan.functions and not plan.rounded:
@@ -1275,6 +1337,7 @@ __all__ = [
     "DUCKDB_PLACE",
     "DUCKDB_SETTINGS",
     "DriftBins",
+    "LabelDays",
     "NotInSql",
     "SqlQuery",
     "SqlTables",

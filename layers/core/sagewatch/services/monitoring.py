@@ -49,6 +49,7 @@ from sagewatch.metrics.query import DAILY_SOURCES, Loader, Plan, Query, run
 from sagewatch.metrics.sql import (
     ATHENA_QUERY_BYTES,
     DriftBins,
+    LabelDays,
     NotInSql,
     SqlQuery,
     SqlTables,
@@ -83,7 +84,7 @@ SQL_ROWS = 2_000_000
 # How long a request waits for its SQL before answering 202 with the query's id to poll: API
 # Gateway stops waiting at 29 s; the rest is for reading and decoding the result.
 SQL_WAIT_SECONDS = 20.0
-SQL_SOURCES = ("inference", "reference")  # what metrics.sql computes (not ground_truth, explanation)
+SQL_SOURCES = ("inference", "reference", "ground_truth")  # what metrics.sql computes (not explanation)
 # At most this many result rows are read back from the SQL engine (its SQL is limited to one more, to
 # tell a result past it, answered 413 as an answer past Lambda's 6 MB is): GetQueryResults reads
 # 1,000 rows a call, so 50 calls, which fit in what is left of a request's 29 s after its 20 s wait.
@@ -239,10 +240,13 @@ class Monitoring:
         if self.sql is None or not self._past_limit(model, plan, first, last):
             return run(body, model, self.loader(model))
         engine = self.sql
+        label_days = self._label_days(model) if body.from_ == "ground_truth" else None
+        if label_days is not None and label_days.empty:  # no label file: the engine's empty answer
+            return run(body, model, self.loader(model))
         bounded = self._bounded(model, body, first, last)
         first, last = filters.date_range(bounded.filter) if body.from_ in DAILY_SOURCES else (None, None)
         try:
-            planned = query_sql(bounded, model, engine.tables(model), engine.dialect)
+            planned = query_sql(bounded, model, engine.tables(model), engine.dialect, label_days)
         except (NotInSql, SqlUnavailable) as error:  # here, as before there was SQL
             _fallback("query", error, model)
             return run(body, model, self.loader(model))
@@ -252,6 +256,7 @@ class Monitoring:
             "body": bounded.model_dump(mode="json", by_alias=True),
             "schema": schema_digest(model),
             "rows": SQL_RESULT_ROWS,
+            **({"label_days": label_days.to_json()} if label_days is not None else {}),
         }
         query_id = self._start(planned, what, model, first, last)
         if query_id is None:
@@ -282,6 +287,11 @@ class Monitoring:
         except SqlUnavailable as error:
             _fallback(kind, error, model)
             return None
+
+    def _label_days(self, model: Model) -> LabelDays:
+        """The days each label area of the model has files on (one LIST per 1,000 days of each): a
+        ground_truth query's SQL reads those days only, every label file among them."""
+        return LabelDays.of(self.lake.days("labels", model.id), self.lake.days("ground_truth", model.id))
 
     def _bounded(self, model: Model, body: Query, first: date | None, last: date | None) -> Query:
         """An inference query open at either end, bounded by the days the model's inferences span
@@ -322,8 +332,8 @@ class Monitoring:
             return 0
         if source == "inference":
             return self.ledger.rows(model.id, first, last)
-        if source == "reference":
-            return int(self.ledger.counts(model.id)["total"].get("reference_ingested", 0))
+        if source in ("reference", "ground_truth"):  # rows ever ingested (each copy of a relabel counted)
+            return int(self.ledger.counts(model.id)["total"].get(f"{source}_ingested", 0))
         return 0
 
     def _past_limit(self, model: Model, plan: Plan, first: date | None, last: date | None) -> bool:
@@ -365,7 +375,10 @@ class Monitoring:
                 request = DriftQuery.model_validate(what["body"])
                 planned = drift_sql(request, model, tables, engine.dialect, DriftBins.from_json(what["bins"]))
             else:
-                planned = query_sql(Query.model_validate(what["body"]), model, tables, engine.dialect)
+                label_days = LabelDays.from_json(what["label_days"]) if "label_days" in what else None
+                planned = query_sql(
+                    Query.model_validate(what["body"]), model, tables, engine.dialect, label_days
+                )
         except (KeyError, TypeError, ValueError, SagewatchError) as error:  # ValidationError is a ValueError
             raise Conflict(
                 f"the query's tag is not one this version reads ({error}): {rerun}", field="query_id"
