@@ -211,7 +211,7 @@ def _duckdb_result(model_id: str, body: dict[str, Any]):
     model = container.model_store().get(model_id)
     query = Query.model_validate(body)
     engine = DuckdbEngine(container.lake_store())
-    first, last = filters.date_range(query.filter)
+    first, last = filters.date_range(query.filter) if query.from_ == "inference" else (None, None)
     query_id = engine.start(query_sql(query, model, TABLES, "duckdb").sql, model, first, last)
     return engine.results(query_id)
 
@@ -254,6 +254,45 @@ def test_athena_answers_202_then_the_poll_answers_the_in_lambda_rows(api: Call, 
     moto_athena.queue_result(_duckdb_result(model_id, body))
     moto_athena.finish_immediately()
     done = api("GET", poll)
+    assert done.status == 200, done.body
+    assert done.body["query_result"] == expected
+
+
+def test_an_athena_ground_truth_query_reads_the_label_days_and_its_poll_answers_the_in_lambda_rows(
+    api: Call, athena
+) -> None:
+    # GIVEN labels of 2026-11-25 and 26 (labels/) and two sent before their inference (ground_truth/)
+    model_id = _lake(api)
+    early = [
+        {
+            "partner_inference_id": f"e-{n}",
+            "ground_truth_timestamp": f"2026-11-{18 + n}T08:00:00Z",
+            "ground_truth_data": {"churned": n},
+        }
+        for n in range(2)
+    ]
+    assert api("PATCH", f"/api/v3/models/{model_id}/inferences", early).status in (200, 207)
+    body = GROUND_TRUTH_QUERIES[0]
+    expected = _in_lambda(api, model_id, body)
+    moto_athena.keep_running(10_000)
+
+    # WHEN it runs past the limit
+    answer = api("POST", f"/api/v3/models/{model_id}/inferences/query", body)
+
+    # THEN Athena was asked for each label table between the first and last day it has files on
+    assert answer.status == 202, answer.body
+    query_id = answer.body["query_id"]
+    sql = sagewatch_aws.client("athena").get_query_execution(QueryExecutionId=query_id)["QueryExecution"][
+        "Query"
+    ]
+    key = catalog.model_key(model_id)
+    labels = f"""FROM "{moto_athena.DATABASE}"."labels__{key}" WHERE "date" >= '2026-11-25' AND "date" <= '2026-11-26'"""
+    received = f"""FROM "{moto_athena.DATABASE}"."ground_truth__{key}" WHERE "date" >= '2026-11-18' AND "date" <= '2026-11-19'"""
+    assert labels in sql and received in sql, sql
+    # and the poll decodes its result (what the SQL gives over the lake's files) as the in-Lambda rows
+    moto_athena.queue_result(_duckdb_result(model_id, body))
+    moto_athena.finish_immediately()
+    done = api("GET", f"/api/v3/models/{model_id}/inferences/query/{query_id}")
     assert done.status == 200, done.body
     assert done.body["query_result"] == expected
 
