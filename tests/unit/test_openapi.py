@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from sagewatch.errors import Throttled
 from sagewatch.handlers.openapi import openapi_document, with_error_responses
+from sagewatch.services.explanations import EndpointFailing, ExplanationFailed
 
 COMMITTED = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
@@ -86,3 +88,14 @@ def test_a_poll_describes_the_409_of_a_query_an_earlier_version_started() -> Non
         "/api/v3/models/{model_id}/inferences/query/data_drift",
     ):
         assert "request body" in document["paths"][path]["post"]["responses"]["413"]["description"]
+
+
+def test_the_explanation_route_describes_the_errors_it_answers() -> None:
+    """An inference's explanation answers 422 (not explainable, with the reason), 429 (budget spent or
+    endpoint throttled) and 503 (endpoint failing): sagewatch.services.explanations raises them."""
+    document = json.loads(openapi_document())
+    path = "/api/v3/models/{model_id}/inferences/{partner_inference_id}/explanation"
+    responses = document["paths"][path]["get"]["responses"]
+    for error in (ExplanationFailed, Throttled, EndpointFailing):
+        described = responses[str(error.status)]
+        assert described["content"] == ERROR_CONTENT

@@ -14,6 +14,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel
 
+from sagewatch.api import ERROR_CONTENT
 from sagewatch.container import explanations
 from sagewatch.services.explanations import LOOKUP_DAYS, Queued, check_algorithm
 
@@ -109,6 +110,15 @@ class Importance(BaseModel):
         202: {
             "description": "Queued for the evaluator's next run",
             "content": {"application/json": {"model": ExplanationQueued}},
+        },
+        422: {"description": "the inference could not be explained: the reason", "content": ERROR_CONTENT},
+        429: {
+            "description": "the model's hourly explanation budget is spent, or its endpoint throttled: retry later",
+            "content": ERROR_CONTENT,
+        },
+        503: {
+            "description": "the model's endpoint is failing, or the request ran out of time: retry later",
+            "content": ERROR_CONTENT,
         },
     },
 )

@@ -17,6 +17,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import BaseModel
 
+from sagewatch.api import ERROR_CONTENT
 from sagewatch.container import monitoring
 from sagewatch.metrics.drift import DriftQuery
 from sagewatch.metrics.query import Query
@@ -40,7 +41,6 @@ class QueryRunning(BaseModel):
     message: str
 
 
-_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 _ANSWERS: dict[int, dict[str, Any]] = {
     200: {"description": "The rows", "content": {"application/json": {"model": QueryResult}}},
     202: {
@@ -55,16 +55,16 @@ _ANSWERS: dict[int, dict[str, Any]] = {
             "the query was cancelled in Athena, or (a poll) the model's schema changed since it "
             "started, or an earlier version of sagewatch started it: run it again"
         ),
-        "content": _ERROR,
+        "content": ERROR_CONTENT,
     },
     413: {
         "description": (
             f"the result is past what one answer holds ({SQL_RESULT_ROWS:,} result rows, or 6 MB), or "
             "(a POST) the request body past 6 MB"
         ),
-        "content": _ERROR,
+        "content": ERROR_CONTENT,
     },
-    502: {"description": "Athena could not run the query: its reason", "content": _ERROR},
+    502: {"description": "Athena could not run the query: its reason", "content": ERROR_CONTENT},
 }
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 
 from sagewatch import __version__
+from sagewatch.api import ERROR_CONTENT
 from sagewatch.handlers.api import app
 
 DESCRIPTION = (
@@ -63,7 +64,7 @@ def _error_responses(method: str) -> dict[str, Any]:
     return {
         status: {
             "description": description if writes else READ_ERRORS.get(status, description),
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            "content": ERROR_CONTENT,
         }
         for status, description in ERRORS.items()
         if writes or status not in WRITE_ONLY_ERRORS
