@@ -3,12 +3,15 @@ the way moto documents (its /moto-api/static/athena/query-results endpoint; moto
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pyarrow as pa
 import requests
 
 from sagewatch import aws as sagewatch_aws
+from sagewatch.local.sql import DuckdbEngine
+from sagewatch.stores.athena import tag
 
 WORKGROUP = "sagewatch"
 DATABASE = "sagewatch"
@@ -107,3 +110,20 @@ def fail(query_id: str) -> None:
     from moto.athena.models import athena_backends
 
     athena_backends["123456789012"][sagewatch_aws.region()].executions[query_id].status = "FAILED"
+
+
+def untagged(sql: str) -> str:
+    """A query's text without the trailing tag sagewatch appends (stores/athena.tag)."""
+    return sql[: sql.rindex("\n/* sagewatch:")]
+
+
+def replace_text(engine: DuckdbEngine, query_id: str, text: str) -> None:
+    """Give a finished local query another text, as a query someone else started in the workgroup
+    (or an earlier version of sagewatch) would have: its result is kept."""
+    found = engine.execution(query_id)
+    engine._done[query_id] = (dataclasses.replace(found, sql=text), engine.results(query_id))
+
+
+def retag(engine: DuckdbEngine, query_id: str, what: Any) -> None:
+    """Give a finished local query the same SQL under another tag."""
+    replace_text(engine, query_id, tag(untagged(engine.execution(query_id).sql), what))

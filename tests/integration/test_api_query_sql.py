@@ -4,7 +4,6 @@ run in DuckDB in local mode (where SQL really runs) and in Athena (moto: canned 
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import random
@@ -34,7 +33,7 @@ from sagewatch.metrics.query import Query
 from sagewatch.metrics.sql import NotInSql, drift_base, drift_bins, drift_sql, query_sql
 from sagewatch.services import monitoring as monitoring_module
 from sagewatch.stores import catalog
-from sagewatch.stores.athena import WORKGROUP_ENV, tag, tagged
+from sagewatch.stores.athena import WORKGROUP_ENV, tagged
 from sagewatch.stores.window import lake_loader
 
 LIMIT = 100  # rows: the tests' windows are past it
@@ -575,11 +574,9 @@ def test_a_drift_poll_of_a_query_tagged_without_bins_answers_409(api: Call, uplo
     path = f"/api/v3/models/{model_id}/inferences/query/data_drift"
     assert api("POST", path, DRIFTS[0]).status == 200
     query_id = engine.finished[-1]
-    found = engine.execution(query_id)
-    what = tagged(found.sql)
+    what = tagged(engine.execution(query_id).sql)
     del what["bins"]  # as the text of a query started before bins were kept
-    text = tag(found.sql[: found.sql.rindex("\n/* sagewatch:")], what)
-    engine._done[query_id] = (dataclasses.replace(found, sql=text), engine.results(query_id))
+    moto_athena.retag(engine, query_id, what)
     polled = api("GET", f"/api/v3/models/{model_id}/inferences/query/{query_id}")
     assert polled.status == 409, polled.body
     assert "run the query again" in polled.body["message"]

@@ -7,7 +7,6 @@ tag is past Athena's limit answers the in-Lambda values."""
 from __future__ import annotations
 
 import base64
-import dataclasses
 import io
 import json
 import math
@@ -19,13 +18,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from tests import athena as moto_athena
 from tests import factories
 from tests.conftest import Call
 from tests.inputs import records, register
 
 from sagewatch import container
 from sagewatch.local.runtime import use_duckdb
-from sagewatch.local.sql import TABLES, DuckdbEngine
+from sagewatch.local.sql import TABLES
 from sagewatch.metrics import drift
 from sagewatch.metrics.drift import DriftQuery, binning
 from sagewatch.metrics.sql import ATHENA_QUERY_BYTES, DriftBins, drift_base, drift_bins, drift_sql
@@ -93,18 +93,6 @@ def _same(got: list[dict[str, Any]], want: list[dict[str, Any]]) -> None:
     assert [sorted(row) for row in got] == [sorted(row) for row in want]
     for row, wanted in zip(got, want, strict=True):
         assert row == {k: pytest.approx(v) if isinstance(v, float) else v for k, v in wanted.items()}
-
-
-def _retag(engine: DuckdbEngine, query_id: str, what: Any) -> None:
-    """The finished query's text with another tag, as a query someone else started in the workgroup."""
-    found = engine.execution(query_id)
-    text = tag(found.sql[: found.sql.rindex("\n/* sagewatch:")], what)
-    engine._done[query_id] = (dataclasses.replace(found, sql=text), engine.results(query_id))
-
-
-def _rewrite(engine: DuckdbEngine, query_id: str, text: str) -> None:
-    found = engine.execution(query_id)
-    engine._done[query_id] = (dataclasses.replace(found, sql=text), engine.results(query_id))
 
 
 CATEGORIES = {
@@ -187,7 +175,7 @@ def test_a_poll_of_a_forged_tag_answers_409_not_500(api: Call, upload, bins: Any
     assert api("POST", _path(model_id), body).status == 200
     query_id = engine.finished[-1]
     what = tagged(engine.execution(query_id).sql)
-    _retag(engine, query_id, {**what, "bins": bins})
+    moto_athena.retag(engine, query_id, {**what, "bins": bins})
     polled = api("GET", f"/api/v3/models/{model_id}/inferences/query/{query_id}")
     assert polled.status == 409, polled.body
     assert query_id in polled.body["message"] and "run the query again" in polled.body["message"]
@@ -209,7 +197,7 @@ def test_a_poll_of_a_forged_request_answers_409_not_500(api: Call, upload, chang
     body = {**CATEGORIES, "properties": ["flag"]}
     assert api("POST", _path(model_id), body).status == 200
     query_id = engine.finished[-1]
-    _retag(engine, query_id, change(tagged(engine.execution(query_id).sql)))
+    moto_athena.retag(engine, query_id, change(tagged(engine.execution(query_id).sql)))
     polled = api("GET", f"/api/v3/models/{model_id}/inferences/query/{query_id}")
     assert polled.status == 409, polled.body
     assert query_id in polled.body["message"] and "run the query again" in polled.body["message"]
@@ -232,8 +220,9 @@ def test_a_poll_of_a_query_with_a_broken_tag_answers_404_not_500(api: Call, uplo
     engine = use_duckdb(LIMIT)
     assert api("POST", _path(model_id), CATEGORIES).status == 200
     query_id = engine.finished[-1]
-    found = engine.execution(query_id)
-    _rewrite(engine, query_id, f"{found.sql[: found.sql.rindex(chr(10) + '/* sagewatch:')]}\n{tail}")
+    moto_athena.replace_text(
+        engine, query_id, f"{moto_athena.untagged(engine.execution(query_id).sql)}\n{tail}"
+    )
     polled = api("GET", f"/api/v3/models/{model_id}/inferences/query/{query_id}")
     assert polled.status == 404, polled.body
 
@@ -247,9 +236,10 @@ def test_a_poll_of_a_tag_that_inflates_to_hundreds_of_mb_answers_404(api: Call, 
     query_id = engine.finished[-1]
     bomb = zlib.compress(b'{"a": "' + b" " * (64 * 2**20) + b'"}', 9)
     assert len(bomb) < 100_000
-    found = engine.execution(query_id)
-    untagged = found.sql[: found.sql.rindex("\n/* sagewatch:")]
-    _rewrite(engine, query_id, f"{untagged}\n/* sagewatch:z:{base64.b64encode(bomb).decode()} */")
+    untagged = moto_athena.untagged(engine.execution(query_id).sql)
+    moto_athena.replace_text(
+        engine, query_id, f"{untagged}\n/* sagewatch:z:{base64.b64encode(bomb).decode()} */"
+    )
     with pytest.raises(ValueError, match="inflates past"):
         tagged(engine.execution(query_id).sql)
     polled = api("GET", f"/api/v3/models/{model_id}/inferences/query/{query_id}")
@@ -270,7 +260,7 @@ def test_a_tag_cannot_raise_the_rows_a_poll_reads_back(
     assert api("POST", path, {**query, "limit": 30}).status == 200
     query_id = engine.finished[-1]
     what = tagged(engine.execution(query_id).sql)
-    _retag(engine, query_id, {**what, "rows": 10**9})
+    moto_athena.retag(engine, query_id, {**what, "rows": 10**9})
     monkeypatch.setattr(monitoring_module, "SQL_RESULT_ROWS", 20)
     polled = api("GET", f"{path}/{query_id}")
     assert polled.status == 413, polled.body
