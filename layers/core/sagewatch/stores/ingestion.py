@@ -78,6 +78,9 @@ class IngestionLedger:
         self.models_table = models_table
         self.markers_table = markers_table
         self._client = client
+        # (model id, sk, attribute) -> a bound on the stored time: for a 'latest', the stored one is
+        # at least this; for an 'earliest', at most this (see _move).
+        self._bounds: dict[tuple[str, str, str], str] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> IngestionLedger:
@@ -171,15 +174,28 @@ class IngestionLedger:
 
     def _move(self, model_id: str, sk: str, attribute: str, moment: datetime, later: bool) -> None:
         """Move a 'latest' timestamp forward (never back), or an 'earliest' one back (never forward):
-        a max or a min, which replays cannot disturb."""
-        conditional(  # a refused condition: a later time is there already
+        a max or a min, which replays cannot disturb.
+
+        After a write of `moment` (whether its condition held or not) the stored time is at least
+        `moment` (latest) or at most `moment` (earliest), and it only moves further that way, so
+        the process keeps that bound and skips a write whose condition could not hold: an earliest
+        time is moved by the first file of a model, rarely by the next, and a refused write is
+        billed as a write.
+        """
+        value = moment.isoformat()
+        key = (model_id, sk, attribute)
+        known = self._bounds.get(key)
+        if known is not None and (known >= value if later else known <= value):
+            return
+        conditional(  # a refused condition: a later (earlier) time is there already
             self.client.update_item,
             TableName=self.models_table,
             Key=to_item({"pk": f"MODEL#{model_id}", "sk": sk}),
             UpdateExpression=f"SET {attribute} = :latest",
             ConditionExpression=f"attribute_not_exists({attribute}) OR {attribute} {'<' if later else '>'} :latest",
-            ExpressionAttributeValues=to_item({":latest": moment.isoformat()}),
+            ExpressionAttributeValues=to_item({":latest": value}),
         )
+        self._bounds[key] = value
 
     def counts(self, model_id: str) -> dict[str, Any]:
         """{'total': {...}, 'by_variant': {variant: {...}}, 'by_batch': {batch: {...}}} as stored."""
