@@ -430,6 +430,51 @@ def test_a_new_process_reads_the_days_fingerprints_from_block_objects(
     assert reads.computed == 2 * 5
 
 
+def test_a_runs_new_partials_of_a_rule_are_one_object_and_a_superseded_one_in_it_is_not_counted(
+    clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN five files of a day, none measured yet, and at most 3 files' partials to an object
+    monkeypatch.setattr(stored_partials, "BUNDLE_FILES", 3)
+    model = new_model()
+    lake = Lake([model])
+    rng = np.random.default_rng(13)
+    for n in range(5):
+        lake.write(
+            f"f{n}",
+            [f"{n}-{i}" for i in range(120)],
+            minutes(rng, 430, 640, 120),
+            NOW - timedelta(minutes=50 - n),
+            n,
+        )
+    puts: Counter[str] = Counter()
+
+    def count(params: dict, **_: object) -> None:
+        if params["Key"].startswith("partials/") and "/spec=" in params["Key"]:
+            puts[params["Key"].split("/")[3]] += 1
+
+    s3 = sagewatch_aws.client("s3")
+    s3.meta.events.register("before-parameter-build.s3.PutObject", count)
+    try:
+        # WHEN a run measures the 5 metrics' windows, THEN values equal the raw path's and each
+        # metric's 5 new partials are stored in 2 objects (3 and 2 files), not 5
+        assert check_equal(model, lake).computed == 5 * 5
+        assert len(puts) == 5 and set(puts.values()) == {2}, puts
+
+        # WHEN a file lands resending ids of f1 only (f1's partial in its object is superseded; f0's
+        # and f2's beside it are not), and a new process measures (its caches empty)
+        puts.clear()
+        lake.write("f5", [*(f"1-{i}" for i in range(30)), "new"], minutes(rng, 500, 600, 31), NOW, 5)
+        for cache in (stored_partials._DAYS, stored_partials._TABLES):
+            cache.items.clear()
+            cache.total = 0
+        reads = check_equal(model, lake)  # THEN values still equal: f1's old partial is not counted
+    finally:
+        s3.meta.events.unregister("before-parameter-build.s3.PutObject", count)
+    # AND only f1 and f5 were made, one object per metric
+    assert reads.computed == 2 * 5
+    assert set(puts.values()) == {1}
+
+
 def test_partials_expired_by_the_lakes_lifecycle_are_made_again(clock: Clock) -> None:
     # GIVEN a day measured from partials, then every partial object gone (the bucket expires
     # partials/ after two weeks) and a new process (its caches empty)

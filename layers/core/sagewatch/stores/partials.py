@@ -1,11 +1,14 @@
 """Partial aggregates persisted per lake file: what an evaluator run reads instead of the day's files.
 
 Layout, beside the lake's inferences (stores/lake.py):
-  partials/model_id=<id>/date=<day>/spec=<spec digest>/<file name>.<version>.<first>-<last>.parquet
+  partials/model_id=<id>/date=<day>/spec=<spec digest>/<name>.<version>[+<name>.<version>...].<first>-<last>.parquet
 A file's partial is a rule's metric (sagewatch.metrics.partials.Spec) over the file's kept rows, per
-minute of inference_timestamp; <first>-<last> are the minutes of the day (0 to 1439) it has rows in
-("empty" when none), so a window GETs only the partials its minutes overlap, and one LIST of the
-day's partials tells a run which exist.
+minute of inference_timestamp. The partials a run makes for a rule are stored together, up to
+BUNDLE_FILES files to an object (a PUT a run and rule, not one a file), each row tagged with its
+file and version (MEMBER); the key names them, and <first>-<last> are the minutes of the day (0 to
+1439) the object's rows span ("empty" when none), so a window GETs only the objects its minutes
+overlap, takes from each the rows of the files and versions it wants (an object may hold a partial
+since superseded), and one LIST of the day's partials tells a run which exist.
 
 Kept rows are first writes (sagewatch.tables.first_write_rows) among the day's files, as the raw
 path resolves a one-day window (stores/window.py). A row can only lose to a row with the same id,
@@ -68,6 +71,11 @@ TABLES_BYTES = 128 * 2**20
 # new process reads a day's fingerprints in about files / BLOCK_FILES GETs, not one a file.
 BLOCK_FILES = 24
 BLOCK = "prints-"
+# Partials of files stored in one object (those a run makes for a rule: a PUT a run, not a file; the
+# key names each file and version, and stays within S3's 1,024 bytes), and the column telling whose.
+BUNDLE_FILES = 12
+MEMBER = "__partial_of"
+MAX_KEY_BYTES = 1024
 # Making partials: files decoded at once (an evaluator of 3,008 MB has 2 vCPUs; each decode of a
 # 10 M-row day's file holds a few hundred MB), threads fetching, decoding or storing them, and bytes
 # of files' bodies a run keeps (each rule makes the partials of the same files; a day of 10 M rows
@@ -251,14 +259,18 @@ class PartialReads:
         one of their current version."""
         found = self._day(day)
         lowest, highest = _minute_of(start, day), _minute_of(end, day)
-        wanted, missing = [], []
+        wanted: dict[str, set[str]] = {}  # object key -> the members (file.version) wanted from it
+        missing = []
         for file in found.files:
-            stored = found.stored.get((spec.digest, file.name, found.versions[file.name]))
+            version = found.versions[file.name]
+            stored = found.stored.get((spec.digest, file.name, version))
             if stored is None:
                 missing.append(file)
             elif stored[1] is not None and stored[1][0] < highest and stored[1][1] >= lowest:
-                wanted.append(stored[0])
-        tables = self._fetch(wanted)
+                wanted.setdefault(stored[0], set()).add(f"{file.name}.{version}")
+        tables = [
+            _members(table, wanted[key]) for key, table in zip(wanted, self._fetch(list(wanted)), strict=True)
+        ]
         for file, (key, table) in zip(missing, self._make(spec, day, found, missing), strict=True):
             found.stored[(spec.digest, file.name, found.versions[file.name])] = (key, _span(table, day))
             if table.num_rows:
@@ -293,7 +305,8 @@ class PartialReads:
         for key in listed:
             parsed = _parse(key)
             if parsed is not None:
-                stored[parsed[0]] = (key, parsed[1])
+                for member in parsed[0]:
+                    stored[member] = (key, parsed[1])
         same = prints.prints[1:] == prints.prints[:-1]  # each file's fingerprints are unique
         self.days[day] = _Day(files, versions, stored, prints.partners, np.unique(prints.prints[1:][same]))
         return self.days[day]
@@ -408,36 +421,57 @@ class PartialReads:
         return [found[key] for key in keys]
 
     def _make(self, spec: Spec, day: date, found: _Day, files: list[LakeFile]) -> list[tuple[str, pa.Table]]:
-        """The partials of files without one: each file's kept rows reduced, stored (keys and tables).
-        At most DECODERS files are decoded at once (MAKERS threads: the others fetch or store)."""
+        """The partials of files without one: each file's kept rows reduced (its key and table), and
+        stored BUNDLE_FILES files to an object (one PUT a run and rule, not one a file). At most
+        DECODERS files are decoded at once (MAKERS threads: the others fetch)."""
         if not files:
             return []
         self._resolve(found, files)
-        client = self.lake.client
         decoding = threading.Semaphore(DECODERS)
 
-        def make(file: LakeFile) -> tuple[str, pa.Table]:
+        def make(file: LakeFile) -> pa.Table:
             parquet = self._open(file.key)
             with decoding:
                 kept = self.kept[(file.key, found.versions[file.name])]
-                table = spec.partial(self._kept_rows(parquet, spec.columns, kept))
-                sink = io.BytesIO()
-                pq.write_table(table, sink, compression="zstd")
-            minutes = _span(table, day)
-            where = "empty" if minutes is None else f"{minutes[0]:04d}-{minutes[1]:04d}"
-            key = f"{self._prefix(AREA, day)}spec={spec.digest}/{file.name}.{found.versions[file.name]}.{where}.parquet"
-            client.put_object(Bucket=self.lake.bucket, Key=key, Body=sink.getvalue())
-            _TABLES.put((self.lake.bucket, key), table)
-            return key, table
+                return spec.partial(self._kept_rows(parquet, spec.columns, kept))
 
         # the files opened last (resolving their first writes) first: their bodies are still kept
         order = sorted(range(len(files)), key=lambda n: files[n].key, reverse=True)
-        made: list[tuple[str, pa.Table] | None] = [None] * len(files)
+        made: list[pa.Table | None] = [None] * len(files)
         with ThreadPoolExecutor(min(MAKERS, len(files))) as pool:
-            for number, result in zip(order, pool.map(lambda n: make(files[n]), order), strict=True):
-                made[number] = result
+            for number, table in zip(order, pool.map(lambda n: make(files[n]), order), strict=True):
+                made[number] = table
+        tables = [table for table in made if table is not None]
+        members = [f"{file.name}.{found.versions[file.name]}" for file in files]
+        groups = _bundles(members, len(f"{self._prefix(AREA, day)}spec={spec.digest}/.0000-1439.parquet"))
+        with ThreadPoolExecutor(min(READERS, len(groups))) as pool:
+            keys = list(
+                pool.map(
+                    lambda group: self._store(
+                        spec, day, [members[n] for n in group], [tables[n] for n in group]
+                    ),
+                    groups,
+                )
+            )
         self.computed += len(files)
-        return [result for result in made if result is not None]
+        key_of = {n: key for key, group in zip(keys, groups, strict=True) for n in group}
+        return [(key_of[n], tables[n]) for n in range(len(files))]
+
+    def _store(self, spec: Spec, day: date, members: list[str], tables: list[pa.Table]) -> str:
+        """Store the partials of `members` (file.version each) as one object; its key names them and
+        the minutes of the day their rows span, so a LIST tells which partials exist and where."""
+        owner = np.repeat(np.arange(len(members), dtype=np.int32), [t.num_rows for t in tables])
+        bundle = pa.concat_tables(tables, promote_options="default").append_column(
+            MEMBER, pa.DictionaryArray.from_arrays(pa.array(owner), pa.array(members, pa.string()))
+        )
+        minutes = _span(bundle, day)
+        where = "empty" if minutes is None else f"{minutes[0]:04d}-{minutes[1]:04d}"
+        key = f"{self._prefix(AREA, day)}spec={spec.digest}/{'+'.join(members)}.{where}.parquet"
+        sink = io.BytesIO()
+        pq.write_table(bundle, sink, compression="zstd")
+        self.lake.client.put_object(Bucket=self.lake.bucket, Key=key, Body=sink.getvalue())
+        _TABLES.put((self.lake.bucket, key), bundle)
+        return key
 
     def _kept_rows(self, parquet: pq.ParquetFile, columns: list[str], kept: np.ndarray | None) -> pa.Table:
         """A file's first writes (`kept`, None: every row), `columns` only (nulls of the model's type
@@ -544,18 +578,46 @@ def _span(table: pa.Table, day: date) -> tuple[int, int] | None:
     return _minute_of(low, day), _minute_of(high, day)
 
 
-def _parse(key: str) -> tuple[tuple[str, str, str], tuple[int, int] | None] | None:
-    """(spec, file name, version) and minutes of a stored partial's key; None for another key."""
+def _parse(key: str) -> tuple[list[tuple[str, str, str]], tuple[int, int] | None] | None:
+    """(spec, file name, version) of each partial a stored object holds, and the minutes of the day
+    its rows span; None for another key."""
     parts = key.split("/")
     if len(parts) < 2 or not parts[-2].startswith("spec=") or not parts[-1].endswith(".parquet"):
         return None
-    pieces = parts[-1].removesuffix(".parquet").rsplit(".", 2)
-    if len(pieces) != 3:
+    held, _, where = parts[-1].removesuffix(".parquet").rpartition(".")
+    members = [member.rpartition(".") for member in held.split("+")]
+    if not held or any(not name or not version for name, _, version in members):
         return None
-    name, version, where = pieces
+    spec = parts[-2][5:]
+    found = [(spec, name, version) for name, _, version in members]
     if where == "empty":
-        return (parts[-2][5:], name, version), None
+        return found, None
     low, _, high = where.partition("-")
     if not (low.isdigit() and high.isdigit()):
         return None
-    return (parts[-2][5:], name, version), (int(low), int(high))
+    return found, (int(low), int(high))
+
+
+def _bundles(members: list[str], fixed: int) -> list[list[int]]:
+    """The members (file.version) cut into objects of at most BUNDLE_FILES, in order, each key
+    (`fixed` characters besides the members and the '+' between them) within S3's 1,024 bytes."""
+    groups: list[list[int]] = []
+    length = fixed
+    for number, member in enumerate(members):
+        if groups and len(groups[-1]) < BUNDLE_FILES and length + 1 + len(member) <= MAX_KEY_BYTES:
+            groups[-1].append(number)
+            length += 1 + len(member)
+        else:
+            groups.append([number])
+            length = fixed + len(member)
+    return groups
+
+
+def _members(table: pa.Table, wanted: set[str]) -> pa.Table:
+    """The rows of a stored object that belong to the `wanted` members (file.version): an object
+    holds several files' partials, some of which may be of versions no longer current."""
+    if MEMBER not in table.column_names:
+        return table
+    members = table.column(MEMBER)
+    keep = pc.is_in(members.cast(pa.string()), value_set=pa.array(sorted(wanted), pa.string()))
+    return table.filter(keep).drop_columns([MEMBER])
