@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.conftest import Call
+from tests.inputs import record, register
 
-from sagewatch import aws
+from sagewatch import aws, container
 from sagewatch.settings import Settings
 from sagewatch.stores.ingestion import IngestionLedger, SourceCounts
 
@@ -120,3 +122,53 @@ def test_first_and_latest_times_are_the_min_and_max_of_every_file_in_any_order(
         (START + timedelta(minutes=max(every))).isoformat(),
     )
     assert containers[0].counts(model_id)["total"]["inferences_ingested"] == sum(len(m) for _, m in files)
+
+
+# Times as a user sends them, one request each, in an order where the text sent and the stored text
+# (UTC, microseconds only when not zero) sort differently from the times they name: a fraction
+# against a whole second, other offsets, no offset (UTC), a date alone (midnight UTC).
+SENT_TIMES = [
+    "2026-11-25T12:00:00.5+02:00",  # 10:00:00.5 UTC
+    "2026-11-25T10:00:00Z",  # half a second earlier, a whole second
+    "2026-11-25T09:59:59.999999-00:30",  # 10:29:59.999999 UTC
+    "2026-11-25 10:29:59.9999",  # no offset: UTC, earlier than the last by 99 microseconds
+    "2026-11-25T23:45:00Z",
+    "2026-11-26T00:30+01:00",  # 23:30 UTC: later text, earlier time
+    "2026-11-26T00:44:59.5+01:00",  # 23:44:59.5 UTC, just before the latest
+    "2026-11-25",  # midnight UTC: the first
+]
+
+
+def test_times_sent_in_any_iso_form_through_the_api_keep_the_true_first_and_latest(
+    api: Call, updates: list[dict[str, Any]]
+) -> None:
+    model_id = register(api)
+    path = f"/api/v3/models/{model_id}"
+    for number, sent in enumerate(SENT_TIMES, start=1):
+        answer = api("POST", f"{path}/inferences", [record(inference_timestamp=sent)])
+        assert answer.body["counts"]["success"] == 1, answer.body
+        labels = [
+            {"partner_inference_id": "x", "ground_truth_timestamp": sent, "ground_truth_data": {"churned": 1}}
+        ]
+        assert api("PATCH", f"{path}/ground_truth", labels).status < 300
+        times = [_utc(t) for t in SENT_TIMES[:number]]
+        total = container.ingestion_ledger().counts(model_id)["total"]
+        stored = [
+            datetime.fromisoformat(total[name])
+            for name in (
+                "earliest_inferences_timestamp",
+                "latest_inferences_timestamp",
+                "latest_ground_truth_timestamp",
+            )
+        ]
+        assert stored == [min(times), max(times), max(times)], sent
+    # sent only when it could move: the first times of requests 1, 2 and 8, the latest of 1, 3 and 5
+    assert moves(updates, "earliest_inferences_timestamp") == 3
+    assert moves(updates, "latest_inferences_timestamp") == 3
+    assert moves(updates, "latest_ground_truth_timestamp") == 3
+
+
+def _utc(text: str) -> datetime:
+    """An ISO 8601 time as a UTC datetime, read by Python (no offset: UTC)."""
+    moment = datetime.fromisoformat(text)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
