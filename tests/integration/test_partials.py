@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from tests import factories
 from tests.factories import Clock
@@ -554,3 +555,125 @@ def test_a_days_first_writes_are_resolved_once_with_each_file_decoded_once_and_t
     # and never more than two files decoded at once
     assert decoded[0] == 8
     assert running[1] == stored_partials.DECODERS == 2
+
+
+# -- bundles: stale runs, the earlier layout, key lengths, empty partials --------------------------
+
+
+def forget_process() -> None:
+    """A new process: the day's fingerprints and the partials read are no longer kept."""
+    for cache in (stored_partials._DAYS, stored_partials._TABLES):
+        cache.items.clear()
+        cache.total = 0
+
+
+def specs_of(model: Model) -> list:
+    """The specs of metrics_of(model), as check_equal makes them."""
+    raw = RunReads(lake_loader(container.lake_store(), model))
+    return [
+        catalog.partial_spec(metric, model, raw, values, filters)
+        for metric, values, filters in metrics_of(model)
+    ]
+
+
+def stored_objects(model: Model) -> list[str]:
+    """The model's stored partial objects (no block objects), in LIST order."""
+    return [k for k in container.lake_store().keys(f"partials/model_id={model.id}/") if "/spec=" in k]
+
+
+def test_a_run_storing_partials_other_objects_already_hold_counts_each_file_once(clock: Clock) -> None:
+    # GIVEN a day of three files (one with rows in no window measured), and a run A that lists the day
+    # (measuring one metric) before a file f3 lands
+    model = new_model()
+    lake = Lake([model])
+    rng = np.random.default_rng(17)
+    lake.write(
+        "f1", [f"a{i}" for i in range(200)], minutes(rng, 430, 640, 200), NOW - timedelta(minutes=50), 1
+    )
+    lake.write(
+        "f2", [f"b{i}" for i in range(150)], minutes(rng, 450, 660, 150), NOW - timedelta(minutes=45), 2
+    )
+    lake.write("f9", [f"z{i}" for i in range(60)], minutes(rng, 60, 120, 60), NOW - timedelta(minutes=44), 9)
+    first, *others = specs_of(model)
+    stale = PartialReads(container.lake_store(), model)
+    stale.measure(first, windows())
+    lake.write(
+        "f3", [f"c{i}" for i in range(100)], minutes(rng, 500, 600, 100), NOW - timedelta(minutes=40), 3
+    )
+
+    # WHEN a run B then measures every metric (storing f1, f2, f3 and f9's partials of the other four in
+    # one object each), and A, from its listing, stores f1, f2 and f9's of those four again (other objects)
+    assert check_equal(model, lake).computed == 1 + 4 * 4
+    for spec in others:
+        stale.measure(spec, windows())
+    # f1's partial of each of the four is in two objects (of the first metric, in one)
+    holding = Counter(k.split("/")[3] for k in stored_objects(model) if "/f1-" in k)
+    assert sorted(holding.values()) == [1, 2, 2, 2, 2], holding
+
+    # THEN a later run reads only stored partials and counts each file once (the raw path's values), in
+    # this process (the objects kept) and in a new one
+    assert check_equal(model, lake).computed == 0
+    forget_process()
+    assert check_equal(model, lake).computed == 0
+
+    # AND once a file resends ids of f2 (f2's partial in both objects superseded), only f2 and it are made
+    lake.write("f4", [*(f"b{i}" for i in range(20)), "new"], minutes(rng, 520, 560, 21), NOW, 4)
+    forget_process()
+    assert check_equal(model, lake).computed == 2 * 5
+
+
+def as_earlier_layout(model: Model) -> list[str]:
+    """The model's stored partials as the layout before bundles wrote them: an object a file, its key
+    `<name>.<version>.<first>-<last>.parquet`, its table the spec's partial alone (no MEMBER column):
+    made one file to an object, the column then dropped. Returns their keys."""
+    store = container.lake_store()
+    keys = stored_objects(model)
+    for key in keys:
+        body = store.client.get_object(Bucket=store.bucket, Key=key)["Body"].read()
+        table = pq.read_table(pa.BufferReader(body))
+        assert "+" not in key.rsplit("/", 1)[1] and stored_partials.MEMBER in table.column_names
+        sink = pa.BufferOutputStream()
+        pq.write_table(table.drop_columns([stored_partials.MEMBER]), sink, compression="zstd")
+        store.client.put_object(Bucket=store.bucket, Key=key, Body=sink.getvalue().to_pybytes())
+    forget_process()
+    return keys
+
+
+def test_a_day_stored_in_the_earlier_one_file_layout_is_read_as_it_is_after_the_upgrade(
+    clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a day of three files (f2 resending ids of f1) whose partials were stored by the earlier
+    # release, one object a file without the MEMBER column, and a new process of this release
+    model = new_model()
+    lake = Lake([model])
+    rng = np.random.default_rng(19)
+    a = [f"a{i}" for i in range(250)]
+    lake.write("f1", a, minutes(rng, 420, 620, 250), NOW - timedelta(minutes=60), 1, again=4)
+    lake.write(
+        "f2",
+        [*a[:40], *(f"b{i}" for i in range(150))],
+        minutes(rng, 450, 650, 190),
+        NOW - timedelta(minutes=50),
+        2,
+    )
+    lake.write(
+        "f3", [f"c{i}" for i in range(120)], minutes(rng, 480, 640, 120), NOW - timedelta(minutes=40), 3
+    )
+    with monkeypatch.context() as earlier:
+        earlier.setattr(stored_partials, "BUNDLE_FILES", 1)
+        assert check_equal(model, lake).computed == 3 * 5
+    old = as_earlier_layout(model)
+    assert len(old) == 3 * 5
+
+    # WHEN it measures, THEN it reads those objects (makes none) and the values equal the raw path's
+    reads = check_equal(model, lake)
+    assert (reads.computed, reads.read) == (0, 3 * 5)
+
+    # AND when a file lands resending ids of f3, f3's and its partials are made (one object a metric)
+    # while f1's and f2's are still read from the earlier objects
+    lake.write("f4", [*(f"c{i}" for i in range(30)), "new"], minutes(rng, 500, 560, 31), NOW, 4)
+    forget_process()
+    reads = check_equal(model, lake)
+    assert reads.computed == 2 * 5
+    made = [k for k in stored_objects(model) if k not in old]
+    assert len(made) == 5 and all(k.rsplit("/", 1)[1].count("+") == 1 for k in made), made
