@@ -677,3 +677,68 @@ def test_a_day_stored_in_the_earlier_one_file_layout_is_read_as_it_is_after_the_
     assert reads.computed == 2 * 5
     made = [k for k in stored_objects(model) if k not in old]
     assert len(made) == 5 and all(k.rsplit("/", 1)[1].count("+") == 1 for k in made), made
+
+
+def test_partial_keys_stay_within_s3s_1024_bytes_with_long_file_names(clock: Clock) -> None:
+    # GIVEN a day of four files with 306-character names (two fit an object's key) and one whose
+    # partial alone makes a key of 1,024 bytes (S3's most; moto takes longer ones, so they are counted)
+    model = new_model()
+    lake = Lake([model])
+    rng = np.random.default_rng(23)
+    digest = specs_of(model)[0].digest
+    fixed = len(f"partials/model_id={model.id}/date={DAY.date()}/spec={digest}/.0000-1439.parquet")
+    longest = "m" * (1024 - fixed - len("-00000.") - 16)
+    for n, name in enumerate([*(f"l{n}" + "x" * 298 for n in range(4)), longest]):
+        ids = [f"{n}-{i}" for i in range(60)]
+        lake.write(name, ids, minutes(rng, 430, 640, 60), NOW - timedelta(minutes=50 - n), n)
+    puts: Counter[str] = Counter()
+    lengths: list[int] = []
+
+    def count(params: dict, **_: object) -> None:
+        if "/spec=" in params["Key"]:
+            puts[params["Key"].split("/")[3]] += 1
+            lengths.append(len(params["Key"].encode()))
+
+    s3 = sagewatch_aws.client("s3")
+    s3.meta.events.register("before-parameter-build.s3.PutObject", count)
+    try:
+        # WHEN windows are measured, THEN they equal the raw path's
+        assert check_equal(model, lake).computed == 5 * 5
+    finally:
+        s3.meta.events.unregister("before-parameter-build.s3.PutObject", count)
+    # AND every key is within 1,024 bytes: each metric's partials in 3 objects (2, 2 and the longest alone)
+    assert max(lengths) == 1024 and set(puts.values()) == {3}, (lengths, puts)
+    # AND a new process reads them all back
+    forget_process()
+    assert check_equal(model, lake).computed == 0
+
+
+def test_empty_partials_in_an_object_and_objects_of_empty_partials_are_read_as_no_rows(clock: Clock) -> None:
+    # GIVEN a day whose files include one of three rows, all of region south (the average's rule
+    # filter keeps region north: its partial of that metric has no rows), stored with others' partials
+    model = new_model()
+    lake = Lake([model])
+    rng = np.random.default_rng(29)
+    a = [f"a{i}" for i in range(200)]
+    lake.write("f1", a, minutes(rng, 430, 640, 200), NOW - timedelta(minutes=50), 1)
+    lake.write(
+        "f2", [f"b{i}" for i in range(150)], minutes(rng, 450, 660, 150), NOW - timedelta(minutes=48), 2
+    )
+    south = 25456  # a seed giving Lake.write's three rows region south
+    lake.write("fs", ["s0", "s1", "s2"], np.array([500.0, 505.0, 510.0]), NOW - timedelta(minutes=46), south)
+    assert {r["region"] for r in lake.rows if r["file"] == "fs"} == {"south"}
+    assert check_equal(model, lake).computed == 3 * 5
+
+    # WHEN a file lands all of whose rows lose to f1's earlier writes (its partials have no rows,
+    # stored beside f1's new ones), THEN values equal the raw path's in a new process
+    lake.write("fl", a[50:90], minutes(rng, 500, 520, 40), NOW - timedelta(minutes=40), 5)
+    forget_process()
+    assert check_equal(model, lake).computed == 2 * 5
+
+    # WHEN another all-south file lands alone (its partial of the average stored as an object of no
+    # rows), THEN values still equal, and a new process makes nothing
+    lake.write("ft", ["t0", "t1", "t2"], np.array([600.0, 601.0, 602.0]), NOW - timedelta(minutes=30), south)
+    assert check_equal(model, lake).computed == 5
+    assert [k for k in stored_objects(model) if k.endswith(".empty.parquet") and "/ft-" in k]
+    forget_process()
+    assert check_equal(model, lake).computed == 0
