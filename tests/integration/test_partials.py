@@ -607,7 +607,7 @@ def test_a_run_storing_partials_other_objects_already_hold_counts_each_file_once
     for spec in others:
         stale.measure(spec, windows())
     # f1's partial of each of the four is in two objects (of the first metric, in one)
-    holding = Counter(k.split("/")[3] for k in stored_objects(model) if "/f1-" in k)
+    holding = Counter(k.split("/")[3] for k in stored_objects(model) if "f1-00000." in k)
     assert sorted(holding.values()) == [1, 2, 2, 2, 2], holding
 
     # THEN a later run reads only stored partials and counts each file once (the raw path's values), in
@@ -742,3 +742,41 @@ def test_empty_partials_in_an_object_and_objects_of_empty_partials_are_read_as_n
     assert [k for k in stored_objects(model) if k.endswith(".empty.parquet") and "/ft-" in k]
     forget_process()
     assert check_equal(model, lake).computed == 0
+
+
+def test_partials_made_at_once_are_bundled_by_their_minutes_so_a_window_gets_few_objects(
+    clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a day of 36 files of 10 minutes each (06:00 to 12:00; their names, digests in the lake, in
+    # no order of time), none measured yet by a rule (a new rule: every file's partial made in one
+    # run), at most 3 files' partials to an object
+    monkeypatch.setattr(stored_partials, "BUNDLE_FILES", 3)
+    model = new_model()
+    lake = Lake([model])
+    rng = np.random.default_rng(31)
+    for n in range(36):
+        name = uuid.UUID(int=int(rng.integers(2**62))).hex  # names in no order of time
+        ids = [f"{n}-{i}" for i in range(20)]
+        lake.write(name, ids, minutes(rng, 360 + 10 * n, 369.9 + 10 * n, 20), NOW - timedelta(minutes=90), n)
+    assert check_equal(model, lake).computed == 36 * 5
+
+    # WHEN a new process measures the hour from 10:00 (6 files' rows)
+    forget_process()
+    gets: list[str] = []
+
+    def count(params: dict, **_: object) -> None:
+        if "/spec=" in params["Key"]:
+            gets.append(params["Key"])
+
+    s3 = sagewatch_aws.client("s3")
+    s3.meta.events.register("before-parameter-build.s3.GetObject", count)
+    hour = (DAY + timedelta(hours=10), DAY + timedelta(hours=11))
+    inference_count = specs_of(model)[-1]
+    try:
+        [result] = PartialReads(container.lake_store(), model).measure(inference_count, [hour])
+    finally:
+        s3.meta.events.unregister("before-parameter-build.s3.GetObject", count)
+
+    # THEN it counts the hour's rows, reading the 2 objects holding its files, not most of the 12
+    assert result.rows == len([r for r in lake.first_writes() if hour[0] <= r["time"] < hour[1]]) == 6 * 20
+    assert len(gets) == 2, gets

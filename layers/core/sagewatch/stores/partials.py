@@ -4,7 +4,8 @@ Layout, beside the lake's inferences (stores/lake.py):
   partials/model_id=<id>/date=<day>/spec=<spec digest>/<name>.<version>[+<name>.<version>...].<first>-<last>.parquet
 A file's partial is a rule's metric (sagewatch.metrics.partials.Spec) over the file's kept rows, per
 minute of inference_timestamp. The partials a run makes for a rule are stored together, up to
-BUNDLE_FILES files to an object (a PUT a run and rule, not one a file), each row tagged with its
+BUNDLE_FILES files to an object in order of their first minute (a PUT a run and rule, not one a
+file; a run making a day's partials at once leaves objects of few minutes), each row tagged with its
 file and version (MEMBER); the key names them, and <first>-<last> are the minutes of the day (0 to
 1439) the object's rows span ("empty" when none), so a window GETs only the objects its minutes
 overlap, takes from each the rows of the files and versions it wants (an object may hold a partial
@@ -76,6 +77,7 @@ BLOCK = "prints-"
 BUNDLE_FILES = 12
 MEMBER = "__partial_of"
 MAX_KEY_BYTES = 1024
+MINUTES_A_DAY = 1440
 # Making partials: files decoded at once (an evaluator of 3,008 MB has 2 vCPUs; each decode of a
 # 10 M-row day's file holds a few hundred MB), threads fetching, decoding or storing them, and bytes
 # of files' bodies a run keeps (each rule makes the partials of the same files; a day of 10 M rows
@@ -443,7 +445,11 @@ class PartialReads:
                 made[number] = table
         tables = [table for table in made if table is not None]
         members = [f"{file.name}.{found.versions[file.name]}" for file in files]
-        groups = _bundles(members, len(f"{self._prefix(AREA, day)}spec={spec.digest}/.0000-1439.parquet"))
+        # bundled in order of their first minute (names are digests, in no order of time): an object
+        # then spans few minutes, so a window GETs the few holding its files, not most of a day's
+        by_time = sorted(range(len(files)), key=lambda n: _span(tables[n], day) or (MINUTES_A_DAY, 0))
+        fixed = len(f"{self._prefix(AREA, day)}spec={spec.digest}/.0000-1439.parquet")
+        groups = [[by_time[n] for n in group] for group in _bundles([members[n] for n in by_time], fixed)]
         with ThreadPoolExecutor(min(READERS, len(groups))) as pool:
             keys = list(
                 pool.map(
