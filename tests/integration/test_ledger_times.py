@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from tests.conftest import Call
 from tests.inputs import record, register
 
-from sagewatch import aws, container
+from sagewatch import aws as sagewatch_aws
+from sagewatch import container
 from sagewatch.settings import Settings
 from sagewatch.stores.ingestion import IngestionLedger, SourceCounts
 
@@ -26,15 +27,11 @@ START = datetime(2026, 11, 25, tzinfo=UTC)
 def updates(aws: dict[str, str]) -> Iterator[list[dict[str, Any]]]:
     """Every UpdateItem sent on the process's DynamoDB client, as its parameters."""
     sent: list[dict[str, Any]] = []
-    client = aws_client()
-    record = lambda params, **_: sent.append(params)  # noqa: E731
-    client.meta.events.register("provide-client-params.dynamodb.UpdateItem", record)
+    client = sagewatch_aws.client("dynamodb")
+    keep = lambda params, **_: sent.append(params)  # noqa: E731
+    client.meta.events.register("provide-client-params.dynamodb.UpdateItem", keep)
     yield sent
-    client.meta.events.unregister("provide-client-params.dynamodb.UpdateItem", record)
-
-
-def aws_client() -> Any:
-    return aws.client("dynamodb")
+    client.meta.events.unregister("provide-client-params.dynamodb.UpdateItem", keep)
 
 
 def container_ledger() -> IngestionLedger:

@@ -4,10 +4,12 @@ ingested_at, a replayed source and a late file (issue 18: a run's cost follows i
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -172,6 +174,25 @@ def same(value: float | None, expected: float | None) -> bool:
     return value == pytest.approx(expected, rel=1e-12, abs=1e-15)
 
 
+def forget_process() -> None:
+    """A new process: the day's fingerprints and the partials read are no longer kept."""
+    for cache in (stored_partials._DAYS, stored_partials._TABLES):
+        cache.items.clear()
+        cache.total = 0
+
+
+@contextlib.contextmanager
+def watching(operation: str, hook: Callable[..., None]) -> Iterator[None]:
+    """`hook(params)` before each S3 `operation` (GetObject, PutObject) the process's client sends."""
+    s3 = sagewatch_aws.client("s3")
+    event = f"before-parameter-build.s3.{operation}"
+    s3.meta.events.register(event, hook)
+    try:
+        yield
+    finally:
+        s3.meta.events.unregister(event, hook)
+
+
 def check_equal(model: Model, lake: Lake) -> PartialReads:
     """Every window of every metric from partials equals the raw path's (RunReads, as the evaluator
     measures), and the counts and averages equal those of the rows resolved by hand."""
@@ -334,24 +355,22 @@ def test_an_evaluator_run_decides_as_the_raw_path_and_reads_no_inference_file_tw
     def count(params: dict, **_: object) -> None:
         gets[-1][params["Key"]] += 1
 
-    s3 = sagewatch_aws.client("s3")
-    s3.meta.events.register("before-parameter-build.s3.GetObject", count)
-    try:
-        for run in range(3):  # WHEN the evaluator runs three times, 5 minutes apart
-            clock.moment = NOW + timedelta(minutes=5 * run)
-            gets.append(Counter())
-            if run == 1:  # a late file lands between the first and second run
-                lake.write(
-                    "f3", [*a[300:320], "z1"], minutes(rng, 545, 600, 21), NOW - timedelta(minutes=65), 3
-                )
+    with watching("GetObject", count):
+        try:
+            for run in range(3):  # WHEN the evaluator runs three times, 5 minutes apart
+                clock.moment = NOW + timedelta(minutes=5 * run)
+                gets.append(Counter())
+                if run == 1:  # a late file lands between the first and second run
+                    lake.write(
+                        "f3", [*a[300:320], "z1"], minutes(rng, 545, 600, 21), NOW - timedelta(minutes=65), 3
+                    )
+                evaluator().partials = True
+                with_partials = evaluator().evaluate_model(models[0].id)
+                evaluator().partials = False
+                raw = evaluator().evaluate_model(models[1].id)
+                assert with_partials.errors == raw.errors == []
+        finally:
             evaluator().partials = True
-            with_partials = evaluator().evaluate_model(models[0].id)
-            evaluator().partials = False
-            raw = evaluator().evaluate_model(models[1].id)
-            assert with_partials.errors == raw.errors == []
-    finally:
-        s3.meta.events.unregister("before-parameter-build.s3.GetObject", count)
-        evaluator().partials = True
 
     # THEN each rule saved the same windows: values, rows, decisions
     for index in range(5):
@@ -409,21 +428,15 @@ def test_a_new_process_reads_the_days_fingerprints_from_block_objects(
     assert len([k for k in lake_keys if "/prints-" in k]) == 1
 
     # WHEN a new process (its caches empty) measures after a file lands that resends ids of f5
-    for cache in (stored_partials._DAYS, stored_partials._TABLES):
-        cache.items.clear()
-        cache.total = 0
+    forget_process()
     lake.write("f6", [*(f"5-{i}" for i in range(20)), "new"], minutes(rng, 600, 620, 21), NOW, 6)
     gets: Counter[str] = Counter()
 
     def count(params: dict, **_: object) -> None:
         gets[params["Key"].split("/")[0]] += 1
 
-    s3 = sagewatch_aws.client("s3")
-    s3.meta.events.register("before-parameter-build.s3.GetObject", count)
-    try:
+    with watching("GetObject", count):
         reads = check_equal(model, lake)  # THEN values still equal the raw path's
-    finally:
-        s3.meta.events.unregister("before-parameter-build.s3.GetObject", count)
 
     # AND it read the block and one index object (the new file's), not one per file; f6 and its
     # partner f5 have new partials
@@ -453,9 +466,7 @@ def test_a_runs_new_partials_of_a_rule_are_one_object_and_a_superseded_one_in_it
         if params["Key"].startswith("partials/") and "/spec=" in params["Key"]:
             puts[params["Key"].split("/")[3]] += 1
 
-    s3 = sagewatch_aws.client("s3")
-    s3.meta.events.register("before-parameter-build.s3.PutObject", count)
-    try:
+    with watching("PutObject", count):
         # WHEN a run measures the 5 metrics' windows, THEN values equal the raw path's and each
         # metric's 5 new partials are stored in 2 objects (3 and 2 files), not 5
         assert check_equal(model, lake).computed == 5 * 5
@@ -465,12 +476,8 @@ def test_a_runs_new_partials_of_a_rule_are_one_object_and_a_superseded_one_in_it
         # and f2's beside it are not), and a new process measures (its caches empty)
         puts.clear()
         lake.write("f5", [*(f"1-{i}" for i in range(30)), "new"], minutes(rng, 500, 600, 31), NOW, 5)
-        for cache in (stored_partials._DAYS, stored_partials._TABLES):
-            cache.items.clear()
-            cache.total = 0
+        forget_process()
         reads = check_equal(model, lake)  # THEN values still equal: f1's old partial is not counted
-    finally:
-        s3.meta.events.unregister("before-parameter-build.s3.PutObject", count)
     # AND only f1 and f5 were made, one object per metric
     assert reads.computed == 2 * 5
     assert set(puts.values()) == {1}
@@ -491,9 +498,7 @@ def test_partials_expired_by_the_lakes_lifecycle_are_made_again(clock: Clock) ->
     assert check_equal(model, lake).computed == 2 * 5
     store = container.lake_store()
     assert store.delete_prefix(f"partials/model_id={model.id}/") > 0
-    for cache in (stored_partials._DAYS, stored_partials._TABLES):
-        cache.items.clear()
-        cache.total = 0
+    forget_process()
 
     # WHEN the windows are measured again, THEN each file's partials are made again from the lake
     # and the values still equal the raw path's
@@ -558,13 +563,6 @@ def test_a_days_first_writes_are_resolved_once_with_each_file_decoded_once_and_t
 
 
 # -- bundles: stale runs, the earlier layout, key lengths, empty partials --------------------------
-
-
-def forget_process() -> None:
-    """A new process: the day's fingerprints and the partials read are no longer kept."""
-    for cache in (stored_partials._DAYS, stored_partials._TABLES):
-        cache.items.clear()
-        cache.total = 0
 
 
 def specs_of(model: Model) -> list:
@@ -699,13 +697,9 @@ def test_partial_keys_stay_within_s3s_1024_bytes_with_long_file_names(clock: Clo
             puts[params["Key"].split("/")[3]] += 1
             lengths.append(len(params["Key"].encode()))
 
-    s3 = sagewatch_aws.client("s3")
-    s3.meta.events.register("before-parameter-build.s3.PutObject", count)
-    try:
+    with watching("PutObject", count):
         # WHEN windows are measured, THEN they equal the raw path's
         assert check_equal(model, lake).computed == 5 * 5
-    finally:
-        s3.meta.events.unregister("before-parameter-build.s3.PutObject", count)
     # AND every key is within 1,024 bytes: each metric's partials in 3 objects (2, 2 and the longest alone)
     assert max(lengths) == 1024 and set(puts.values()) == {3}, (lengths, puts)
     # AND a new process reads them all back
@@ -768,14 +762,10 @@ def test_partials_made_at_once_are_bundled_by_their_minutes_so_a_window_gets_few
         if "/spec=" in params["Key"]:
             gets.append(params["Key"])
 
-    s3 = sagewatch_aws.client("s3")
-    s3.meta.events.register("before-parameter-build.s3.GetObject", count)
     hour = (DAY + timedelta(hours=10), DAY + timedelta(hours=11))
     inference_count = specs_of(model)[-1]
-    try:
+    with watching("GetObject", count):
         [result] = PartialReads(container.lake_store(), model).measure(inference_count, [hour])
-    finally:
-        s3.meta.events.unregister("before-parameter-build.s3.GetObject", count)
 
     # THEN it counts the hour's rows, reading the 2 objects holding its files, not most of the 12
     assert result.rows == len([r for r in lake.first_writes() if hour[0] <= r["time"] < hour[1]]) == 6 * 20

@@ -269,7 +269,7 @@ class PartialReads:
             if stored is None:
                 missing.append(file)
             elif stored[1] is not None and stored[1][0] < highest and stored[1][1] >= lowest:
-                wanted.setdefault(stored[0], set()).add(f"{file.name}.{version}")
+                wanted.setdefault(stored[0], set()).add(_member(file.name, version))
         tables = [
             _members(table, wanted[key]) for key, table in zip(wanted, self._fetch(list(wanted)), strict=True)
         ]
@@ -444,7 +444,7 @@ class PartialReads:
             for number, table in zip(order, pool.map(lambda n: make(files[n]), order), strict=True):
                 made[number] = table
         tables = [table for table in made if table is not None]
-        members = [f"{file.name}.{found.versions[file.name]}" for file in files]
+        members = [_member(file.name, found.versions[file.name]) for file in files]
         # bundled in order of their first minute (names are digests, in no order of time): an object
         # then spans few minutes, so a window GETs the few holding its files, not most of a day's
         by_time = sorted(range(len(files)), key=lambda n: _span(tables[n], day) or (MINUTES_A_DAY, 0))
@@ -602,6 +602,11 @@ def _parse(key: str) -> tuple[list[tuple[str, str, str]], tuple[int, int] | None
     if not (low.isdigit() and high.isdigit()):
         return None
     return found, (int(low), int(high))
+
+
+def _member(name: str, version: str) -> str:
+    """A partial's name in a stored object's key and MEMBER column: its file's name and version."""
+    return f"{name}.{version}"
 
 
 def _bundles(members: list[str], fixed: int) -> list[list[int]]:
